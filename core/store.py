@@ -1,0 +1,654 @@
+"""The workspace: one SQLite file. The only module that knows table and column names.
+
+Writes run in short `BEGIN IMMEDIATE` transactions (one per label); the journal is WAL so
+readers never block the rater; a busy timeout rides out other writers. Ratings are
+append-only events: an undo is a new row that retracts an earlier one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from core.types import (
+    BrowseFilter,
+    BrowseRow,
+    ChangeoverError,
+    EvalSet,
+    FitRecord,
+    Item,
+    Judgment,
+    Metric,
+    Rating,
+    Region,
+    Response,
+    ResponseView,
+    WorkspaceError,
+)
+
+APP_ID = "changeover"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 10_000
+
+MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE changeover_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE eval_sets (
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, description TEXT NOT NULL DEFAULT '',
+        incumbent TEXT NOT NULL, judge TEXT NOT NULL DEFAULT 'judge', created_at TEXT NOT NULL);
+    CREATE TABLE regions (
+        eval_set_id INTEGER NOT NULL REFERENCES eval_sets(id), name TEXT NOT NULL,
+        position INTEGER NOT NULL, traffic REAL NOT NULL, PRIMARY KEY (eval_set_id, name));
+    CREATE TABLE metrics (
+        eval_set_id INTEGER NOT NULL REFERENCES eval_sets(id), name TEXT NOT NULL,
+        position INTEGER NOT NULL, levels TEXT NOT NULL, direction TEXT NOT NULL,
+        margin REAL NOT NULL, guideline TEXT NOT NULL, keys TEXT NOT NULL,
+        judge_map TEXT NOT NULL, unmapped TEXT NOT NULL, pass_level INTEGER,
+        PRIMARY KEY (eval_set_id, name));
+    CREATE TABLE models (
+        eval_set_id INTEGER NOT NULL REFERENCES eval_sets(id), name TEXT NOT NULL,
+        position INTEGER NOT NULL, PRIMARY KEY (eval_set_id, name));
+    CREATE TABLE items (
+        id INTEGER PRIMARY KEY, eval_set_id INTEGER NOT NULL REFERENCES eval_sets(id),
+        external_id TEXT NOT NULL, region TEXT NOT NULL, question TEXT NOT NULL,
+        reference TEXT, UNIQUE (eval_set_id, external_id));
+    CREATE INDEX items_region ON items (eval_set_id, region);
+    CREATE TABLE responses (
+        id INTEGER PRIMARY KEY, item_id INTEGER NOT NULL REFERENCES items(id),
+        model TEXT NOT NULL, text TEXT NOT NULL, UNIQUE (item_id, model));
+    CREATE INDEX responses_model ON responses (model, item_id);
+    CREATE TABLE judgments (
+        response_id INTEGER NOT NULL REFERENCES responses(id), metric TEXT NOT NULL,
+        judge TEXT NOT NULL, value INTEGER, raw TEXT, score REAL, rationale TEXT,
+        PRIMARY KEY (response_id, metric)) WITHOUT ROWID;
+    CREATE TABLE ratings (
+        id INTEGER PRIMARY KEY, response_id INTEGER NOT NULL REFERENCES responses(id),
+        metric TEXT NOT NULL, rater TEXT NOT NULL, value INTEGER, created_at TEXT NOT NULL,
+        blind INTEGER NOT NULL DEFAULT 1, source TEXT NOT NULL DEFAULT 'app',
+        retracts INTEGER REFERENCES ratings(id));
+    CREATE INDEX ratings_response ON ratings (response_id, metric);
+    CREATE INDEX ratings_retracts ON ratings (retracts);
+    CREATE VIEW active_ratings AS
+        SELECT r.* FROM ratings r
+        WHERE r.retracts IS NULL
+          AND NOT EXISTS (SELECT 1 FROM ratings x WHERE x.retracts = r.id);
+    CREATE TABLE fits (
+        id INTEGER PRIMARY KEY, eval_set_id INTEGER NOT NULL REFERENCES eval_sets(id),
+        created_at TEXT NOT NULL, settings TEXT NOT NULL, data_hash TEXT NOT NULL,
+        diagnostics TEXT NOT NULL, summary TEXT NOT NULL, draws BLOB NOT NULL);
+    """,
+}
+
+
+def now() -> str:
+    """UTC timestamp with microseconds, sortable as text."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _check_existing(path: Path) -> None:
+    """Refuse a file that is not a changeover workspace, without writing a byte to it."""
+    if path.stat().st_size == 0:
+        return
+    uri = f"file:{path}?mode=ro"
+    try:
+        con = sqlite3.connect(uri, uri=True)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            version = con.execute("PRAGMA user_version").fetchone()[0]
+            app = None
+            if "changeover_meta" in tables:
+                row = con.execute("SELECT value FROM changeover_meta WHERE key='app'").fetchone()
+                app = row[0] if row else None
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise WorkspaceError(f"{path}: not a changeover workspace ({exc})") from None
+    if app != APP_ID:
+        what = "an empty SQLite database" if not tables else "a SQLite database of another program"
+        raise WorkspaceError(f"{path}: not a changeover workspace ({what})")
+    if version > SCHEMA_VERSION:
+        raise WorkspaceError(
+            f"{path}: written by a newer changeover (schema {version}; this version reads up to "
+            f"{SCHEMA_VERSION}). Upgrade changeover to open it."
+        )
+
+
+class Store:
+    """A changeover workspace. Thread-safe: one connection guarded by a lock."""
+
+    def __init__(self, con: sqlite3.Connection, path: Path | None, read_only: bool = False):
+        self.con = con
+        self.path = path
+        self.read_only = read_only
+        self._lock = threading.RLock()
+        self._in_write = False
+
+    # ---- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, create: bool = False, read_only: bool = False) -> Store:
+        """Open (or with `create`, make) a workspace file; refuse foreign or newer files."""
+        path = Path(path)
+        if path.exists():
+            if path.is_dir():
+                raise WorkspaceError(f"{path}: is a directory, not a workspace file")
+            _check_existing(path)
+        elif not create:
+            raise WorkspaceError(f"{path}: no such workspace")
+        elif read_only:
+            raise WorkspaceError(f"{path}: no such workspace (and --read-only cannot create one)")
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            os.close(fd)
+        if read_only:
+            con = cls._connect_read_only(path)
+        else:
+            con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            con.execute("PRAGMA journal_mode = WAL")
+            con.execute("PRAGMA synchronous = NORMAL")
+        store = cls(con, path, read_only=read_only)
+        if not read_only:
+            store.migrate()
+        return store
+
+    @staticmethod
+    def _connect_read_only(path: Path) -> sqlite3.Connection:
+        # mode=ro still needs the -shm file of a WAL database; on a read-only file system
+        # `immutable=1` is the only way in (no other process can be writing there anyway).
+        for params in ("mode=ro", "immutable=1"):
+            con = sqlite3.connect(f"file:{path}?{params}", uri=True, isolation_level=None,
+                                  check_same_thread=False)
+            try:
+                con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                return con
+            except sqlite3.OperationalError:
+                con.close()
+        raise WorkspaceError(f"{path}: cannot be opened for reading")
+
+    @classmethod
+    def memory(cls) -> Store:
+        """A fresh in-memory workspace, for tests."""
+        con = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        store = cls(con, None)
+        store.migrate()
+        return store
+
+    def close(self) -> None:
+        with self._lock:
+            self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def schema_version(self) -> int:
+        return self.con.execute("PRAGMA user_version").fetchone()[0]
+
+    def migrate(self) -> int:
+        """Apply pending migrations; a no-op when the schema is current. Returns how many ran."""
+        ran = 0
+        with self.write():
+            version = self.schema_version()
+            for target in sorted(v for v in MIGRATIONS if v > version):
+                for statement in MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        self.con.execute(statement)
+                self.con.execute(f"PRAGMA user_version = {target}")
+                ran += 1
+            self.con.execute(
+                "INSERT OR IGNORE INTO changeover_meta (key, value) VALUES ('app', ?)", (APP_ID,)
+            )
+        return ran
+
+    # ---- transactions --------------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One `BEGIN IMMEDIATE` transaction; committed on exit, rolled back on error."""
+        if self.read_only:
+            raise ChangeoverError(f"{self.path}: workspace is open read-only")
+        with self._lock:
+            if self._in_write:  # nested: join the outer transaction
+                yield self.con
+                return
+            self.con.execute("BEGIN IMMEDIATE")
+            self._in_write = True
+            try:
+                yield self.con
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+            else:
+                self.con.execute("COMMIT")
+            finally:
+                self._in_write = False
+
+    def _rows(self, sql: str, params: Sequence | dict = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            cur = self.con.execute(sql, params)
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def _one(self, sql: str, params: Sequence | dict = ()):
+        with self._lock:
+            return self.con.execute(sql, params).fetchone()
+
+    # ---- eval sets -----------------------------------------------------------------------
+
+    def save_eval_set(self, es: EvalSet) -> EvalSet:
+        """Insert an eval set, or update the settings of one with that name.
+
+        Levels of an existing metric cannot change (stored judgments and ratings index them).
+        """
+        with self.write() as con:
+            row = con.execute("SELECT id FROM eval_sets WHERE name = ?", (es.name,)).fetchone()
+            if row is None:
+                cur = con.execute(
+                    "INSERT INTO eval_sets (name, description, incumbent, judge, created_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (es.name, es.description, es.incumbent, es.judge, now()),
+                )
+                set_id = cur.lastrowid
+            else:
+                set_id = row[0]
+                old = self.eval_set(set_id)
+                for m in es.metrics:
+                    if m.name in {x.name for x in old.metrics} and old.metric(m.name).levels != m.levels:
+                        raise ChangeoverError(
+                            f"eval set {es.name!r}: metric {m.name!r} has levels "
+                            f"{list(old.metric(m.name).levels)} in the workspace, not {list(m.levels)}"
+                        )
+                con.execute(
+                    "UPDATE eval_sets SET description = ?, incumbent = ?, judge = ? WHERE id = ?",
+                    (es.description, es.incumbent, es.judge, set_id),
+                )
+            for pos, r in enumerate(es.regions):
+                con.execute(
+                    "INSERT INTO regions (eval_set_id, name, position, traffic) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (eval_set_id, name) DO UPDATE SET traffic = excluded.traffic",
+                    (set_id, r.name, pos, r.traffic),
+                )
+            for pos, m in enumerate(es.metrics):
+                con.execute(
+                    "INSERT INTO metrics (eval_set_id, name, position, levels, direction, margin, "
+                    "guideline, keys, judge_map, unmapped, pass_level) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (eval_set_id, name) DO UPDATE "
+                    "SET direction = excluded.direction, margin = excluded.margin, "
+                    "guideline = excluded.guideline, keys = excluded.keys, "
+                    "judge_map = excluded.judge_map, unmapped = excluded.unmapped, "
+                    "pass_level = excluded.pass_level",
+                    (set_id, m.name, pos, json.dumps(list(m.levels)), m.direction, m.margin,
+                     m.guideline, json.dumps(list(m.keys)), json.dumps(list(m.judge_map)),
+                     m.unmapped, m.pass_level),
+                )
+        return self.eval_set(set_id)
+
+    def eval_set(self, key: int | str) -> EvalSet:
+        """An eval set by id or name."""
+        col = "id" if isinstance(key, int) else "name"
+        rows = self._rows(f"SELECT * FROM eval_sets WHERE {col} = ?", (key,))
+        if not rows:
+            raise ChangeoverError(f"no eval set {key!r} in {self.path or 'this workspace'}")
+        e = rows[0]
+        regions = tuple(
+            Region(r["name"], r["traffic"])
+            for r in self._rows(
+                "SELECT name, traffic FROM regions WHERE eval_set_id = ? ORDER BY position", (e["id"],)
+            )
+        )
+        metrics = tuple(
+            Metric(
+                name=m["name"], levels=tuple(json.loads(m["levels"])), direction=m["direction"],
+                margin=m["margin"], guideline=m["guideline"], keys=tuple(json.loads(m["keys"])),
+                judge_map=tuple(tuple(p) for p in json.loads(m["judge_map"])),
+                unmapped=m["unmapped"], pass_level=m["pass_level"],
+            )
+            for m in self._rows("SELECT * FROM metrics WHERE eval_set_id = ? ORDER BY position", (e["id"],))
+        )
+        return EvalSet(
+            id=e["id"], name=e["name"], incumbent=e["incumbent"], regions=regions, metrics=metrics,
+            description=e["description"], judge=e["judge"], created_at=e["created_at"],
+        )
+
+    def eval_sets(self) -> list[EvalSet]:
+        return [self.eval_set(r["id"]) for r in self._rows("SELECT id FROM eval_sets ORDER BY id")]
+
+    def models(self, eval_set_id: int) -> list[str]:
+        """Models of an eval set in import order (the incumbent is wherever the file put it)."""
+        return [r["name"] for r in self._rows(
+            "SELECT name FROM models WHERE eval_set_id = ? ORDER BY position", (eval_set_id,))]
+
+    def stats(self, eval_set_id: int) -> dict[str, int]:
+        """Counts of items, responses, judgments, ratings (active) and labelled responses."""
+        q = {
+            "items": "SELECT count(*) FROM items WHERE eval_set_id = ?",
+            "responses": "SELECT count(*) FROM responses r JOIN items i ON i.id = r.item_id "
+                         "WHERE i.eval_set_id = ?",
+            "judgments": "SELECT count(*) FROM judgments j JOIN responses r ON r.id = j.response_id "
+                         "JOIN items i ON i.id = r.item_id WHERE i.eval_set_id = ?",
+            "judgments_missing": "SELECT count(*) FROM judgments j JOIN responses r "
+                                 "ON r.id = j.response_id JOIN items i ON i.id = r.item_id "
+                                 "WHERE i.eval_set_id = ? AND j.value IS NULL",
+            "ratings": "SELECT count(*) FROM active_ratings a JOIN responses r ON r.id = a.response_id "
+                       "JOIN items i ON i.id = r.item_id WHERE i.eval_set_id = ?",
+            "labelled_responses": "SELECT count(DISTINCT a.response_id) FROM active_ratings a "
+                                  "JOIN responses r ON r.id = a.response_id "
+                                  "JOIN items i ON i.id = r.item_id WHERE i.eval_set_id = ?",
+        }
+        return {k: self._one(sql, (eval_set_id,))[0] for k, sql in q.items()}
+
+    # ---- import --------------------------------------------------------------------------
+
+    @contextmanager
+    def importing(self, eval_set_id: int) -> Iterator[ImportBatch]:
+        """All-or-nothing bulk import: stage rows, then merge them set-wise in one transaction."""
+        with self.write():
+            batch = ImportBatch(self, eval_set_id)
+            batch._create_stage()
+            try:
+                yield batch
+                batch._merge()
+            finally:
+                batch._drop_stage()
+
+    # ---- items, responses, ratings -------------------------------------------------------
+
+    def response_view(self, response_id: int) -> ResponseView:
+        rows = self._rows(
+            "SELECT r.id, r.item_id, r.model, r.text, i.eval_set_id, i.external_id, i.region, "
+            "i.question, i.reference FROM responses r JOIN items i ON i.id = r.item_id WHERE r.id = ?",
+            (response_id,),
+        )
+        if not rows:
+            raise ChangeoverError(f"no response {response_id}")
+        r = rows[0]
+        judgments = tuple(
+            Judgment(response_id, j["metric"], j["value"], j["raw"], j["score"], j["rationale"], j["judge"])
+            for j in self._rows("SELECT * FROM judgments WHERE response_id = ?", (response_id,))
+        )
+        return ResponseView(
+            response=Response(r["id"], r["item_id"], r["model"], r["text"]),
+            item=Item(r["item_id"], r["eval_set_id"], r["external_id"], r["region"], r["question"],
+                      r["reference"]),
+            judgments=judgments,
+            ratings=tuple(self.active_ratings(response_id)),
+        )
+
+    def active_ratings(self, response_id: int) -> list[Rating]:
+        return [_rating(r) for r in self._rows(
+            "SELECT * FROM active_ratings WHERE response_id = ? ORDER BY id", (response_id,))]
+
+    def add_rating(self, response_id: int, metric: str, rater: str, value: int,
+                   blind: bool = True) -> Rating:
+        """Store one label in its own transaction; it supersedes this rater's earlier label."""
+        with self.write() as con:
+            stamp = now()
+            for (old_id,) in con.execute(
+                "SELECT id FROM active_ratings WHERE response_id = ? AND metric = ? AND rater = ?",
+                (response_id, metric, rater),
+            ).fetchall():
+                con.execute(
+                    "INSERT INTO ratings (response_id, metric, rater, value, created_at, blind, "
+                    "source, retracts) VALUES (?, ?, ?, NULL, ?, ?, 'app', ?)",
+                    (response_id, metric, rater, stamp, int(blind), old_id),
+                )
+            cur = con.execute(
+                "INSERT INTO ratings (response_id, metric, rater, value, created_at, blind, source) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'app')",
+                (response_id, metric, rater, value, stamp, int(blind)),
+            )
+            rating_id = cur.lastrowid
+        return self.rating(rating_id)
+
+    def retract(self, rating_id: int, rater: str) -> Rating:
+        """Undo a label: append a retraction event pointing at it."""
+        with self.write() as con:
+            target = con.execute(
+                "SELECT response_id, metric, blind FROM active_ratings WHERE id = ?", (rating_id,)
+            ).fetchone()
+            if target is None:
+                raise ChangeoverError(f"rating {rating_id} is not active (already retracted?)")
+            cur = con.execute(
+                "INSERT INTO ratings (response_id, metric, rater, value, created_at, blind, source, "
+                "retracts) VALUES (?, ?, ?, NULL, ?, ?, 'app', ?)",
+                (target[0], target[1], rater, now(), target[2], rating_id),
+            )
+            new_id = cur.lastrowid
+        return self.rating(new_id)
+
+    def rating(self, rating_id: int) -> Rating:
+        rows = self._rows("SELECT * FROM ratings WHERE id = ?", (rating_id,))
+        if not rows:
+            raise ChangeoverError(f"no rating {rating_id}")
+        return _rating(rows[0])
+
+    def ratings(self, eval_set_id: int, include_retracted: bool = True) -> list[Rating]:
+        """Every rating event of an eval set, in order (for export and tests)."""
+        table = "ratings" if include_retracted else "active_ratings"
+        return [_rating(r) for r in self._rows(
+            f"SELECT a.* FROM {table} a JOIN responses r ON r.id = a.response_id "
+            "JOIN items i ON i.id = r.item_id WHERE i.eval_set_id = ? ORDER BY a.id", (eval_set_id,))]
+
+    # ---- browse --------------------------------------------------------------------------
+
+    def _browse_where(self, eval_set_id: int, f: BrowseFilter) -> tuple[str, list]:
+        where, params = ["i.eval_set_id = ?"], [eval_set_id]
+        if f.region is not None:
+            where.append("i.region = ?")
+            params.append(f.region)
+        if f.model is not None:
+            where.append("r.model = ?")
+            params.append(f.model)
+        if f.search:
+            where.append("(instr(lower(r.text), lower(?)) > 0 OR instr(lower(i.question), lower(?)) > 0)")
+            params += [f.search, f.search]
+        if f.metric is not None and f.judge_level is not None:
+            where.append("EXISTS (SELECT 1 FROM judgments j WHERE j.response_id = r.id "
+                         "AND j.metric = ? AND j.value = ?)")
+            params += [f.metric, f.judge_level]
+        if f.metric is not None and f.human_level is not None:
+            where.append("EXISTS (SELECT 1 FROM active_ratings a WHERE a.response_id = r.id "
+                         "AND a.metric = ? AND a.value = ?)")
+            params += [f.metric, f.human_level]
+        if f.disagree and f.metric is not None:
+            where.append("EXISTS (SELECT 1 FROM active_ratings a JOIN judgments j "
+                         "ON j.response_id = a.response_id AND j.metric = a.metric "
+                         "WHERE a.response_id = r.id AND a.metric = ? AND j.value IS NOT NULL "
+                         "AND a.value <> j.value)")
+            params.append(f.metric)
+        elif f.disagree:
+            where.append("EXISTS (SELECT 1 FROM active_ratings a JOIN judgments j "
+                         "ON j.response_id = a.response_id AND j.metric = a.metric "
+                         "WHERE a.response_id = r.id AND j.value IS NOT NULL AND a.value <> j.value)")
+        if f.unrated:
+            if f.metric is not None:
+                where.append("NOT EXISTS (SELECT 1 FROM active_ratings a WHERE a.response_id = r.id "
+                             "AND a.metric = ?)")
+                params.append(f.metric)
+            else:
+                where.append("NOT EXISTS (SELECT 1 FROM active_ratings a WHERE a.response_id = r.id)")
+        return " AND ".join(where), params
+
+    def browse(self, eval_set_id: int, f: BrowseFilter = BrowseFilter(), offset: int = 0,
+               limit: int = 100) -> list[BrowseRow]:
+        """One page of responses matching the filter, ordered by response id."""
+        where, params = self._browse_where(eval_set_id, f)
+        rows = self._rows(
+            "SELECT r.id, i.external_id, i.region, r.model, i.question, substr(r.text, 1, 200) AS t, "
+            "(SELECT count(*) FROM active_ratings a WHERE a.response_id = r.id) AS nr "
+            f"FROM responses r JOIN items i ON i.id = r.item_id WHERE {where} "
+            "ORDER BY r.id LIMIT ? OFFSET ?",
+            params + [limit, offset],
+        )
+        return [BrowseRow(r["id"], r["external_id"], r["region"], r["model"], r["question"], r["t"],
+                          r["nr"]) for r in rows]
+
+    def browse_count(self, eval_set_id: int, f: BrowseFilter = BrowseFilter()) -> int:
+        where, params = self._browse_where(eval_set_id, f)
+        return self._one(
+            f"SELECT count(*) FROM responses r JOIN items i ON i.id = r.item_id WHERE {where}", params
+        )[0]
+
+    # ---- counts (raw material of core/counts.py) -----------------------------------------
+
+    def judge_level_counts(self, eval_set_id: int) -> list[tuple[str, str, str, int | None, int]]:
+        """(metric, model, region, judge level or None, responses) over all judged responses.
+
+        Responses without a judgment row for a metric appear with level None as well.
+        """
+        rows = self._rows(
+            "SELECT m.name AS metric, r.model, i.region, j.value, count(*) AS n "
+            "FROM responses r JOIN items i ON i.id = r.item_id "
+            "JOIN metrics m ON m.eval_set_id = i.eval_set_id "
+            "LEFT JOIN judgments j ON j.response_id = r.id AND j.metric = m.name "
+            "WHERE i.eval_set_id = ? GROUP BY 1, 2, 3, 4",
+            (eval_set_id,),
+        )
+        return [(r["metric"], r["model"], r["region"], r["value"], r["n"]) for r in rows]
+
+    def label_votes(self, eval_set_id: int, exclude_raters: Iterable[str] = ()
+                    ) -> list[tuple[int, str, str, str, int | None, int, int]]:
+        """Active human labels per (response, metric, level), with the judge's level.
+
+        Rows: (response_id, metric, model, region, judge level or None, human level, votes).
+        Only labelled responses are touched, so this stays fast on huge eval sets.
+        """
+        excluded = list(exclude_raters)
+        marks = ",".join("?" * len(excluded))
+        clause = f"AND a.rater NOT IN ({marks})" if excluded else ""
+        rows = self._rows(
+            "SELECT a.response_id, a.metric, r.model, i.region, j.value AS judge, a.value AS human, "
+            "count(*) AS votes FROM active_ratings a JOIN responses r ON r.id = a.response_id "
+            "JOIN items i ON i.id = r.item_id "
+            "LEFT JOIN judgments j ON j.response_id = a.response_id AND j.metric = a.metric "
+            f"WHERE i.eval_set_id = ? {clause} GROUP BY 1, 2, 5, 6",
+            [eval_set_id, *excluded],
+        )
+        return [(r["response_id"], r["metric"], r["model"], r["region"], r["judge"], r["human"],
+                 r["votes"]) for r in rows]
+
+    # ---- fits ----------------------------------------------------------------------------
+
+    def save_fit(self, eval_set_id: int, settings: dict, data_hash: str, diagnostics: dict,
+                 summary: dict, draws: bytes) -> FitRecord:
+        """Keep a fit: settings, counts hash, diagnostics, summary and compressed draws."""
+        with self.write() as con:
+            cur = con.execute(
+                "INSERT INTO fits (eval_set_id, created_at, settings, data_hash, diagnostics, "
+                "summary, draws) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (eval_set_id, now(), json.dumps(settings), data_hash, json.dumps(diagnostics),
+                 json.dumps(summary), zlib.compress(draws, 6)),
+            )
+            fit_id = cur.lastrowid
+        return self.fit(fit_id)
+
+    def fit(self, fit_id: int) -> FitRecord:
+        rows = self._rows("SELECT id, eval_set_id, created_at, settings, data_hash, diagnostics, "
+                          "summary FROM fits WHERE id = ?", (fit_id,))
+        if not rows:
+            raise ChangeoverError(f"no fit {fit_id}")
+        return _fit(rows[0])
+
+    def fits(self, eval_set_id: int) -> list[FitRecord]:
+        """Fits of an eval set, newest first."""
+        return [_fit(r) for r in self._rows(
+            "SELECT id, eval_set_id, created_at, settings, data_hash, diagnostics, summary "
+            "FROM fits WHERE eval_set_id = ? ORDER BY id DESC", (eval_set_id,))]
+
+    def fit_draws(self, fit_id: int) -> bytes:
+        row = self._one("SELECT draws FROM fits WHERE id = ?", (fit_id,))
+        if row is None:
+            raise ChangeoverError(f"no fit {fit_id}")
+        return zlib.decompress(row[0])
+
+
+class ImportBatch:
+    """Rows staged in temporary tables during `Store.importing`, merged set-wise at the end."""
+
+    def __init__(self, store: Store, eval_set_id: int):
+        self.store = store
+        self.con = store.con
+        self.eval_set_id = eval_set_id
+        self.added: dict[str, int] = {}
+
+    def _create_stage(self) -> None:
+        self.con.execute("CREATE TEMP TABLE IF NOT EXISTS stage_responses (external_id TEXT, "
+                         "region TEXT, question TEXT, reference TEXT, model TEXT, text TEXT, seq INTEGER)")
+        self.con.execute("CREATE TEMP TABLE IF NOT EXISTS stage_judgments (external_id TEXT, "
+                         "model TEXT, metric TEXT, judge TEXT, value INTEGER, raw TEXT, score REAL, "
+                         "rationale TEXT)")
+        self.con.execute("CREATE TEMP TABLE IF NOT EXISTS stage_ratings (external_id TEXT, "
+                         "model TEXT, metric TEXT, rater TEXT, value INTEGER, created_at TEXT)")
+        self._seq = 0
+
+    def _drop_stage(self) -> None:
+        for t in ("stage_responses", "stage_judgments", "stage_ratings"):
+            self.con.execute(f"DROP TABLE IF EXISTS temp.{t}")
+
+    def add_responses(self, rows: Iterable[tuple[str, str, str, str | None, str, str]]) -> None:
+        """Rows of (external_id, region, question, reference, model, text)."""
+        start = self._seq
+        rows = [(*r, start + k) for k, r in enumerate(rows)]
+        self._seq += len(rows)
+        self.con.executemany("INSERT INTO stage_responses VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def add_judgments(self, rows: Iterable[tuple]) -> None:
+        """Rows of (external_id, model, metric, judge, level or None, raw, score, rationale)."""
+        self.con.executemany("INSERT INTO stage_judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def add_ratings(self, rows: Iterable[tuple]) -> None:
+        """Rows of (external_id, model, metric, rater, level, created_at)."""
+        self.con.executemany("INSERT INTO stage_ratings VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def _merge(self) -> None:
+        con, es = self.con, self.eval_set_id
+
+        def run(key: str, sql: str, params: Sequence = ()) -> None:
+            before = con.total_changes
+            con.execute(sql, params)
+            self.added[key] = self.added.get(key, 0) + con.total_changes - before
+
+        con.execute("CREATE INDEX IF NOT EXISTS temp.stage_judgments_key ON stage_judgments "
+                    "(external_id, model)")
+        run("models", "INSERT OR IGNORE INTO models (eval_set_id, name, position) "
+            "SELECT ?, model, (SELECT count(*) FROM models WHERE eval_set_id = ?) + min(seq) "
+            "FROM stage_responses GROUP BY model ORDER BY min(seq)", (es, es))
+        run("items", "INSERT OR IGNORE INTO items (eval_set_id, external_id, region, question, "
+            "reference) SELECT ?, external_id, region, question, max(reference) FROM stage_responses "
+            "GROUP BY external_id ORDER BY min(seq)", (es,))
+        run("responses", "INSERT OR IGNORE INTO responses (item_id, model, text) "
+            "SELECT i.id, s.model, s.text FROM stage_responses s JOIN items i "
+            "ON i.eval_set_id = ? AND i.external_id = s.external_id ORDER BY s.seq", (es,))
+        run("judgments", "INSERT OR IGNORE INTO judgments (response_id, metric, judge, value, raw, "
+            "score, rationale) SELECT r.id, s.metric, s.judge, s.value, s.raw, s.score, s.rationale "
+            "FROM stage_judgments s JOIN items i ON i.eval_set_id = ? AND i.external_id = s.external_id "
+            "JOIN responses r ON r.item_id = i.id AND r.model = s.model", (es,))
+        # A label already held (same response, metric, rater and level) is not added again.
+        run("ratings", "INSERT INTO ratings (response_id, metric, rater, value, created_at, blind, "
+            "source) SELECT DISTINCT r.id, s.metric, s.rater, s.value, s.created_at, 0, 'import' "
+            "FROM stage_ratings s JOIN items i ON i.eval_set_id = ? AND i.external_id = s.external_id "
+            "JOIN responses r ON r.item_id = i.id AND r.model = s.model "
+            "WHERE NOT EXISTS (SELECT 1 FROM active_ratings a WHERE a.response_id = r.id "
+            "AND a.metric = s.metric AND a.rater = s.rater AND a.value = s.value)", (es,))
+
+
+def _rating(r: dict) -> Rating:
+    return Rating(r["id"], r["response_id"], r["metric"], r["rater"], r["value"], r["created_at"],
+                  bool(r["blind"]), r["source"], r["retracts"])
+
+
+def _fit(r: dict) -> FitRecord:
+    return FitRecord(r["id"], r["eval_set_id"], r["created_at"], json.loads(r["settings"]),
+                     r["data_hash"], json.loads(r["diagnostics"]), json.loads(r["summary"]))

@@ -1,0 +1,184 @@
+"""Domain values: frozen dataclasses that everything above the store works with.
+
+Levels of a metric are integers 0..L-1 ordered from lowest to highest; the last level is
+the "positive" one (for yes/no metrics the labels are ("no", "yes"), so 1 means yes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Direction = Literal["higher", "lower", "match"]
+Unmapped = Literal["error", "missing"]
+DIRECTIONS: tuple[str, ...] = ("higher", "lower", "match")
+
+
+@dataclass(frozen=True)
+class Region:
+    name: str
+    traffic: float  # monthly interactions (any positive number; weights are traffic / total)
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    levels: tuple[str, ...]  # labels, index = level value, lowest first
+    direction: Direction = "higher"
+    margin: float = 0.0
+    guideline: str = ""
+    keys: tuple[str, ...] = ()  # one key per level, same order as levels
+    judge_map: tuple[tuple[str, str], ...] = ()  # raw judge value -> level label
+    unmapped: Unmapped = "error"
+    pass_level: int | None = None  # L > 2: report the share at or above this level index
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def is_binary(self) -> bool:
+        return len(self.levels) == 2
+
+    def level_of(self, raw: object) -> int | None:
+        """Map a raw value (label, key, mapped judge value or integer index) to a level, or None."""
+        if raw is None:
+            return None
+        text = str(raw).strip()
+        mapped = dict(self.judge_map).get(text)
+        if mapped is not None:
+            text = mapped
+        folded = text.casefold()
+        for i, label in enumerate(self.levels):
+            if label.casefold() == folded:
+                return i
+        if self.keys:
+            for i, key in enumerate(self.keys):
+                if key == text:
+                    return i
+        return None
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    id: int
+    name: str
+    incumbent: str
+    regions: tuple[Region, ...]
+    metrics: tuple[Metric, ...]
+    description: str = ""
+    judge: str = "judge"
+    created_at: str = ""
+
+    def metric(self, name: str) -> Metric:
+        for m in self.metrics:
+            if m.name == name:
+                return m
+        raise KeyError(f"eval set {self.name!r} has no metric {name!r}")
+
+    @property
+    def region_names(self) -> tuple[str, ...]:
+        return tuple(r.name for r in self.regions)
+
+    @property
+    def traffic_weights(self) -> tuple[float, ...]:
+        total = sum(r.traffic for r in self.regions)
+        return tuple(r.traffic / total for r in self.regions)
+
+
+@dataclass(frozen=True)
+class Item:
+    id: int
+    eval_set_id: int
+    external_id: str
+    region: str
+    question: str
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class Response:
+    id: int
+    item_id: int
+    model: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Judgment:
+    response_id: int
+    metric: str
+    value: int | None  # level index, None when the judge's raw value was unmappable
+    raw: str | None = None
+    score: float | None = None
+    rationale: str | None = None
+    judge: str = "judge"
+
+
+@dataclass(frozen=True)
+class Rating:
+    """An append-only rating event. A retraction is a Rating with `retracts` set and no value."""
+
+    id: int
+    response_id: int
+    metric: str
+    rater: str
+    value: int | None
+    created_at: str
+    blind: bool = True
+    source: str = "app"  # "app" or "import"
+    retracts: int | None = None
+
+
+@dataclass(frozen=True)
+class ResponseView:
+    """Everything the detail pane or the rate screen needs about one response."""
+
+    response: Response
+    item: Item
+    judgments: tuple[Judgment, ...]
+    ratings: tuple[Rating, ...]  # active (not retracted) ratings only
+
+
+@dataclass(frozen=True)
+class BrowseFilter:
+    """Filters of the browse screen; every value reaches SQL as a parameter."""
+
+    region: str | None = None
+    model: str | None = None
+    metric: str | None = None  # judge_level / human_level / disagree refer to this metric
+    judge_level: int | None = None
+    human_level: int | None = None
+    disagree: bool = False  # judge and (majority) human label differ on `metric`
+    unrated: bool = False  # no active human rating (on `metric`, or on any metric if None)
+    search: str | None = None  # substring of question or response text
+
+
+@dataclass(frozen=True)
+class BrowseRow:
+    response_id: int
+    external_id: str
+    region: str
+    model: str
+    question: str
+    text_preview: str
+    n_ratings: int
+
+
+@dataclass(frozen=True)
+class FitRecord:
+    id: int
+    eval_set_id: int
+    created_at: str
+    settings: dict[str, Any]
+    data_hash: str
+    diagnostics: dict[str, Any]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+class ChangeoverError(Exception):
+    """A problem the user can fix (bad file, wrong workspace); shown without a traceback."""
+
+
+class WorkspaceError(ChangeoverError):
+    """The file is not a workspace changeover can open."""

@@ -1,0 +1,207 @@
+"""The `changeover` command: a thin layer over core, plus the entry to the terminal app.
+
+Exit status: 0 on success, 1 on a data error (bad file, unknown eval set...), 2 on a usage
+error. Errors go to stderr as one readable block, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from pathlib import Path
+
+from core.types import ChangeoverError
+
+FORMATS = ("csv", "jsonl", "parquet")
+
+
+def demo_path() -> Path:
+    """Where `changeover demo` keeps its workspace (the user's data directory)."""
+    from platformdirs import user_data_dir
+
+    override = os.environ.get("CHANGEOVER_DATA_DIR")
+    base = Path(override) if override else Path(user_data_dir("changeover", appauthor=False))
+    return base / "demo.changeover"
+
+
+def default_rater() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "rater"
+
+
+def _add_eval_set(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--eval-set", metavar="NAME", help="eval set (default: the only or first one)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="changeover",
+        description="Retire a production LLM and pick its successor with statistical confidence.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="build the sample workspace (once) and open the app")
+    p.add_argument("--rebuild", action="store_true", help="rebuild the sample workspace")
+    p.add_argument("--no-app", action="store_true", help="only build it and print its path")
+    _add_app_options(p)
+
+    p = sub.add_parser("open", help="open a workspace in the app")
+    p.add_argument("workspace")
+    _add_app_options(p)
+
+    p = sub.add_parser("rate", help="go straight to a labelling session")
+    p.add_argument("workspace")
+    _add_eval_set(p)
+    p.add_argument("--rater", help="your name on the labels (default: login name)")
+    _add_app_options(p)
+
+    p = sub.add_parser("import", help="import responses, judge verdicts and labels")
+    p.add_argument("workspace", help="workspace file (created if missing)")
+    p.add_argument("file", help="CSV, JSONL or Parquet file, one row per response")
+    p.add_argument("--spec", required=True, help="eval-set spec (TOML)")
+    p.add_argument("--format", choices=FORMATS, help="file format (default: from the extension)")
+
+    p = sub.add_parser("import-labels", help="import human labels for responses already imported")
+    p.add_argument("workspace")
+    p.add_argument("file", help="rows of item_id, model, metric, rater, value [, created_at]")
+    _add_eval_set(p)
+    p.add_argument("--format", choices=FORMATS, help="file format (default: from the extension)")
+
+    p = sub.add_parser("info", help="eval sets, models, regions and counts of a workspace")
+    p.add_argument("workspace")
+
+    p = sub.add_parser("fit", help="fit the calibration model and keep the fit")
+    p.add_argument("workspace")
+    _add_eval_set(p)
+    p.add_argument("--quick", action="store_true", help="fewer draws (a first look, not a verdict)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: settings' seed)")
+    p.add_argument("--exclude-rater", action="append", default=[], metavar="NAME",
+                   help="leave this rater's labels out of the fit (repeatable)")
+
+    p = sub.add_parser("report", help="results as text, Markdown, JSON or CSV")
+    p.add_argument("workspace")
+    _add_eval_set(p)
+    p.add_argument("--metric", help="only this metric")
+    p.add_argument("--fit", type=int, metavar="ID", help="a kept fit (default: the latest)")
+    p.add_argument("--format", choices=("text", "markdown", "json", "csv"), default="text")
+    return parser
+
+
+def _add_app_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mouse", action="store_true", help="enable the mouse even over SSH")
+    p.add_argument("--read-only", action="store_true", help="review without writing anything")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _dispatch(args, parser)
+    except ChangeoverError as exc:
+        print(f"changeover: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("changeover: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from core.store import Store
+
+    cmd = args.command
+    if cmd == "import":
+        from core.importer import import_file
+
+        with Store.open(args.workspace, create=True) as store:
+            report = import_file(store, args.file, spec=args.spec, fmt=args.format)
+        print(report.summary())
+        return 0
+    if cmd == "import-labels":
+        from core.importer import import_labels
+
+        with Store.open(args.workspace) as store:
+            report = import_labels(store, args.file, eval_set=args.eval_set, fmt=args.format)
+        print(report.summary())
+        return 0
+    if cmd == "info":
+        with Store.open(args.workspace, read_only=True) as store:
+            print(info_text(store))
+        return 0
+    if cmd in ("fit", "report"):
+        from tui import cmd_fit
+
+        return cmd_fit.cmd_fit(args) if cmd == "fit" else cmd_fit.cmd_report(args)
+    if cmd == "demo":
+        from core.demo import build_demo
+
+        path = demo_path()
+        if args.rebuild or not path.exists():
+            build_demo(path, rebuild=args.rebuild)
+        if args.no_app:
+            print(path)
+            return 0
+        return _run_app(path, args)
+    if cmd in ("open", "rate"):
+        return _run_app(Path(args.workspace), args)
+    if cmd is None:
+        from tui.app import last_workspace
+
+        last = last_workspace()
+        if last is None or not last.exists():
+            from core.demo import build_demo
+
+            last = demo_path()
+            if not last.exists():
+                build_demo(last)
+        return _run_app(last, argparse.Namespace(mouse=False, read_only=False, command=None))
+    parser.error(f"unknown command {cmd!r}")
+    return 2
+
+
+def _run_app(path: Path, args: argparse.Namespace) -> int:
+    from tui.app import run_app
+
+    return run_app(
+        path,
+        read_only=getattr(args, "read_only", False),
+        mouse=getattr(args, "mouse", False),
+        rate=args.command == "rate",
+        eval_set=getattr(args, "eval_set", None),
+        rater=getattr(args, "rater", None) or default_rater(),
+    )
+
+
+def info_text(store) -> str:
+    """What `changeover info` prints."""
+    lines = [f"workspace {store.path} (schema {store.schema_version()})"]
+    sets = store.eval_sets()
+    if not sets:
+        lines.append("  no eval sets yet: changeover import WORKSPACE FILE --spec SPEC")
+    for es in sets:
+        s = store.stats(es.id)
+        lines.append(f"eval set {es.name!r}: incumbent {es.incumbent}, judge {es.judge}")
+        if es.description:
+            lines.append(f"  {es.description}")
+        lines.append("  models:  " + ", ".join(store.models(es.id)))
+        total = sum(r.traffic for r in es.regions)
+        lines.append("  regions: " + ", ".join(
+            f"{r.name} ({r.traffic / total:.0%})" for r in es.regions))
+        lines.append("  metrics: " + ", ".join(
+            f"{m.name} [{'/'.join(m.levels)}, {m.direction}]" for m in es.metrics))
+        lines.append(
+            f"  {s['items']:,} items, {s['responses']:,} responses, {s['judgments']:,} judgments "
+            f"({s['judgments_missing']:,} unmappable), {s['ratings']:,} ratings on "
+            f"{s['labelled_responses']:,} responses"
+        )
+        fits = store.fits(es.id)
+        if fits:
+            lines.append(f"  {len(fits)} fit(s), latest #{fits[0].id} at {fits[0].created_at}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
