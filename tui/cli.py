@@ -88,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", help="only this metric")
     p.add_argument("--fit", type=int, metavar="ID", help="a kept fit (default: the latest)")
     p.add_argument("--format", choices=("text", "markdown", "json", "csv"), default="text")
+
+    p = sub.add_parser("export", help="export ratings, responses or results with provenance")
+    p.add_argument("workspace")
+    _add_eval_set(p)
+    p.add_argument("--what", choices=("ratings", "responses", "results"), required=True)
+    p.add_argument("--format", choices=FORMATS, default="csv")
+    p.add_argument("--output", "-o", metavar="FILE", help="write here (default: standard output)")
     return parser
 
 
@@ -135,6 +142,10 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from tui import cmd_fit
 
         return cmd_fit.cmd_fit(args) if cmd == "fit" else cmd_fit.cmd_report(args)
+    if cmd == "export":
+        from tui.cmd_export import cmd_export
+
+        return cmd_export(args)
     if cmd == "demo":
         from core.demo import build_demo
 
