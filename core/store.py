@@ -539,6 +539,21 @@ class Store:
         return [(r["response_id"], r["metric"], r["model"], r["region"], r["judge"], r["human"],
                  r["votes"]) for r in rows]
 
+    def rater_labels(self, eval_set_id: int) -> list[tuple[int, str, str, str, str, int]]:
+        """Active human labels of an eval set, one per (response, metric, rater), for agreement.
+
+        Rows: (response_id, metric, model, region, rater, level), ordered by response and rater.
+        """
+        rows = self._rows(
+            "SELECT a.response_id, a.metric, r.model, i.region, a.rater, a.value "
+            "FROM active_ratings a JOIN responses r ON r.id = a.response_id "
+            "JOIN items i ON i.id = r.item_id "
+            "WHERE i.eval_set_id = ? AND a.value IS NOT NULL ORDER BY a.response_id, a.rater, a.id",
+            (eval_set_id,),
+        )
+        return [(r["response_id"], r["metric"], r["model"], r["region"], r["rater"], r["value"])
+                for r in rows]
+
     # ---- fits ----------------------------------------------------------------------------
 
     def save_fit(self, eval_set_id: int, settings: dict, data_hash: str, diagnostics: dict,
@@ -572,6 +587,45 @@ class Store:
         if row is None:
             raise ChangeoverError(f"no fit {fit_id}")
         return zlib.decompress(row[0])
+
+    # ---- export pages (core/export.py streams these; nothing is loaded whole) -------------
+
+    def rating_events_page(self, eval_set_id: int, after_id: int = 0, limit: int = 5000) -> list[dict]:
+        """Rating events with id > after_id, oldest first, with item, region and model, and for
+        a retracted event the id, rater and time of the event that retracted it."""
+        return self._rows(
+            "SELECT a.id, a.response_id, i.external_id AS item_id, i.region, r.model, a.metric, "
+            "a.rater, a.value, a.created_at, a.blind, a.source, a.retracts, x.id AS retracted_by, "
+            "x.rater AS retracted_by_rater, x.created_at AS retracted_at "
+            "FROM ratings a JOIN responses r ON r.id = a.response_id JOIN items i ON i.id = r.item_id "
+            "LEFT JOIN ratings x ON x.id = (SELECT min(y.id) FROM ratings y WHERE y.retracts = a.id) "
+            "WHERE i.eval_set_id = ? AND a.id > ? ORDER BY a.id LIMIT ?",
+            (eval_set_id, after_id, limit),
+        )
+
+    def responses_page(self, eval_set_id: int, after_id: int = 0, limit: int = 2000) -> list[dict]:
+        """Responses with id > after_id in id order: response_id, item_id (external), region,
+        question, reference, model, text."""
+        return self._rows(
+            "SELECT r.id AS response_id, i.external_id AS item_id, i.region, i.question, "
+            "i.reference, r.model, r.text FROM responses r JOIN items i ON i.id = r.item_id "
+            "WHERE i.eval_set_id = ? AND r.id > ? ORDER BY r.id LIMIT ?",
+            (eval_set_id, after_id, limit),
+        )
+
+    def judgments_between(self, first_id: int, last_id: int) -> list[Judgment]:
+        """Judgments of responses with first_id <= id <= last_id (any eval set: filter by id)."""
+        return [Judgment(j["response_id"], j["metric"], j["value"], j["raw"], j["score"],
+                         j["rationale"], j["judge"])
+                for j in self._rows("SELECT * FROM judgments WHERE response_id BETWEEN ? AND ?",
+                                    (first_id, last_id))]
+
+    def votes_between(self, first_id: int, last_id: int) -> list[tuple[int, str, int, int]]:
+        """Active human votes (response_id, metric, level, votes) for first_id <= id <= last_id."""
+        return [(r["response_id"], r["metric"], r["value"], r["n"]) for r in self._rows(
+            "SELECT response_id, metric, value, count(*) AS n FROM active_ratings "
+            "WHERE response_id BETWEEN ? AND ? AND value IS NOT NULL GROUP BY 1, 2, 3",
+            (first_id, last_id))]
 
 
 class ImportBatch:
