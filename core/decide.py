@@ -1,0 +1,254 @@
+"""Migration decisions: pure functions over posterior draws.
+
+For candidate c against incumbent i in region r, delta = q[c, r] - q[i, r] draw by draw, with
+margin d and threshold g (DESIGN.md, "Decisions"):
+
+- ``higher``: ready if P(delta > -d) >= g, not ready if P(delta < -d) >= g, else undecided;
+- ``lower``:  ready if P(delta < d) >= g,  not ready if P(delta > d) >= g,  else undecided;
+- ``match``:  ready if P(|delta| <= d) >= g, not ready if P(|delta| > d) >= g, else undecided.
+
+A candidate is ready only if every (metric, region) cell is ready; the joint probability that
+all cell conditions hold at once is computed from the same draws. A candidate with fewer than
+``min_labels`` human labels on any metric is never ready.
+
+Labels-needed forecast (an approximation, stated here once): the posterior variance of each
+model's quantity in a cell is taken to shrink like 1 / (effective labels), with effective
+labels n = max(labels in the cell, 1), so a labels adds to a cell scales that model's
+variance by n / (n + a); the covariance between candidate and incumbent scales by the
+geometric mean of the two factors. The projected posterior of delta keeps the same mean and
+shape: every draw's deviation from the mean shrinks by sd_new / sd_now. The forecast is the
+smallest total of extra labels, split between the candidate's and the incumbent's cell in the
+best of 21 proportions, at which the projected decision is no longer undecided. It assumes the
+new labels agree with what the posterior already believes (the mean stays put); it is a guide
+for where to label, not a promise. Beyond ``max_labels`` it says "more than N".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+READY, NOT_READY, UNDECIDED = "ready", "not ready", "undecided"
+_EPS = 1e-9  # probabilities are means of booleans; compare with a hair of slack at the threshold
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: str  # "ready" | "not ready" | "undecided"
+    probability: float  # P(the ready condition holds), e.g. P(delta > -d): non-inferiority
+    reason: str
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """Extra labels that would settle one undecided cell (see the module docstring)."""
+
+    metric: str
+    region: str
+    candidate_labels: int  # extra labels in the candidate's cell
+    incumbent_labels: int  # extra labels in the incumbent's cell
+    capped: bool  # True: not settled even with max_labels extra ("more than N")
+    max_labels: int
+
+    @property
+    def total(self) -> int:
+        return self.candidate_labels + self.incumbent_labels
+
+    @property
+    def text(self) -> str:
+        if self.capped:
+            return f"{self.metric}/{self.region}: more than {self.max_labels} labels"
+        return (f"{self.metric}/{self.region}: about {self.total} labels "
+                f"({self.candidate_labels} candidate, {self.incumbent_labels} incumbent)")
+
+
+@dataclass(frozen=True)
+class CellDecision:
+    metric: str
+    region: str
+    decision: Decision
+    candidate_labels: int | None  # human-labelled responses in the cell (None: unknown)
+    incumbent_labels: int | None
+    forecast: Forecast | None = None
+
+    @property
+    def unlabelled(self) -> bool:
+        return self.candidate_labels == 0 or self.incumbent_labels == 0
+
+
+@dataclass(frozen=True)
+class CandidateDecision:
+    candidate: str
+    verdict: str
+    joint_probability: float  # P(every cell condition holds at once)
+    reason: str
+    cells: tuple[CellDecision, ...]
+    labels: dict  # metric -> human-labelled responses of the candidate (None: unknown)
+
+    @property
+    def forecasts(self) -> tuple[Forecast, ...]:
+        return tuple(c.forecast for c in self.cells if c.forecast is not None)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def condition(delta_draws: np.ndarray, direction: str, margin: float) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """Per draw: (ready condition, not-ready condition) as booleans, and their texts."""
+    delta = np.asarray(delta_draws, dtype=float)
+    d = float(margin)
+    if direction == "higher":
+        return delta > -d, delta < -d, f"delta > {_fmt(-d)}", f"delta < {_fmt(-d)}"
+    if direction == "lower":
+        return delta < d, delta > d, f"delta < {_fmt(d)}", f"delta > {_fmt(d)}"
+    if direction == "match":
+        a = np.abs(delta)
+        return a <= d, a > d, f"|delta| <= {_fmt(d)}", f"|delta| > {_fmt(d)}"
+    raise ValueError(f"unknown direction {direction!r} (higher, lower or match)")
+
+
+def decide(delta_draws, direction: str, margin: float, threshold: float = 0.95) -> Decision:
+    """Verdict on one cell from draws of delta = candidate - incumbent."""
+    ok, bad, ok_text, bad_text = condition(delta_draws, direction, margin)
+    if ok.size == 0:
+        return Decision(UNDECIDED, float("nan"), "no draws")
+    p_ok, p_bad = float(ok.mean()), float(bad.mean())
+    g = float(threshold)
+    if p_ok >= g - _EPS:
+        return Decision(READY, p_ok, f"P({ok_text}) = {p_ok:.2f} >= {g:.2f}")
+    if p_bad >= g - _EPS:
+        return Decision(NOT_READY, p_ok, f"P({bad_text}) = {p_bad:.2f} >= {g:.2f}")
+    return Decision(UNDECIDED, p_ok, f"P({ok_text}) = {p_ok:.2f}, P({bad_text}) = {p_bad:.2f}, "
+                                     f"neither >= {g:.2f}")
+
+
+def forecast_labels(q_candidate, q_incumbent, direction: str, margin: float, threshold: float,
+                    candidate_labels: int | None, incumbent_labels: int | None,
+                    max_labels: int = 2000, metric: str = "", region: str = "") -> Forecast:
+    """Smallest extra labels that would settle an undecided cell (see the module docstring)."""
+    qc, qi = np.asarray(q_candidate, float), np.asarray(q_incumbent, float)
+    delta = qc - qi
+    mu = float(delta.mean())
+    dev = delta - mu
+    vc, vi = float(qc.var()), float(qi.var())
+    cov = float(np.mean((qc - qc.mean()) * (qi - qi.mean())))
+    v0 = vc + vi - 2 * cov
+    nc, ni = max(candidate_labels or 0, 1), max(incumbent_labels or 0, 1)
+    fractions = np.linspace(0.0, 1.0, 21)
+
+    def best(total: int) -> tuple[float, int, int]:
+        a = np.rint(fractions * total)
+        b = total - a
+        rc, ri = nc / (nc + a), ni / (ni + b)
+        v = vc * rc + vi * ri - 2 * cov * np.sqrt(rc * ri)
+        k = int(np.argmin(v))
+        return float(max(v[k], 0.0)), int(a[k]), int(b[k])
+
+    def settled(total: int) -> tuple[bool, int, int]:
+        v, a, b = best(total)
+        shrink = np.sqrt(v / v0) if v0 > 0 else 0.0
+        dec = decide(mu + dev * shrink, direction, margin, threshold)
+        return dec.verdict != UNDECIDED, a, b
+
+    ok, a, b = settled(max_labels)
+    if not ok:
+        return Forecast(metric, region, 0, 0, True, max_labels)
+    if settled(0)[0]:
+        return Forecast(metric, region, 0, 0, False, max_labels)
+    lo, hi = 0, max_labels  # settled(hi) holds; the projected variance falls with the total
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if settled(mid)[0]:
+            hi = mid
+        else:
+            lo = mid
+    _, a, b = settled(hi)
+    return Forecast(metric, region, a, b, False, max_labels)
+
+
+def _cell_labels(post, model: str) -> list[int] | None:
+    table = (post.flags or {}).get("cell_labels")
+    if table is None:
+        return None
+    return [int(x) for x in table[post.model_index(model)]]
+
+
+def decide_candidate(posteriors: Sequence, specs: Mapping[str, tuple[str, float]], candidate: str,
+                     incumbent: str, threshold: float = 0.95, min_labels: int = 30,
+                     max_labels: int = 2000) -> CandidateDecision:
+    """Verdict on one candidate over every (metric, region) cell of the posteriors.
+
+    `specs` maps a metric name to (direction, margin); metrics not in it are skipped.
+    """
+    cells: list[CellDecision] = []
+    held: list[np.ndarray] = []
+    labels: dict[str, int | None] = {}
+    problems: list[str] = []
+    for post in posteriors:
+        if post.metric not in specs:
+            continue
+        direction, margin = specs[post.metric]
+        q = post.quantity()
+        c, i = post.model_index(candidate), post.model_index(incumbent)
+        lab_c, lab_i = _cell_labels(post, candidate), _cell_labels(post, incumbent)
+        labels[post.metric] = None if lab_c is None else sum(lab_c)
+        for r, region in enumerate(post.regions):
+            delta = q[:, c, r] - q[:, i, r]
+            dec = decide(delta, direction, margin, threshold)
+            held.append(condition(delta, direction, margin)[0])
+            nc = None if lab_c is None else lab_c[r]
+            ni = None if lab_i is None else lab_i[r]
+            fc = None
+            if dec.verdict == UNDECIDED:
+                fc = forecast_labels(q[:, c, r], q[:, i, r], direction, margin, threshold, nc, ni,
+                                     max_labels, post.metric, region)
+            cells.append(CellDecision(post.metric, region, dec, nc, ni, fc))
+    if not cells:
+        return CandidateDecision(candidate, UNDECIDED, float("nan"), "no metrics to decide on",
+                                 (), labels)
+    n = min(h.size for h in held)
+    joint = float(np.logical_and.reduce([h[:n] for h in held]).mean())
+    for metric, count in labels.items():
+        if count is None:
+            problems.append(f"human label counts unknown for {metric}")
+        elif count < min_labels:
+            problems.append(f"only {count} human labels on {metric} (minimum {min_labels})")
+    bad = [c for c in cells if c.decision.verdict == NOT_READY]
+    open_ = [c for c in cells if c.decision.verdict == UNDECIDED]
+    where = lambda cs: ", ".join(f"{c.metric}/{c.region}" for c in cs[:4]) + (" ..." if len(cs) > 4 else "")
+    if bad:
+        verdict, reason = NOT_READY, f"not ready in {len(bad)} cell(s): {where(bad)}"
+    elif open_:
+        verdict, reason = UNDECIDED, f"undecided in {len(open_)} cell(s): {where(open_)}"
+    elif problems:
+        verdict, reason = UNDECIDED, "every cell ready, but " + "; ".join(problems)
+    else:
+        verdict, reason = READY, f"ready in all {len(cells)} cells"
+    if problems and (bad or open_):
+        reason += "; " + "; ".join(problems)
+    reason += f"; P(all conditions hold) = {joint:.2f}"
+    return CandidateDecision(candidate, verdict, joint, reason, tuple(cells), labels)
+
+
+def decide_all(posteriors: Sequence, specs: Mapping[str, tuple[str, float]], incumbent: str,
+               threshold: float = 0.95, min_labels: int = 30,
+               max_labels: int = 2000) -> list[CandidateDecision]:
+    """`decide_candidate` for every model of the posteriors except the incumbent, in order."""
+    models: list[str] = []
+    for post in posteriors:
+        models += [m for m in post.models if m not in models]
+    return [decide_candidate(posteriors, specs, m, incumbent, threshold, min_labels, max_labels)
+            for m in models if m != incumbent]
+
+
+def specs_of(eval_set) -> dict[str, tuple[str, float]]:
+    """(direction, margin) per metric of an eval set, the `specs` argument above."""
+    return {m.name: (m.direction, float(m.margin)) for m in eval_set.metrics}
+
+
+def labels_to_minimum(decision: CandidateDecision, min_labels: int) -> dict[str, int]:
+    """Per metric, how many more candidate labels reach the minimum (only where short)."""
+    return {m: min_labels - n for m, n in decision.labels.items() if n is not None and n < min_labels}

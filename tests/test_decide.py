@@ -1,0 +1,212 @@
+"""Decisions on hand-made draws: each direction, the threshold edge, joint probability,
+the minimum-labels rule and the labels-needed forecast."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.decide import (
+    NOT_READY,
+    READY,
+    UNDECIDED,
+    decide,
+    decide_all,
+    decide_candidate,
+    forecast_labels,
+    labels_to_minimum,
+)
+from core.posterior import Posterior
+
+
+def normal(mu, sd, n=4000, seed=0):
+    return np.random.default_rng(seed).normal(mu, sd, n)
+
+
+@pytest.mark.parametrize("direction,mu,verdict", [
+    ("higher", 0.0, READY), ("higher", -0.10, NOT_READY), ("higher", -0.03, UNDECIDED),
+    ("lower", 0.0, READY), ("lower", 0.10, NOT_READY), ("lower", 0.03, UNDECIDED),
+    ("match", 0.0, READY), ("match", 0.10, NOT_READY), ("match", -0.10, NOT_READY),
+    ("match", 0.03, UNDECIDED),
+])
+def test_each_direction(direction, mu, verdict):
+    d = decide(normal(mu, 0.01), direction, 0.03)
+    assert d.verdict == verdict
+    assert d.reason
+
+
+def test_probability_is_non_inferiority():
+    draws = normal(0.0, 0.02)
+    assert decide(draws, "higher", 0.03).probability == pytest.approx(np.mean(draws > -0.03))
+    assert decide(draws, "lower", 0.03).probability == pytest.approx(np.mean(draws < 0.03))
+    assert decide(draws, "match", 0.03).probability == pytest.approx(np.mean(np.abs(draws) <= 0.03))
+
+
+def test_reason_reads_like_the_design():
+    draws = np.array([0.1] * 98 + [-0.1] * 2)
+    d = decide(draws, "higher", 0.03, 0.95)
+    assert d.reason == "P(delta > -0.03) = 0.98 >= 0.95"
+
+
+def test_edge_at_threshold():
+    draws = np.array([0.0] * 95 + [-1.0] * 5)  # P(delta > -d) is exactly 0.95
+    assert decide(draws, "higher", 0.03, 0.95).verdict == READY
+    assert decide(draws, "higher", 0.03, 0.951).verdict == UNDECIDED
+    draws = np.array([-1.0] * 95 + [0.0] * 5)
+    assert decide(draws, "higher", 0.03, 0.95).verdict == NOT_READY
+
+
+def test_threshold_is_an_argument():
+    draws = normal(0.0, 0.02)  # P(delta > -0.03) ~ 0.93
+    assert decide(draws, "higher", 0.03, 0.95).verdict == UNDECIDED
+    assert decide(draws, "higher", 0.03, 0.90).verdict == READY
+
+
+def test_unknown_direction():
+    with pytest.raises(ValueError):
+        decide(normal(0, 1), "sideways", 0.1)
+
+
+def make_posterior(q, metric="correct", labels=None, regions=("eu", "us"),
+                   models=("inc", "a", "b")):
+    """q: [S, M, R] rate of yes."""
+    q = np.clip(np.asarray(q, float), 0, 1)
+    p = np.stack([1 - q, q], axis=-1)
+    S, M, R = q.shape
+    conf = np.broadcast_to(np.array([[0.9, 0.1], [0.2, 0.8]]), (S, M, R, 2, 2)).copy()
+    flags = {} if labels is None else {"cell_labels": labels}
+    return Posterior(metric, ("no", "yes"), models, regions, np.full(R, 1 / R), p, conf, flags=flags)
+
+
+def cells(S, means, sds, seed=1):
+    rng = np.random.default_rng(seed)
+    means, sds = np.asarray(means, float), np.asarray(sds, float)
+    return means + sds * rng.standard_normal((S,) + means.shape)
+
+
+def test_candidate_ready_only_if_every_cell_ready():
+    S = 4000
+    q = cells(S, [[0.80, 0.80], [0.82, 0.82], [0.82, 0.70]], [[0.01, 0.01]] * 3)
+    post = make_posterior(q, labels=[[50, 50]] * 3)
+    specs = {"correct": ("higher", 0.03)}
+    a = decide_candidate([post], specs, "a", "inc")
+    b = decide_candidate([post], specs, "b", "inc")
+    assert a.verdict == READY and len(a.cells) == 2
+    assert b.verdict == NOT_READY and "correct/us" in b.reason
+    assert [c.decision.verdict for c in b.cells] == [READY, NOT_READY]
+    assert [d.candidate for d in decide_all([post], specs, "inc")] == ["a", "b"]
+
+
+def test_joint_probability_uses_the_same_draws():
+    # Two cells, each condition holds in exactly half the draws; the joint depends on how
+    # the draws line up: the same half (0.5) or complementary halves (0).
+    S = 1000
+    half = np.r_[np.full(S // 2, 0.9), np.full(S // 2, 0.5)]
+    for other, expected in ((half, 0.5), (half[::-1], 0.0)):
+        q = np.zeros((S, 2, 2))
+        q[:, 0, :] = 0.7
+        q[:, 1, 0], q[:, 1, 1] = half, other
+        post = make_posterior(q, labels=[[40, 40], [40, 40]], models=("inc", "a"))
+        d = decide_candidate([post], {"correct": ("higher", 0.03)}, "a", "inc")
+        assert d.joint_probability == pytest.approx(expected)
+        manual = np.mean((q[:, 1, 0] - q[:, 0, 0] > -0.03) & (q[:, 1, 1] - q[:, 0, 1] > -0.03))
+        assert d.joint_probability == pytest.approx(manual)
+
+
+def test_joint_probability_across_metrics():
+    S = 4000
+    q1 = cells(S, [[0.8, 0.8], [0.8, 0.8]], [[0.01] * 2] * 2, seed=2)
+    q2 = cells(S, [[0.1, 0.1], [0.1, 0.1]], [[0.01] * 2] * 2, seed=3)
+    p1 = make_posterior(q1, "correct", [[40, 40]] * 2, models=("inc", "a"))
+    p2 = make_posterior(q2, "refused", [[40, 40]] * 2, models=("inc", "a"))
+    specs = {"correct": ("higher", 0.02), "refused": ("match", 0.02)}
+    d = decide_candidate([p1, p2], specs, "a", "inc")
+    conds = [q1[:, 1, r] - q1[:, 0, r] > -0.02 for r in range(2)]
+    conds += [np.abs(q2[:, 1, r] - q2[:, 0, r]) <= 0.02 for r in range(2)]
+    assert d.joint_probability == pytest.approx(np.mean(np.logical_and.reduce(conds)))
+    assert d.joint_probability <= min(c.decision.probability for c in d.cells) + 1e-12
+    assert len(d.cells) == 4
+
+
+def test_min_labels_rule_blocks_ready():
+    S = 4000
+    q = cells(S, [[0.8, 0.8], [0.85, 0.85]], [[0.01] * 2] * 2)
+    specs = {"correct": ("higher", 0.03)}
+    few = make_posterior(q, labels=[[40, 40], [10, 12]], models=("inc", "a"))
+    d = decide_candidate([few], specs, "a", "inc", min_labels=30)
+    assert all(c.decision.verdict == READY for c in d.cells)
+    assert d.verdict == UNDECIDED
+    assert "only 22 human labels on correct (minimum 30)" in d.reason
+    assert labels_to_minimum(d, 30) == {"correct": 8}
+    assert decide_candidate([few], specs, "a", "inc", min_labels=20).verdict == READY
+    unknown = make_posterior(q, labels=None, models=("inc", "a"))
+    d = decide_candidate([unknown], specs, "a", "inc")
+    assert d.verdict == UNDECIDED and "unknown" in d.reason
+
+
+def test_unlabelled_cells_are_flagged():
+    q = cells(1000, [[0.8, 0.8], [0.85, 0.85]], [[0.01] * 2] * 2)
+    post = make_posterior(q, labels=[[40, 40], [0, 60]], models=("inc", "a"))
+    d = decide_candidate([post], {"correct": ("higher", 0.03)}, "a", "inc")
+    assert [c.unlabelled for c in d.cells] == [True, False]
+
+
+def test_forecast_only_for_undecided_cells():
+    S = 4000
+    q = cells(S, [[0.80, 0.80], [0.80, 0.78]], [[0.02, 0.005], [0.02, 0.005]])
+    post = make_posterior(q, labels=[[20, 200], [20, 200]], models=("inc", "a"))
+    d = decide_candidate([post], {"correct": ("higher", 0.03)}, "a", "inc")
+    eu, us = d.cells
+    assert eu.decision.verdict == UNDECIDED and eu.forecast is not None
+    assert not eu.forecast.capped and eu.forecast.total > 0
+    assert us.forecast is None or us.decision.verdict == UNDECIDED
+    assert d.forecasts and "labels" in d.forecasts[0].text
+
+
+def forecast_total(mu, sd_c=0.02, sd_i=0.02, threshold=0.95, nc=20, ni=20, direction="higher",
+                   max_labels=2000):
+    rng = np.random.default_rng(5)
+    qi = 0.8 + sd_i * rng.standard_normal(4000)
+    qc = 0.8 + mu + sd_c * rng.standard_normal(4000)
+    return forecast_labels(qc, qi, direction, 0.03, threshold, nc, ni, max_labels)
+
+
+def test_forecast_is_monotone_and_sane():
+    # Further from the margin -> fewer labels; a stricter threshold -> more labels.
+    totals = [forecast_total(mu).total for mu in (0.015, 0.01, 0.0, -0.01)]
+    assert 0 < totals[0] < totals[1] < totals[2] < totals[3]
+    assert forecast_total(0.05).total == 0  # already settled
+    assert forecast_total(0.0, threshold=0.90).total <= forecast_total(0.0, threshold=0.99).total
+    # Labels go where the uncertainty is: the noisier cell gets most of them.
+    f = forecast_total(0.0, sd_c=0.04, sd_i=0.005, nc=20, ni=20)
+    assert f.candidate_labels > f.incumbent_labels
+    # Check the projection by hand: the variance after the forecast's labels should settle it
+    # and one label fewer overall should not (with the best split).
+    rng = np.random.default_rng(5)
+    qi = 0.8 + 0.02 * rng.standard_normal(4000)
+    qc = 0.8 + 0.02 * rng.standard_normal(4000)
+    f = forecast_labels(qc, qi, "higher", 0.03, 0.95, 20, 20)
+    r_c, r_i = 20 / (20 + f.candidate_labels), 20 / (20 + f.incumbent_labels)
+    delta = qc - qi
+    shrink = np.sqrt((qc.var() * r_c + qi.var() * r_i - 2 * np.cov(qc, qi, bias=True)[0, 1]
+                      * np.sqrt(r_c * r_i)) / delta.var())
+    projected = delta.mean() + (delta - delta.mean()) * shrink
+    assert decide(projected, "higher", 0.03).verdict != UNDECIDED
+
+
+def test_forecast_caps():
+    # The mean sits exactly on the margin: no amount of labels settles it.
+    rng = np.random.default_rng(0)
+    qi = 0.8 + 0.02 * rng.standard_normal(4000)
+    qc = qi - 0.03 + 0.02 * rng.standard_normal(4000)
+    qc = qc - (qc - qi).mean() - 0.03
+    f = forecast_labels(qc, qi, "higher", 0.03, 0.95, 20, 20, max_labels=500)
+    assert f.capped and "more than 500" in f.text
+    assert forecast_total(-0.02, max_labels=50).capped
+
+
+def test_forecast_match_direction():
+    f_near = forecast_total(0.0, direction="match")
+    f_edge = forecast_total(0.02, direction="match")
+    assert not f_near.capped and not f_edge.capped
+    assert f_near.total < f_edge.total
