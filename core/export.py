@@ -1,0 +1,304 @@
+"""Export ratings, responses or results of an eval set as CSV, JSONL or Parquet, with provenance.
+
+Rows are streamed page by page from the store (a page of a few thousand rows at a time), so a
+large eval set is never loaded whole. Three tables:
+
+- ``ratings``: every rating event, retractions included: who (rater), when (created_at),
+  blind or not, where it came from (source "app" or "import"), whether this event retracts an
+  earlier one (``retracts``), and, for a label that was undone or replaced, which event
+  retracted it, by whom and when (``retracted_by``, ``retracted_by_rater``, ``retracted_at``).
+  ``active`` is true for the labels in force.
+- ``responses``: one row per response: item, region, question, model, text, and per metric
+  the judge's verdict (``judge_<metric>_label``, ``_level``, ``_raw``, ``_score``,
+  ``_rationale``) and the majority human label over active ratings (``human_<metric>_label``,
+  ``_level``, ``_votes``; a tie leaves the label empty, as the model leaves ties out).
+- ``results``: the latest fit's table (core.report.build_report over
+  core.fitting.latest_posteriors): per metric, region (and "overall") and model the mean,
+  90% interval, difference to the incumbent, P(non-inferior) and verdict.
+
+CSV injection: a text cell that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+return is neutralised by prefixing a single quote ``'`` (OWASP "CSV Injection" guidance), so a
+spreadsheet shows it as text instead of running it as a formula. Only text cells are touched
+(numbers stay numbers) and only in CSV; JSONL and Parquet keep the text exactly. A CSV written
+to a terminal also shows control characters as visible escapes (``\\x1b``), because model
+text is data, never terminal commands.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from core.types import ChangeoverError, EvalSet
+
+WHATS = ("ratings", "responses", "results")
+FORMATS = ("csv", "jsonl", "parquet")
+PAGE = 5000
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+# Column name -> type ("int", "float", "str", "bool"): fixes the Parquet schema even when a
+# page holds only nulls, and tells the CSV writer which cells are text.
+RATING_COLUMNS: dict[str, str] = {
+    "event_id": "int", "response_id": "int", "item_id": "str", "region": "str", "model": "str",
+    "metric": "str", "rater": "str", "level": "int", "label": "str", "created_at": "str",
+    "blind": "bool", "source": "str", "retracts": "int", "retracted": "bool",
+    "retracted_by": "int", "retracted_by_rater": "str", "retracted_at": "str", "active": "bool",
+}
+RESULT_COLUMNS: dict[str, str] = {
+    "metric": "str", "region": "str", "model": "str", "quantity": "str", "mean": "float",
+    "lower_90": "float", "upper_90": "float", "delta": "float", "delta_lower_90": "float",
+    "delta_upper_90": "float", "p_noninferior": "float", "verdict": "str", "reason": "str",
+    "labels": "int", "fit_id": "int", "fit_created_at": "str",
+}
+
+
+class NoResults(ChangeoverError):
+    """There is no fit to export results from (or the report modules are not available)."""
+
+
+def neutralise(value: Any) -> Any:
+    """Prefix a text cell a spreadsheet would run as a formula with a single quote."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def response_columns(es: EvalSet) -> dict[str, str]:
+    """Columns of the responses table: fixed ones, then judge and human columns per metric."""
+    cols = {"response_id": "int", "item_id": "str", "region": "str", "question": "str",
+            "reference": "str", "model": "str", "text": "str"}
+    for m in es.metrics:
+        p = f"judge_{m.name}_"
+        cols.update({p + "label": "str", p + "level": "int", p + "raw": "str", p + "score": "float",
+                     p + "rationale": "str"})
+        h = f"human_{m.name}_"
+        cols.update({h + "label": "str", h + "level": "int", h + "votes": "int"})
+    return cols
+
+
+# ---- rows -------------------------------------------------------------------------------------
+
+
+def rating_rows(store, es: EvalSet, page: int = PAGE) -> Iterator[dict]:
+    """Every rating event of the eval set, oldest first, with its provenance."""
+    levels = {m.name: m.levels for m in es.metrics}
+    after = 0
+    while True:
+        rows = store.rating_events_page(es.id, after, page)
+        if not rows:
+            return
+        for r in rows:
+            value = r["value"]
+            names = levels.get(r["metric"], ())
+            yield {
+                "event_id": r["id"], "response_id": r["response_id"], "item_id": r["item_id"],
+                "region": r["region"], "model": r["model"], "metric": r["metric"],
+                "rater": r["rater"], "level": value,
+                "label": names[value] if value is not None and 0 <= value < len(names) else None,
+                "created_at": r["created_at"], "blind": bool(r["blind"]), "source": r["source"],
+                "retracts": r["retracts"], "retracted": r["retracted_by"] is not None,
+                "retracted_by": r["retracted_by"], "retracted_by_rater": r["retracted_by_rater"],
+                "retracted_at": r["retracted_at"],
+                "active": r["retracts"] is None and r["retracted_by"] is None,
+            }
+        after = rows[-1]["id"]
+
+
+def _majority(votes: dict[int, int]) -> tuple[int | None, int]:
+    """(level with strictly most votes or None on a tie, total votes)."""
+    total = sum(votes.values())
+    if not votes:
+        return None, 0
+    best = max(votes.values())
+    winners = [lvl for lvl, n in votes.items() if n == best]
+    return (winners[0] if len(winners) == 1 else None), total
+
+
+def response_rows(store, es: EvalSet, page: int = 2000) -> Iterator[dict]:
+    """One row per response with the judge's verdicts and the majority human label per metric."""
+    metrics = {m.name: m for m in es.metrics}
+    after = 0
+    while True:
+        rows = store.responses_page(es.id, after, page)
+        if not rows:
+            return
+        first, last = rows[0]["response_id"], rows[-1]["response_id"]
+        judged: dict[tuple[int, str], Any] = {
+            (j.response_id, j.metric): j for j in store.judgments_between(first, last)}
+        votes: dict[tuple[int, str], dict[int, int]] = {}
+        for rid, metric, level, n in store.votes_between(first, last):
+            votes.setdefault((rid, metric), {})[level] = n
+        for r in rows:
+            out = dict(r)
+            rid = r["response_id"]
+            for name, m in metrics.items():
+                j = judged.get((rid, name))
+                p = f"judge_{name}_"
+                jl = j.value if j is not None else None
+                out[p + "label"] = m.levels[jl] if jl is not None and 0 <= jl < m.n_levels else None
+                out[p + "level"] = jl
+                out[p + "raw"] = j.raw if j is not None else None
+                out[p + "score"] = j.score if j is not None else None
+                out[p + "rationale"] = j.rationale if j is not None else None
+                level, total = _majority(votes.get((rid, name), {}))
+                h = f"human_{name}_"
+                out[h + "label"] = m.levels[level] if level is not None and level < m.n_levels else None
+                out[h + "level"] = level
+                out[h + "votes"] = total
+            yield out
+        after = last
+
+
+def result_rows(store, es: EvalSet) -> Iterator[dict]:
+    """The latest fit's table, one row per (metric, region or overall, model)."""
+    try:
+        from core.fitting import latest_posteriors
+        from core.report import build_report
+    except ImportError as exc:
+        raise NoResults(f"results cannot be exported yet: the report modules are not available "
+                        f"({exc.name})") from None
+    fit, posteriors = latest_posteriors(store, es)
+    if fit is None or not posteriors:
+        raise NoResults(f"eval set {es.name!r} has no fit yet: run `changeover fit` first")
+    report = build_report(es, posteriors, fit=fit)
+    yield from _report_rows(report, fit)
+
+
+def _report_rows(report, fit) -> Iterator[dict]:
+    """Flatten build_report's plain-data tables into rows of RESULT_COLUMNS."""
+    from core.report import report_rows  # the report's own flat view, when it offers one
+
+    for row in report_rows(report):
+        out = {k: row.get(k) for k in RESULT_COLUMNS}
+        out["fit_id"] = fit.id
+        out["fit_created_at"] = fit.created_at
+        yield out
+
+
+# ---- writers ----------------------------------------------------------------------------------
+
+
+def _csv_cell(value: Any, kind: str, tty: bool) -> Any:
+    if value is None:
+        return ""
+    if kind == "bool":
+        return "true" if value else "false"
+    if kind == "str":
+        text = neutralise(str(value))
+        if tty:
+            text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+        return text
+    return value
+
+
+def write_csv(rows: Iterable[dict], columns: dict[str, str], out: IO[str], tty: bool = False) -> int:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(list(columns))
+    n = 0
+    for row in rows:
+        writer.writerow([_csv_cell(row.get(c), k, tty) for c, k in columns.items()])
+        n += 1
+    return n
+
+
+def write_jsonl(rows: Iterable[dict], columns: dict[str, str], out: IO[str]) -> int:
+    n = 0
+    for row in rows:
+        out.write(json.dumps({c: row.get(c) for c in columns}, ensure_ascii=False) + "\n")
+        n += 1
+    return n
+
+
+def write_parquet(rows: Iterable[dict], columns: dict[str, str], path: Path,
+                  batch: int = PAGE) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    types = {"int": pa.int64(), "float": pa.float64(), "str": pa.string(), "bool": pa.bool_()}
+    schema = pa.schema([(c, types[k]) for c, k in columns.items()])
+    n = 0
+    with pq.ParquetWriter(path, schema) as writer:
+        buf: list[dict] = []
+        for row in rows:
+            buf.append({c: row.get(c) for c in columns})
+            if len(buf) >= batch:
+                writer.write_table(pa.Table.from_pylist(buf, schema=schema))
+                n += len(buf)
+                buf = []
+        if buf or n == 0:
+            writer.write_table(pa.Table.from_pylist(buf, schema=schema))
+            n += len(buf)
+    return n
+
+
+# ---- entry point ------------------------------------------------------------------------------
+
+
+def table(store, es: EvalSet, what: str) -> tuple[Iterator[dict], dict[str, str]]:
+    """(row iterator, columns) of one export table."""
+    if what == "ratings":
+        return rating_rows(store, es), RATING_COLUMNS
+    if what == "responses":
+        return response_rows(store, es), response_columns(es)
+    if what == "results":
+        return result_rows(store, es), RESULT_COLUMNS
+    raise ChangeoverError(f"cannot export {what!r}: choose one of {', '.join(WHATS)}")
+
+
+def export(store, es: EvalSet, what: str, fmt: str, output: str | os.PathLike | IO[str] | None
+           ) -> int:
+    """Write one table to a file path (atomically: a temporary file renamed at the end) or to a
+    text stream; returns the number of rows. Parquet needs a path."""
+    if fmt not in FORMATS:
+        raise ChangeoverError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    rows, columns = table(store, es, what)
+    if output is None or not isinstance(output, (str, os.PathLike)):
+        if fmt == "parquet":
+            raise ChangeoverError("Parquet is binary: give an output file (-o FILE)")
+        stream = output if output is not None else io.StringIO()
+        return _write_stream(rows, columns, fmt, stream)
+    return _write_file(rows, columns, fmt, Path(output))
+
+
+def _write_stream(rows, columns, fmt: str, stream: IO[str]) -> int:
+    if fmt == "csv":
+        tty = bool(getattr(stream, "isatty", lambda: False)())
+        return write_csv(rows, columns, stream, tty=tty)
+    return write_jsonl(rows, columns, stream)
+
+
+def _write_file(rows, columns, fmt: str, path: Path) -> int:
+    if path.is_dir():
+        raise ChangeoverError(f"{path}: is a directory")
+    if not path.parent.is_dir():
+        raise ChangeoverError(f"{path}: no such directory {str(path.parent)!r}")
+    first = next(rows, None)  # fail before touching the disk if the table cannot be built
+    rows = _chain(first, rows)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+    os.close(fd)
+    try:
+        if fmt == "parquet":
+            n = write_parquet(rows, columns, Path(tmp))
+        else:
+            with open(tmp, "w", encoding="utf-8", newline="") as f:
+                n = _write_stream(rows, columns, fmt, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return n
+
+
+def _chain(first: dict | None, rest: Iterator[dict]) -> Iterator[dict]:
+    if first is not None:
+        yield first
+        yield from rest
+

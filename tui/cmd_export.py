@@ -1,0 +1,34 @@
+"""`changeover export`: a thin layer over core.export."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from core.export import export
+from core.store import Store
+from core.types import ChangeoverError
+
+
+def _eval_set(store, name: str | None):
+    if name is not None:
+        return store.eval_set(name)
+    sets = store.eval_sets()
+    if not sets:
+        raise ChangeoverError(f"{store.path}: no eval sets yet: changeover import WORKSPACE FILE --spec SPEC")
+    return sets[0]
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export ratings, responses or results; 2 on a usage error (Parquet without -o)."""
+    if args.format == "parquet" and not args.output:
+        print("changeover export: --format parquet writes a binary file: give -o FILE",
+              file=sys.stderr)
+        return 2
+    with Store.open(args.workspace, read_only=True) as store:
+        es = _eval_set(store, args.eval_set)
+        n = export(store, es, args.what, args.format, args.output or sys.stdout)
+    if args.output:
+        print(f"wrote {n:,} {args.what} rows of eval set {es.name!r} to {args.output}",
+              file=sys.stderr)
+    return 0
