@@ -353,13 +353,29 @@ class Store:
 
     @contextmanager
     def importing(self, eval_set_id: int) -> Iterator[ImportBatch]:
-        """All-or-nothing bulk import: stage rows, then merge them set-wise in one transaction."""
-        with self.write():
+        """All-or-nothing bulk import: stage rows, then merge them set-wise in one transaction.
+
+        Staging writes only this connection's temporary tables, so it runs before the write
+        lock is taken: raters labelling meanwhile wait for the merge alone, not the staging.
+        """
+        if self.read_only:
+            raise ChangeoverError(f"{self.path}: workspace is open read-only")
+        with self._lock:
+            if self._in_write:  # inside the caller's transaction: stage and merge there
+                batch = ImportBatch(self, eval_set_id)
+                batch._create_stage()
+                try:
+                    yield batch
+                    batch._merge()
+                finally:
+                    batch._drop_stage()
+                return
             batch = ImportBatch(self, eval_set_id)
             batch._create_stage()
             try:
                 yield batch
-                batch._merge()
+                with self.write():
+                    batch._merge()
             finally:
                 batch._drop_stage()
 
@@ -500,6 +516,71 @@ class Store:
         return self._one(
             f"SELECT count(*) FROM responses r JOIN items i ON i.id = r.item_id WHERE {where}", params
         )[0]
+
+    # ---- labelling queue (core/queue.py) ---------------------------------------------------
+
+    def cell_label_counts(self, eval_set_id: int, metric: str | None = None
+                          ) -> list[tuple[str, str, int | None, int]]:
+        """(model, region, judge level on `metric` or None, labelled responses) per cell.
+
+        A response is labelled when it has any active human rating. Only labelled responses
+        are touched, so this stays fast on huge eval sets.
+        """
+        rows = self._rows(
+            "SELECT r.model, i.region, j.value, count(*) AS n FROM "
+            "(SELECT DISTINCT response_id FROM active_ratings) a "
+            "JOIN responses r ON r.id = a.response_id JOIN items i ON i.id = r.item_id "
+            "LEFT JOIN judgments j ON j.response_id = r.id AND j.metric = ? "
+            "WHERE i.eval_set_id = ? GROUP BY 1, 2, 3",
+            (metric, eval_set_id),
+        )
+        return [(r["model"], r["region"], r["value"], r["n"]) for r in rows]
+
+    def item_id_range(self, eval_set_id: int) -> tuple[int, int]:
+        """Smallest and largest item id of an eval set ((0, -1) when it has none)."""
+        lo, hi = self._one("SELECT min(id), max(id) FROM items WHERE eval_set_id = ?", (eval_set_id,))
+        return (lo, hi) if lo is not None else (0, -1)
+
+    def response_total(self, eval_set_id: int) -> int:
+        """How many responses an eval set holds."""
+        return self._one("SELECT count(*) FROM responses r JOIN items i ON i.id = r.item_id "
+                         "WHERE i.eval_set_id = ?", (eval_set_id,))[0]
+
+    def labelled_total(self, eval_set_id: int) -> int:
+        """How many responses of an eval set have an active human rating."""
+        return self._one("SELECT count(*) FROM (SELECT DISTINCT response_id FROM active_ratings) a "
+                         "JOIN responses r ON r.id = a.response_id JOIN items i ON i.id = r.item_id "
+                         "WHERE i.eval_set_id = ?", (eval_set_id,))[0]
+
+    def pick_responses(self, eval_set_id: int, model: str, region: str, start_item: int,
+                       metric: str | None = None, judge_level: int | None = None,
+                       rater: str | None = None, scan: int = 4000, limit: int = 20) -> list[int]:
+        """Response ids of the cell (model, region) from item `start_item` on, in item order.
+
+        Only the next `scan` responses of the model (by the (model, item_id) index) are looked
+        at, so a random pick costs the same on a million responses as on a thousand. With
+        `metric` and `judge_level`, only responses the judge put at that level. With `rater`,
+        responses that rater has not labelled; without, responses nobody has labelled.
+        """
+        clauses, params = [], [model, start_item, scan, eval_set_id, region]
+        if metric is not None and judge_level is not None:
+            clauses.append("AND EXISTS (SELECT 1 FROM judgments j WHERE j.response_id = c.id "
+                           "AND j.metric = ? AND j.value = ?)")
+            params += [metric, judge_level]
+        if rater is None:
+            clauses.append("AND NOT EXISTS (SELECT 1 FROM active_ratings a WHERE a.response_id = c.id)")
+        else:
+            clauses.append("AND NOT EXISTS (SELECT 1 FROM active_ratings a "
+                           "WHERE a.response_id = c.id AND a.rater = ?)")
+            params.append(rater)
+        rows = self._rows(
+            "SELECT c.id FROM (SELECT r.id, r.item_id FROM responses r "
+            "WHERE r.model = ? AND r.item_id >= ? ORDER BY r.item_id LIMIT ?) c "
+            "JOIN items i ON i.id = c.item_id WHERE i.eval_set_id = ? AND i.region = ? "
+            f"{' '.join(clauses)} ORDER BY c.item_id LIMIT ?",
+            params + [limit],
+        )
+        return [r["id"] for r in rows]
 
     # ---- counts (raw material of core/counts.py) -----------------------------------------
 
@@ -656,15 +737,29 @@ class ImportBatch:
         start = self._seq
         rows = [(*r, start + k) for k, r in enumerate(rows)]
         self._seq += len(rows)
-        self.con.executemany("INSERT INTO stage_responses VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        self._stage("INSERT INTO stage_responses VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
     def add_judgments(self, rows: Iterable[tuple]) -> None:
         """Rows of (external_id, model, metric, judge, level or None, raw, score, rationale)."""
-        self.con.executemany("INSERT INTO stage_judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        self._stage("INSERT INTO stage_judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def add_ratings(self, rows: Iterable[tuple]) -> None:
         """Rows of (external_id, model, metric, rater, level, created_at)."""
-        self.con.executemany("INSERT INTO stage_ratings VALUES (?, ?, ?, ?, ?, ?)", rows)
+        self._stage("INSERT INTO stage_ratings VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def _stage(self, sql: str, rows: Iterable[tuple]) -> None:
+        # Outside a write, one transaction per call: it touches only temp tables, so it takes
+        # no lock on the workspace, and it saves a commit per row.
+        if self.store._in_write:
+            self.con.executemany(sql, rows)
+            return
+        self.con.execute("BEGIN")
+        try:
+            self.con.executemany(sql, rows)
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
 
     def _merge(self) -> None:
         con, es = self.con, self.eval_set_id
