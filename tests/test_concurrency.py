@@ -1,0 +1,243 @@
+"""Four raters label one eval set at once while an import, a fit's counts query and a long
+read transaction run beside them: every label lands once, no "database is locked" escapes,
+and no single label waits a second."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import sqlite3
+import time
+import traceback
+from pathlib import Path
+
+import pytest
+
+from core.store import Store
+from core.types import EvalSet, Metric, Region
+
+RATERS = ("ann", "bob", "cat", "dan")
+LABELS_EACH = 250
+METRICS = ("correct", "style")
+RESPONSES = LABELS_EACH // len(METRICS)  # each rater labels every metric of these responses
+BULK_ROWS = 30_000  # responses in the file imported while the raters work
+MAX_LATENCY_S = 1.0
+PAUSE_S = 0.008  # between two labels: keeps the labelling going while the import runs
+
+SPEC_TOML = """\
+name = "{name}"
+incumbent = "old"
+judge = "judge"
+
+[regions]
+EU = 3000000
+US = 2300000
+
+[metrics.correct]
+levels = ["no", "yes"]
+direction = "higher"
+margin = 0.03
+guideline = "Is the answer right?"
+keys = ["n", "y"]
+
+[metrics.style]
+levels = ["1", "2", "3", "4", "5"]
+direction = "higher"
+margin = 0.2
+guideline = "Tone and format"
+keys = ["1", "2", "3", "4", "5"]
+"""
+
+
+def eval_set(name: str) -> EvalSet:
+    return EvalSet(
+        id=0, name=name, incumbent="old",
+        regions=(Region("EU", 3_000_000), Region("US", 2_300_000)),
+        metrics=(
+            Metric("correct", ("no", "yes"), "higher", 0.03, "Is the answer right?", ("n", "y")),
+            Metric("style", ("1", "2", "3", "4", "5"), "higher", 0.2, "Tone and format",
+                   ("1", "2", "3", "4", "5")),
+        ),
+    )
+
+
+def build_workspace(path: Path) -> EvalSet:
+    """The eval set the raters label: RESPONSES responses, judged on both metrics."""
+    with Store.open(path, create=True) as store:
+        es = store.save_eval_set(eval_set("conc"))
+        with store.importing(es.id) as batch:
+            batch.add_responses([
+                (f"q{i // 2}", "EU" if i % 3 else "US", f"Question {i // 2}?", None,
+                 "old" if i % 2 else "new", f"Answer number {i} with some words.")
+                for i in range(RESPONSES)
+            ])
+            batch.add_judgments([
+                (f"q{i // 2}", "old" if i % 2 else "new", m, "judge", i % (2 if m == "correct" else 5),
+                 None, None, None)
+                for i in range(RESPONSES) for m in METRICS
+            ])
+        return es
+
+
+def write_bulk_file(directory: Path, rows: int) -> tuple[Path, Path]:
+    """A CSV of `rows` responses for a second eval set, with its spec."""
+    spec = directory / "bulk.toml"
+    spec.write_text(SPEC_TOML.format(name="bulk"))
+    csv = directory / "bulk.csv"
+    with csv.open("w") as f:
+        f.write("item_id,region,question,model,response,judge_correct,judge_style\n")
+        for i in range(rows):
+            item = i // 2
+            f.write(f"b{item},{'EU' if item % 3 else 'US'},Bulk question {item}?,"
+                    f"{'old' if i % 2 else 'new'},\"Bulk answer {i}, long enough to be a real "
+                    f"answer to the question.\",{'yes' if i % 3 else 'no'},{1 + i % 5}\n")
+    return csv, spec
+
+
+# ---- workers (module level: spawned processes import this file) ---------------------------
+
+
+def rater_worker(path: str, rater: str, response_ids: list[int], start, out) -> None:
+    """Label every metric of every response through Store.add_rating, timing each call."""
+    errors: list[str] = []
+    latencies: list[tuple[float, float]] = []  # (wall-clock start, seconds)
+    try:
+        store = Store.open(path)
+        start.wait()
+        for k, rid in enumerate(response_ids):
+            for m in METRICS:
+                value = (k + len(rater)) % (2 if m == "correct" else 5)
+                began, t0 = time.time(), time.perf_counter()
+                try:
+                    store.add_rating(rid, m, rater, value)
+                except Exception as exc:  # counted: a label the rater would have lost
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                latencies.append((began, time.perf_counter() - t0))
+                time.sleep(PAUSE_S)
+        store.close()
+    except Exception:
+        errors.append(traceback.format_exc())
+    out.put(("rater", rater, errors, latencies))
+
+
+def import_worker(path: str, csv: str, spec: str, start, out) -> None:
+    from core.importer import import_file
+
+    errors: list[str] = []
+    rows = 0
+    t0 = t1 = time.time()
+    try:
+        store = Store.open(path)
+        start.wait()
+        t0 = time.time()
+        rows = import_file(store, csv, spec).rows
+        t1 = time.time()
+        store.close()
+    except Exception:
+        errors.append(traceback.format_exc())
+    out.put(("import", rows, errors, (t0, t1)))
+
+
+def counts_worker(path: str, eval_set_id: int, start, stop, out) -> None:
+    """What a fit reads: the judge-level and label-vote GROUP BYs, over and over."""
+    errors: list[str] = []
+    runs = 0
+    try:
+        store = Store.open(path, read_only=True)
+        start.wait()
+        while not stop.is_set():
+            store.judge_level_counts(eval_set_id)
+            store.label_votes(eval_set_id)
+            runs += 1
+        store.close()
+    except Exception:
+        errors.append(traceback.format_exc())
+    out.put(("counts", runs, errors, 0.0))
+
+
+def long_reader_worker(path: str, start, stop, out) -> None:
+    """A read transaction held open for the whole run (a report, a `sqlite3` shell...)."""
+    errors: list[str] = []
+    seen = -1
+    try:
+        con = sqlite3.connect(path, isolation_level=None)
+        start.wait()
+        con.execute("BEGIN")
+        seen = con.execute("SELECT count(*) FROM ratings").fetchone()[0]
+        stop.wait(60)
+        # The snapshot must not move while the transaction is open.
+        assert con.execute("SELECT count(*) FROM ratings").fetchone()[0] == seen
+        con.execute("COMMIT")
+        con.close()
+    except Exception:
+        errors.append(traceback.format_exc())
+    out.put(("reader", seen, errors, 0.0))
+
+
+# ---- the test -----------------------------------------------------------------------------
+
+
+def test_four_raters_with_import_fit_and_long_reader(tmp_path):
+    pytest.importorskip("core.importer")
+    path = tmp_path / "shared.changeover"
+    es = build_workspace(path)
+    with Store.open(path) as store:
+        response_ids = [row.response_id for row in store.browse(es.id, limit=RESPONSES)]
+    assert len(response_ids) == RESPONSES
+    csv, spec = write_bulk_file(tmp_path, BULK_ROWS)
+
+    ctx = mp.get_context("spawn")
+    start = ctx.Barrier(len(RATERS) + 3)
+    stop = ctx.Event()
+    out = ctx.Queue()
+    raters = [ctx.Process(target=rater_worker, args=(str(path), r, response_ids, start, out))
+              for r in RATERS]
+    others = [
+        ctx.Process(target=import_worker, args=(str(path), str(csv), str(spec), start, out)),
+        ctx.Process(target=counts_worker, args=(str(path), es.id, start, stop, out)),
+        ctx.Process(target=long_reader_worker, args=(str(path), start, stop, out)),
+    ]
+    for p in raters + others:
+        p.start()
+    results = []
+    # Raters and the import finish on their own; then the readers are told to stop.
+    for _ in range(len(RATERS) + 1):
+        results.append(out.get(timeout=150))
+    stop.set()
+    for _ in range(2):
+        results.append(out.get(timeout=60))
+    for p in raters + others:
+        p.join(timeout=30)
+        assert p.exitcode == 0
+
+    by_kind: dict[str, list] = {}
+    for r in results:
+        by_kind.setdefault(r[0], []).append(r)
+    errors = [e for r in results for e in r[2]]
+    assert errors == [], "\n".join(errors[:5])
+
+    timed = [t for r in by_kind["rater"] for t in r[3]]
+    assert len(timed) == len(RATERS) * LABELS_EACH
+    latencies = sorted(seconds for _, seconds in timed)
+    worst = latencies[-1]
+    [(_, rows, _, (import_start, import_end))] = by_kind["import"]
+    [(_, fit_runs, _, _)] = by_kind["counts"]
+    during_import = sum(import_start <= began <= import_end for began, _ in timed)
+    print(f"\nlabels={len(timed)} worst_add_rating={worst * 1000:.0f}ms "
+          f"median={latencies[len(latencies) // 2] * 1000:.1f}ms import_rows={rows} "
+          f"import_s={import_end - import_start:.1f} labels_during_import={during_import} "
+          f"counts_queries={fit_runs}")
+    assert rows == BULK_ROWS
+    assert during_import > 0, "the import did not overlap the labelling: nothing was tested"
+    assert fit_runs > 0
+    assert worst < MAX_LATENCY_S, f"a label waited {worst:.2f}s"
+
+    with Store.open(path) as store:
+        events = store.ratings(es.id)
+        active = store.ratings(es.id, include_retracted=False)
+        assert len(events) == len(RATERS) * LABELS_EACH  # nothing stored twice, nothing retracted
+        keys = {(r.response_id, r.metric, r.rater) for r in active}
+        assert len(keys) == len(active) == len(RATERS) * LABELS_EACH
+        for rater in RATERS:
+            assert sum(r.rater == rater for r in active) == LABELS_EACH
+        assert store.stats(store.eval_set("bulk").id)["responses"] == BULK_ROWS
+        assert store.con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
