@@ -152,12 +152,20 @@ class Store:
             con = cls._connect_read_only(path)
         else:
             con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            con.execute("PRAGMA journal_mode = WAL")
-            con.execute("PRAGMA synchronous = NORMAL")
         store = cls(con, path, read_only=read_only)
         if not read_only:
-            store.migrate()
+            try:
+                con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                con.execute("PRAGMA journal_mode = WAL")
+                con.execute("PRAGMA synchronous = NORMAL")
+                store.migrate()
+            except sqlite3.OperationalError as exc:
+                con.close()
+                if "readonly" in str(exc) or "read-only" in str(exc):
+                    raise WorkspaceError(
+                        f"{path}: cannot be written here ({exc}); open it with --read-only "
+                        "to review it") from None
+                raise WorkspaceError(f"{path}: cannot be opened ({exc})") from None
         return store
 
     @staticmethod
@@ -707,6 +715,25 @@ class Store:
             "SELECT response_id, metric, value, count(*) AS n FROM active_ratings "
             "WHERE response_id BETWEEN ? AND ? AND value IS NOT NULL GROUP BY 1, 2, 3",
             (first_id, last_id))]
+
+    # ---- overlap (core/overlap.py) --------------------------------------------------------
+
+    def rater_overlap_counts(self, eval_set_id: int) -> tuple[int, int]:
+        """(responses with an active label, responses with active labels of >= 2 raters)."""
+        row = self._one(
+            "SELECT count(*), coalesce(sum(nr >= 2), 0) FROM (SELECT count(DISTINCT a.rater) AS nr "
+            "FROM active_ratings a JOIN responses r ON r.id = a.response_id "
+            "JOIN items i ON i.id = r.item_id WHERE i.eval_set_id = ? GROUP BY a.response_id)",
+            (eval_set_id,))
+        return int(row[0]), int(row[1])
+
+    def single_rater_responses(self, eval_set_id: int, not_rater: str) -> list[int]:
+        """Responses whose active labels all come from exactly one rater, not `not_rater`."""
+        return [r["response_id"] for r in self._rows(
+            "SELECT a.response_id FROM active_ratings a JOIN responses r ON r.id = a.response_id "
+            "JOIN items i ON i.id = r.item_id WHERE i.eval_set_id = ? GROUP BY a.response_id "
+            "HAVING count(DISTINCT a.rater) = 1 AND max(a.rater) <> ? ORDER BY a.response_id",
+            (eval_set_id, not_rater))]
 
 
 class ImportBatch:
