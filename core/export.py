@@ -13,8 +13,10 @@ large eval set is never loaded whole. Three tables:
   ``_rationale``) and the majority human label over active ratings (``human_<metric>_label``,
   ``_level``, ``_votes``; a tie leaves the label empty, as the model leaves ties out).
 - ``results``: the latest fit's table (core.report.build_report over
-  core.fitting.latest_posteriors): per metric, region (and "overall") and model the mean,
-  90% interval, difference to the incumbent, P(non-inferior) and verdict.
+  core.fitting.latest_posteriors, flattened by core.report.report_rows): per metric, region
+  (and "overall") and model the mean, 90% interval, difference to the incumbent,
+  P(non-inferior), verdict and reason, judge sensitivity/specificity and the baselines, with
+  the fit's id and time.
 
 CSV injection: a text cell that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
 return is neutralised by prefixing a single quote ``'`` (OWASP "CSV Injection" guidance), so a
@@ -51,12 +53,6 @@ RATING_COLUMNS: dict[str, str] = {
     "metric": "str", "rater": "str", "level": "int", "label": "str", "created_at": "str",
     "blind": "bool", "source": "str", "retracts": "int", "retracted": "bool",
     "retracted_by": "int", "retracted_by_rater": "str", "retracted_at": "str", "active": "bool",
-}
-RESULT_COLUMNS: dict[str, str] = {
-    "metric": "str", "region": "str", "model": "str", "quantity": "str", "mean": "float",
-    "lower_90": "float", "upper_90": "float", "delta": "float", "delta_lower_90": "float",
-    "delta_upper_90": "float", "p_noninferior": "float", "verdict": "str", "reason": "str",
-    "labels": "int", "fit_id": "int", "fit_created_at": "str",
 }
 
 
@@ -157,30 +153,33 @@ def response_rows(store, es: EvalSet, page: int = 2000) -> Iterator[dict]:
         after = last
 
 
+def result_columns() -> dict[str, str]:
+    """Columns of the results table: core.report's CSV_COLUMNS plus when the fit was made."""
+    from core.report import CSV_COLUMNS
+
+    text = {"eval_set", "metric", "quantity", "region", "model", "verdict", "reason"}
+    kinds = {c: "str" if c in text else "int" if c in ("fit_id", "labels") else
+             "bool" if c == "incumbent" else "float" for c in CSV_COLUMNS}
+    kinds["fit_created_at"] = "str"
+    return kinds
+
+
 def result_rows(store, es: EvalSet) -> Iterator[dict]:
-    """The latest fit's table, one row per (metric, region or overall, model)."""
+    """The latest fit's table, one row per (metric, region or overall, model) cell."""
     try:
+        from core.counts import counts_for
         from core.fitting import latest_posteriors
-        from core.report import build_report
+        from core.report import build_report, report_rows
     except ImportError as exc:
         raise NoResults(f"results cannot be exported yet: the report modules are not available "
                         f"({exc.name})") from None
     fit, posteriors = latest_posteriors(store, es)
     if fit is None or not posteriors:
         raise NoResults(f"eval set {es.name!r} has no fit yet: run `changeover fit` first")
-    report = build_report(es, posteriors, fit=fit)
-    yield from _report_rows(report, fit)
-
-
-def _report_rows(report, fit) -> Iterator[dict]:
-    """Flatten build_report's plain-data tables into rows of RESULT_COLUMNS."""
-    from core.report import report_rows  # the report's own flat view, when it offers one
-
+    report = build_report(es, posteriors, fit=fit, counts=counts_for(store, es))
     for row in report_rows(report):
-        out = {k: row.get(k) for k in RESULT_COLUMNS}
-        out["fit_id"] = fit.id
-        out["fit_created_at"] = fit.created_at
-        yield out
+        row["fit_created_at"] = fit.created_at
+        yield row
 
 
 # ---- writers ----------------------------------------------------------------------------------
@@ -249,7 +248,9 @@ def table(store, es: EvalSet, what: str) -> tuple[Iterator[dict], dict[str, str]
     if what == "responses":
         return response_rows(store, es), response_columns(es)
     if what == "results":
-        return result_rows(store, es), RESULT_COLUMNS
+        rows = result_rows(store, es)
+        first = next(rows, None)  # raises NoResults before any output is written
+        return _chain(first, rows), result_columns()
     raise ChangeoverError(f"cannot export {what!r}: choose one of {', '.join(WHATS)}")
 
 
