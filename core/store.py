@@ -92,22 +92,31 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+def _peek(uri: str) -> tuple[set[str], int, str | None]:
+    """Tables, schema version and app id of a database, read through `uri`."""
+    con = sqlite3.connect(uri, uri=True)
+    try:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        app = None
+        if "changeover_meta" in tables:
+            row = con.execute("SELECT value FROM changeover_meta WHERE key='app'").fetchone()
+            app = row[0] if row else None
+        return tables, version, app
+    finally:
+        con.close()
+
+
 def _check_existing(path: Path) -> None:
     """Refuse a file that is not a changeover workspace, without writing a byte to it."""
     if path.stat().st_size == 0:
         return
-    uri = f"file:{path}?mode=ro"
     try:
-        con = sqlite3.connect(uri, uri=True)
         try:
-            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            version = con.execute("PRAGMA user_version").fetchone()[0]
-            app = None
-            if "changeover_meta" in tables:
-                row = con.execute("SELECT value FROM changeover_meta WHERE key='app'").fetchone()
-                app = row[0] if row else None
-        finally:
-            con.close()
+            tables, version, app = _peek(f"file:{path}?mode=ro")
+        except sqlite3.OperationalError:
+            # A cleanly closed WAL workspace on a read-only file system: no -shm can be made.
+            tables, version, app = _peek(f"file:{path}?immutable=1")
     except sqlite3.DatabaseError as exc:
         raise WorkspaceError(f"{path}: not a changeover workspace ({exc})") from None
     if app != APP_ID:
@@ -161,7 +170,8 @@ class Store:
                 store.migrate()
             except sqlite3.OperationalError as exc:
                 con.close()
-                if "readonly" in str(exc) or "read-only" in str(exc):
+                unwritable = not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+                if unwritable or "readonly" in str(exc):
                     raise WorkspaceError(
                         f"{path}: cannot be written here ({exc}); open it with --read-only "
                         "to review it") from None
