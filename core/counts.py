@@ -1,0 +1,125 @@
+"""Sufficient statistics of an eval set: per metric, the human x judge count tables per cell.
+
+`n[m, r, h, j]` counts responses of model m in region r whose (majority) human label is h and
+whose judge level is j; `u[m, r, j]` counts judged responses without a usable human label.
+Everything the calibration model and the instant posterior need is in these arrays, so their
+cost does not grow with the number of responses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from core.types import EvalSet
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Count tables of one metric. Models: incumbent first; regions: eval-set order."""
+
+    metric: str
+    levels: tuple[str, ...]
+    models: tuple[str, ...]
+    regions: tuple[str, ...]
+    n: np.ndarray  # [M, R, L(h), L(j)] int64: labelled responses by human and judge level
+    u: np.ndarray  # [M, R, L(j)] int64: judged responses without a (majority) human label
+    ties: int = 0  # labelled responses left out of n because their raters tied
+    missing_judgments: int = 0  # responses without a usable judge level (left out entirely)
+
+    @property
+    def labels_per_cell(self) -> np.ndarray:
+        """[M, R] labelled responses per cell."""
+        return self.n.sum(axis=(2, 3))
+
+    @property
+    def judged_per_cell(self) -> np.ndarray:
+        """[M, R] judged responses per cell (labelled or not)."""
+        return self.n.sum(axis=(2, 3)) + self.u.sum(axis=2)
+
+
+def _model_order(store, eval_set: EvalSet, seen: Iterable[str]) -> tuple[str, ...]:
+    names = [eval_set.incumbent]
+    for name in [*store.models(eval_set.id), *sorted(set(seen))]:
+        if name not in names:
+            names.append(name)
+    return tuple(names)
+
+
+def counts_for(store, eval_set: EvalSet, exclude_raters: Iterable[str] = ()) -> dict[str, Counts]:
+    """Counts of every metric of the eval set (metric name -> Counts), from two grouped queries.
+
+    Several raters on one response: the majority level; a tie is counted in `ties` and the
+    response stays unlabelled (in `u`). Responses whose judgment is missing are left out and
+    counted in `missing_judgments`. Ratings of `exclude_raters` are ignored.
+    """
+    judged = store.judge_level_counts(eval_set.id)
+    votes = store.label_votes(eval_set.id, exclude_raters)
+    models = _model_order(store, eval_set, [row[1] for row in judged])
+    regions = list(eval_set.region_names)
+    for row in judged:  # a region present in the data but not declared still gets a column
+        if row[2] not in regions:
+            regions.append(row[2])
+    m_ix = {m: i for i, m in enumerate(models)}
+    r_ix = {r: i for i, r in enumerate(regions)}
+    M, R = len(models), len(regions)
+
+    out: dict[str, Counts] = {}
+    metrics = {m.name: m for m in eval_set.metrics}
+    total = {name: np.zeros((M, R, m.n_levels), np.int64) for name, m in metrics.items()}
+    missing = dict.fromkeys(metrics, 0)
+    for metric, model, region, level, count in judged:
+        if metric not in metrics:
+            continue
+        if level is None or not 0 <= level < metrics[metric].n_levels:
+            missing[metric] += count
+        else:
+            total[metric][m_ix[model], r_ix[region], level] += count
+
+    # (response, metric) -> judge level, model, region, {human level: votes}
+    tallies: dict[tuple[int, str], tuple] = {}
+    for response_id, metric, model, region, judge, human, n_votes in votes:
+        if metric not in metrics or human is None:
+            continue
+        key = (response_id, metric)
+        if key not in tallies:
+            tallies[key] = (judge, model, region, defaultdict(int))
+        tallies[key][3][human] += n_votes
+
+    n = {name: np.zeros((M, R, m.n_levels, m.n_levels), np.int64) for name, m in metrics.items()}
+    ties = dict.fromkeys(metrics, 0)
+    for (_, metric), (judge, model, region, tally) in tallies.items():
+        L = metrics[metric].n_levels
+        if judge is None or not 0 <= judge < L:
+            continue  # already counted as a missing judgment
+        top = max(tally.values())
+        winners = [h for h, v in tally.items() if v == top]
+        if len(winners) > 1:
+            ties[metric] += 1
+            continue
+        h = winners[0]
+        if 0 <= h < L:
+            n[metric][m_ix[model], r_ix[region], h, judge] += 1
+
+    for name, metric in metrics.items():
+        u = total[name] - n[name].sum(axis=2)
+        out[name] = Counts(
+            metric=name, levels=metric.levels, models=models, regions=tuple(regions),
+            n=n[name], u=np.maximum(u, 0), ties=ties[name], missing_judgments=missing[name],
+        )
+    return out
+
+
+def data_hash(counts: dict[str, Counts]) -> str:
+    """A stable sha256 of the count arrays and their labels (detects stale fits)."""
+    h = hashlib.sha256()
+    for name in sorted(counts):
+        c = counts[name]
+        h.update(repr((c.metric, c.levels, c.models, c.regions, c.n.shape)).encode())
+        h.update(np.ascontiguousarray(c.n, dtype="<i8").tobytes())
+        h.update(np.ascontiguousarray(c.u, dtype="<i8").tobytes())
+    return h.hexdigest()

@@ -1,0 +1,380 @@
+"""The calibration model: an ordered-logistic latent-class model on the count tables.
+
+Per metric with L levels, model m and region r (DESIGN.md, "The calibration model"):
+- true level distribution pi[m, r] = OrderedLogistic(s * z[m, r], cut[m]);
+- judge confusion P(J = j | H = h) = OrderedLogistic(beta[m] * h + b[m, r], cut_judge),
+  b[m, r] = bm[m] + br[r] (partial pooling) or 0 with beta shared (pooling="shared");
+- n[m, r, :, :] ~ Multinomial(pi[h] P(j | h)); u[m, r, :] ~ Multinomial(sum_h pi[h] P(j | h)).
+For L = 2 this is exactly the sensitivity/specificity model with
+theta = sigmoid(s z - cut), specificity = 1 - sigmoid(b - cut_judge) and
+sensitivity = sigmoid(beta + b - cut_judge).
+
+The data enter only through the counts (pm.Data, swapped without recompiling), so a gradient
+costs the same for 1M judged responses as for 1k. The three steps are kept apart:
+build_model(counts, settings) -> sample(model, ...) -> summarise(...), with fit_counts on top.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+
+from core.counts import Counts
+from core.instant import cell_flags
+from core.posterior import Posterior
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to sample. Same seed and counts give the same numbers."""
+
+    chains: int = 4
+    draws: int = 1000
+    tune: int = 1000
+    seed: int = 20260601
+    target_accept: float = 0.9
+    sampler: str = "auto"  # "auto" (nutpie when installed) | "pymc" | "nutpie"
+    pooling: str = "partial"  # "partial" | "shared" (one confusion for every model and region)
+    min_labels: int = 30  # used by the decisions: fewer labels per candidate and metric -> never ready
+    adaptation: str = "low_rank"  # nutpie mass matrix: "low_rank" | "diag"
+    keep_draws: int = 2000  # draws kept per fit (thinned), to keep stored fits small
+
+    @classmethod
+    def quick(cls, **overrides) -> Settings:
+        """A fast preset for tests and previews (2 chains x 300 draws)."""
+        return replace(cls(chains=2, draws=300, tune=300), **overrides)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class FitCancelled(Exception):
+    """The fit was cancelled through its cancel event; nothing was produced."""
+
+
+@dataclass
+class FitResult:
+    posteriors: list[Posterior]
+    diagnostics: dict
+    settings: Settings
+    seconds: float
+    extra: dict = field(default_factory=dict)  # sampler statistics (e.g. mean tree steps)
+
+
+# ---- build -------------------------------------------------------------------------------
+
+
+def _ordered_logistic_logp(loc, cut):
+    """log P(Y = k) of an ordered logistic, k = 0..L-1 on the last axis (stable in the tails).
+
+    `loc` broadcasts against `cut[..., :1]`; `cut` holds the L-1 increasing cutpoints.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    a = loc - cut  # log-odds of Y > k, decreasing in k
+    log_gt = -pt.softplus(-a)  # log P(Y > k) = log sigmoid(a)
+    first = -pt.softplus(a[..., :1])  # log P(Y = 0) = log sigmoid(-a0)
+    last = log_gt[..., -1:]  # log P(Y = L-1)
+    if cut.type.shape[-1] == 1:
+        return pt.concatenate([first, last], axis=-1)
+    # log(P(Y > k-1) - P(Y > k)) = log P(Y > k-1) + log1mexp(log P(Y > k) - log P(Y > k-1))
+    middle = log_gt[..., :-1] + pm.math.log1mexp(log_gt[..., 1:] - log_gt[..., :-1])
+    return pt.concatenate([first, middle, last], axis=-1)
+
+
+def _log_multinomial_coef(n: np.ndarray, axes: tuple[int, ...]) -> float:
+    """sum of log(N! / prod n!) over the tables, so the log-density is the true Multinomial one."""
+    from scipy.special import gammaln
+
+    return float(np.sum(gammaln(n.sum(axis=axes) + 1)) - np.sum(gammaln(n + 1)))
+
+
+def build_model(counts: Counts, settings: Settings = Settings()):
+    """The PyMC model of one metric's counts. Counts are pm.Data "n" and "u" (swappable)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    M, R, L = counts.u.shape
+    h_levels = np.arange(L, dtype=float)
+    ordered = pm.distributions.transforms.ordered
+    with pm.Model() as model:
+        n = pm.Data("n", counts.n.astype(float))
+        u = pm.Data("u", counts.u.astype(float))
+        coef = pm.Data("coef", np.array(_log_multinomial_coef(counts.n, (2, 3))
+                                        + _log_multinomial_coef(counts.u, (2,))))
+
+        # True levels. cut[m]: each model's own level shape (N(0, 2) on the logit scale covers
+        # rates from ~2% to ~98% without favouring any). L = 2: one cut, -logit of the rate.
+        if L == 2:
+            cut = pm.Normal("cut", 0.0, 2.0, shape=(M, 1))
+        else:
+            start = np.tile(np.linspace(-1.5, 1.5, L - 1), (M, 1))
+            cut = pm.Normal("cut", 0.0, 2.0, shape=(M, L - 1), transform=ordered, initval=start)
+        # Regions differ from their model's overall by s * z (non-centred: few labels per cell,
+        # so the data rarely pin a region's deviation tightly). s ~ HalfNormal(1): differences
+        # between regions of more than ~2 logits (e.g. 50% vs 88%) are not expected.
+        s = pm.HalfNormal("s", 1.0)
+        z = pm.Normal("z", 0.0, 1.0, shape=(M, R))
+        log_pi = _ordered_logistic_logp((s * z)[:, :, None], cut[:, None, :])  # [M, R, L]
+
+        # The judge. beta: how far one true level moves the judge, N(2.5, 1.5) per level:
+        # a useful judge is assumed better than chance (beta > 0), which also fixes which
+        # latent class is which in cells without labels. cut_judge: its thresholds, centred
+        # where a judge tracking the truth would put them, N(2.5 (k + 1/2), 2).
+        beta0 = pm.Normal("beta0", 2.5, 1.5)
+        cj_mu = 2.5 * (np.arange(L - 1) + 0.5)
+        if L == 2:
+            cut_judge = pm.Normal("cut_judge", cj_mu, 2.0, shape=(1,))
+        else:
+            cut_judge = pm.Normal("cut_judge", cj_mu, 2.0, shape=(L - 1,), transform=ordered,
+                                  initval=cj_mu)
+        if settings.pooling == "shared":
+            beta = pt.ones(M) * beta0
+            b = pt.zeros((M, R))
+        else:
+            # The judge's errors differ by the model judged and by region (DESIGN.md: on XSTest
+            # one judge's sensitivity ranged 0.21-0.87 across models). Partial pooling, non-centred.
+            # Scales HalfNormal(1) for models (big differences happen) and HalfNormal(0.5) for
+            # regions and for the discrimination (smaller shifts expected; keeps them shrunk
+            # when few labels speak).
+            sd_beta = pm.HalfNormal("sd_beta", 0.5)
+            sd_bm = pm.HalfNormal("sd_bm", 1.0)
+            sd_br = pm.HalfNormal("sd_br", 0.5)
+            beta = beta0 + sd_beta * pm.Normal("z_beta", 0.0, 1.0, shape=M)
+            bm = sd_bm * pm.Normal("z_bm", 0.0, 1.0, shape=M)
+            br = sd_br * pm.Normal("z_br", 0.0, 1.0, shape=R)
+            b = bm[:, None] + br[None, :]
+        loc = beta[:, None, None] * h_levels[None, None, :] + b[:, :, None]  # [M, R, L(h)]
+        log_conf = _ordered_logistic_logp(loc[..., None], cut_judge)  # [M, R, L(h), L(j)]
+
+        log_joint = log_pi[..., :, None] + log_conf
+        log_q = _lse(log_joint)  # log P(J = j) in the cell
+        pm.Potential("likelihood", coef + pt.sum(n * log_joint) + pt.sum(u * log_q))
+        pm.Deterministic("p", pt.exp(log_pi))
+        pm.Deterministic("confusion", pt.exp(log_conf))
+    return model
+
+
+def _lse(log_joint):
+    """log sum_h exp(log_joint[..., h, j]) -> [M, R, L(j)]."""
+    import pytensor.tensor as pt
+
+    top = pt.max(log_joint, axis=2, keepdims=True)
+    return (top + pt.log(pt.sum(pt.exp(log_joint - top), axis=2, keepdims=True)))[:, :, 0, :]
+
+
+# ---- sample ------------------------------------------------------------------------------
+
+_COMPILED: dict[tuple, object] = {}  # nutpie models keyed by shape and structure; data swapped in
+
+
+def nutpie_available() -> bool:
+    try:
+        import nutpie  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _sampler_name(settings: Settings) -> str:
+    if settings.sampler == "auto":
+        return "nutpie" if nutpie_available() else "pymc"
+    return settings.sampler
+
+
+def _compiled(counts: Counts, settings: Settings):
+    """A compiled nutpie model for these counts; compiles once per shape and pooling."""
+    import nutpie
+
+    key = (counts.u.shape, settings.pooling)
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        compiled = nutpie.compile_pymc_model(build_model(counts, settings), freeze_model=False,
+                                             var_names=["p", "confusion"])
+        _COMPILED[key] = compiled
+    coef = _log_multinomial_coef(counts.n, (2, 3)) + _log_multinomial_coef(counts.u, (2,))
+    return compiled.with_data(n=counts.n.astype(float), u=counts.u.astype(float),
+                              coef=np.array(coef))
+
+
+class _Throttle:
+    """Calls on_progress at most every `every` seconds (and always at the end)."""
+
+    def __init__(self, on_progress: Progress | None, every: float = 0.2):
+        self.on_progress, self.every, self.last = on_progress, every, -1.0
+
+    def __call__(self, fraction: float, message: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.on_progress is not None and (force or now - self.last >= self.every):
+            self.last = now
+            self.on_progress(min(max(fraction, 0.0), 1.0), message)
+
+
+def sample(counts: Counts, settings: Settings, on_progress: Progress | None = None,
+           cancel: threading.Event | None = None, seed_offset: int = 0, label: str = ""):
+    """Draws of one metric: (p [C, D, M, R, L], confusion [C, D, M, R, L, L], stats dict)."""
+    throttle = _Throttle(on_progress)
+    seed = settings.seed + seed_offset
+    if _sampler_name(settings) == "nutpie":
+        return _sample_nutpie(counts, settings, throttle, cancel, seed, label)
+    return _sample_pymc(counts, settings, throttle, cancel, seed, label)
+
+
+def _sample_nutpie(counts, settings, throttle, cancel, seed, label):
+    import nutpie
+
+    compiled = _compiled(counts, settings)
+    state = {"done": 0, "total": 1}
+
+    def progress(chains) -> None:  # runs on nutpie's thread: only store numbers
+        state["done"] = sum(c.finished_draws for c in chains)
+        state["total"] = max(1, sum(c.total_draws for c in chains))
+
+    run = nutpie.sample(compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains,
+                        cores=settings.chains, seed=seed, target_accept=settings.target_accept,
+                        adaptation=settings.adaptation, progress_bar=False, blocking=False,
+                        progress_callback=progress, progress_rate=100, save_warmup=False)
+    while not _finished(run):
+        if cancel is not None and cancel.is_set():
+            run.cancel()
+            raise FitCancelled("fit cancelled")
+        throttle(state["done"] / state["total"], f"sampling {label}".strip())
+        time.sleep(0.05)
+    trace = run.wait()
+    post = trace.posterior
+    stats = trace.sample_stats
+    steps = np.asarray(stats["n_steps"].values, dtype=float)
+    extra = {"mean_steps": float(steps.mean()), "max_depth": int(np.asarray(stats["depth"]).max()),
+             "divergences": int(np.asarray(stats["diverging"].values).sum())}
+    return np.asarray(post["p"].values), np.asarray(post["confusion"].values), extra
+
+
+def _finished(run) -> bool:
+    try:
+        return bool(run.is_finished)
+    except TimeoutError:  # nutpie 0.16 reports a still-running sampler this way
+        return False
+
+
+def _sample_pymc(counts, settings, throttle, cancel, seed, label):
+    import pymc as pm
+
+    model = build_model(counts, settings)
+    total = settings.chains * (settings.draws + settings.tune)
+    state = {"done": 0}
+
+    def callback(trace, draw) -> None:
+        state["done"] += 1
+        if cancel is not None and cancel.is_set():
+            raise FitCancelled("fit cancelled")
+        throttle(state["done"] / total, f"sampling {label}".strip())
+
+    with model:
+        trace = pm.sample(draws=settings.draws, tune=settings.tune, chains=settings.chains, cores=1,
+                          random_seed=seed, target_accept=settings.target_accept,
+                          progressbar=False, compute_convergence_checks=False, callback=callback,
+                          var_names=["p", "confusion"])
+    if cancel is not None and cancel.is_set():
+        raise FitCancelled("fit cancelled")
+    post = trace.posterior
+    stats = trace.sample_stats
+    extra = {"mean_steps": float(np.asarray(stats["n_steps"].values).mean()),
+             "max_depth": int(np.asarray(stats["tree_depth"].values).max()),
+             "divergences": int(np.asarray(stats["diverging"].values).sum())}
+    return np.asarray(post["p"].values), np.asarray(post["confusion"].values), extra
+
+
+# ---- summarise ---------------------------------------------------------------------------
+
+
+def diagnose(p: np.ndarray, confusion: np.ndarray, divergences: int) -> dict:
+    """R-hat, bulk and tail ESS over the reported quantities ([C, D, ...] arrays)."""
+    import arviz as az
+
+    C, D = p.shape[:2]
+    flat = np.concatenate([p.reshape(C, D, -1), confusion.reshape(C, D, -1)], axis=2)
+    flat = flat[:, :, flat.std(axis=(0, 1)) > 1e-12]  # constant entries carry no information
+    if C < 2 or flat.shape[2] == 0:
+        rhat, bulk, tail = float("nan"), float("nan"), float("nan")
+    else:
+        rhat = float(np.nanmax(az.rhat(flat, chain_axis=0, draw_axis=1)))
+        bulk = float(np.nanmin(az.ess(flat, chain_axis=0, draw_axis=1, method="bulk")))
+        tail = float(np.nanmin(az.ess(flat, chain_axis=0, draw_axis=1, method="tail", prob=(0.05, 0.95))))
+    return _judge_diagnostics({"max_rhat": rhat, "min_ess_bulk": bulk, "min_ess_tail": tail,
+                               "divergences": int(divergences)})
+
+
+def _judge_diagnostics(d: dict) -> dict:
+    reasons = []
+    if not d["max_rhat"] <= 1.01:
+        reasons.append(f"R-hat {d['max_rhat']:.3f} > 1.01")
+    if not min(d["min_ess_bulk"], d["min_ess_tail"]) >= 400:
+        reasons.append(f"ESS {min(d['min_ess_bulk'], d['min_ess_tail']):.0f} < 400")
+    if d["divergences"]:
+        reasons.append(f"{d['divergences']} divergent transitions")
+    return {**d, "ok": not reasons, "reasons": reasons}
+
+
+def summarise(counts: Counts, weights: Sequence[float], p: np.ndarray, confusion: np.ndarray,
+              settings: Settings, pass_level: int | None = None) -> Posterior:
+    """A Posterior from chain x draw arrays, thinned to at most settings.keep_draws draws."""
+    C, D = p.shape[:2]
+    step = max(1, math.ceil(C * D / settings.keep_draws))
+    p = p[:, ::step].reshape(-1, *p.shape[2:])
+    confusion = confusion[:, ::step].reshape(-1, *confusion.shape[2:])
+    return Posterior(
+        metric=counts.metric, levels=counts.levels, models=counts.models, regions=counts.regions,
+        weights=np.asarray(weights, dtype=float), p=p, confusion=confusion, source="full",
+        pass_level=pass_level, flags=cell_flags(counts),
+    )
+
+
+def fit_counts(counts: dict[str, Counts], weights: Sequence[float], settings: Settings,
+               on_progress: Progress | None = None, cancel: threading.Event | None = None,
+               pass_levels: dict[str, int | None] | None = None) -> FitResult:
+    """Fit every metric's model; diagnostics per metric and overall. Raises FitCancelled."""
+    start = time.perf_counter()
+    posteriors, per_metric, extra = [], {}, {}
+    names = list(counts)
+    for k, name in enumerate(names):
+        if cancel is not None and cancel.is_set():
+            raise FitCancelled("fit cancelled")
+
+        def scaled(fraction: float, message: str, k=k) -> None:
+            if on_progress is not None:
+                on_progress((k + fraction) / len(names), message)
+
+        p, conf, stats = sample(counts[name], settings, scaled, cancel, seed_offset=k, label=name)
+        per_metric[name] = {**diagnose(p, conf, stats["divergences"]),
+                            "sampler": _sampler_name(settings)}
+        extra[name] = stats
+        pass_level = (pass_levels or {}).get(name)
+        posteriors.append(summarise(counts[name], weights, p, conf, settings, pass_level))
+    if on_progress is not None:
+        on_progress(1.0, "done")
+    diagnostics = _overall(per_metric, _sampler_name(settings))
+    return FitResult(posteriors, diagnostics, settings, time.perf_counter() - start, extra)
+
+
+def _overall(per_metric: dict, sampler: str) -> dict:
+    if not per_metric:
+        return {"max_rhat": float("nan"), "min_ess_bulk": float("nan"), "min_ess_tail": float("nan"),
+                "divergences": 0, "ok": False, "reasons": ["no metrics"], "sampler": sampler,
+                "per_metric": {}}
+    d = {
+        "max_rhat": max(v["max_rhat"] for v in per_metric.values()),
+        "min_ess_bulk": min(v["min_ess_bulk"] for v in per_metric.values()),
+        "min_ess_tail": min(v["min_ess_tail"] for v in per_metric.values()),
+        "divergences": sum(v["divergences"] for v in per_metric.values()),
+    }
+    d = _judge_diagnostics(d)
+    d["reasons"] = [f"{m}: {r}" for m, v in per_metric.items() for r in v["reasons"]]
+    return {**d, "sampler": sampler, "per_metric": per_metric}
