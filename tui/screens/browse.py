@@ -1,0 +1,256 @@
+"""Browse: the responses of one eval set, a page at a time from SQLite, with filters, `/`
+search and a detail pane (question, reference, response, judge verdicts, human labels)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from core.types import BrowseFilter, BrowseRow, EvalSet
+from tui.widgets.paged_table import PagedTable
+from tui.widgets.response_pane import level_label, response_text
+from tui.widgets.safe_text import clean, one_line
+
+PAGE = 50
+
+
+def _cycle(options: list, current):
+    """The option after `current` (None means "any" and comes first)."""
+    seq = [None, *options]
+    return seq[(seq.index(current) + 1) % len(seq)] if current in seq else None
+
+
+class BrowseScreen(Screen):
+    """Responses of one eval set; the filter is a reactive, the table holds one page."""
+
+    BINDINGS = [
+        Binding("enter", "rate_openly", "Rate openly"),
+        Binding("slash", "search", "Search", key_display="/"),
+        Binding("g", "cycle('region')", "Region"),
+        Binding("m", "cycle('model')", "Model"),
+        Binding("k", "cycle('metric')", "Metric"),
+        Binding("j", "cycle('judge_level')", "Judge level"),
+        Binding("h", "cycle('human_level')", "Human level"),
+        Binding("d", "toggle('disagree')", "Disagree"),
+        Binding("u", "toggle('unrated')", "Unrated"),
+        Binding("x", "clear", "Clear filters"),
+        Binding("right_square_bracket", "page(1)", "Next page", key_display="]"),
+        Binding("left_square_bracket", "page(-1)", "Previous page", key_display="["),
+        Binding("escape", "escape", "Close search / back", show=False),
+    ]
+
+    filter: reactive[BrowseFilter] = reactive(BrowseFilter, always_update=True, init=False)
+    offset: reactive[int] = reactive(0, init=False)
+
+    @dataclass
+    class RateOpenly(Message):
+        """The user wants to label this response with everything on screen (not blind)."""
+
+        eval_set: EvalSet
+        response_id: int
+
+    @dataclass
+    class Back(Message):
+        """The user left the screen."""
+
+    def __init__(self, store, eval_set: EvalSet, read_only: bool = False):
+        super().__init__()
+        self.store = store
+        self.eval_set = eval_set
+        self.read_only = read_only
+        self.models = store.models(eval_set.id)
+        self.rows: list[BrowseRow] = []
+        self.total: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="browse-filters")
+        yield Input(placeholder="search question and response text; enter applies, escape cancels",
+                    id="browse-search", classes="hidden")
+        yield PagedTable(id="browse-table", cursor_type="row", zebra_stripes=True)
+        with VerticalScroll(id="browse-detail"):
+            yield Static(id="browse-detail-text")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(PagedTable)
+        table.add_columns("id", "item", "region", "model", "labels", "question", "response")
+        table.focus()
+        self.filter = BrowseFilter()
+
+    # ---- loading -------------------------------------------------------------------------
+
+    def watch_filter(self) -> None:
+        self.total = None
+        if self.offset == 0:
+            self.load_page(self.filter, 0)
+        else:
+            self.offset = 0
+        self.load_count(self.filter)
+        self.show_filters()
+
+    def watch_offset(self) -> None:
+        self.load_page(self.filter, self.offset)
+
+    @work(thread=True, exclusive=True, group="page")
+    def load_page(self, f: BrowseFilter, offset: int, cursor: int = 0) -> None:
+        rows = self.store.browse(self.eval_set.id, f, offset=offset, limit=PAGE)
+        self.app.call_from_thread(self._fill, f, offset, rows, cursor)
+
+    @work(thread=True, exclusive=True, group="count")
+    def load_count(self, f: BrowseFilter) -> None:
+        total = self.store.browse_count(self.eval_set.id, f)
+        self.app.call_from_thread(self._set_total, f, total)
+
+    def _set_total(self, f: BrowseFilter, total: int) -> None:
+        if f == self.filter:
+            self.total = total
+            self.show_filters()
+
+    def _fill(self, f: BrowseFilter, offset: int, rows: list[BrowseRow], cursor: int) -> None:
+        if f != self.filter or offset != self.offset:
+            return  # an answer to a question nobody is asking any more
+        if not rows and offset > 0:
+            self.offset = max(0, offset - PAGE)
+            return
+        self.rows = rows
+        table = self.query_one(PagedTable)
+        table.clear()
+        for r in rows:
+            table.add_row(str(r.response_id), one_line(r.external_id, 12), one_line(r.region, 10),
+                          one_line(r.model, 18), str(r.n_ratings), one_line(r.question, 30),
+                          one_line(r.text_preview, 50), key=str(r.response_id))
+        if rows:
+            table.move_cursor(row=min(cursor if cursor >= 0 else len(rows) - 1, len(rows) - 1))
+        self.show_filters()
+        self.show_detail()
+
+    def show_filters(self) -> None:
+        f = self.filter
+        parts = [("region", f.region), ("model", f.model), ("metric", f.metric)]
+        if f.metric:
+            parts += [("judge", None if f.judge_level is None
+                       else level_label(self.eval_set, f.metric, f.judge_level)),
+                      ("human", None if f.human_level is None
+                       else level_label(self.eval_set, f.metric, f.human_level))]
+        out = Text()
+        for name, value in parts:
+            out.append(f"{name} ", style="dim")
+            out.append(clean(value, False) if value is not None else "any")
+            out.append("  ")
+        if f.disagree:
+            out.append("judge≠human  ", style="bold")
+        if f.unrated:
+            out.append("unrated  ", style="bold")
+        if f.search:
+            out.append("search ", style="dim")
+            out.append(f"“{clean(f.search, False)}”  ")
+        first = self.offset + 1 if self.rows else 0
+        last = self.offset + len(self.rows)
+        total = "…" if self.total is None else f"{self.total:,}"
+        out.append(f"rows {first:,}-{last:,} of {total}", style="bold")
+        self.query_one("#browse-filters", Static).update(out)
+
+    def highlighted(self) -> BrowseRow | None:
+        table = self.query_one(PagedTable)
+        if not self.rows or table.cursor_row is None or table.cursor_row >= len(self.rows):
+            return None
+        return self.rows[table.cursor_row]
+
+    def show_detail(self) -> None:
+        row = self.highlighted()
+        pane = self.query_one("#browse-detail-text", Static)
+        if row is None:
+            pane.update(Text("No responses match these filters.", style="dim"))
+            return
+        view = self.store.response_view(row.response_id)
+        pane.update(response_text(view, self.eval_set, blind=False))
+
+    def on_data_table_row_highlighted(self, event: PagedTable.RowHighlighted) -> None:
+        self.show_detail()
+
+    def on_data_table_row_selected(self, event: PagedTable.RowSelected) -> None:
+        event.stop()
+        self.action_rate_openly()
+
+    def on_paged_table_page_wanted(self, event: PagedTable.PageWanted) -> None:
+        self.turn_page(event.step)
+
+    def turn_page(self, step: int) -> None:
+        new = self.offset + step * PAGE
+        if new < 0 or (self.total is not None and new >= self.total) or (step > 0 and len(self.rows) < PAGE):
+            return
+        # land on the row next to the one we left: top of the next page, bottom of the previous
+        self.load_page(self.filter, new, 0 if step > 0 else -1)
+        self.set_reactive(BrowseScreen.offset, new)
+
+    def refresh_page(self) -> None:
+        """Re-read the current page (after a label was added from here)."""
+        table = self.query_one(PagedTable)
+        self.load_page(self.filter, self.offset, table.cursor_row or 0)
+        self.load_count(self.filter)
+
+    # ---- actions -------------------------------------------------------------------------
+
+    def action_page(self, step: int) -> None:
+        self.turn_page(step)
+
+    def action_cycle(self, what: str) -> None:
+        f = self.filter
+        metrics = [m.name for m in self.eval_set.metrics]
+        if what == "region":
+            self.filter = replace(f, region=_cycle(list(self.eval_set.region_names), f.region))
+        elif what == "model":
+            self.filter = replace(f, model=_cycle(self.models, f.model))
+        elif what == "metric":
+            self.filter = replace(f, metric=_cycle(metrics, f.metric), judge_level=None,
+                                  human_level=None)
+        elif metrics:  # a level filter needs a metric: the first one unless one is chosen
+            metric = f.metric or metrics[0]
+            levels = list(range(self.eval_set.metric(metric).n_levels))
+            current = getattr(f, what) if f.metric else None
+            self.filter = replace(f, metric=metric, **{what: _cycle(levels, current)})
+
+    def action_toggle(self, what: str) -> None:
+        self.filter = replace(self.filter, **{what: not getattr(self.filter, what)})
+
+    def action_clear(self) -> None:
+        self.filter = BrowseFilter()
+
+    def action_search(self) -> None:
+        box = self.query_one("#browse-search", Input)
+        box.value = self.filter.search or ""
+        box.remove_class("hidden")
+        box.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._close_search()
+        self.filter = replace(self.filter, search=event.value.strip() or None)
+
+    def _close_search(self) -> None:
+        self.query_one("#browse-search", Input).add_class("hidden")
+        self.query_one(PagedTable).focus()
+
+    def action_escape(self) -> None:
+        if not self.query_one("#browse-search", Input).has_class("hidden"):
+            self._close_search()
+        else:
+            self.post_message(self.Back())
+
+    def action_rate_openly(self) -> None:
+        row = self.highlighted()
+        if row is None:
+            return
+        if self.read_only:
+            self.notify("The workspace is open read-only: no rating.", severity="warning")
+            return
+        self.post_message(self.RateOpenly(self.eval_set, row.response_id))

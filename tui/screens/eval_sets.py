@@ -1,0 +1,134 @@
+"""Eval sets (the start screen): each set with its size, labelled share, last fit and verdicts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from core.types import EvalSet, FitRecord
+from tui.widgets.safe_text import clean, one_line
+
+COLUMNS = ("Eval set", "Items", "Models", "Responses", "Labelled", "Last fit", "Verdicts")
+
+
+def verdict_summary(fit: FitRecord | None) -> str:
+    """Headline verdicts of a fit's summary, whatever shape it has (shown defensively)."""
+    if fit is None:
+        return "no fit yet"
+    s = fit.summary or {}
+    verdicts = s.get("verdicts") or s.get("candidates") or s.get("overall")
+    if isinstance(verdicts, dict):
+        parts = []
+        for name, v in verdicts.items():
+            if isinstance(v, dict):
+                v = v.get("verdict", "?")
+            parts.append(f"{name}: {v}")
+        return "; ".join(parts) or "no verdicts"
+    if isinstance(verdicts, list):
+        parts = []
+        for v in verdicts:
+            if isinstance(v, dict):
+                parts.append(f"{v.get('model', v.get('name', '?'))}: {v.get('verdict', '?')}")
+            else:
+                parts.append(str(v))
+        return "; ".join(parts) or "no verdicts"
+    if isinstance(s.get("headline"), str):
+        return s["headline"]
+    return "fit kept (no verdicts in summary)"
+
+
+class EvalSetsScreen(Screen):
+    """The eval sets of the workspace; pick one to browse, rate, or see results."""
+
+    BINDINGS = [
+        Binding("enter", "open('browse')", "Browse"),
+        Binding("r", "open('rate')", "Rate"),
+        Binding("v", "open('results')", "Results"),
+        Binding("c", "open('calibration')", "Calibration"),
+    ]
+
+    @dataclass
+    class Chosen(Message):
+        """The user picked an eval set and where to go with it."""
+
+        eval_set: EvalSet
+        where: str  # "browse" | "rate" | "results" | "calibration"
+
+    def __init__(self, store, workspace_name: str = ""):
+        super().__init__()
+        self.store = store
+        self.workspace_name = workspace_name
+        self.sets: list[EvalSet] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="sets-title")
+        yield DataTable(id="sets-table", cursor_type="row", zebra_stripes=True)
+        yield Static(id="sets-hint")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        title = Text("changeover", style="bold")
+        if self.workspace_name:
+            title.append(f" · {clean(self.workspace_name, False)}")
+        self.query_one("#sets-title", Static).update(title)
+        table = self.query_one(DataTable)
+        table.add_columns(*COLUMNS)
+        self.reload()
+        table.focus()
+
+    def reload(self) -> None:
+        """Names at once; the counts (a full scan on big sets) arrive from a worker."""
+        self.sets = self.store.eval_sets()
+        table = self.query_one(DataTable)
+        table.clear()
+        for es in self.sets:
+            table.add_row(one_line(es.name, 30), "…", "…", "…", "…", "…", "…", key=str(es.id))
+        hint = ("No eval sets yet: changeover import WORKSPACE FILE --spec SPEC" if not self.sets
+                else "enter browse · r rate · v results · c calibration · ctrl+p commands · ? keys")
+        self.query_one("#sets-hint", Static).update(Text(hint, style="dim"))
+        self.load_counts()
+
+    @work(thread=True, exclusive=True, group="counts")
+    def load_counts(self) -> None:
+        for es in list(self.sets):
+            responses = self.store.response_total(es.id)
+            labelled = self.store.labelled_total(es.id)
+            items = self.store.item_count(es.id)
+            models = len(self.store.models(es.id))
+            fits = self.store.fits(es.id)
+            fit = fits[0] if fits else None
+            share = f"{labelled:,} ({labelled / responses:.1%})" if responses else "0"
+            cells = (f"{items:,}", str(models), f"{responses:,}", share,
+                     f"#{fit.id} {fit.created_at[:16].replace('T', ' ')}" if fit else "none",
+                     verdict_summary(fit))
+            self.app.call_from_thread(self._fill_row, es.id, cells)
+
+    def _fill_row(self, set_id: int, cells: tuple[str, ...]) -> None:
+        table = self.query_one(DataTable)
+        for column, value in zip(COLUMNS[1:], cells):
+            col_key = table.ordered_columns[COLUMNS.index(column)].key
+            table.update_cell(str(set_id), col_key, one_line(value, 60), update_width=True)
+
+    def selected(self) -> EvalSet | None:
+        table = self.query_one(DataTable)
+        if not self.sets or table.cursor_row is None:
+            return None
+        return self.sets[min(table.cursor_row, len(self.sets) - 1)]
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open("browse")
+
+    def action_open(self, where: str) -> None:
+        es = self.selected()
+        if es is None:
+            self.notify("No eval set here yet.", severity="warning")
+            return
+        self.post_message(self.Chosen(es, where))

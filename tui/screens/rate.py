@@ -1,0 +1,202 @@
+"""Rate: the labelling session. Blind by default, one key per metric, every label on disk
+before the next response appears; `u` walks labels back (retraction events), `s` skips."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from core.types import ChangeoverError, EvalSet, Rating, ResponseView
+from tui.widgets.metric_prompt import key_legend, metric_keys, prompt_text
+from tui.widgets.response_pane import response_text
+from tui.widgets.safe_text import clean
+
+
+class RateScreen(Screen):
+    """Label responses handed out by a queue (blind), or a fixed list of them (open triage)."""
+
+    BINDINGS = [
+        Binding("u", "undo", "Undo label"),
+        Binding("s", "skip", "Skip"),
+    ]
+
+    @dataclass
+    class LabelSaved(Message):
+        """A label reached the workspace."""
+
+        rating: Rating
+
+    def __init__(self, store, eval_set: EvalSet, rater: str, queue=None,
+                 response_ids: list[int] | None = None, blind: bool = True):
+        super().__init__()
+        self.store = store
+        self.eval_set = eval_set
+        self.rater = rater
+        self.queue = queue
+        self.fixed = list(response_ids or [])
+        self.blind = blind
+        self.metrics = eval_set.metrics
+        self.view: ResponseView | None = None
+        self.answers: dict[str, int] = {}
+        self.current: int | None = None
+        self.history: list[tuple[int, str, int]] = []  # (response, metric, rating id) this session
+        self.completed: list[int] = []  # responses answered in full this session
+        self.returning: list[int] = []  # responses put aside by an undo, shown again first
+        self.total = 0
+        self.newly = True
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="rate-progress")
+        with VerticalScroll(id="rate-body"):
+            yield Static(id="rate-response")
+        yield Static(id="rate-prompt")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.queue is not None:
+            self.total = self.store.response_total(self.eval_set.id)
+            self.base_labelled = self.queue.labelled_total()
+        self.query_one("#rate-body").focus()
+        self.advance()
+
+    # ---- moving between responses --------------------------------------------------------
+
+    def advance(self) -> None:
+        """Show the next response: one put aside by undo, else the list's or the queue's next."""
+        if self.returning:
+            self.show(self.returning.pop())
+        elif self.fixed:
+            self.show(self.fixed.pop(0))
+        elif self.queue is not None and (pick := self.queue.next()) is not None:
+            self.show(pick.response_id)
+        elif self.queue is None and self.view is not None:
+            self.dismiss(len(self.completed))
+        else:
+            self.view = None
+            self.current = None
+            self.refresh_panes()
+
+    def show(self, response_id: int) -> None:
+        self.view = self.store.response_view(response_id)
+        self.answers = {r.metric: r.value for r in self.view.ratings
+                        if r.rater == self.rater and r.value is not None}
+        self.newly = not any(r.value is not None for r in self.view.ratings)
+        self.current = self._first_open()
+        self.refresh_panes()
+        self.query_one("#rate-body").scroll_home(animate=False)
+
+    def _first_open(self) -> int | None:
+        return next((k for k, m in enumerate(self.metrics) if m.name not in self.answers), None)
+
+    # ---- drawing -------------------------------------------------------------------------
+
+    def refresh_panes(self) -> None:
+        self.query_one("#rate-progress", Static).update(self.progress_text())
+        if self.view is None:
+            done = Text("Nothing left to label for you in this eval set. ", style="bold")
+            done.append("q goes back.", style="")
+            self.query_one("#rate-response", Static).update(done)
+            self.query_one("#rate-prompt", Static).update("")
+            return
+        self.query_one("#rate-response", Static).update(
+            response_text(self.view, self.eval_set, blind=self.blind))
+        self.query_one("#rate-prompt", Static).update(
+            prompt_text(self.metrics, self.answers, self.current))
+
+    def progress_text(self) -> Text:
+        n = len(self.completed)
+        out = Text(f"{clean(self.rater, False)} · this session: {n} response{'s' * (n != 1)}")
+        if not self.blind:
+            out.append(" · open rating (not blind)", style="bold")
+        if self.queue is not None:
+            labelled = self.queue.labelled_total()
+            share = labelled / self.total if self.total else 0.0
+            out.append(f" · set: {labelled:,}/{self.total:,} labelled ({share:.1%})")
+            if self.view is not None:
+                have, need = self.queue.cell_progress(self.view.response.model, self.view.item.region)
+                out.append(f" · this cell: {have}/{need} labels")
+        return out
+
+    # ---- keys ----------------------------------------------------------------------------
+
+    def on_key(self, event: events.Key) -> None:
+        """A level key of the current metric stores that label at once."""
+        if self.view is None or self.current is None:
+            return
+        metric = self.metrics[self.current]
+        keys = metric_keys(metric)
+        pressed = event.character if event.character in keys else event.key
+        if pressed not in keys:
+            return
+        event.stop()
+        event.prevent_default()
+        self.answer(keys.index(pressed))
+
+    def answer(self, level: int) -> None:
+        """Store `level` for the current metric; move on, to the next response after the last."""
+        assert self.view is not None and self.current is not None
+        metric = self.metrics[self.current]
+        response_id = self.view.response.id
+        rating = self.store.add_rating(response_id, metric.name, self.rater, level, blind=self.blind)
+        self.history.append((response_id, metric.name, rating.id))
+        self.answers[metric.name] = level
+        self.post_message(self.LabelSaved(rating))
+        self.current = self._first_open()
+        if self.current is None:
+            self.completed.append(response_id)
+            if self.queue is not None:
+                self.queue.done(response_id, newly_labelled=self.newly)
+            self.advance()
+        else:
+            self.refresh_panes()
+
+    def action_undo(self) -> None:
+        if not self.history:
+            self.notify("Nothing to undo in this session.")
+            return
+        response_id, metric, rating_id = self.history.pop()
+        try:
+            self.store.retract(rating_id, self.rater)
+        except ChangeoverError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        if self.view is None or response_id != self.view.response.id:
+            if self.view is not None:
+                self.returning.append(self.view.response.id)
+            if response_id in self.completed:
+                self.completed.remove(response_id)
+            self.show(response_id)
+        else:
+            self.answers.pop(metric, None)
+            self.current = self._first_open()
+            self.refresh_panes()
+        self.notify(f"Undid {clean(metric, False)}.", timeout=2)
+
+    def action_skip(self) -> None:
+        if self.view is None:
+            return
+        if self.queue is not None:
+            self.queue.skip(self.view.response.id)
+        self.advance()
+
+    def help_extra(self) -> Text:
+        """What `?` adds to the key list: each metric's keys and guideline."""
+        out = Text()
+        for m in self.metrics:
+            out.append(f"{clean(m.name, False)}  ", style="bold")
+            out.append_text(key_legend(m))
+            out.append("\n")
+            if m.guideline:
+                out.append(f"  {clean(m.guideline)}\n", style="italic")
+        out.append("\nEach key stores its label at once; after the last metric the next response "
+                   "appears.\nBlind: no model name, no judge verdict, no other rater's label.\n"
+                   if self.blind else "\nOpen rating: labels are marked as not blind.\n")
+        return out

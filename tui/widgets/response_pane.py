@@ -1,0 +1,59 @@
+"""One response as Rich text: question, reference, response, and (when not blind) the judge's
+verdicts with rationales and the human labels with their raters. Everything from the
+workspace goes through `safe_text`, so nothing in it is read as markup or escapes."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from core.types import EvalSet, ResponseView
+from tui.widgets.safe_text import clean
+
+
+def _section(out: Text, title: str, body: object) -> None:
+    if out:
+        out.append("\n\n")
+    out.append(f"{title}\n", style="bold")
+    out.append(clean(body))
+
+
+def level_label(es: EvalSet, metric: str, value: int | None) -> str:
+    if value is None:
+        return "missing"
+    try:
+        levels = es.metric(metric).levels
+    except KeyError:
+        return str(value)
+    return levels[value] if 0 <= value < len(levels) else str(value)
+
+
+def response_text(view: ResponseView, es: EvalSet, blind: bool = True) -> Text:
+    """The response pane's content. Blind: nothing that names the model or what others said."""
+    out = Text()
+    item = view.item
+    header = f"item {clean(item.external_id, newlines=False)} · region {clean(item.region, False)}"
+    if not blind:
+        header += f" · model {clean(view.response.model, False)}"
+    out.append(header, style="dim")
+    _section(out, "Question", item.question)
+    if item.reference:
+        _section(out, "Reference answer", item.reference)
+    _section(out, "Response", view.response.text)
+    if blind:
+        return out
+    if view.judgments:
+        out.append("\n\nJudge verdicts\n", style="bold")
+        for j in view.judgments:
+            out.append(f"  {clean(j.metric, False)}: {clean(level_label(es, j.metric, j.value), False)}")
+            if j.value is None and j.raw is not None:
+                out.append(f" (raw {clean(j.raw, False)})", style="dim")
+            if j.rationale:
+                out.append(f" · {clean(j.rationale)}", style="dim")
+            out.append("\n")
+    out.append("\nHuman labels\n" if view.judgments else "\n\nHuman labels\n", style="bold")
+    if not view.ratings:
+        out.append("  none yet\n", style="dim")
+    for r in view.ratings:
+        out.append(f"  {clean(r.metric, False)}: {clean(level_label(es, r.metric, r.value), False)}"
+                   f" by {clean(r.rater, False)}" + ("" if r.blind else " (open)") + "\n")
+    return out
