@@ -564,6 +564,10 @@ class Store:
         return self._one("SELECT count(*) FROM responses r JOIN items i ON i.id = r.item_id "
                          "WHERE i.eval_set_id = ?", (eval_set_id,))[0]
 
+    def item_count(self, eval_set_id: int) -> int:
+        """How many items an eval set holds."""
+        return self._one("SELECT count(*) FROM items WHERE eval_set_id = ?", (eval_set_id,))[0]
+
     def labelled_total(self, eval_set_id: int) -> int:
         """How many responses of an eval set have an active human rating."""
         return self._one("SELECT count(*) FROM (SELECT DISTINCT response_id FROM active_ratings) a "
