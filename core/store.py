@@ -397,6 +397,55 @@ class Store:
             finally:
                 batch._drop_stage()
 
+    @contextmanager
+    def importing_eval_set(self, es: EvalSet) -> Iterator[ImportBatch]:
+        """Like `importing`, but the eval set is saved (created or updated) in the merge's own
+        transaction, so a failed import leaves neither rows nor a new eval set behind."""
+        if self.read_only:
+            raise ChangeoverError(f"{self.path}: workspace is open read-only")
+        with self._lock:
+            batch = ImportBatch(self, 0)
+            batch._create_stage()
+            try:
+                yield batch
+                with self.write():
+                    batch.eval_set_id = self.save_eval_set(es).id
+                    batch._merge()
+            finally:
+                batch._drop_stage()
+
+    # ---- lookups for the importer's checks ----------------------------------------------
+
+    def item_index(self, eval_set_id: int) -> list[tuple[str, str, str]]:
+        """(external_id, region, question) of every item of an eval set."""
+        with self._lock:
+            return self.con.execute(
+                "SELECT external_id, region, question FROM items WHERE eval_set_id = ?",
+                (eval_set_id,)).fetchall()
+
+    def response_keys(self, eval_set_id: int, external_ids: Iterable[str]) -> set[tuple[str, str]]:
+        """The (external_id, model) pairs that have a response, among the given items."""
+        ids, found = list(dict.fromkeys(external_ids)), set()
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                part = ids[start:start + 500]
+                found.update(self.con.execute(
+                    "SELECT i.external_id, r.model FROM responses r JOIN items i ON i.id = r.item_id "
+                    f"WHERE i.eval_set_id = ? AND i.external_id IN ({','.join('?' * len(part))})",
+                    [eval_set_id, *part]).fetchall())
+        return found
+
+    def rating_keys(self, eval_set_id: int) -> list[tuple[str, str, str, str, int | None, bool]]:
+        """(external_id, model, metric, rater, value, active) of every label event that is not
+        itself a retraction."""
+        with self._lock:
+            return [(*r[:5], bool(r[5])) for r in self.con.execute(
+                "SELECT i.external_id, r.model, a.metric, a.rater, a.value, "
+                "NOT EXISTS (SELECT 1 FROM ratings x WHERE x.retracts = a.id) "
+                "FROM ratings a JOIN responses r ON r.id = a.response_id "
+                "JOIN items i ON i.id = r.item_id WHERE i.eval_set_id = ? AND a.retracts IS NULL",
+                (eval_set_id,)).fetchall()]
+
     # ---- items, responses, ratings -------------------------------------------------------
 
     def response_view(self, response_id: int) -> ResponseView:
