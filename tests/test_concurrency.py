@@ -32,14 +32,16 @@ judge = "judge"
 EU = 3000000
 US = 2300000
 
-[metrics.correct]
+[[metrics]]
+name = "correct"
 levels = ["no", "yes"]
 direction = "higher"
 margin = 0.03
 guideline = "Is the answer right?"
 keys = ["n", "y"]
 
-[metrics.style]
+[[metrics]]
+name = "style"
 levels = ["1", "2", "3", "4", "5"]
 direction = "higher"
 margin = 0.2

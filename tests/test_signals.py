@@ -1,0 +1,110 @@
+"""Dropped sessions: the rate screen in a real terminal (tmux) gets SIGHUP (what an SSH drop
+sends) or SIGKILL after some labels; every label given is on disk, the workspace opens clean,
+and after SIGHUP the terminal is handed back restored. An import killed midway leaves the
+workspace exactly as it was."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.store import Store
+from core.types import EvalSet
+from helpers_tmux import (LABEL_KEYS, PROMPT, Tmux, build_rate_workspace, expected_labels,
+                          find_process, label_responses, tmux_missing, wait_gone)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def stored_levels(path: Path, es: EvalSet, rater: str) -> list[int]:
+    with Store.open(path) as store:
+        assert store.con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        rows = [r for r in store.ratings(es.id, include_retracted=False) if r.rater == rater]
+    return sorted(r.value for r in rows)
+
+
+needs_tmux = pytest.mark.skipif(tmux_missing() is not None, reason=str(tmux_missing()))
+
+
+@needs_tmux
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGKILL], ids=["SIGHUP", "SIGKILL"])
+def test_signal_mid_session_keeps_every_label(tmp_path, signum):
+    workspace = tmp_path / "rate.changeover"
+    es = build_rate_workspace(workspace)
+    term = Tmux(tmp_path, width=100, height=30, env={"NO_COLOR": "1"})
+    try:
+        term.run(f"cd {ROOT} && {sys.executable} -m tui.cli rate {workspace} --rater ann")
+        given = label_responses(term, responses=5)
+        app = find_process(term.shell_pid(), "tui.cli rate")
+        os.kill(app, signum)
+        assert wait_gone(app, timeout=10), f"the app did not end on {signum.name}"
+        # The shell gets the terminal back either way.
+        term.wait_for(lambda s: s.rstrip().endswith(PROMPT.strip()), timeout=10)
+        if signum == signal.SIGHUP:
+            assert not term.alternate_on(), "SIGHUP left the terminal on the alternate screen"
+            assert term.display("#{cursor_flag}") == "1", "SIGHUP left the cursor hidden"
+            assert term.display("#{mouse_any_flag}") == "0", "SIGHUP left mouse reporting on"
+    finally:
+        term.close()
+    assert stored_levels(workspace, es, "ann") == sorted(expected_labels(len(given)))
+    assert len(given) * len(LABEL_KEYS) == 10
+
+
+# ---- an import killed midway --------------------------------------------------------------
+
+KILL_IMPORT_ROWS = 300_000
+
+
+def write_big_import(directory: Path, rows: int) -> tuple[Path, Path]:
+    from test_concurrency import write_bulk_file
+
+    return write_bulk_file(directory, rows)
+
+
+def snapshot(path: Path) -> dict:
+    with Store.open(path, read_only=True) as store:
+        return {
+            "sets": {es.name: store.stats(es.id) for es in store.eval_sets()},
+            "ratings": [(r.response_id, r.metric, r.rater, r.value)
+                        for es in store.eval_sets() for r in store.ratings(es.id)],
+            "fits": sum(len(store.fits(es.id)) for es in store.eval_sets()),
+        }
+
+
+def test_import_killed_midway_leaves_the_workspace_as_it_was(tmp_path):
+    pytest.importorskip("core.importer")
+    workspace = tmp_path / "kill.changeover"
+    es = build_rate_workspace(workspace)
+    with Store.open(workspace) as store:
+        store.add_rating(store.browse(es.id, limit=1)[0].response_id, "correct", "ann", 1)
+    before = snapshot(workspace)
+    csv, spec = write_big_import(tmp_path, KILL_IMPORT_ROWS)
+    wal = Path(f"{workspace}-wal")
+    proc = subprocess.Popen([sys.executable, "-m", "tui.cli", "import", str(workspace), str(csv),
+                             "--spec", str(spec)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    # Kill it once it has begun writing: the WAL grows past its size at open.
+    deadline = time.monotonic() + 120
+    killed_with_wal = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        size = wal.stat().st_size if wal.exists() else 0
+        if size > 1_000_000:
+            proc.kill()
+            killed_with_wal = size
+            break
+        time.sleep(0.02)
+    proc.wait(timeout=30)
+    assert killed_with_wal, f"the import ended before it was killed: {proc.stderr.read()[-500:]}"
+    assert proc.returncode == -signal.SIGKILL
+    after = snapshot(workspace)
+    assert after == before
+    with Store.open(workspace) as store:
+        assert store.con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert [s.name for s in store.eval_sets()] == ["rate"]
+    print(f"\nkilled the import with {killed_with_wal:,} bytes in the WAL; workspace unchanged")
