@@ -594,20 +594,20 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")
 
 
-def _plain(s: object) -> str:
+def plain_text(s: object) -> str:
     """Text with control and bidi characters shown as escapes (\\x1b), never interpreted."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
                         else f"\\u{ord(m.group()):04x}", str(s))
 
 
 def _md(s: object) -> str:
-    return _MD_SPECIAL.sub(r"\\\1", _plain(s).replace("\n", " "))
+    return _MD_SPECIAL.sub(r"\\\1", plain_text(s).replace("\n", " "))
 
 
 def _grid(head: list[str], rows: list[list[str]], keys: int = 1, width: int = 100) -> list[str]:
     """Aligned columns; columns after the first `keys` wrap into further blocks to fit `width`."""
-    head = [_plain(h).replace("\n", " ") for h in head]
-    rows = [[_plain(c).replace("\n", " ") for c in r] for r in rows]
+    head = [plain_text(h).replace("\n", " ") for h in head]
+    rows = [[plain_text(c).replace("\n", " ") for c in r] for r in rows]
     widths = [max(len(x) for x in col) for col in zip(head, *rows)]
     base = sum(widths[:keys]) + 2 * (keys - 1)
     chunks, cur, used = [], [], base
@@ -632,12 +632,12 @@ def _grid(head: list[str], rows: list[list[str]], keys: int = 1, width: int = 10
 def _text(report: Report) -> str:
     lines: list[str] = []
     for title, blocks in _sections(report):
-        lines += ["", f"== {_plain(title)} =="] if lines else [f"== {_plain(title)} =="]
+        lines += ["", f"== {plain_text(title)} =="] if lines else [f"== {plain_text(title)} =="]
         for b in blocks:
             if isinstance(b, str):
                 for x in b.split("\n"):
                     indent = " " * (len(x) - len(x.lstrip()) + 2)
-                    lines += textwrap.wrap(_plain(x), 100, subsequent_indent=indent,
+                    lines += textwrap.wrap(plain_text(x), 100, subsequent_indent=indent,
                                            break_on_hyphens=False) or [""]
             else:
                 lines += ["", *_grid(*b), ""]

@@ -1,0 +1,234 @@
+"""Every report format on a canned fit: a hand-made Posterior with known quantiles, kept with
+store.save_fit and read back the way `changeover report` reads it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+
+from core.counts import Counts, data_hash
+from core.decide import decide
+from core.fitting import latest_posteriors
+from core.posterior import Posterior, to_bytes
+from core.report import SCHEMA, build_report, render, report_rows
+from core.store import Store
+from core.types import EvalSet, Metric, Region
+
+S = 2001  # linspace offsets: mean = base, 5% quantile = base - 0.045, 95% = base + 0.045
+UP = np.linspace(-0.05, 0.05, S)
+MODELS = ("inc", "cand", "[red]evil[/red]\x1b[2J")
+REGIONS = ("eu", "us")
+BASE = np.array([[0.800, 0.700], [0.900, 0.690], [0.600, 0.500]])  # [M, R] rate of "yes"
+MARGIN = 0.03
+
+
+def eval_set() -> EvalSet:
+    return EvalSet(0, "support", "inc", (Region("eu", 3.0), Region("us", 1.0)), (
+        Metric("correct", ("no", "yes"), "higher", MARGIN),
+        Metric("style", ("1", "2", "3", "4"), "higher", 0.1, pass_level=2),
+    ))
+
+
+def correct_draws() -> np.ndarray:
+    """q [S, M, R]: the incumbent's spread runs up, the candidates' down (deltas are spread too)."""
+    q = np.empty((S, 3, 2))
+    q[:, 0] = BASE[0] + UP[:, None]
+    q[:, 1:] = BASE[1:] + UP[::-1, None, None]
+    return q
+
+
+def posteriors() -> list[Posterior]:
+    q = correct_draws()
+    p = np.stack([1 - q, q], axis=-1)
+    conf = np.empty((S, 3, 2, 2, 2))
+    se = 0.9 + 0.05 * UP[:, None, None] / 0.05  # mean 0.9, 5%-95%: 0.855-0.945
+    conf[..., 1, 1], conf[..., 1, 0] = se, 1 - se
+    conf[..., 0, 0], conf[..., 0, 1] = 0.8, 0.2
+    labels = [[40, 35], [50, 12], [0, 30]]
+    flags = {"cell_labels": labels, "unlabelled_cells": [[MODELS[2], "eu"]]}
+    w = np.array([0.75, 0.25])
+    correct = Posterior("correct", ("no", "yes"), MODELS, REGIONS, w, p, conf, "full", None, flags)
+    ps = np.zeros((S, 3, 2, 4))
+    ps[..., 1], ps[..., 2] = 0.5, 0.5  # mean level 2.5, share at or above level 3: 0.5
+    sconf = np.broadcast_to(np.eye(4), (S, 3, 2, 4, 4)).copy()
+    style = Posterior("style", ("1", "2", "3", "4"), MODELS, REGIONS, w, ps, sconf, "full", 2, flags)
+    return [correct, style]
+
+
+def counts() -> dict[str, Counts]:
+    n = np.zeros((3, 2, 2, 2), np.int64)
+    n[:, :, 0, 0], n[:, :, 1, 1], n[:, :, 1, 0], n[:, :, 0, 1] = 8, 20, 2, 3
+    u = np.full((3, 2, 2), 100, np.int64)
+    sn = np.zeros((3, 2, 4, 4), np.int64)
+    return {"correct": Counts("correct", ("no", "yes"), MODELS, REGIONS, n, u),
+            "style": Counts("style", ("1", "2", "3", "4"), MODELS, REGIONS, sn,
+                            np.zeros((3, 2, 4), np.int64))}
+
+
+@pytest.fixture
+def canned():
+    store = Store.memory()
+    es = store.save_eval_set(eval_set())
+    diag = {"max_rhat": 1.004, "min_ess_bulk": 812.0, "min_ess_tail": 640.0, "divergences": 0,
+            "ok": True, "sampler": "nutpie", "per_metric": {}}
+    fit = store.save_fit(es.id, {"chains": 4, "draws": 1000, "seed": 7}, data_hash(counts()), diag,
+                         {}, to_bytes(posteriors()))
+    fit, posts = latest_posteriors(store, es)
+    return build_report(es, posts, fit=fit, counts=counts())
+
+
+def delta_draws(m: int, r: int) -> np.ndarray:
+    q = correct_draws().astype(np.float32).astype(float)
+    return q[:, m, r] - q[:, 0, r]
+
+
+def test_structure(canned):
+    r = canned
+    assert r.models == MODELS and r.incumbent == "inc"
+    t = r.metrics[0]
+    assert [row.region for row in t.rows] == ["eu", "us", "overall"]
+    eu = t.rows[0]
+    inc, cand = eu.cells[0], eu.cells[1]
+    assert inc.value.mean == pytest.approx(0.80, abs=1e-6)
+    assert (inc.value.lower, inc.value.upper) == pytest.approx((0.755, 0.845), abs=1e-6)
+    assert inc.delta is None and inc.decision is None and inc.labels == 40
+    expected = decide(delta_draws(1, 0), "higher", MARGIN)
+    assert cand.decision.probability == pytest.approx(expected.probability)
+    assert cand.delta.mean == pytest.approx(0.10, abs=1e-6)
+    overall = t.rows[2].cells[0]
+    assert overall.value.mean == pytest.approx(0.75 * 0.8 + 0.25 * 0.7, abs=1e-6)
+    assert t.rows[2].cells[1].labels == 62
+    style = r.metrics[1]
+    assert style.quantity == "mean_level" and style.rows[0].cells[0].value.mean == pytest.approx(2.5)
+    assert style.rows[0].cells[0].pass_share.mean == pytest.approx(0.5)
+
+
+def test_candidate_verdicts(canned):
+    cand, evil = canned.candidates
+    assert cand.candidate == "cand"
+    # cand in us: delta -0.01 spread over +-0.1, so P(delta > -0.03) ~ 0.6: undecided.
+    cells = {(c.metric, c.region): c for c in cand.cells}
+    assert cells[("correct", "eu")].decision.verdict == "ready"
+    assert cells[("correct", "us")].decision.verdict == "undecided"
+    assert cand.verdict == "undecided" and cells[("correct", "us")].forecast is not None
+    assert evil.verdict == "not ready"
+
+
+def test_calibration_and_baselines(canned):
+    c = next(x for x in canned.calibration if (x.metric, x.model, x.region) == ("correct", "inc", "eu"))
+    assert c.sensitivity.mean == pytest.approx(0.9, abs=1e-6)
+    assert (c.sensitivity.lower, c.sensitivity.upper) == pytest.approx((0.855, 0.945), abs=1e-6)
+    assert c.specificity.mean == pytest.approx(0.8, abs=1e-6)
+    assert c.counts == ((8, 3), (2, 20)) and c.judge_only == (100, 100)
+    b = next(x for x in canned.baselines if (x.metric, x.model, x.region) == ("correct", "inc", "eu"))
+    assert b.get("judge").estimate == pytest.approx((3 + 20 + 100) / 233)
+    assert not any(x.metric == "style" for x in canned.baselines)
+
+
+def test_flags(canned):
+    kinds = [f.kind for f in canned.flags]
+    assert "unlabelled_cell" in kinds and "stale_fit" not in kinds and "diagnostics" not in kinds
+    es = eval_set()
+    stale = build_report(es, posteriors(), fit=None, counts=None, stale=True)
+    assert any(f.kind == "stale_fit" for f in stale.flags)
+
+
+def test_text(canned):
+    text = render(canned, "text")
+    assert "0.800 [0.755, 0.845]" in text  # inc, eu
+    assert "0.900 [0.855, 0.945]" in text  # cand, eu
+    assert "+0.100 [+0.010, +0.190]" in text  # cand - inc in eu
+    p = decide(delta_draws(1, 1), "higher", MARGIN).probability
+    assert f"{p:.2f} undecided" in text
+    assert "5% and 95% quantiles" in text
+    assert "0.900 [0.855, 0.945]" in text  # sensitivity
+    assert "TN 8 FP 3 FN 2 TP 20" in text
+    assert max(len(line) for line in text.splitlines()) <= 100
+    # Names are data: the markup stays literal, the escape sequence is shown, not sent.
+    assert "\x1b" not in text and "[red]evil[/red]\\x1b[2J" in text
+
+
+def test_markdown(canned):
+    md = render(canned, "markdown")
+    assert md.startswith("# changeover report")
+    assert "| eu | 75% | 0.800 \\[0.755, 0.845\\] | 0.900 \\[0.855, 0.945\\] |" in md
+    assert "\x1b" not in md and "\\[red\\]evil\\[/red\\]" in md
+    assert "## verdicts" in md and "## baselines: correct" in md
+
+
+def test_json_shape(canned):
+    data = json.loads(render(canned, "json"))
+    assert data["schema"] == SCHEMA
+    assert set(data) >= {"eval_set", "incumbent", "models", "regions", "threshold", "min_labels",
+                         "interval", "fit", "sources", "metrics", "candidates", "calibration",
+                         "baselines", "diagnostics", "flags"}
+    assert data["interval"] == {"level": 0.9, "lower_quantile": 0.05, "upper_quantile": 0.95}
+    assert data["models"][0] == "inc" and data["fit"]["stale"] is False
+    m = data["metrics"][0]
+    assert m["name"] == "correct" and m["quantity"] == "rate"
+    cell = m["rows"][0]["cells"][1]
+    assert set(cell) == {"model", "labels", "mean", "lower", "upper", "pass_share", "delta",
+                         "p_noninferior", "verdict", "reason"}
+    assert cell["mean"] == pytest.approx(0.9, abs=1e-6) and cell["verdict"] == "ready"
+    assert data["metrics"][1]["rows"][0]["cells"][0]["pass_share"]["mean"] == pytest.approx(0.5)
+    cand = data["candidates"][0]
+    assert cand["verdict"] == "undecided" and cand["labels"] == {"correct": 62, "style": 62}
+    need = cand["labels_needed"][0]
+    assert set(need) == {"metric", "region", "candidate_labels", "incumbent_labels", "total",
+                         "capped", "max_labels", "text"}
+    cal = data["calibration"][0]
+    assert cal["confusion"]["mean"][1][1] == pytest.approx(0.9, abs=1e-6) and cal["counts"] == [[8, 3], [2, 20]]
+    est = data["baselines"][0]["estimates"]
+    assert [e["method"] for e in est] == ["judge", "human", "rogan_gladen", "ppi++"]
+    assert data["diagnostics"]["max_rhat"] == 1.004
+    assert json.loads(render(canned, "json")) == data  # stable across calls
+
+
+def test_csv(canned):
+    rows = list(csv.DictReader(io.StringIO(render(canned, "csv"))))
+    assert len(rows) == 2 * 3 * 3  # metric x (regions + overall) x model
+    row = next(r for r in rows if (r["metric"], r["region"], r["model"]) == ("correct", "us", "cand"))
+    assert float(row["mean"]) == pytest.approx(0.69, abs=1e-6)
+    assert float(row["lower_90"]) == pytest.approx(0.645, abs=1e-6)
+    assert float(row["delta"]) == pytest.approx(-0.01, abs=1e-6)
+    p = decide(delta_draws(1, 1), "higher", MARGIN).probability
+    assert float(row["p_noninferior"]) == pytest.approx(p) and row["verdict"] == "undecided"
+    assert float(row["judge"]) == pytest.approx(123 / 233) and row["labels"] == "12"
+    inc = next(r for r in rows if (r["metric"], r["region"], r["model"]) == ("correct", "eu", "inc"))
+    assert inc["delta"] == "" and float(inc["sensitivity"]) == pytest.approx(0.9, abs=1e-6)
+    assert len(report_rows(canned)) == len(rows)
+
+
+def test_without_counts_or_fit():
+    r = build_report(eval_set(), posteriors())
+    assert r.baselines == () and r.fit is None
+    assert all(c.counts is None for c in r.calibration)
+    for fmt in ("text", "markdown", "json", "csv"):
+        assert render(r, fmt)
+    with pytest.raises(ValueError):
+        render(r, "html")
+
+
+def test_failed_diagnostics_and_instant_are_flagged():
+    store = Store.memory()
+    es = store.save_eval_set(eval_set())
+    posts = posteriors()
+    instant = [Posterior(p.metric, p.levels, p.models, p.regions, p.weights, p.p, p.confusion,
+                         "instant", p.pass_level, p.flags) for p in posts]
+    fit = store.save_fit(es.id, {}, "x", {"ok": False, "max_rhat": 1.2}, {}, to_bytes(posts))
+    kinds = {f.kind for f in build_report(es, instant, fit=fit).flags}
+    assert {"diagnostics", "instant_posterior"} <= kinds
+
+
+def test_thresholds_are_arguments():
+    strict = build_report(eval_set(), posteriors(), threshold=0.999)
+    cell = strict.metrics[0].rows[0].cells[1]
+    assert strict.threshold == 0.999
+    assert cell.decision.verdict == decide(delta_draws(1, 0), "higher", MARGIN, 0.999).verdict
+    lenient = build_report(eval_set(), posteriors(), min_labels=5)
+    assert "minimum" not in lenient.candidates[0].reason
+    assert "only 62 human labels" not in lenient.candidates[0].reason
