@@ -1,0 +1,48 @@
+"""The demo workspace: the committed sample data (sample_data/) imported into a workspace file.
+
+The workspace is built beside its final path and renamed into place, so a crash or an
+interrupt never leaves a half-built demo where `changeover demo` would open it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+from core.types import ChangeoverError
+
+
+def sample_paths() -> tuple[Path, Path]:
+    """(support.csv, support.toml) of the sample workspace, wherever the package is installed."""
+    base = Path(str(resources.files("sample_data")))
+    csv, spec = base / "support.csv", base / "support.toml"
+    for p in (csv, spec):
+        if not p.is_file():
+            raise ChangeoverError(f"{p}: sample data missing from this installation")
+    return csv, spec
+
+
+def build_demo(path: Path, rebuild: bool = False) -> Path:
+    """Create the demo workspace at `path` (kept as is unless `rebuild`); return the path."""
+    from core.importer import import_file
+    from core.store import Store
+
+    path = Path(path)
+    if path.exists() and not rebuild:
+        return path
+    csv, spec = sample_paths()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".building", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        tmp.unlink()  # Store.open(create=True) makes the file itself
+        with Store.open(tmp, create=True) as store:
+            import_file(store, csv, spec=spec)
+        os.replace(tmp, path)
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+            leftover.unlink(missing_ok=True)
+    return path
