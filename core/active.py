@@ -1,0 +1,155 @@
+"""The active labelling rule: after a fit, label where a label settles the most open decisions.
+
+The rule, in words (for the README):
+
+    Until every (model, region) cell holds the minimum number of labelled responses, the
+    queue fills the emptiest cell first. After a fit, each cell is scored by the value of one
+    more label for the decisions still open. A decision is open while a candidate's verdict
+    is "undecided"; a candidate that is already "ready" or "not ready" needs no more labels.
+    For every undecided (metric, region) comparison of an open candidate, the labels-needed
+    forecast of core/decide says how many more labels would settle it (N) and how to split
+    them between the candidate's cell (a) and the incumbent's cell (b). Each label in the
+    candidate's cell is worth (a / N) / N and each label in the incumbent's cell (b / N) / N:
+    the share of the work that cell does, times the progress one label makes on that
+    decision. A cell's score sums this over the metrics and, for an incumbent cell, over every
+    candidate compared with it; so the cheapest open decisions come first, and a candidate
+    whose worst cell can be shown "not ready" quickly is settled without labelling the rest.
+    While any open cell of a candidate leans "not ready" (probability of its ready condition
+    below one half), only such cells count for that candidate: one "not ready" cell settles it.
+    A comparison the forecast cannot settle within its cap counts as needing twice the cap
+    (nearly worthless until nothing better is left). A candidate whose cells are all ready
+    but that lacks the minimum of human labels on a metric gets the shortfall spread over its
+    regions. As labels arrive, a forecast's labels are counted off, so a batch moves on to
+    the next decision instead of piling onto one cell; the next fit recomputes everything.
+    Inside a cell the response is drawn at random with the judge's levels balanced (the
+    queue's own rule), so which responses get human labels still depends only on the cell
+    and the judge's level, the assumption the calibration model rests on.
+
+Plugging it into core/queue.py: ``LabelQueue(..., scorer=make_scorer(posteriors, eval_set))``.
+``cell_scores`` gives the static scores (e.g. to show them); ``make_scorer`` wraps them in the
+queue's Scorer signature (a callable over the queue's CellStates returning weights per cell),
+with ``greedy=True`` (default) giving all weight to the best cell(s), so the queue's weighted
+draw becomes "the cell whose label is worth most".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from core.decide import UNDECIDED, decide_all, specs_of
+from core.types import EvalSet
+
+Cell = tuple[str, str]  # (model, region)
+
+
+@dataclass(frozen=True)
+class Need:
+    """Labels one open decision wants in one cell, and what each of them is worth."""
+
+    cell: Cell
+    labels: int  # forecast labels for this cell (at least 1)
+    value: float  # value of one label here for this decision
+    why: str  # e.g. "correct/EU: cand-a vs old"
+
+
+def needs(posteriors: Sequence, eval_set: EvalSet, threshold: float = 0.95, min_labels: int = 30,
+          max_labels: int = 2000) -> list[Need]:
+    """Every open decision's forecast labels per cell (see the module docstring)."""
+    incumbent = eval_set.incumbent
+    specs = {k: v for k, v in specs_of(eval_set).items() if k in {p.metric for p in posteriors}}
+    if not posteriors or not specs:
+        return []
+    regions = tuple(posteriors[0].regions)
+    out: list[Need] = []
+    for cand in decide_all(posteriors, specs, incumbent, threshold, min_labels, max_labels):
+        if cand.verdict != UNDECIDED:
+            continue
+        open_cells = [c for c in cand.cells if c.decision.verdict == UNDECIDED]
+        # One "not ready" cell settles the candidate: while some open cell leans that way
+        # (P(ready condition) < 0.5), labels for its other cells would be wasted.
+        leaning = [c for c in open_cells if c.decision.probability < 0.5]
+        for c in leaning or open_cells:
+            fc = c.forecast
+            why = f"{c.metric}/{c.region}: {cand.candidate} vs {incumbent}"
+            if fc is None or fc.capped:
+                n_total, a, b = 2 * max_labels, max_labels, max_labels
+            else:
+                n_total, a, b = max(fc.total, 1), fc.candidate_labels, fc.incumbent_labels
+                if a == 0 and b == 0:
+                    a = 1
+            for model, k in ((cand.candidate, a), (incumbent, b)):
+                if k > 0:
+                    out.append(Need((model, c.region), k, (k / n_total) / n_total, why))
+        if not open_cells:  # every cell ready, but too few labels on some metric
+            for metric, count in cand.labels.items():
+                if count is not None and count < min_labels:
+                    short = min_labels - count
+                    per = -(-short // max(len(regions), 1))
+                    for region in regions:
+                        out.append(Need((cand.candidate, region), per, 1.0 / short,
+                                        f"{metric}: {cand.candidate} below {min_labels} labels"))
+    return out
+
+
+def _all_cells(posteriors: Sequence) -> list[Cell]:
+    cells: list[Cell] = []
+    for p in posteriors:
+        cells += [(m, r) for m in p.models for r in p.regions if (m, r) not in cells]
+    return cells
+
+
+def cell_scores(posteriors: Sequence, eval_set: EvalSet, counts: Mapping | None = None,
+                threshold: float = 0.95, min_labels: int = 30, max_labels: int = 2000
+                ) -> dict[Cell, float]:
+    """Value of one more label in each (model, region) cell for the decisions still open;
+    0 for cells no open decision needs. `counts` is accepted for symmetry and unused: the
+    labels per cell come from the posteriors' flags."""
+    scores = dict.fromkeys(_all_cells(posteriors), 0.0)
+    for need in needs(posteriors, eval_set, threshold, min_labels, max_labels):
+        scores[need.cell] = scores.get(need.cell, 0.0) + need.value
+    return scores
+
+
+class ActiveScorer:
+    """The queue's Scorer: weights per cell from the open decisions, counting off labels as
+    they arrive (CellState.labelled grows) until the next fit replaces the scorer."""
+
+    def __init__(self, need_list: Sequence[Need], cells: Sequence[Cell], greedy: bool = True):
+        self.need_list = list(need_list)
+        self.cells = list(cells)
+        self.greedy = greedy
+        self.baseline: dict[Cell, int] | None = None
+
+    def scores(self, labelled: Mapping[Cell, int]) -> dict[Cell, float]:
+        """Value per cell given labelled responses per cell now."""
+        if self.baseline is None:
+            self.baseline = dict(labelled)
+        out = dict.fromkeys(self.cells, 0.0)
+        static = dict.fromkeys(self.cells, 0.0)
+        for need in self.need_list:
+            static[need.cell] = static.get(need.cell, 0.0) + need.value
+            added = labelled.get(need.cell, 0) - self.baseline.get(need.cell, 0)
+            if added < need.labels:
+                out[need.cell] = out.get(need.cell, 0.0) + need.value
+        if not any(v > 0 for v in out.values()):
+            out = static  # every forecast met before the refit: keep to the open decisions
+        return out
+
+    def __call__(self, states: Sequence) -> dict[Cell, float]:
+        scores = self.scores({s.cell: s.labelled for s in states})
+        if not self.greedy:
+            return scores
+        open_ = {s.cell for s in states}
+        best = max((v for c, v in scores.items() if c in open_), default=0.0)
+        if best <= 0:
+            return dict.fromkeys(scores, 0.0)
+        return {c: (1.0 if c in open_ and v >= best * (1 - 1e-9) else 0.0)
+                for c, v in scores.items()}
+
+
+def make_scorer(posteriors: Sequence, eval_set: EvalSet, threshold: float = 0.95,
+                min_labels: int = 30, max_labels: int = 2000, greedy: bool = True) -> ActiveScorer:
+    """A scorer for core.queue.LabelQueue built from a fit's posteriors (see the docstring)."""
+    return ActiveScorer(needs(posteriors, eval_set, threshold, min_labels, max_labels),
+                        _all_cells(posteriors), greedy=greedy)
