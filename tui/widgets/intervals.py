@@ -1,0 +1,131 @@
+"""Interval bars on one axis shared by a whole table, and verdict glyphs that do not need colour.
+
+Pure text: a bar is a string like ``   ├──●───┤      `` (or ``   [--o---]      `` in ASCII), so
+it reads the same with NO_COLOR. The axis is built once per table from every interval in it,
+so bars in different cells can be compared by eye.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rich.text import Text
+
+GLYPHS = {"ready": "✔", "not ready": "✘", "undecided": "?"}
+ASCII_GLYPHS = {"ready": "+", "not ready": "x", "undecided": "?"}
+VERDICT_CLASS = {"ready": "verdict-ready", "not ready": "verdict-not-ready", "undecided": "verdict-undecided"}
+# Styles are theme-independent attributes only; colour comes from app.tcss where classes apply.
+VERDICT_STYLE = {"ready": "bold", "not ready": "bold reverse", "undecided": "italic"}
+
+
+def verdict_label(verdict: str | None, ascii: bool = False) -> str:
+    """'✔ ready', '✘ not ready', '? undecided' (glyph plus word: never colour alone)."""
+    if verdict is None:
+        return ""
+    glyph = (ASCII_GLYPHS if ascii else GLYPHS).get(verdict, "·")
+    return f"{glyph} {verdict}"
+
+
+def verdict_text(verdict: str | None, ascii: bool = False) -> Text:
+    """The verdict label as Rich Text with a non-colour emphasis (bold / reverse / italic)."""
+    return Text(verdict_label(verdict, ascii), style=VERDICT_STYLE.get(verdict or "", ""))
+
+
+def _nice_step(span: float, max_ticks: int) -> float:
+    raw = span / max(max_ticks - 1, 1)
+    mag = 10 ** math.floor(math.log10(raw))
+    for mult in (1, 2, 2.5, 5, 10):
+        if mult * mag >= raw:
+            return mult * mag
+    return 10 * mag
+
+
+@dataclass(frozen=True)
+class Axis:
+    """A linear axis from lo to hi drawn in `width` character cells."""
+
+    lo: float
+    hi: float
+    width: int = 20
+    step: float | None = None  # distance between ticks (None: chosen from the span)
+
+    @classmethod
+    def spanning(cls, intervals: Iterable[tuple[float, float]], width: int = 20,
+                 max_ticks: int = 5) -> Axis:
+        """The smallest 'nice' axis (ends on tick values) holding every (lo, hi) interval."""
+        los, his = [], []
+        for lo, hi in intervals:
+            if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+                continue
+            los.append(min(lo, hi))
+            his.append(max(lo, hi))
+        if not los:
+            return cls(0.0, 1.0, width, 0.5)
+        lo, hi = min(los), max(his)
+        if hi - lo < 1e-9:
+            lo, hi = lo - 0.05, hi + 0.05
+        step = _nice_step(hi - lo, max_ticks)
+        lo = round(math.floor(lo / step + 1e-9) * step, 12)
+        hi = round(math.ceil(hi / step - 1e-9) * step, 12)
+        return cls(lo, hi, width, step)
+
+    def pos(self, x: float) -> int:
+        """Character cell of value x (clamped to the axis)."""
+        frac = (x - self.lo) / (self.hi - self.lo)
+        return min(self.width - 1, max(0, round(frac * (self.width - 1))))
+
+    def _step(self) -> float:
+        return self.step or _nice_step(self.hi - self.lo, 5)
+
+    def ticks(self) -> list[float]:
+        step = self._step()
+        n = int(math.floor((self.hi - self.lo) / step + 1e-9))
+        return [round(self.lo + k * step, 12) for k in range(n + 1)]
+
+    def bar(self, lo: float, mean: float, hi: float, ascii: bool = False) -> str:
+        """The interval lo..hi with the mean marked, on this axis, exactly `width` cells wide."""
+        cells = [" "] * self.width
+        if any(v is None or not math.isfinite(v) for v in (lo, mean, hi)):
+            return "".join(cells)
+        a, m, b = self.pos(lo), self.pos(mean), self.pos(hi)
+        line, left, right, dot = ("-", "[", "]", "o") if ascii else ("─", "├", "┤", "●")
+        for k in range(a, b + 1):
+            cells[k] = line
+        if b > a:
+            cells[a], cells[b] = left, right
+        cells[m] = dot
+        return "".join(cells)
+
+    def ruler(self, ascii: bool = False) -> str:
+        """The axis line with a mark at each tick."""
+        line, mark = ("-", "+") if ascii else ("─", "┼")
+        cells = [line] * self.width
+        for t in self.ticks():
+            cells[self.pos(t)] = mark
+        return "".join(cells)
+
+    def labels(self, fmt: str | None = None) -> str:
+        """Tick values placed under their marks (first left-aligned, last right-aligned)."""
+        fmt = fmt or self.tick_format()
+        ticks = self.ticks()
+        cells = [" "] * self.width
+        last = len(ticks) - 1
+        for k in [0, last, *range(1, last)]:  # the ends first: they name the range
+            t = ticks[k]
+            label = format(t, fmt)
+            p = self.pos(t)
+            start = 0 if k == 0 else (self.width - len(label) if k == last else p - len(label) // 2)
+            start = max(0, min(start, self.width - len(label)))
+            if any(c != " " for c in cells[max(0, start - 1):start + len(label) + 1]):
+                continue  # would touch a neighbour: leave this one out
+            cells[start:start + len(label)] = label
+        return "".join(cells)
+
+    def tick_format(self) -> str:
+        step = self._step()
+        decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+        if step * 10 ** decimals % 1 > 1e-9:  # e.g. 0.25
+            decimals += 1
+        return f".{decimals}f"
