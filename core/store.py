@@ -36,6 +36,7 @@ from core.types import (
 APP_ID = "changeover"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
+IMPORT_CACHE_KB = 192 * 1024  # page cache during a bulk import (importing_eval_set)
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -404,6 +405,11 @@ class Store:
         if self.read_only:
             raise ChangeoverError(f"{self.path}: workspace is open read-only")
         with self._lock:
+            # A big import touches far more pages than the default 2 MB cache holds.
+            caches = {db: self.con.execute(f"PRAGMA {db}.cache_size").fetchone()[0]
+                      for db in ("main", "temp")}
+            for db in caches:
+                self.con.execute(f"PRAGMA {db}.cache_size = -{IMPORT_CACHE_KB}")
             batch = ImportBatch(self, 0)
             batch._create_stage()
             try:
@@ -413,6 +419,8 @@ class Store:
                     batch._merge()
             finally:
                 batch._drop_stage()
+                for db, size in caches.items():
+                    self.con.execute(f"PRAGMA {db}.cache_size = {size}")
 
     # ---- lookups for the importer's checks ----------------------------------------------
 
