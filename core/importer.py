@@ -426,10 +426,8 @@ def _open_chunks(path: Path, fmt: str, sink: _Sink, chunk_rows: int
             lf = pl.scan_csv(path, infer_schema=False, encoding="utf8-lossy", raise_if_empty=False)
             return lf.collect_schema().names(), _csv_chunks(lf, sink, chunk_rows)
         if fmt == "parquet":
-            import pyarrow.parquet as pq
-
-            pf = pq.ParquetFile(path)
-            return pf.schema_arrow.names, _parquet_chunks(pf, sink, chunk_rows)
+            lf = pl.scan_parquet(path)
+            return lf.collect_schema().names(), _parquet_chunks(lf, sink, chunk_rows)
         return None, _jsonl_chunks(path, sink, chunk_rows)
     except Exception as exc:  # polars/pyarrow raise many kinds; the user needs the message
         sink.add(0, "", f"cannot read as {fmt.upper()}: {_first_line(exc)}")
@@ -458,11 +456,10 @@ def _csv_chunks(lf: pl.LazyFrame, sink: _Sink, chunk_rows: int) -> Iterator[pl.D
         sink.add(0, "", f"cannot read as CSV: {_first_line(exc)}")
 
 
-def _parquet_chunks(pf, sink: _Sink, chunk_rows: int) -> Iterator[pl.DataFrame]:
+def _parquet_chunks(lf: pl.LazyFrame, sink: _Sink, chunk_rows: int) -> Iterator[pl.DataFrame]:
     row = 1
     try:
-        for batch in pf.iter_batches(batch_size=chunk_rows):
-            df = pl.from_arrow(batch)
+        for df in lf.collect_batches(chunk_size=chunk_rows):
             yield df.with_columns(pl.int_range(row, row + df.height, dtype=pl.Int64).alias(LINE))
             row += df.height
     except Exception as exc:
@@ -677,39 +674,51 @@ def _check_chunk(df: pl.DataFrame, cols: _Columns, sink: _Sink, skip: set[str]) 
 
 
 def _check_file(keys: pl.DataFrame, cols: _Columns, sink: _Sink, held: pl.DataFrame | None) -> None:
-    """Checks across rows: duplicates, rows of one response that disagree, items that disagree."""
+    """Checks across rows: duplicates, rows of one response that disagree, items that disagree.
+
+    Window functions run only on the rows concerned (responses with several rows, items whose
+    rows differ), so a clean million-row file costs two hash passes.
+    """
     u = sink.unit
     im, imr = ["item_id", "model"], ["item_id", "model", "rater"]
-    k = keys.with_columns(
-        pl.int_range(pl.len()).over(imr).alias("_pk"), pl.col(LINE).first().over(imr).alias("_fk"),
-        pl.int_range(pl.len()).over(im).alias("_pim"), pl.col(LINE).first().over(im).alias("_fim"),
-        pl.col("rater").first().over(im).is_null().alias("_frnull"),
-        (pl.col("rh") != pl.col("rh").first().over(im)).alias("_rdiff"),
-        (pl.col("jh") != pl.col("jh").first().over(im)).alias("_jdiff"),
-        pl.col(LINE).first().over("item_id").alias("_fil"),
-        (pl.col("qh") != pl.col("qh").first().over("item_id")).alias("_qdiff"),
-        pl.col("region").first().over("item_id").alias("_freg"),
-    ).filter(pl.col("item_id").is_not_null() & pl.col("model").is_not_null())
-    dup_key = pl.col("_pk") > 0
-    dup_im = ~dup_key & (pl.col("_pim") > 0) & (pl.col("rater").is_null() | pl.col("_frnull"))
-    who = lambda r: f"item {r['item_id']}, model {r['model']}" + (f", rater {r['rater']}" if r["rater"] else "")  # noqa: E731
-    sink.rows(k.filter(dup_key), "item_id", lambda r: f"duplicate of {u} {r['_fk']} ({who(r)})")
-    sink.rows(k.filter(dup_im), "item_id", lambda r: (
-        f"duplicate of {u} {r['_fim']} (item {r['item_id']}, model {r['model']}; rows of one response "
-        "with several raters need a rater on each)"))
-    same = ~dup_key & ~dup_im & (pl.col("_pim") > 0)
-    sink.rows(k.filter(same & pl.col("_rdiff")), "response", lambda r: (
-        f"differs from {u} {r['_fim']}, another row of this response (rows of one response may "
-        "differ only in rater and human_ labels)"))
-    sink.rows(k.filter(same & pl.col("_jdiff")), "judge_*", lambda r: (
-        f"judge values differ from {u} {r['_fim']}, another row of this response"))
-    sink.rows(k.filter(pl.col("_qdiff")), "question",
-              lambda r: f"item {r['item_id']} has a different question on {u} {r['_fil']}")
-    sink.rows(k.filter(pl.col("region").is_not_null() & pl.col("_freg").is_not_null()
-                       & (pl.col("region") != pl.col("_freg"))), "region",
-              lambda r: f"item {r['item_id']} is in {_show(r['_freg'])} on {u} {r['_fil']}")
+    k = keys.filter(pl.col("item_id").is_not_null() & pl.col("model").is_not_null())
+    multi = k.filter(pl.struct(im).is_duplicated())
+    if multi.height:
+        m = multi.with_columns(
+            pl.int_range(pl.len()).over(imr).alias("_pk"), pl.col(LINE).first().over(imr).alias("_fk"),
+            pl.int_range(pl.len()).over(im).alias("_pim"), pl.col(LINE).first().over(im).alias("_fim"),
+            pl.col("rater").first().over(im).is_null().alias("_frnull"),
+            (pl.col("rh") != pl.col("rh").first().over(im)).alias("_rdiff"),
+            (pl.col("jh") != pl.col("jh").first().over(im)).alias("_jdiff"))
+        dup_key = pl.col("_pk") > 0
+        dup_im = ~dup_key & (pl.col("_pim") > 0) & (pl.col("rater").is_null() | pl.col("_frnull"))
+        who = lambda r: f"item {r['item_id']}, model {r['model']}" + (  # noqa: E731
+            f", rater {r['rater']}" if r["rater"] else "")
+        sink.rows(m.filter(dup_key), "item_id", lambda r: f"duplicate of {u} {r['_fk']} ({who(r)})")
+        sink.rows(m.filter(dup_im), "item_id", lambda r: (
+            f"duplicate of {u} {r['_fim']} (item {r['item_id']}, model {r['model']}; rows of one "
+            "response with several raters need a rater on each)"))
+        same = ~dup_key & ~dup_im & (pl.col("_pim") > 0)
+        sink.rows(m.filter(same & pl.col("_rdiff")), "response", lambda r: (
+            f"differs from {u} {r['_fim']}, another row of this response (rows of one response may "
+            "differ only in rater and human_ labels)"))
+        sink.rows(m.filter(same & pl.col("_jdiff")), "judge_*", lambda r: (
+            f"judge values differ from {u} {r['_fim']}, another row of this response"))
+    odd = (k.group_by("item_id").agg(pl.col("qh").n_unique().alias("nq"), pl.col("region").n_unique().alias("nr"))
+           .filter((pl.col("nq") > 1) | (pl.col("nr") > 1)).select("item_id"))
+    if odd.height:
+        it = k.join(odd, on="item_id", how="semi").sort(LINE).with_columns(
+            pl.col(LINE).first().over("item_id").alias("_fil"),
+            (pl.col("qh") != pl.col("qh").first().over("item_id")).alias("_qdiff"),
+            pl.col("region").first().over("item_id").alias("_freg"))
+        sink.rows(it.filter(pl.col("_qdiff")), "question",
+                  lambda r: f"item {r['item_id']} has a different question on {u} {r['_fil']}")
+        sink.rows(it.filter(pl.col("region").is_not_null() & pl.col("_freg").is_not_null()
+                            & (pl.col("region") != pl.col("_freg"))), "region",
+                  lambda r: f"item {r['item_id']} is in {_show(r['_freg'])} on {u} {r['_fil']}")
     if held is not None and held.height:
-        first = k.filter(pl.col(LINE) == pl.col("_fil")).join(held, on="item_id", how="inner")
+        first = (k.unique("item_id", keep="first", maintain_order=True)
+                 .join(held, on="item_id", how="inner").sort(LINE))
         sink.rows(first.filter(pl.col("qh") != pl.col("qh_held")), "question",
                   lambda r: f"item {r['item_id']} has a different question in the workspace")
         sink.rows(first.filter(pl.col("region").is_not_null() & (pl.col("region") != pl.col("region_held"))),

@@ -1,0 +1,153 @@
+"""Import benchmark: 10k, 100k and 1M responses into fresh workspaces.
+
+Prints rows per second, peak memory (ru_maxrss of a child process that does only the import)
+and the ratio of time per row at the largest size to the smallest. Targets: 1M responses in
+under 60 s, peak memory under 1 GB, ratio under 1.5.
+
+    .venv/bin/python bench/import_scale.py [--sizes 10000 100000 1000000] [--format parquet|csv|jsonl]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+ROOT = Path(__file__).resolve().parents[1]
+REGIONS = {"North America": 1_450_000, "Europe": 1_200_000, "Latin America": 800_000,
+           "Asia Pacific": 950_000, "Middle East": 400_000, "Africa": 500_000}
+MODELS = ("atlas-2", "borealis-1", "cirrus-3", "dune-mini")
+OPENINGS = ["Thanks for reaching out.", "Happy to help with that.", "Sorry for the trouble.",
+            "Good question.", "Let me walk you through it.", "I checked your account."]
+BODIES = ["Open Settings, choose Billing and select the invoice you need.",
+          "Refunds reach your card within five to seven business days.",
+          "Your order left our warehouse yesterday and should arrive on Friday.",
+          "You can change the delivery address until the parcel is dispatched.",
+          "The warranty covers manufacturing defects for two years.",
+          "Reset the router by holding the button on the back for ten seconds.",
+          "I cannot share another customer's details, but I can help with yours.",
+          "Premium members get free returns within sixty days.",
+          "Please update the app to version 4.2, which fixes this crash.",
+          "Two-factor authentication can be turned on under Security."]
+SPEC = """name = "bench"
+incumbent = "atlas-2"
+judge = "judge-bench"
+[regions]
+{regions}
+[[metrics]]
+name = "correct"
+levels = ["no", "yes"]
+direction = "higher"
+margin = 0.03
+[[metrics]]
+name = "refused"
+levels = ["no", "yes"]
+direction = "match"
+margin = 0.02
+[[metrics]]
+name = "style"
+levels = ["1", "2", "3", "4", "5"]
+direction = "higher"
+margin = 0.2
+"""
+
+
+def generate(n: int, folder: Path, fmt: str, seed: int = 0) -> tuple[Path, Path]:
+    """n responses (4 models per item), ~5% of them labelled by two raters (two rows each)."""
+    rng = np.random.default_rng(seed)
+    n_items = n // len(MODELS)
+    item = np.repeat(np.arange(n_items), len(MODELS))
+    model = np.tile(np.arange(len(MODELS)), n_items)
+    region_names = list(REGIONS)
+    region = rng.integers(0, len(region_names), n_items)[item]
+    df = pl.DataFrame({
+        "item_id": "q" + pl.Series(item).cast(pl.String).str.pad_start(7, "0"),
+        "region": pl.Series(region_names)[region],
+        "question": pl.Series([f"How do I {w}?" for w in ("get a refund", "reset my router",
+                               "track my parcel", "change my address", "enable 2FA")])[item % 5]
+        + " (#" + pl.Series(item).cast(pl.String) + ")",
+        "model": pl.Series(MODELS)[model],
+        "response": pl.Series(OPENINGS)[rng.integers(0, len(OPENINGS), n)] + " "
+        + pl.Series(BODIES)[rng.integers(0, len(BODIES), n)] + " "
+        + pl.Series(BODIES)[rng.integers(0, len(BODIES), n)],
+        "judge_correct": pl.Series(["no", "yes"])[(rng.random(n) < 0.8).astype(np.int64)],
+        "judge_refused": pl.Series(["no", "yes"])[(rng.random(n) < 0.05).astype(np.int64)],
+        "judge_style": pl.Series(rng.integers(1, 6, n)).cast(pl.String),
+    })
+    mask = pl.Series(rng.random(n) < 0.05)
+    labelled = df.filter(mask)
+    human = [labelled.with_columns(pl.lit(r).alias("rater"),
+                                   pl.Series("human_correct", ["no", "yes"])[
+                                       (rng.random(labelled.height) < 0.8).astype(np.int64)])
+             for r in ("ann", "bob")]
+    df = pl.concat([df.filter(~mask).with_columns(pl.lit(None, dtype=pl.String).alias("rater"),
+                                    pl.lit(None, dtype=pl.String).alias("human_correct")), *human])
+    df = df.sort("item_id", "model", maintain_order=True)
+    data = folder / f"bench_{n}.{fmt}"
+    if fmt == "parquet":
+        df.write_parquet(data)
+    elif fmt == "csv":
+        df.write_csv(data)
+    else:
+        df.write_ndjson(data)
+    spec = folder / "bench.toml"
+    spec.write_text(SPEC.format(regions="\n".join(f'"{k}" = {v}' for k, v in REGIONS.items())))
+    return data, spec
+
+
+def child(data: str, spec: str, workspace: str) -> None:
+    sys.path.insert(0, str(ROOT))
+    from core.importer import import_file
+    from core.store import Store
+
+    start = time.perf_counter()
+    with Store.open(workspace, create=True) as store:
+        report = import_file(store, data, spec)
+    seconds = time.perf_counter() - start
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": seconds, "peak_mb": peak_kb / 1024, "rows": report.rows,
+                      "responses": report.added.get("responses", 0), "summary": report.summary()}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    ap.add_argument("--format", choices=("parquet", "csv", "jsonl"), default="parquet")
+    ap.add_argument("--child", nargs=3, metavar=("DATA", "SPEC", "WORKSPACE"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for n in args.sizes:
+            data, spec = generate(n, folder, args.format)
+            ws = folder / f"bench_{n}.changeover"
+            out = subprocess.run([sys.executable, __file__, "--child", str(data), str(spec), str(ws)],
+                                 capture_output=True, text=True)
+            if out.returncode:
+                sys.exit(f"import of {n:,} responses failed:\n{out.stderr}")
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            results.append((n, r))
+            print(f"{n:>9,} responses ({r['rows']:,} rows, {data.stat().st_size / 1e6:,.0f} MB "
+                  f"{args.format}): {r['seconds']:6.1f} s, {r['responses'] / r['seconds']:>9,.0f} "
+                  f"responses/s, peak {r['peak_mb']:,.0f} MB", flush=True)
+            data.unlink()
+            ws.unlink()
+    if len(results) > 1:
+        (n0, r0), (n1, r1) = results[0], results[-1]
+        ratio = (r1["seconds"] / n1) / (r0["seconds"] / n0)
+        print(f"time per row at {n1:,} / at {n0:,}: {ratio:.2f} (target < 1.5)")
+
+
+if __name__ == "__main__":
+    main()
