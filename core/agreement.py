@@ -197,3 +197,104 @@ def judge_kappa(n: np.ndarray, weights: Weights = None) -> np.ndarray:
     for idx in np.ndindex(*lead):
         out[idx] = kappa_from_table(n[idx], weights)
     return out
+
+
+# ---- the judge's calibration per cell (what the calibration screen shows) ----------------
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Posterior mean and equal-tailed interval of one quantity."""
+
+    mean: float
+    lo: float
+    hi: float
+
+    def includes(self, x: float) -> bool:
+        return self.lo <= x <= self.hi
+
+
+def interval(draws: np.ndarray, prob: float = 0.90) -> Interval:
+    """Mean and central `prob` interval of 1-d draws."""
+    draws = np.asarray(draws, dtype=float)
+    tail = (1.0 - prob) / 2.0
+    lo, hi = np.quantile(draws, [tail, 1.0 - tail])
+    return Interval(float(draws.mean()), float(lo), float(hi))
+
+
+@dataclass(frozen=True)
+class JudgeCell:
+    """The judge against the humans in one (model, region) cell of one metric."""
+
+    model: str
+    region: str
+    table: np.ndarray | None  # [L(h), L(j)] labelled responses by human and judge level
+    labels: int
+    kappa: float  # judge vs (majority) human; quadratic-weighted for scales; NaN if undefined
+    sensitivity: Interval | None  # yes/no: P(J = yes | H = yes)
+    specificity: Interval | None  # yes/no: P(J = no | H = no)
+    youden: Interval | None  # yes/no: se + sp - 1 (0 = a judge no better than a coin)
+    exact: tuple[Interval, ...] = ()  # scales: P(J = h | H = h) per level h
+    warnings: tuple[str, ...] = ()
+
+
+KAPPA_FLOOR = 0.2
+
+
+def judge_calibration(counts=None, posterior=None, min_labels: int = 30, prob: float = 0.90,
+                      kappa_floor: float = KAPPA_FLOOR) -> list[JudgeCell]:
+    """Per (model, region): counts, kappa and the judge's estimated accuracy with intervals.
+
+    `counts` is a core.counts.Counts and `posterior` a core.posterior.Posterior of the same
+    metric (either may be None). Warns where the judge looks near random (kappa below
+    `kappa_floor`, or the se + sp - 1 interval reaching 0) or a cell has too few labels.
+    """
+    source = counts if counts is not None else posterior
+    if source is None:
+        return []
+    n_levels = len(source.levels)
+    weights = kappa_weights_for(n_levels)
+    cells = []
+    for model in source.models:
+        for region in source.regions:
+            table = _cell_of(counts, "n", model, region)
+            labels = int(table.sum()) if table is not None else _flag_labels(posterior, model, region)
+            kappa = kappa_from_table(table, weights) if table is not None else float("nan")
+            se = sp = youden = None
+            exact: tuple[Interval, ...] = ()
+            conf = _cell_of(posterior, "confusion", model, region)
+            if conf is not None:  # [S, L(h), L(j)]
+                if n_levels == 2:
+                    se, sp = interval(conf[:, 1, 1], prob), interval(conf[:, 0, 0], prob)
+                    youden = interval(conf[:, 1, 1] + conf[:, 0, 0] - 1.0, prob)
+                else:
+                    exact = tuple(interval(conf[:, h, h], prob) for h in range(n_levels))
+            warnings = []
+            if labels == 0:
+                warnings.append("no labels: judge accuracy unknown")
+            elif labels < min_labels:
+                warnings.append(f"too few labels ({labels} < {min_labels})")
+            if np.isfinite(kappa) and kappa < kappa_floor:
+                warnings.append(f"near random: kappa {kappa:.2f} < {kappa_floor:g}")
+            if youden is not None and youden.includes(0.0) and labels > 0:
+                warnings.append("near random: se+sp-1 reaches 0")
+            cells.append(JudgeCell(model, region, table, labels, kappa, se, sp, youden, exact,
+                                   tuple(warnings)))
+    return cells
+
+
+def _cell_of(obj, attr: str, model: str, region: str):
+    """obj.<attr>[..., m, r, ...] by name (draws first for a posterior), or None."""
+    if obj is None or model not in obj.models or region not in obj.regions:
+        return None
+    m, r = obj.models.index(model), obj.regions.index(region)
+    arr = getattr(obj, attr)
+    return arr[:, m, r] if attr == "confusion" else arr[m, r]
+
+
+def _flag_labels(posterior, model: str, region: str) -> int:
+    try:
+        m, r = posterior.models.index(model), posterior.regions.index(region)
+        return int(posterior.flags["cell_labels"][m][r])
+    except (AttributeError, KeyError, IndexError, ValueError, TypeError):
+        return 0

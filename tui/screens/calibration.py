@@ -1,0 +1,234 @@
+"""Calibration: how far the judge can be trusted, per metric, model and region.
+
+Per cell: the judge-versus-human count table, Cohen's kappa, the judge's estimated sensitivity
+and specificity (or, for scales, P(judge = human level)) with 90% intervals, and warnings where
+the judge looks near random or a cell has too few labels. Above the table: agreement between
+human raters and the fit's diagnostics. Numbers come from core.agreement and the posterior.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+
+from core.types import EvalSet, Metric
+from tui.widgets.safe_text import one_line
+
+COUNT_WIDTH = 18
+IV_WIDTH = 19
+WARN_WIDTH = 32
+
+
+def _num(x, fmt: str = ".2f") -> str:
+    if x is None or x != x:
+        return "-"
+    return format(x, fmt)
+
+
+def interval_text(iv) -> str:
+    return "-" if iv is None else f"{iv.mean:.2f} [{iv.lo:.2f},{iv.hi:.2f}]"
+
+
+def count_table(table, levels: tuple[str, ...]) -> Text:
+    """Human levels as rows, judge levels as columns (labelled responses)."""
+    if table is None:
+        return Text("-")
+    width = max(3, *(len(str(int(x))) for x in table.ravel()))
+    short = [lv[:width] for lv in levels]
+    lines = ["h\\j " + " ".join(s.rjust(width) for s in short)]
+    for h, row in enumerate(table):
+        lines.append(short[h][:3].ljust(3) + " " + " ".join(str(int(x)).rjust(width) for x in row))
+    return Text("\n".join(lines))
+
+
+def diagnostics_text(diagnostics: dict | None) -> Text:
+    """R-hat, ESS and divergences as stored with the fit (not recomputed here)."""
+    text = Text()
+    if not diagnostics:
+        text.append("no sampler diagnostics (instant posterior: exact, nothing to check)", style="dim")
+        return text
+    text.append(f"R-hat max {_num(diagnostics.get('max_rhat'), '.3f')} · ESS bulk min "
+                f"{_num(diagnostics.get('min_ess_bulk'), '.0f')} · tail min "
+                f"{_num(diagnostics.get('min_ess_tail'), '.0f')} · divergences "
+                f"{diagnostics.get('divergences', '-')}")
+    ok = diagnostics.get("ok")
+    if ok is True:
+        text.append(" · ✔ ok", style="bold")
+    elif ok is False:
+        text.append(" · ✘ FAILED (R-hat <= 1.01, ESS >= 400, no divergences)", style="bold reverse")
+    return text
+
+
+def agreement_text(agreement) -> Text:
+    """Krippendorff's alpha and pairwise kappas between human raters of one metric."""
+    text = Text("raters: ")
+    if agreement is None or not agreement.raters:
+        text.append("no human labels yet", style="dim")
+        return text
+    text.append_text(one_line(", ".join(agreement.raters), 60))
+    if len(agreement.raters) < 2 or agreement.units == 0:
+        text.append(" · no response rated by two raters: agreement unknown", style="dim")
+        return text
+    kind = "nominal" if agreement.weights == "none" else "ordinal"
+    text.append(f" · Krippendorff's alpha {_num(agreement.alpha)} ({kind}, {agreement.units} responses)")
+    for pair in agreement.pairs:
+        text.append("\n  kappa ")
+        text.append_text(one_line(pair.rater_a, 20))
+        text.append(" / ")
+        text.append_text(one_line(pair.rater_b, 20))
+        weighted = "" if agreement.weights == "none" else f" ({agreement.weights})"
+        text.append(f": {_num(pair.kappa)}{weighted} on {pair.shared} shared")
+    return text
+
+
+class CalibrationScreen(Screen):
+    """The judge against the humans, cell by cell, with the fit's diagnostics."""
+
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("q", "back", "Back"),
+        Binding("r", "reload", "Reload"),
+        Binding("right_square_bracket", "next_tab", "Next metric", key_display="]"),
+        Binding("left_square_bracket", "previous_tab", "Prev metric", key_display="["),
+    ]
+
+    DEFAULT_CSS = """
+    CalibrationScreen { layout: vertical; }
+    CalibrationScreen #calibration-title, CalibrationScreen #calibration-status { height: auto; }
+    CalibrationScreen #calibration-tabs { height: 1fr; }
+    CalibrationScreen #calibration-tabs ContentSwitcher { height: 1fr; }
+    CalibrationScreen #calibration-tabs TabPane { height: 1fr; padding: 0; layout: vertical; }
+    CalibrationScreen .calibration-head { height: auto; max-height: 6; }
+    CalibrationScreen #calibration-tabs DataTable { height: 1fr; }
+    """
+
+    def __init__(self, store, eval_set: EvalSet, *, min_labels: int | None = None,
+                 name: str | None = None, id: str | None = None) -> None:
+        super().__init__(name=name, id=id)
+        self.store = store
+        self.eval_set = eval_set
+        self.min_labels = min_labels
+        self.cells: dict[str, list] = {}  # metric -> core.agreement.JudgeCell list
+        self.agreement: dict = {}
+        self.source = ""
+        self.fit = None
+
+    def compose(self) -> ComposeResult:
+        title = Text("Calibration · ", style="bold")
+        title.append_text(one_line(self.eval_set.name, 60))
+        yield Static(title, id="calibration-title")
+        yield Static("", id="calibration-status")
+        with TabbedContent(id="calibration-tabs"):
+            for k, metric in enumerate(self.eval_set.metrics):
+                with TabPane(Content(metric.name), id=f"calibration-metric-{k}"):
+                    yield Static("", id=f"calibration-head-{k}", classes="calibration-head")
+                    yield DataTable(id=f"calibration-table-{k}", fixed_columns=2, cursor_type="row",
+                                    show_row_labels=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload()
+        if self.eval_set.metrics:
+            self.query_one("#calibration-table-0", DataTable).focus()
+
+    def on_screen_resume(self) -> None:
+        if self.is_mounted:
+            self.reload()
+
+    def reload(self) -> None:
+        from core.agreement import judge_calibration, rater_agreement
+        from tui.screens.results_data import choose_posteriors
+
+        try:
+            source, fit, stale, posteriors, counts = choose_posteriors(self.store, self.eval_set, "full")
+        except Exception as exc:  # a broken fit must not take the screen down
+            self.query_one("#calibration-status", Static).update(
+                Text(f"cannot read the fit: {type(exc).__name__}: {exc}", style="bold"))
+            return
+        self.source, self.fit = source, fit
+        min_labels = self.min_labels or int((fit.settings if fit else {}).get("min_labels", 30))
+        by_metric = {p.metric: p for p in posteriors}
+        self.agreement = rater_agreement(self.store, self.eval_set)
+        self.cells = {m.name: judge_calibration(counts.get(m.name), by_metric.get(m.name), min_labels)
+                      for m in self.eval_set.metrics}
+        status = Text()
+        if source == "full":
+            status.append(f"full model, fit #{fit.id} of {fit.created_at[:19]}")
+            if stale:
+                status.append(" · ")
+                status.append("fit is stale: counts below are newer than the fit", style="bold reverse")
+        else:
+            status.append("instant posterior (unpooled, conjugate): no full fit yet", style="bold")
+        status.append(f" · warn at kappa < 0.2, se+sp-1 reaching 0, < {min_labels} labels", style="dim")
+        self.query_one("#calibration-status", Static).update(status)
+        diagnostics = fit.diagnostics if (fit is not None and source == "full") else None
+        for k, metric in enumerate(self.eval_set.metrics):
+            per = (diagnostics or {}).get("per_metric", {}).get(metric.name) if diagnostics else None
+            head = diagnostics_text(per or diagnostics)
+            head.append("\n")
+            head.append_text(agreement_text(self.agreement.get(metric.name)))
+            self.query_one(f"#calibration-head-{k}", Static).update(head)
+            self._fill(self.query_one(f"#calibration-table-{k}", DataTable), metric,
+                       self.cells.get(metric.name, []))
+
+    def _fill(self, table: DataTable, metric: Metric, cells: list) -> None:
+        table.clear(columns=True)
+        binary = metric.is_binary
+        table.add_column(Text("model"), key="model", width=14)
+        table.add_column(Text("region"), key="region", width=8)
+        table.add_column(Text("labels"), key="labels", width=6)
+        table.add_column(Text("human x judge"), key="counts",
+                         width=max(COUNT_WIDTH, 4 + 5 * metric.n_levels))
+        weights = "" if binary else " (quad.)"
+        table.add_column(Text("kappa" + weights), key="kappa", width=8 if binary else 13)
+        table.add_column(Text("warnings"), key="warnings", width=WARN_WIDTH)
+        if binary:
+            table.add_column(Text("sensitivity"), key="se", width=IV_WIDTH)
+            table.add_column(Text("specificity"), key="sp", width=IV_WIDTH)
+            table.add_column(Text("se+sp-1"), key="youden", width=IV_WIDTH)
+        else:
+            table.add_column(Text("P(judge = human level)"), key="exact", width=IV_WIDTH + 4)
+        if not cells:
+            return
+        for cell in cells:
+            counts = count_table(cell.table, metric.levels)
+            warn = Text("\n".join(f"! {w}" for w in cell.warnings), style="bold") if cell.warnings \
+                else Text("-", style="dim")
+            row = [one_line(cell.model, 14), one_line(cell.region, 8), Text(str(cell.labels)), counts,
+                   Text(_num(cell.kappa)), warn]
+            if binary:
+                row += [Text(interval_text(cell.sensitivity)), Text(interval_text(cell.specificity)),
+                        Text(interval_text(cell.youden))]
+            else:
+                lines = [f"{metric.levels[h][:4]:>4} {interval_text(iv)}" for h, iv in enumerate(cell.exact)]
+                row.append(Text("\n".join(lines) or "-"))
+            height = max(metric.n_levels + 1, len(cell.warnings), 1)
+            table.add_row(*row, height=height, key=f"{cell.model}\x00{cell.region}")
+
+    # ---- actions ---------------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def _switch_tab(self, step: int) -> None:
+        tabs = self.query_one(TabbedContent)
+        ids = [pane.id for pane in self.query(TabPane)]
+        if not ids:
+            return
+        k = ids.index(tabs.active) if tabs.active in ids else 0
+        tabs.active = ids[(k + step) % len(ids)]
+        self.query_one(f"#{tabs.active} DataTable", DataTable).focus()
+
+    def action_next_tab(self) -> None:
+        self._switch_tab(1)
+
+    def action_previous_tab(self) -> None:
+        self._switch_tab(-1)
