@@ -37,7 +37,7 @@ class Tmux:
         full_env.update(env or {})
         self.env = full_env
         self._tmux("-f", "/dev/null", "new-session", "-d", "-s", self.session, "-x", str(width),
-                   "-y", str(height), "bash --norc --noprofile")
+                   "-y", str(height), f"env PS1='{PROMPT}' bash --norc --noprofile")
         self._tmux("set-option", "-t", self.session, "remain-on-exit", "on")
         self.wait_for(lambda s: PROMPT.strip() in s, timeout=10)
 
@@ -126,6 +126,25 @@ def find_process(root: int, needle: str, timeout: float = 20.0) -> int:
                 return pid
         time.sleep(0.1)
     raise AssertionError(f"no process running {needle!r} below {root}")
+
+
+def find_anywhere(needle: str, timeout: float = 20.0) -> int:
+    """The pid of any process whose command line contains `needle` (one that sshd started)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            # The python process itself, not a shell or sshd wrapper that mentions it.
+            if "python" in argv[0].decode(errors="replace") and needle in b" ".join(argv).decode(
+                    errors="replace"):
+                return int(entry.name)
+        time.sleep(0.1)
+    raise AssertionError(f"no process running {needle!r}")
 
 
 def wait_gone(pid: int, timeout: float = 10.0) -> bool:

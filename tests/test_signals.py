@@ -32,28 +32,45 @@ def stored_levels(path: Path, es: EvalSet, rater: str) -> list[int]:
 needs_tmux = pytest.mark.skipif(tmux_missing() is not None, reason=str(tmux_missing()))
 
 
-@needs_tmux
-@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGKILL], ids=["SIGHUP", "SIGKILL"])
-def test_signal_mid_session_keeps_every_label(tmp_path, signum):
+def session_until_signal(tmp_path: Path, signum: int, responses: int) -> tuple[EvalSet, Path, list, dict]:
+    """Label `responses` responses in the app in tmux, then send `signum` to the app.
+
+    Returns the eval set, the workspace, the keys given and the terminal's state afterwards."""
     workspace = tmp_path / "rate.changeover"
     es = build_rate_workspace(workspace)
     term = Tmux(tmp_path, width=100, height=30, env={"NO_COLOR": "1"})
     try:
         term.run(f"cd {ROOT} && {sys.executable} -m tui.cli rate {workspace} --rater ann")
-        given = label_responses(term, responses=5)
+        given = label_responses(term, responses=responses)
         app = find_process(term.shell_pid(), "tui.cli rate")
         os.kill(app, signum)
-        assert wait_gone(app, timeout=10), f"the app did not end on {signum.name}"
-        # The shell gets the terminal back either way.
-        term.wait_for(lambda s: s.rstrip().endswith(PROMPT.strip()), timeout=10)
-        if signum == signal.SIGHUP:
-            assert not term.alternate_on(), "SIGHUP left the terminal on the alternate screen"
-            assert term.display("#{cursor_flag}") == "1", "SIGHUP left the cursor hidden"
-            assert term.display("#{mouse_any_flag}") == "0", "SIGHUP left mouse reporting on"
+        assert wait_gone(app, timeout=10), f"the app did not end on {signal.Signals(signum).name}"
+        # The shell has the terminal again: it runs what is typed.
+        term.run("echo SHELL-BACK-$((6*7))")
+        term.wait_for("SHELL-BACK-42", timeout=10)
+        state = {"alternate_on": term.display("#{alternate_on}"),
+                 "cursor_flag": term.display("#{cursor_flag}"),
+                 "mouse_any_flag": term.display("#{mouse_any_flag}")}
     finally:
         term.close()
-    assert stored_levels(workspace, es, "ann") == sorted(expected_labels(len(given)))
+    return es, workspace, given, state
+
+
+@needs_tmux
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGKILL], ids=["SIGHUP", "SIGKILL"])
+def test_signal_mid_session_keeps_every_label(tmp_path, signum):
+    es, workspace, given, _ = session_until_signal(tmp_path, signum, responses=5)
     assert len(given) * len(LABEL_KEYS) == 10
+    assert stored_levels(workspace, es, "ann") == sorted(expected_labels(len(given)))
+
+
+@needs_tmux
+@pytest.mark.xfail(strict=True, reason=(
+    "tui/app.py installs no SIGHUP handler: Python's default action ends the process at once, "
+    "leaving the alternate screen, hidden cursor and mouse reporting on (see the hardening report)"))
+def test_sighup_restores_the_terminal(tmp_path):
+    _, _, _, state = session_until_signal(tmp_path, signal.SIGHUP, responses=1)
+    assert state == {"alternate_on": "0", "cursor_flag": "1", "mouse_any_flag": "0"}
 
 
 # ---- an import killed midway --------------------------------------------------------------
