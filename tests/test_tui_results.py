@@ -213,7 +213,8 @@ async def test_new_label_makes_the_fit_stale_and_shows_the_instant_posterior():
 
 
 def canned_fitter(calls: list):
-    def fit(store, eval_set, on_progress=None, cancel=None):
+    def fit(store, eval_set, settings, on_progress=None, cancel=None):
+        assert settings is not None
         calls.append(threading.current_thread().name)
         for k in range(5):
             on_progress(k / 4, f"step {k}")
@@ -250,7 +251,7 @@ async def test_a_running_fit_is_cancelled_with_escape():
     store, es = build_workspace()
     started, seen = threading.Event(), threading.Event()
 
-    def blocking(store_, eval_set, on_progress=None, cancel=None):
+    def blocking(store_, eval_set, settings, on_progress=None, cancel=None):
         started.set()
         on_progress(0.1, "warming up")
         if cancel.wait(timeout=20):
@@ -278,7 +279,7 @@ async def test_a_running_fit_is_cancelled_with_escape():
 async def test_a_failing_fitter_is_reported_not_raised():
     store, es = build_workspace()
 
-    def broken(store_, eval_set, on_progress=None, cancel=None):
+    def broken(store_, eval_set, settings, on_progress=None, cancel=None):
         raise RuntimeError("sampler exploded")
 
     app = ScreenApp(lambda: ResultsScreen(store, es, broken))
@@ -345,3 +346,33 @@ def test_opening_results_does_not_import_the_sampler():
                          timeout=120, env={**__import__("os").environ, "PYTHONPATH": str(root)})
     assert out.returncode == 0, out.stderr
     assert "HEAVY []" in out.stdout
+
+
+@sync
+async def test_through_the_real_app_results_fit_and_calibration():
+    from tui.app import ChangeoverApp
+    from tui.screens.calibration import CalibrationScreen
+
+    store, es = build_workspace()
+    calls: list = []
+    app = ChangeoverApp(store, fitter=canned_fitter(calls), rater="ann", seed=1)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("v")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ResultsScreen) and screen.data.source == "instant"
+        await pilot.press("f")
+        await screen.workers.wait_for_complete()
+        await pilot.pause()
+        assert calls and len(store.fits(es.id)) == 1 and screen.data.source == "full"
+        await pilot.press("c")
+        await pilot.pause()
+        assert isinstance(app.screen, CalibrationScreen)
+        assert f"fit #{store.fits(es.id)[0].id}" in plain(app.screen.query_one("#calibration-status", Static).content)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, ResultsScreen)

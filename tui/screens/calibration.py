@@ -212,7 +212,10 @@ class CalibrationScreen(Screen):
     # ---- actions ---------------------------------------------------------------------------
 
     def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
+        back = getattr(self.app, "action_back", None)  # the router's back (it reloads what is under)
+        if back is not None:
+            back()
+        elif len(self.app.screen_stack) > 1:
             self.app.pop_screen()
 
     def action_reload(self) -> None:

@@ -42,12 +42,17 @@ _JOINT_SUFFIX = re.compile(r";?\s*P\(all conditions hold\) = [0-9.na-]+$")
 Fitter = Callable[..., FitRecord]
 
 
-def default_fitter(store, eval_set: EvalSet, on_progress=None, cancel=None) -> FitRecord:
+def default_fitter(store, eval_set: EvalSet, settings, on_progress=None, cancel=None) -> FitRecord:
     """The real fit (imports PyMC only now, in the worker thread)."""
     from core.fitting import run_fit
+
+    return run_fit(store, eval_set, settings, on_progress=on_progress, cancel=cancel)
+
+
+def default_settings():
     from core.model import Settings
 
-    return run_fit(store, eval_set, Settings(), on_progress=on_progress, cancel=cancel)
+    return Settings()
 
 
 def _num(x: float | None, fmt: str = ".3f", signed: bool = False) -> str:
@@ -144,12 +149,13 @@ class ResultsScreen(Screen):
     source: reactive[str] = reactive("auto")  # "auto" | "instant" | "full"
 
     def __init__(self, store, eval_set: EvalSet, fitter: Fitter | None = None, *,
-                 threshold: float = 0.95, min_labels: int = 30, ascii: bool = False,
+                 settings=None, threshold: float = 0.95, min_labels: int = 30, ascii: bool = False,
                  name: str | None = None, id: str | None = None) -> None:
         super().__init__(name=name, id=id)
         self.store = store
         self.eval_set = eval_set
         self.fitter = fitter or default_fitter
+        self.settings = settings  # core.model.Settings for the fit; None: its defaults
         self.threshold = threshold
         self.min_labels = min_labels
         self.ascii = ascii
@@ -322,7 +328,8 @@ class ResultsScreen(Screen):
                 self.post_message(self.FitProgressed(float(fraction), str(message)))
 
         try:
-            fit = self.fitter(self.store, self.eval_set, on_progress=on_progress, cancel=cancel)
+            settings = self.settings if self.settings is not None else default_settings()
+            fit = self.fitter(self.store, self.eval_set, settings, on_progress=on_progress, cancel=cancel)
         except Exception as exc:
             if cancel.is_set() or type(exc).__name__.endswith("Cancelled"):
                 self.post_message(self.FitStopped())
@@ -389,7 +396,10 @@ class ResultsScreen(Screen):
         if self.fitting:
             self.notify("a fit is running: escape cancels it first", severity="warning")
             return
-        if len(self.app.screen_stack) > 1:
+        back = getattr(self.app, "action_back", None)  # the router's back (it reloads what is under)
+        if back is not None:
+            back()
+        elif len(self.app.screen_stack) > 1:
             self.app.pop_screen()
 
     def action_toggle_source(self) -> None:
