@@ -125,9 +125,9 @@ class BrowseScreen(Screen):
         table = self.query_one(PagedTable)
         table.clear()
         for r in rows:
-            table.add_row(str(r.response_id), one_line(r.external_id, 12), one_line(r.region, 10),
-                          one_line(r.model, 18), str(r.n_ratings), one_line(r.question, 30),
-                          one_line(r.text_preview, 50), key=str(r.response_id))
+            table.add_row(str(r.response_id), one_line(r.external_id, 10), one_line(r.region, 8),
+                          one_line(r.model, 16), str(r.n_ratings), one_line(r.question, 24),
+                          one_line(r.text_preview, 48), key=str(r.response_id))
         if rows:
             table.move_cursor(row=min(cursor if cursor >= 0 else len(rows) - 1, len(rows) - 1))
         self.show_filters()

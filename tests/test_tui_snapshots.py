@@ -1,0 +1,50 @@
+"""Layout guards: the eval sets, browse and rate screens at 80x24 and 120x40 on fixed data."""
+
+import pytest
+
+from core.store import Store
+from test_queue import make_workspace
+from tui.app import ChangeoverApp
+
+SIZES = [(80, 24), (120, 40)]
+
+
+def app_with_data() -> ChangeoverApp:
+    store = Store.memory()
+    make_workspace(store, n_items=30, texts={0: "Hold the power button for [b]ten[/b] seconds,\n"
+                                             "then choose \x1b[31mReset\x1b[0m."})
+    store.add_rating(1, "correct", "carol", 1)
+    return ChangeoverApp(store, rater="ann", seed=11)
+
+
+async def settle(pilot):
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_eval_sets(snap_compare, size):
+    assert snap_compare(app_with_data(), terminal_size=size, run_before=settle)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_browse(snap_compare, size):
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+
+    assert snap_compare(app_with_data(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_rate(snap_compare, size):
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("r")
+        await settle(pilot)
+        await pilot.press("y")  # one metric answered, the next one asked
+        await settle(pilot)
+
+    assert snap_compare(app_with_data(), terminal_size=size, run_before=run_before)
