@@ -167,8 +167,7 @@ def result_columns() -> dict[str, str]:
 def result_rows(store, es: EvalSet) -> Iterator[dict]:
     """The latest fit's table, one row per (metric, region or overall, model) cell."""
     try:
-        from core.counts import counts_for
-        from core.fitting import latest_posteriors
+        from core.fitting import counts_of_fit, latest_posteriors
         from core.report import build_report, report_rows
     except ImportError as exc:
         raise NoResults(f"results cannot be exported yet: the report modules are not available "
@@ -176,7 +175,7 @@ def result_rows(store, es: EvalSet) -> Iterator[dict]:
     fit, posteriors = latest_posteriors(store, es)
     if fit is None or not posteriors:
         raise NoResults(f"eval set {es.name!r} has no fit yet: run `changeover fit` first")
-    report = build_report(es, posteriors, fit=fit, counts=counts_for(store, es))
+    report = build_report(es, posteriors, fit=fit, counts=counts_of_fit(store, es, fit))
     for row in report_rows(report):
         row["fit_created_at"] = fit.created_at
         yield row

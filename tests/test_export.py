@@ -200,3 +200,41 @@ def test_unknown_eval_set(workspace, capsys):
     path, *_ = workspace
     assert main(["export", str(path), "--eval-set", "nope", "--what", "ratings"]) == 1
     assert "nope" in capsys.readouterr().err
+
+
+def canned_fitter(counts, weights, settings, on_progress=None, cancel=None, pass_levels=None):
+    """The instant posterior standing in for the full model: fast and deterministic."""
+    from types import SimpleNamespace
+
+    from core.instant import instant_posterior
+
+    posts = [instant_posterior(c, weights, draws=400, seed=0,
+                               pass_level=(pass_levels or {}).get(name))
+             for name, c in counts.items()]
+    return SimpleNamespace(posteriors=posts, diagnostics={"ok": True}, seconds=0.0)
+
+
+@pytest.mark.parametrize("fmt", ex.FORMATS)
+def test_results_of_latest_fit(workspace, tmp_path, fmt):
+    from core.fitting import run_fit
+    from core.model import Settings
+
+    path, es, *_ = workspace
+    with Store.open(path) as store:
+        fit = run_fit(store, store.eval_set("support"), Settings.quick(), fitter=canned_fitter)
+    out = tmp_path / f"results.{fmt}"
+    assert main(["export", str(path), "--what", "results", "--format", fmt, "-o", str(out)]) == 0
+    df = read(out, fmt)
+    # 2 metrics x (2 regions + overall) x 2 models
+    assert df.height == 2 * 3 * 2
+    assert set(ex.result_columns()) == set(df.columns)
+    if fmt == "csv":
+        df = df.with_columns(pl.col("fit_id").cast(pl.Int64),
+                             pl.col("mean", "lower_90", "upper_90").cast(pl.Float64))
+    assert set(df["fit_id"].to_list()) == {fit.id}
+    assert set(df["fit_created_at"].to_list()) == {fit.created_at}
+    assert ((df["lower_90"] <= df["mean"]) & (df["mean"] <= df["upper_90"])).all()
+    assert set(df["region"].to_list()) == {"EU", "US", "overall"}
+    cand = df.filter(pl.col("model") == "new")
+    assert cand["verdict"].null_count() == 0 and set(cand["verdict"].to_list()) <= {
+        "ready", "not ready", "undecided"}
