@@ -4,8 +4,10 @@ builds each screen with what that screen needs, and moves between screens on the
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
+import signal
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -47,8 +49,14 @@ class ChangeoverApp(App):
         self.read_only = read_only or store.read_only
         self.start_rating = start_rating
         self.seed = seed if seed is not None else random.randrange(2**31)
+        self.exit_on_hangup = False  # run_app turns it on: a dropped SSH session ends cleanly
 
     def on_mount(self) -> None:
+        if self.exit_on_hangup and hasattr(signal, "SIGHUP"):
+            # Python's default SIGHUP action kills the process mid-frame, leaving the terminal
+            # on the alternate screen with the cursor hidden; exiting restores it. Labels are
+            # already on disk (one transaction per key), so nothing else needs saving.
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.exit)
         name = self.store.path.name if self.store.path else "in-memory workspace"
         self.push_screen(EvalSetsScreen(self.store, name))
         if self.start_rating is not None:
@@ -234,6 +242,7 @@ def run_app(path, read_only: bool = False, mouse: bool = False, rate: bool = Fal
         _remember(path)
         app = ChangeoverApp(store, rater=rater, read_only=read_only,
                             start_rating=start if rate else None)
+        app.exit_on_hangup = True
         use_mouse = mouse or not os.environ.get("SSH_CONNECTION")
         app.run(mouse=use_mouse)
         return app.return_code or 0
