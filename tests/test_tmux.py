@@ -1,0 +1,49 @@
+"""A real terminal: `python -m tui.cli rate` inside tmux, keys sent as a user types them, the
+pane captured, and the labels found in the workspace."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.store import Store
+from helpers_tmux import Tmux, tmux_missing
+from test_queue import MODELS, RATIONALE, make_workspace
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = ROOT / ".venv" / "bin" / "python"
+
+pytestmark = pytest.mark.skipif(tmux_missing() is not None, reason=str(tmux_missing()))
+
+
+def labels(path: Path) -> list[tuple[int, str, str, int]]:
+    with Store.open(path, read_only=True) as store:
+        return [(r.response_id, r.metric, r.rater, r.value)
+                for r in store.ratings(1, include_retracted=False)]
+
+
+def test_rating_in_tmux_reaches_the_workspace(tmp_path):
+    workspace = tmp_path / "w.changeover"
+    with Store.open(workspace, create=True) as store:
+        make_workspace(store, n_items=12)
+    python = PYTHON if PYTHON.exists() else Path(sys.executable)
+    term = Tmux(tmp_path, width=100, height=30, env={"CHANGEOVER_CONFIG_DIR": str(tmp_path / "cfg")})
+    try:
+        term.run(f"cd {ROOT} && {python} -m tui.cli rate {workspace} --rater tmuxer")
+        screen = term.wait_for("this session: 0 responses", timeout=60)
+        assert "Question" in screen and "[n] no" in screen
+        assert not any(m in screen for m in MODELS) and RATIONALE not in screen
+        for k in range(3):
+            term.keys("y", "n", str(1 + k))
+            term.wait_for(f"this session: {k + 1} response", timeout=20)
+        term.keys("y", "u")  # a label, then its undo
+        term.wait_for(lambda s: "▶ correct" in s, timeout=20)
+        term.keys("q", "q")  # back to the eval sets, then quit
+        term.wait_for(lambda s: not term.alternate_on(), timeout=20)
+    finally:
+        term.close()
+    got = labels(workspace)
+    assert len(got) == 9 and {r[2] for r in got} == {"tmuxer"}
+    assert sorted(v for _, m, _, v in got if m == "style") == [0, 1, 2]
+    with Store.open(workspace, read_only=True) as store:
+        assert sum(r.retracts is not None for r in store.ratings(1)) == 1
