@@ -21,9 +21,10 @@ large eval set is never loaded whole. Three tables:
 CSV injection: a text cell that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
 return is neutralised by prefixing a single quote ``'`` (OWASP "CSV Injection" guidance), so a
 spreadsheet shows it as text instead of running it as a formula. Only text cells are touched
-(numbers stay numbers) and only in CSV; JSONL and Parquet keep the text exactly. A CSV written
-to a terminal also shows control characters as visible escapes (``\\x1b``), because model
-text is data, never terminal commands.
+(numbers stay numbers) and only in CSV; JSONL and Parquet keep the text exactly. Written to a
+terminal, a CSV shows control characters as visible escapes (``\\x1b``) and JSONL writes DEL
+and C1 controls as ``\\u`` escapes (JSON escapes the rest itself), because model text is data,
+never terminal commands; to a file or pipe the text goes out as it is.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ FORMATS = ("csv", "jsonl", "parquet")
 PAGE = 5000
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_RAW_IN_JSON = re.compile(r"[\x7f-\x9f]")
 
 # Column name -> type ("int", "float", "str", "bool"): fixes the Parquet schema even when a
 # page holds only nulls, and tells the CSV writer which cells are text.
@@ -207,10 +209,14 @@ def write_csv(rows: Iterable[dict], columns: dict[str, str], out: IO[str], tty: 
     return n
 
 
-def write_jsonl(rows: Iterable[dict], columns: dict[str, str], out: IO[str]) -> int:
+def write_jsonl(rows: Iterable[dict], columns: dict[str, str], out: IO[str], tty: bool = False
+                ) -> int:
     n = 0
     for row in rows:
-        out.write(json.dumps({c: row.get(c) for c in columns}, ensure_ascii=False) + "\n")
+        line = json.dumps({c: row.get(c) for c in columns}, ensure_ascii=False)
+        if tty:  # json escapes C0 controls itself; DEL and C1 (e.g. \x9b, a CSI) are left raw
+            line = _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
+        out.write(line + "\n")
         n += 1
     return n
 
@@ -269,10 +275,10 @@ def export(store, es: EvalSet, what: str, fmt: str, output: str | os.PathLike | 
 
 
 def _write_stream(rows, columns, fmt: str, stream: IO[str]) -> int:
+    tty = bool(getattr(stream, "isatty", lambda: False)())
     if fmt == "csv":
-        tty = bool(getattr(stream, "isatty", lambda: False)())
         return write_csv(rows, columns, stream, tty=tty)
-    return write_jsonl(rows, columns, stream)
+    return write_jsonl(rows, columns, stream, tty=tty)
 
 
 def _write_file(rows, columns, fmt: str, path: Path) -> int:

@@ -158,6 +158,17 @@ def test_stdout_csv_and_terminal_escapes(workspace, capsys):
         ex.export(store, store.eval_set("support"), "responses", "csv", tty)
     assert "\x1b" not in tty.getvalue() and "\\x1b[31m" in tty.getvalue()
 
+    with Store.open(path) as store:  # a C1 CSI (\x9b) survives json.dumps: escaped on a terminal
+        store.add_rating(1, "correct", "eve\x9b2J", 1)
+        es = store.eval_set("support")
+        tty = Tty()
+        ex.export(store, es, "ratings", "jsonl", tty)
+        pipe = io.StringIO()
+        ex.export(store, es, "ratings", "jsonl", pipe)
+    assert "\x9b" not in tty.getvalue() and "eve\\u009b2J" in tty.getvalue()
+    assert json.loads(tty.getvalue().splitlines()[-1])["rater"] == "eve\x9b2J"
+    assert "eve\x9b2J" in pipe.getvalue()
+
 
 def test_stdout_jsonl(workspace, capsys):
     path, *_ = workspace
