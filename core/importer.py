@@ -142,7 +142,9 @@ class _Sink:
 
 
 def _show(value: object, width: int = 40) -> str:
-    text = str(value)
+    if not isinstance(value, str):
+        return str(value)[:width]
+    text = value
     if len(text) > width:
         text = text[: width - 1] + "…"
     return repr(text)
@@ -626,6 +628,12 @@ def _header_problems(cols: _Columns, names: list[str], sink: _Sink, line: int) -
     return set(missing)
 
 
+def _hash_of(col: str) -> pl.Expr:
+    """Hash of a text column for comparisons; null where the value is empty or already reported."""
+    c = pl.col(col)
+    return pl.when(c.is_null() | (c == BAD)).then(None).otherwise(c.hash())
+
+
 def _check_chunk(df: pl.DataFrame, cols: _Columns, sink: _Sink, skip: set[str]) -> pl.DataFrame:
     """Row checks of one chunk; returns the keys the whole-file checks need."""
     es, unit = cols.es, sink.unit
@@ -639,7 +647,7 @@ def _check_chunk(df: pl.DataFrame, cols: _Columns, sink: _Sink, skip: set[str]) 
                         & ~pl.col("region").is_in(regions)).select(LINE, "region"), "region",
               lambda r: f"{_show(r['region'])} is not a region of the spec ({_listing(regions)})")
     keys = [pl.col(LINE), pl.col("item_id"), pl.col("model"), pl.col("rater"), pl.col("region"),
-            pl.col("question").hash().alias("qh"), pl.col("response").hash().alias("rh")]
+            _hash_of("question").alias("qh"), _hash_of("response").alias("rh")]
     judged = []
     for m in es.metrics:
         jc, sc = cols.judge[m.name], cols.score[m.name]
@@ -704,13 +712,15 @@ def _check_file(keys: pl.DataFrame, cols: _Columns, sink: _Sink, held: pl.DataFr
             "differ only in rater and human_ labels)"))
         sink.rows(m.filter(same & pl.col("_jdiff")), "judge_*", lambda r: (
             f"judge values differ from {u} {r['_fim']}, another row of this response"))
-    odd = (k.group_by("item_id").agg(pl.col("qh").n_unique().alias("nq"), pl.col("region").n_unique().alias("nr"))
+    k = k.with_columns(pl.when(pl.col("region") == BAD).then(None).otherwise(pl.col("region")).alias("region"))
+    odd = (k.group_by("item_id").agg(pl.col("qh").drop_nulls().n_unique().alias("nq"),
+                                     pl.col("region").drop_nulls().n_unique().alias("nr"))
            .filter((pl.col("nq") > 1) | (pl.col("nr") > 1)).select("item_id"))
     if odd.height:
         it = k.join(odd, on="item_id", how="semi").sort(LINE).with_columns(
             pl.col(LINE).first().over("item_id").alias("_fil"),
-            (pl.col("qh") != pl.col("qh").first().over("item_id")).alias("_qdiff"),
-            pl.col("region").first().over("item_id").alias("_freg"))
+            (pl.col("qh") != pl.col("qh").drop_nulls().first().over("item_id")).alias("_qdiff"),
+            pl.col("region").drop_nulls().first().over("item_id").alias("_freg"))
         sink.rows(it.filter(pl.col("_qdiff")), "question",
                   lambda r: f"item {r['item_id']} has a different question on {u} {r['_fil']}")
         sink.rows(it.filter(pl.col("region").is_not_null() & pl.col("_freg").is_not_null()
