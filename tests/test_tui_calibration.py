@@ -16,6 +16,7 @@ from test_tui_results import (
     build_workspace,
     plain,
     save_canned_fit,
+    settle,
     sync,
     table_text,
 )
@@ -37,7 +38,7 @@ async def test_counts_kappa_accuracy_and_diagnostics():
     counts = counts_for(store, es)["correct"]
     app = ScreenApp(lambda: CalibrationScreen(store, es))
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         screen = app.screen
         cells = {(c.model, c.region): c for c in screen.cells["correct"]}
         assert set(cells) == {(m, r) for m in MODELS for r in REGIONS}
@@ -63,7 +64,7 @@ async def test_rater_agreement_matches_an_independent_computation():
     store, es = build_workspace()
     app = ScreenApp(lambda: CalibrationScreen(store, es))
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         # the fixture: bob labels items k < 3 with the judge's verdict; ann labels the judge's
         # verdict except on k % 4 == 0, where she flips it
         ann, bob = [], []
@@ -89,7 +90,7 @@ async def test_failed_diagnostics_and_near_random_judge_are_flagged():
     save_canned_fit(store, es, diagnostics={**DIAGNOSTICS, "ok": False, "max_rhat": 1.08})
     app = ScreenApp(lambda: CalibrationScreen(store, es))
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         assert "FAILED" in head_text(app.screen, 0) and "1.080" in head_text(app.screen, 0)
         random_cells = [c for c in app.screen.cells["correct"] if any("near random" in w for w in c.warnings)]
         assert random_cells and all(c.kappa < 0.2 or c.youden.includes(0.0) for c in random_cells)
@@ -109,4 +110,4 @@ def test_calibration_snapshot(snap_compare, monkeypatch, size):
 
 
 async def _settle(pilot) -> None:
-    await pilot.pause()
+    await settle(pilot)

@@ -106,6 +106,14 @@ def sync(fn):
     return wrapper
 
 
+async def settle(pilot) -> None:
+    """Let loading and fit workers finish and their messages land (no sleeping)."""
+    for _ in range(3):
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 class ScreenApp(App):
     """A tiny host: the screen under test pushed on top of the default one."""
 
@@ -139,7 +147,7 @@ async def test_canned_fit_numbers_and_verdicts():
     fit = save_canned_fit(store, es)
     app = ScreenApp(lambda: ResultsScreen(store, es, None))
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         screen = app.screen
         data = screen.data
         assert data.source == "full" and data.fit.id == fit.id and not data.stale
@@ -171,7 +179,7 @@ async def test_all_metrics_tab_and_keyboard_tabs():
     save_canned_fit(store, es)
     app = ScreenApp(lambda: ResultsScreen(store, es, None))
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         text = table_text(app.screen.query_one("#results-table-all", DataTable))
         assert text.splitlines()[0].startswith("correct") and "2.300" in text
         await pilot.press("right_square_bracket")
@@ -185,7 +193,7 @@ async def test_instant_posterior_without_a_fit_is_marked():
     store, es = build_workspace()
     app = ScreenApp(lambda: ResultsScreen(store, es, None))
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         screen = app.screen
         assert screen.data.source == "instant" and screen.data.fit is None
         assert INSTANT_NOTE in status_text(screen)
@@ -198,17 +206,19 @@ async def test_new_label_makes_the_fit_stale_and_shows_the_instant_posterior():
     save_canned_fit(store, es)
     app = ScreenApp(lambda: ResultsScreen(store, es, None))
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         screen = app.screen
         assert screen.data.source == "full"
         before = screen.data.cell("correct", "us", GOOD)
         unlabelled = next(r for r in store.browse(es.id) if r.n_ratings == 0 and r.model == GOOD)
         store.add_rating(unlabelled.response_id, "correct", "cy", 0)
         await pilot.press("r")  # the app reloads on resume; r does the same here
+        await settle(pilot)
         assert screen.data.stale and screen.data.source == "instant"
         assert "stale" in status_text(screen) and INSTANT_NOTE in status_text(screen)
         assert screen.data.cell("correct", "us", GOOD) != before
         await pilot.press("i")  # back to the (stale) full fit, still marked
+        await settle(pilot)
         assert screen.data.source == "full" and "stale" in status_text(screen)
 
 
@@ -228,12 +238,11 @@ async def test_fit_from_the_screen_finishes_and_the_table_updates():
     calls: list = []
     app = ScreenApp(lambda: ResultsScreen(store, es, canned_fitter(calls)))
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         screen = app.screen
         assert screen.data.source == "instant"
         await pilot.press("f")
-        await screen.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(pilot)
         assert calls and calls[0] != threading.current_thread().name  # ran in a thread
         assert len(store.fits(es.id)) == 1
         assert screen.data.source == "full" and screen.data.fit.id == store.fits(es.id)[0].id
@@ -261,15 +270,14 @@ async def test_a_running_fit_is_cancelled_with_escape():
 
     app = ScreenApp(lambda: ResultsScreen(store, es, blocking))
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         screen = app.screen
         await pilot.press("f")
         assert started.wait(5)
         await pilot.pause()
         assert screen.fitting and screen.query_one("#results-progress").display
         await pilot.press("escape")
-        await screen.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(pilot)
         assert seen.is_set() and store.fits(es.id) == []
         assert not screen.fitting and "cancelled" in status_text(screen)
         assert app.screen is screen  # escape cancelled the fit; it did not leave the screen
@@ -284,10 +292,9 @@ async def test_a_failing_fitter_is_reported_not_raised():
 
     app = ScreenApp(lambda: ResultsScreen(store, es, broken))
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press("f")
-        await app.screen.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(pilot)
         assert "fit failed" in status_text(app.screen) and store.fits(es.id) == []
 
 
@@ -323,7 +330,7 @@ def test_results_snapshot(snap_compare, monkeypatch, size):
 
 
 async def _settle(pilot) -> None:
-    await pilot.pause()
+    await settle(pilot)
 
 
 def test_opening_results_does_not_import_the_sampler():
@@ -359,15 +366,14 @@ async def test_through_the_real_app_results_fit_and_calibration():
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         await pilot.press("v")
-        await pilot.pause()
+        await settle(pilot)
         screen = app.screen
         assert isinstance(screen, ResultsScreen) and screen.data.source == "instant"
         await pilot.press("f")
-        await screen.workers.wait_for_complete()
-        await pilot.pause()
+        await settle(pilot)
         assert calls and len(store.fits(es.id)) == 1 and screen.data.source == "full"
         await pilot.press("c")
-        await pilot.pause()
+        await settle(pilot)
         assert isinstance(app.screen, CalibrationScreen)
         assert f"fit #{store.fits(es.id)[0].id}" in plain(app.screen.query_one("#calibration-status", Static).content)
         await pilot.press("escape")

@@ -9,9 +9,11 @@ human raters and the fit's diagnostics. Numbers come from core.agreement and the
 from __future__ import annotations
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
@@ -116,12 +118,22 @@ class CalibrationScreen(Screen):
         self.agreement: dict = {}
         self.source = ""
         self.fit = None
+        self._load_seq = 0
+
+    class Loaded(Message):
+        """What the loading thread read (data None and an error when that failed)."""
+
+        def __init__(self, seq: int, data: tuple | None, error: str) -> None:
+            super().__init__()
+            self.seq = seq
+            self.data = data
+            self.error = error
 
     def compose(self) -> ComposeResult:
         title = Text("Calibration · ", style="bold")
         title.append_text(one_line(self.eval_set.name, 60))
         yield Static(title, id="calibration-title")
-        yield Static("", id="calibration-status")
+        yield Static(Text("loading...", style="dim"), id="calibration-status")
         with TabbedContent(id="calibration-tabs"):
             for k, metric in enumerate(self.eval_set.metrics):
                 with TabPane(Content(metric.name), id=f"calibration-metric-{k}"):
@@ -140,21 +152,37 @@ class CalibrationScreen(Screen):
             self.reload()
 
     def reload(self) -> None:
+        """Read counts, the posterior and agreement through core in a thread, then redraw."""
+        self._load_seq += 1
+        seq = self._load_seq
+        self.run_worker(lambda: self._load_in_thread(seq), name="load", group="load", thread=True,
+                        exit_on_error=False)
+
+    def _load_in_thread(self, seq: int) -> None:
         from core.agreement import judge_calibration, rater_agreement
         from tui.screens.results_data import choose_posteriors
 
         try:
             source, fit, stale, posteriors, counts = choose_posteriors(self.store, self.eval_set, "full")
+            min_labels = self.min_labels or int((fit.settings if fit else {}).get("min_labels", 30))
+            by_metric = {p.metric: p for p in posteriors}
+            agreement = rater_agreement(self.store, self.eval_set)
+            cells = {m.name: judge_calibration(counts.get(m.name), by_metric.get(m.name), min_labels)
+                     for m in self.eval_set.metrics}
         except Exception as exc:  # a broken fit must not take the screen down
-            self.query_one("#calibration-status", Static).update(
-                Text(f"cannot read the fit: {type(exc).__name__}: {exc}", style="bold"))
+            self.post_message(self.Loaded(seq, None, f"cannot read the fit: {type(exc).__name__}: {exc}"))
             return
+        self.post_message(self.Loaded(seq, (source, fit, stale, min_labels, agreement, cells), ""))
+
+    @on(Loaded)
+    def _on_loaded(self, event: Loaded) -> None:
+        if event.seq != self._load_seq:
+            return
+        if event.data is None:
+            self.query_one("#calibration-status", Static).update(Text(event.error, style="bold"))
+            return
+        source, fit, stale, min_labels, self.agreement, self.cells = event.data
         self.source, self.fit = source, fit
-        min_labels = self.min_labels or int((fit.settings if fit else {}).get("min_labels", 30))
-        by_metric = {p.metric: p for p in posteriors}
-        self.agreement = rater_agreement(self.store, self.eval_set)
-        self.cells = {m.name: judge_calibration(counts.get(m.name), by_metric.get(m.name), min_labels)
-                      for m in self.eval_set.metrics}
         status = Text()
         if source == "full":
             status.append(f"full model, fit #{fit.id} of {fit.created_at[:19]}")

@@ -112,6 +112,15 @@ class ResultsScreen(Screen):
         Binding("left_square_bracket", "previous_tab", "Prev metric", key_display="["),
     ]
 
+    class Loaded(Message):
+        """Results read in the loading thread (data None and an error when that failed)."""
+
+        def __init__(self, seq: int, data: ResultsData | None, error: str) -> None:
+            super().__init__()
+            self.seq = seq
+            self.data = data
+            self.error = error
+
     class FitProgressed(Message):
         def __init__(self, fraction: float, message: str) -> None:
             super().__init__()
@@ -146,6 +155,7 @@ class ResultsScreen(Screen):
     """
 
     fitting: reactive[bool] = reactive(False)
+    loading: reactive[bool] = reactive(False)
     source: reactive[str] = reactive("auto")  # "auto" | "instant" | "full"
 
     def __init__(self, store, eval_set: EvalSet, fitter: Fitter | None = None, *,
@@ -163,6 +173,8 @@ class ResultsScreen(Screen):
         self.status = ""
         self._cancel: threading.Event | None = None
         self._worker: Worker | None = None
+        self._load_seq = 0
+        self._after_load: Callable[[ResultsData | None], str] | None = None
 
     # ---- layout ----------------------------------------------------------------------------
 
@@ -177,7 +189,7 @@ class ResultsScreen(Screen):
         with TabbedContent(id="results-tabs"):
             for k, metric in enumerate(self.eval_set.metrics):
                 with TabPane(Content(metric.name), id=f"results-metric-{k}"):
-                    yield DataTable(id=f"results-table-{k}", fixed_rows=1, fixed_columns=1,
+                    yield DataTable(id=f"results-table-{k}", fixed_columns=1,
                                     cursor_type="cell", show_row_labels=False)
             with TabPane(Content("all metrics"), id="results-metric-all"):
                 yield DataTable(id="results-table-all", fixed_columns=1, cursor_type="cell",
@@ -199,13 +211,35 @@ class ResultsScreen(Screen):
     # ---- data ------------------------------------------------------------------------------
 
     def reload(self) -> None:
-        """Read the latest fit (or the instant posterior) through core and redraw."""
+        """Read the latest fit (or the instant posterior) through core in a thread, then redraw.
+
+        The report takes a few hundred milliseconds on a real eval set: the screen stays live.
+        """
+        self._load_seq += 1
+        seq, prefer = self._load_seq, self.source
+        self.loading = True
+        self.run_worker(lambda: self._load_in_thread(seq, prefer), name="load", group="load",
+                        thread=True, exit_on_error=False)
+
+    def _load_in_thread(self, seq: int, prefer: str) -> None:
         try:
-            self.data = load_results(self.store, self.eval_set, prefer=self.source,
-                                     threshold=self.threshold, min_labels=self.min_labels)
+            data = load_results(self.store, self.eval_set, prefer=prefer,
+                                threshold=self.threshold, min_labels=self.min_labels)
         except Exception as exc:  # a broken fit must not take the screen down
-            self.data = None
-            self.status = f"cannot show results: {type(exc).__name__}: {exc}"
+            self.post_message(self.Loaded(seq, None, f"cannot show results: {type(exc).__name__}: {exc}"))
+            return
+        self.post_message(self.Loaded(seq, data, ""))
+
+    @on(Loaded)
+    def _on_loaded(self, event: Loaded) -> None:
+        if event.seq != self._load_seq:
+            return  # a newer reload is on its way
+        self.loading = False
+        self.data = event.data
+        if event.error:
+            self.status = event.error
+        elif self._after_load:
+            self.status, self._after_load = self._after_load(event.data), None
         self.redraw()
 
     def redraw(self) -> None:
@@ -222,7 +256,7 @@ class ResultsScreen(Screen):
         data = self.data
         text = Text()
         if data is None:
-            text.append(self.status or "no results", style="bold")
+            text.append(self.status or ("loading..." if self.loading else "no results"), style="bold")
         else:
             if data.source == "instant":
                 text.append(INSTANT_NOTE, style="bold")
@@ -243,6 +277,7 @@ class ResultsScreen(Screen):
         self.query_one("#results-status", Static).update(text)
 
     def _fill_metric(self, table: DataTable, view: MetricView | None) -> None:
+        table.fixed_rows = 0  # an empty table with a fixed row fails to render
         table.clear(columns=True)
         if view is None:
             table.add_column(Text("results"), key="none")
@@ -259,6 +294,7 @@ class ResultsScreen(Screen):
             cells = [model_cell(view.cells.get((row, m)), axis, m == view.incumbent, self.ascii)
                      for m in view.models]
             table.add_row(safe_text(row), *cells, height=3, key=row)
+        table.fixed_rows = 1  # the axis stays in view while scrolling down
 
     def _fill_all(self, table: DataTable) -> None:
         table.clear(columns=True)
@@ -406,10 +442,10 @@ class ResultsScreen(Screen):
         current = self.data.source if self.data else "instant"
         self.source = "full" if current == "instant" else "instant"
         self.status = ""
+        wanted = self.source
+        self._after_load = lambda data: ("no full fit yet: press f"
+                                         if data is not None and data.source != wanted else "")
         self.reload()
-        if self.data is not None and self.source == "full" and self.data.source != "full":
-            self.status = "no full fit yet: press f"
-            self._draw_status()
 
     def action_reload(self) -> None:
         self.status = ""
