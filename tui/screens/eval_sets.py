@@ -28,9 +28,11 @@ def verdict_summary(fit: FitRecord | None) -> str:
         parts = []
         for name, v in verdicts.items():
             if isinstance(v, dict):
-                v = v.get("verdict", "?")
+                p = v.get("joint_probability")
+                v = v.get("verdict", "?") + (f" (P={p:.2f})" if isinstance(p, (int, float)) else "")
             parts.append(f"{name}: {v}")
-        return "; ".join(parts) or "no verdicts"
+        text = "; ".join(parts) or "no verdicts"
+        return text + (" · diagnostics failed" if s.get("ok") is False else "")
     if isinstance(verdicts, list):
         parts = []
         for v in verdicts:
