@@ -25,7 +25,8 @@ The rule, in words (for the README):
     queue's own rule), so which responses get human labels still depends only on the cell
     and the judge's level, the assumption the calibration model rests on.
 
-Plugging it into core/queue.py: ``LabelQueue(..., scorer=make_scorer(posteriors, eval_set))``.
+Plugging it into core/queue.py: ``LabelQueue(..., scorer=make_scorer(posteriors, eval_set))``,
+or ``scorer_for_latest_fit(store, eval_set)`` (None before the first fit).
 ``cell_scores`` gives the static scores (e.g. to show them); ``make_scorer`` wraps them in the
 queue's Scorer signature (a callable over the queue's CellStates returning weights per cell),
 with ``greedy=True`` (default) giving all weight to the best cell(s), so the queue's weighted
@@ -153,3 +154,19 @@ def make_scorer(posteriors: Sequence, eval_set: EvalSet, threshold: float = 0.95
     """A scorer for core.queue.LabelQueue built from a fit's posteriors (see the docstring)."""
     return ActiveScorer(needs(posteriors, eval_set, threshold, min_labels, max_labels),
                         _all_cells(posteriors), greedy=greedy)
+
+
+def scorer_for_latest_fit(store, eval_set: EvalSet, threshold: float = 0.95,
+                          min_labels: int | None = None, greedy: bool = True
+                          ) -> ActiveScorer | None:
+    """The scorer from the eval set's latest kept fit, or None when there is no fit yet (the
+    queue then fills cells and draws them uniformly). A stale fit still points the right way;
+    the app replaces the scorer when a new fit finishes. `min_labels` defaults to the fit's."""
+    from core.fitting import latest_posteriors
+
+    fit, posteriors = latest_posteriors(store, eval_set)
+    if fit is None or not posteriors:
+        return None
+    if min_labels is None:
+        min_labels = int((fit.settings or {}).get("min_labels", 30))
+    return make_scorer(posteriors, eval_set, threshold, min_labels, greedy=greedy)

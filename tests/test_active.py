@@ -118,3 +118,29 @@ def test_plugs_into_label_queue():
     queue = LabelQueue(store, es, "ann", seed=1, min_per_cell=0, scorer=make_scorer(posts, es))
     picks = [queue.next() for _ in range(5)]
     assert all((p.model, p.region) in best for p in picks)
+
+
+def test_scorer_for_latest_fit():
+    from types import SimpleNamespace
+
+    from core.active import scorer_for_latest_fit
+    from core.fitting import run_fit
+    from core.model import Settings
+
+    store = Store.memory()
+    es = store.save_eval_set(ES)
+    assert scorer_for_latest_fit(store, es) is None  # no fit yet: the queue stays uniform
+    canned = [post({"old": OLD, "a": A, "b": B})]
+
+    def fitter(counts, weights, settings, on_progress=None, cancel=None, pass_levels=None):
+        return SimpleNamespace(posteriors=canned, diagnostics={"ok": True}, seconds=0.0)
+
+    with store.importing(es.id) as batch:
+        batch.add_responses([(f"q{r}", r, "?", None, m, "t") for r in REGIONS
+                             for m in ("old", "a", "b")])
+    run_fit(store, es, Settings.quick(), fitter=fitter)
+    scorer = scorer_for_latest_fit(store, es)
+    states = [CellState(m, r, 40) for m in ("old", "a", "b") for r in REGIONS]
+    kept = {c for c, v in scorer(states).items() if v > 0}
+    direct = {c for c, v in make_scorer(canned, es)(states).items() if v > 0}
+    assert kept == direct and kept <= {("a", "US"), ("old", "US")}
