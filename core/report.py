@@ -45,7 +45,8 @@ JSON shape (``render(report, "json")``, stable; keys are only ever added under a
       "flags": [{"kind": str, "message": str}]
     }
 
-Numbers that cannot be computed are null, never NaN. The CSV has one row per
+Numbers that cannot be computed are null, never NaN; the JSON is pure ASCII (other characters
+as \\u escapes), so printing it to a terminal is safe. The CSV has one row per
 metric x region x model cell with every number of that cell (columns: `CSV_COLUMNS`).
 Names from the eval set are data: the text renderer shows control characters as visible
 escapes and never interprets markup; Markdown escapes its special characters.
@@ -262,6 +263,11 @@ def build_report(eval_set: EvalSet, posteriors, fit=None, counts=None, threshold
             stale = data_hash(counts) != fit.data_hash
         fit_d = {"id": fit.id, "created_at": fit.created_at, "settings": fit.settings,
                  "data_hash": fit.data_hash, "stale": stale}
+    known = {m.name for m in eval_set.metrics}
+    for p in posteriors:
+        if p.metric not in known:
+            raise ChangeoverError(f"the fit has metric {p.metric!r}, which eval set "
+                                  f"{eval_set.name!r} no longer defines: fit again")
     tables = tuple(_metric_table(p, eval_set.metric(p.metric), models_t, incumbent, threshold)
                    for p in posteriors)
     specs = {k: v for k, v in specs_of(eval_set).items() if k in {p.metric for p in posteriors}}
@@ -346,7 +352,8 @@ def render(report: Report, fmt: str = "text") -> str:
     if fmt == "markdown":
         return _markdown(report)
     if fmt == "json":
-        return json.dumps(to_json(report), indent=2, ensure_ascii=False) + "\n"
+        return json.dumps(_clean_json(to_json(report)), indent=2, ensure_ascii=True,
+                          allow_nan=False) + "\n"
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
