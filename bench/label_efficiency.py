@@ -29,7 +29,11 @@ mean level) against the truth, and wrong final verdicts against the verdicts the
 (an undecided verdict at the budget counts as wrong). Then the ratios.
 
 Run: .venv/bin/python bench/label_efficiency.py [--scenario synthetic|kestrel|both]
-     [--seeds 5] [--batch 20] [--budget 12000] [--per-cell 1500]
+     [--seeds 5] [--batch 20] [--budget 12000] [--per-cell 1500] [--forecast-seeds 3]
+
+It ends with a check of core/decide's labels-needed forecast: after 30 labels in every cell,
+each undecided comparison gets t times its forecast labels (t = 0.5 ... 4) in a copy of the
+world; printed is the share settled by each t.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 from core.active import make_scorer  # noqa: E402
 from core.counts import Counts  # noqa: E402
-from core.decide import UNDECIDED, decide_all  # noqa: E402
+from core.decide import UNDECIDED, decide, decide_all  # noqa: E402
 from core.instant import instant_posterior  # noqa: E402
 from core.types import EvalSet, Metric, Region  # noqa: E402
 
@@ -322,6 +326,54 @@ def choose(w: World, policy: str, rng, scorer, min_per_cell: int) -> tuple[int, 
     return open_[rng.integers(len(open_))]
 
 
+def forecast_check(seed: int, scenario: str, per_cell: int = 1500, start: int = 30,
+                   draws: int = 1000, threshold: float = 0.95, min_labels: int = 30,
+                   steps: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)) -> list[float]:
+    """Check core/decide's labels-needed forecast: after `start` labels in every cell, for each
+    undecided (metric, region) comparison with a forecast of a + b labels, label t*a and t*b
+    more (t in `steps`) in a copy of the world and refit; returns, per forecast, the smallest
+    t that settled the comparison (inf when even the last step did not)."""
+    import copy
+
+    s = SCENARIOS[scenario](seed)
+    es = s.eval_set
+    w = make_world(s, seed, per_cell)
+    rng = np.random.default_rng([seed, 99])
+    M, R = w.labelled.shape
+    for m in range(M):
+        for r in range(R):
+            for _ in range(start):
+                label_in_cell(w, m, r, rng)
+    weights = es.traffic_weights
+    specs = {m.name: (m.direction, m.margin) for m in es.metrics}
+    kidx = {m.name: k for k, m in enumerate(es.metrics)}
+    posts = [instant_posterior(c, weights, draws=draws, seed=seed) for c in counts(w)]
+    found = []
+    for cand in decide_all(posts, specs, es.incumbent, threshold, min_labels):
+        for cell in cand.cells:
+            fc = cell.forecast
+            if fc is None or fc.capped or fc.total == 0:
+                continue
+            k, r = kidx[cell.metric], es.region_names.index(cell.region)
+            c, i = s.models.index(cand.candidate), s.models.index(es.incumbent)
+            sim = copy.deepcopy(w)
+            done_c = done_i = 0
+            when = float("inf")
+            for t in steps:
+                while done_c < round(t * fc.candidate_labels) and label_in_cell(sim, c, r, rng):
+                    done_c += 1
+                while done_i < round(t * fc.incumbent_labels) and label_in_cell(sim, i, r, rng):
+                    done_i += 1
+                post = instant_posterior(counts(sim)[k], weights, draws=draws, seed=seed)
+                q = post.quantity()
+                direction, margin = specs[cell.metric]
+                if decide(q[:, c, r] - q[:, i, r], direction, margin, threshold).verdict != UNDECIDED:
+                    when = t
+                    break
+            found.append(when)
+    return found
+
+
 def report(name: str, results: dict[str, list[Session]], elapsed: float, args) -> None:
     print(f"\n== {name}: batches of {args.batch}, budget {args.budget}, {args.per_cell} responses "
           f"per cell, {args.seeds} seeds, {elapsed:.0f} s")
@@ -347,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=20)
     ap.add_argument("--budget", type=int, default=12000)
     ap.add_argument("--per-cell", type=int, default=1500)
+    ap.add_argument("--forecast-seeds", type=int, default=3,
+                    help="seeds for the check of the labels-needed forecast (0: skip)")
     args = ap.parse_args(argv)
     names = list(SCENARIOS) if args.scenario == "both" else [args.scenario]
     for name in names:
@@ -361,6 +415,19 @@ def main(argv: list[str] | None = None) -> int:
                       f"settled={s.settled}, coverage {s.coverage[0]}/{s.coverage[1]}, "
                       f"wrong verdicts {s.wrong}, verdicts {s.verdicts}", flush=True)
         report(name, results, time.perf_counter() - t0, args)
+    if args.forecast_seeds:
+        print("\n== labels-needed forecast (core/decide), after 30 labels in every cell: label "
+              "t x the forecast in a copy, refit, is the comparison settled?")
+        for name in names:
+            ts = [t for seed in range(args.forecast_seeds)
+                  for t in forecast_check(seed, name, args.per_cell)]
+            if not ts:
+                print(f"{name}: no undecided comparison with a forecast")
+                continue
+            arr = np.array(ts)
+            shares = ", ".join(f"<= {x:g}x: {np.mean(arr <= x):.0%}" for x in (0.5, 1, 1.5, 2, 4))
+            print(f"{name}: {len(ts)} forecasts over {args.forecast_seeds} seeds; settled at "
+                  f"{shares}; median {np.median(arr):g}x")
     return 0
 
 
