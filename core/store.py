@@ -36,7 +36,7 @@ from core.types import (
 APP_ID = "changeover"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
-IMPORT_CACHE_KB = 192 * 1024  # page cache during a bulk import (importing_eval_set)
+IMPORT_CACHE_KB = 128 * 1024  # page cache during a bulk import (importing_eval_set)
 
 MIGRATIONS: dict[int, str] = {
     1: """
