@@ -112,8 +112,9 @@ def child(data: str, spec: str, workspace: str) -> None:
     with Store.open(workspace, create=True) as store:
         report = import_file(store, data, spec)
     seconds = time.perf_counter() - start
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": seconds, "peak_mb": peak_kb / 1024, "rows": report.rows,
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"seconds": seconds, "peak_mb": usage.ru_maxrss / 1024, "rows": report.rows,
+                      "cpu": usage.ru_utime + usage.ru_stime,
                       "responses": report.added.get("responses", 0), "summary": report.summary()}))
 
 
@@ -138,9 +139,9 @@ def main() -> None:
                 sys.exit(f"import of {n:,} responses failed:\n{out.stderr}")
             r = json.loads(out.stdout.strip().splitlines()[-1])
             results.append((n, r))
-            print(f"{n:>9,} responses ({r['rows']:,} rows, {data.stat().st_size / 1e6:,.0f} MB "
+            print(f"{n:>9,} responses ({r['rows']:,} rows, {data.stat().st_size / 1e6:,.1f} MB "
                   f"{args.format}): {r['seconds']:6.1f} s, {r['responses'] / r['seconds']:>9,.0f} "
-                  f"responses/s, peak {r['peak_mb']:,.0f} MB", flush=True)
+                  f"responses/s, peak {r['peak_mb']:,.0f} MB, CPU {r['cpu']:.1f} s", flush=True)
             data.unlink()
             ws.unlink()
     if len(results) > 1:

@@ -175,8 +175,9 @@ def _key_lines(text: str) -> dict[str, int]:
             table = f"metrics[{metric}]"
             lines.setdefault(table, no)
             continue
-        if s.startswith("["):
-            name = s.strip("[] ").strip()
+        header = re.match(r"^\[\s*([^\]]+?)\s*\]", s)
+        if header:
+            name = header.group(1).strip('"')
             table = f"metrics[{metric}].{name.split('.', 1)[1]}" if name.startswith("metrics.") else name
             lines.setdefault(table, no)
             continue
@@ -723,7 +724,7 @@ def _check_file(keys: pl.DataFrame, cols: _Columns, sink: _Sink, held: pl.DataFr
             pl.col("region").drop_nulls().first().over("item_id").alias("_freg"))
         sink.rows(it.filter(pl.col("_qdiff")), "question",
                   lambda r: f"item {r['item_id']} has a different question on {u} {r['_fil']}")
-        sink.rows(it.filter(pl.col("region").is_not_null() & pl.col("_freg").is_not_null()
+        sink.rows(it.filter(pl.col("region").is_in(list(cols.es.region_names)) & pl.col("_freg").is_not_null()
                             & (pl.col("region") != pl.col("_freg"))), "region",
                   lambda r: f"item {r['item_id']} is in {_show(r['_freg'])} on {u} {r['_fil']}")
     if held is not None and held.height:
