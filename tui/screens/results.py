@@ -307,7 +307,7 @@ class ResultsScreen(Screen):
         for view in data.tables:
             models += [m for m in view.models if m not in models]
         table.add_column(Text("overall"), key="__row__", width=min(ROW_WIDTH, max(
-            len(v.metric) for v in data.tables)))
+            max(len(v.metric), len(v.quantity)) for v in data.tables)))
         for model in models:
             table.add_column(one_line(model, COLUMN_WIDTH), width=COLUMN_WIDTH, key=model)
         for view in data.tables:
