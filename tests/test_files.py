@@ -166,3 +166,98 @@ def test_workspace_on_a_read_only_file_system(ro_mount):
     assert out.returncode == 0, out.stderr
     assert "40 responses" in out.stdout and "1 ratings" in out.stdout
     assert fingerprint(clean) == before
+
+
+# ---- the app and the CLI on a read-only workspace ------------------------------------------
+
+
+def canned_fitter(counts, weights, settings, on_progress=None, cancel=None, pass_levels=None):
+    """Instant posteriors dressed as a fit (no sampling): enough for results and a report."""
+    from core.instant import instant_posterior
+    from core.model import FitResult
+
+    posts = [instant_posterior(c, weights, 200, 1, (pass_levels or {}).get(name))
+             for name, c in counts.items()]
+    diag = {"max_rhat": 1.0, "min_ess_bulk": 900.0, "min_ess_tail": 700.0, "divergences": 0,
+            "ok": True, "sampler": "canned", "per_metric": {}, "reasons": []}
+    return FitResult(posts, diag, settings, 0.01)
+
+
+@pytest.fixture
+def reviewed(tmp_path) -> tuple[Path, EvalSet]:
+    """A closed workspace with labels and a kept fit, as a reviewer receives it."""
+    from core.fitting import run_fit
+    from core.model import Settings
+
+    path = tmp_path / "reviewed.changeover"
+    with Store.open(path, create=True) as store:
+        es = populate(store)
+        for k, row in enumerate(store.browse(es.id, limit=40)):
+            store.add_rating(row.response_id, "correct", "ann", k % 2)
+        run_fit(store, es, Settings.quick(), fitter=canned_fitter)
+    return path, es
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tui.cli", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def test_read_only_cli_report_and_export_write_nothing(reviewed):
+    path, _ = reviewed
+    before = fingerprint(path)
+    out = cli("report", str(path), "--format", "markdown")
+    assert out.returncode == 0, out.stderr
+    assert "old" in out.stdout and "new" in out.stdout
+    out = cli("export", str(path), "--what", "ratings")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("\n") >= 40
+    out = cli("rate", str(path), "--read-only", "--rater", "bob")
+    assert out.returncode == 1
+    assert "read-only" in out.stderr and "Traceback" not in out.stderr
+    assert fingerprint(path) == before
+
+
+def test_read_only_app_reviews_and_refuses_rating(reviewed):
+    import asyncio
+
+    from tui.app import ChangeoverApp
+    from tui.screens.browse import BrowseScreen
+    from tui.screens.rate import RateScreen
+
+    path, es = reviewed
+    before = fingerprint(path)
+    notes: list[str] = []
+
+    async def session() -> None:
+        with Store.open(path, read_only=True) as store:
+            app = ChangeoverApp(store, rater="bob", read_only=True, seed=1)
+            async with app.run_test(size=(100, 30)) as pilot:
+                original = app.notify
+                app.notify = lambda message, *a, **k: (notes.append(str(message)),
+                                                        original(message, *a, **k))[1]
+                await pilot.pause()
+                await pilot.press("r")  # rate from the eval sets screen
+                await pilot.pause()
+                assert not isinstance(app.screen, RateScreen)
+                await pilot.press("enter")  # browse
+                await pilot.pause()
+                await app.workers.wait_for_complete()
+                assert isinstance(app.screen, BrowseScreen) and app.screen.rows
+                await pilot.press("down", "enter")  # "rate openly" from browse
+                await pilot.pause()
+                assert not isinstance(app.screen, RateScreen)
+                await pilot.press("q", "v")  # results of the kept fit
+                await pilot.pause()
+                await app.workers.wait_for_complete()
+                await pilot.press("f")  # a fit would write: refused too
+                await pilot.pause()
+                await app.workers.wait_for_complete()
+                await pilot.pause()
+            assert len(store.fits(es.id)) == 1 and len(store.ratings(es.id)) == 40
+
+    asyncio.run(session())
+    refusals = [n for n in notes if "read-only" in n]
+    print("\nread-only refusals:", refusals)
+    assert len(refusals) >= 2, notes
+    assert fingerprint(path) == before
