@@ -206,6 +206,20 @@ class Store:
         with self._lock:
             self.con.close()
 
+    @contextmanager
+    def reading(self) -> Iterator[Store]:
+        """A second, read-only connection to the same workspace, for long reads in a worker
+        thread (a count over a million rows) that must not hold this connection's lock; the
+        store itself when it lives in memory."""
+        if self.path is None:
+            yield self
+            return
+        other = Store.open(self.path, read_only=True)
+        try:
+            yield other
+        finally:
+            other.close()
+
     def __enter__(self) -> Store:
         return self
 
@@ -583,6 +597,30 @@ class Store:
             "ORDER BY r.id LIMIT ? OFFSET ?",
             params + [limit, offset],
         )
+        return [BrowseRow(r["id"], r["external_id"], r["region"], r["model"], r["question"], r["t"],
+                          r["nr"]) for r in rows]
+
+    def browse_page(self, eval_set_id: int, f: BrowseFilter = BrowseFilter(),
+                    after_id: int | None = None, before_id: int | None = None,
+                    limit: int = 100) -> list[BrowseRow]:
+        """A page of `browse` by keyset: the `limit` rows after `after_id` (or just before
+        `before_id`), in response id order. Walks responses by rowid and stops at `limit`
+        matches, so any page of a million responses costs about what the first one does
+        (OFFSET paging and the planner's sort cost seconds there)."""
+        where, params = self._browse_where(eval_set_id, f)
+        if before_id is not None:
+            key, order, params = "r.id < ?", "DESC", params + [before_id]
+        else:
+            key, order, params = "r.id > ?", "", params + [after_id if after_id is not None else -1]
+        rows = self._rows(
+            "SELECT r.id, i.external_id, i.region, r.model, i.question, substr(r.text, 1, 200) AS t, "
+            "(SELECT count(*) FROM active_ratings a WHERE a.response_id = r.id) AS nr "
+            f"FROM responses r NOT INDEXED CROSS JOIN items i ON i.id = r.item_id "
+            f"WHERE {where} AND {key} ORDER BY r.id {order} LIMIT ?",
+            params + [limit],
+        )
+        if order:
+            rows.reverse()
         return [BrowseRow(r["id"], r["external_id"], r["region"], r["model"], r["question"], r["t"],
                           r["nr"]) for r in rows]
 
