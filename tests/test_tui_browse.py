@@ -138,18 +138,18 @@ async def test_search_and_detail_pane(store):
 async def test_a_big_set_never_loads_more_than_a_page(store):
     make_workspace(store, n_items=1000)  # 3000 responses
     calls = []
-    real = store.browse
+    real = store.browse_page
 
     def spy(*args, **kwargs):
         calls.append(kwargs.get("limit"))
         return real(*args, **kwargs)
 
-    store.browse = spy
+    store.browse_page = spy
     app = ChangeoverApp(store, rater="ann", seed=1)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_browse(pilot)
         await pilot.press("right_square_bracket", "right_square_bracket")
         await settle(pilot)
-        assert screen.total == 3000 and screen.offset == 2 * PAGE
+        assert screen.total == 3000 and screen.first_row == 2 * PAGE
         assert screen.query_one("#browse-table").row_count == PAGE
     assert calls and set(calls) == {PAGE}

@@ -49,7 +49,6 @@ class BrowseScreen(Screen):
     ]
 
     filter: reactive[BrowseFilter] = reactive(BrowseFilter, always_update=True, init=False)
-    offset: reactive[int] = reactive(0, init=False)
 
     @dataclass
     class RateOpenly(Message):
@@ -70,6 +69,8 @@ class BrowseScreen(Screen):
         self.models = store.models(eval_set.id)
         self.rows: list[BrowseRow] = []
         self.total: int | None = None
+        self.first_row = 0  # row number of the page's first row, for "rows 51-100 of N"
+        self._token = 0  # the page request whose answer is wanted
 
     def compose(self) -> ComposeResult:
         yield Static(id="browse-filters")
@@ -90,24 +91,27 @@ class BrowseScreen(Screen):
 
     def watch_filter(self) -> None:
         self.total = None
-        if self.offset == 0:
-            self.load_page(self.filter, 0)
-        else:
-            self.offset = 0
+        self.request_page(0)
         self.load_count(self.filter)
         self.show_filters()
 
-    def watch_offset(self) -> None:
-        self.load_page(self.filter, self.offset)
+    def request_page(self, offset: int, after: int | None = None, before: int | None = None,
+                     cursor: int = 0) -> None:
+        """Ask for the page starting at row `offset` (keyset: after/before a response id)."""
+        self._token += 1
+        self.load_page(self._token, self.filter, offset, after, before, cursor)
 
     @work(thread=True, exclusive=True, group="page")
-    def load_page(self, f: BrowseFilter, offset: int, cursor: int = 0) -> None:
-        rows = self.store.browse(self.eval_set.id, f, offset=offset, limit=PAGE)
-        self.app.call_from_thread(self._fill, f, offset, rows, cursor)
+    def load_page(self, token: int, f: BrowseFilter, offset: int, after: int | None,
+                  before: int | None, cursor: int) -> None:
+        rows = self.store.browse_page(self.eval_set.id, f, after_id=after, before_id=before,
+                                      limit=PAGE)
+        self.app.call_from_thread(self._fill, token, offset, rows, cursor)
 
     @work(thread=True, exclusive=True, group="count")
     def load_count(self, f: BrowseFilter) -> None:
-        total = self.store.browse_count(self.eval_set.id, f)
+        with self.store.reading() as reader:  # a long scan must not hold up the pages
+            total = reader.browse_count(self.eval_set.id, f)
         self.app.call_from_thread(self._set_total, f, total)
 
     def _set_total(self, f: BrowseFilter, total: int) -> None:
@@ -115,12 +119,12 @@ class BrowseScreen(Screen):
             self.total = total
             self.show_filters()
 
-    def _fill(self, f: BrowseFilter, offset: int, rows: list[BrowseRow], cursor: int) -> None:
-        if f != self.filter or offset != self.offset:
+    def _fill(self, token: int, offset: int, rows: list[BrowseRow], cursor: int) -> None:
+        if token != self._token:
             return  # an answer to a question nobody is asking any more
         if not rows and offset > 0:
-            self.offset = max(0, offset - PAGE)
-            return
+            return  # nothing past the edge: stay on this page
+        self.first_row = offset
         self.rows = rows
         table = self.query_one(PagedTable)
         table.clear()
@@ -153,8 +157,8 @@ class BrowseScreen(Screen):
         if f.search:
             out.append("search ", style="dim")
             out.append(f"“{clean(f.search, False)}”  ")
-        first = self.offset + 1 if self.rows else 0
-        last = self.offset + len(self.rows)
+        first = self.first_row + 1 if self.rows else 0
+        last = self.first_row + len(self.rows)
         total = "…" if self.total is None else f"{self.total:,}"
         out.append(f"rows {first:,}-{last:,} of {total}", style="bold")
         self.query_one("#browse-filters", Static).update(out)
@@ -185,17 +189,18 @@ class BrowseScreen(Screen):
         self.turn_page(event.step)
 
     def turn_page(self, step: int) -> None:
-        new = self.offset + step * PAGE
-        if new < 0 or (self.total is not None and new >= self.total) or (step > 0 and len(self.rows) < PAGE):
-            return
-        # land on the row next to the one we left: top of the next page, bottom of the previous
-        self.load_page(self.filter, new, 0 if step > 0 else -1)
-        self.set_reactive(BrowseScreen.offset, new)
+        if step > 0 and self.rows and len(self.rows) == PAGE:
+            self.request_page(self.first_row + PAGE, after=self.rows[-1].response_id, cursor=0)
+        elif step < 0 and self.rows and self.first_row > 0:
+            # land on the row next to the one we left: the bottom of the previous page
+            self.request_page(max(0, self.first_row - PAGE), before=self.rows[0].response_id,
+                              cursor=-1)
 
     def refresh_page(self) -> None:
         """Re-read the current page (after a label was added from here)."""
         table = self.query_one(PagedTable)
-        self.load_page(self.filter, self.offset, table.cursor_row or 0)
+        first = self.rows[0].response_id - 1 if self.rows else None
+        self.request_page(self.first_row, after=first, cursor=table.cursor_row or 0)
         self.load_count(self.filter)
 
     # ---- actions -------------------------------------------------------------------------

@@ -99,18 +99,22 @@ class EvalSetsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="counts")
     def load_counts(self) -> None:
-        for es in list(self.sets):
-            responses = self.store.response_total(es.id)
-            labelled = self.store.labelled_total(es.id)
-            items = self.store.item_count(es.id)
-            models = len(self.store.models(es.id))
-            fits = self.store.fits(es.id)
-            fit = fits[0] if fits else None
-            share = f"{labelled:,} ({labelled / responses:.1%})" if responses else "0"
-            cells = (f"{items:,}", str(models), f"{responses:,}", share,
-                     f"#{fit.id} {fit.created_at[:16].replace('T', ' ')}" if fit else "none",
-                     verdict_summary(fit))
-            self.app.call_from_thread(self._fill_row, es.id, cells)
+        with self.store.reading() as reader:  # counts scan every row: not on the app's connection
+            for es in list(self.sets):
+                self._count(reader, es)
+
+    def _count(self, reader, es: EvalSet) -> None:
+        responses = reader.response_total(es.id)
+        labelled = reader.labelled_total(es.id)
+        items = reader.item_count(es.id)
+        models = len(reader.models(es.id))
+        fits = reader.fits(es.id)
+        fit = fits[0] if fits else None
+        share = f"{labelled:,} ({labelled / responses:.1%})" if responses else "0"
+        cells = (f"{items:,}", str(models), f"{responses:,}", share,
+                 f"#{fit.id} {fit.created_at[:16].replace('T', ' ')}" if fit else "none",
+                 verdict_summary(fit))
+        self.app.call_from_thread(self._fill_row, es.id, cells)
 
     def _fill_row(self, set_id: int, cells: tuple[str, ...]) -> None:
         table = self.query_one(DataTable)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual import events
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -50,7 +50,7 @@ class RateScreen(Screen):
         self.history: list[tuple[int, str, int]] = []  # (response, metric, rating id) this session
         self.completed: list[int] = []  # responses answered in full this session
         self.returning: list[int] = []  # responses put aside by an undo, shown again first
-        self.total = 0
+        self.total: int | None = None
         self.newly = True
 
     def compose(self) -> ComposeResult:
@@ -61,11 +61,21 @@ class RateScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        if self.queue is not None:
-            self.total = self.store.response_total(self.eval_set.id)
-            self.base_labelled = self.queue.labelled_total()
         self.query_one("#rate-body").focus()
         self.advance()
+        if self.queue is not None:
+            self.load_total()
+
+    @work(thread=True, exclusive=True, group="total")
+    def load_total(self) -> None:
+        """The eval set's size (a full count: on its own connection, off the rater's path)."""
+        with self.store.reading() as reader:
+            total = reader.response_total(self.eval_set.id)
+        self.app.call_from_thread(self._set_total, total)
+
+    def _set_total(self, total: int) -> None:
+        self.total = total
+        self.query_one("#rate-progress", Static).update(self.progress_text())
 
     # ---- moving between responses --------------------------------------------------------
 
@@ -118,8 +128,11 @@ class RateScreen(Screen):
             out.append(" · open rating (not blind)", style="bold")
         if self.queue is not None:
             labelled = self.queue.labelled_total()
-            share = labelled / self.total if self.total else 0.0
-            out.append(f" · set: {labelled:,}/{self.total:,} labelled ({share:.1%})")
+            if self.total:
+                out.append(f" · set: {labelled:,}/{self.total:,} labelled "
+                           f"({labelled / self.total:.1%})")
+            else:
+                out.append(f" · set: {labelled:,} labelled")
             if self.view is not None:
                 have, need = self.queue.cell_progress(self.view.response.model, self.view.item.region)
                 out.append(f" · this cell: {have}/{need} labels")
