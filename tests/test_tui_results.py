@@ -382,3 +382,33 @@ async def test_through_the_real_app_results_fit_and_calibration():
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, ResultsScreen)
+
+
+def test_axis_labels_thin_out_but_keep_both_ends():
+    axis = Axis(0.0, 1.0, 14, 0.1)  # eleven ticks cannot all be labelled in 14 cells
+    line = axis.labels()
+    assert len(line) == 14 and line.startswith("0.0") and line.endswith("1.0")
+    assert line.split() != [format(t, ".1f") for t in axis.ticks()]  # some were left out
+    wide = Axis(0.0, 1.0, 60, 0.1)  # room for all eleven
+    assert wide.labels().split() == [format(t, ".1f") for t in wide.ticks()]
+
+
+def test_axis_spanning_holds_any_intervals():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    bounds = st.floats(-5, 5, allow_nan=False).flatmap(
+        lambda lo: st.tuples(st.just(lo), st.floats(lo, lo + 3, allow_nan=False)))
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(bounds, min_size=1, max_size=6), st.integers(8, 40))
+    def check(intervals, width):
+        axis = Axis.spanning(intervals, width=width)
+        assert axis.lo <= min(lo for lo, _ in intervals) + 1e-9
+        assert axis.hi >= max(hi for _, hi in intervals) - 1e-9
+        for lo, hi in intervals:
+            bar = axis.bar(lo, (lo + hi) / 2, hi)
+            assert len(bar) == width and bar.count("●") == 1
+        assert len(axis.ruler()) == width and len(axis.labels()) == width
+
+    check()

@@ -107,19 +107,27 @@ class Axis:
         return "".join(cells)
 
     def labels(self, fmt: str | None = None) -> str:
-        """Tick values placed under their marks (first left-aligned, last right-aligned)."""
+        """Tick values under their marks (ends flush with the axis); when they do not all fit,
+        every 2nd (3rd, ...) tick, keeping both ends."""
         fmt = fmt or self.tick_format()
         ticks = self.ticks()
-        cells = [" "] * self.width
         last = len(ticks) - 1
-        for k in [0, last, *range(1, last)]:  # the ends first: they name the range
-            t = ticks[k]
+        for stride in range(1, max(last, 1) + 1):
+            if last % stride:
+                continue
+            line = self._place([(k, ticks[k]) for k in range(0, last + 1, stride)], last, fmt)
+            if line is not None:
+                return line
+        return self._place([(0, ticks[0])], last, fmt) or ""
+
+    def _place(self, picked: list[tuple[int, float]], last: int, fmt: str) -> str | None:
+        cells = [" "] * self.width
+        for k, t in picked:
             label = format(t, fmt)
-            p = self.pos(t)
-            start = 0 if k == 0 else (self.width - len(label) if k == last else p - len(label) // 2)
+            start = 0 if k == 0 else (self.width - len(label) if k == last else self.pos(t) - len(label) // 2)
             start = max(0, min(start, self.width - len(label)))
             if any(c != " " for c in cells[max(0, start - 1):start + len(label) + 1]):
-                continue  # would touch a neighbour: leave this one out
+                return None  # labels would touch
             cells[start:start + len(label)] = label
         return "".join(cells)
 
