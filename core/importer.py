@@ -3,77 +3,40 @@
 Every row is checked before anything is written; all problems are collected with their line
 (CSV: the physical line where the record starts, JSONL: the physical line, Parquet: the row)
 and nothing is stored when there is any. Files are read in chunks, twice (check, then write),
-so memory stays bounded; the write is one transaction through `Store.importing`.
+so memory stays bounded; the write is one transaction (`Store.importing_eval_set`): the eval
+set and its rows are saved together or not at all. Reading is in core/import_read.py, the
+spec in core/import_spec.py.
 """
 
 from __future__ import annotations
 
-import codecs
-import io
-import json
-import math
+import itertools
 import re
-import tomllib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 
+from core.import_read import (
+    BAD, FORMATS, LINE, MAX_SHOWN, ImportFailed, Problem, Sink, as_text, format_of,
+    listing, open_chunks, scan_bytes, show, trimmed,
+)
+from core.import_spec import load_spec
 from core.store import Store, now
-from core.types import DIRECTIONS, ChangeoverError, EvalSet, Metric, Region
+from core.types import ChangeoverError, EvalSet, Metric
 
-MAX_SHOWN = 50
+__all__ = ["FORMATS", "MAX_SHOWN", "ImportFailed", "ImportReport", "Problem", "import_file",
+           "import_labels", "load_spec"]
+
 CHUNK_ROWS = 200_000
-FORMATS = ("csv", "jsonl", "parquet")
-RESERVED_KEYS = frozenset("usq?")  # the rate screen's own keys
-LINE = "__line"
-BAD = "\x00<wrong type>"  # stands in for a nested value already reported, so it is not reported twice
-
-
-# ---- problems and reports ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    line: int  # 0 = the file as a whole
-    column: str
-    message: str
-    unit: str = "line"  # "line", or "row" for Parquet
-
-    def __str__(self) -> str:
-        if self.line <= 0:
-            where = f"{self.file}:"
-        elif self.unit == "line":
-            where = f"{self.file}:{self.line}:"
-        else:
-            where = f"{self.file}: {self.unit} {self.line}:"
-        return f"{where} {self.column}: {self.message}" if self.column else f"{where} {self.message}"
-
-
-class ImportFailed(ChangeoverError):
-    """The file has problems; nothing was written. `problems` holds the first MAX_SHOWN."""
-
-    def __init__(self, problems: list[Problem], total: int | None = None):
-        self.problems = problems[:MAX_SHOWN]
-        self.total = len(problems) if total is None else total
-        super().__init__(self._text())
-
-    def _text(self) -> str:
-        files = sorted({p.file for p in self.problems})
-        head = f"{', '.join(files)}: " if files else ""
-        noun = "problem" if self.total == 1 else "problems"
-        lines = [f"{head}{self.total:,} {noun}, nothing imported:"]
-        lines += [f"  {p}" for p in self.problems]
-        if self.total > len(self.problems):
-            lines.append(f"  ... and {self.total - len(self.problems):,} more")
-        return "\n".join(lines)
 
 
 @dataclass
 class ImportReport:
+    """What an import did: `added` counts new rows per table (models, items, responses,
+    judgments, ratings); re-importing the same file adds 0 of each."""
+
     eval_set: EvalSet
     rows: int
     added: dict[str, int]
@@ -114,460 +77,9 @@ class ImportReport:
         return text
 
 
-class _Sink:
-    """Collects problems: counts all of them, keeps the first few per check and chunk."""
-
-    def __init__(self, file: str, unit: str = "line"):
-        self.file, self.unit = file, unit
-        self.kept: list[Problem] = []
-        self.total = 0
-
-    def add(self, line: int, column: str, message: str) -> None:
-        self.total += 1
-        if len(self.kept) < 20 * MAX_SHOWN:
-            self.kept.append(Problem(self.file, line, column, message, self.unit))
-
-    def rows(self, bad: pl.DataFrame, column: str, message: Callable[[dict], str]) -> None:
-        """One problem per row of `bad` (which has LINE); builds objects only for the first few."""
-        if bad.height == 0:
-            return
-        self.total += bad.height
-        for row in bad.head(MAX_SHOWN).iter_rows(named=True):
-            self.kept.append(Problem(self.file, row[LINE], column, message(row), self.unit))
-
-    def raise_if_any(self) -> None:
-        if self.total:
-            shown = sorted(self.kept, key=lambda p: (p.file, p.line))[:MAX_SHOWN]
-            raise ImportFailed(shown, self.total)
-
-
-def _show(value: object, width: int = 40) -> str:
-    if not isinstance(value, str):
-        return str(value)[:width]
-    text = value
-    if len(text) > width:
-        text = text[: width - 1] + "…"
-    return repr(text)
-
-
-def _listing(names: list[str] | tuple[str, ...], limit: int = 8) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
-
-
-# ---- the spec ----------------------------------------------------------------------------
-
-_KEY_RE = re.compile(r'^\s*(?:"([^"]*)"|\'([^\']*)\'|([A-Za-z0-9_-]+))\s*=')
-_TOP_KEYS = {"name", "description", "incumbent", "judge", "regions", "metrics"}
-_METRIC_KEYS = {"name", "levels", "direction", "margin", "keys", "guideline", "unmapped",
-                "judge_map", "pass_level"}
-_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-
-
-def _key_lines(text: str) -> dict[str, int]:
-    """Where each key of a TOML spec sits (first line), as dotted paths like metrics[1].margin."""
-    lines: dict[str, int] = {}
-    table, metric = "", -1
-    for no, raw in enumerate(text.splitlines(), start=1):
-        s = raw.strip()
-        if s.startswith("[[") and s[2:].split("]")[0].strip() == "metrics":
-            metric += 1
-            table = f"metrics[{metric}]"
-            lines.setdefault(table, no)
-            continue
-        header = re.match(r"^\[\s*([^\]]+?)\s*\]", s)
-        if header:
-            name = header.group(1).strip('"')
-            table = f"metrics[{metric}].{name.split('.', 1)[1]}" if name.startswith("metrics.") else name
-            lines.setdefault(table, no)
-            continue
-        m = _KEY_RE.match(raw)
-        if m:
-            key = next(g for g in m.groups() if g is not None)
-            lines.setdefault(f"{table}.{key}" if table else key, no)
-    return lines
-
-
-def _line_of(lines: dict[str, int], path: str) -> int:
-    while path:
-        if path in lines:
-            return lines[path]
-        cut = max(path.rfind("."), path.rfind("["))
-        path = path[:cut] if cut > 0 else ""
-    return 0
-
-
-def _is_number(v: object) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def load_spec(path: str | Path) -> EvalSet:
-    """Read and validate an eval-set spec (TOML); the EvalSet has id 0 until saved."""
-    path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as exc:
-        raise ImportFailed([Problem(str(path), 0, "", f"cannot read the spec: {exc.strerror}")]) from None
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise ImportFailed([Problem(str(path), line, "", "not valid UTF-8")]) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-        if m:
-            msg = f"column {m.group(2)}: {msg}"
-        raise ImportFailed([Problem(str(path), int(m.group(1)) if m else 0, "", f"invalid TOML: {msg}")]) from None
-    return _spec_from_dict(data, str(path), _key_lines(text))
-
-
-def _spec_from_dict(data: dict, file: str, lines: dict[str, int]) -> EvalSet:
-    problems: list[Problem] = []
-
-    def bad(key: str, message: str) -> None:
-        problems.append(Problem(file, _line_of(lines, key), key, message))
-
-    def text_of(d: dict, key: str, where: str, required: bool = False, default: str = "") -> str:
-        v = d.get(key)
-        if v is None:
-            if required:
-                bad(where, "required")
-            return default
-        if not isinstance(v, str) or (required and not v.strip()):
-            bad(where, f"{_show(v)} is not a non-empty text" if required else f"{_show(v)} is not a text")
-            return default
-        return v.strip() if required else v
-
-    for key in data:
-        if key not in _TOP_KEYS:
-            bad(key, f"unknown key (expected {', '.join(sorted(_TOP_KEYS))})")
-    name = text_of(data, "name", "name", required=True)
-    incumbent = text_of(data, "incumbent", "incumbent", required=True)
-    description = text_of(data, "description", "description")
-    judge = text_of(data, "judge", "judge", default="judge") or "judge"
-
-    regions: list[Region] = []
-    raw_regions = data.get("regions")
-    if raw_regions is None:
-        bad("regions", "required: a [regions] table of region = monthly traffic")
-    elif not isinstance(raw_regions, dict) or not raw_regions:
-        bad("regions", "must be a non-empty table of region = monthly traffic")
-    else:
-        for rname, traffic in raw_regions.items():
-            if not rname.strip():
-                bad(f"regions.{rname}", "empty region name")
-            elif not _is_number(traffic) or traffic <= 0:
-                bad(f"regions.{rname}", f"traffic {_show(traffic)} is not a positive number")
-            else:
-                regions.append(Region(rname, float(traffic)))
-
-    metrics: list[Metric] = []
-    raw_metrics = data.get("metrics")
-    if raw_metrics is None:
-        bad("metrics", "required: at least one [[metrics]] table")
-    elif not isinstance(raw_metrics, list) or not raw_metrics or not all(isinstance(m, dict) for m in raw_metrics):
-        bad("metrics", "must be one or more [[metrics]] tables")
-    else:
-        seen: set[str] = set()
-        for i, m in enumerate(raw_metrics):
-            metric = _metric_from_dict(m, f"metrics[{i}]", bad, text_of)
-            if metric is None:
-                continue
-            if metric.name in seen:
-                bad(f"metrics[{i}].name", f"metric {metric.name!r} appears twice")
-                continue
-            seen.add(metric.name)
-            metrics.append(metric)
-    if problems:
-        raise ImportFailed(problems)
-    return EvalSet(id=0, name=name, incumbent=incumbent, regions=tuple(regions),
-                   metrics=tuple(metrics), description=description, judge=judge)
-
-
-def _metric_from_dict(m: dict, where: str, bad, text_of) -> Metric | None:
-    errors: list[str] = []
-
-    def fail(key: str, message: str) -> None:
-        errors.append(key)
-        bad(f"{where}.{key}" if key else where, message)
-
-    for key in m:
-        if key not in _METRIC_KEYS:
-            fail(key, f"unknown key (expected {', '.join(sorted(_METRIC_KEYS))})")
-    name = text_of(m, "name", f"{where}.name", required=True)
-    if name and not _NAME_RE.match(name):
-        fail("name", f"{_show(name)}: use letters, digits and _ (it names the columns judge_{name}, human_{name})")
-    levels = m.get("levels")
-    if levels is None:
-        fail("levels", 'required, e.g. levels = ["no", "yes"] (lowest first)')
-        levels = []
-    elif (not isinstance(levels, list) or len(levels) < 2
-          or not all(isinstance(x, str) and x.strip() for x in levels)):
-        fail("levels", "must be a list of at least two non-empty texts, lowest first")
-        levels = []
-    elif len({x.strip().casefold() for x in levels}) != len(levels):
-        fail("levels", "levels must differ (case-insensitively)")
-        levels = []
-    levels = tuple(x.strip() for x in levels)
-    direction = m.get("direction", "higher")
-    if direction not in DIRECTIONS:
-        fail("direction", f"{_show(direction)} is not one of {', '.join(DIRECTIONS)}")
-    margin = m.get("margin", 0.0)
-    if not _is_number(margin) or margin < 0:
-        fail("margin", f"{_show(margin)} is not a number >= 0")
-        margin = 0.0
-    guideline = text_of(m, "guideline", f"{where}.guideline")
-    unmapped = m.get("unmapped", "error")
-    if unmapped not in ("error", "missing"):
-        fail("unmapped", f"{_show(unmapped)} is not one of error, missing")
-    keys: tuple[str, ...] = ()
-    if "keys" in m:
-        raw = m["keys"]
-        if not isinstance(raw, list) or not all(isinstance(k, str) and len(k) == 1 for k in raw):
-            fail("keys", "must be a list of single characters, one per level")
-        elif levels and len(raw) != len(levels):
-            fail("keys", f"{len(raw)} keys for {len(levels)} levels")
-        elif len(set(raw)) != len(raw):
-            fail("keys", "keys must differ")
-        elif RESERVED_KEYS & set(raw):
-            fail("keys", f"{', '.join(sorted(RESERVED_KEYS & set(raw)))} are the rate screen's own "
-                         "keys (u undo, s skip, q quit, ? help)")
-        else:
-            keys = tuple(raw)
-    elif levels:
-        if tuple(x.casefold() for x in levels) == ("no", "yes"):
-            keys = ("n", "y")
-        elif len(levels) <= 9:
-            keys = tuple(str(i) for i in range(1, len(levels) + 1))
-        else:
-            fail("keys", f"{len(levels)} levels: give one key per level (keys = [...])")
-    judge_map: list[tuple[str, str]] = []
-    raw_map = m.get("judge_map", {})
-    if not isinstance(raw_map, dict):
-        fail("judge_map", "must be a table of raw judge value = level")
-    else:
-        folded = {x.casefold(): x for x in levels}
-        for raw_value, label in raw_map.items():
-            if not isinstance(label, str) or label.strip().casefold() not in folded:
-                if levels:
-                    fail(f"judge_map.{raw_value}", f"{_show(label)} is not one of the levels {', '.join(levels)}")
-                continue
-            judge_map.append((raw_value.strip(), folded[label.strip().casefold()]))
-    pass_level = None
-    if "pass_level" in m:
-        raw = m["pass_level"]
-        folded = [x.casefold() for x in levels]
-        if len(levels) <= 2 and levels:
-            fail("pass_level", "only for scales with more than two levels")
-        elif str(raw).strip().casefold() in folded:
-            pass_level = folded.index(str(raw).strip().casefold())
-        elif levels:
-            fail("pass_level", f"{_show(raw)} is not one of the levels {', '.join(levels)}")
-    if errors or not name or not levels:
-        return None
-    return Metric(name=name, levels=levels, direction=direction, margin=float(margin),
-                  guideline=guideline, keys=keys, judge_map=tuple(judge_map), unmapped=unmapped,
-                  pass_level=pass_level)
-
-
-# ---- reading: chunks of text columns plus LINE -------------------------------------------
-
-
-def _format_of(path: Path, fmt: str | None) -> str:
-    if fmt is not None:
-        if fmt not in FORMATS:
-            raise ImportFailed([Problem(str(path), 0, "", f"unknown format {fmt!r} (use {', '.join(FORMATS)})")])
-        return fmt
-    ext = path.suffix.lower()
-    by_ext = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
-              ".parquet": "parquet", ".pq": "parquet"}
-    if ext not in by_ext:
-        raise ImportFailed([Problem(str(path), 0, "", f"cannot tell the format from {ext or 'no extension'!r}: "
-                                                      f"use --format {'|'.join(FORMATS)}")])
-    return by_ext[ext]
-
-
-def _scan_bytes(path: Path, sink: _Sink) -> None:
-    """Report invalid UTF-8 and NUL bytes with the physical line they are on."""
-    line, carry = 1, b""
-    with open(path, "rb") as f:
-        while True:
-            block = f.read(1 << 24)
-            data = carry + block
-            cut = len(data) if not block else data.rfind(b"\n") + 1
-            seg, carry = data[:cut], data[cut:]
-            if seg:
-                _scan_segment(seg, line, sink)
-                line += seg.count(b"\n")
-            if not block:
-                return
-
-
-def _scan_segment(seg: bytes, first_line: int, sink: _Sink) -> None:
-    try:
-        seg.decode("utf-8")
-        if b"\x00" not in seg:
-            return
-    except UnicodeDecodeError:
-        pass
-    for k, raw in enumerate(seg.split(b"\n")):
-        if b"\x00" in raw:
-            sink.add(first_line + k, "encoding", f"NUL byte at byte {raw.index(b'\x00') + 1} of the line")
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            sink.add(first_line + k, "encoding",
-                     f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line)")
-
-
-def _open_chunks(path: Path, fmt: str, sink: _Sink, chunk_rows: int
-                 ) -> tuple[list[str] | None, Iterator[pl.DataFrame]]:
-    """(header columns, or None for JSONL; chunks with LINE). Read errors go to the sink."""
-    try:
-        if fmt == "csv":
-            lf = pl.scan_csv(path, infer_schema=False, encoding="utf8-lossy", raise_if_empty=False)
-            return lf.collect_schema().names(), _csv_chunks(lf, sink, chunk_rows)
-        if fmt == "parquet":
-            lf = pl.scan_parquet(path)
-            return lf.collect_schema().names(), _parquet_chunks(lf, sink, chunk_rows)
-        return None, _jsonl_chunks(path, sink, chunk_rows)
-    except Exception as exc:  # polars/pyarrow raise many kinds; the user needs the message
-        sink.add(0, "", f"cannot read as {fmt.upper()}: {_first_line(exc)}")
-        return [], iter(())
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-def _csv_chunks(lf: pl.LazyFrame, sink: _Sink, chunk_rows: int) -> Iterator[pl.DataFrame]:
-    next_line = 2  # the header is line 1
-    try:
-        for df in lf.collect_batches(chunk_size=chunk_rows):
-            cols = df.columns
-            # A record spans 1 + (newlines inside its quoted fields) physical lines.
-            span = pl.sum_horizontal(
-                [pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in cols]) + 1
-            df = df.with_columns(span.cast(pl.Int64).alias("__span"))
-            df = df.with_columns((pl.col("__span").cum_sum() - pl.col("__span") + next_line).alias(LINE))
-            next_line += int(df["__span"].sum())
-            df = df.drop("__span")
-            yield df.filter(~pl.all_horizontal(pl.col(cols).is_null()))  # blank lines
-    except Exception as exc:
-        sink.add(0, "", f"cannot read as CSV: {_first_line(exc)}")
-
-
-def _parquet_chunks(lf: pl.LazyFrame, sink: _Sink, chunk_rows: int) -> Iterator[pl.DataFrame]:
-    row = 1
-    try:
-        for df in lf.collect_batches(chunk_size=chunk_rows):
-            yield df.with_columns(pl.int_range(row, row + df.height, dtype=pl.Int64).alias(LINE))
-            row += df.height
-    except Exception as exc:
-        sink.add(0, "", f"cannot read as Parquet: {_first_line(exc)}")
-
-
-def _jsonl_chunks(path: Path, sink: _Sink, chunk_rows: int) -> Iterator[pl.DataFrame]:
-    lineno = 0
-    with open(path, "rb") as f:
-        while True:
-            raw_lines = f.readlines(chunk_rows * 256)
-            if not raw_lines:
-                return
-            nums, keep = [], []
-            for k, raw in enumerate(raw_lines, start=lineno + 1):
-                if raw.strip():
-                    nums.append(k)
-                    keep.append(raw if raw.endswith(b"\n") else raw + b"\n")
-            lineno += len(raw_lines)
-            if keep:
-                yield _jsonl_frame(keep, nums, sink)
-
-
-def _jsonl_frame(keep: list[bytes], nums: list[int], sink: _Sink) -> pl.DataFrame:
-    try:
-        df = pl.read_ndjson(io.BytesIO(b"".join(keep)), infer_schema_length=None)
-    except Exception:  # a malformed line, or types polars cannot reconcile: line by line
-        return _jsonl_slow(keep, nums, sink)
-    # polars turns a nested value in a text column into its JSON text: find those honestly.
-    for c, dtype in df.schema.items():
-        if dtype != pl.String:
-            continue
-        cand = df.select(pl.arg_where(pl.col(c).str.contains(r"^\s*[\[{]"))).to_series().to_list()
-        nested = [i for i in cand if isinstance(json.loads(keep[i]).get(c), dict | list)]
-        for i in nested:
-            sink.add(nums[i], c, "a list or object where a single value was expected")
-        if nested:
-            df = df.with_columns(pl.when(pl.int_range(pl.len()).is_in(nested)).then(pl.lit(BAD))
-                                 .otherwise(pl.col(c)).alias(c))
-    return df.with_columns(pl.Series(LINE, nums, dtype=pl.Int64))
-
-
-def _jsonl_slow(keep: list[bytes], nums: list[int], sink: _Sink) -> pl.DataFrame:
-    records, lines = [], []
-    for no, raw in zip(nums, keep):
-        try:
-            obj = json.loads(raw.decode("utf-8", "replace"))
-        except json.JSONDecodeError as exc:
-            sink.add(no, "", f"malformed JSON at column {exc.colno}: {exc.msg}")
-            continue
-        if not isinstance(obj, dict):
-            sink.add(no, "", f"not a JSON object but {type(obj).__name__}")
-            continue
-        rec = {}
-        for k, v in obj.items():
-            if isinstance(v, dict | list):
-                sink.add(no, k, "a list or object where a single value was expected")
-                v = BAD
-            elif isinstance(v, bool):
-                v = "true" if v else "false"
-            elif isinstance(v, float) and v.is_integer():
-                v = str(int(v))
-            elif v is not None:
-                v = str(v)
-            rec[k] = v
-        records.append(rec)
-        lines.append(no)
-    cols = list(dict.fromkeys(k for r in records for k in r))
-    data = {c: pl.Series(c, [r.get(c) for r in records], dtype=pl.String) for c in cols}
-    return pl.DataFrame(data).with_columns(pl.Series(LINE, lines, dtype=pl.Int64))
-
-
-def _as_text(df: pl.DataFrame, sink: _Sink) -> pl.DataFrame:
-    """Every column as text (3.0 -> "3"); nested values are reported and replaced by BAD."""
-    exprs = []
-    for c, dtype in df.schema.items():
-        if c == LINE or dtype == pl.String:
-            continue
-        col = pl.col(c)
-        if dtype.is_nested():
-            bad = df.filter(col.is_not_null()).select(LINE)
-            sink.rows(bad, c, lambda r: "a list or object where a single value was expected")
-            exprs.append(pl.when(col.is_not_null()).then(pl.lit(BAD)).otherwise(None).cast(pl.String).alias(c))
-        elif dtype.is_float():
-            whole = col.is_finite() & (col == col.round()) & (col.abs() < 1e15)
-            exprs.append(pl.when(whole).then(col.cast(pl.Int64, strict=False).cast(pl.String))
-                         .otherwise(col.cast(pl.String)).alias(c))
-        else:
-            exprs.append(col.cast(pl.String, strict=False).alias(c))
-    return df.with_columns(exprs) if exprs else df
-
-
-def _strip(cols: list[str]) -> list[pl.Expr]:
-    """Key columns compared as trimmed text; blank is missing."""
-    out = []
-    for c in cols:
-        s = pl.col(c).str.strip_chars()
-        out.append(pl.when(s == "").then(None).otherwise(s).alias(c))
-    return out
-
-
 # ---- import_file -------------------------------------------------------------------------
 
 TEXT_COLS = ("item_id", "region", "question", "model", "response")
-NESTED = "a list or object where a single value was expected"
 
 
 class _Columns:
@@ -596,13 +108,13 @@ class _Columns:
         return s.replace_strict(cache, default=None, return_dtype=pl.Int64) if cache else \
             pl.Series(s.name, [None] * len(s), dtype=pl.Int64)
 
-    def prepare(self, df: pl.DataFrame, sink: _Sink) -> pl.DataFrame:
+    def prepare(self, df: pl.DataFrame, sink: Sink) -> pl.DataFrame:
         """Text columns, absent ones as null, key columns trimmed."""
-        df = _as_text(df, sink)
+        df = as_text(df, sink)
         absent = [c for c in self.known if c not in df.columns]
         if absent:
             df = df.with_columns([pl.lit(None, dtype=pl.String).alias(c) for c in absent])
-        return df.with_columns(_strip(["item_id", "region", "model", "rater"]))
+        return df.with_columns(trimmed(["item_id", "region", "model", "rater"]))
 
 
 def _level_of(metric: Metric, value: str) -> int | None:
@@ -616,7 +128,7 @@ def _level_of(metric: Metric, value: str) -> int | None:
     return level
 
 
-def _header_problems(cols: _Columns, names: list[str], sink: _Sink, line: int) -> set[str]:
+def _header_problems(cols: _Columns, names: list[str], sink: Sink, line: int) -> set[str]:
     """Missing and unknown columns; returns the required columns that are missing."""
     missing = [c for c in cols.required if c not in names]
     for c in missing:
@@ -635,7 +147,7 @@ def _hash_of(col: str) -> pl.Expr:
     return pl.when(c.is_null() | (c == BAD)).then(None).otherwise(c.hash())
 
 
-def _check_chunk(df: pl.DataFrame, cols: _Columns, sink: _Sink, skip: set[str]) -> pl.DataFrame:
+def _check_chunk(df: pl.DataFrame, cols: _Columns, sink: Sink, skip: set[str]) -> pl.DataFrame:
     """Row checks of one chunk; returns the keys the whole-file checks need."""
     es, unit = cols.es, sink.unit
     for c in TEXT_COLS:
@@ -646,7 +158,7 @@ def _check_chunk(df: pl.DataFrame, cols: _Columns, sink: _Sink, skip: set[str]) 
     regions = list(es.region_names)
     sink.rows(df.filter(pl.col("region").is_not_null() & (pl.col("region") != BAD)
                         & ~pl.col("region").is_in(regions)).select(LINE, "region"), "region",
-              lambda r: f"{_show(r['region'])} is not a region of the spec ({_listing(regions)})")
+              lambda r: f"{show(r['region'])} is not a region of the spec ({listing(regions)})")
     keys = [pl.col(LINE), pl.col("item_id"), pl.col("model"), pl.col("rater"), pl.col("region"),
             _hash_of("question").alias("qh"), _hash_of("response").alias("rh")]
     judged = []
@@ -659,7 +171,7 @@ def _check_chunk(df: pl.DataFrame, cols: _Columns, sink: _Sink, skip: set[str]) 
         names = ", ".join(m.levels)
         if m.unmapped == "error" and jc not in skip:
             sink.rows(df.filter(unknown).select(LINE, jc), jc, lambda r, jc=jc, m=m, names=names: (
-                f"{_show(r[jc])} is not a level of {m.name} ({names}); map it in [metrics.judge_map] "
+                f"{show(r[jc])} is not a level of {m.name} ({names}); map it in [metrics.judge_map] "
                 'or set unmapped = "missing"'))
             sink.rows(df.filter(raw.is_null()).select(LINE), jc, lambda r: (
                 'empty judge value (set unmapped = "missing" to store it as missing)'))
@@ -667,12 +179,12 @@ def _check_chunk(df: pl.DataFrame, cols: _Columns, sink: _Sink, skip: set[str]) 
         score = pl.col(sc)
         sink.rows(df.filter(score.is_not_null() & (score != BAD)
                             & score.cast(pl.Float64, strict=False).is_null()).select(LINE, sc), sc,
-                  lambda r, sc=sc: f"{_show(r[sc])} is not a number")
+                  lambda r, sc=sc: f"{show(r[sc])} is not a number")
         hc = cols.human[m.name]
         hlevel = cols.levels(df[hc], m)
         sink.rows(df.filter(pl.col(hc).is_not_null() & (pl.col(hc) != BAD) & hlevel.is_null())
                   .select(LINE, hc), hc,
-                  lambda r, hc=hc, m=m, names=names: f"{_show(r[hc])} is not a level of {m.name} ({names})")
+                  lambda r, hc=hc, m=m, names=names: f"{show(r[hc])} is not a level of {m.name} ({names})")
     labelled = pl.any_horizontal([pl.col(h).is_not_null() for h in cols.human.values()])
     if "rater" not in skip:
         sink.rows(df.filter(labelled & pl.col("rater").is_null()).select(LINE), "rater",
@@ -682,7 +194,7 @@ def _check_chunk(df: pl.DataFrame, cols: _Columns, sink: _Sink, skip: set[str]) 
     return df.select(keys)
 
 
-def _check_file(keys: pl.DataFrame, cols: _Columns, sink: _Sink, held: pl.DataFrame | None) -> None:
+def _check_file(keys: pl.DataFrame, cols: _Columns, sink: Sink, held: pl.DataFrame | None) -> None:
     """Checks across rows: duplicates, rows of one response that disagree, items that disagree.
 
     Window functions run only on the rows concerned (responses with several rows, items whose
@@ -726,14 +238,14 @@ def _check_file(keys: pl.DataFrame, cols: _Columns, sink: _Sink, held: pl.DataFr
                   lambda r: f"item {r['item_id']} has a different question on {u} {r['_fil']}")
         sink.rows(it.filter(pl.col("region").is_in(list(cols.es.region_names)) & pl.col("_freg").is_not_null()
                             & (pl.col("region") != pl.col("_freg"))), "region",
-                  lambda r: f"item {r['item_id']} is in {_show(r['_freg'])} on {u} {r['_fil']}")
+                  lambda r: f"item {r['item_id']} is in {show(r['_freg'])} on {u} {r['_fil']}")
     if held is not None and held.height:
         first = (k.unique("item_id", keep="first", maintain_order=True)
                  .join(held, on="item_id", how="inner").sort(LINE))
         sink.rows(first.filter(pl.col("qh") != pl.col("qh_held")), "question",
                   lambda r: f"item {r['item_id']} has a different question in the workspace")
         sink.rows(first.filter(pl.col("region").is_not_null() & (pl.col("region") != pl.col("region_held"))),
-                  "region", lambda r: f"item {r['item_id']} is in {_show(r['region_held'])} in the workspace")
+                  "region", lambda r: f"item {r['item_id']} is in {show(r['region_held'])} in the workspace")
 
 
 def _resolve_spec(spec: str | Path | EvalSet) -> tuple[EvalSet, str]:
@@ -751,8 +263,8 @@ def import_file(store: Store, path: str | Path, spec: str | Path | EvalSet, fmt:
     """Check every row of a responses file, then write it all in one transaction (or nothing)."""
     path = Path(path)
     es, spec_file = _resolve_spec(spec)
-    fmt = _format_of(path, fmt)
-    sink = _Sink(str(path), "row" if fmt == "parquet" else "line")
+    fmt = format_of(path, fmt)
+    sink = Sink(str(path), "row" if fmt == "parquet" else "line")
     if not path.is_file():
         raise ImportFailed([Problem(str(path), 0, "", "no such file")])
     held = _held_eval_set(store, es.name)
@@ -764,8 +276,8 @@ def import_file(store: Store, path: str | Path, spec: str | Path | EvalSet, fmt:
                          f"{', '.join(old.levels)}, not {', '.join(m.levels)} ({spec_file})")
     cols = _Columns(es)
     if fmt != "parquet":
-        _scan_bytes(path, sink)
-    header, chunks = _open_chunks(path, fmt, sink, chunk_rows)
+        scan_bytes(path, sink)
+    header, chunks = open_chunks(path, fmt, sink, chunk_rows)
     skip = set() if header is None else _header_problems(cols, header, sink, 1 if fmt == "csv" else 0)
     seen: set[str] = set(header or ())
     parts = []
@@ -792,7 +304,7 @@ def import_file(store: Store, path: str | Path, spec: str | Path | EvalSet, fmt:
     known_models = models + (store.models(held.id) if held is not None else [])
     if es.incumbent not in known_models:
         sink.add(0, "model", f"the incumbent {es.incumbent!r} ({spec_file}) has no responses "
-                             f"(models: {_listing(models)})")
+                             f"(models: {listing(models)})")
     sink.raise_if_any()
 
     first = keys.filter(pl.struct("item_id", "model").is_first_distinct())
@@ -810,7 +322,7 @@ def import_file(store: Store, path: str | Path, spec: str | Path | EvalSet, fmt:
 def _write(store: Store, path: Path, fmt: str, es: EvalSet, cols: _Columns, held: EvalSet | None,
            chunk_rows: int) -> tuple[dict[str, int], int, int]:
     """Second pass: stage every chunk, then save the eval set and merge in one transaction."""
-    quiet = _Sink(str(path))
+    quiet = Sink(str(path))
     given = same = None
     if held is not None:
         events = store.rating_keys(held.id)
@@ -823,7 +335,7 @@ def _write(store: Store, path: Path, fmt: str, es: EvalSet, cols: _Columns, held
     stamp = now()
     labels = kept = 0
     with store.importing_eval_set(es) as batch:
-        _, chunks = _open_chunks(path, fmt, quiet, chunk_rows)
+        _, chunks = open_chunks(path, fmt, quiet, chunk_rows, checking=False)
         for raw in chunks:
             df = cols.prepare(raw, quiet)
             first = df.filter(pl.struct("item_id", "model").is_first_distinct())
@@ -834,7 +346,7 @@ def _write(store: Store, path: Path, fmt: str, es: EvalSet, cols: _Columns, held
                 jc = cols.judge[m.name]
                 level = cols.levels(first[jc], m).to_list()
                 score = first[cols.score[m.name]].cast(pl.Float64, strict=False).to_list()
-                batch.add_judgments(zip(ids, models, _repeat(m.name), _repeat(es.judge), level,
+                batch.add_judgments(zip(ids, models, itertools.repeat(m.name), itertools.repeat(es.judge), level,
                                         first[jc].to_list(), score, first[cols.rationale[m.name]].to_list()))
             for m in es.metrics:
                 hc = cols.human[m.name]
@@ -849,15 +361,9 @@ def _write(store: Store, path: Path, fmt: str, es: EvalSet, cols: _Columns, held
                     before = lab.height
                     lab = lab.join(given, on=["item_id", "model", "metric", "rater"], how="anti")
                     kept += before - lab.height - held_same
-                batch.add_ratings(zip(*(lab[c].to_list() for c in lab.columns), _repeat(stamp)))
+                batch.add_ratings(zip(*(lab[c].to_list() for c in lab.columns), itertools.repeat(stamp)))
         quiet.raise_if_any()  # the file changed between the passes: roll back, write nothing
     return dict(batch.added), labels, kept
-
-
-def _repeat(value):
-    import itertools
-
-    return itertools.repeat(value)
 
 
 # ---- import_labels -----------------------------------------------------------------------
@@ -885,20 +391,20 @@ def _iso(value: str) -> str | None:
     return t.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _label_chunk(df: pl.DataFrame, cols: _Columns, sink: _Sink, skip: set[str],
+def _label_chunk(df: pl.DataFrame, cols: _Columns, sink: Sink, skip: set[str],
                  times: dict[str, str | None]) -> pl.DataFrame:
     es = cols.es
-    df = _as_text(df, sink)
+    df = as_text(df, sink)
     absent = [c for c in (*LABEL_COLS, "created_at") if c not in df.columns]
     df = df.with_columns([pl.lit(None, dtype=pl.String).alias(c) for c in absent])
-    df = df.with_columns(_strip([*LABEL_COLS, "created_at"]))
+    df = df.with_columns(trimmed([*LABEL_COLS, "created_at"]))
     for c in LABEL_COLS:
         if c not in skip:
             sink.rows(df.filter(pl.col(c).is_null()).select(LINE), c, lambda r: "empty")
     names = [m.name for m in es.metrics]
     metric = pl.col("metric")
     sink.rows(df.filter(metric.is_not_null() & (metric != BAD) & ~metric.is_in(names)).select(LINE, "metric"),
-              "metric", lambda r: f"{_show(r['metric'])} is not a metric of {es.name!r} ({', '.join(names)})")
+              "metric", lambda r: f"{show(r['metric'])} is not a metric of {es.name!r} ({', '.join(names)})")
     level = pl.Series("level", [None] * df.height, dtype=pl.Int64)
     for m in es.metrics:
         level = df.select(pl.when(metric == m.name).then(cols.levels(df["value"], m))
@@ -906,7 +412,7 @@ def _label_chunk(df: pl.DataFrame, cols: _Columns, sink: _Sink, skip: set[str],
     df = df.with_columns(level)
     sink.rows(df.filter(metric.is_in(names) & pl.col("value").is_not_null() & (pl.col("value") != BAD)
                         & pl.col("level").is_null()).select(LINE, "metric", "value"), "value",
-              lambda r: (f"{_show(r['value'])} is not a level of {r['metric']} "
+              lambda r: (f"{show(r['value'])} is not a level of {r['metric']} "
                          f"({', '.join(es.metric(r['metric']).levels)})"))
     for v in df["created_at"].drop_nulls().unique().to_list():
         if v not in times:
@@ -915,7 +421,7 @@ def _label_chunk(df: pl.DataFrame, cols: _Columns, sink: _Sink, skip: set[str],
                          .alias("stamp") if times else pl.lit(None, dtype=pl.String).alias("stamp"))
     sink.rows(df.filter(pl.col("created_at").is_not_null() & pl.col("stamp").is_null())
               .select(LINE, "created_at"), "created_at",
-              lambda r: f"{_show(r['created_at'])} is not an ISO 8601 time (e.g. 2026-11-02T14:05:00Z)")
+              lambda r: f"{show(r['created_at'])} is not an ISO 8601 time (e.g. 2026-11-02T14:05:00Z)")
     return df.select(LINE, "item_id", "model", "metric", "rater", "level", "stamp")
 
 
@@ -924,14 +430,14 @@ def import_labels(store: Store, path: str | Path, eval_set: str | None = None, f
     """Human labels (item_id, model, metric, rater, value [, created_at]) for responses already
     in the workspace; all or nothing, and a file imported twice adds nothing."""
     path = Path(path)
-    fmt = _format_of(path, fmt)
+    fmt = format_of(path, fmt)
     es = _pick_eval_set(store, eval_set)
-    sink = _Sink(str(path), "row" if fmt == "parquet" else "line")
+    sink = Sink(str(path), "row" if fmt == "parquet" else "line")
     if not path.is_file():
         raise ImportFailed([Problem(str(path), 0, "", "no such file")])
     if fmt != "parquet":
-        _scan_bytes(path, sink)
-    header, chunks = _open_chunks(path, fmt, sink, chunk_rows)
+        scan_bytes(path, sink)
+    header, chunks = open_chunks(path, fmt, sink, chunk_rows)
     skip: set[str] = set()
     for c in LABEL_COLS:
         if header is not None and c not in header:
@@ -956,7 +462,7 @@ def import_labels(store: Store, path: str | Path, eval_set: str | None = None, f
                         missing_judgments={}, file=path.name, labels=k.height, kind="labels")
 
 
-def _check_labels(store: Store, es: EvalSet, k: pl.DataFrame, sink: _Sink) -> None:
+def _check_labels(store: Store, es: EvalSet, k: pl.DataFrame, sink: Sink) -> None:
     u, key = sink.unit, ["item_id", "model", "metric", "rater"]
     k = k.with_columns(pl.col(LINE).first().over(key).alias("_first"),
                        pl.col("level").first().over(key).alias("_flevel"))

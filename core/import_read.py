@@ -1,0 +1,333 @@
+"""Reading import files: CSV, JSONL and Parquet in chunks of text columns, and the problems found.
+
+Each chunk is a polars DataFrame of text columns plus LINE: for CSV the physical line where
+the record starts (quoted fields may span lines; the header is line 1), for JSONL the
+physical line, for Parquet the 1-based row. Nothing here raises on bad data: problems go to
+a Sink, which keeps the first few and counts the rest.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from core.types import ChangeoverError
+
+MAX_SHOWN = 50
+FORMATS = ("csv", "jsonl", "parquet")
+LINE = "__line"
+BAD = "\x00<wrong type>"  # stands in for a nested value already reported, so it is not reported twice
+NESTED = "a list or object where a single value was expected"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input file; str() is "file:line: column: message"."""
+
+    file: str
+    line: int  # 0 = the file as a whole
+    column: str
+    message: str
+    unit: str = "line"  # "line", or "row" for Parquet
+
+    def __str__(self) -> str:
+        if self.line <= 0:
+            where = f"{self.file}:"
+        elif self.unit == "line":
+            where = f"{self.file}:{self.line}:"
+        else:
+            where = f"{self.file}: {self.unit} {self.line}:"
+        return f"{where} {self.column}: {self.message}" if self.column else f"{where} {self.message}"
+
+
+class ImportFailed(ChangeoverError):
+    """The file has problems; nothing was written. `problems` holds the first MAX_SHOWN."""
+
+    def __init__(self, problems: list[Problem], total: int | None = None):
+        self.problems = problems[:MAX_SHOWN]
+        self.total = len(problems) if total is None else total
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        files = sorted({p.file for p in self.problems})
+        head = f"{', '.join(files)}: " if files else ""
+        noun = "problem" if self.total == 1 else "problems"
+        lines = [f"{head}{self.total:,} {noun}, nothing imported:"]
+        lines += [f"  {p}" for p in self.problems]
+        if self.total > len(self.problems):
+            lines.append(f"  ... and {self.total - len(self.problems):,} more")
+        return "\n".join(lines)
+
+
+class Sink:
+    """Collects problems: counts all of them, keeps the first few per check and chunk."""
+
+    def __init__(self, file: str, unit: str = "line"):
+        self.file, self.unit = file, unit
+        self.kept: list[Problem] = []
+        self.total = 0
+
+    def add(self, line: int, column: str, message: str) -> None:
+        self.total += 1
+        if len(self.kept) < 20 * MAX_SHOWN:
+            self.kept.append(Problem(self.file, line, column, message, self.unit))
+
+    def rows(self, bad: pl.DataFrame, column: str, message: Callable[[dict], str]) -> None:
+        """One problem per row of `bad` (which has LINE); builds objects only for the first few."""
+        if bad.height == 0:
+            return
+        self.total += bad.height
+        for row in bad.head(MAX_SHOWN).iter_rows(named=True):
+            self.kept.append(Problem(self.file, row[LINE], column, message(row), self.unit))
+
+    def raise_if_any(self) -> None:
+        if self.total:
+            shown = sorted(self.kept, key=lambda p: (p.file, p.line))[:MAX_SHOWN]
+            raise ImportFailed(shown, self.total)
+
+
+def show(value: object, width: int = 40) -> str:
+    """A value quoted for a message: repr() escapes control characters, long text is cut."""
+    if not isinstance(value, str):
+        return str(value)[:width]
+    text = value
+    if len(text) > width:
+        text = text[: width - 1] + "…"
+    return repr(text)
+
+
+def listing(names: list[str] | tuple[str, ...], limit: int = 8) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+# ---- reading: chunks of text columns plus LINE -------------------------------------------
+
+
+def format_of(path: Path, fmt: str | None) -> str:
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise ImportFailed([Problem(str(path), 0, "", f"unknown format {fmt!r} (use {', '.join(FORMATS)})")])
+        return fmt
+    ext = path.suffix.lower()
+    by_ext = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
+              ".parquet": "parquet", ".pq": "parquet"}
+    if ext not in by_ext:
+        raise ImportFailed([Problem(str(path), 0, "", f"cannot tell the format from {ext or 'no extension'!r}: "
+                                                      f"use --format {'|'.join(FORMATS)}")])
+    return by_ext[ext]
+
+
+def scan_bytes(path: Path, sink: Sink) -> None:
+    """Report invalid UTF-8 and NUL bytes with the physical line they are on."""
+    line, carry = 1, b""
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(1 << 24)
+            data = carry + block
+            cut = len(data) if not block else data.rfind(b"\n") + 1
+            seg, carry = data[:cut], data[cut:]
+            if seg:
+                _scan_segment(seg, line, sink)
+                line += seg.count(b"\n")
+            if not block:
+                return
+
+
+def _scan_segment(seg: bytes, first_line: int, sink: Sink) -> None:
+    try:
+        seg.decode("utf-8")
+        if b"\x00" not in seg:
+            return
+    except UnicodeDecodeError:
+        pass
+    for k, raw in enumerate(seg.split(b"\n")):
+        if b"\x00" in raw:
+            sink.add(first_line + k, "encoding", f"NUL byte at byte {raw.index(b'\x00') + 1} of the line")
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            sink.add(first_line + k, "encoding",
+                     f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line)")
+
+
+def open_chunks(path: Path, fmt: str, sink: Sink, chunk_rows: int, checking: bool = True
+                 ) -> tuple[list[str] | None, Iterator[pl.DataFrame]]:
+    """(header columns, or None for JSONL; chunks with LINE). Read errors go to the sink.
+
+    `checking` adds the checks polars cannot make (JSONL: duplicate keys, nested values);
+    the second, writing pass of an import skips them."""
+    try:
+        if fmt == "csv":
+            lf = pl.scan_csv(path, infer_schema=False, encoding="utf8-lossy", raise_if_empty=False)
+            return lf.collect_schema().names(), _csv_chunks(lf, sink, chunk_rows)
+        if fmt == "parquet":
+            lf = pl.scan_parquet(path)
+            return lf.collect_schema().names(), _parquet_chunks(lf, sink, chunk_rows)
+        return None, _jsonl_chunks(path, sink, chunk_rows, checking)
+    except Exception as exc:  # polars/pyarrow raise many kinds; the user needs the message
+        sink.add(0, "", f"cannot read as {fmt.upper()}: {_first_line(exc)}")
+        return [], iter(())
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _csv_chunks(lf: pl.LazyFrame, sink: Sink, chunk_rows: int) -> Iterator[pl.DataFrame]:
+    next_line = 2  # the header is line 1
+    try:
+        for df in lf.collect_batches(chunk_size=chunk_rows):
+            cols = df.columns
+            # A record spans 1 + (newlines inside its quoted fields) physical lines.
+            span = pl.sum_horizontal(
+                [pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in cols]) + 1
+            df = df.with_columns(span.cast(pl.Int64).alias("__span"))
+            df = df.with_columns((pl.col("__span").cum_sum() - pl.col("__span") + next_line).alias(LINE))
+            next_line += int(df["__span"].sum())
+            df = df.drop("__span")
+            yield df.filter(~pl.all_horizontal(pl.col(cols).is_null()))  # blank lines
+    except Exception as exc:
+        sink.add(0, "", f"cannot read as CSV: {_first_line(exc)}")
+
+
+def _parquet_chunks(lf: pl.LazyFrame, sink: Sink, chunk_rows: int) -> Iterator[pl.DataFrame]:
+    row = 1
+    try:
+        for df in lf.collect_batches(chunk_size=chunk_rows):
+            yield df.with_columns(pl.int_range(row, row + df.height, dtype=pl.Int64).alias(LINE))
+            row += df.height
+    except Exception as exc:
+        sink.add(0, "", f"cannot read as Parquet: {_first_line(exc)}")
+
+
+def _jsonl_chunks(path: Path, sink: Sink, chunk_rows: int, checking: bool) -> Iterator[pl.DataFrame]:
+    lineno = 0
+    with open(path, "rb") as f:
+        while True:
+            raw_lines = f.readlines(chunk_rows * 256)
+            if not raw_lines:
+                return
+            nums, keep = [], []
+            for k, raw in enumerate(raw_lines, start=lineno + 1):
+                if raw.strip():
+                    nums.append(k)
+                    keep.append(raw if raw.endswith(b"\n") else raw + b"\n")
+            lineno += len(raw_lines)
+            if keep:
+                yield _jsonl_frame(keep, nums, sink, checking)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_pairs(pairs: list[tuple[str, object]]) -> dict:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise _DuplicateKey(next(k for k in keys if keys.count(k) > 1))
+    return dict(pairs)
+
+
+def _parse_line(raw: bytes, no: int, sink: Sink) -> dict | None:
+    """One JSONL line with Python's json (stricter than polars: duplicate keys are refused)."""
+    try:
+        obj = json.loads(raw.decode("utf-8", "replace"), object_pairs_hook=_unique_pairs)
+    except _DuplicateKey as exc:
+        sink.add(no, str(exc), "appears twice in this JSON object")
+        return None
+    except json.JSONDecodeError as exc:
+        sink.add(no, "", f"malformed JSON at column {exc.colno}: {exc.msg}")
+        return None
+    except RecursionError:
+        sink.add(no, "", "JSON nested too deeply")
+        return None
+    if not isinstance(obj, dict):
+        sink.add(no, "", f"not a JSON object but {type(obj).__name__}")
+        return None
+    return obj
+
+
+def _jsonl_frame(keep: list[bytes], nums: list[int], sink: Sink, checking: bool) -> pl.DataFrame:
+    try:
+        df = pl.read_ndjson(io.BytesIO(b"".join(keep)), infer_schema_length=None)
+    except Exception:  # a malformed line, or types polars cannot reconcile: line by line
+        return _jsonl_slow(keep, nums, sink)
+    if not checking:
+        return df.with_columns(pl.Series(LINE, nums, dtype=pl.Int64))
+    # polars keeps the first of duplicate keys and turns a nested value in a text column into
+    # its JSON text: Python's json finds both.
+    objs = [_parse_line(raw, no, sink) for raw, no in zip(keep, nums)]
+    for c, dtype in df.schema.items():
+        if dtype != pl.String:
+            continue
+        cand = df.select(pl.arg_where(pl.col(c).str.contains(r"^\s*[\[{]"))).to_series().to_list()
+        nested = [i for i in cand if objs[i] is not None and isinstance(objs[i].get(c), dict | list)]
+        for i in nested:
+            sink.add(nums[i], c, NESTED)
+        if nested:
+            df = df.with_columns(pl.when(pl.int_range(pl.len()).is_in(nested)).then(pl.lit(BAD))
+                                 .otherwise(pl.col(c)).alias(c))
+    return df.with_columns(pl.Series(LINE, nums, dtype=pl.Int64))
+
+
+def _jsonl_slow(keep: list[bytes], nums: list[int], sink: Sink) -> pl.DataFrame:
+    records, lines = [], []
+    for no, raw in zip(nums, keep):
+        obj = _parse_line(raw, no, sink)
+        if obj is None:
+            continue
+        rec = {}
+        for k, v in obj.items():
+            if isinstance(v, dict | list):
+                sink.add(no, k, NESTED)
+                v = BAD
+            elif isinstance(v, bool):
+                v = "true" if v else "false"
+            elif isinstance(v, float) and v.is_integer():
+                v = str(int(v))
+            elif v is not None:
+                v = str(v)
+            rec[k] = v
+        records.append(rec)
+        lines.append(no)
+    cols = list(dict.fromkeys(k for r in records for k in r))
+    data = {c: pl.Series(c, [r.get(c) for r in records], dtype=pl.String) for c in cols}
+    return pl.DataFrame(data).with_columns(pl.Series(LINE, lines, dtype=pl.Int64))
+
+
+def as_text(df: pl.DataFrame, sink: Sink) -> pl.DataFrame:
+    """Every column as text (3.0 -> "3"); nested values are reported and replaced by BAD."""
+    exprs = []
+    for c, dtype in df.schema.items():
+        if c == LINE or dtype == pl.String:
+            continue
+        col = pl.col(c)
+        if dtype.is_nested():
+            bad = df.filter(col.is_not_null()).select(LINE)
+            sink.rows(bad, c, lambda r: NESTED)
+            exprs.append(pl.when(col.is_not_null()).then(pl.lit(BAD)).otherwise(None).cast(pl.String).alias(c))
+        elif dtype.is_float():
+            whole = col.is_finite() & (col == col.round()) & (col.abs() < 1e15)
+            exprs.append(pl.when(whole).then(col.cast(pl.Int64, strict=False).cast(pl.String))
+                         .otherwise(col.cast(pl.String)).alias(c))
+        else:
+            exprs.append(col.cast(pl.String, strict=False).alias(c))
+    return df.with_columns(exprs) if exprs else df
+
+
+def trimmed(cols: list[str]) -> list[pl.Expr]:
+    """Key columns compared as trimmed text; blank is missing."""
+    out = []
+    for c in cols:
+        s = pl.col(c).str.strip_chars()
+        out.append(pl.when(s == "").then(None).otherwise(s).alias(c))
+    return out
+
+
