@@ -491,3 +491,17 @@ def test_spec_collects_all_errors(tmp_path):
     text = _spec_error(tmp_path, SPEC.replace('direction = "higher"', 'direction = "up"')
                        .replace("margin = 0.03", "margin = -1"))
     assert "3 problems" in text
+
+
+def test_duplicate_json_key_and_deep_nesting_are_problems_with_their_lines(tmp_path, spec, imported):
+    path = write_jsonl(tmp_path / "data.jsonl", rows())
+    lines = path.read_text().splitlines()
+    lines[1] = lines[1][:-1] + ', "response": "a second answer"}'
+    lines[3] = lines[3][:-1] + ', "meta": ' + "[" * 3000 + "]" * 3000 + "}"
+    path.write_text("\n".join(lines) + "\n")
+    exc = _refused(imported, path, spec, str(tmp_path / "data.jsonl:2: response: appears twice in this JSON object"))
+    assert str(tmp_path / "data.jsonl:4: JSON nested too deeply") in str(exc)
+    spec_path = tmp_path / "deep.toml"
+    spec_path.write_text('name = "x"\na = ' + "[" * 3000 + "]" * 3000 + "\n")
+    with pytest.raises(ImportFailed, match="nested too deeply"):
+        load_spec(spec_path)
