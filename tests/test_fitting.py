@@ -241,16 +241,20 @@ def test_report_warns_when_stale(ws_file, capsys):
 
 
 @pytest.mark.slow
-def test_quick_real_fit(tmp_path):
+def test_quick_real_fit():
+    """The glue with the real model (one yes/no metric, few draws: compilation dominates)."""
     store = Store.memory()
-    es = fill(store, spec(), items=40, labelled=30)
+    one = spec()
+    es = fill(store, EvalSet(0, one.name, one.incumbent, one.regions, one.metrics[:1]),
+              items=40, labelled=30)
     start = time.perf_counter()
-    fit = run_fit(store, es, Settings.quick(seed=1))
+    fit = run_fit(store, es, Settings.quick(seed=1, draws=150, tune=150))
     elapsed = time.perf_counter() - start
     _, posts = latest_posteriors(store, es)
-    assert [p.metric for p in posts] == ["correct", "style"] and posts[0].source == "full"
+    assert [p.metric for p in posts] == ["correct"] and posts[0].source == "full"
     q = posts[0].overall()  # [S, M]
-    assert q[:, 2].mean() < q[:, 0].mean()  # "bad" answers correctly less often
+    assert q[:, 2].mean() < q[:, 0].mean() - 0.1  # "bad" is right 60% of the time, inc 80%
     assert set(fit.summary["verdicts"]) == {"good", "bad"}
+    assert fit.summary["verdicts"]["bad"]["verdict"] != "ready"
     assert not is_stale(store, es, fit)
     print(f"quick real fit: {elapsed:.1f} s")
