@@ -72,10 +72,11 @@ class Sink:
         self.kept: list[Problem] = []
         self.total = 0
 
-    def add(self, line: int, column: str, message: str) -> None:
+    def add(self, line: int, column: str, message: str, file: str | None = None) -> None:
         self.total += 1
         if len(self.kept) < 20 * MAX_SHOWN:
-            self.kept.append(Problem(self.file, line, column, message, self.unit))
+            unit = self.unit if file is None else "line"
+            self.kept.append(Problem(file or self.file, line, column, message, unit))
 
     def rows(self, bad: pl.DataFrame, column: str, message: Callable[[dict], str]) -> None:
         """One problem per row of `bad` (which has LINE); builds objects only for the first few."""

@@ -149,7 +149,7 @@ def _hash_of(col: str) -> pl.Expr:
 
 def _check_chunk(df: pl.DataFrame, cols: _Columns, sink: Sink, skip: set[str]) -> pl.DataFrame:
     """Row checks of one chunk; returns the keys the whole-file checks need."""
-    es, unit = cols.es, sink.unit
+    es = cols.es
     for c in TEXT_COLS:
         if c in skip:
             continue
@@ -190,7 +190,6 @@ def _check_chunk(df: pl.DataFrame, cols: _Columns, sink: Sink, skip: set[str]) -
         sink.rows(df.filter(labelled & pl.col("rater").is_null()).select(LINE), "rater",
                   lambda r: "empty, but the row has human_ labels")
     keys.append(pl.struct(judged).hash().alias("jh"))
-    del unit
     return df.select(keys)
 
 
@@ -273,7 +272,7 @@ def import_file(store: Store, path: str | Path, spec: str | Path | EvalSet, fmt:
             old = next((x for x in held.metrics if x.name == m.name), None)
             if old is not None and old.levels != m.levels:
                 sink.add(0, f"metrics.{m.name}.levels", f"the workspace holds {m.name} with levels "
-                         f"{', '.join(old.levels)}, not {', '.join(m.levels)} ({spec_file})")
+                         f"{', '.join(old.levels)}, not {', '.join(m.levels)}", file=spec_file)
     cols = _Columns(es)
     if fmt != "parquet":
         scan_bytes(path, sink)
@@ -346,8 +345,9 @@ def _write(store: Store, path: Path, fmt: str, es: EvalSet, cols: _Columns, held
                 jc = cols.judge[m.name]
                 level = cols.levels(first[jc], m).to_list()
                 score = first[cols.score[m.name]].cast(pl.Float64, strict=False).to_list()
-                batch.add_judgments(zip(ids, models, itertools.repeat(m.name), itertools.repeat(es.judge), level,
-                                        first[jc].to_list(), score, first[cols.rationale[m.name]].to_list()))
+                batch.add_judgments(zip(
+                    ids, models, itertools.repeat(m.name), itertools.repeat(es.judge), level,
+                    first[jc].to_list(), score, first[cols.rationale[m.name]].to_list()))
             for m in es.metrics:
                 hc = cols.human[m.name]
                 lab = df.filter(pl.col("rater").is_not_null() & pl.col(hc).is_not_null())
