@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ from core.types import (
 APP_ID = "changeover"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
+WRITE_WAIT_S = 120.0  # how long a write waits for the lock, busy timeout after busy timeout
 IMPORT_CACHE_KB = 128 * 1024  # page cache during a bulk import (importing_eval_set)
 
 MIGRATIONS: dict[int, str] = {
@@ -256,7 +258,7 @@ class Store:
             if self._in_write:  # nested: join the outer transaction
                 yield self.con
                 return
-            self.con.execute("BEGIN IMMEDIATE")
+            self._begin()
             self._in_write = True
             try:
                 yield self.con
@@ -267,6 +269,23 @@ class Store:
                 self.con.execute("COMMIT")
             finally:
                 self._in_write = False
+
+    def _begin(self) -> None:
+        """BEGIN IMMEDIATE, waiting out a long writer (a big import's merge) rather than failing
+        after one busy timeout; past WRITE_WAIT_S the error says what is going on."""
+        deadline = time.monotonic() + WRITE_WAIT_S
+        while True:
+            try:
+                self.con.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise ChangeoverError(
+                        f"{self.path}: another process has kept the workspace locked for over "
+                        f"{WRITE_WAIT_S:.0f} s (a large import?); nothing was written, try again"
+                    ) from None
 
     def _rows(self, sql: str, params: Sequence | dict = ()) -> list[sqlite3.Row]:
         with self._lock:
