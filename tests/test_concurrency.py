@@ -1,11 +1,12 @@
-"""Four raters label one eval set at once while an import, a fit's counts query and a long
-read transaction run beside them: every label lands once, no "database is locked" escapes,
+"""Four raters label one eval set at once while an import, fits (counts query + kept fit) and a
+long read transaction run beside them: every label lands once, no "database is locked" escapes,
 and no single label waits a second."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import sqlite3
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -139,21 +140,37 @@ def import_worker(path: str, csv: str, spec: str, start, out) -> None:
     out.put(("import", rows, errors, (t0, t1)))
 
 
-def counts_worker(path: str, eval_set_id: int, start, stop, out) -> None:
-    """What a fit reads: the judge-level and label-vote GROUP BYs, over and over."""
+def canned_fitter(counts, weights, settings, on_progress=None, cancel=None, pass_levels=None):
+    """The exact conjugate posterior in place of NUTS: a fit's reads and write, no sampling."""
+    from core.instant import instant_posterior
+    from core.model import FitResult
+
+    posts = [instant_posterior(c, weights, 200, 1, (pass_levels or {}).get(name))
+             for name, c in counts.items()]
+    diag = {"max_rhat": 1.0, "min_ess_bulk": 900.0, "min_ess_tail": 700.0, "divergences": 0,
+            "ok": True, "sampler": "canned", "per_metric": {}, "reasons": []}
+    return FitResult(posts, diag, settings, 0.01)
+
+
+def fit_worker(path: str, eval_set_name: str, start, stop, out) -> None:
+    """Fits, one after another: the counts GROUP BY over the eval set, then the kept fit."""
+    from core.fitting import run_fit
+    from core.model import Settings
+
     errors: list[str] = []
     runs = 0
     try:
-        store = Store.open(path, read_only=True)
+        store = Store.open(path)
+        es = store.eval_set(eval_set_name)
         start.wait()
         while not stop.is_set():
-            store.judge_level_counts(eval_set_id)
-            store.label_votes(eval_set_id)
+            run_fit(store, es, Settings.quick(), fitter=canned_fitter)
             runs += 1
+            stop.wait(0.1)  # a real fit samples for seconds between its reads and its write
         store.close()
     except Exception:
         errors.append(traceback.format_exc())
-    out.put(("counts", runs, errors, 0.0))
+    out.put(("fit", runs, errors, 0.0))
 
 
 def long_reader_worker(path: str, start, stop, out) -> None:
@@ -179,6 +196,7 @@ def long_reader_worker(path: str, start, stop, out) -> None:
 
 
 def test_four_raters_with_import_fit_and_long_reader(tmp_path):
+    pytest.importorskip("core.fitting")
     pytest.importorskip("core.importer")
     path = tmp_path / "shared.changeover"
     es = build_workspace(path)
@@ -195,7 +213,7 @@ def test_four_raters_with_import_fit_and_long_reader(tmp_path):
               for r in RATERS]
     others = [
         ctx.Process(target=import_worker, args=(str(path), str(csv), str(spec), start, out)),
-        ctx.Process(target=counts_worker, args=(str(path), es.id, start, stop, out)),
+        ctx.Process(target=fit_worker, args=(str(path), es.name, start, stop, out)),
         ctx.Process(target=long_reader_worker, args=(str(path), start, stop, out)),
     ]
     for p in raters + others:
@@ -222,12 +240,15 @@ def test_four_raters_with_import_fit_and_long_reader(tmp_path):
     latencies = sorted(seconds for _, seconds in timed)
     worst = latencies[-1]
     [(_, rows, _, (import_start, import_end))] = by_kind["import"]
-    [(_, fit_runs, _, _)] = by_kind["counts"]
+    [(_, fit_runs, _, _)] = by_kind["fit"]
     during_import = sum(import_start <= began <= import_end for began, _ in timed)
+    worst_during_import = max((t for began, t in timed if import_start <= began <= import_end),
+                              default=0.0)
     print(f"\nlabels={len(timed)} worst_add_rating={worst * 1000:.0f}ms "
           f"median={latencies[len(latencies) // 2] * 1000:.1f}ms import_rows={rows} "
           f"import_s={import_end - import_start:.1f} labels_during_import={during_import} "
-          f"counts_queries={fit_runs}")
+          f"worst_during_import={worst_during_import * 1000:.0f}ms "
+          f"fits={fit_runs}")
     assert rows == BULK_ROWS
     assert during_import > 0, "the import did not overlap the labelling: nothing was tested"
     assert fit_runs > 0
@@ -243,3 +264,46 @@ def test_four_raters_with_import_fit_and_long_reader(tmp_path):
             assert sum(r.rater == rater for r in active) == LABELS_EACH
         assert store.stats(store.eval_set("bulk").id)["responses"] == BULK_ROWS
         assert store.con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def hold_write_lock(path: Path, seconds: float, held: threading.Event) -> None:
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("BEGIN IMMEDIATE")
+    held.set()
+    time.sleep(seconds)
+    con.execute("COMMIT")
+    con.close()
+
+
+def test_a_label_waits_out_a_writer_longer_than_the_busy_timeout(tmp_path, monkeypatch):
+    """A big import's merge can hold the lock past one busy timeout: the label waits, then lands;
+    past the store's overall wait it fails as a ChangeoverError with a message, never as a raw
+    "database is locked"."""
+    import core.store as store_module
+    from core.types import ChangeoverError
+
+    path = tmp_path / "busy.changeover"
+    es = build_workspace(path)
+    with Store.open(path) as store:
+        store.con.execute("PRAGMA busy_timeout = 100")  # one busy timeout: 0.1 s
+        rid = store.browse(es.id, limit=1)[0].response_id
+        held = threading.Event()
+        holder = threading.Thread(target=hold_write_lock, args=(path, 1.0, held))
+        holder.start()
+        held.wait()
+        t0 = time.perf_counter()
+        store.add_rating(rid, "correct", "ann", 1)
+        waited = time.perf_counter() - t0
+        holder.join()
+        assert 0.5 < waited < 5, waited
+        assert [r.value for r in store.active_ratings(rid)] == [1]
+
+        monkeypatch.setattr(store_module, "WRITE_WAIT_S", 0.3)
+        held = threading.Event()
+        holder = threading.Thread(target=hold_write_lock, args=(path, 1.5, held))
+        holder.start()
+        held.wait()
+        with pytest.raises(ChangeoverError, match="locked for over"):
+            store.add_rating(rid, "correct", "bob", 0)
+        holder.join()
+        assert [r.rater for r in store.active_ratings(rid)] == ["ann"]
