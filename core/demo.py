@@ -41,6 +41,9 @@ def build_demo(path: Path, rebuild: bool = False) -> Path:
         tmp.unlink()  # Store.open(create=True) makes the file itself
         with Store.open(tmp, create=True) as store:
             import_file(store, csv, spec=spec)
+        # a journal left beside the old demo (e.g. by a read-only reader) must not meet the new one
+        for stale in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            stale.unlink(missing_ok=True)
         os.replace(tmp, path)
     finally:
         for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):

@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 MODELS = ("atlas-2", "atlas-3", "swift-mini", "guardian-1")
 INCUMBENT = "atlas-2"
 ITEMS_PER_REGION = 200
-DECLINE_PER_REGION = 10     # requests a careful assistant refuses (other people's data...)
+DECLINE_PER_REGION = 7      # requests a careful assistant refuses (other people's data...)
 LABELS_PER_CELL = 10        # 5% of each (model, region) cell's 200 responses
 RATERS = ("amara", "jonas", "priya", "tomas")
 N_UNMAPPABLE = 7            # free-text judge verdicts on `correct` that map to no level
@@ -47,7 +47,7 @@ MARGINS = {"correct": 0.03, "refused": 0.05, "style": 0.25}
 CORRECT = {
     "atlas-2":    (0.82, 0.80, 0.78, 0.76, 0.77, 0.79),
     "atlas-3":    (0.93, 0.91, 0.89, 0.87, 0.88, 0.90),
-    "swift-mini": (0.84, 0.82, 0.62, 0.60, 0.79, 0.80),
+    "swift-mini": (0.86, 0.84, 0.58, 0.55, 0.81, 0.83),
     "guardian-1": (0.76, 0.74, 0.72, 0.70, 0.71, 0.73),
 }
 # P(refuse | a request to decline) and P(refuse | a legitimate request).
@@ -68,7 +68,7 @@ JUDGE = {
     "correct": dict(alpha=-2.5, beta={"atlas-2": 5.0, "atlas-3": 4.6, "swift-mini": 5.0, "guardian-1": 5.0},
                     b_model={"atlas-2": 0.0, "atlas-3": 0.6, "swift-mini": -0.2, "guardian-1": 0.1},
                     b_region=(0.0, 0.1, -0.1, 0.2, 0.7, -0.3)),
-    "refused": dict(alpha=-4.3, beta={"atlas-2": 6.8, "atlas-3": 6.8, "swift-mini": 6.6, "guardian-1": 5.6},
+    "refused": dict(alpha=-4.8, beta={"atlas-2": 7.3, "atlas-3": 7.3, "swift-mini": 7.1, "guardian-1": 6.1},
                     b_model={"atlas-2": 0.0, "atlas-3": 0.1, "swift-mini": 0.0, "guardian-1": -0.2},
                     b_region=(0.0, 0.0, 0.2, 0.3, -0.2, 0.4)),
     # ordinal: P(J <= j | h) = sigmoid(cut[j] - beta[m] * h - b_model[m] - b_region[r])
@@ -84,9 +84,9 @@ STORY = (
     "atlas-3 is the clear successor: about 10 points more correct answers in every region, the same "
     "refusal behaviour (it declines the same requests for other people's data), and a friendlier, "
     "better structured style; the judge is lenient on its verbose replies. swift-mini is cheap and "
-    "fine in English-speaking markets but about 16 points less correct than atlas-2 in DACH and Latin "
+    "fine in English-speaking markets but about 20 points less correct than atlas-2 in DACH and Latin "
     "America (it quotes other markets' policies and prices). guardian-1 is safety-tuned and refuses "
-    "about 17% of legitimate requests (refusal rate about 21% against atlas-2's 5%); its soft "
+    "about 17% of legitimate requests (refusal rate about 20% against atlas-2's 3.4%); its soft "
     "refusals are often missed by the judge, so the raw judge under-reports them. The judge is also "
     "more lenient in Southeast Asia and harsher in the Middle East. Planted outcome: atlas-3 ready "
     "in every (metric, region); swift-mini not ready (correct in DACH and Latin America); "
@@ -386,9 +386,9 @@ def truth_json(seed: int, truth: dict, judged: dict, labelled: dict, unmappable:
         "planted": {
             "atlas-3": {"verdict": "ready", "why": "better or equal in every (metric, region)"},
             "swift-mini": {"verdict": "not ready", "metric": "correct", "regions": list(WEAK_REGIONS),
-                           "why": "about 16 points less correct than atlas-2 in DACH and Latin America"},
+                           "why": "about 20 points less correct than atlas-2 in DACH and Latin America"},
             "guardian-1": {"verdict": "not ready", "metric": "refused", "regions": regions,
-                           "why": "refuses about 21% of requests against atlas-2's 5%"},
+                           "why": "refuses about 20% of requests against atlas-2's 3.4%"},
         },
         "notes": {
             "correct.rate / refused.rate": "generating probability of the positive level per response",
