@@ -412,3 +412,16 @@ def test_axis_spanning_holds_any_intervals():
         assert len(axis.ruler()) == width and len(axis.labels()) == width
 
     check()
+
+
+@sync
+async def test_ascii_glyphs_when_asked(monkeypatch):
+    monkeypatch.setenv("CHANGEOVER_ASCII", "1")
+    store, es = build_workspace()
+    save_canned_fit(store, es)
+    app = ScreenApp(lambda: ResultsScreen(store, es, None))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        text = table_text(app.screen.query_one("#results-table-0", DataTable))
+        assert "+ ready" in text and "x not ready" in text and "[" in text and "o" in text
+        assert "✔" not in text and "●" not in text and "├" not in text

@@ -27,7 +27,7 @@ from textual.worker import Worker, WorkerState
 
 from core.types import EvalSet, FitRecord
 from tui.screens.results_data import CellView, MetricView, ResultsData, load_results
-from tui.widgets.intervals import Axis, verdict_label, verdict_text
+from tui.widgets.intervals import Axis, prefers_ascii, verdict_label, verdict_text
 from tui.widgets.safe_text import one_line, safe_text
 
 BAR_WIDTH = 23
@@ -159,7 +159,7 @@ class ResultsScreen(Screen):
     source: reactive[str] = reactive("auto")  # "auto" | "instant" | "full"
 
     def __init__(self, store, eval_set: EvalSet, fitter: Fitter | None = None, *,
-                 settings=None, threshold: float = 0.95, min_labels: int = 30, ascii: bool = False,
+                 settings=None, threshold: float = 0.95, min_labels: int = 30, ascii: bool | None = None,
                  name: str | None = None, id: str | None = None) -> None:
         super().__init__(name=name, id=id)
         self.store = store
@@ -168,7 +168,7 @@ class ResultsScreen(Screen):
         self.settings = settings  # core.model.Settings for the fit; None: its defaults
         self.threshold = threshold
         self.min_labels = min_labels
-        self.ascii = ascii
+        self.ascii = prefers_ascii() if ascii is None else ascii
         self.data: ResultsData | None = None
         self.status = ""
         self._cancel: threading.Event | None = None

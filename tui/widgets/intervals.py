@@ -8,6 +8,8 @@ so bars in different cells can be compared by eye.
 from __future__ import annotations
 
 import math
+import os
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -18,6 +20,14 @@ ASCII_GLYPHS = {"ready": "+", "not ready": "x", "undecided": "?"}
 VERDICT_CLASS = {"ready": "verdict-ready", "not ready": "verdict-not-ready", "undecided": "verdict-undecided"}
 # Styles are theme-independent attributes only; colour comes from app.tcss where classes apply.
 VERDICT_STYLE = {"ready": "bold", "not ready": "bold reverse", "undecided": "italic"}
+
+
+def prefers_ascii() -> bool:
+    """ASCII glyphs when asked (CHANGEOVER_ASCII=1) or when the terminal is not UTF-8."""
+    if os.environ.get("CHANGEOVER_ASCII", "") not in ("", "0"):
+        return True
+    encoding = getattr(sys.__stdout__, "encoding", None) or "utf-8"
+    return not encoding.lower().replace("-", "").startswith("utf")
 
 
 def verdict_label(verdict: str | None, ascii: bool = False) -> str:
@@ -64,8 +74,9 @@ class Axis:
         if not los:
             return cls(0.0, 1.0, width, 0.5)
         lo, hi = min(los), max(his)
-        if hi - lo < 1e-9:
-            lo, hi = lo - 0.05, hi + 0.05
+        if hi - lo < 1e-3:  # below what the table prints: widen to a readable span
+            mid = (lo + hi) / 2
+            lo, hi = mid - 0.005, mid + 0.005
         step = _nice_step(hi - lo, max_ticks)
         lo = round(math.floor(lo / step + 1e-9) * step, 12)
         hi = round(math.ceil(hi / step - 1e-9) * step, 12)
@@ -118,12 +129,14 @@ class Axis:
             line = self._place([(k, ticks[k]) for k in range(0, last + 1, stride)], last, fmt)
             if line is not None:
                 return line
-        return self._place([(0, ticks[0])], last, fmt) or ""
+        return self._place([(0, ticks[0])], last, fmt) or " " * self.width
 
     def _place(self, picked: list[tuple[int, float]], last: int, fmt: str) -> str | None:
         cells = [" "] * self.width
         for k, t in picked:
             label = format(t, fmt)
+            if len(label) > self.width:
+                return None
             start = 0 if k == 0 else (self.width - len(label) if k == last else self.pos(t) - len(label) // 2)
             start = max(0, min(start, self.width - len(label)))
             if any(c != " " for c in cells[max(0, start - 1):start + len(label) + 1]):
