@@ -395,7 +395,7 @@ def report(name: str, results: dict[str, list[Session]], elapsed: float, args) -
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenario", choices=(*SCENARIOS, "both"), default="both")
-    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--seeds", type=int, default=5, help="labelling sessions per policy (0: skip)")
     ap.add_argument("--batch", type=int, default=20)
     ap.add_argument("--budget", type=int, default=12000)
     ap.add_argument("--per-cell", type=int, default=1500)
@@ -403,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="seeds for the check of the labels-needed forecast (0: skip)")
     args = ap.parse_args(argv)
     names = list(SCENARIOS) if args.scenario == "both" else [args.scenario]
-    for name in names:
+    for name in names if args.seeds > 0 else ():
         results: dict[str, list[Session]] = {p: [] for p in POLICIES}
         t0 = time.perf_counter()
         for seed in range(args.seeds):
