@@ -13,6 +13,10 @@ nothing here tells B that the response is an overlap. The rule is self-correctin
 the workspace's counts, not at a coin), so the realised share converges to the setting whatever
 the mix of raters; with a single rater there is nothing to overlap and the share stays 0.
 
+In the app: ``OverlapQueue(LabelQueue(store, eval_set, rater), share=0.1)`` behaves like the
+queue (next, done, skip, ...) and slips the second labels in; a second label does not count as
+a newly labelled response of its cell.
+
 Two raters asking at the same moment in two processes could, rarely, both be handed the same
 singly-labelled response (three raters on it); the picks are seeded by rater name, which keeps
 that unlikely, and counts.py's majority label handles three votes anyway.
@@ -56,3 +60,43 @@ def realised_share(store, eval_set: EvalSet) -> float:
     """Share of labelled responses that carry labels of two or more raters (0 when none)."""
     labelled, doubled = store.rater_overlap_counts(eval_set.id)
     return doubled / labelled if labelled else 0.0
+
+
+class OverlapQueue:
+    """Wraps a core.queue.LabelQueue: hands out second, blind labels at the overlap share and
+    otherwise whatever the queue picks. Same methods as the queue (next, done, skip, ...), so
+    the rate screen can use either: ``OverlapQueue(LabelQueue(store, es, rater), share=0.1)``."""
+
+    def __init__(self, queue, share: float = DEFAULT_SHARE, seed: int = 0):
+        overlap_due(0, 0, share)  # validates the share
+        self.queue = queue
+        self.share = share
+        self.seed = seed
+        self.overlaps: dict[int, object] = {}  # response id -> Pick handed out as an overlap
+
+    def next(self):
+        """A second label when one is due (see `pick_overlap`), else the queue's next pick."""
+        q = self.queue
+        exclude = set(q.skipped) | set(q.handed) | set(self.overlaps)
+        rid = pick_overlap(q.store, q.eval_set, q.rater, self.share, self.seed, exclude)
+        if rid is None:
+            return q.next()
+        from core.queue import Pick
+
+        view = q.store.response_view(rid)
+        level = next((j.value for j in view.judgments if j.metric == q.metric), None)
+        pick = Pick(rid, view.response.model, view.item.region, level)
+        self.overlaps[rid] = pick
+        return pick
+
+    def done(self, response_id: int, newly_labelled: bool = True) -> None:
+        """A second label adds no labelled response to its cell; others go to the queue."""
+        if self.overlaps.pop(response_id, None) is None:
+            self.queue.done(response_id, newly_labelled)
+
+    def skip(self, response_id: int) -> None:
+        self.overlaps.pop(response_id, None)
+        self.queue.skip(response_id)
+
+    def __getattr__(self, name: str):
+        return getattr(self.queue, name)

@@ -94,3 +94,36 @@ def test_retracted_label_frees_the_response():
     store.retract(rating.id, "ann")
     assert store.single_rater_responses(es.id, "bob") == []
     assert store.rater_overlap_counts(es.id) == (0, 0)
+
+
+def test_overlap_queue_wraps_the_label_queue():
+    from core.overlap import OverlapQueue
+    from core.queue import LabelQueue
+
+    store, es = workspace(100)
+    ann = OverlapQueue(LabelQueue(store, es, "ann", seed=1, min_per_cell=2), share=0.1, seed=3)
+    for _ in range(50):
+        pick = ann.next()
+        assert pick.response_id not in ann.overlaps  # alone: nothing to overlap with
+        store.add_rating(pick.response_id, "correct", "ann", 1)
+        ann.done(pick.response_id)
+    assert store.rater_overlap_counts(es.id) == (50, 0)
+    bob = OverlapQueue(LabelQueue(store, es, "bob", seed=2, min_per_cell=2), share=0.1, seed=3)
+    seen, second = set(), 0
+    for _ in range(60):
+        pick = bob.next()
+        assert pick.response_id not in seen
+        seen.add(pick.response_id)
+        is_overlap = pick.response_id in bob.overlaps
+        before = bob.labelled_total()
+        store.add_rating(pick.response_id, "correct", "bob", 0)
+        bob.done(pick.response_id)
+        if is_overlap:
+            second += 1
+            assert bob.labelled_total() == before  # a second label adds no labelled response
+            assert [r.rater for r in store.active_ratings(pick.response_id)] == ["ann", "bob"]
+    labelled, doubled = store.rater_overlap_counts(es.id)
+    assert second == doubled > 0 and abs(doubled / labelled - 0.1) <= 0.01
+    skipped = bob.next()
+    bob.skip(skipped.response_id)
+    assert skipped.response_id not in bob.overlaps
