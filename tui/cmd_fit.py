@@ -38,7 +38,7 @@ def choose_eval_set(store, name: str | None, command: str):
 
 
 def _plain(text: object) -> str:
-    from core.report import plain_text as plain
+    from core.report_text import plain_text as plain
 
     return plain(text)
 

@@ -1,0 +1,251 @@
+"""Text and Markdown renderings of a `core.report.Report` (see `core.report.render`).
+
+Both come from the same sections, so they say the same things. Names from the eval set are
+data: `plain_text` shows control and bidi characters as escapes (``\\x1b``) and never
+interprets markup; Markdown additionally escapes its special characters. Text tables wrap
+their columns into further blocks to stay within 100 columns.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import textwrap
+
+from core.baselines import METHODS
+from core.decide import labels_to_minimum
+from core.report import Calibration, Interval, MetricTable, Report
+
+
+# Sections shared by the text and Markdown renderers: (title, blocks); a block is a paragraph
+# string or a table (header, rows). Strings are raw here and escaped by the renderer.
+
+_DIRECTION = {"higher": "higher is better", "lower": "lower is better",
+              "match": "should match the incumbent"}
+
+
+def _f(x: float | None, sign: bool = False) -> str:
+    if x is None or not math.isfinite(x):
+        return "-"
+    return f"{x:+.3f}" if sign else f"{x:.3f}"
+
+
+def _ivtext(i: Interval | None, sign: bool = False) -> str:
+    if i is None:
+        return "-"
+    return f"{_f(i.mean, sign)} [{_f(i.lower, sign)}, {_f(i.upper, sign)}]"
+
+
+def _quantity(t: MetricTable) -> str:
+    if t.quantity == "rate":
+        return f'rate of "{t.levels[-1]}"'
+    return f"mean level on 1-{len(t.levels)}"
+
+
+def _sections(report: Report) -> list[tuple[str, list]]:
+    fit = report.fit
+    head = [f"eval set {report.eval_set}, incumbent {report.incumbent}; "
+            f"candidates: {', '.join(m for m in report.models if m != report.incumbent)}"]
+    if fit:
+        s = fit.get("settings") or {}
+        bits = [f"{s[k]} {k}" for k in ("chains", "draws") if k in s]
+        head.append(f"fit #{fit['id']} of {fit['created_at']}" + (f" ({', '.join(bits)}" +
+                    (f", seed {s['seed']}" if "seed" in s else "") + ")" if bits else "")
+                    + ("; STALE: labels changed since" if fit.get("stale") else ""))
+    head.append(f"sources: {', '.join(report.sources)}; regions: " + ", ".join(
+        f"{n} ({w:.0%})" for n, w in report.regions))
+    head.append(f"threshold {report.threshold:g}; a candidate needs at least {report.min_labels} "
+                "human labels per metric to be ready; intervals are 90% (the 5% and 95% "
+                "quantiles of the posterior draws)")
+    out = [("changeover report", head)]
+    if report.flags:
+        out.append(("warnings", [f"[{f.kind}] {f.message}" for f in report.flags]))
+    cands = [m for m in report.models if m != report.incumbent]
+    for t in report.metrics:
+        blocks: list = [f"{_quantity(t)}, {_DIRECTION.get(t.direction, t.direction)}, margin "
+                        f"{t.margin:g}; source: {t.source}"]
+        rows = [[r.region, f"{r.weight:.0%}" if r.region != "overall" else "",
+                 *(_ivtext(c.value) for c in r.cells)] for r in t.rows]
+        blocks.append((["region", "weight", *report.models], rows))
+        if t.pass_level is not None and t.quantity != "rate":
+            blocks.append(f"share at or above {t.levels[t.pass_level]} (level {t.pass_level + 1})")
+            blocks.append((["region", *report.models],
+                           [[r.region, *(_ivtext(c.pass_share) for c in r.cells)] for r in t.rows]))
+        if cands:
+            blocks.append(f"difference to {report.incumbent} (candidate - incumbent)")
+            blocks.append((["region", *cands], [[r.region, *(_ivtext(c.delta, True) for c in r.cells
+                                                             if c.delta is not None)] for r in t.rows]))
+            blocks.append("P(non-inferior) and verdict")
+            blocks.append((["region", *cands], [[r.region, *(f"{c.decision.probability:.2f} "
+                                                             f"{c.decision.verdict}"
+                                                             for c in r.cells if c.decision)]
+                                                for r in t.rows]))
+        blocks.append("human-labelled responses")
+        blocks.append((["region", *report.models], [[r.region, *("?" if c.labels is None else
+                                                               str(c.labels) for c in r.cells)]
+                                                    for r in t.rows]))
+        out.append((t.name, blocks))
+    if report.candidates:
+        blocks = [(["candidate", "verdict", "P(all hold)", "labels"],
+                   [[d.candidate, d.verdict, f"{d.joint_probability:.2f}",
+                     ", ".join(f"{k} {'?' if v is None else v}" for k, v in d.labels.items())]
+                    for d in report.candidates])]
+        for d in report.candidates:
+            lines = [f"{d.candidate}: {d.reason}"]
+            short = labels_to_minimum(d, report.min_labels)
+            lines += [f"  {m}: {n} more candidate labels to reach {report.min_labels}"
+                      for m, n in short.items()]
+            lines += [f"  labels needed, {f.text}" for f in d.forecasts]
+            blocks.append("\n".join(lines))
+        out.append(("verdicts", blocks))
+    out += _calibration_sections(report)
+    out += _baseline_sections(report)
+    out.append(("diagnostics", _diagnostic_blocks(report.diagnostics)))
+    return out
+
+
+def _counts_text(c: Calibration) -> str:
+    """Binary: the 2 x 2 table as TN FP FN TP; scales: agreements out of labelled responses."""
+    if c.counts is None:
+        return "-"
+    if len(c.counts) == 2:
+        (tn, fp), (fn, tp) = c.counts
+        text = f"TN {tn} FP {fp} FN {fn} TP {tp}"
+    else:
+        agree = sum(c.counts[h][h] for h in range(len(c.counts)))
+        text = f"agree {agree}/{sum(map(sum, c.counts))}"
+    return text + ("" if c.judge_only is None else f", judge only {sum(c.judge_only)}")
+
+
+def _calibration_sections(report: Report) -> list:
+    out = []
+    for t in report.metrics:
+        cells = [c for c in report.calibration if c.metric == t.name]
+        if t.quantity == "rate":
+            head = ["model", "region", "labels", "sensitivity", "specificity", "human x judge"]
+            rows = [[c.model, c.region, "?" if c.labels is None else str(c.labels),
+                     _ivtext(c.sensitivity), _ivtext(c.specificity), _counts_text(c)] for c in cells]
+            note = ("sensitivity P(judge yes | human yes), specificity P(judge no | human no); "
+                    "labelled responses by human x judge verdict (TN FP FN TP)")
+        else:
+            head = ["model", "region", "labels", "P(judge = human) by level", "human x judge"]
+            rows = [[c.model, c.region, "?" if c.labels is None else str(c.labels),
+                     " ".join(f"{c.confusion_mean[h][h]:.2f}" for h in range(len(t.levels))),
+                     _counts_text(c)] for c in cells]
+            note = ("diagonal of the judge's confusion matrix P(J = j | H = h), levels 1..L; "
+                    "labelled responses where judge and human agree (full table in JSON)")
+        out.append((f"judge calibration: {t.name}", [note, (head, rows, 2)]))
+    return out
+
+
+_BASELINE_NAMES = {"judge": "raw judge", "human": "human only", "rogan_gladen": "Rogan-Gladen",
+                   "ppi++": "PPI++"}
+
+
+def _baseline_sections(report: Report) -> list:
+    out = []
+    for name in dict.fromkeys(b.metric for b in report.baselines):
+        cells = [b for b in report.baselines if b.metric == name]
+        head = ["model", "region", "judged", "labelled", *(_BASELINE_NAMES[m] for m in METHODS)]
+        rows = [[b.model, b.region, str(b.n_judged), str(b.n_labelled),
+                 *("-" if e.estimate is None else f"{e.estimate:.3f} [{e.lo:.3f}, {e.hi:.3f}]"
+                   for e in b.estimates)] for b in cells]
+        out.append((f"baselines: {name}", [
+            "90% intervals: raw judge rate (Wilson), human labels only (Beta(1,1)), Rogan-Gladen "
+            "(delta method), PPI++ (power-tuned)", (head, rows, 2)]))
+    return out
+
+
+def _diagnostic_blocks(diag: dict) -> list:
+    if not diag:
+        return ["no sampler diagnostics (no full fit)"]
+    keys = ("ok", "sampler", "max_rhat", "min_ess_bulk", "min_ess_tail", "divergences")
+    blocks: list = [", ".join(f"{k} {_dv(diag[k])}" for k in keys if k in diag)]
+    per = diag.get("per_metric") or {}
+    if per:
+        cols = [k for k in keys[2:] if any(k in v for v in per.values())]
+        blocks.append((["metric", *cols], [[m, *(_dv(v.get(k)) for k in cols)] for m, v in per.items()]))
+    return blocks
+
+
+def _dv(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) < 100 else f"{v:.0f}"
+    return str(v)
+
+
+# ---- text and Markdown ---------------------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")
+
+
+def plain_text(s: object) -> str:
+    """Text with control and bidi characters shown as escapes (\\x1b), never interpreted."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                        else f"\\u{ord(m.group()):04x}", str(s))
+
+
+def _md(s: object) -> str:
+    return _MD_SPECIAL.sub(r"\\\1", plain_text(s).replace("\n", " "))
+
+
+def _grid(head: list[str], rows: list[list[str]], keys: int = 1, width: int = 100) -> list[str]:
+    """Aligned columns; columns after the first `keys` wrap into further blocks to fit `width`."""
+    head = [plain_text(h).replace("\n", " ") for h in head]
+    rows = [[plain_text(c).replace("\n", " ") for c in r] for r in rows]
+    widths = [max(len(x) for x in col) for col in zip(head, *rows)]
+    base = sum(widths[:keys]) + 2 * (keys - 1)
+    chunks, cur, used = [], [], base
+    for k in range(keys, len(head)):
+        if cur and used + 2 + widths[k] > width:
+            chunks.append(cur)
+            cur, used = [], base
+        cur.append(k)
+        used += 2 + widths[k]
+    chunks.append(cur)
+    lines: list[str] = []
+    for n, cols in enumerate(chunks):
+        if n:
+            lines.append("")
+        for r in [head, *rows]:
+            lines.append("  ".join(r[k].ljust(widths[k]) for k in [*range(keys), *cols]).rstrip())
+            if r is head:
+                lines.append("  ".join("-" * widths[k] for k in [*range(keys), *cols]))
+    return lines
+
+
+def text(report: Report) -> str:
+    """The report as aligned plain text (80-100 columns)."""
+    lines: list[str] = []
+    for title, blocks in _sections(report):
+        lines += ["", f"== {plain_text(title)} =="] if lines else [f"== {plain_text(title)} =="]
+        for b in blocks:
+            if isinstance(b, str):
+                for x in b.split("\n"):
+                    indent = " " * (len(x) - len(x.lstrip()) + 2)
+                    lines += textwrap.wrap(plain_text(x), 100, subsequent_indent=indent,
+                                           break_on_hyphens=False) or [""]
+            else:
+                lines += ["", *_grid(*b), ""]
+    while lines and not lines[-1]:
+        lines.pop()
+    return "\n".join(lines) + "\n"
+
+
+def markdown(report: Report) -> str:
+    """The report as Markdown (headings and pipe tables)."""
+    lines: list[str] = []
+    for n, (title, blocks) in enumerate(_sections(report)):
+        lines += [f"{'#' if n == 0 else '##'} {_md(title)}", ""]
+        for b in blocks:
+            if isinstance(b, str):
+                lines += [f"{_md(x)}  " if len(b.split(chr(10))) > 1 else _md(x)
+                          for x in b.split("\n")] + [""]
+            else:
+                head, rows = b[0], b[1]
+                lines.append("| " + " | ".join(_md(h) for h in head) + " |")
+                lines.append("|" + "|".join("---" for _ in head) + "|")
+                lines += ["| " + " | ".join(_md(c) for c in r) + " |" for r in rows]
+                lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n"
