@@ -48,8 +48,8 @@ JSON shape (``render(report, "json")``, stable; keys are only ever added under a
 Numbers that cannot be computed are null, never NaN; the JSON is pure ASCII (other characters
 as \\u escapes), so printing it to a terminal is safe. The CSV has one row per
 metric x region x model cell with every number of that cell (columns: `CSV_COLUMNS`).
-Names from the eval set are data: the text renderer (core/report_text.py) shows control characters as visible
-escapes and never interprets markup; Markdown escapes its special characters.
+Names from the eval set are data: the text renderer (core/report_text.py) shows control
+characters as visible escapes and never interprets markup; Markdown escapes its special characters.
 """
 
 from __future__ import annotations
