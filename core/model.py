@@ -43,7 +43,8 @@ class Settings:
     sampler: str = "auto"  # "auto" (nutpie when installed) | "pymc" | "nutpie"
     pooling: str = "partial"  # "partial" | "shared" (one confusion for every model and region)
     min_labels: int = 30  # used by the decisions: fewer labels per candidate and metric -> never ready
-    adaptation: str = "low_rank"  # nutpie mass matrix: "low_rank" | "diag"
+    adaptation: str = "diag"  # nutpie mass matrix: "diag" | "low_rank"
+    geometry: str = "aligned"  # L = 2: "aligned" (tau parametrisation) | "forward"
     keep_draws: int = 2000  # draws kept per fit (thinned), to keep stored fits small
 
     @classmethod
@@ -152,15 +153,70 @@ def build_model(counts: Counts, settings: Settings = Settings()):
             bm = sd_bm * pm.Normal("z_bm", 0.0, 1.0, shape=M)
             br = sd_br * pm.Normal("z_br", 0.0, 1.0, shape=R)
             b = bm[:, None] + br[None, :]
+            if L == 2 and settings.geometry == "aligned":
+                b = b + _aligned_cell_offset(log_pi, beta, b, cut_judge)
+            else:
+                # Judge shifts particular to one cell, beyond the model and region effects.
+                # HalfNormal(0.5): smaller than the model-level differences.
+                sd_e = pm.HalfNormal("sd_e", 0.5)
+                b = b + sd_e * pm.Normal("z_e", 0.0, 1.0, shape=(M, R))
         loc = beta[:, None, None] * h_levels[None, None, :] + b[:, :, None]  # [M, R, L(h)]
         log_conf = _ordered_logistic_logp(loc[..., None], cut_judge)  # [M, R, L(h), L(j)]
 
         log_joint = log_pi[..., :, None] + log_conf
-        log_q = _lse(log_joint)  # log P(J = j) in the cell
+        if L == 2 and settings.pooling != "shared" and settings.geometry == "aligned":
+            tau = model["tau"]  # the judge-positive rate is a parameter: use it exactly
+            log_q = pt.stack([-pt.softplus(tau), -pt.softplus(-tau)], axis=-1)
+        else:
+            log_q = _lse(log_joint)  # log P(J = j) in the cell
         pm.Potential("likelihood", coef + pt.sum(n * log_joint) + pt.sum(u * log_q))
         pm.Deterministic("p", pt.exp(log_pi))
         pm.Deterministic("confusion", pt.exp(log_conf))
     return model
+
+
+CELL_SD = 0.5  # prior sd of a cell's own judge offset (logit scale), aligned geometry
+
+
+def _aligned_cell_offset(log_pi, beta, b, cut_judge, iterations: int = 8):
+    """The cell's judge offset e[m, r], derived from tau[m, r] = logit P(J = yes) (L = 2).
+
+    Why: unlabelled counts pin only the judge-positive rate t = theta se + (1 - theta)(1 - sp).
+    Sampled in the forward parametrisation that is a narrow curved ridge whose width shrinks
+    like 1/sqrt(N), and NUTS trajectories grow with N. Here t (as tau = logit t) is itself a
+    parameter, the counts pin it along one axis (which a diagonal mass matrix learns), and the
+    cell's judge offset e that makes the model reproduce t is solved for (t is increasing in e,
+    so the solution is unique; Newton steps in logit space from a close start). The model is
+    unchanged: e still has its prior N(0, sd_e), written as a Potential together with the
+    log-Jacobian log|de/dtau|, and tau's declared prior is flat.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    shape = log_pi.type.shape[:2]
+    tau = pm.Flat("tau", shape=shape)
+    # Cell-specific judge shifts: smaller than model-level ones. A fixed scale, not a learned
+    # one: e is derived (centred), and a learned scale would make a funnel with it.
+    sd_e = CELL_SD
+    theta = pt.exp(log_pi[..., 1])
+    a = beta[:, None] + b - cut_judge[0]  # logit sensitivity without the cell offset
+    c = b - cut_judge[0]  # logit false-positive rate without the cell offset
+
+    def mixture(e):
+        s_a, s_c = pt.sigmoid(a + e), pt.sigmoid(c + e)
+        yes = theta * s_a + (1 - theta) * s_c
+        no = theta * pt.sigmoid(-(a + e)) + (1 - theta) * pt.sigmoid(-(c + e))
+        slope = (theta * s_a * (1 - s_a) + (1 - theta) * s_c * (1 - s_c)) / (yes * no)
+        return pt.log(yes) - pt.log(no), slope  # logit t(e) and its derivative in e
+
+    e = tau - mixture(pt.zeros_like(tau))[0]
+    for _ in range(iterations):
+        value, slope = mixture(e)
+        e = e - (value - tau) / slope
+    slope = mixture(e)[1]
+    prior = pt.sum(-0.5 * (e / sd_e) ** 2 - np.log(sd_e) - 0.5 * np.log(2 * np.pi))
+    pm.Potential("cell_offset_prior", prior - pt.sum(pt.log(slope)))
+    return e
 
 
 def _lse(log_joint):
@@ -194,7 +250,7 @@ def _compiled(counts: Counts, settings: Settings):
     """A compiled nutpie model for these counts; compiles once per shape and pooling."""
     import nutpie
 
-    key = (counts.u.shape, settings.pooling)
+    key = (counts.u.shape, settings.pooling, settings.geometry)
     compiled = _COMPILED.get(key)
     if compiled is None:
         compiled = nutpie.compile_pymc_model(build_model(counts, settings), freeze_model=False,

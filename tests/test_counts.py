@@ -1,0 +1,97 @@
+"""Counts from a small hand-built workspace: majority labels, ties, retractions, exclusions, missing."""
+
+import numpy as np
+import pytest
+
+from core.counts import Counts, counts_for, data_hash
+from core.store import Store
+from core.types import EvalSet, Metric, Region
+
+T = "2026-01-01T00:00:00+00:00"
+
+
+@pytest.fixture
+def workspace():
+    store = Store.memory()
+    es = store.save_eval_set(EvalSet(
+        id=0, name="demo", incumbent="inc", regions=(Region("eu", 3.0), Region("us", 1.0)),
+        metrics=(Metric("refused", ("no", "yes")), Metric("style", ("1", "2", "3"))),
+    ))
+    with store.importing(es.id) as batch:
+        # the file lists the candidate first: counts must still put the incumbent first
+        batch.add_responses([
+            ("i1", "eu", "q1", None, "cand", "a"), ("i1", "eu", "q1", None, "inc", "b"),
+            ("i2", "eu", "q2", None, "cand", "c"), ("i2", "eu", "q2", None, "inc", "d"),
+            ("i3", "us", "q3", None, "cand", "e"), ("i3", "us", "q3", None, "inc", "f"),
+            ("i4", "us", "q4", None, "cand", "g"), ("i4", "us", "q4", None, "inc", "h"),
+        ])
+        j = [
+            ("i1", "inc", 1), ("i1", "cand", 0), ("i2", "inc", 0), ("i2", "cand", None),
+            ("i3", "inc", 1), ("i4", "inc", 0), ("i4", "cand", 1),
+        ]  # i3/cand has no judgment row at all; i2/cand's verdict was unmappable (NULL)
+        batch.add_judgments([(x, m, "refused", "judge", v, None, None, None) for x, m, v in j])
+        batch.add_judgments([(x, m, "style", "judge", 2, None, None, None)
+                             for x in ("i1", "i2", "i3", "i4") for m in ("inc", "cand")])
+        batch.add_ratings([
+            ("i1", "inc", "refused", "ann", 1, T),
+            ("i1", "cand", "refused", "ann", 1, T), ("i1", "cand", "refused", "bob", 0, T),  # tie
+            ("i2", "inc", "refused", "ann", 0, T), ("i2", "inc", "refused", "bob", 0, T),
+            ("i2", "inc", "refused", "cy", 1, T),  # majority 0
+            ("i2", "cand", "refused", "ann", 1, T),  # labelled, but the judgment is missing
+            ("i4", "inc", "refused", "ann", 1, T),  # retracted below
+            ("i4", "cand", "refused", "ann", 0, T), ("i4", "cand", "refused", "bob", 1, T),
+            ("i1", "inc", "style", "ann", 0, T),
+        ])
+    retract = next(r for r in store.ratings(es.id) if r.metric == "refused" and r.value == 1
+                   and store.response_view(r.response_id).item.external_id == "i4")
+    store.retract(retract.id, "ann")
+    return store, store.eval_set("demo")
+
+
+def test_counts_majority_ties_missing_and_retractions(workspace):
+    store, es = workspace
+    counts = counts_for(store, es)
+    c = counts["refused"]
+    assert c.models == ("inc", "cand") and c.regions == ("eu", "us") and c.levels == ("no", "yes")
+    inc, cand, eu, us = 0, 1, 0, 1
+    expected_n = np.zeros((2, 2, 2, 2), np.int64)
+    expected_n[inc, eu, 1, 1] = 1  # i1
+    expected_n[inc, eu, 0, 0] = 1  # i2, majority of three
+    assert (c.n == expected_n).all()
+    expected_u = np.zeros((2, 2, 2), np.int64)
+    expected_u[cand, eu, 0] = 1  # i1/cand: raters tied, so it stays unlabelled
+    expected_u[inc, us, 1] = 1  # i3/inc: never labelled
+    expected_u[inc, us, 0] = 1  # i4/inc: its only label was retracted
+    expected_u[cand, us, 1] = 1  # i4/cand: tie between ann and bob
+    assert (c.u == expected_u).all()
+    assert c.ties == 2
+    assert c.missing_judgments == 2  # i2/cand (NULL) and i3/cand (no row)
+    assert c.labels_per_cell.tolist() == [[2, 0], [0, 0]]
+
+    style = counts["style"]
+    assert style.n.shape == (2, 2, 3, 3) and style.n[inc, eu, 0, 2] == 1
+    assert style.u.sum() == 7 and style.ties == 0 and style.missing_judgments == 0
+
+
+def test_excluded_rater_breaks_a_tie(workspace):
+    store, es = workspace
+    c = counts_for(store, es, exclude_raters=["bob"])["refused"]
+    assert c.n[1, 1, 0, 1] == 1  # i4/cand: ann's 0 against the judge's 1
+    assert c.n[1, 0, 1, 0] == 1  # i1/cand: ann's 1 against the judge's 0
+    assert c.n[0, 0, 0, 0] == 0  # i2/inc: ann 0 against cy 1 now ties
+    assert c.ties == 1
+
+
+def test_data_hash_is_stable_and_sensitive(workspace):
+    store, es = workspace
+    first = data_hash(counts_for(store, es))
+    assert first == data_hash(counts_for(store, es))
+    c = counts_for(store, es)
+    changed = dict(c)
+    bumped = c["refused"].u.copy()
+    bumped[0, 0, 0] += 1
+    changed["refused"] = Counts(**{**c["refused"].__dict__, "u": bumped})
+    assert data_hash(changed) != first
+    rid = store.response_view(1).response.id
+    store.add_rating(rid, "refused", "dee", 1)
+    assert data_hash(counts_for(store, es)) != first

@@ -1,0 +1,168 @@
+"""Fast checks of the calibration model and the instant posterior on tiny tables."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.special import expit
+
+from core.counts import Counts
+from core.instant import instant_posterior
+from core.model import FitCancelled, Settings, build_model, fit_counts
+
+
+def tiny(L=2, M=1, R=2, seed=0) -> Counts:
+    rng = np.random.default_rng(seed)
+    n = rng.integers(0, 6, size=(M, R, L, L))
+    u = rng.integers(5, 40, size=(M, R, L))
+    return Counts("m", tuple(str(k) for k in range(L)), tuple(f"mod{k}" for k in range(M)),
+                  tuple(f"reg{k}" for k in range(R)), n.astype(np.int64), u.astype(np.int64))
+
+
+def multinomial_loglik(counts: Counts, p: np.ndarray, conf: np.ndarray) -> float:
+    """Hand likelihood: labelled tables ~ Multinomial(pi_h C_hj), unlabelled ~ Multinomial(q_j)."""
+    total = 0.0
+    M, R, L = counts.u.shape
+    for m in range(M):
+        for r in range(R):
+            joint = p[m, r][:, None] * conf[m, r]
+            total += stats.multinomial.logpmf(counts.n[m, r].ravel(), counts.n[m, r].sum(), joint.ravel())
+            total += stats.multinomial.logpmf(counts.u[m, r], counts.u[m, r].sum(), joint.sum(axis=0))
+    return total
+
+
+def evaluate(model, names, point):
+    """Values of named model variables at a point of the value (unconstrained) variables."""
+    import pytensor
+
+    outs = model.replace_rvs_by_values([model[k] for k in names])
+    fn = pytensor.function(model.value_vars, outs, on_unused_input="ignore")
+    return dict(zip(names, fn(*[point[v.name] for v in model.value_vars])))
+
+
+def ordered_logistic(loc, cut):
+    gt = expit(loc[..., None] - cut)  # P(Y > k)
+    upper = np.concatenate([np.ones_like(gt[..., :1]), gt], axis=-1)
+    lower = np.concatenate([gt, np.zeros_like(gt[..., :1])], axis=-1)
+    return upper - lower
+
+
+def test_logp_at_a_point_equals_hand_computation():
+    counts = tiny(L=2, R=2)
+    model = build_model(counts, Settings(pooling="shared"))
+    point = {"cut": np.array([[-0.7]]), "s_log__": np.log(0.6), "z": np.array([[0.3, -1.2]]),
+             "beta0": 3.1, "cut_judge": np.array([1.4])}
+    logp = model.compile_logp(jacobian=False)(point)
+    s, z, cut, beta, cj = 0.6, np.array([0.3, -1.2]), -0.7, 3.1, 1.4
+    prior = (stats.norm.logpdf(cut, 0, 2) + stats.halfnorm.logpdf(s, scale=1.0)
+             + stats.norm.logpdf(z).sum() + stats.norm.logpdf(beta, 2.5, 1.5)
+             + stats.norm.logpdf(cj, 1.25, 2.0))
+    # sensitivity/specificity form of the L = 2 model
+    theta = expit(s * z - cut)
+    se, fpr = expit(beta - cj), expit(-cj)
+    p = np.stack([1 - theta, theta], axis=-1)[None]
+    conf = np.broadcast_to(np.array([[1 - fpr, fpr], [1 - se, se]]), (1, 2, 2, 2))
+    assert logp == pytest.approx(prior + multinomial_loglik(counts, p, conf), rel=1e-9)
+
+
+@pytest.mark.parametrize("L", [2, 3])
+def test_partial_model_pieces_match_numpy(L):
+    counts = tiny(L=L, M=2, R=3, seed=L)
+    model = build_model(counts, Settings(geometry="forward"))
+    rng = np.random.default_rng(1)
+    point = {v.name: rng.normal(0, 0.5, size=model.initial_point()[v.name].shape)
+             for v in model.value_vars}
+    names = ["cut", "s", "z", "beta0", "cut_judge", "sd_beta", "z_beta", "sd_bm", "z_bm", "sd_br",
+             "z_br", "sd_e", "z_e", "p", "confusion", "likelihood"]
+    got = evaluate(model, names, point)
+    pi = ordered_logistic(got["s"] * got["z"], got["cut"][:, None, :])
+    beta = got["beta0"] + got["sd_beta"] * got["z_beta"]
+    b = (got["sd_bm"] * got["z_bm"])[:, None] + (got["sd_br"] * got["z_br"])[None] + got["sd_e"] * got["z_e"]
+    loc = beta[:, None, None] * np.arange(L) + b[:, :, None]
+    conf = ordered_logistic(loc, got["cut_judge"])
+    np.testing.assert_allclose(got["p"], pi, rtol=1e-9)
+    np.testing.assert_allclose(got["confusion"], conf, rtol=1e-9)
+    assert float(got["likelihood"]) == pytest.approx(multinomial_loglik(counts, pi, conf), rel=1e-9)
+
+
+def test_two_levels_is_the_sensitivity_specificity_model():
+    counts = tiny(L=2, M=2, R=3, seed=5)
+    model = build_model(counts, Settings())  # aligned geometry: tau = logit P(J = yes) is a parameter
+    rng = np.random.default_rng(2)
+    point = {v.name: rng.normal(0, 0.7, size=model.initial_point()[v.name].shape)
+             for v in model.value_vars}
+    names = ["p", "confusion", "likelihood", "tau", "z_beta", "beta0", "sd_beta"]
+    got = evaluate(model, names, point)
+    theta = got["p"][..., 1]
+    se, sp = got["confusion"][..., 1, 1], got["confusion"][..., 0, 0]
+    # the derived cell offset reproduces the judge-positive rate the parameter says
+    np.testing.assert_allclose(theta * se + (1 - theta) * (1 - sp), expit(got["tau"]), rtol=1e-9)
+    # discrimination is beta per model: logit se - logit(1 - sp) = beta[m] in every region
+    beta = got["beta0"] + got["sd_beta"] * got["z_beta"]
+    logit = lambda x: np.log(x) - np.log1p(-x)  # noqa: E731
+    np.testing.assert_allclose(logit(se) - logit(1 - sp), np.broadcast_to(beta[:, None], se.shape),
+                               rtol=1e-7)
+    ll = 0.0
+    for m in range(2):
+        for r in range(3):
+            n, u = counts.n[m, r], counts.u[m, r]
+            t = theta[m, r] * se[m, r] + (1 - theta[m, r]) * (1 - sp[m, r])
+            cells = [(1 - theta[m, r]) * sp[m, r], (1 - theta[m, r]) * (1 - sp[m, r]),
+                     theta[m, r] * (1 - se[m, r]), theta[m, r] * se[m, r]]
+            ll += stats.multinomial.logpmf(n.ravel(), n.sum(), cells)
+            ll += stats.binom.logpmf(u[1], u.sum(), t)
+    assert float(got["likelihood"]) == pytest.approx(ll, rel=1e-9)
+
+
+def test_instant_posterior_matches_dirichlet_means():
+    counts = tiny(L=3, M=2, R=2, seed=3)
+    post = instant_posterior(counts, [0.5, 0.5], draws=40000, seed=1)
+    for m in range(2):
+        for r in range(2):
+            n, u = counts.n[m, r], counts.u[m, r]
+            q = (1 + n.sum(axis=0) + u) / (3 + n.sum() + u.sum())
+            h_given_j = (1 + n) / (3 + n.sum(axis=0))[None, :]  # [h, j]
+            expected = h_given_j @ q  # independence of q and P(H|J) in the posterior
+            np.testing.assert_allclose(post.p[:, m, r].mean(axis=0), expected, atol=4e-3)
+    assert post.source == "instant"
+    np.testing.assert_allclose(post.confusion.sum(axis=-1), 1.0, rtol=1e-12)
+    assert post.flags["cell_labels"] == counts.labels_per_cell.tolist()
+
+
+def test_instant_flags_unlabelled_cells():
+    counts = tiny(L=2, M=2, R=2)
+    n = counts.n.copy()
+    n[1, 0] = 0
+    c = Counts(**{**counts.__dict__, "n": n})
+    post = instant_posterior(c, [0.5, 0.5], draws=100)
+    assert post.flags["unlabelled_cells"] == [["mod1", "reg0"]]
+    assert post.flags["cell_labels"][1][0] == 0
+
+
+def test_same_seed_same_numbers_and_progress():
+    counts = {"m": tiny(L=2, M=2, R=2, seed=7)}
+    seen: list[tuple[float, str]] = []
+    first = fit_counts(counts, [0.5, 0.5], Settings.quick(seed=11),
+                       on_progress=lambda f, msg: seen.append((f, msg)))
+    second = fit_counts(counts, [0.5, 0.5], Settings.quick(seed=11))
+    np.testing.assert_array_equal(first.posteriors[0].p, second.posteriors[0].p)
+    assert seen and seen[-1][0] == 1.0 and all(0.0 <= f <= 1.0 for f, _ in seen)
+    assert first.posteriors[0].p.shape == (600, 2, 2, 2)
+    for key in ("max_rhat", "min_ess_bulk", "min_ess_tail", "divergences", "ok", "sampler", "per_metric"):
+        assert key in first.diagnostics
+    other = fit_counts(counts, [0.5, 0.5], Settings.quick(seed=12))
+    assert not np.array_equal(first.posteriors[0].p, other.posteriors[0].p)
+
+
+def test_cancel_stops_promptly():
+    counts = {"m": tiny(L=2, M=2, R=2, seed=7)}
+    fit_counts(counts, [0.5, 0.5], Settings.quick(draws=20, tune=20))  # compile outside the timing
+    cancel = threading.Event()
+    timer = threading.Timer(0.5, cancel.set)
+    timer.start()
+    start = time.monotonic()
+    with pytest.raises(FitCancelled):
+        fit_counts(counts, [0.5, 0.5], Settings.quick(draws=200_000, tune=1000), cancel=cancel)
+    assert time.monotonic() - start < 5.0
