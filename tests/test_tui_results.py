@@ -400,7 +400,7 @@ def test_axis_spanning_holds_any_intervals():
     bounds = st.floats(-5, 5, allow_nan=False).flatmap(
         lambda lo: st.tuples(st.just(lo), st.floats(lo, lo + 3, allow_nan=False)))
 
-    @settings(max_examples=200, deadline=None)
+    @settings(max_examples=80, deadline=None)
     @given(st.lists(bounds, min_size=1, max_size=6), st.integers(8, 40))
     def check(intervals, width):
         axis = Axis.spanning(intervals, width=width)
