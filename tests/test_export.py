@@ -2,6 +2,7 @@
 
 import io
 import json
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -249,3 +250,23 @@ def test_results_of_latest_fit(workspace, tmp_path, fmt):
     cand = df.filter(pl.col("model") == "new")
     assert cand["verdict"].null_count() == 0 and set(cand["verdict"].to_list()) <= {
         "ready", "not ready", "undecided"}
+
+
+def test_closed_pipe_is_not_an_error(workspace, tmp_path):
+    import subprocess
+    import sys
+
+    path, *_ = workspace
+    with Store.open(path) as store:  # enough rows to outgrow the pipe's buffer
+        es = store.eval_set("support")
+        with store.importing(es.id) as batch:
+            batch.add_responses([(f"x{i}", "EU", "q" * 200, None, "old", "t" * 2000)
+                                 for i in range(400)])
+    proc = subprocess.Popen([sys.executable, "-m", "tui.cli", "export", str(path), "--what",
+                             "responses"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert proc.stdout.readline().startswith(b"response_id,")
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err

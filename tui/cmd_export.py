@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from core.export import export
@@ -27,8 +28,21 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 2
     with Store.open(args.workspace, read_only=True) as store:
         es = _eval_set(store, args.eval_set)
-        n = export(store, es, args.what, args.format, args.output or sys.stdout)
+        try:
+            n = export(store, es, args.what, args.format, args.output or sys.stdout)
+        except BrokenPipeError:  # `changeover export ... | head`: the reader has had enough
+            _silence_stdout()
+            return 0
     if args.output:
         print(f"wrote {n:,} {args.what} rows of eval set {es.name!r} to {args.output}",
               file=sys.stderr)
     return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is an OSError
+        pass
