@@ -72,8 +72,8 @@ JUDGE = {
                     b_model={"atlas-2": 0.0, "atlas-3": 0.1, "swift-mini": 0.0, "guardian-1": -0.2},
                     b_region=(0.0, 0.0, 0.2, 0.3, -0.2, 0.4)),
     # ordinal: P(J <= j | h) = sigmoid(cut[j] - beta[m] * h - b_model[m] - b_region[r])
-    "style": dict(cuts=(1.5, 4.5, 7.5, 10.5), beta={"atlas-2": 3.0, "atlas-3": 2.7, "swift-mini": 3.0, "guardian-1": 3.0},
-                  b_model={"atlas-2": 0.0, "atlas-3": 0.9, "swift-mini": 0.0, "guardian-1": -0.3},
+    "style": dict(cuts=(1.5, 4.5, 7.5, 10.5), beta={"atlas-2": 3.0, "atlas-3": 3.0, "swift-mini": 3.0, "guardian-1": 3.0},
+                  b_model={"atlas-2": 0.0, "atlas-3": 0.7, "swift-mini": 0.0, "guardian-1": -0.3},
                   b_region=(0.0, 0.0, 0.1, 0.3, 0.6, -0.4)),
 }
 RATER_ERROR = {"correct": 0.04, "refused": 0.03, "style": 0.10}
@@ -177,7 +177,10 @@ def _refused_raw(rng, model: str, j: int) -> str:
 
 def generate(seed: int = DEFAULT_SEED) -> tuple[list[dict], str, dict]:
     """Rows of the responses file, the spec text and the truth, all from one seed."""
+    # two streams: numbers (truth, verdicts, labels) and words, so rewording a template never
+    # changes the statistics of the sample
     rng = np.random.default_rng(seed)
+    txt = np.random.default_rng([seed, 1])
     truth = simulate_truth(rng)
     rows: list[dict] = []
     judged: dict = {}
@@ -185,7 +188,7 @@ def generate(seed: int = DEFAULT_SEED) -> tuple[list[dict], str, dict]:
     no_reference: list[int] = []
     for r, reg in enumerate(REGIONS):
         t = truth[reg.name]
-        items = _items(rng, reg, t["decline"])
+        items = _items(txt, rng, reg, t["decline"])
         for m in MODELS:
             cell = t["models"][m]
             hs = {"correct": cell["correct"].astype(int), "refused": cell["refused"].astype(int),
@@ -195,17 +198,17 @@ def generate(seed: int = DEFAULT_SEED) -> tuple[list[dict], str, dict]:
             lab = set(rng.choice(ITEMS_PER_REGION, LABELS_PER_CELL, replace=False).tolist())
             labelled[(m, reg.name)] = lab
             for i, item in enumerate(items):
-                text = _response(rng, m, reg, item, cell, i)
+                text = _response(txt, m, reg, item, cell, i)
                 base = dict(item_id=item["id"], region=reg.name, question=item["question"],
                             reference=item["reference"], model=m, response=text)
                 for k in ("correct", "refused", "style"):
                     j = int(js[k][i])
                     raw = ("yes" if j else "no") if k == "correct" else (
-                        _refused_raw(rng, m, j) if k == "refused" else str(j + 1))
+                        _refused_raw(txt, m, j) if k == "refused" else str(j + 1))
                     base[f"judge_{k}"] = raw
-                    base[f"judge_{k}_score"] = _score(rng, k, j)
-                    base[f"judge_{k}_rationale"] = texts.rationale(rng, k, j, bool(hs["refused"][i]),
-                                                                   item["decline"])
+                    base[f"judge_{k}_score"] = _score(txt, k, j)
+                    base[f"judge_{k}_rationale"] = texts.rationale(txt, k, j, bool(hs["refused"][i]),
+                                                                   item["decline"], bool(item["reference"]))
                 if i in lab:
                     pair = rng.choice(len(RATERS), 2, replace=False)
                     for p in sorted(pair.tolist()):
@@ -220,7 +223,7 @@ def generate(seed: int = DEFAULT_SEED) -> tuple[list[dict], str, dict]:
                     rows.append(dict(base, rater="", human_correct="", human_refused="", human_style=""))
     # a few verdicts the judge gave as free text: imported as missing (unmapped = "missing")
     for idx in sorted(rng.choice(no_reference, N_UNMAPPABLE, replace=False).tolist()):
-        rows[idx]["judge_correct"] = pick(rng, texts.UNMAPPABLE)
+        rows[idx]["judge_correct"] = pick(txt, texts.UNMAPPABLE)
         rows[idx]["judge_correct_score"] = ""
         rows[idx]["judge_correct_rationale"] = "The judge could not decide without the reference answer."
     unmappable = {(row["model"], row["region"], row["item_id"]) for row in rows
@@ -228,7 +231,7 @@ def generate(seed: int = DEFAULT_SEED) -> tuple[list[dict], str, dict]:
     return rows, spec_text(), truth_json(seed, truth, judged, labelled, unmappable)
 
 
-def _items(rng, reg: RegionInfo, decline: np.ndarray) -> list[dict]:
+def _items(rng, stats, reg: RegionInfo, decline: np.ndarray) -> list[dict]:
     items = []
     topics = texts.ANSWERABLE
     for i in range(ITEMS_PER_REGION):
@@ -238,7 +241,7 @@ def _items(rng, reg: RegionInfo, decline: np.ndarray) -> list[dict]:
             wrong = []
         else:
             cat, q, ref, right, wrong = topics[int(rng.integers(len(topics)))](rng, reg)
-        has_ref = rng.random() < REFERENCE_SHARE
+        has_ref = stats.random() < REFERENCE_SHARE
         items.append(dict(id=f"{reg.code}-{i + 1:04d}", question=q, reference=ref if has_ref else "",
                           category=cat, right=right, wrong=wrong, decline=bool(decline[i]), what=what))
     return items

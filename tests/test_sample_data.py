@@ -153,14 +153,22 @@ def test_truth_matches_the_human_side_of_the_csv(rows, truth):
 
 
 def test_judge_error_rates_differ_by_model_and_region(truth):
-    spec = [[truth["judge"]["correct"][m][r]["realised_specificity"] for r in REGIONS] for m in truth["models"]]
+    # true rates: the judge is lenient on atlas-3 and in Southeast Asia, harsh in the Middle East
+    spec = [[truth["judge"]["correct"][m][r]["specificity"] for r in REGIONS] for m in truth["models"]]
     by_model = [sum(row) / len(row) for row in spec]
     by_region = [sum(col) / len(col) for col in zip(*spec)]
-    assert max(by_model) - min(by_model) > 0.04
-    assert max(by_region) - min(by_region) > 0.04
+    assert max(by_model) - min(by_model) > 0.04 and max(by_region) - min(by_region) > 0.04
+    # realised: the style judge's bias (judge mean - true mean) over 200 responses per cell
+    bias = {(m, r): truth["judge"]["style"][m][r]["judge_mean"] - truth["cells"]["style"][m][r]["realised"]
+            for m in truth["models"] for r in REGIONS}
+    by_model = {m: sum(bias[m, r] for r in REGIONS) / 6 for m in truth["models"]}
+    by_region = {r: sum(bias[m, r] for m in truth["models"]) / 4 for r in REGIONS}
+    assert by_model["atlas-3"] > max(by_model.values()) - 1e-9 and max(by_model.values()) - min(by_model.values()) > 0.1
+    assert by_region["Southeast Asia"] - by_region["Middle East"] > 0.1
+    # realised: the judge misses guardian-1's soft refusals
     sens = {m: sum(truth["judge"]["refused"][m][r]["realised_sensitivity"] for r in REGIONS) / 6
             for m in truth["models"]}
-    assert sens["guardian-1"] < sens["atlas-2"] - 0.05 # the judge misses guardian's soft refusals
+    assert sens["guardian-1"] < sens["atlas-2"] - 0.05
     for m in truth["models"]:
         for r in REGIONS:
             j = truth["judge"]["correct"][m][r]
