@@ -66,18 +66,8 @@ class ResultsData:
 
 def latest_fit(store, eval_set: EvalSet):
     """(fit or None, its posteriors, stale) through core.fitting."""
-    try:
-        from core.fitting import is_stale, latest_posteriors
-    except ImportError:  # until core/fitting.py lands: the same reading, straight from the store
-        from core.counts import counts_for, data_hash
-        from core.posterior import from_bytes
+    from core.fitting import is_stale, latest_posteriors
 
-        fits = store.fits(eval_set.id)
-        if not fits:
-            return None, [], False
-        fit = fits[0]
-        stale = data_hash(counts_for(store, eval_set)) != fit.data_hash
-        return fit, from_bytes(store.fit_draws(fit.id)), stale
     fit, posteriors = latest_posteriors(store, eval_set)
     return fit, posteriors, bool(fit is not None and is_stale(store, eval_set, fit))
 
