@@ -217,9 +217,6 @@ def test_enormous_field_is_stored_whole(base, fmt, megabytes):
         store.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core/importer.py _jsonl_slow (json.loads, ~line 509) lets RecursionError escape on JSON "
-    "nested ~1000+ deep; it catches only json.JSONDecodeError"))
 def test_deeply_nested_json_is_a_clear_error(base):
     count("adversarial file")
     deep = "[" * 5000 + "]" * 5000
@@ -230,10 +227,6 @@ def test_deeply_nested_json_is_a_clear_error(base):
     assert 1 in line_of_problem(outcome)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core/importer.py reads JSONL with polars, which keeps the FIRST of duplicate keys "
-    "silently (Python's json, its slow path, keeps the last): a line with two different "
-    "`response` values should be refused with its line"))
 def test_duplicate_json_keys_are_refused(base):
     count("adversarial file")
     line = ('{"item_id": "q1", "region": "EU", "question": "Q?", "model": "old", '
@@ -268,10 +261,7 @@ def test_parquet_with_wrong_types(base):
     pytest.param(b'name = "x\xff"\n', 1, id="invalid-utf8"),
     pytest.param(b'name = "x\x00"\n', 1, id="nul"),
     pytest.param(b'\xef\xbb\xbfname = "x"\n', 0, id="bom-incomplete"),
-    pytest.param(b'name = "x"\n' + b'a = ' + b'[' * 3000 + b']' * 3000 + b'\n', 0, id="deep-nesting",
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "core/importer.py load_spec (~line 211) catches only TOMLDecodeError: "
-                     "tomllib raises RecursionError on arrays nested ~1000+ deep"))),
+    pytest.param(b'name = "x"\n' + b'a = ' + b'[' * 3000 + b']' * 3000 + b'\n', 0, id="deep-nesting"),
     pytest.param(b"", 0, id="empty"),
 ])
 def test_hostile_spec_fails_with_its_line(base, tmp_path, text, line):

@@ -133,30 +133,41 @@ def test_browse_detail_shows_escapes_and_markup_as_text():
     assert "[b]new[/b]" in text or "[red]US[/red]" in text or "EU␛[2J" in text  # table cells
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "tui/screens/rate.py + tui/widgets/response_pane.py lay out the whole 1 MB response in one "
+    "Static: drawing the rate screen took 6.5-7.6 s here (Rich alone wraps it in 1.2 s); show "
+    "the first ~100 KB with a marker, or render lazily"))
 def test_a_megabyte_response_renders_in_seconds():
     timings = {}
 
     async def run() -> None:
         store = Store.memory()
         es = hostile_workspace(store, huge=True)
-        app = ChangeoverApp(store, rater="ann", start_rating=es.name, seed=1)
-        t0 = time.perf_counter()
+        app = ChangeoverApp(store, rater="ann", seed=1)
         async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot)  # the eval sets screen: app start-up is not what is measured
+            t0 = time.perf_counter()
+            await pilot.press("r")
             await settle(pilot)
             assert isinstance(app.screen, RateScreen)
             text = screen_text(app)
             timings["rate"] = time.perf_counter() - t0
-            assert "1 MB of response text." in text and "[n] no" in text
+            assert "1 MB of response text." in text and "[n] no" in text and "Undo label" in text
             t1 = time.perf_counter()
+            await pilot.press("end")  # scroll to the bottom of the megabyte
+            await settle(pilot)
+            timings["scroll"] = time.perf_counter() - t1
+            assert "[n] no" in screen_text(app)
+            t2 = time.perf_counter()
             await pilot.press("y")  # the label lands and the screen moves on
             await settle(pilot)
-            timings["label"] = time.perf_counter() - t1
+            timings["label"] = time.perf_counter() - t2
         assert len(store.ratings(es.id)) == 1
 
     asyncio.run(run())
-    print(f"\n1 MB response: rate screen shown in {timings['rate']:.2f}s, "
-          f"label stored and screen redrawn in {timings['label']:.2f}s")
-    assert timings["rate"] < 5.0 and timings["label"] < 5.0
+    print(f"\n1 MB response: rate screen drawn in {timings['rate']:.2f}s, scrolled to its end in "
+          f"{timings['scroll']:.2f}s, label stored and next screen in {timings['label']:.2f}s")
+    assert max(timings.values()) < 2.0, timings
 
 
 # ---- a real terminal -----------------------------------------------------------------------
