@@ -169,6 +169,11 @@ async def test_canned_fit_numbers_and_verdicts():
         lines = candidates_text(screen)
         assert f"{verdict_label('not ready')} {BAD}" in lines  # the name is shown literally
         assert f"{verdict_label('undecided')} {MAYBE}" in lines and "labels needed" in lines
+        # the scale metric: mean level 2.3 and the share at or above its pass level ("3")
+        assert data.cell("style", "eu", GOOD).mean == pytest.approx(2.3, abs=1e-6)
+        assert data.cell("style", "eu", GOOD).pass_share[0] == pytest.approx(0.5, abs=1e-6)
+        style = table_text(screen.query_one("#results-table-1", DataTable))
+        assert "2.30 [" in style and ">=3 0.500 [" in style and "mean level 1-3" in style
         # markup in the eval-set name is shown as text
         assert "support [red]mini[/red]" in plain(screen.query_one("#results-title", Static).content)
 

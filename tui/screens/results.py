@@ -61,8 +61,10 @@ def _num(x: float | None, fmt: str = ".3f", signed: bool = False) -> str:
     return format(x, ("+" if signed else "") + fmt)
 
 
-def model_cell(cell: CellView | None, axis: Axis, incumbent: bool, ascii: bool = False) -> Text:
-    """Three lines: mean and 90% interval; the bar on the shared axis; delta, P, verdict."""
+def model_cell(cell: CellView | None, axis: Axis, incumbent: bool, ascii: bool = False,
+               pass_label: str | None = None) -> Text:
+    """Three lines: mean and 90% interval; the bar on the shared axis; delta, P, verdict.
+    Scales with a pass level get a fourth: the share at or above it, with its interval."""
     if cell is None:
         return Text("no data", style="dim")
     fmt = ".3f" if axis.hi <= 1.0 else ".2f"
@@ -73,6 +75,9 @@ def model_cell(cell: CellView | None, axis: Axis, incumbent: bool, ascii: bool =
     else:
         text.append(f"{_num(cell.delta, fmt, signed=True)} {_num(cell.p, '.2f')} ")
         text.append_text(verdict_text(cell.verdict, ascii))
+    if pass_label and cell.pass_share is not None:
+        mean, lo, hi = cell.pass_share
+        text.append(f"\n{pass_label} {_num(mean)} [{_num(lo)},{_num(hi)}]", style="dim")
     return text
 
 
@@ -291,9 +296,9 @@ class ResultsScreen(Screen):
         table.add_row(Text(view.quantity, style="dim"),
                       *[axis_cell(axis, self.ascii) for _ in view.models], height=2, key="__axis__")
         for row in view.rows:
-            cells = [model_cell(view.cells.get((row, m)), axis, m == view.incumbent, self.ascii)
-                     for m in view.models]
-            table.add_row(safe_text(row), *cells, height=3, key=row)
+            cells = [model_cell(view.cells.get((row, m)), axis, m == view.incumbent, self.ascii,
+                                view.pass_label) for m in view.models]
+            table.add_row(safe_text(row), *cells, height=4 if view.pass_label else 3, key=row)
         table.fixed_rows = 1  # the axis stays in view while scrolling down
 
     def _fill_all(self, table: DataTable) -> None:

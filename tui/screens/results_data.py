@@ -24,6 +24,7 @@ class CellView:
     verdict: str | None = None
     reason: str = ""
     labels: int | None = None
+    pass_share: tuple[float, float, float] | None = None  # scales: (mean, lo, hi) at/above pass
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class MetricView:
     models: tuple[str, ...]
     rows: tuple[str, ...]  # regions, then "overall"
     cells: dict[tuple[str, str], CellView] = field(default_factory=dict)  # (row, model) -> cell
+    pass_label: str | None = None  # scales with a pass level: e.g. ">=4"
 
 
 @dataclass(frozen=True)
@@ -124,9 +126,14 @@ def _metric_view(table, incumbent: str) -> MetricView:
                 delta=None if d is None else d.mean, delta_lo=None if d is None else d.lower,
                 delta_hi=None if d is None else d.upper,
                 p=None if dec is None else dec.probability, verdict=None if dec is None else dec.verdict,
-                reason="" if dec is None else dec.reason, labels=c.labels)
+                reason="" if dec is None else dec.reason, labels=c.labels,
+                pass_share=None if c.pass_share is None else
+                (c.pass_share.mean, c.pass_share.lower, c.pass_share.upper))
+    pass_label = None
+    if table.pass_level is not None and table.quantity != "rate":
+        pass_label = f">={table.levels[table.pass_level]}"
     return MetricView(table.name, _quantity(table), incumbent, tuple(models),
-                      tuple(r.region for r in table.rows), cells)
+                      tuple(r.region for r in table.rows), cells, pass_label)
 
 
 def _candidate_line(decision) -> CandidateLine:
