@@ -218,15 +218,14 @@ def test_read_only_cli_report_and_export_write_nothing(reviewed):
     assert fingerprint(path) == before
 
 
-def test_read_only_app_reviews_and_refuses_rating(reviewed):
+def review_in_app(path: Path, es: EvalSet) -> list[str]:
+    """A read-only review in the app: try to rate twice and to fit once; returns the refusals."""
     import asyncio
 
     from tui.app import ChangeoverApp
     from tui.screens.browse import BrowseScreen
     from tui.screens.rate import RateScreen
 
-    path, es = reviewed
-    before = fingerprint(path)
     notes: list[str] = []
 
     async def session() -> None:
@@ -257,7 +256,29 @@ def test_read_only_app_reviews_and_refuses_rating(reviewed):
             assert len(store.fits(es.id)) == 1 and len(store.ratings(es.id)) == 40
 
     asyncio.run(session())
-    refusals = [n for n in notes if "read-only" in n]
+    return [n for n in notes if "read-only" in n]
+
+
+def test_read_only_app_reviews_and_refuses_rating(reviewed):
+    path, es = reviewed
+    before = fingerprint(path)
+    refusals = review_in_app(path, es)
     print("\nread-only refusals:", refusals)
-    assert len(refusals) >= 2, notes
+    assert len(refusals) == 3, refusals  # rate, rate openly, fit
+    assert fingerprint(path) == before
+
+
+def test_review_on_a_read_only_file_system(reviewed, ro_mount):
+    """The same review, CLI and app, of a workspace on a read-only mount."""
+    src, es = reviewed
+    where, remount_ro = ro_mount
+    path = where / src.name
+    shutil.copy2(src, path)
+    remount_ro()
+    before = fingerprint(path)
+    out = cli("report", str(path), "--format", "text")
+    assert out.returncode == 0, out.stderr
+    out = cli("rate", str(path), "--rater", "bob")  # without --read-only: refused, clearly
+    assert out.returncode == 1 and "--read-only" in out.stderr and "Traceback" not in out.stderr
+    assert len(review_in_app(path, es)) == 3
     assert fingerprint(path) == before
