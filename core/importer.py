@@ -29,7 +29,7 @@ from core.types import ChangeoverError, EvalSet, Metric
 __all__ = ["FORMATS", "MAX_SHOWN", "ImportFailed", "ImportReport", "Problem", "import_file",
            "import_labels", "load_spec"]
 
-CHUNK_ROWS = 200_000
+CHUNK_ROWS = 100_000
 
 
 @dataclass
