@@ -11,7 +11,6 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from rich.text import Text
 from textual import on
@@ -26,8 +25,17 @@ from textual.widgets import DataTable, Footer, ProgressBar, Static, TabbedConten
 from textual.worker import Worker, WorkerState
 
 from core.types import EvalSet, FitRecord
-from tui.screens.results_data import CellView, MetricView, ResultsData, load_results
-from tui.widgets.intervals import Axis, prefers_ascii, verdict_label, verdict_text
+from tui.screens.results_data import MetricView, ResultsData, load_results
+from tui.widgets.intervals import (
+    Axis,
+    axis_cell,
+    model_cell,
+    num,
+    prefers_ascii,
+    summary_cell,
+    verdict_label,
+    verdict_text,
+)
 from tui.widgets.safe_text import one_line, safe_text
 
 BAR_WIDTH = 23
@@ -53,49 +61,6 @@ def default_settings():
     from core.model import Settings
 
     return Settings()
-
-
-def _num(x: float | None, fmt: str = ".3f", signed: bool = False) -> str:
-    if x is None or x != x:  # None or NaN
-        return "-"
-    return format(x, ("+" if signed else "") + fmt)
-
-
-def model_cell(cell: CellView | None, axis: Axis, incumbent: bool, ascii: bool = False,
-               pass_label: str | None = None) -> Text:
-    """Three lines: mean and 90% interval; the bar on the shared axis; delta, P, verdict.
-    Scales with a pass level get a fourth: the share at or above it, with its interval."""
-    if cell is None:
-        return Text("no data", style="dim")
-    fmt = ".3f" if axis.hi <= 1.0 else ".2f"
-    text = Text(f"{_num(cell.mean, fmt)} [{_num(cell.lo, fmt)},{_num(cell.hi, fmt)}]\n")
-    text.append(axis.bar(cell.lo, cell.mean, cell.hi, ascii=ascii) + "\n")
-    if incumbent:
-        text.append("incumbent", style="italic")
-    else:
-        text.append(f"{_num(cell.delta, fmt, signed=True)} {_num(cell.p, '.2f')} ")
-        text.append_text(verdict_text(cell.verdict, ascii))
-    if pass_label and cell.pass_share is not None:
-        mean, lo, hi = cell.pass_share
-        text.append(f"\n{pass_label} {_num(mean)} [{_num(lo)},{_num(hi)}]", style="dim")
-    return text
-
-
-def axis_cell(axis: Axis, ascii: bool = False) -> Text:
-    return Text(axis.ruler(ascii) + "\n" + axis.labels(), style="dim")
-
-
-def summary_cell(cell: CellView | None, incumbent: bool, ascii: bool = False) -> Text:
-    """The all-metrics view: overall mean and interval; delta, P and verdict."""
-    if cell is None:
-        return Text("no data", style="dim")
-    text = Text(f"{_num(cell.mean)} [{_num(cell.lo)},{_num(cell.hi)}]\n")
-    if incumbent:
-        text.append("incumbent", style="italic")
-    else:
-        text.append(f"{_num(cell.delta, signed=True)} {_num(cell.p, '.2f')} ")
-        text.append_text(verdict_text(cell.verdict, ascii))
-    return text
 
 
 def table_axis(table: MetricView, width: int = BAR_WIDTH) -> Axis:
@@ -333,7 +298,7 @@ class ResultsScreen(Screen):
             text.append_text(verdict_text(line.verdict, self.ascii))
             text.append(" ")
             text.append_text(one_line(line.candidate, 30))
-            text.append(f"  P(all hold) {_num(line.joint, '.2f')}")
+            text.append(f"  P(all hold) {num(line.joint, '.2f')}")
             reason = _JOINT_SUFFIX.sub("", line.reason)  # the joint probability is shown already
             if reason:
                 text.append(f" · {reason}", style="dim")

@@ -150,3 +150,52 @@ class Axis:
         if step * 10 ** decimals % 1 > 1e-9:  # e.g. 0.25
             decimals += 1
         return f".{decimals}f"
+
+
+# ---- table cells (pure text, so they read the same with NO_COLOR) -----------------------
+
+
+def num(x: float | None, fmt: str = ".3f", signed: bool = False) -> str:
+    """A number for a table cell; "-" for None or NaN."""
+    if x is None or x != x:  # None or NaN
+        return "-"
+    return format(x, ("+" if signed else "") + fmt)
+
+
+def model_cell(cell, axis: Axis, incumbent: bool, ascii: bool = False,
+               pass_label: str | None = None) -> Text:
+    """`cell` has mean, lo, hi, delta, p, verdict and pass_share (tui.screens.results_data.CellView).
+
+    Three lines: mean and 90% interval; the bar on the shared axis; delta, P, verdict.
+    Scales with a pass level get a fourth: the share at or above it, with its interval."""
+    if cell is None:
+        return Text("no data", style="dim")
+    fmt = ".3f" if axis.hi <= 1.0 else ".2f"
+    text = Text(f"{num(cell.mean, fmt)} [{num(cell.lo, fmt)},{num(cell.hi, fmt)}]\n")
+    text.append(axis.bar(cell.lo, cell.mean, cell.hi, ascii=ascii) + "\n")
+    if incumbent:
+        text.append("incumbent", style="italic")
+    else:
+        text.append(f"{num(cell.delta, fmt, signed=True)} {num(cell.p, '.2f')} ")
+        text.append_text(verdict_text(cell.verdict, ascii))
+    if pass_label and cell.pass_share is not None:
+        mean, lo, hi = cell.pass_share
+        text.append(f"\n{pass_label} {num(mean)} [{num(lo)},{num(hi)}]", style="dim")
+    return text
+
+
+def axis_cell(axis: Axis, ascii: bool = False) -> Text:
+    return Text(axis.ruler(ascii) + "\n" + axis.labels(), style="dim")
+
+
+def summary_cell(cell, incumbent: bool, ascii: bool = False) -> Text:
+    """The all-metrics view: overall mean and interval; delta, P and verdict."""
+    if cell is None:
+        return Text("no data", style="dim")
+    text = Text(f"{num(cell.mean)} [{num(cell.lo)},{num(cell.hi)}]\n")
+    if incumbent:
+        text.append("incumbent", style="italic")
+    else:
+        text.append(f"{num(cell.delta, signed=True)} {num(cell.p, '.2f')} ")
+        text.append_text(verdict_text(cell.verdict, ascii))
+    return text
