@@ -670,8 +670,11 @@ class Store:
 
     def item_id_range(self, eval_set_id: int) -> tuple[int, int]:
         """Smallest and largest item id of an eval set ((0, -1) when it has none)."""
-        lo, hi = self._one("SELECT min(id), max(id) FROM items WHERE eval_set_id = ?", (eval_set_id,))
-        return (lo, hi) if lo is not None else (0, -1)
+        # `+eval_set_id`: walk the primary key from either end instead of the region index
+        lo = self._one("SELECT id FROM items WHERE +eval_set_id = ? ORDER BY id LIMIT 1", (eval_set_id,))
+        hi = self._one("SELECT id FROM items WHERE +eval_set_id = ? ORDER BY id DESC LIMIT 1",
+                       (eval_set_id,))
+        return (lo[0], hi[0]) if lo is not None else (0, -1)
 
     def response_total(self, eval_set_id: int) -> int:
         """How many responses an eval set holds."""
