@@ -18,8 +18,13 @@ def app_with_data() -> ChangeoverApp:
 
 
 async def settle(pilot):
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
+    """Wait until the app is quiet: messages handled, workers done, the screen's data in."""
+    for _ in range(500):
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+        if not getattr(pilot.app.screen, "loading", False):
+            break
+        await pilot.pause(0.01)
     await pilot.pause()
 
 

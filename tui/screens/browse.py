@@ -71,6 +71,7 @@ class BrowseScreen(Screen):
         self.total: int | None = None
         self.first_row = 0  # row number of the page's first row, for "rows 51-100 of N"
         self._token = 0  # the page request whose answer is wanted
+        self._answered = -1  # the last request whose page is on screen
 
     def compose(self) -> ComposeResult:
         yield Static(id="browse-filters")
@@ -122,6 +123,7 @@ class BrowseScreen(Screen):
     def _fill(self, token: int, offset: int, rows: list[BrowseRow], cursor: int) -> None:
         if token != self._token:
             return  # an answer to a question nobody is asking any more
+        self._answered = token
         if not rows and offset > 0:
             return  # nothing past the edge: stay on this page
         self.first_row = offset
@@ -136,6 +138,11 @@ class BrowseScreen(Screen):
             table.move_cursor(row=min(cursor if cursor >= 0 else len(rows) - 1, len(rows) - 1))
         self.show_filters()
         self.show_detail()
+
+    @property
+    def loading(self) -> bool:
+        """A page or the row count is still on its way."""
+        return self._answered != self._token or self.total is None
 
     def show_filters(self) -> None:
         f = self.filter

@@ -68,6 +68,7 @@ class EvalSetsScreen(Screen):
         self.store = store
         self.workspace_name = workspace_name
         self.sets: list[EvalSet] = []
+        self.loading = True  # counts still on their way
 
     def compose(self) -> ComposeResult:
         yield Static(id="sets-title")
@@ -88,20 +89,30 @@ class EvalSetsScreen(Screen):
     def reload(self) -> None:
         """Names at once; the counts (a full scan on big sets) arrive from a worker."""
         self.sets = self.store.eval_sets()
-        table = self.query_one(DataTable)
-        table.clear()
-        for es in self.sets:
-            table.add_row(one_line(es.name, 30), "…", "…", "…", "…", "…", "…", key=str(es.id))
+        self.loading = True
+        self.cells: dict[int, tuple[str, ...]] = {}
+        self._show_rows()
         hint = ("No eval sets yet: changeover import WORKSPACE FILE --spec SPEC" if not self.sets
                 else "enter browse · r rate · v results · c calibration · ctrl+p commands · ? keys")
         self.query_one("#sets-hint", Static).update(Text(hint, style="dim"))
-        self.load_counts()
+        self.call_after_refresh(self.load_counts)  # first paint first, then the full scans
+
+    def _show_rows(self) -> None:
+        table = self.query_one(DataTable)
+        cursor = table.cursor_row
+        table.clear()
+        for es in self.sets:
+            cells = self.cells.get(es.id, ("…",) * (len(COLUMNS) - 1))
+            table.add_row(one_line(es.name, 30), *(one_line(c, 60) for c in cells), key=str(es.id))
+        if self.sets:
+            table.move_cursor(row=min(cursor or 0, len(self.sets) - 1))
 
     @work(thread=True, exclusive=True, group="counts")
     def load_counts(self) -> None:
         with self.store.reading() as reader:  # counts scan every row: not on the app's connection
             for es in list(self.sets):
                 self._count(reader, es)
+        self.app.call_from_thread(setattr, self, "loading", False)
 
     def _count(self, reader, es: EvalSet) -> None:
         responses = reader.response_total(es.id)
@@ -117,10 +128,8 @@ class EvalSetsScreen(Screen):
         self.app.call_from_thread(self._fill_row, es.id, cells)
 
     def _fill_row(self, set_id: int, cells: tuple[str, ...]) -> None:
-        table = self.query_one(DataTable)
-        for column, value in zip(COLUMNS[1:], cells):
-            col_key = table.ordered_columns[COLUMNS.index(column)].key
-            table.update_cell(str(set_id), col_key, one_line(value, 60), update_width=True)
+        self.cells[set_id] = cells
+        self._show_rows()
 
     def selected(self) -> EvalSet | None:
         table = self.query_one(DataTable)

@@ -64,7 +64,7 @@ class RateScreen(Screen):
         self.query_one("#rate-body").focus()
         self.advance()
         if self.queue is not None:
-            self.load_total()
+            self.call_after_refresh(self.load_total)  # the response first, then the full count
 
     @work(thread=True, exclusive=True, group="total")
     def load_total(self) -> None:
@@ -120,6 +120,11 @@ class RateScreen(Screen):
             response_text(self.view, self.eval_set, blind=self.blind))
         self.query_one("#rate-prompt", Static).update(
             prompt_text(self.metrics, self.answers, self.current))
+
+    @property
+    def loading(self) -> bool:
+        """The eval set's size is still being counted."""
+        return self.queue is not None and self.total is None
 
     def progress_text(self) -> Text:
         n = len(self.completed)
