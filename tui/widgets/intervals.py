@@ -17,7 +17,6 @@ from rich.text import Text
 
 GLYPHS = {"ready": "✔", "not ready": "✘", "undecided": "?"}
 ASCII_GLYPHS = {"ready": "+", "not ready": "x", "undecided": "?"}
-VERDICT_CLASS = {"ready": "verdict-ready", "not ready": "verdict-not-ready", "undecided": "verdict-undecided"}
 # Styles are theme-independent attributes only; colour comes from app.tcss where classes apply.
 VERDICT_STYLE = {"ready": "bold", "not ready": "bold reverse", "undecided": "italic"}
 
