@@ -282,3 +282,37 @@ def test_review_on_a_read_only_file_system(reviewed, ro_mount):
     assert out.returncode == 1 and "--read-only" in out.stderr and "Traceback" not in out.stderr
     assert len(review_in_app(path, es)) == 3
     assert fingerprint(path) == before
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tui/app.py export_report (the palette's 'Export report') writes the report next to the "
+    "workspace and catches only ChangeoverError/ImportError: on a read-only mount the OSError "
+    "(EROFS) kills the app with a traceback instead of a notification"))
+def test_export_report_on_a_read_only_file_system_is_refused_not_a_crash(reviewed, ro_mount):
+    import asyncio
+
+    from tui.app import ChangeoverApp
+
+    src, es = reviewed
+    where, remount_ro = ro_mount
+    path = where / src.name
+    shutil.copy2(src, path)
+    remount_ro()
+    notes: list[str] = []
+
+    async def session() -> None:
+        with Store.open(path, read_only=True) as store:
+            app = ChangeoverApp(store, rater="bob", read_only=True, seed=1)
+            async with app.run_test(size=(100, 30)) as pilot:
+                original = app.notify
+                app.notify = lambda message, *a, **k: (notes.append(str(message)),
+                                                        original(message, *a, **k))[1]
+                await pilot.pause()
+                app.export_report(store.eval_set(es.id))
+                await pilot.pause()
+                await app.workers.wait_for_complete()
+                await pilot.pause()
+                assert app.is_running
+
+    asyncio.run(session())
+    assert any("report" in n.lower() for n in notes), notes
