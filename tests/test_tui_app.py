@@ -288,3 +288,42 @@ async def test_eval_sets_screen_shows_the_last_fit_and_its_verdicts(store):
         await settle(pilot)
         text = screen_text(app)
         assert "#1 " in text and "newmodel-beta: ready (P=0.98)" in text
+
+
+def instant_fit(store, es):
+    """A kept fit made of instant (conjugate) posteriors: a real fit record without sampling."""
+    from core.fitting import run_fit
+    from core.instant import instant_posterior
+    from core.model import FitResult, Settings
+
+    def fitter(counts, weights, settings, on_progress=None, cancel=None, pass_levels=None):
+        posts = [instant_posterior(c, weights, draws=400, seed=1,
+                                   pass_level=(pass_levels or {}).get(name))
+                 for name, c in counts.items()]
+        return FitResult(posts, {"ok": True, "max_rhat": 1.0, "min_ess_bulk": 400.0,
+                                 "min_ess_tail": 400.0, "divergences": 0, "sampler": "instant",
+                                 "per_metric": {}}, settings, 0.0)
+
+    return run_fit(store, es, Settings.quick(), fitter=fitter)
+
+
+@run_async
+async def test_export_report_command_writes_markdown(tmp_path, monkeypatch):
+    path = tmp_path / "w.changeover"
+    store = Store.open(path, create=True)
+    es = make_workspace(store, n_items=30)
+    for rid in range(1, 40):
+        for m in es.metrics:
+            store.add_rating(rid, m.name, "carol", 1)
+    instant_fit(store, es)
+    app = ChangeoverApp(store, rater="ann", seed=1)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        command = next(c for c in app.get_system_commands(app.screen)
+                       if c.title == "Export report support")
+        command.callback()
+        await settle(pilot)
+    store.close()
+    report = tmp_path / "w-support-report.md"
+    text = report.read_text(encoding="utf-8")
+    assert "newmodel-beta" in text and "oldmodel-alpha" in text and "|" in text
