@@ -16,7 +16,7 @@ import pytest
 
 from core.store import Store
 from core.types import EvalSet
-from helpers_tmux import (LABEL_KEYS, PROMPT, Tmux, build_rate_workspace, expected_labels,
+from helpers_tmux import (LABEL_KEYS, Tmux, build_rate_workspace, expected_labels,
                           find_process, label_responses, tmux_missing, wait_gone)
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -105,6 +105,9 @@ def test_label_over_a_real_ssh_session(sshd, tmp_path):
     try:
         term.run(ssh_command(port, key, workspace))
         given = label_responses(term, responses=4)
+        # Over SSH the app leaves the mouse alone (so the terminal's own selection works).
+        assert term.display("#{mouse_any_flag}") == "0"
+        assert term.alternate_on()
         term.keys("C-q")
         term.wait_for(lambda s: s.rstrip().endswith(PROMPT.strip()), timeout=20)
         assert not term.alternate_on()
