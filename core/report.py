@@ -217,7 +217,9 @@ def _flags(posteriors, fit, counts, stale, diagnostics) -> list[Flag]:
         flags.append(Flag("instant_posterior", "instant posterior (conjugate, unpooled, no "
                                                "sampling): a quick look, not the full model"))
     if diagnostics and diagnostics.get("ok") is False:
-        parts = [f"{k} {diagnostics[k]}" for k in ("max_rhat", "min_ess_bulk", "min_ess_tail",
+        fmt = lambda v: f"{v:.3f}" if isinstance(v, float) and abs(v) < 100 else (
+            f"{v:.0f}" if isinstance(v, float) else str(v))
+        parts = [f"{k} {fmt(diagnostics[k])}" for k in ("max_rhat", "min_ess_bulk", "min_ess_tail",
                                                    "divergences") if k in diagnostics]
         flags.append(Flag("diagnostics", "the fit failed its diagnostics (R-hat <= 1.01, "
                                          "ESS >= 400, no divergences): " + ", ".join(parts)))

@@ -95,7 +95,11 @@ def _sections(report: Report) -> list[tuple[str, list]]:
             short = labels_to_minimum(d, report.min_labels)
             lines += [f"  {m}: {n} more candidate labels to reach {report.min_labels}"
                       for m, n in short.items()]
-            lines += [f"  labels needed, {f.text}" for f in d.forecasts]
+            if d.verdict == "not ready" and d.forecasts:
+                lines.append(f"  no labels-needed forecast: not ready in other cells whatever "
+                             f"{len(d.forecasts)} undecided cell(s) settle to")
+            else:
+                lines += [f"  labels needed, {f.text}" for f in d.forecasts]
             blocks.append("\n".join(lines))
         out.append(("verdicts", blocks))
     out += _calibration_sections(report)

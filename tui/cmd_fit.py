@@ -91,24 +91,25 @@ def _fit(store, es, args) -> int:
                 outcome["error"] = exc
 
         worker = threading.Thread(target=work, name="changeover-fit", daemon=True)
-        worker.start()
-        try:
+        try:  # Ctrl-C lands in this (the main) thread, wherever it is: the worker stops cleanly
+            worker.start()
             while worker.is_alive():
                 worker.join(0.1)
         except KeyboardInterrupt:
             cancel.set()
             progress.update(task, what="cancelling...")
-            worker.join()
+            if worker.ident is not None:
+                worker.join()
     if cancel.is_set() and "fit" not in outcome:
         print("changeover fit: cancelled; nothing was stored", file=sys.stderr)
         return 130
     if "error" in outcome:
         raise outcome["error"]
-    print(fit_summary_text(outcome["fit"], es))
+    print(fit_summary_text(outcome["fit"], es, args.workspace))
     return 0
 
 
-def fit_summary_text(fit, es) -> str:
+def fit_summary_text(fit, es, workspace: str = "WORKSPACE") -> str:
     """Headline verdicts and diagnostics of a kept fit, as plain text."""
     s, d = fit.summary or {}, fit.diagnostics or {}
     secs = s.get("seconds")
@@ -130,8 +131,16 @@ def fit_summary_text(fit, es) -> str:
         for cand, v in verdicts.items():
             lines.append(f"  {cand.ljust(width)}  {v['verdict']:<9}  P(all hold) = "
                          f"{v['joint_probability']:.2f}")
-    lines.append("details: changeover report WORKSPACE" + (f" --eval-set {es.name}" if es.name else ""))
+    if st.get("draws", 1000) < 1000:
+        lines.append("(a quick fit: a first look, not a verdict; fit without --quick to decide)")
+    lines.append(f"details: changeover report {workspace} --eval-set {_quote(es.name)}")
     return _plain("\n".join(lines))
+
+
+def _quote(name: str) -> str:
+    import shlex
+
+    return shlex.quote(name)
 
 
 def _n(x, digits: int = 3) -> str:
