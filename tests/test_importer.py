@@ -505,3 +505,19 @@ def test_duplicate_json_key_and_deep_nesting_are_problems_with_their_lines(tmp_p
     spec_path.write_text('name = "x"\na = ' + "[" * 3000 + "]" * 3000 + "\n")
     with pytest.raises(ImportFailed, match="nested too deeply"):
         load_spec(spec_path)
+
+
+def test_labels_in_jsonl_and_parquet(tmp_path, imported):
+    good = [dict(zip(LABEL_COLUMNS, r)) for r in GOOD_LABELS[:2]]
+    jsonl = tmp_path / "labels.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in good)
+                     + json.dumps(dict(good[0], item_id="q7")) + "\n")
+    with pytest.raises(ImportFailed) as exc:
+        import_labels(imported, jsonl)
+    assert f"{jsonl}:3: item_id: no response of model 'nova' to item 'q7'" in str(exc.value)
+    frame = pl.DataFrame(good).with_columns(pl.Series("value", ["no", "4"]))
+    frame.write_parquet(tmp_path / "labels.parquet")
+    assert import_labels(imported, tmp_path / "labels.parquet").added["ratings"] == 2
+    frame.with_columns(pl.Series("value", ["no", "9"])).write_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(ImportFailed, match=r"bad.parquet: row 2: value: '9' is not a level of style"):
+        import_labels(imported, tmp_path / "bad.parquet")
