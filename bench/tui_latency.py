@@ -136,10 +136,11 @@ def first_paint(path: Path, runs: int = 3) -> dict:
 
 
 class Frames:
-    """Times at which the app wrote a frame, and at which a watched method last ran."""
+    """Times at which the app wrote a frame, and at which watched methods last ran."""
 
     def __init__(self, app):
         self.frames: list[float] = []
+        self.marks: dict[str, float] = {}
         real = app._display
 
         def spy(screen, update):
@@ -148,21 +149,30 @@ class Frames:
 
         app._display = spy
 
-    async def frame_after(self, ready, t0: float, timeout: float = 30.0) -> float:
-        """Seconds from t0 to the first frame written once `ready()` holds."""
+    def watch(self, cls, name: str) -> None:
+        """Note the time whenever `cls.name` (a method that changes what is on screen) ran."""
+        real = getattr(cls, name)
+        frames = self
+
+        def spy(self, *args, **kwargs):
+            out = real(self, *args, **kwargs)
+            frames.marks[name] = time.perf_counter()
+            return out
+
+        setattr(cls, name, spy)
+
+    async def frame_after(self, ready, t0: float, mark: str, timeout: float = 60.0) -> float:
+        """Seconds from t0 to the first frame written after the change `ready()` waits for."""
         while not ready():
             await asyncio.sleep(0.0005)
             if time.perf_counter() - t0 > timeout:
                 raise TimeoutError("nothing happened")
-        t_ready = time.perf_counter()
-        n = len(self.frames)
-        while len(self.frames) == n:
+        changed = max(self.marks.get(mark, 0.0), t0)
+        while not (self.frames and self.frames[-1] >= changed):
             await asyncio.sleep(0.0005)
             if time.perf_counter() - t0 > timeout:
                 raise TimeoutError("no frame")
-        # a frame written between the change and our noticing it counts as well
-        earlier = [t for t in self.frames[:n] if t >= t_ready - 0.0005]
-        return (earlier[0] if earlier else self.frames[n]) - t0
+        return next(t for t in self.frames if t >= changed) - t0
 
 
 async def in_app(path: Path, keys: int) -> dict:
@@ -176,6 +186,9 @@ async def in_app(path: Path, keys: int) -> dict:
     store = Store.open(path)
     app = ChangeoverApp(store, rater=f"bench-{time.time_ns()}", seed=1)
     frames = Frames(app)
+    frames.watch(BrowseScreen, "_fill")
+    frames.watch(BrowseScreen, "_set_total")
+    frames.watch(RateScreen, "refresh_panes")
     out: dict = {}
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
@@ -189,15 +202,17 @@ async def in_app(path: Path, keys: int) -> dict:
 
         t = send("enter")
         out["browse_first_page"] = await frames.frame_after(
-            lambda: isinstance(app.screen, BrowseScreen) and bool(app.screen.rows), t)
+            lambda: isinstance(app.screen, BrowseScreen) and bool(app.screen.rows), t, "_fill")
         browse = app.screen
-        out["browse_count"] = await frames.frame_after(lambda: browse.total is not None, t)
+        out["browse_count"] = await frames.frame_after(lambda: browse.total is not None, t,
+                                                       "_set_total")
         await pilot.press("escape")
         await pilot.pause()
 
         t = send("r")
         out["rate_first_response"] = await frames.frame_after(
-            lambda: isinstance(app.screen, RateScreen) and app.screen.view is not None, t)
+            lambda: isinstance(app.screen, RateScreen) and app.screen.view is not None, t,
+            "refresh_panes")
         rate = app.screen
         await pilot.pause()
         rng = random.Random(0)
@@ -210,7 +225,7 @@ async def in_app(path: Path, keys: int) -> dict:
                 ready = lambda: rate.view is not None and rate.view.response.id != before[0]  # noqa: E731
             else:
                 ready = lambda: len(rate.history) > before[1]  # noqa: E731
-            dt = await frames.frame_after(ready, send(key))
+            dt = await frames.frame_after(ready, send(key), "refresh_panes")
             every.append(dt)
             if last:
                 next_response.append(dt)
