@@ -244,8 +244,9 @@ def markdown(report: Report) -> str:
         lines += [f"{'#' if n == 0 else '##'} {_md(title)}", ""]
         for b in blocks:
             if isinstance(b, str):
-                lines += [f"{_md(x)}  " if len(b.split(chr(10))) > 1 else _md(x)
-                          for x in b.split("\n")] + [""]
+                first, *rest = b.split("\n")  # indented follow-up lines become a list
+                lines += [_md(first), *([""] if rest else []),
+                          *(f"- {_md(x.strip())}" for x in rest), ""]
             else:
                 head, rows = b[0], b[1]
                 lines.append("| " + " | ".join(_md(h) for h in head) + " |")

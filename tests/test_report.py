@@ -147,6 +147,7 @@ def test_text(canned):
     assert "5% and 95% quantiles" in text
     assert "0.900 [0.855, 0.945]" in text  # sensitivity
     assert "TN 8 FP 3 FN 2 TP 20" in text
+    assert "labels needed, correct/us: about" in text
     assert max(len(line) for line in text.splitlines()) <= 100
     # Names are data: the markup stays literal, the escape sequence is shown, not sent.
     assert "\x1b" not in text and "[red]evil[/red]\\x1b[2J" in text
@@ -158,6 +159,7 @@ def test_markdown(canned):
     assert "| eu | 75% | 0.800 \\[0.755, 0.845\\] | 0.900 \\[0.855, 0.945\\] |" in md
     assert "\x1b" not in md and "\\[red\\]evil\\[/red\\]" in md
     assert "## verdicts" in md and "## baselines: correct" in md
+    assert "\n- labels needed, correct/us: about" in md
 
 
 def test_json_shape(canned):
