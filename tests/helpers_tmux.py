@@ -33,7 +33,9 @@ class Tmux:
         self.session = "t"
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("TMUX")}
         full_env.update({"TERM": "xterm-256color", "PS1": PROMPT, "HISTFILE": "/dev/null",
-                         "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"})
+                         "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+                         # the app remembers its last workspace: not in the real config
+                         "CHANGEOVER_CONFIG_DIR": str(directory / "config")})
         full_env.update(env or {})
         self.env = full_env
         self._tmux("-f", "/dev/null", "new-session", "-d", "-s", self.session, "-x", str(width),

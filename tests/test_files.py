@@ -199,8 +199,9 @@ def reviewed(tmp_path) -> tuple[Path, EvalSet]:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CHANGEOVER_CONFIG_DIR": str(Path(args[1]).parent / "config")}
     return subprocess.run([sys.executable, "-m", "tui.cli", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120, stdin=subprocess.DEVNULL)
+                          text=True, timeout=120, stdin=subprocess.DEVNULL, env=env)
 
 
 def test_read_only_cli_report_and_export_write_nothing(reviewed):

@@ -90,8 +90,8 @@ def sshd(tmp_path):
 
 
 def ssh_command(port: int, key: Path, workspace: Path) -> str:
-    remote = (f"cd {ROOT} && exec env NO_COLOR=1 {sys.executable} -m tui.cli rate {workspace} "
-              f"--rater {RATER}")
+    remote = (f"cd {ROOT} && exec env NO_COLOR=1 CHANGEOVER_CONFIG_DIR={workspace.parent / 'config'} "
+              f"{sys.executable} -m tui.cli rate {workspace} --rater {RATER}")
     return (f"ssh -t -F /dev/null -p {port} -i {key} -o StrictHostKeyChecking=no "
             f"-o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR "
             f"127.0.0.1 '{remote}'")
