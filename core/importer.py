@@ -43,6 +43,7 @@ class ImportReport:
     missing_judgments: dict[str, int]  # metric -> unmappable (or empty) judge values stored as missing
     file: str = ""
     items: int = 0
+    responses: int = 0  # distinct (item, model) in the file
     models: tuple[str, ...] = ()
     labels: int = 0  # human labels in the file
     kept_labels: int = 0  # file labels not added: the workspace already holds that rater's own label
@@ -57,9 +58,12 @@ class ImportReport:
                     f"{a.get('judgments', 0):,} judgments, {a.get('ratings', 0):,} labels "
                     f"from {self.rows:,} rows of {self.file or 'the file'} into "
                     f"{self.eval_set.name!r}")
+            held = self.responses - a.get("responses", 0)
             if self.rows and not any(a.get(k, 0) for k in ("responses", "judgments", "ratings")):
                 text = (f"nothing new: the {self.rows:,} rows of {self.file or 'the file'} are "
                         f"already in {self.eval_set.name!r}")
+            elif held > 0:  # an import adds; it never rewrites a stored response or verdict
+                text += f"; {held:,} responses already there were kept as stored"
         else:
             text = (f"imported {a.get('ratings', 0):,} labels from {self.rows:,} rows of "
                     f"{self.file or 'the file'} into {self.eval_set.name!r}")
@@ -308,14 +312,14 @@ def import_file(store: Store, path: str | Path, spec: str | Path | EvalSet, fmt:
 
     first = keys.filter(pl.struct("item_id", "model").is_first_distinct())
     missing = {m.name: int(first[f"__miss_{m.name}"].sum()) for m in es.metrics}
-    items = keys["item_id"].n_unique()
+    items, responses = keys["item_id"].n_unique(), first.height
     n_rows = keys.height
     del keys, parts, first
     added, labels, kept = _write(store, path, fmt, es, cols, held, chunk_rows)
     saved = store.eval_set(es.name)
     return ImportReport(eval_set=saved, rows=n_rows, added=added, missing_judgments=missing,
-                        file=path.name, items=items, models=tuple(models), labels=labels,
-                        kept_labels=kept)
+                        file=path.name, items=items, responses=responses, models=tuple(models),
+                        labels=labels, kept_labels=kept)
 
 
 def _write(store: Store, path: Path, fmt: str, es: EvalSet, cols: _Columns, held: EvalSet | None,

@@ -225,6 +225,7 @@ def test_reimport_after_new_responses_adds_only_them(tmp_path, spec):
     report = import_file(store, write_csv(tmp_path / "b.csv", rows()), spec)
     assert report.added["responses"] == 2 and report.added["items"] == 1
     assert report.added["ratings"] == 1  # only q3's label; q1's two labels were there already
+    assert "4 responses already there were kept as stored" in report.summary()
     assert store.stats(1)["responses"] == 6 and store.stats(1)["ratings"] == 3
 
 
