@@ -257,7 +257,7 @@ class _State:
 def run_session(seed: int, policy: str, batch: int = 20, budget: int = 12000,
                 per_cell: int = 1500, min_per_cell: int = 10, draws: int = 1000,
                 threshold: float = 0.95, min_labels: int = 30,
-                scenario: str = "synthetic") -> Session:
+                scenario: str = "synthetic", forecast: str = "preposterior") -> Session:
     s = SCENARIOS[scenario](seed)
     es = s.eval_set
     w = make_world(s, seed, per_cell)
@@ -287,7 +287,7 @@ def run_session(seed: int, policy: str, batch: int = 20, budget: int = 12000,
         if settled or total >= budget or cell is None:
             break
         if policy == "active":
-            scorer = make_scorer(posts, es, threshold, min_labels)
+            scorer = make_scorer(posts, es, threshold, min_labels, forecast=forecast)
     truth = s.verdicts()
     wrong = sum(v.verdict != truth[v.candidate] for v in verdicts)
     covered = cells = 0

@@ -144,3 +144,22 @@ def test_scorer_for_latest_fit():
     kept = {c for c, v in scorer(states).items() if v > 0}
     direct = {c for c, v in make_scorer(canned, es)(states).items() if v > 0}
     assert kept == direct and kept <= {("a", "US"), ("old", "US")}
+
+
+def test_settle_forecast_moves_the_mean():
+    from core.active import settle_forecast
+    from core.decide import forecast_labels
+
+    rng = np.random.default_rng(5)
+    qi = rng.normal(0.70, 0.03, S)
+    on_margin = rng.normal(0.67, 0.03, S)  # delta's mean sits on -margin
+    # core/decide keeps the mean where it is: on the margin it can never settle
+    assert forecast_labels(on_margin, qi, "higher", 0.03, 0.95, 10, 10).capped
+    a, b = settle_forecast(on_margin, qi, "higher", 0.03, 0.95, 10, 10)
+    assert 0 < a + b < 2000
+    near = settle_forecast(rng.normal(0.70, 0.03, S), qi, "higher", 0.03, 0.95, 10, 10)
+    far = settle_forecast(rng.normal(0.75, 0.03, S), qi, "higher", 0.03, 0.95, 10, 10)
+    assert sum(far) < sum(near)
+    assert settle_forecast(qi, qi, "higher", 0.03, 0.95, 10, 10) == (0, 0)  # no doubt left
+    hopeless = settle_forecast(on_margin, qi, "higher", 0.03, 0.95, 10, 10, max_labels=5)
+    assert hopeless is None
