@@ -233,6 +233,9 @@ class Store:
 
     def migrate(self) -> int:
         """Apply pending migrations; a no-op when the schema is current. Returns how many ran."""
+        if self.schema_version() == SCHEMA_VERSION and self._one(
+                "SELECT 1 FROM changeover_meta WHERE key = 'app'") is not None:
+            return 0  # current: no write lock taken, so opening never waits for a long writer
         ran = 0
         with self.write():
             version = self.schema_version()

@@ -307,3 +307,20 @@ def test_a_label_waits_out_a_writer_longer_than_the_busy_timeout(tmp_path, monke
             store.add_rating(rid, "correct", "bob", 0)
         holder.join()
         assert [r.rater for r in store.active_ratings(rid)] == ["ann"]
+
+
+def test_opening_a_workspace_does_not_wait_for_a_writer(tmp_path):
+    """A rater starting the app while a large import merges gets in at once (and can read)."""
+    path = tmp_path / "open.changeover"
+    es = build_workspace(path)
+    held = threading.Event()
+    holder = threading.Thread(target=hold_write_lock, args=(path, 2.0, held))
+    holder.start()
+    held.wait()
+    t0 = time.perf_counter()
+    with Store.open(path) as store:
+        rows = store.browse(es.id, limit=5)
+    opened = time.perf_counter() - t0
+    holder.join()
+    assert len(rows) == 5
+    assert opened < 1.0, f"opening waited {opened:.2f}s for the writer"
