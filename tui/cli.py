@@ -34,7 +34,7 @@ def default_rater() -> str:
 
 
 def _add_eval_set(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--eval-set", metavar="NAME", help="eval set (default: the only or first one)")
+    p.add_argument("--eval-set", metavar="NAME", help="eval set (may be left out when the workspace holds only one)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", help="only this metric")
     p.add_argument("--fit", type=int, metavar="ID", help="a kept fit (default: the latest)")
     p.add_argument("--format", choices=("text", "markdown", "json", "csv"), default="text")
+    p.add_argument("--threshold", type=float, default=0.95, metavar="P",
+                   help="posterior probability a verdict needs (default 0.95)")
+    p.add_argument("--min-labels", type=int, default=None, metavar="N",
+                   help="human labels per metric a candidate needs to be ready (default: the fit's, 30)")
 
     p = sub.add_parser("export", help="export ratings, responses or results with provenance")
     p.add_argument("workspace")
@@ -138,6 +142,8 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         with Store.open(args.workspace, read_only=True) as store:
             print(info_text(store))
         return 0
+    if cmd == "report" and not 0.5 <= args.threshold < 1:
+        parser.error(f"--threshold must be at least 0.5 and below 1, not {args.threshold}")
     if cmd in ("fit", "report"):
         from tui import cmd_fit
 

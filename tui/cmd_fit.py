@@ -178,8 +178,11 @@ def cmd_report(args: argparse.Namespace) -> int:
                   "ran); run `changeover fit` for current results", file=sys.stderr)
         if metric is not None:
             counts = {k: v for k, v in counts.items() if k == metric}
-        report = build_report(es, posteriors, fit=fit, counts=counts,
-                              min_labels=int(fit.settings.get("min_labels", 30)), stale=stale)
+        min_labels = getattr(args, "min_labels", None)
+        if min_labels is None:
+            min_labels = int(fit.settings.get("min_labels", 30))
+        report = build_report(es, posteriors, fit=fit, counts=counts, min_labels=min_labels,
+                              threshold=getattr(args, "threshold", 0.95), stale=stale)
     out = render(report, args.format)
     if args.format == "csv" and sys.stdout.isatty():
         out = _plain(out)  # names are data: no terminal escapes reach a terminal
