@@ -93,7 +93,18 @@ def snapshot(path: Path) -> dict:
         }
 
 
-def test_import_killed_midway_leaves_the_workspace_as_it_was(tmp_path):
+def reading(pid: int, path: Path) -> bool:
+    """Has process `pid` got `path` open (the importer is reading the file)?"""
+    try:
+        return any(os.readlink(fd) == str(path) for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("phase", ["checking", "writing"])
+def test_import_killed_midway_leaves_the_workspace_as_it_was(tmp_path, phase):
+    """SIGKILL while the importer checks the file (nothing written yet) or while it merges
+    (the WAL is growing): the workspace is exactly as before."""
     pytest.importorskip("core.importer")
     workspace = tmp_path / "kill.changeover"
     es = build_rate_workspace(workspace)
@@ -105,22 +116,25 @@ def test_import_killed_midway_leaves_the_workspace_as_it_was(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "tui.cli", "import", str(workspace), str(csv),
                              "--spec", str(spec)], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
-    # Kill it once it has begun writing: the WAL grows past its size at open.
-    deadline = time.monotonic() + 120
-    killed_with_wal = 0
+    started = time.monotonic()
+    deadline = started + 120
+    killed_with_wal = None
     while time.monotonic() < deadline and proc.poll() is None:
         size = wal.stat().st_size if wal.exists() else 0
-        if size > 1_000_000:
+        if (phase == "writing" and size > 1_000_000) or (
+                phase == "checking" and reading(proc.pid, csv) and size < 1_000_000):
             proc.kill()
             killed_with_wal = size
             break
         time.sleep(0.02)
     proc.wait(timeout=30)
-    assert killed_with_wal, f"the import ended before it was killed: {proc.stderr.read()[-500:]}"
+    assert killed_with_wal is not None, f"the import ended first: {proc.stderr.read()[-500:]}"
     assert proc.returncode == -signal.SIGKILL
-    after = snapshot(workspace)
-    assert after == before
+    if phase == "checking":
+        assert killed_with_wal < 1_000_000, "already writing: not the phase under test"
+    assert snapshot(workspace) == before
     with Store.open(workspace) as store:
         assert store.con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert [s.name for s in store.eval_sets()] == ["rate"]
-    print(f"\nkilled the import with {killed_with_wal:,} bytes in the WAL; workspace unchanged")
+    print(f"\nkilled the import while {phase} ({time.monotonic() - started:.1f}s in, "
+          f"{killed_with_wal:,} bytes in the WAL); workspace unchanged")
