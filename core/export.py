@@ -288,7 +288,10 @@ def _write_file(rows, columns, fmt: str, path: Path) -> int:
         raise ChangeoverError(f"{path}: no such directory {str(path.parent)!r}")
     first = next(rows, None)  # fail before touching the disk if the table cannot be built
     rows = _chain(first, rows)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        raise ChangeoverError(f"{path}: cannot write here ({exc.strerror or exc})") from None
     os.close(fd)
     try:
         if fmt == "parquet":
@@ -297,6 +300,9 @@ def _write_file(rows, columns, fmt: str, path: Path) -> int:
             with open(tmp, "w", encoding="utf-8", newline="") as f:
                 n = _write_stream(rows, columns, fmt, f)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise ChangeoverError(f"{path}: export failed ({exc.strerror or exc}); nothing written") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

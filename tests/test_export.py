@@ -270,3 +270,21 @@ def test_closed_pipe_is_not_an_error(workspace, tmp_path):
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0
     assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_unwritable_output_is_a_clear_error(workspace, tmp_path, monkeypatch, capsys):
+    import tempfile
+
+    path, *_ = workspace
+
+    def refuse(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    out = tmp_path / "r.csv"
+    assert main(["export", str(path), "--what", "ratings", "-o", str(out)]) == 1
+    assert "cannot write here (Permission denied)" in capsys.readouterr().err
+    assert main(["export", str(path), "--what", "ratings", "-o",
+                 str(tmp_path / "missing" / "r.csv")]) == 1
+    assert "no such directory" in capsys.readouterr().err
+    assert not out.exists()
