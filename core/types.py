@@ -41,7 +41,7 @@ class Metric:
         return len(self.levels) == 2
 
     def level_of(self, raw: object) -> int | None:
-        """Map a raw value (label, key, mapped judge value or integer index) to a level, or None."""
+        """Map a raw value (a level label, a judge_map entry or a key) to a level index, or None."""
         if raw is None:
             return None
         text = str(raw).strip()

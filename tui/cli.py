@@ -127,8 +127,16 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if cmd == "import":
         from core.importer import import_file
 
-        with Store.open(args.workspace, create=True) as store:
-            report = import_file(store, args.file, spec=args.spec, fmt=args.format)
+        path = Path(args.workspace)
+        fresh = not path.exists()
+        try:
+            with Store.open(path, create=True) as store:
+                report = import_file(store, args.file, spec=args.spec, fmt=args.format)
+        except BaseException:
+            if fresh:  # a failed first import leaves no empty workspace behind
+                for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                    leftover.unlink(missing_ok=True)
+            raise
         print(report.summary())
         return 0
     if cmd == "import-labels":
