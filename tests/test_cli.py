@@ -1,0 +1,83 @@
+"""The command line: exit codes (0 ok, 1 data error, 2 usage error), errors on stderr, info."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tui.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = """
+name = "mini"
+incumbent = "old"
+[regions]
+"EU" = 2
+"US" = 1
+[[metrics]]
+name = "correct"
+levels = ["no", "yes"]
+"""
+DATA = (
+    "item_id,region,question,model,response,judge_correct\n"
+    "q1,EU,How do I pay?,old,Online.,yes\n"
+    "q1,EU,How do I pay?,new,By card.,no\n"
+    "q2,US,Cancel?,old,Call us.,yes\n"
+    "q2,US,Cancel?,new,Use the app.,yes\n"
+)
+
+
+@pytest.fixture
+def files(tmp_path):
+    (tmp_path / "spec.toml").write_text(SPEC)
+    (tmp_path / "data.csv").write_text(DATA)
+    return tmp_path
+
+
+def test_import_then_info(files, capsys):
+    ws = files / "w.changeover"
+    assert main(["import", str(ws), str(files / "data.csv"), "--spec", str(files / "spec.toml")]) == 0
+    assert "4" in capsys.readouterr().out
+    assert main(["info", str(ws)]) == 0
+    out = capsys.readouterr().out
+    assert "eval set 'mini': incumbent old" in out
+    assert "models:  old, new" in out
+    assert "regions: EU (67%), US (33%)" in out
+    assert "2 items, 4 responses, 4 judgments (0 unmappable), 0 ratings" in out
+
+
+def test_data_error_exits_1_and_leaves_no_workspace(files, capsys):
+    bad = files / "bad.csv"
+    bad.write_text(DATA.replace("q2,US,Cancel?,new,Use the app.,yes", "q2,Mars,Cancel?,new,,maybe"))
+    ws = files / "w.changeover"
+    assert main(["import", str(ws), str(bad), "--spec", str(files / "spec.toml")]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:5" in err and "Mars" in err and "maybe" in err
+    assert "Traceback" not in err
+    assert not ws.exists()
+
+
+def test_failed_import_keeps_an_existing_workspace(files, capsys):
+    ws = files / "w.changeover"
+    assert main(["import", str(ws), str(files / "data.csv"), "--spec", str(files / "spec.toml")]) == 0
+    bad = files / "bad.csv"
+    bad.write_text(DATA + "q3,EU,New?,old,,yes\n")
+    assert main(["import", str(ws), str(bad), "--spec", str(files / "spec.toml")]) == 1
+    assert ws.exists()
+    assert main(["info", str(ws)]) == 0
+    assert "2 items, 4 responses" in capsys.readouterr().out
+
+
+def test_foreign_workspace_is_a_data_error(files, capsys):
+    notes = files / "notes.txt"
+    notes.write_text("hello")
+    assert main(["info", str(notes)]) == 1
+    assert "not a changeover workspace" in capsys.readouterr().err
+
+
+def test_usage_error_exits_2():
+    out = subprocess.run([sys.executable, "-m", "tui.cli", "import", "only-one-arg"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "usage:" in out.stderr and "Traceback" not in out.stderr
