@@ -327,3 +327,23 @@ async def test_export_report_command_writes_markdown(tmp_path, monkeypatch):
     report = tmp_path / "w-support-report.md"
     text = report.read_text(encoding="utf-8")
     assert "newmodel-beta" in text and "oldmodel-alpha" in text and "|" in text
+
+
+@run_async
+async def test_a_report_that_cannot_be_written_is_a_notice_not_a_crash(store, monkeypatch):
+    es = make_workspace(store, n_items=3)
+
+    def unwritable(store, es, directory=None):
+        raise PermissionError(13, "Permission denied", "/ro/w-support-report.md")
+
+    monkeypatch.setattr(app_module, "write_report", unwritable)
+    app = ChangeoverApp(store, rater="ann", seed=1)
+    notes = []
+    async with app.run_test(size=(100, 30)) as pilot:
+        real = app.notify
+        app.notify = lambda message, *a, **k: (notes.append(str(message)), real(message, *a, **k))[1]
+        await settle(pilot)
+        app.export_report(es)
+        await settle(pilot)
+        assert app.is_running
+    assert any("/ro/w-support-report.md" in n and "Permission denied" in n for n in notes), notes

@@ -172,6 +172,11 @@ class ChangeoverApp(App):
         except (ChangeoverError, ImportError) as exc:
             self.call_from_thread(self.notify, f"No report: {exc}", severity="error")
             return
+        except OSError as exc:  # a read-only mount, a full disk: say so, keep the session
+            where = exc.filename or "next to the workspace"
+            self.call_from_thread(self.notify, f"No report written ({where}): {exc.strerror or exc}",
+                                  severity="error")
+            return
         self.call_from_thread(self.notify, f"Report written to {path}")
 
 
