@@ -117,6 +117,7 @@ async def test_undo_appends_a_retraction_and_walks_back(store):
         await pilot.press("u")  # walks back into the first response
         await pilot.pause()
         assert screen.view.response.id == first and screen.current == 2
+        assert screen.queue.labelled_total() == store.labelled_total(es.id)
         assert "this session: 0 responses" in screen_text(app)
         await pilot.press("2")
         await pilot.pause()

@@ -105,7 +105,9 @@ class BrowseScreen(Screen):
     @work(thread=True, exclusive=True, group="page")
     def load_page(self, token: int, f: BrowseFilter, offset: int, after: int | None,
                   before: int | None, cursor: int) -> None:
-        rows = self.store.browse_page(self.eval_set.id, f, after_id=after, before_id=before,
+        # a rare filter can walk far: on its own connection, so the detail pane never waits
+        with self.store.reading() as reader:
+            rows = reader.browse_page(self.eval_set.id, f, after_id=after, before_id=before,
                                       limit=PAGE)
         self.app.call_from_thread(self._fill, token, offset, rows, cursor)
 

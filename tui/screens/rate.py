@@ -191,6 +191,8 @@ class RateScreen(Screen):
                 self.returning.append(self.view.response.id)
             if response_id in self.completed:
                 self.completed.remove(response_id)
+            if self.queue is not None:
+                self.queue.refresh()  # that response may count as labelled no more
             self.show(response_id)
         else:
             self.answers.pop(metric, None)
