@@ -697,29 +697,32 @@ class Store:
     def pick_responses(self, eval_set_id: int, model: str, region: str, start_item: int,
                        metric: str | None = None, judge_level: int | None = None,
                        rater: str | None = None, scan: int = 4000, limit: int = 20) -> list[int]:
-        """Response ids of the cell (model, region) from item `start_item` on, in item order.
+        """Response ids of the cell (model, region) among items `start_item` to
+        `start_item + scan - 1`, in item order.
 
-        Only the next `scan` responses of the model (by the (model, item_id) index) are looked
-        at, so a random pick costs the same on a million responses as on a thousand. With
-        `metric` and `judge_level`, only responses the judge put at that level. With `rater`,
-        responses that rater has not labelled; without, responses nobody has labelled.
+        The (model, item_id) index is walked from `start_item` and the walk stops at `limit`
+        matches or at the end of the window, so a random pick costs the same on a million
+        responses as on a thousand. With `metric` and `judge_level`, only responses the judge
+        put at that level. With `rater`, responses that rater has not labelled; without,
+        responses nobody has labelled.
         """
-        clauses, params = [], [model, start_item, scan, eval_set_id, region]
+        clauses, params = [], [model, start_item, start_item + scan, eval_set_id, region]
         if metric is not None and judge_level is not None:
-            clauses.append("AND EXISTS (SELECT 1 FROM judgments j WHERE j.response_id = c.id "
+            clauses.append("AND EXISTS (SELECT 1 FROM judgments j WHERE j.response_id = r.id "
                            "AND j.metric = ? AND j.value = ?)")
             params += [metric, judge_level]
         if rater is None:
-            clauses.append("AND NOT EXISTS (SELECT 1 FROM active_ratings a WHERE a.response_id = c.id)")
+            clauses.append("AND NOT EXISTS (SELECT 1 FROM active_ratings a WHERE a.response_id = r.id)")
         else:
             clauses.append("AND NOT EXISTS (SELECT 1 FROM active_ratings a "
-                           "WHERE a.response_id = c.id AND a.rater = ?)")
+                           "WHERE a.response_id = r.id AND a.rater = ?)")
             params.append(rater)
         rows = self._rows(
-            "SELECT c.id FROM (SELECT r.id, r.item_id FROM responses r "
-            "WHERE r.model = ? AND r.item_id >= ? ORDER BY r.item_id LIMIT ?) c "
-            "JOIN items i ON i.id = c.item_id WHERE i.eval_set_id = ? AND i.region = ? "
-            f"{' '.join(clauses)} ORDER BY c.item_id LIMIT ?",
+            "SELECT r.id FROM responses r INDEXED BY responses_model "
+            "JOIN items i ON i.id = r.item_id "
+            "WHERE r.model = ? AND r.item_id >= ? AND r.item_id < ? "
+            f"AND i.eval_set_id = ? AND i.region = ? {' '.join(clauses)} "
+            "ORDER BY r.item_id LIMIT ?",
             params + [limit],
         )
         return [r["id"] for r in rows]
