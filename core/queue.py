@@ -158,9 +158,11 @@ class LabelQueue:
         pivot = self.rng.randint(self.item_lo, self.item_hi)
         metric = self.metric if level is not None else None
         rater = self.rater if any_rater else None
+        # enough candidates to step over the ones skipped or on screen, and no more
+        limit = 3 + len(self.skipped) + len(self.handed)
         for start in (pivot, self.item_lo):  # from a random point on, then wrap around
             ids = self.store.pick_responses(self.eval_set.id, cell[0], cell[1], start, metric,
-                                            level, rater)
+                                            level, rater, limit=limit)
             for rid in ids:
                 if rid not in self.skipped and rid not in self.handed:
                     return rid
