@@ -126,12 +126,12 @@ def build_model(counts: Counts, settings: Settings = Settings()):
         z = pm.Normal("z", 0.0, 1.0, shape=(M, R))
         log_pi = _ordered_logistic_logp((s * z)[:, :, None], cut[:, None, :])  # [M, R, L]
 
-        # The judge. beta: how far one true level moves the judge, N(2.5, 1.5) per level:
+        # The judge. beta: how far one true level moves the judge, N(3, 2) per level:
         # a useful judge is assumed better than chance (beta > 0), which also fixes which
         # latent class is which in cells without labels. cut_judge: its thresholds, centred
-        # where a judge tracking the truth would put them, N(2.5 (k + 1/2), 2).
-        beta0 = pm.Normal("beta0", 2.5, 1.5)
-        cj_mu = 2.5 * (np.arange(L - 1) + 0.5)
+        # where a judge tracking the truth would put them, N(3 (k + 1/2), 2).
+        beta0 = pm.Normal("beta0", 3.0, 2.0)
+        cj_mu = 3.0 * (np.arange(L - 1) + 0.5)
         if L == 2:
             cut_judge = pm.Normal("cut_judge", cj_mu, 2.0, shape=(1,))
         else:
@@ -212,7 +212,9 @@ def _aligned_cell_offset(log_pi, beta, b, cut_judge, iterations: int = 8):
     e = tau - mixture(pt.zeros_like(tau))[0]
     for _ in range(iterations):
         value, slope = mixture(e)
-        e = e - (value - tau) / slope
+        # Newton in logit space; the step is capped because the slope nearly vanishes on the
+        # plateau between the two classes of a sharp judge (far from where the posterior lives).
+        e = e - pt.clip((value - tau) / slope, -3.0, 3.0)
     slope = mixture(e)[1]
     prior = pt.sum(-0.5 * (e / sd_e) ** 2 - np.log(sd_e) - 0.5 * np.log(2 * np.pi))
     pm.Potential("cell_offset_prior", prior - pt.sum(pt.log(slope)))

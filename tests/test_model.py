@@ -57,8 +57,8 @@ def test_logp_at_a_point_equals_hand_computation():
     logp = model.compile_logp(jacobian=False)(point)
     s, z, cut, beta, cj = 0.6, np.array([0.3, -1.2]), -0.7, 3.1, 1.4
     prior = (stats.norm.logpdf(cut, 0, 2) + stats.halfnorm.logpdf(s, scale=1.0)
-             + stats.norm.logpdf(z).sum() + stats.norm.logpdf(beta, 2.5, 1.5)
-             + stats.norm.logpdf(cj, 1.25, 2.0))
+             + stats.norm.logpdf(z).sum() + stats.norm.logpdf(beta, 3.0, 2.0)
+             + stats.norm.logpdf(cj, 1.5, 2.0))
     # sensitivity/specificity form of the L = 2 model
     theta = expit(s * z - cut)
     se, fpr = expit(beta - cj), expit(-cj)
