@@ -41,8 +41,10 @@ class ChangeoverApp(App):
     ]
 
     def __init__(self, store: Store, fitter=None, rater: str = "rater", read_only: bool = False,
-                 start_rating: str | None = None, seed: int | None = None):
+                 start_rating: str | None = None, seed: int | None = None,
+                 overlap: float = 0.1):
         super().__init__()
+        self.overlap = overlap
         self.store = store
         self.fitter = fitter or _default_fitter
         self.rater = rater
@@ -68,8 +70,7 @@ class ChangeoverApp(App):
         if where == "browse":
             return BrowseScreen(self.store, es, read_only=self.read_only)
         if where == "rate":
-            queue = LabelQueue(self.store, es, self.rater, seed=self.seed)
-            return RateScreen(self.store, es, self.rater, queue=queue)
+            return RateScreen(self.store, es, self.rater, queue=self.make_queue(es))
         if where == "results":
             try:
                 from tui.screens.results import ResultsScreen
@@ -83,6 +84,16 @@ class ChangeoverApp(App):
                 return None
             return CalibrationScreen(self.store, es)
         raise ValueError(where)
+
+    def make_queue(self, es: EvalSet):
+        """The labelling queue: cells filled to a minimum, then (after a fit) the cells whose
+        labels settle the most open decisions, with a share of blind second labels."""
+        from core.active import scorer_for_latest_fit
+        from core.overlap import OverlapQueue
+
+        scorer = scorer_for_latest_fit(self.store, es)  # None before the first fit
+        queue = LabelQueue(self.store, es, self.rater, seed=self.seed, scorer=scorer)
+        return OverlapQueue(queue, share=self.overlap, seed=self.seed) if self.overlap else queue
 
     def open(self, where: str, es: EvalSet) -> Screen | None:
         """Push the screen `where` for an eval set (refusing rating when read-only)."""
@@ -227,7 +238,7 @@ def _remember(path: Path) -> None:
 
 
 def run_app(path, read_only: bool = False, mouse: bool = False, rate: bool = False,
-            eval_set: str | None = None, rater: str = "rater") -> int:
+            eval_set: str | None = None, rater: str = "rater", overlap: float = 0.1) -> int:
     """Open the workspace at `path` and run the app (straight into rating with `rate`)."""
     path = Path(path)
     if rate and read_only:
@@ -246,7 +257,7 @@ def run_app(path, read_only: bool = False, mouse: bool = False, rate: bool = Fal
                 raise ChangeoverError(f"{path}: no eval sets to rate yet (import one first)")
         _remember(path)
         app = ChangeoverApp(store, rater=rater, read_only=read_only,
-                            start_rating=start if rate else None)
+                            start_rating=start if rate else None, overlap=overlap)
         app.exit_on_hangup = True
         use_mouse = mouse or not os.environ.get("SSH_CONNECTION")
         app.run(mouse=use_mouse)

@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("workspace")
     _add_eval_set(p)
     p.add_argument("--rater", help="your name on the labels (default: login name)")
+    p.add_argument("--overlap", type=float, default=0.1, metavar="SHARE",
+                   help="share of responses given a second, blind rater (default 0.1; 0 = none)")
     _add_app_options(p)
 
     p = sub.add_parser("import", help="import responses, judge verdicts and labels")
@@ -150,6 +152,8 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         with Store.open(args.workspace, read_only=True) as store:
             print(info_text(store))
         return 0
+    if cmd == "rate" and not 0 <= args.overlap < 1:
+        parser.error(f"--overlap must be a share between 0 and 1, not {args.overlap}")
     if cmd == "report" and not 0.5 <= args.threshold < 1:
         parser.error(f"--threshold must be at least 0.5 and below 1, not {args.threshold}")
     if cmd in ("fit", "report"):
@@ -197,6 +201,7 @@ def _run_app(path: Path, args: argparse.Namespace) -> int:
         rate=args.command == "rate",
         eval_set=getattr(args, "eval_set", None),
         rater=getattr(args, "rater", None) or default_rater(),
+        overlap=getattr(args, "overlap", 0.1),
     )
 
 
