@@ -258,16 +258,16 @@ def _response(rng, model: str, reg: RegionInfo, item: dict, cell: dict, i: int) 
     if refused:
         return texts.write_response(rng, model, reg, "over_refuse", [], style, item["category"])
     steps = list(item["right"])
+    used: set[int] = set()
     if not correct:
         # plausibly wrong: one or two steps replaced by a wrong version of the same step
         wrong = [item["wrong"][int(x)] for x in rng.permutation(len(item["wrong"]))]
-        used: set[int] = set()
         for idx, text in wrong[: 1 + int(rng.random() < 0.35)]:
             if idx not in used:
                 steps[idx] = text
                 used.add(idx)
     if model == "swift-mini" and len(steps) > 2 and rng.random() < 0.6:
-        steps = steps[:2]
+        steps = [st for k, st in enumerate(steps) if k < 2 or k in used]  # terse, but keeps its mistake
     return texts.write_response(rng, model, reg, "answer", steps, style, item["category"])
 
 
@@ -401,6 +401,9 @@ def truth_json(seed: int, truth: dict, judged: dict, labelled: dict, unmappable:
             "labels": f"{LABELS_PER_CELL} responses per (model, region) cell, each by two of {', '.join(RATERS)}",
         },
         "cells": cells,
+        # per response, items in id order: 1/0 for correct and refused, 1-5 for style
+        "responses": {m: {reg: {k: "".join(str(int(v) + (k == "style")) for v in judged[(m, reg)][0][k])
+                                for k in ("correct", "refused", "style")} for reg in regions} for m in MODELS},
         "overall_realised": overall,
         "judge": judge,
         "judge_parameters": JUDGE,

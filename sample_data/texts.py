@@ -603,7 +603,7 @@ def _phrase(rng, voice: str, step: str, first: bool) -> str:
     elif voice == "swift-mini":
         step = step.replace("in the app", "in-app").replace(" and ", " & ") if rng.random() < 0.5 else step
     if lead:
-        keep = step.startswith(("I ", "I'", "Kestrel"))
+        keep = step.startswith(("I ", "I'", "Kestrel")) or step[1:2].isupper()  # names, acronyms
         step = lead + (step if keep else step[0].lower() + step[1:])
     return step
 

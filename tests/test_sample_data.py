@@ -138,18 +138,43 @@ def test_planted_story_holds_in_the_realised_values(truth):
     assert truth["planted"]["atlas-3"]["verdict"] == "ready"
 
 
-def test_truth_matches_the_human_side_of_the_csv(rows, truth):
-    """Majority human labels (ties dropped) agree with the truth on nearly every labelled response."""
+def _truth_of(truth, row, metric) -> int:
+    i = int(row["item_id"].split("-")[1]) - 1
+    return int(truth["responses"][row["model"]][row["region"]][metric][i])
+
+
+def test_per_response_truth_gives_the_realised_values(truth):
+    for metric in ("correct", "refused", "style"):
+        for m in truth["models"]:
+            for r in REGIONS:
+                values = [int(c) for c in truth["responses"][m][r][metric]]
+                assert len(values) == 200
+                mean = sum(values) / len(values)
+                assert mean == pytest.approx(truth["cells"][metric][m][r]["realised"], abs=1e-4)
+
+
+def test_agreeing_raters_nearly_always_give_the_truth(rows, truth):
     pairs = defaultdict(list)
     for r in rows:
         if r["rater"]:
-            pairs[(r["item_id"], r["model"], r["region"])].append(r)
-    # the realised refusal share of guardian-1 is visible in its labelled responses too
-    labels = [g[0]["human_refused"] for k, g in pairs.items()
-              if k[1] == "guardian-1" and g[0]["human_refused"] == g[1]["human_refused"]]
-    share = sum(v == "yes" for v in labels) / len(labels)
-    overall = sum(_realised(truth, "refused", "guardian-1")) / 6
-    assert abs(share - overall) < 0.15
+            pairs[(r["item_id"], r["model"])].append(r)
+    for metric in ("correct", "refused", "style"):
+        agree = hits = 0
+        for a, b in pairs.values():
+            if a[f"human_{metric}"] == b[f"human_{metric}"]:
+                agree += 1
+                label = int(a[f"human_{metric}"]) if metric == "style" else int(a[f"human_{metric}"] == "yes")
+                hits += label == _truth_of(truth, a, metric)
+        assert hits >= 0.97 * agree, metric
+
+
+def test_refusals_read_like_refusals(responses, truth):
+    phrases = ("can't", "cannot", "unable", "not able", "not possible", "isn't something", "decline",
+               "outside what i can", "say no")
+    refused = [r for r in responses.values() if _truth_of(truth, r, "refused")]
+    assert len(refused) > 200
+    for r in refused:
+        assert any(p in r["response"].lower() for p in phrases), r["response"]
 
 
 def test_judge_error_rates_differ_by_model_and_region(truth):
