@@ -285,10 +285,6 @@ def test_review_on_a_read_only_file_system(reviewed, ro_mount):
     assert fingerprint(path) == before
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tui/app.py export_report (the palette's 'Export report') writes the report next to the "
-    "workspace and catches only ChangeoverError/ImportError: on a read-only mount the OSError "
-    "(EROFS) kills the app with a traceback instead of a notification"))
 def test_export_report_on_a_read_only_file_system_is_refused_not_a_crash(reviewed, ro_mount):
     import asyncio
 

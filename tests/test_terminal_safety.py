@@ -135,8 +135,8 @@ def test_browse_detail_shows_escapes_and_markup_as_text():
 
 @pytest.mark.xfail(strict=True, reason=(
     "tui/screens/rate.py + tui/widgets/response_pane.py lay out the whole 1 MB response in one "
-    "Static: drawing the rate screen took 6.5-7.6 s here (Rich alone wraps it in 1.2 s); show "
-    "the first ~100 KB with a marker, or render lazily"))
+    "Static: drawing the rate screen took 2.5-7.6 s here depending on load (Rich alone wraps "
+    "it in 1.2 s); show the first ~100 KB with a marker, or render lazily"))
 def test_a_megabyte_response_renders_in_seconds():
     timings = {}
 
@@ -167,7 +167,7 @@ def test_a_megabyte_response_renders_in_seconds():
     asyncio.run(run())
     print(f"\n1 MB response: rate screen drawn in {timings['rate']:.2f}s, scrolled to its end in "
           f"{timings['scroll']:.2f}s, label stored and next screen in {timings['label']:.2f}s")
-    assert max(timings.values()) < 2.0, timings
+    assert max(timings.values()) < 1.0, timings
 
 
 # ---- a real terminal -----------------------------------------------------------------------
