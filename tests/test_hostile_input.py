@@ -361,7 +361,7 @@ def expected_outcome(rows: list[tuple], nul_ok: bool = False) -> dict | None:
     return out
 
 
-FUZZ = settings(max_examples=100, deadline=None, derandomize=True,
+FUZZ = settings(max_examples=100, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
