@@ -324,3 +324,45 @@ def test_opening_a_workspace_does_not_wait_for_a_writer(tmp_path):
     holder.join()
     assert len(rows) == 5
     assert opened < 1.0, f"opening waited {opened:.2f}s for the writer"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "tui/screens/rate.py RateScreen.answer (~line 166) calls store.add_rating unguarded: when the "
+    "store gives up waiting for the lock (ChangeoverError) the app dies with a traceback; it "
+    "should notify and keep the prompt so the key can be pressed again"))
+def test_rate_screen_survives_a_workspace_locked_too_long(tmp_path, monkeypatch):
+    import asyncio
+
+    import core.store as store_module
+    from tui.app import ChangeoverApp
+    from tui.screens.rate import RateScreen
+
+    path = tmp_path / "locked.changeover"
+    es = build_workspace(path)
+    monkeypatch.setattr(store_module, "WRITE_WAIT_S", 0.2)
+    notes: list[str] = []
+
+    async def session() -> None:
+        with Store.open(path) as store:
+            store.con.execute("PRAGMA busy_timeout = 50")
+            app = ChangeoverApp(store, rater="ann", start_rating=es.name, seed=1)
+            async with app.run_test(size=(100, 30)) as pilot:
+                original = app.notify
+                app.notify = lambda message, *a, **k: (notes.append(str(message)),
+                                                        original(message, *a, **k))[1]
+                await pilot.pause()
+                assert isinstance(app.screen, RateScreen)
+                held = threading.Event()
+                holder = threading.Thread(target=hold_write_lock, args=(path, 1.0, held))
+                holder.start()
+                held.wait()
+                await pilot.press("y")  # refused: the workspace stays locked past the wait
+                await pilot.pause()
+                holder.join()
+                await pilot.press("y")  # the same key again, now that the lock is free
+                await pilot.pause()
+                assert app.is_running
+            assert [r.value for r in store.ratings(es.id)] == [1]
+
+    asyncio.run(session())
+    assert any("locked" in n for n in notes), notes
