@@ -135,7 +135,7 @@ def test_browse_detail_shows_escapes_and_markup_as_text():
 
 @pytest.mark.xfail(strict=True, reason=(
     "tui/screens/rate.py + tui/widgets/response_pane.py lay out the whole 1 MB response in one "
-    "Static: drawing the rate screen took 2.5-7.6 s here depending on load (Rich alone wraps "
+    "Static: drawing the rate screen took 2.1-7.6 s here depending on load (Rich alone wraps "
     "it in 1.2 s); show the first ~100 KB with a marker, or render lazily"))
 def test_a_megabyte_response_renders_in_seconds():
     timings = {}
