@@ -43,7 +43,6 @@ def test_clean_makes_every_control_character_visible():
     assert "<U+009B>31m" in out and "<U+202E>evil.exe" in out
     assert MARKUP in out and COMBINING in out  # printable text is left alone
     assert clean("a\nb\tc") == "a\nb\tc" and clean("a\nb\tc", newlines=False) == "a b c"
-    assert clean("a\r\nb") == "a␍\nb"
 
 
 def test_safe_text_is_never_markup():
