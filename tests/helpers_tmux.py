@@ -40,8 +40,12 @@ class Tmux:
         self.env = full_env
         self._tmux("-f", "/dev/null", "new-session", "-d", "-s", self.session, "-x", str(width),
                    "-y", str(height), f"env PS1='{PROMPT}' bash --norc --noprofile")
-        self._tmux("set-option", "-t", self.session, "remain-on-exit", "on")
-        self.wait_for(lambda s: PROMPT.strip() in s, timeout=10)
+        try:
+            self._tmux("set-option", "-t", self.session, "remain-on-exit", "on")
+            self.wait_for(lambda s: PROMPT.strip() in s, timeout=10)
+        except BaseException:
+            self.close()  # never leave a tmux server behind
+            raise
 
     def _tmux(self, *args: str, check: bool = True) -> str:
         out = subprocess.run(["tmux", "-S", self.socket, *args], capture_output=True, text=True,
