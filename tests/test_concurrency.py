@@ -326,10 +326,6 @@ def test_opening_a_workspace_does_not_wait_for_a_writer(tmp_path):
     assert opened < 1.0, f"opening waited {opened:.2f}s for the writer"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "tui/screens/rate.py RateScreen.answer (~line 166) calls store.add_rating unguarded: when the "
-    "store gives up waiting for the lock (ChangeoverError) the app dies with a traceback; it "
-    "should notify and keep the prompt so the key can be pressed again"))
 def test_rate_screen_survives_a_workspace_locked_too_long(tmp_path, monkeypatch):
     import asyncio
 

@@ -8,6 +8,7 @@ import asyncio
 import os
 import random
 import signal
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -58,7 +59,9 @@ class ChangeoverApp(App):
             # Python's default SIGHUP action kills the process mid-frame, leaving the terminal
             # on the alternate screen with the cursor hidden; exiting restores it. Labels are
             # already on disk (one transaction per key), so nothing else needs saving.
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.exit)
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGHUP, self.exit)
+            loop.add_signal_handler(signal.SIGTERM, self.exit)  # `kill`: restore the terminal too
         name = self.store.path.name if self.store.path else "in-memory workspace"
         self.push_screen(EvalSetsScreen(self.store, name))
         if self.start_rating is not None:
@@ -259,8 +262,26 @@ def run_app(path, read_only: bool = False, mouse: bool = False, rate: bool = Fal
         app = ChangeoverApp(store, rater=rater, read_only=read_only,
                             start_rating=start if rate else None, overlap=overlap)
         app.exit_on_hangup = True
-        use_mouse = mouse or not os.environ.get("SSH_CONNECTION")
+        over_ssh = bool(os.environ.get("SSH_CONNECTION"))
+        if over_ssh and "TEXTUAL_ANIMATIONS" not in os.environ:
+            app.animation_level = "none"  # every animated frame crosses the network
+        use_mouse = mouse or not over_ssh
         app.run(mouse=use_mouse)
-        return app.return_code or 0
+        code = app.return_code or 0
     finally:
         store.close()
+    _exit_if_stuck(code)
+    return code
+
+
+def _exit_if_stuck(code: int) -> None:
+    """A hang-up in the instant the app quits can leave Textual's input thread spinning on a
+    dead terminal, and Python then waits for it forever at 100% CPU. Every label is already on
+    disk and the store is closed, so a thread still alive after two seconds is not worth a
+    process that never ends."""
+    stuck = [t for t in threading.enumerate()
+             if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    for t in stuck:
+        t.join(2.0)
+    if any(t.is_alive() for t in stuck):
+        os._exit(code)

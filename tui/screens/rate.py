@@ -163,7 +163,12 @@ class RateScreen(Screen):
         assert self.view is not None and self.current is not None
         metric = self.metrics[self.current]
         response_id = self.view.response.id
-        rating = self.store.add_rating(response_id, metric.name, self.rater, level, blind=self.blind)
+        try:
+            rating = self.store.add_rating(response_id, metric.name, self.rater, level,
+                                           blind=self.blind)
+        except ChangeoverError as exc:  # e.g. another writer held the workspace for minutes
+            self.notify(f"Label not stored: {exc}. Press the key again.", severity="error")
+            return
         self.history.append((response_id, metric.name, rating.id))
         self.answers[metric.name] = level
         self.post_message(self.LabelSaved(rating))

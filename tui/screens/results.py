@@ -36,7 +36,7 @@ from tui.widgets.intervals import (
     verdict_label,
     verdict_text,
 )
-from tui.widgets.safe_text import one_line, safe_text
+from tui.widgets.safe_text import clean, one_line, safe_text
 
 BAR_WIDTH = 23
 COLUMN_WIDTH = BAR_WIDTH
@@ -300,10 +300,10 @@ class ResultsScreen(Screen):
             text.append_text(one_line(line.candidate, 30))
             text.append(f"  P(all hold) {num(line.joint, '.2f')}")
             reason = _JOINT_SUFFIX.sub("", line.reason)  # the joint probability is shown already
-            if reason:
-                text.append(f" · {reason}", style="dim")
+            if reason:  # reasons name regions and metrics from the user's files: data, not markup
+                text.append(f" · {clean(reason, False)}", style="dim")
             if line.verdict == "undecided" and line.needed:
-                text.append("\n    labels needed: " + "; ".join(line.needed))
+                text.append("\n    labels needed: " + "; ".join(clean(n, False) for n in line.needed))
             text.append("\n")
         text.rstrip()
         self.query_one("#results-candidates", Static).update(text)

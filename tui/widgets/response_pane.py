@@ -7,7 +7,7 @@ from __future__ import annotations
 from rich.text import Text
 
 from core.types import EvalSet, ResponseView
-from tui.widgets.safe_text import clean
+from tui.widgets.safe_text import clean, clip
 
 
 def _section(out: Text, title: str, body: object) -> None:
@@ -38,7 +38,7 @@ def response_text(view: ResponseView, es: EvalSet, blind: bool = True) -> Text:
     _section(out, "Question", item.question)
     if item.reference:
         _section(out, "Reference answer", item.reference)
-    _section(out, "Response", view.response.text)
+    _section(out, "Response", clip(view.response.text))
     if blind:
         return out
     if view.judgments:

@@ -31,10 +31,23 @@ def clean(text: object, newlines: bool = True) -> str:
     With `newlines=False` (table cells, one-line previews) newlines and tabs become spaces.
     """
     s = "" if text is None else str(text)
-    s = s.translate(_TABLE)
+    s = s.replace("\r\n", "\n").translate(_TABLE)
     if not newlines:
         s = s.replace("\n", " ").replace("\t", " ")
     return s
+
+
+DISPLAY_LIMIT = 20_000  # characters of one text laid out on screen (a 1 MB response stays usable)
+
+
+def clip(text: object, limit: int = DISPLAY_LIMIT) -> str:
+    """`text` cut to `limit` characters for display, with a marker saying how much is hidden
+    (`changeover export --what responses` has the whole text)."""
+    s = "" if text is None else str(text)
+    if len(s) <= limit:
+        return s
+    return (s[:limit] + f"\n\n[… {len(s) - limit:,} more characters not shown "
+            f"({len(s):,} in all); export the responses to read them]")
 
 
 def safe_text(text: object, style: str = "", newlines: bool = True) -> Text:
