@@ -47,7 +47,7 @@ MARGINS = {"correct": 0.03, "refused": 0.05, "style": 0.25}
 CORRECT = {
     "atlas-2":    (0.82, 0.80, 0.78, 0.76, 0.77, 0.79),
     "atlas-3":    (0.93, 0.91, 0.89, 0.87, 0.88, 0.90),
-    "swift-mini": (0.86, 0.84, 0.47, 0.45, 0.81, 0.83),
+    "swift-mini": (0.86, 0.84, 0.44, 0.42, 0.81, 0.83),
     "guardian-1": (0.76, 0.74, 0.72, 0.70, 0.71, 0.73),
 }
 # P(refuse | a request to decline) and P(refuse | a legitimate request).
@@ -84,7 +84,7 @@ STORY = (
     "atlas-3 is the clear successor: about 10 points more correct answers in every region, the same "
     "refusal behaviour (it declines the same requests for other people's data), and a friendlier, "
     "better structured style; the judge is lenient on its verbose replies. swift-mini is cheap and "
-    "fine in English-speaking markets but about 30 points less correct than atlas-2 in DACH and Latin "
+    "fine in English-speaking markets but about 35 points less correct than atlas-2 in DACH and Latin "
     "America (it quotes other markets' policies and prices). guardian-1 is safety-tuned and refuses "
     "about 17% of legitimate requests (refusal rate about 20% against atlas-2's 3.4%); its soft "
     "refusals are often missed by the judge, so the raw judge under-reports them. The judge is also "
@@ -389,7 +389,7 @@ def truth_json(seed: int, truth: dict, judged: dict, labelled: dict, unmappable:
         "planted": {
             "atlas-3": {"verdict": "ready", "why": "better or equal in every (metric, region)"},
             "swift-mini": {"verdict": "not ready", "metric": "correct", "regions": list(WEAK_REGIONS),
-                           "why": "about 30 points less correct than atlas-2 in DACH and Latin America"},
+                           "why": "about 35 points less correct than atlas-2 in DACH and Latin America"},
             "guardian-1": {"verdict": "not ready", "metric": "refused", "regions": regions,
                            "why": "refuses about 20% of requests against atlas-2's 3.4%"},
         },
