@@ -9,6 +9,7 @@ cost does not grow with the number of responses.
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -50,6 +51,25 @@ def _model_order(store, eval_set: EvalSet, seen: Iterable[str]) -> tuple[str, ..
     return tuple(names)
 
 
+# Judge-level counts do not change when labels are added, only on import: cache them per store
+# and eval set, checked against the store's cheap judgments fingerprint.
+_JUDGED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # store -> {eval set: (mark, rows)}
+
+
+def _judge_level_counts(store, eval_set_id: int) -> list:
+    fingerprint = getattr(store, "judgments_fingerprint", None)
+    if fingerprint is None:
+        return store.judge_level_counts(eval_set_id)
+    mark = fingerprint()
+    cached = _JUDGED.setdefault(store, {})
+    hit = cached.get(eval_set_id)
+    if hit is not None and hit[0] == mark:
+        return hit[1]
+    rows = store.judge_level_counts(eval_set_id)
+    cached[eval_set_id] = (mark, rows)
+    return rows
+
+
 def counts_for(store, eval_set: EvalSet, exclude_raters: Iterable[str] = ()) -> dict[str, Counts]:
     """Counts of every metric of the eval set (metric name -> Counts), from two grouped queries.
 
@@ -57,7 +77,7 @@ def counts_for(store, eval_set: EvalSet, exclude_raters: Iterable[str] = ()) -> 
     response stays unlabelled (in `u`). Responses whose judgment is missing are left out and
     counted in `missing_judgments`. Ratings of `exclude_raters` are ignored.
     """
-    judged = store.judge_level_counts(eval_set.id)
+    judged = _judge_level_counts(store, eval_set.id)
     votes = store.label_votes(eval_set.id, exclude_raters)
     models = _model_order(store, eval_set, [row[1] for row in judged])
     regions = list(eval_set.region_names)

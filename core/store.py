@@ -729,6 +729,14 @@ class Store:
 
     # ---- counts (raw material of core/counts.py) -----------------------------------------
 
+    def judgments_fingerprint(self) -> tuple[int, int]:
+        """(judgment rows, response rows) of the workspace: changes whenever an import adds
+        judged responses (judgments are never updated), so judge-level counts can be cached."""
+        with self._lock:
+            j = self.con.execute("SELECT count(*) FROM judgments").fetchone()[0]
+            r = self.con.execute("SELECT count(*) FROM responses").fetchone()[0]
+        return j, r
+
     def judge_level_counts(self, eval_set_id: int) -> list[tuple[str, str, str, int | None, int]]:
         """(metric, model, region, judge level or None, responses) over all judged responses.
 

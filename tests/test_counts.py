@@ -95,3 +95,13 @@ def test_data_hash_is_stable_and_sensitive(workspace):
     rid = store.response_view(1).response.id
     store.add_rating(rid, "refused", "dee", 1)
     assert data_hash(counts_for(store, es)) != first
+
+
+def test_judge_counts_cache_follows_imports(workspace):
+    store, es = workspace
+    before = counts_for(store, es)["refused"]
+    with store.importing(es.id) as batch:
+        batch.add_responses([("i5", "us", "q5", None, "inc", "x")])
+        batch.add_judgments([("i5", "inc", "refused", "judge", 1, None, None, None)])
+    after = counts_for(store, es)["refused"]
+    assert after.u[0, 1, 1] == before.u[0, 1, 1] + 1
