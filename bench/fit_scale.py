@@ -127,7 +127,7 @@ def main() -> None:
     print("\nscale: same 500 labels, more judged responses (yes/no, 4 models x 6 regions)")
     small, large = simulate_scale(10_000), simulate_scale(1_000_000)
     weights = [1 / 6] * 6
-    geometries = ["aligned", "forward"] if args.forward else ["aligned"]
+    geometries = ["auto", "aligned", "forward"] if args.forward else ["auto", "aligned"]
     for geometry in geometries:
         settings = Settings(chains=args.chains, draws=args.draws, tune=args.draws, geometry=geometry)
         fit_counts({"correct": small}, weights, Settings.quick(geometry=geometry, draws=10, tune=10))
@@ -137,7 +137,7 @@ def main() -> None:
         print(line(f"{geometry}: 1M judged", t_large, f_large))
         print(f"  {geometry}: ratio 1M / 10k = {t_large / t_small:.2f}")
 
-    print("\nsamplers on the 10k data (aligned geometry)")
+    print("\nsamplers on the 10k data (geometry auto)")
     t_nutpie, f_nutpie = timed_fit({"correct": small}, weights, full)
     print(line("nutpie (compiled)", t_nutpie, f_nutpie))
     if not args.no_pymc:

@@ -2,16 +2,29 @@
 
 Per metric with L levels, model m and region r (DESIGN.md, "The calibration model"):
 - true level distribution pi[m, r] = OrderedLogistic(s * z[m, r], cut[m]);
-- judge confusion P(J = j | H = h) = OrderedLogistic(beta[m] * h + b[m, r], cut_judge),
-  b[m, r] = bm[m] + br[r] (partial pooling) or 0 with beta shared (pooling="shared");
+- judge confusion P(J = j | H = h) = OrderedLogistic(beta[m] * h + b[m, r], cut_judge) with
+  b[m, r] = bm[m] + br[r] + e[m, r]: the judge's errors differ by model, by region and (a
+  little) by cell, partially pooled; pooling="shared" uses one confusion everywhere;
 - n[m, r, :, :] ~ Multinomial(pi[h] P(j | h)); u[m, r, :] ~ Multinomial(sum_h pi[h] P(j | h)).
 For L = 2 this is exactly the sensitivity/specificity model with
 theta = sigmoid(s z - cut), specificity = 1 - sigmoid(b - cut_judge) and
 sensitivity = sigmoid(beta + b - cut_judge).
 
-The data enter only through the counts (pm.Data, swapped without recompiling), so a gradient
-costs the same for 1M judged responses as for 1k. The three steps are kept apart:
-build_model(counts, settings) -> sample(model, ...) -> summarise(...), with fit_counts on top.
+The data enter only through the counts (pm.Data, swapped into the compiled nutpie model
+without recompiling), so a gradient costs the same for 1M judged responses as for 1k.
+
+Geometry (measured with bench/fit_scale.py, 4 chains x 1000 draws, 24 cells, same 500 labels):
+in the forward parametrisation the unlabelled counts pin only the judge-positive rate, a ridge,
+and NUTS needed 84 leapfrog steps per draw at 10k judged responses and 802 at 1M (9.3x the
+time). nutpie's low-rank mass matrix did not remove it (34 -> 332 steps). For yes/no metrics
+the model is therefore sampled with tau[m, r] = logit P(J = yes) as a parameter and the cell's
+judge offset e[m, r] solved from it (`_aligned_cell_offset`): 33 steps at 10k, 36 at 1M, time
+ratio 1.01. On small cells (the sample workspace: 200 responses per cell, refusal rates ~3%) the
+forward form mixed better, so geometry="auto" picks the aligned form from ALIGNED_FROM unlabelled
+responses per cell. Metrics with L > 2 use the forward form (their cost still grows with N).
+
+Three steps: build_model(counts, settings) -> sample(counts, settings, ...) (which builds or
+reuses the compiled model) -> summarise(...); fit_counts runs them for every metric.
 """
 
 from __future__ import annotations
@@ -44,7 +57,7 @@ class Settings:
     pooling: str = "partial"  # "partial" | "shared" (one confusion for every model and region)
     min_labels: int = 30  # used by the decisions: fewer labels per candidate and metric -> never ready
     adaptation: str = "diag"  # nutpie mass matrix: "diag" | "low_rank"
-    geometry: str = "aligned"  # L = 2: "aligned" (tau parametrisation) | "forward"
+    geometry: str = "auto"  # "auto" | "aligned" (L = 2 only: tau parametrisation) | "forward"
     keep_draws: int = 2000  # draws kept per fit (thinned), to keep stored fits small
 
     @classmethod
@@ -98,10 +111,27 @@ def _log_multinomial_coef(n: np.ndarray, axes: tuple[int, ...]) -> float:
     return float(np.sum(gammaln(n.sum(axis=axes) + 1)) - np.sum(gammaln(n + 1)))
 
 
+ALIGNED_FROM = 1000  # "auto": aligned geometry from this many unlabelled responses per cell
+
+
+def geometry_for(counts: Counts, settings: Settings) -> str:
+    """The parametrisation used: "aligned" (yes/no metrics, many unlabelled responses per
+    cell, where the forward ridge is narrow) or "forward" (small cells and L > 2; on the sample
+    workspace's 200-response cells the forward form needed fewer steps and had no divergences
+    on low rates such as refusals, where the aligned one had a few)."""
+    if counts.u.shape[-1] != 2 or settings.pooling == "shared":
+        return "forward"
+    if settings.geometry != "auto":
+        return settings.geometry
+    return "aligned" if counts.u.sum(axis=-1).mean() >= ALIGNED_FROM else "forward"
+
+
 def build_model(counts: Counts, settings: Settings = Settings()):
     """The PyMC model of one metric's counts. Counts are pm.Data "n" and "u" (swappable)."""
     import pymc as pm
     import pytensor.tensor as pt
+
+    aligned = geometry_for(counts, settings) == "aligned"
 
     M, R, L = counts.u.shape
     h_levels = np.arange(L, dtype=float)
@@ -153,18 +183,17 @@ def build_model(counts: Counts, settings: Settings = Settings()):
             bm = sd_bm * pm.Normal("z_bm", 0.0, 1.0, shape=M)
             br = sd_br * pm.Normal("z_br", 0.0, 1.0, shape=R)
             b = bm[:, None] + br[None, :]
-            if L == 2 and settings.geometry == "aligned":
+            if aligned:
                 b = b + _aligned_cell_offset(log_pi, beta, b, cut_judge)
             else:
-                # Judge shifts particular to one cell, beyond the model and region effects.
-                # HalfNormal(0.5): smaller than the model-level differences.
-                sd_e = pm.HalfNormal("sd_e", 0.5)
-                b = b + sd_e * pm.Normal("z_e", 0.0, 1.0, shape=(M, R))
+                # Judge shifts particular to one cell, beyond the model and region effects,
+                # N(0, CELL_SD) as in the aligned form (non-centred here).
+                b = b + CELL_SD * pm.Normal("z_e", 0.0, 1.0, shape=(M, R))
         loc = beta[:, None, None] * h_levels[None, None, :] + b[:, :, None]  # [M, R, L(h)]
         log_conf = _ordered_logistic_logp(loc[..., None], cut_judge)  # [M, R, L(h), L(j)]
 
         log_joint = log_pi[..., :, None] + log_conf
-        if L == 2 and settings.pooling != "shared" and settings.geometry == "aligned":
+        if aligned:
             tau = model["tau"]  # the judge-positive rate is a parameter: use it exactly
             log_q = pt.stack([-pt.softplus(tau), -pt.softplus(-tau)], axis=-1)
         else:
@@ -259,7 +288,7 @@ def _compiled(counts: Counts, settings: Settings):
     """A compiled nutpie model for these counts; compiles once per shape and pooling."""
     import nutpie
 
-    key = (counts.u.shape, settings.pooling, settings.geometry)
+    key = (counts.u.shape, settings.pooling, geometry_for(counts, settings))
     compiled = _COMPILED.get(key)
     if compiled is None:
         compiled = nutpie.compile_pymc_model(build_model(counts, settings), freeze_model=False,
@@ -296,7 +325,11 @@ def sample(counts: Counts, settings: Settings, on_progress: Progress | None = No
 def _sample_nutpie(counts, settings, throttle, cancel, seed, label):
     import nutpie
 
+    if (counts.u.shape, settings.pooling, geometry_for(counts, settings)) not in _COMPILED:
+        throttle(0.0, f"compiling the model for {label} (once per shape)", force=True)
     compiled = _compiled(counts, settings)
+    if cancel is not None and cancel.is_set():
+        raise FitCancelled("fit cancelled")
     state = {"done": 0, "total": 1}
 
     def progress(chains) -> None:  # runs on nutpie's thread: only store numbers

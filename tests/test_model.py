@@ -10,7 +10,7 @@ from scipy.special import expit
 
 from core.counts import Counts
 from core.instant import instant_posterior
-from core.model import FitCancelled, Settings, build_model, fit_counts
+from core.model import CELL_SD, FitCancelled, Settings, build_model, fit_counts
 
 
 def tiny(L=2, M=1, R=2, seed=0) -> Counts:
@@ -75,11 +75,11 @@ def test_partial_model_pieces_match_numpy(L):
     point = {v.name: rng.normal(0, 0.5, size=model.initial_point()[v.name].shape)
              for v in model.value_vars}
     names = ["cut", "s", "z", "beta0", "cut_judge", "sd_beta", "z_beta", "sd_bm", "z_bm", "sd_br",
-             "z_br", "sd_e", "z_e", "p", "confusion", "likelihood"]
+             "z_br", "z_e", "p", "confusion", "likelihood"]
     got = evaluate(model, names, point)
     pi = ordered_logistic(got["s"] * got["z"], got["cut"][:, None, :])
     beta = got["beta0"] + got["sd_beta"] * got["z_beta"]
-    b = (got["sd_bm"] * got["z_bm"])[:, None] + (got["sd_br"] * got["z_br"])[None] + got["sd_e"] * got["z_e"]
+    b = (got["sd_bm"] * got["z_bm"])[:, None] + (got["sd_br"] * got["z_br"])[None] + CELL_SD * got["z_e"]
     loc = beta[:, None, None] * np.arange(L) + b[:, :, None]
     conf = ordered_logistic(loc, got["cut_judge"])
     np.testing.assert_allclose(got["p"], pi, rtol=1e-9)
@@ -89,7 +89,7 @@ def test_partial_model_pieces_match_numpy(L):
 
 def test_two_levels_is_the_sensitivity_specificity_model():
     counts = tiny(L=2, M=2, R=3, seed=5)
-    model = build_model(counts, Settings())  # aligned geometry: tau = logit P(J = yes) is a parameter
+    model = build_model(counts, Settings(geometry="aligned"))  # tau = logit P(J = yes) is a parameter
     rng = np.random.default_rng(2)
     point = {v.name: rng.normal(0, 0.7, size=model.initial_point()[v.name].shape)
              for v in model.value_vars}
