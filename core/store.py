@@ -599,6 +599,14 @@ class Store:
             where.append("EXISTS (SELECT 1 FROM active_ratings a JOIN judgments j "
                          "ON j.response_id = a.response_id AND j.metric = a.metric "
                          "WHERE a.response_id = r.id AND j.value IS NOT NULL AND a.value <> j.value)")
+        if f.raters_disagree:
+            same_metric = "AND a.metric = ? " if f.metric is not None else ""
+            where.append("EXISTS (SELECT 1 FROM active_ratings a JOIN active_ratings b "
+                         "ON b.response_id = a.response_id AND b.metric = a.metric "
+                         "AND b.rater <> a.rater AND b.value <> a.value "
+                         f"WHERE a.response_id = r.id {same_metric})")
+            if f.metric is not None:
+                params.append(f.metric)
         if f.unrated:
             if f.metric is not None:
                 where.append("NOT EXISTS (SELECT 1 FROM active_ratings a WHERE a.response_id = r.id "

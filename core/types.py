@@ -150,6 +150,7 @@ class BrowseFilter:
     judge_level: int | None = None
     human_level: int | None = None
     disagree: bool = False  # judge and (majority) human label differ on `metric`
+    raters_disagree: bool = False  # two raters' active labels differ (on `metric`, or any)
     unrated: bool = False  # no active human rating (on `metric`, or on any metric if None)
     search: str | None = None  # substring of question or response text
 

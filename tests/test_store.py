@@ -200,3 +200,21 @@ def test_browse_filters_reach_sql_as_parameters():
     assert store.browse_count(es.id, BrowseFilter(region="US")) == 2
     assert store.browse_count(es.id, BrowseFilter(metric="correct", unrated=True)) == 3
     assert [r.model for r in store.browse(es.id, BrowseFilter(model="new"), limit=1, offset=1)] == ["new"]
+
+
+def test_browse_finds_responses_where_raters_disagree():
+    from core.types import BrowseFilter
+
+    store = Store.memory()
+    es = populate(store)  # ann labelled response 1 "yes" on correct
+    store.add_rating(1, "correct", "bob", 0)  # bob says no: a disagreement
+    store.add_rating(3, "correct", "bob", 1)
+    store.add_rating(3, "correct", "cat", 1)  # agreement
+    store.add_rating(4, "style", "bob", 2)
+    store.add_rating(4, "style", "cat", 4)  # disagreement on another metric
+    rows = lambda f: [r.response_id for r in store.browse(es.id, f)]  # noqa: E731
+    assert rows(BrowseFilter(raters_disagree=True)) == [1, 4]
+    assert rows(BrowseFilter(raters_disagree=True, metric="correct")) == [1]
+    bob = store.active_ratings(1)[-1]
+    store.retract(bob.id, "bob")
+    assert rows(BrowseFilter(raters_disagree=True, metric="correct")) == []

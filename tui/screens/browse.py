@@ -40,7 +40,8 @@ class BrowseScreen(Screen):
         Binding("k", "cycle('metric')", "Metric"),
         Binding("j", "cycle('judge_level')", "Judge level"),
         Binding("h", "cycle('human_level')", "Human level"),
-        Binding("d", "toggle('disagree')", "Disagree"),
+        Binding("d", "toggle('disagree')", "Judge≠human"),
+        Binding("a", "toggle('raters_disagree')", "Raters disagree"),
         Binding("u", "toggle('unrated')", "Unrated"),
         Binding("x", "clear", "Clear filters"),
         Binding("right_square_bracket", "page(1)", "Next page", key_display="]"),
@@ -161,6 +162,8 @@ class BrowseScreen(Screen):
             out.append("  ")
         if f.disagree:
             out.append("judge≠human  ", style="bold")
+        if f.raters_disagree:
+            out.append("raters disagree  ", style="bold")
         if f.unrated:
             out.append("unrated  ", style="bold")
         if f.search:
