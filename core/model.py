@@ -52,7 +52,7 @@ class Settings:
     draws: int = 1000
     tune: int = 1000
     seed: int = 20260601
-    target_accept: float = 0.9
+    target_accept: float = 0.95  # 0.9 left a few divergences on the sample workspace
     sampler: str = "auto"  # "auto" (nutpie when installed) | "pymc" | "nutpie"
     pooling: str = "partial"  # "partial" | "shared" (one confusion for every model and region)
     min_labels: int = 30  # used by the decisions: fewer labels per candidate and metric -> never ready
