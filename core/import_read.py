@@ -236,6 +236,25 @@ def _unique_pairs(pairs: list[tuple[str, object]]) -> dict:
     return dict(pairs)
 
 
+MAX_DEPTH = 64  # no import row or spec needs more; deeper is an attack or a mistake
+
+
+def too_deep(value: object, limit: int = MAX_DEPTH) -> bool:
+    """Whether lists/dicts nest deeper than `limit` (iterative: safe on any depth). Parsers
+    stop at Python's recursion limit, which other code may have raised: this check does not
+    depend on it."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            if depth > limit:
+                return True
+            stack.extend((x, depth + 1) for x in item)
+    return False
+
+
 def _parse_line(raw: bytes, no: int, sink: Sink) -> dict | None:
     """One JSONL line with Python's json (stricter than polars: duplicate keys are refused)."""
     try:
@@ -247,6 +266,9 @@ def _parse_line(raw: bytes, no: int, sink: Sink) -> dict | None:
         sink.add(no, "", f"malformed JSON at column {exc.colno}: {exc.msg}")
         return None
     except RecursionError:
+        sink.add(no, "", "JSON nested too deeply")
+        return None
+    if too_deep(obj):
         sink.add(no, "", "JSON nested too deeply")
         return None
     if not isinstance(obj, dict):

@@ -11,7 +11,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from core.import_read import ImportFailed, Problem, show
+from core.import_read import ImportFailed, Problem, show, too_deep
 from core.types import DIRECTIONS, EvalSet, Metric, Region
 
 RESERVED_KEYS = frozenset("usq?")  # the rate screen's own keys (undo, skip, quit, help)
@@ -79,7 +79,9 @@ def load_spec(path: str | Path) -> EvalSet:
             msg = f"column {m.group(2)}: {msg}"
         raise ImportFailed([Problem(str(path), int(m.group(1)) if m else 0, "", f"invalid TOML: {msg}")]) from None
     except RecursionError:
-        raise ImportFailed([Problem(str(path), 0, "", "invalid TOML: nested too deeply")]) from None
+        data = None
+    if data is None or too_deep(data):
+        raise ImportFailed([Problem(str(path), 0, "", "invalid TOML: nested too deeply")])
     return _spec_from_dict(data, str(path), _key_lines(text))
 
 
