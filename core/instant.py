@@ -17,6 +17,7 @@ human levels, which makes an unlabelled cell honestly wide rather than quietly t
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -38,14 +39,16 @@ def _dirichlet(rng: np.random.Generator, alpha: np.ndarray, draws: int) -> np.nd
     return g / g.sum(axis=-1, keepdims=True)
 
 
-def _cell(seed: int, m: int, r: int, n: np.ndarray, u: np.ndarray, draws: int
+def _cell(seed: int, stream: int, m: int, r: int, n: np.ndarray, u: np.ndarray, draws: int
           ) -> tuple[np.ndarray, np.ndarray]:
-    """(p [S, L], confusion [S, L(h), L(j)]) of one cell; n is [L(h), L(j)], u is [L(j)]."""
-    key = (seed, m, r, draws, n.tobytes(), u.tobytes(), n.shape[0])
+    """(p [S, L], confusion [S, L(h), L(j)]) of one cell; n is [L(h), L(j)], u is [L(j)].
+    `stream` tells metrics apart, so the metrics of one cell draw independently (a shared
+    stream would couple them in the joint probability that all of a candidate's cells hold)."""
+    key = (seed, stream, m, r, draws, n.tobytes(), u.tobytes(), n.shape[0])
     hit = _CACHE.get(key)
     if hit is not None:
         return hit
-    rng = np.random.default_rng([seed, m, r])
+    rng = np.random.default_rng([seed, stream, m, r])
     q = _dirichlet(rng, PRIOR + n.sum(axis=0) + u, draws)  # [S, L(j)]
     h_given_j = _dirichlet(rng, PRIOR + n.T, draws)  # [S, L(j), L(h)]
     joint = q[:, :, None] * h_given_j  # [S, j, h]
@@ -63,9 +66,11 @@ def instant_posterior(counts: Counts, weights: Sequence[float], draws: int = 200
     M, R, L = counts.u.shape
     p = np.empty((draws, M, R, L))
     confusion = np.empty((draws, M, R, L, L))
+    stream = zlib.crc32(counts.metric.encode("utf-8"))
     for m in range(M):
         for r in range(R):
-            p[:, m, r], confusion[:, m, r] = _cell(seed, m, r, counts.n[m, r], counts.u[m, r], draws)
+            p[:, m, r], confusion[:, m, r] = _cell(seed, stream, m, r, counts.n[m, r],
+                                                   counts.u[m, r], draws)
     return Posterior(
         metric=counts.metric, levels=counts.levels, models=counts.models, regions=counts.regions,
         weights=np.asarray(weights, dtype=float), p=p, confusion=confusion, source="instant",

@@ -166,3 +166,15 @@ def test_cancel_stops_promptly():
     with pytest.raises(FitCancelled):
         fit_counts(counts, [0.5, 0.5], Settings.quick(draws=200_000, tune=1000), cancel=cancel)
     assert time.monotonic() - start < 5.0
+
+
+def test_instant_posterior_draws_metrics_of_a_cell_independently():
+    """Two metrics with identical counts must not share a random stream (that would couple
+    them in the joint probability that all of a candidate's cells hold)."""
+    n = np.array([[[[5, 1], [2, 12]]]])
+    u = np.array([[[40, 60]]])
+    a = instant_posterior(Counts("correct", ("no", "yes"), ("m",), ("r",), n, u), [1.0], 4000, seed=3)
+    b = instant_posterior(Counts("refused", ("no", "yes"), ("m",), ("r",), n, u), [1.0], 4000, seed=3)
+    x, y = a.p[:, 0, 0, 1], b.p[:, 0, 0, 1]
+    assert abs(x.mean() - y.mean()) < 0.01  # same posterior...
+    assert abs(np.corrcoef(x, y)[0, 1]) < 0.1  # ...drawn independently
