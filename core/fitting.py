@@ -81,6 +81,10 @@ def counts_of_fit(store, eval_set: EvalSet, fit: FitRecord) -> dict[str, Counts]
     return counts_for(store, eval_set, fit.settings.get("exclude_raters", ()))
 
 
-def is_stale(store, eval_set: EvalSet, fit: FitRecord) -> bool:
-    """True when the labels (or judgments) changed since the fit ran."""
-    return data_hash(counts_of_fit(store, eval_set, fit)) != fit.data_hash
+def is_stale(store, eval_set: EvalSet, fit: FitRecord,
+             counts: dict[str, Counts] | None = None) -> bool:
+    """True when the labels (or judgments) changed since the fit ran. `counts`, counted with
+    every rater, are reused when the fit left nobody out (saves counting twice)."""
+    if counts is None or fit.settings.get("exclude_raters"):
+        counts = counts_of_fit(store, eval_set, fit)
+    return data_hash(counts) != fit.data_hash

@@ -135,6 +135,8 @@ def test_excluded_raters_stay_excluded(workspace):
     row = store.browse(es.id, limit=1)[0]
     store.add_rating(row.response_id, "correct", "ann", 0)
     assert not is_stale(store, es, fit)
+    # Counts taken with every rater are not reused for a fit that left one out.
+    assert not is_stale(store, es, fit, counts_for(store, es))
 
 
 def test_cancel_stores_nothing(workspace):

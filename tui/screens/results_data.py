@@ -66,12 +66,12 @@ class ResultsData:
         return None if table is None else table.cells.get((row, model))
 
 
-def latest_fit(store, eval_set: EvalSet):
+def latest_fit(store, eval_set: EvalSet, counts=None):
     """(fit or None, its posteriors, stale) through core.fitting."""
     from core.fitting import is_stale, latest_posteriors
 
     fit, posteriors = latest_posteriors(store, eval_set)
-    return fit, posteriors, bool(fit is not None and is_stale(store, eval_set, fit))
+    return fit, posteriors, bool(fit is not None and is_stale(store, eval_set, fit, counts))
 
 
 def choose_posteriors(store, eval_set: EvalSet, prefer: str = "auto"):
@@ -80,8 +80,8 @@ def choose_posteriors(store, eval_set: EvalSet, prefer: str = "auto"):
     from core.counts import counts_for
     from core.instant import instant_posterior
 
-    fit, posteriors, stale = latest_fit(store, eval_set)
     counts = counts_for(store, eval_set)
+    fit, posteriors, stale = latest_fit(store, eval_set, counts)
     use_full = bool(posteriors) and (prefer == "full" or (prefer == "auto" and not stale))
     if use_full:
         return "full", fit, stale, posteriors, counts
