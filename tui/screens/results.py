@@ -21,7 +21,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, ProgressBar, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, ProgressBar, Static, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
 from core.types import EvalSet, FitRecord
@@ -211,6 +211,11 @@ class ResultsScreen(Screen):
         elif self._after_load:
             self.status, self._after_load = self._after_load(event.data), None
         self.redraw()
+        # Textual measures the active tab for its underline once, after a refresh, and about
+        # one time in two before the tab has a width: the underline then stays empty. Place it
+        # again once the loaded tables are laid out.
+        tabs = self.query_one(Tabs)
+        tabs.call_after_refresh(tabs._highlight_active, False)
 
     def redraw(self) -> None:
         self._draw_status()
