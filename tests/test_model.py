@@ -52,12 +52,16 @@ def ordered_logistic(loc, cut):
 def test_logp_at_a_point_equals_hand_computation():
     counts = tiny(L=2, R=2)
     model = build_model(counts, Settings(pooling="shared"))
-    point = {"cut": np.array([[-0.7]]), "s_log__": np.log(0.6), "z": np.array([[0.3, -1.2]]),
+    point = {"cut": np.array([[-0.7]]), "s_log__": np.log(0.6), "z_zerosum__": np.array([[0.75]]),
              "beta0": 3.1, "cut_judge": np.array([1.4])}
     logp = model.compile_logp(jacobian=False)(point)
-    s, z, cut, beta, cj = 0.6, np.array([0.3, -1.2]), -0.7, 3.1, 1.4
+    z = evaluate(model, ["z"], point)["z"][0]
+    np.testing.assert_allclose(z, [0.75 / np.sqrt(2), -0.75 / np.sqrt(2)])  # regions sum to zero
+    s, cut, beta, cj = 0.6, -0.7, 3.1, 1.4
+    # z: a standard normal restricted to the zero-sum line (R - 1 = 1 degree of freedom)
+    zero_sum_normal = -0.5 * np.sum(z ** 2) - 0.5 * np.log(2 * np.pi)
     prior = (stats.norm.logpdf(cut, 0, 2) + stats.halfnorm.logpdf(s, scale=1.0)
-             + stats.norm.logpdf(z).sum() + stats.norm.logpdf(beta, 3.0, 2.0)
+             + zero_sum_normal + stats.norm.logpdf(beta, 3.0, 2.0)
              + stats.norm.logpdf(cj, 1.5, 2.0))
     # sensitivity/specificity form of the L = 2 model
     theta = expit(s * z - cut)
@@ -178,3 +182,28 @@ def test_instant_posterior_draws_metrics_of_a_cell_independently():
     x, y = a.p[:, 0, 0, 1], b.p[:, 0, 0, 1]
     assert abs(x.mean() - y.mean()) < 0.01  # same posterior...
     assert abs(np.corrcoef(x, y)[0, 1]) < 0.1  # ...drawn independently
+
+
+def test_ordered_logistic_keeps_precision_in_the_tails():
+    """The product form loses nothing where a difference of two sigmoids near 1 would."""
+    from decimal import Decimal, getcontext
+
+    import pytensor.tensor as pt
+
+    from core.model import _ordered_logistic
+
+    getcontext().prec = 60
+    cut = [-1.0, 0.5, 2.0]
+    locs = [-45.0, -3.0, 0.0, 2.5, 38.0]
+    got = _ordered_logistic(pt.as_tensor(np.array(locs))[:, None], pt.as_tensor(np.array(cut))).eval()
+
+    def sig(x: Decimal) -> Decimal:
+        return 1 / (1 + (-x).exp())
+
+    for row, loc in zip(got, locs):
+        gt = [sig(Decimal(loc) - Decimal(c)) for c in cut]  # P(Y > k), exact to 60 digits
+        exact = [1 - gt[0], gt[0] - gt[1], gt[1] - gt[2], gt[2]]
+        for value, want in zip(row, exact):
+            assert value == pytest.approx(float(want), rel=1e-12, abs=1e-300)
+    # a naive difference of sigmoids would give exactly 0 for the middle levels at loc = 38
+    assert got[-1, 1] > 0 and got[0, 2] > 0
