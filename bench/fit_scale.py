@@ -122,7 +122,9 @@ def main() -> None:
     seconds, fit = timed_fit(counts_for(store, es), es.traffic_weights, full)
     print(line("refit after 30 new labels", seconds, fit))
     for name, stats in fit.extra.items():
-        print(f"    {name:<8} steps/draw {stats['mean_steps']:5.1f}  max depth {stats['max_depth']}")
+        c = counts_for(store, es)[name]
+        print(f"    {name:<8} steps/draw {stats['mean_steps']:5.1f}  max depth {stats['max_depth']}  "
+              f"geometry {model_mod.geometry_for(c, full)}  mass matrix {model_mod.adaptation_for(c, full)}")
 
     print("\nscale: same 500 labels, more judged responses (yes/no, 4 models x 6 regions)")
     small, large = simulate_scale(10_000), simulate_scale(1_000_000)

@@ -207,3 +207,26 @@ def test_ordered_logistic_keeps_precision_in_the_tails():
             assert value == pytest.approx(float(want), rel=1e-12, abs=1e-300)
     # a naive difference of sigmoids would give exactly 0 for the middle levels at loc = 38
     assert got[-1, 1] > 0 and got[0, 2] > 0
+
+
+def test_auto_geometry_follows_the_information_on_the_judge_positive_rate():
+    from core.model import adaptation_for, geometry_for
+
+    def counts(per_cell: int, yes_share: float, L: int = 2) -> Counts:
+        u = np.zeros((2, 3, L), np.int64)
+        u[..., -1] = round(per_cell * yes_share)
+        u[..., 0] = per_cell - u[..., -1]
+        return Counts("m", tuple(str(k) for k in range(L)), ("a", "b"), ("x", "y", "z"),
+                      np.zeros((2, 3, L, L), np.int64), u)
+
+    auto = Settings()
+    assert geometry_for(counts(190, 0.75), auto) == "aligned"  # N t (1 - t) ~ 36
+    assert geometry_for(counts(190, 0.03), auto) == "forward"  # ~ 5.5: one-sided, little to pin
+    assert geometry_for(counts(40, 0.5), auto) == "forward"  # ~ 10: small cells
+    assert geometry_for(counts(1_000_000, 0.03), auto) == "aligned"
+    assert geometry_for(counts(10_000, 0.5, L=5), auto) == "forward"  # scales: forward only
+    assert geometry_for(counts(10_000, 0.5), Settings(pooling="shared")) == "forward"
+    assert geometry_for(counts(190, 0.75), Settings(geometry="forward")) == "forward"
+    assert adaptation_for(counts(190, 0.5, L=5), auto) == "low_rank"
+    assert adaptation_for(counts(190, 0.5), auto) == "diag"
+    assert adaptation_for(counts(190, 0.5, L=5), Settings(adaptation="diag")) == "diag"
