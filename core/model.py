@@ -416,8 +416,11 @@ def _sample_pymc(counts, settings, throttle, cancel, seed, label):
 
 
 def diagnose(p: np.ndarray, confusion: np.ndarray, divergences: int) -> dict:
-    """R-hat, bulk and tail ESS over the reported quantities ([C, D, ...] arrays)."""
-    import arviz as az
+    """R-hat, bulk and tail ESS over the reported quantities ([C, D, ...] arrays).
+
+    ArviZ's numbers, from core.diagnostics (vectorised over the columns; ArviZ's per-column
+    loop took 2.2 s on the style metric's 720 quantities)."""
+    from core.diagnostics import rhat_ess
 
     C, D = p.shape[:2]
     flat = np.concatenate([p.reshape(C, D, -1), confusion.reshape(C, D, -1)], axis=2)
@@ -425,9 +428,9 @@ def diagnose(p: np.ndarray, confusion: np.ndarray, divergences: int) -> dict:
     if C < 2 or flat.shape[2] == 0:
         rhat, bulk, tail = float("nan"), float("nan"), float("nan")
     else:
-        rhat = float(np.nanmax(az.rhat(flat, chain_axis=0, draw_axis=1)))
-        bulk = float(np.nanmin(az.ess(flat, chain_axis=0, draw_axis=1, method="bulk")))
-        tail = float(np.nanmin(az.ess(flat, chain_axis=0, draw_axis=1, method="tail", prob=(0.05, 0.95))))
+        rhats, bulks, tails = rhat_ess(flat, prob=(0.05, 0.95))
+        rhat, bulk, tail = (float(np.nanmax(rhats)), float(np.nanmin(bulks)),
+                            float(np.nanmin(tails)))
     return _judge_diagnostics({"max_rhat": rhat, "min_ess_bulk": bulk, "min_ess_tail": tail,
                                "divergences": int(divergences)})
 
