@@ -182,12 +182,24 @@ def build_model(counts: Counts, settings: Settings = Settings()):
         else:
             start = np.tile(np.linspace(-1.5, 1.5, L - 1), (M, 1))
             cut = pm.Normal("cut", 0.0, 2.0, shape=(M, L - 1), transform=ordered, initval=start)
-        # Regions differ from their model's average by s * z (non-centred: few labels per cell,
-        # so the data rarely pin a region's deviation tightly). z sums to zero over the regions
-        # of a model, so the model's level lives in cut alone: with free z, cut and the mean
-        # of z made a ridge. s ~ HalfNormal(1): differences between regions of more than
-        # ~2 logits (e.g. 50% vs 88%) are not expected.
-        s = pm.HalfNormal("s", 1.0)
+            # Every level of a scale occurs now and then: a factor prod_k P(level k) at the
+            # model's average (a Dirichlet(2)-like floor; a rating scale whose level no response
+            # ever reaches would not have been written). Without it, a level a good model
+            # never gets (atlas-3's two lowest style levels) left its cut gap a long tail in
+            # the log-gap coordinates: tail ESS 344 and occasional divergences on the sample
+            # workspace; with it, tail ESS 590-1290 and none, over five seeds.
+            pm.Potential("every_level_occurs",
+                         pt.sum(pt.log(_ordered_logistic(pt.zeros((M, 1)), cut))))
+        # Regions differ from their model's average by s[m] * z (non-centred: few labels per
+        # cell, so the data rarely pin a region's deviation tightly). z sums to zero over the
+        # regions of a model, so the model's level lives in cut alone: with free z, cut and the
+        # mean of z made a ridge. Each model has its own spread s[m]: a candidate can be uneven
+        # across regions where the incumbent is not (the sample's swift-mini). One shared s
+        # tied every model's regions together, and the fit crawled between "this model is
+        # uneven" and "the judge is harsh in these cells" (tail ESS 302, R-hat 1.015 on the
+        # sample's correctness; per model: ESS > 1000, R-hat <= 1.006). s[m] ~ HalfNormal(1):
+        # differences between regions of more than ~2 logits (e.g. 50% vs 88%) are not expected.
+        s = pm.HalfNormal("s", 1.0, shape=(M, 1))
         z = _zero_sum("z", (M, R))
         pi = _ordered_logistic((s * z)[:, :, None], cut[:, None, :])  # [M, R, L]
 

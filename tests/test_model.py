@@ -52,7 +52,7 @@ def ordered_logistic(loc, cut):
 def test_logp_at_a_point_equals_hand_computation():
     counts = tiny(L=2, R=2)
     model = build_model(counts, Settings(pooling="shared"))
-    point = {"cut": np.array([[-0.7]]), "s_log__": np.log(0.6), "z_zerosum__": np.array([[0.75]]),
+    point = {"cut": np.array([[-0.7]]), "s_log__": np.log([[0.6]]), "z_zerosum__": np.array([[0.75]]),
              "beta0": 3.1, "cut_judge": np.array([1.4])}
     logp = model.compile_logp(jacobian=False)(point)
     z = evaluate(model, ["z"], point)["z"][0]
@@ -89,6 +89,11 @@ def test_partial_model_pieces_match_numpy(L):
     np.testing.assert_allclose(got["p"], pi, rtol=1e-9)
     np.testing.assert_allclose(got["confusion"], conf, rtol=1e-9)
     assert float(got["likelihood"]) == pytest.approx(multinomial_loglik(counts, pi, conf), rel=1e-9)
+    np.testing.assert_array_equal(np.abs(got["z"].sum(axis=1)) < 1e-12, True)  # per model
+    if L > 2:  # the floor on every level of a scale: sum log P(level k) at the model's average
+        floor = evaluate(model, ["every_level_occurs"], point)["every_level_occurs"]
+        want = np.log(ordered_logistic(np.zeros(2), got["cut"])).sum()
+        assert float(floor) == pytest.approx(want, rel=1e-9)
 
 
 def test_two_levels_is_the_sensitivity_specificity_model():

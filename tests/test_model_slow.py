@@ -88,18 +88,14 @@ def test_sample_workspace_shows_the_planted_story():
                      pass_levels={m.name: m.pass_level for m in es.metrics})
     verdicts = {d.candidate: d for d in decide.decide_all(fit.posteriors, decide.specs_of(es),
                                                           es.incumbent)}
-    # swift-mini is ~20 points less correct than atlas-2 in DACH and Latin America. With 10 labels
-    # per cell the model cannot rule out that the judge is harsher on swift-mini there, so the
-    # verdict is "undecided for lack of labels" or "not ready", never "ready"; either way those
-    # two cells are its weakest and lean towards inferiority.
+    # swift-mini is ~20 points less correct than atlas-2 in DACH and Latin America, and the
+    # judge is no harsher there. Each model has its own spread across regions, so swift-mini's
+    # unevenness is read as its own (not as a judge harsh in two cells) and it is "not ready"
+    # on exactly those two cells.
     swift = verdicts["swift-mini"]
-    assert swift.verdict in ("not ready", "undecided")
-    correct_cells = {c.region: c.decision.probability for c in swift.cells if c.metric == "correct"}
-    weakest = sorted(correct_cells, key=correct_cells.get)[:3]
-    assert {"DACH", "Latin America"} <= set(weakest), correct_cells
-    assert correct_cells["DACH"] < 0.5 and correct_cells["Latin America"] < 0.5, correct_cells
-    assert all(c.decision.verdict != "not ready" for c in swift.cells
-               if (c.metric, c.region) not in {("correct", "DACH"), ("correct", "Latin America")})
+    assert swift.verdict == "not ready", swift.reason
+    not_ready = {(c.metric, c.region) for c in swift.cells if c.decision.verdict == "not ready"}
+    assert not_ready == {("correct", "DACH"), ("correct", "Latin America")}, not_ready
 
     guardian = verdicts["guardian-1"]
     assert guardian.verdict == "not ready"
