@@ -1,13 +1,14 @@
 """The calibration model: an ordered-logistic latent-class model on the count tables.
 
 Per metric with L levels, model m and region r (DESIGN.md, "The calibration model"):
-- true level distribution pi[m, r] = OrderedLogistic(s * z[m, r], cut[m]);
+- true level distribution pi[m, r] = OrderedLogistic(s[m] * z[m, r], cut[m]), z summing to zero
+  over a model's regions;
 - judge confusion P(J = j | H = h) = OrderedLogistic(beta[m] * h + b[m, r], cut_judge) with
   b[m, r] = bm[m] + br[r] + e[m, r]: the judge's errors differ by model, by region and (a
   little) by cell, partially pooled; pooling="shared" uses one confusion everywhere;
 - n[m, r, :, :] ~ Multinomial(pi[h] P(j | h)); u[m, r, :] ~ Multinomial(sum_h pi[h] P(j | h)).
 For L = 2 this is exactly the sensitivity/specificity model with
-theta = sigmoid(s z - cut), specificity = 1 - sigmoid(b - cut_judge) and
+theta = sigmoid(s[m] z - cut), specificity = 1 - sigmoid(b - cut_judge) and
 sensitivity = sigmoid(beta + b - cut_judge).
 
 The data enter only through the counts (pm.Data, swapped into the compiled nutpie model
