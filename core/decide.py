@@ -83,9 +83,10 @@ class CandidateDecision:
     candidate: str
     verdict: str
     joint_probability: float  # P(every cell condition holds at once)
-    reason: str
+    reason: str  # the summary, then "; P(all conditions hold) = 0.93"
     cells: tuple[CellDecision, ...]
     labels: dict  # metric -> human-labelled responses of the candidate (None: unknown)
+    summary: str = ""  # the reason without the joint probability (for faces that show it apart)
 
     @property
     def forecasts(self) -> tuple[Forecast, ...]:
@@ -208,7 +209,7 @@ def decide_candidate(posteriors: Sequence, specs: Mapping[str, tuple[str, float]
             cells.append(CellDecision(post.metric, region, dec, nc, ni, fc))
     if not cells:
         return CandidateDecision(candidate, UNDECIDED, float("nan"), "no metrics to decide on",
-                                 (), labels)
+                                 (), labels, "no metrics to decide on")
     n = min(h.size for h in held)
     joint = float(np.logical_and.reduce([h[:n] for h in held]).mean())
     for metric, count in labels.items():
@@ -229,8 +230,8 @@ def decide_candidate(posteriors: Sequence, specs: Mapping[str, tuple[str, float]
         verdict, reason = READY, f"ready in all {len(cells)} cells"
     if problems and (bad or open_):
         reason += "; " + "; ".join(problems)
-    reason += f"; P(all conditions hold) = {joint:.2f}"
-    return CandidateDecision(candidate, verdict, joint, reason, tuple(cells), labels)
+    return CandidateDecision(candidate, verdict, joint, f"{reason}; P(all conditions hold) = {joint:.2f}",
+                             tuple(cells), labels, reason)
 
 
 def decide_all(posteriors: Sequence, specs: Mapping[str, tuple[str, float]], incumbent: str,

@@ -95,6 +95,10 @@ def test_candidate_ready_only_if_every_cell_ready():
     assert b.verdict == NOT_READY and "correct/us" in b.reason
     assert [c.decision.verdict for c in b.cells] == [READY, NOT_READY]
     assert [d.candidate for d in decide_all([post], specs, "inc")] == ["a", "b"]
+    # the summary is the reason without the joint probability (the app shows that apart)
+    for d in (a, b):
+        assert d.reason == f"{d.summary}; P(all conditions hold) = {d.joint_probability:.2f}"
+        assert "P(all" not in d.summary
 
 
 def test_joint_probability_uses_the_same_draws():

@@ -7,7 +7,6 @@ worker with a progress bar; escape cancels it.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -44,8 +43,6 @@ ROW_WIDTH = 14  # the first (region / metric) column, fixed while scrolling side
 PROGRESS_INTERVAL = 0.1  # seconds between progress messages from the worker
 LEGEND = "cells: mean [90% interval] / bar (shared axis) / delta, P(ok), verdict"
 INSTANT_NOTE = "instant posterior (unpooled, conjugate) - press f for the full model"
-
-_JOINT_SUFFIX = re.compile(r";?\s*P\(all conditions hold\) = [0-9.na-]+$")
 
 Fitter = Callable[..., FitRecord]
 
@@ -304,7 +301,7 @@ class ResultsScreen(Screen):
             text.append(" ")
             text.append_text(one_line(line.candidate, 30))
             text.append(f"  P(all hold) {num(line.joint, '.2f')}")
-            reason = _JOINT_SUFFIX.sub("", line.reason)  # the joint probability is shown already
+            reason = line.reason  # without the joint probability, which is shown already
             if reason:  # reasons name regions and metrics from the user's files: data, not markup
                 text.append(f" · {clean(reason, False)}", style="dim")
             if line.verdict == "undecided" and line.needed:

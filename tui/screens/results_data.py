@@ -139,4 +139,4 @@ def _metric_view(table, incumbent: str) -> MetricView:
 def _candidate_line(decision) -> CandidateLine:
     needed = tuple(c.forecast.text for c in decision.cells if c.forecast is not None)
     joint = decision.joint_probability
-    return CandidateLine(decision.candidate, decision.verdict, joint, decision.reason, needed)
+    return CandidateLine(decision.candidate, decision.verdict, joint, decision.summary, needed)
