@@ -129,7 +129,7 @@ def geometry_for(counts: Counts, settings: Settings) -> str:
     error below ~0.22 on the logit scale). Measured on the sample workspace (190 judged
     responses per cell): correct (t ~ 0.75, information ~36) took 48 steps per draw aligned
     against 55 forward, and had no divergences; refused (t ~ 0.03, information ~6) took 15
-    forward against 39 aligned. The forward form is used for L > 2 and for shared pooling.
+    forward against 39 aligned (both at target_accept 0.9). The forward form is used for L > 2 and for shared pooling.
     """
     if counts.u.shape[-1] != 2 or settings.pooling == "shared":
         return "forward"
