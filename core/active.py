@@ -45,7 +45,7 @@ from statistics import NormalDist
 import numpy as np
 from scipy.special import ndtr
 
-from core.decide import UNDECIDED, decide_all, specs_of
+from core.decide import UNDECIDED, DeltaProjection, decide_all, specs_of
 from core.types import EvalSet
 
 Cell = tuple[str, str]  # (model, region)
@@ -75,23 +75,16 @@ def settle_forecast(q_candidate, q_incumbent, direction: str, margin: float, thr
     z the threshold's normal quantile. A cell whose mean sits on the boundary is therefore not
     hopeless: a few multiples of its labels will usually push it to one side.
     """
-    qc, qi = np.asarray(q_candidate, float), np.asarray(q_incumbent, float)
-    mu = float(np.mean(qc - qi))
-    vc, vi = float(qc.var()), float(qi.var())
-    cov = float(np.mean((qc - qc.mean()) * (qi - qi.mean())))
-    v0 = vc + vi - 2 * cov
+    projection = DeltaProjection(q_candidate, q_incumbent, candidate_labels, incumbent_labels)
+    mu, v0 = projection.mean, projection.variance
     if v0 <= 1e-18:
         return (0, 0)
     bound = {"higher": -margin, "lower": margin}.get(direction, margin if mu >= 0 else -margin)
     z = NormalDist().inv_cdf(threshold)
-    nc, ni = max(candidate_labels or 0, 1), max(incumbent_labels or 0, 1)
-    fractions = np.linspace(0.0, 1.0, 21)
 
     def best(total: int) -> tuple[float, int, int]:
-        a = np.rint(fractions * total)
-        b = total - a
-        rc, ri = nc / (nc + a), ni / (ni + b)
-        v = np.maximum(vc * rc + vi * ri - 2 * cov * np.sqrt(rc * ri), 1e-18)
+        a, b, v = projection.after(total)
+        v = np.maximum(v, 1e-18)
         tau = np.sqrt(np.maximum(v0 - v, 1e-18))
         sd = np.sqrt(v)
         p = ndtr((mu - bound - z * sd) / tau) + ndtr((bound - mu - z * sd) / tau)

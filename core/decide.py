@@ -126,25 +126,45 @@ def decide(delta_draws, direction: str, margin: float, threshold: float = 0.95) 
                                      f"neither >= {g:.2f}")
 
 
+class DeltaProjection:
+    """How the posterior variance of delta = candidate - incumbent shrinks with more labels.
+
+    From the draws: delta's mean and variance, each model's variance and their covariance.
+    `after(total)` splits `total` extra labels 21 ways between the candidate's cell (a) and the
+    incumbent's (b); each model's variance shrinks like n / (n + extra labels), n its labels
+    today (at least 1). Shared by this module's forecast and core/active's preposterior one.
+    """
+
+    _SPLITS = np.linspace(0.0, 1.0, 21)
+
+    def __init__(self, q_candidate, q_incumbent, candidate_labels: int | None,
+                 incumbent_labels: int | None) -> None:
+        qc, qi = np.asarray(q_candidate, float), np.asarray(q_incumbent, float)
+        self.delta = qc - qi
+        self.mean = float(self.delta.mean())
+        self.vc, self.vi = float(qc.var()), float(qi.var())
+        self.cov = float(np.mean((qc - qc.mean()) * (qi - qi.mean())))
+        self.variance = self.vc + self.vi - 2 * self.cov
+        self.nc, self.ni = max(candidate_labels or 0, 1), max(incumbent_labels or 0, 1)
+
+    def after(self, total: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(a, b, projected variance of delta) for each of the 21 splits of `total`."""
+        a = np.rint(self._SPLITS * total)
+        b = total - a
+        rc, ri = self.nc / (self.nc + a), self.ni / (self.ni + b)
+        return a, b, self.vc * rc + self.vi * ri - 2 * self.cov * np.sqrt(rc * ri)
+
+
 def forecast_labels(q_candidate, q_incumbent, direction: str, margin: float, threshold: float,
                     candidate_labels: int | None, incumbent_labels: int | None,
                     max_labels: int = 2000, metric: str = "", region: str = "") -> Forecast:
     """Smallest extra labels that would settle an undecided cell (see the module docstring)."""
-    qc, qi = np.asarray(q_candidate, float), np.asarray(q_incumbent, float)
-    delta = qc - qi
-    mu = float(delta.mean())
-    dev = delta - mu
-    vc, vi = float(qc.var()), float(qi.var())
-    cov = float(np.mean((qc - qc.mean()) * (qi - qi.mean())))
-    v0 = vc + vi - 2 * cov
-    nc, ni = max(candidate_labels or 0, 1), max(incumbent_labels or 0, 1)
-    fractions = np.linspace(0.0, 1.0, 21)
+    projection = DeltaProjection(q_candidate, q_incumbent, candidate_labels, incumbent_labels)
+    mu, v0 = projection.mean, projection.variance
+    dev = projection.delta - mu
 
     def best(total: int) -> tuple[float, int, int]:
-        a = np.rint(fractions * total)
-        b = total - a
-        rc, ri = nc / (nc + a), ni / (ni + b)
-        v = vc * rc + vi * ri - 2 * cov * np.sqrt(rc * ri)
+        a, b, v = projection.after(total)
         k = int(np.argmin(v))
         return float(max(v[k], 0.0)), int(a[k]), int(b[k])
 
