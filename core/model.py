@@ -129,7 +129,8 @@ def geometry_for(counts: Counts, settings: Settings) -> str:
     error below ~0.22 on the logit scale). Measured on the sample workspace (190 judged
     responses per cell): correct (t ~ 0.75, information ~36) took 48 steps per draw aligned
     against 55 forward, and had no divergences; refused (t ~ 0.03, information ~6) took 15
-    forward against 39 aligned (both at target_accept 0.9). The forward form is used for L > 2 and for shared pooling.
+    forward against 39 aligned (both at target_accept 0.9). The forward form is used for L > 2
+    and for shared pooling.
     """
     if counts.u.shape[-1] != 2 or settings.pooling == "shared":
         return "forward"
@@ -305,6 +306,11 @@ def _aligned_cell_offset(theta, beta, b, cut_judge):
 _COMPILED: dict[tuple, object] = {}  # nutpie models keyed by shape and structure; data swapped in
 
 
+def _compiled_key(counts: Counts, settings: Settings) -> tuple:
+    """What a compiled model depends on besides the counts' values (which are swapped in)."""
+    return counts.u.shape, settings.pooling, geometry_for(counts, settings)
+
+
 def nutpie_available() -> bool:
     try:
         import nutpie  # noqa: F401
@@ -323,7 +329,7 @@ def _compiled(counts: Counts, settings: Settings):
     """A compiled nutpie model for these counts; compiles once per shape and pooling."""
     import nutpie
 
-    key = (counts.u.shape, settings.pooling, geometry_for(counts, settings))
+    key = _compiled_key(counts, settings)
     compiled = _COMPILED.get(key)
     if compiled is None:
         compiled = nutpie.compile_pymc_model(build_model(counts, settings), freeze_model=False,
@@ -360,7 +366,7 @@ def sample(counts: Counts, settings: Settings, on_progress: Progress | None = No
 def _sample_nutpie(counts, settings, throttle, cancel, seed, label):
     import nutpie
 
-    if (counts.u.shape, settings.pooling, geometry_for(counts, settings)) not in _COMPILED:
+    if _compiled_key(counts, settings) not in _COMPILED:
         throttle(0.0, f"compiling the model for {label} (once per shape)", force=True)
     compiled = _compiled(counts, settings)
     if cancel is not None and cancel.is_set():
