@@ -120,10 +120,11 @@ def main() -> None:
     print(line("compiled, same counts", seconds, fit))
     for b in store.browse(es.id, limit=60)[30:60]:
         store.add_rating(b.response_id, "refused", "bench2", 0)
-    seconds, fit = timed_fit(counts_for(store, es), es.traffic_weights, full)
+    counts = counts_for(store, es)
+    seconds, fit = timed_fit(counts, es.traffic_weights, full)
     print(line("refit after 30 new labels", seconds, fit))
     for name, stats in fit.extra.items():
-        c = counts_for(store, es)[name]
+        c = counts[name]
         print(f"    {name:<8} steps/draw {stats['mean_steps']:5.1f}  max depth {stats['max_depth']}  "
               f"geometry {model_mod.geometry_for(c, full)}  mass matrix {model_mod.adaptation_for(c, full)}")
 
