@@ -165,6 +165,9 @@ def build_model(counts: Counts, settings: Settings = Settings()):
     import pymc as pm
     import pytensor.tensor as pt
 
+    from core.likelihood import aligned as aligned_loglik  # imports numba: only when a
+    from core.likelihood import loglik  # model is built
+
     aligned = geometry_for(counts, settings) == "aligned"
 
     M, R, L = counts.u.shape
@@ -190,8 +193,11 @@ def build_model(counts: Counts, settings: Settings = Settings()):
             # never gets (atlas-3's two lowest style levels) left its cut gap a long tail in
             # the log-gap coordinates: tail ESS 344 and occasional divergences on the sample
             # workspace; with it, tail ESS 590-1290 and none, over five seeds.
+            # At loc 0, P(level k) = sigmoid(-cut[k-1]) sigmoid(cut[k]) (1 - exp(cut[k-1] - cut[k]))
+            # (see _ordered_logistic), so the sum of the logs over k is written directly.
             pm.Potential("every_level_occurs",
-                         pt.sum(pt.log(_ordered_logistic(pt.zeros((M, 1)), cut))))
+                         -pt.sum(pt.softplus(cut) + pt.softplus(-cut))
+                         + pt.sum(pt.log(-pt.expm1(cut[:, :-1] - cut[:, 1:]))))
         # Regions differ from their model's average by s[m] * z (non-centred: few labels per
         # cell, so the data rarely pin a region's deviation tightly). z sums to zero over the
         # regions of a model, so the model's level lives in cut alone: with free z, cut and the
@@ -234,7 +240,15 @@ def build_model(counts: Counts, settings: Settings = Settings()):
             br = sd_br * _zero_sum("z_br", (R,))
             b = bm[:, None] + br[None, :]
             if aligned:
-                b = b + _aligned_cell_offset(pi[..., 1], beta, b, cut_judge)
+                # tau = logit P(J = yes) per cell is the parameter; the cell's judge offset is
+                # derived from it (_aligned_cell_offset). Its prior, the log-Jacobian and the
+                # likelihood are one compiled kernel (core/likelihood.aligned_loglik); the
+                # offset is also written out here, for the confusion matrices kept per draw.
+                tau = pm.Flat("tau", shape=(M, R))
+                data, offset_prior = aligned_loglik(s * z, cut, beta, b, cut_judge, n, u, tau,
+                                                    CELL_SD)
+                pm.Potential("cell_offset_prior", offset_prior)
+                b = b + _aligned_cell_offset(pt.sigmoid(s * z - cut), beta, b, cut_judge, tau)
             else:
                 # Judge shifts particular to one cell, beyond the model and region effects,
                 # N(0, CELL_SD) as in the aligned form (non-centred here).
@@ -242,24 +256,24 @@ def build_model(counts: Counts, settings: Settings = Settings()):
         loc = beta[:, None, None] * h_levels[None, None, :] + b[:, :, None]  # [M, R, L(h)]
         confusion = _ordered_logistic(loc[..., None], cut_judge)  # [M, R, L(h), L(j)]
 
-        joint = pi[..., :, None] * confusion
-        # A labelled table entry far in a tail can underflow to 0; the floor keeps its log finite.
-        log_joint = pt.log(pt.maximum(joint, 1e-300))
-        if aligned:
-            tau = model["tau"]  # the judge-positive rate is a parameter: use it exactly
-            log_q = pt.stack([-pt.softplus(tau), -pt.softplus(-tau)], axis=-1)
-        else:
-            log_q = pt.log(pt.sum(joint, axis=2))  # log P(J = j) in the cell
-        pm.Potential("likelihood", coef + pt.sum(n * log_joint) + pt.sum(u * log_q))
+        if not aligned:
+            # n[m, r, h, j] ~ pi[h] C[h, j] and u[m, r, j] ~ sum_h pi[h] C[h, j]: one compiled
+            # kernel with its gradient (core/likelihood.py: as a graph it was most of a
+            # gradient's cost).
+            data = loglik(s * z, cut, beta, b, cut_judge, n, u)
+        pm.Potential("likelihood", coef + data)
         pm.Deterministic("p", pi)
         pm.Deterministic("confusion", confusion)
     return model
 
 
-CELL_SD = 0.5  # prior sd of a cell's own judge offset (logit scale)
+# Prior sd of a cell's own judge offset (logit scale): smaller than model-level shifts. A fixed
+# scale, not a learned one: in the aligned form e is derived (centred), and a learned scale
+# would make a funnel with it.
+CELL_SD = 0.5
 
 
-def _aligned_cell_offset(theta, beta, b, cut_judge):
+def _aligned_cell_offset(theta, beta, b, cut_judge, tau):
     """The cell's judge offset e[m, r], derived from tau[m, r] = logit P(J = yes) (L = 2).
 
     Why: unlabelled counts pin only the judge-positive rate t = theta se + (1 - theta)(1 - sp).
@@ -267,22 +281,19 @@ def _aligned_cell_offset(theta, beta, b, cut_judge):
     like 1/sqrt(N), and NUTS trajectories grow with N. Here t (as tau = logit t) is itself a
     parameter, the counts pin it along one axis (which a diagonal mass matrix learns), and the
     cell's judge offset e that makes the model reproduce t is solved for. The model is
-    unchanged: e still has its prior N(0, CELL_SD), written as a Potential together with the
-    log-Jacobian log|de/dtau|, and tau's declared prior is flat.
+    unchanged: e still has its prior N(0, CELL_SD), added with the log-Jacobian log|de/dtau|
+    (core/likelihood.aligned_loglik, which also solves for e inside the sampler), and tau's
+    declared prior is flat.
 
     The solution is closed-form. With x = exp(e), A = exp(logit se at e = 0) and
     C = exp(logit fpr at e = 0), t = theta Ax / (1 + Ax) + (1 - theta) Cx / (1 + Cx) becomes
     AC (1 - t) x^2 - (t (A + C) - theta A - (1 - theta) C) x - t = 0, whose roots have the
     product -t / (AC (1 - t)) < 0: exactly one is positive. (It replaced six Newton steps,
-    which made the gradient about three times as expensive as the forward model's.)
+    which made the gradient about three times as expensive as the forward model's.) Here it
+    gives the confusion matrices kept per draw; the sampler's gradient never goes through it.
     """
-    import pymc as pm
     import pytensor.tensor as pt
 
-    tau = pm.Flat("tau", shape=theta.type.shape)
-    # Cell-specific judge shifts: smaller than model-level ones. A fixed scale, not a learned
-    # one: e is derived (centred), and a learned scale would make a funnel with it.
-    sd_e = CELL_SD
     a = beta[:, None] + b - cut_judge[0]  # logit sensitivity without the cell offset
     c = b - cut_judge[0]  # logit false-positive rate without the cell offset
     t = pt.sigmoid(tau)
@@ -292,13 +303,7 @@ def _aligned_cell_offset(theta, beta, b, cut_judge):
     root = pt.sqrt(half_b ** 2 + quad * t)
     # the positive root, in the form without cancellation for either sign of half_b
     x = pt.switch(half_b >= 0, (half_b + root) / quad, t / (root - half_b))
-    e = pt.log(x)
-    s_a, s_c = pt.sigmoid(a + e), pt.sigmoid(c + e)
-    # d logit t / de: the Jacobian of e -> tau
-    slope = (theta * s_a * (1 - s_a) + (1 - theta) * s_c * (1 - s_c)) / (t * (1 - t))
-    prior = pt.sum(-0.5 * (e / sd_e) ** 2 - np.log(sd_e) - 0.5 * np.log(2 * np.pi))
-    pm.Potential("cell_offset_prior", prior - pt.sum(pt.log(slope)))
-    return e
+    return pt.log(x)
 
 
 # ---- sample ------------------------------------------------------------------------------
