@@ -165,6 +165,25 @@ def test_same_seed_same_numbers_and_progress():
     assert not np.array_equal(first.posteriors[0].p, other.posteriors[0].p)
 
 
+@pytest.mark.parametrize("geometry", ["aligned", "forward"])
+def test_a_refit_swaps_the_counts_into_the_compiled_model(geometry):
+    """New counts of the same shape reuse the compiled model (no recompiling) and give exactly
+    the draws a freshly compiled model gives on them."""
+    from core import model as model_mod
+
+    settings = Settings.quick(seed=5, geometry=geometry)
+    before, after = tiny(L=2, M=2, R=2, seed=7), tiny(L=2, M=2, R=2, seed=8)
+    model_mod._COMPILED.clear()
+    model_mod.sample(before, settings)
+    compiled = dict(model_mod._COMPILED)
+    swapped = model_mod.sample(after, settings)[0]
+    assert model_mod._COMPILED == compiled  # the same compiled object, data swapped in
+    model_mod._COMPILED.clear()
+    fresh = model_mod.sample(after, settings)[0]
+    np.testing.assert_array_equal(swapped, fresh)
+    assert not np.array_equal(swapped, model_mod.sample(before, settings)[0])
+
+
 def test_cancel_stops_promptly():
     counts = {"m": tiny(L=2, M=2, R=2, seed=7)}
     fit_counts(counts, [0.5, 0.5], Settings.quick(draws=20, tune=20))  # compile outside the timing
