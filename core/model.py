@@ -12,11 +12,13 @@ theta = sigmoid(s[m] z - cut), specificity = 1 - sigmoid(b - cut_judge) and
 sensitivity = sigmoid(beta + b - cut_judge).
 
 The data enter only through the counts (pm.Data, swapped into the compiled nutpie model
-without recompiling), so a gradient costs the same for 1M judged responses as for 1k.
+without recompiling), so a gradient costs the same for 1M judged responses as for 1k. The data
+term (and, in the aligned form, the cell offset with its prior and log-Jacobian) is one compiled
+kernel with a hand-written gradient (core/likelihood.py); the priors and transforms are PyMC's.
 
 Geometry (measured with bench/fit_scale.py and on the sample workspace, 4 chains x 1000 draws):
 in the forward parametrisation the unlabelled counts pin only the judge-positive rate, a ridge,
-and NUTS needed 84 leapfrog steps per draw at 10k judged responses and 802 at 1M (9.3x the
+and NUTS needed 65 leapfrog steps per draw at 10k judged responses and 683 at 1M (9.3x the
 time). For yes/no metrics whose cells hold enough judged responses to pin that rate (see
 `geometry_for`), the model is sampled with tau[m, r] = logit P(J = yes) as a parameter and the
 cell's judge offset e[m, r] solved from it in closed form (`_aligned_cell_offset`): about 31

@@ -105,7 +105,8 @@ def test_aligned_values_match_a_root_found_numerically():
                  theta[m, r] * (1 - se), theta[m, r] * se]
         want_lik += np.sum(n[m, r].ravel() * np.log(cells))
         want_lik += u[m, r, 1] * np.log(t[m, r]) + u[m, r, 0] * np.log1p(-t[m, r])
-        slope = (theta[m, r] * se * (1 - se) + (1 - theta[m, r]) * fpr * (1 - fpr)) / (t[m, r] * (1 - t[m, r]))
+        slope = ((theta[m, r] * se * (1 - se) + (1 - theta[m, r]) * fpr * (1 - fpr))
+                 / (t[m, r] * (1 - t[m, r])))
         want_prior += (-0.5 * (e / CELL_SD) ** 2 - np.log(CELL_SD) - 0.5 * np.log(2 * np.pi)
                        - np.log(slope))
     assert lik == pytest.approx(want_lik, rel=1e-9)
