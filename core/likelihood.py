@@ -36,7 +36,7 @@ import numpy as np
 FLOOR = 1e-300  # a labelled entry far in a tail keeps a finite log
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _sigmoids(x):
     """(sigmoid(x), sigmoid(-x)) with one exp and no cancellation."""
     if x >= 0.0:
@@ -46,7 +46,7 @@ def _sigmoids(x):
     return e / (1.0 + e), 1.0 / (1.0 + e)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _exp_neg(product, a):
     """exp(-a), given as a product of exponentials computed once per model or cell (see
     table_loglik), unless that product over- or underflowed where exp(-a) itself need not."""
@@ -55,7 +55,7 @@ def _exp_neg(product, a):
     return math.exp(-a)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _gaps(cut, gap, inv):
     """For 0 < k < L-1: gap[k] = 1 - exp(cut[k-1] - cut[k]), inv[k] = 1 / expm1(cut[k] - cut[k-1])."""
     for k in range(1, cut.size):
@@ -63,7 +63,7 @@ def _gaps(cut, gap, inv):
         inv[k] = 1.0 / math.expm1(cut[k] - cut[k - 1])
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _levels(e_loc, loc, e_cut, cut, gap, p, s, sn, off, poff):
     """P(Y = k) of OrderedLogistic(loc, cut) into p[poff:poff + L], and sigmoid(+-a[k]) with
     a[k] = loc - cut[k] into s, sn[off:off + L - 1]. e_loc = exp(-loc), e_cut = exp(cut): the
@@ -80,7 +80,7 @@ def _levels(e_loc, loc, e_cut, cut, gap, p, s, sn, off, poff):
     p[poff + K] = s[off + K - 1]
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _levels_grad(w, woff, s, sn, off, inv, gcut):
     """Adds sum_k w[woff + k] d log P(Y = k) / d cut to gcut; returns the same by loc."""
     K = gcut.size
@@ -96,7 +96,7 @@ def _levels_grad(w, woff, s, sn, off, inv, gcut):
     return gloc
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")  # no exceptions: inf and nan, as NumPy
 def table_loglik(eta, cut, beta, b, cut_judge, n, u, marginal):
     """(loglik, d/d eta, d/d cut, d/d beta, d/d b, d/d cut_judge); shapes as in the docstring:
     eta, b [M, R]; cut [M, L-1]; beta [M]; cut_judge [L-1]; n [M, R, L, L]; u [M, R, L]."""
@@ -142,6 +142,9 @@ def table_loglik(eta, cut, beta, b, cut_judge, n, u, marginal):
                     q = 0.0
                     for h in range(L):
                         q += pi[h] * conf[h * L + j]
+                    if not q > 0.0:  # judged responses at a level with no probability left
+                        total = -math.inf
+                        continue
                     total += c * math.log(q)
                     cq = c / q
                     for h in range(L):
@@ -159,12 +162,12 @@ def table_loglik(eta, cut, beta, b, cut_judge, n, u, marginal):
     return total, g_eta, g_cut, g_beta, g_b, g_cj
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, inline="always", error_model="numpy")
 def _softplus(x):
     return x + math.log1p(math.exp(-x)) if x > 0.0 else math.log1p(math.exp(x))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, error_model="numpy")  # no exceptions: inf and nan, as NumPy
 def aligned_loglik(eta, cut, beta, b, cut_judge, n, u, tau, cell_sd):
     """The yes/no model in the aligned geometry (core.model._aligned_cell_offset says why).
 

@@ -153,3 +153,24 @@ def test_model_gradient_through_the_ops(L, geometry, pooling, mode):
 
     numeric = finite_difference(value, [x], 0)
     np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("scale", [30.0, 400.0, 800.0])
+def test_far_from_the_data_the_kernels_stay_finite(scale):
+    """Early warm-up visits absurd points: exponentials there overflow unless the kernels fall
+    back to computing them directly. Values and gradients must stay finite (or the value -inf
+    where a labelled entry has no probability left, never NaN)."""
+    for L in (2, 5):
+        eta, cut, beta, b, cut_judge, n, u = inputs(L, seed=9)
+        for sign in (1.0, -1.0):
+            args = [sign * scale * np.sign(eta), cut, beta * (scale / 10.0), -sign * scale * np.sign(b),
+                    cut_judge, n, u]
+            total, *grads = table_loglik(*args, True)
+            assert not np.isnan(total) and total < 0
+            assert all(np.all(np.isfinite(g)) for g in grads)
+    args = aligned_inputs(seed=2)
+    args[0] = scale / 20.0 * np.sign(args[0])
+    args[7] = np.clip(args[7] * scale / 20.0, -30, 30)
+    lik, prior, grads, pgrads = aligned_loglik(*args, CELL_SD)
+    assert np.isfinite(lik) and np.isfinite(prior)
+    assert all(np.all(np.isfinite(g)) for g in (*grads, *pgrads))
