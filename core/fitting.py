@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 from core.counts import Counts, counts_for, data_hash
 from core.decide import decide_all, specs_of
@@ -41,15 +42,19 @@ def summarise_fit(eval_set: EvalSet, posteriors: list[Posterior], diagnostics: d
 
 def run_fit(store, eval_set: EvalSet, settings, on_progress: Progress | None = None,
             cancel: threading.Event | None = None, exclude_raters: Iterable[str] = (),
-            fitter: Callable | None = None) -> FitRecord:
+            fitter: Callable | None = None, vary_seed: bool = False) -> FitRecord:
     """Count, fit and keep a fit; returns its record. Raises core.model.FitCancelled on cancel,
-    and stores nothing then. `fitter` defaults to core.model.fit_counts (tests pass a canned one)."""
+    and stores nothing then. `fitter` defaults to core.model.fit_counts (tests pass a canned one).
+    vary_seed: when the latest fit had the same data and seed and failed its diagnostics, use
+    the next seed (the same seed would give the same draws, and fail again)."""
     if fitter is None:
         from core.model import fit_counts as fitter
     excluded = sorted(set(exclude_raters))
     counts = counts_for(store, eval_set, excluded)
     if not counts:
         raise ChangeoverError(f"eval set {eval_set.name!r} has no metrics to fit")
+    if vary_seed:
+        settings = _seed_after_a_failed_fit(store, eval_set, settings, data_hash(counts), excluded)
     regions = next(iter(counts.values())).regions
     pass_levels = {m.name: m.pass_level for m in eval_set.metrics}
     result = fitter(counts, region_weights(eval_set, regions), settings, on_progress=on_progress,
@@ -59,6 +64,19 @@ def run_fit(store, eval_set: EvalSet, settings, on_progress: Progress | None = N
                             min_labels=getattr(settings, "min_labels", 30))
     return store.save_fit(eval_set.id, settings_d, data_hash(counts), result.diagnostics, summary,
                           to_bytes(result.posteriors))
+
+
+def _seed_after_a_failed_fit(store, eval_set: EvalSet, settings, counts_hash: str,
+                             excluded: list[str]):
+    fits = store.fits(eval_set.id)
+    if not fits:
+        return settings
+    last = fits[0]
+    same = (last.data_hash == counts_hash and last.settings.get("seed") == settings.seed
+            and sorted(last.settings.get("exclude_raters") or []) == excluded)
+    if same and (last.diagnostics or {}).get("ok") is False:
+        return replace(settings, seed=settings.seed + 1)
+    return settings
 
 
 def latest_posteriors(store, eval_set: EvalSet, fit_id: int | None = None

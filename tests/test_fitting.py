@@ -260,3 +260,61 @@ def test_quick_real_fit():
     assert fit.summary["verdicts"]["bad"]["verdict"] != "ready"
     assert not is_stale(store, es, fit)
     print(f"quick real fit: {elapsed:.1f} s")
+
+
+def test_fit_target_accept_is_kept_and_checked(ws_file, capsys):
+    assert main(["fit", str(ws_file), "--quick", "--target-accept", "0.98"]) == 0
+    with Store.open(ws_file, read_only=True) as store:
+        assert store.fits(1)[0].settings["target_accept"] == 0.98
+    for bad in ("1.5", "0.2", "high"):
+        with pytest.raises(SystemExit) as exc:
+            main(["fit", str(ws_file), "--target-accept", bad])
+        assert exc.value.code == 2
+        assert "--target-accept" in capsys.readouterr().err
+
+
+def test_a_failed_fit_says_which_metric_and_what_to_do(workspace):
+    from core.report import build_report
+
+    store, es = workspace
+    diag = {"max_rhat": 1.003, "min_ess_bulk": 900.0, "min_ess_tail": 700.0, "divergences": 1,
+            "ok": False, "sampler": "nutpie", "reasons": ["style: 1 divergent transitions"]}
+
+    def flagged(counts, weights, settings, on_progress=None, cancel=None, pass_levels=None):
+        result = canned_fitter()(counts, weights, settings, on_progress, cancel, pass_levels)
+        return FitResult(result.posteriors, diag, settings, 0.01)
+
+    fit = run_fit(store, es, Settings.quick(), fitter=flagged)
+    text = cmd_fit.fit_summary_text(fit, es, "ws.changeover")
+    assert "FAILED" in text and "style: 1 divergent transitions" in text
+    assert "--seed" in text and "--target-accept 0.98" in text
+    kept, posts = latest_posteriors(store, es)
+    flag = next(f for f in build_report(es, posts, fit=kept).flags if f.kind == "diagnostics")
+    assert "style: 1 divergent transitions" in flag.message and "--target-accept 0.98" in flag.message
+
+
+def test_a_refit_after_a_failed_fit_of_the_same_data_draws_anew(workspace):
+    """Same seed and data give the same draws, so refitting them after a failed fit would fail
+    again: the next seed is used, unless the seed was given."""
+    store, es = workspace
+    diag = {"ok": False, "reasons": ["style: 1 divergent transitions"], "divergences": 1}
+    seeds = []
+
+    def failing(counts, weights, settings, on_progress=None, cancel=None, pass_levels=None):
+        seeds.append(settings.seed)
+        result = canned_fitter()(counts, weights, settings, on_progress, cancel, pass_levels)
+        return FitResult(result.posteriors, {**result.diagnostics, **diag}, settings, 0.01)
+
+    base = Settings.quick(seed=40)
+    run_fit(store, es, base, fitter=failing, vary_seed=True)
+    second = run_fit(store, es, base, fitter=failing, vary_seed=True)
+    assert seeds == [40, 41] and second.settings["seed"] == 41
+    run_fit(store, es, base, fitter=failing)  # a seed asked for is kept
+    after_failure = run_fit(store, es, base, fitter=canned_fitter(), vary_seed=True)
+    assert after_failure.settings["seed"] == 41  # the last one (seed 40) failed
+    ok = run_fit(store, es, base, fitter=canned_fitter(), vary_seed=True)  # last one passed
+    assert seeds == [40, 41, 40] and ok.settings["seed"] == 40
+    store.add_rating(store.browse(es.id, limit=1)[0].response_id, "correct", "ann2", 1)
+    run_fit(store, es, base, fitter=failing, vary_seed=True)
+    run_fit(store, es, base, fitter=failing, vary_seed=True)
+    assert seeds[-2:] == [40, 41]  # new labels: the seed as given; then the next one

@@ -37,6 +37,16 @@ def _add_eval_set(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-set", metavar="NAME", help="eval set (may be left out when the workspace holds only one)")
 
 
+def _step_target(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.5 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0.5 and 1 (e.g. 0.98)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="changeover",
@@ -81,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval_set(p)
     p.add_argument("--quick", action="store_true", help="fewer draws (a first look, not a verdict)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: settings' seed)")
+    p.add_argument("--target-accept", type=_step_target, default=None, metavar="P",
+                   help="NUTS acceptance target (default 0.95); 0.98 takes smaller steps: "
+                        "slower, fewer divergences")
     p.add_argument("--exclude-rater", action="append", default=[], metavar="NAME",
                    help="leave this rater's labels out of the fit (repeatable)")
 

@@ -61,6 +61,8 @@ def _settings(args):
     settings = Settings.quick() if getattr(args, "quick", False) else Settings()
     if getattr(args, "seed", None) is not None:
         settings = replace(settings, seed=args.seed)
+    if getattr(args, "target_accept", None) is not None:
+        settings = replace(settings, target_accept=args.target_accept)
     return settings
 
 
@@ -86,7 +88,8 @@ def _fit(store, es, args) -> int:
         def work() -> None:
             try:
                 outcome["fit"] = run_fit(store, es, settings, on_progress, cancel,
-                                         getattr(args, "exclude_rater", None) or (), fitter=FITTER)
+                                         getattr(args, "exclude_rater", None) or (), fitter=FITTER,
+                                         vary_seed=getattr(args, "seed", None) is None)
             except BaseException as exc:  # handed to the main thread
                 outcome["error"] = exc
 
@@ -111,6 +114,8 @@ def _fit(store, es, args) -> int:
 
 def fit_summary_text(fit, es, workspace: str = "WORKSPACE") -> str:
     """Headline verdicts and diagnostics of a kept fit, as plain text."""
+    from core.report import REFIT_HINT
+
     s, d = fit.summary or {}, fit.diagnostics or {}
     secs = s.get("seconds")
     took = f" in {secs:.1f} s" if isinstance(secs, (int, float)) else ""
@@ -124,6 +129,8 @@ def fit_summary_text(fit, es, workspace: str = "WORKSPACE") -> str:
                  f"{_n(d.get('min_ess_bulk'), 0)}, tail {_n(d.get('min_ess_tail'), 0)}, "
                  f"{d.get('divergences', '?')} divergences")
     lines += [f"  {r}" for r in d.get("reasons", [])[:5]]
+    if d.get("ok") is False:
+        lines.append(f"  {REFIT_HINT}")
     verdicts = s.get("verdicts", {})
     if verdicts:
         width = max(len(c) for c in verdicts)

@@ -51,7 +51,8 @@ def default_fitter(store, eval_set: EvalSet, settings, on_progress=None, cancel=
     """The real fit (imports PyMC only now, in the worker thread)."""
     from core.fitting import run_fit
 
-    return run_fit(store, eval_set, settings, on_progress=on_progress, cancel=cancel)
+    return run_fit(store, eval_set, settings, on_progress=on_progress, cancel=cancel,
+                   vary_seed=True)  # `f` again after a failed fit of the same labels: a new seed
 
 
 def default_settings():
