@@ -207,11 +207,22 @@ def _calibration(post, counts) -> list[Calibration]:
     return out
 
 
-# What to do about a fit that failed its diagnostics (the CLI's fit summary says it too). A
-# divergence or two in 4000 draws is the usual case: on the sample workspace 3 default fits in
-# 29 had a single one; at target_accept 0.98 none did, in 40 fits of refusals and 16 of style.
-REFIT_HINT = ("refit with another seed (changeover fit --seed N), or with smaller steps "
-              "(changeover fit --target-accept 0.98: slower, fewer divergences)")
+def refit_hint(diagnostics: dict, draws: int | None = None) -> str:
+    """What to do about a fit that failed its diagnostics (the report's flag and the CLI's fit
+    summary). A divergence or two in 4000 draws is the usual case: on the sample workspace 3
+    default fits in 29 had a single one; at target_accept 0.98 none did, in 40 fits of refusals
+    and 16 of style. A quick fit is simply too short to pass."""
+    if draws is not None and draws < 1000:
+        return "a quick fit is too short to pass them: fit without --quick"
+    if diagnostics.get("divergences"):
+        return ("refit with another seed (changeover fit --seed N), or with smaller steps "
+                "(changeover fit --target-accept 0.98: slower, fewer divergences)")
+    return "refit with another seed (changeover fit --seed N)"
+
+
+def _draws(fit) -> int | None:
+    settings = getattr(fit, "settings", None) or {}
+    return settings.get("draws") if isinstance(settings, dict) else None
 
 
 def _flags(posteriors, fit, counts, stale, diagnostics) -> list[Flag]:
@@ -231,7 +242,7 @@ def _flags(posteriors, fit, counts, stale, diagnostics) -> list[Flag]:
                                                    "divergences") if k in diagnostics]
         flags.append(Flag("diagnostics", "the fit failed its diagnostics (R-hat <= 1.01, "
                                          "ESS >= 400, no divergences): " + "; ".join(parts)
-                                         + f". {REFIT_HINT[0].upper()}{REFIT_HINT[1:]}"))
+                                         + "; " + refit_hint(diagnostics, _draws(fit))))
     for post in posteriors:
         unl = (post.flags or {}).get("unlabelled_cells")
         if unl is None and _cell_labels(post) is not None:

@@ -284,7 +284,9 @@ def test_a_failed_fit_says_which_metric_and_what_to_do(workspace):
         result = canned_fitter()(counts, weights, settings, on_progress, cancel, pass_levels)
         return FitResult(result.posteriors, diag, settings, 0.01)
 
-    fit = run_fit(store, es, Settings.quick(), fitter=flagged)
+    quick = cmd_fit.fit_summary_text(run_fit(store, es, Settings.quick(), fitter=flagged), es)
+    assert "FAILED" in quick and "fit without --quick" in quick and "--target-accept" not in quick
+    fit = run_fit(store, es, Settings(), fitter=flagged)
     text = cmd_fit.fit_summary_text(fit, es, "ws.changeover")
     assert "FAILED" in text and "style: 1 divergent transitions" in text
     assert "--seed" in text and "--target-accept 0.98" in text
@@ -318,3 +320,7 @@ def test_a_refit_after_a_failed_fit_of_the_same_data_draws_anew(workspace):
     run_fit(store, es, base, fitter=failing, vary_seed=True)
     run_fit(store, es, base, fitter=failing, vary_seed=True)
     assert seeds[-2:] == [40, 41]  # new labels: the seed as given; then the next one
+    from core.report import refit_hint
+
+    slow_mixing = refit_hint({"divergences": 0, "max_rhat": 1.02, "ok": False}, 1000)
+    assert "--seed" in slow_mixing and "--target-accept" not in slow_mixing

@@ -111,3 +111,15 @@ def test_calibration_snapshot(snap_compare, monkeypatch, size):
 
 async def _settle(pilot) -> None:
     await settle(pilot)
+
+
+def test_a_failed_fit_says_what_to_do():
+    from tui.screens.calibration import diagnostics_text
+
+    failed = {"max_rhat": 1.004, "min_ess_bulk": 900.0, "min_ess_tail": 700.0, "divergences": 1,
+              "ok": False}
+    assert "--target-accept 0.98" in diagnostics_text(failed, 1000).plain
+    assert "f on Results runs a full fit" in diagnostics_text(failed, 300).plain
+    slow = diagnostics_text({**failed, "divergences": 0, "max_rhat": 1.02}, 1000).plain
+    assert "next seed" in slow and "--target-accept" not in slow
+    assert "next seed" not in diagnostics_text({**failed, "ok": True}, 1000).plain

@@ -114,7 +114,7 @@ def _fit(store, es, args) -> int:
 
 def fit_summary_text(fit, es, workspace: str = "WORKSPACE") -> str:
     """Headline verdicts and diagnostics of a kept fit, as plain text."""
-    from core.report import REFIT_HINT
+    from core.report import refit_hint
 
     s, d = fit.summary or {}, fit.diagnostics or {}
     secs = s.get("seconds")
@@ -130,7 +130,7 @@ def fit_summary_text(fit, es, workspace: str = "WORKSPACE") -> str:
                  f"{d.get('divergences', '?')} divergences")
     lines += [f"  {r}" for r in d.get("reasons", [])[:5]]
     if d.get("ok") is False:
-        lines.append(f"  {REFIT_HINT}")
+        lines.append(f"  {refit_hint(d, st.get('draws'))}")
     verdicts = s.get("verdicts", {})
     if verdicts:
         width = max(len(c) for c in verdicts)

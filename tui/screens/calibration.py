@@ -47,8 +47,9 @@ def count_table(table, levels: tuple[str, ...]) -> Text:
     return Text("\n".join(lines))
 
 
-def diagnostics_text(diagnostics: dict | None) -> Text:
-    """R-hat, ESS and divergences as stored with the fit (not recomputed here)."""
+def diagnostics_text(diagnostics: dict | None, draws: int | None = None) -> Text:
+    """R-hat, ESS and divergences as stored with the fit (not recomputed here); for a failed
+    fit also what to do (core.report.refit_hint says it for the command line)."""
     text = Text()
     if not diagnostics:
         text.append("no sampler diagnostics (instant posterior: exact, nothing to check)", style="dim")
@@ -62,6 +63,13 @@ def diagnostics_text(diagnostics: dict | None) -> Text:
         text.append(" · ✔ ok", style="bold")
     elif ok is False:
         text.append(" · ✘ FAILED (R-hat <= 1.01, ESS >= 400, no divergences)", style="bold reverse")
+        if draws is not None and draws < 1000:
+            text.append("\na quick fit is too short to pass them: f on Results runs a full fit")
+        elif diagnostics.get("divergences"):
+            text.append("\nf on Results refits with the next seed; changeover fit --target-accept "
+                        "0.98 takes smaller steps (slower, fewer divergences)")
+        else:
+            text.append("\nf on Results refits with the next seed")
     return text
 
 
@@ -196,7 +204,7 @@ class CalibrationScreen(Screen):
         diagnostics = fit.diagnostics if (fit is not None and source == "full") else None
         for k, metric in enumerate(self.eval_set.metrics):
             per = (diagnostics or {}).get("per_metric", {}).get(metric.name) if diagnostics else None
-            head = diagnostics_text(per or diagnostics)
+            head = diagnostics_text(per or diagnostics, (fit.settings or {}).get("draws") if fit else None)
             head.append("\n")
             head.append_text(agreement_text(self.agreement.get(metric.name)))
             self.query_one(f"#calibration-head-{k}", Static).update(head)
