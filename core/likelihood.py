@@ -12,7 +12,7 @@ the 5-level style model on the sample workspace (7-8 of 10-15 on a yes/no metric
 the small intermediate arrays of some 150 graph nodes. NUTS evaluates the gradient ~500k times
 per fit of the sample workspace, so this term was most of the fit's time. Here it is one loop
 over the cells, with the gradient written out; the priors and transforms stay in the PyMC model.
-A gradient now costs 15.3 microseconds for style, 8.7 for correct (aligned) and 6.2 for refused.
+A gradient now costs 15.2 microseconds for style, 8.3 for correct (aligned) and 6.1 for refused.
 
 The probabilities are the same products as `core.model._ordered_logistic`,
 P(Y = k) = sigmoid(a[k-1]) sigmoid(-a[k]) (1 - exp(cut[k-1] - cut[k])) with a[k] = loc - cut[k],
