@@ -211,7 +211,8 @@ def build_model(counts: Counts, settings: Settings = Settings()):
         # differences between regions of more than ~2 logits (e.g. 50% vs 88%) are not expected.
         s = pm.HalfNormal("s", 1.0, shape=(M, 1))
         z = _zero_sum("z", (M, R))
-        pi = _ordered_logistic((s * z)[:, :, None], cut[:, None, :])  # [M, R, L]
+        eta = s * z  # each cell's deviation from its model's average, on the logit scale
+        pi = _ordered_logistic(eta[:, :, None], cut[:, None, :])  # [M, R, L]
 
         # The judge. beta: how far one true level moves the judge, N(3, 2) per level:
         # a useful judge is assumed better than chance (beta > 0), which also fixes which
@@ -247,10 +248,10 @@ def build_model(counts: Counts, settings: Settings = Settings()):
                 # likelihood are one compiled kernel (core/likelihood.aligned_loglik); the
                 # offset is also written out here, for the confusion matrices kept per draw.
                 tau = pm.Flat("tau", shape=(M, R))
-                data, offset_prior = aligned_loglik(s * z, cut, beta, b, cut_judge, n, u, tau,
+                data, offset_prior = aligned_loglik(eta, cut, beta, b, cut_judge, n, u, tau,
                                                     CELL_SD)
                 pm.Potential("cell_offset_prior", offset_prior)
-                b = b + _aligned_cell_offset(pt.sigmoid(s * z - cut), beta, b, cut_judge, tau)
+                b = b + _aligned_cell_offset(pt.sigmoid(eta - cut), beta, b, cut_judge, tau)
             else:
                 # Judge shifts particular to one cell, beyond the model and region effects,
                 # N(0, CELL_SD) as in the aligned form (non-centred here).
@@ -262,7 +263,7 @@ def build_model(counts: Counts, settings: Settings = Settings()):
             # n[m, r, h, j] ~ pi[h] C[h, j] and u[m, r, j] ~ sum_h pi[h] C[h, j]: one compiled
             # kernel with its gradient (core/likelihood.py: as a graph it was most of a
             # gradient's cost).
-            data = loglik(s * z, cut, beta, b, cut_judge, n, u)
+            data = loglik(eta, cut, beta, b, cut_judge, n, u)
         pm.Potential("likelihood", coef + data)
         pm.Deterministic("p", pi)
         pm.Deterministic("confusion", confusion)

@@ -207,17 +207,24 @@ def _calibration(post, counts) -> list[Calibration]:
     return out
 
 
-def refit_hint(diagnostics: dict, draws: int | None = None) -> str:
-    """What to do about a fit that failed its diagnostics (the report's flag and the CLI's fit
-    summary). A divergence or two in 4000 draws is the usual case: on the sample workspace 3
-    default fits in 29 had a single one; at target_accept 0.98 none did, in 40 fits of refusals
-    and 16 of style. A quick fit is simply too short to pass."""
+def failure_kind(diagnostics: dict, draws: int | None = None) -> str:
+    """Why a fit failed its diagnostics, as far as what to do goes: "quick" (a quick fit is
+    simply too short to pass), "divergences" (usually one or two in 4000 draws: on the sample
+    workspace 3 default fits in 29 had a single one; at target_accept 0.98 none did, in 40 fits
+    of refusals and 16 of style) or "mixing" (R-hat or ESS)."""
     if draws is not None and draws < 1000:
-        return "a quick fit is too short to pass them: fit without --quick"
-    if diagnostics.get("divergences"):
-        return ("refit with another seed (changeover fit --seed N), or with smaller steps "
-                "(changeover fit --target-accept 0.98: slower, fewer divergences)")
-    return "refit with another seed (changeover fit --seed N)"
+        return "quick"
+    return "divergences" if diagnostics.get("divergences") else "mixing"
+
+
+def refit_hint(diagnostics: dict, draws: int | None = None) -> str:
+    """What to do about a failed fit, for the command line (the report's flag, the fit summary)."""
+    return {
+        "quick": "a quick fit is too short to pass them: fit without --quick",
+        "divergences": ("refit with another seed (changeover fit --seed N), or with smaller steps "
+                        "(changeover fit --target-accept 0.98: slower, fewer divergences)"),
+        "mixing": "refit with another seed (changeover fit --seed N)",
+    }[failure_kind(diagnostics, draws)]
 
 
 def _draws(fit) -> int | None:

@@ -47,9 +47,17 @@ def count_table(table, levels: tuple[str, ...]) -> Text:
     return Text("\n".join(lines))
 
 
+TUI_HINTS = {  # what to do about a failed fit, by core.report.failure_kind
+    "quick": "a quick fit is too short to pass them: f on Results runs a full fit",
+    "divergences": ("f on Results refits with the next seed; changeover fit --target-accept 0.98 "
+                    "takes smaller steps (slower, fewer divergences)"),
+    "mixing": "f on Results refits with the next seed",
+}
+
+
 def diagnostics_text(diagnostics: dict | None, draws: int | None = None) -> Text:
     """R-hat, ESS and divergences as stored with the fit (not recomputed here); for a failed
-    fit also what to do (core.report.refit_hint says it for the command line)."""
+    fit also what to do in the app (core.report.refit_hint says it for the command line)."""
     text = Text()
     if not diagnostics:
         text.append("no sampler diagnostics (instant posterior: exact, nothing to check)", style="dim")
@@ -63,13 +71,9 @@ def diagnostics_text(diagnostics: dict | None, draws: int | None = None) -> Text
         text.append(" · ✔ ok", style="bold")
     elif ok is False:
         text.append(" · ✘ FAILED (R-hat <= 1.01, ESS >= 400, no divergences)", style="bold reverse")
-        if draws is not None and draws < 1000:
-            text.append("\na quick fit is too short to pass them: f on Results runs a full fit")
-        elif diagnostics.get("divergences"):
-            text.append("\nf on Results refits with the next seed; changeover fit --target-accept "
-                        "0.98 takes smaller steps (slower, fewer divergences)")
-        else:
-            text.append("\nf on Results refits with the next seed")
+        from core.report import failure_kind
+
+        text.append("\n" + TUI_HINTS[failure_kind(diagnostics, draws)])
     return text
 
 
