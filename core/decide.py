@@ -25,6 +25,8 @@ for where to label, not a promise. Beyond ``max_labels`` it says "more than N".
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -83,10 +85,16 @@ class CandidateDecision:
     candidate: str
     verdict: str
     joint_probability: float  # P(every cell condition holds at once)
-    reason: str  # the summary, then "; P(all conditions hold) = 0.93"
+    summary: str  # the reason without the joint probability (for faces that show it apart)
     cells: tuple[CellDecision, ...]
     labels: dict  # metric -> human-labelled responses of the candidate (None: unknown)
-    summary: str = ""  # the reason without the joint probability (for faces that show it apart)
+
+    @property
+    def reason(self) -> str:
+        """The summary, then "; P(all conditions hold) = 0.93" (when there is one)."""
+        if math.isnan(self.joint_probability):
+            return self.summary
+        return f"{self.summary}; P(all conditions hold) = {self.joint_probability:.2f}"
 
     @property
     def forecasts(self) -> tuple[Forecast, ...]:
@@ -229,7 +237,7 @@ def decide_candidate(posteriors: Sequence, specs: Mapping[str, tuple[str, float]
             cells.append(CellDecision(post.metric, region, dec, nc, ni, fc))
     if not cells:
         return CandidateDecision(candidate, UNDECIDED, float("nan"), "no metrics to decide on",
-                                 (), labels, "no metrics to decide on")
+                                 (), labels)
     n = min(h.size for h in held)
     joint = float(np.logical_and.reduce([h[:n] for h in held]).mean())
     for metric, count in labels.items():
@@ -250,8 +258,7 @@ def decide_candidate(posteriors: Sequence, specs: Mapping[str, tuple[str, float]
         verdict, reason = READY, f"ready in all {len(cells)} cells"
     if problems and (bad or open_):
         reason += "; " + "; ".join(problems)
-    return CandidateDecision(candidate, verdict, joint, f"{reason}; P(all conditions hold) = {joint:.2f}",
-                             tuple(cells), labels, reason)
+    return CandidateDecision(candidate, verdict, joint, reason, tuple(cells), labels)
 
 
 def decide_all(posteriors: Sequence, specs: Mapping[str, tuple[str, float]], incumbent: str,
