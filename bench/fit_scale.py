@@ -25,10 +25,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core import model as model_mod  # noqa: E402
-from core.counts import Counts, counts_for  # noqa: E402
-from core.instant import instant_posterior  # noqa: E402
-from core.model import Settings, fit_counts  # noqa: E402
+from changeover.core import model as model_mod  # noqa: E402
+from changeover.core.counts import Counts, counts_for  # noqa: E402
+from changeover.core.instant import instant_posterior  # noqa: E402
+from changeover.core.model import Settings, fit_counts  # noqa: E402
 
 
 def simulate_scale(total: int, labels: int = 500, M: int = 4, R: int = 6, seed: int = 0) -> Counts:
@@ -66,8 +66,8 @@ def timed_fit(counts: dict, weights, settings: Settings):
 
 
 def sample_workspace():
-    from core.importer import import_file
-    from core.store import Store
+    from changeover.core.importer import import_file
+    from changeover.core.store import Store
 
     store = Store.memory()
     es = import_file(store, ROOT / "sample_data" / "support.csv",

@@ -118,8 +118,8 @@ def _peak_kb(usage: resource.struct_rusage) -> int:
 
 def child(data: str, spec: str, workspace: str) -> None:
     sys.path.insert(0, str(ROOT))
-    from core.importer import import_file
-    from core.store import Store
+    from changeover.core.importer import import_file
+    from changeover.core.store import Store
 
     before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()

@@ -50,11 +50,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.active import make_scorer  # noqa: E402
-from core.counts import Counts  # noqa: E402
-from core.decide import UNDECIDED, decide, decide_all  # noqa: E402
-from core.instant import instant_posterior  # noqa: E402
-from core.types import EvalSet, Metric, Region  # noqa: E402
+from changeover.core.active import make_scorer  # noqa: E402
+from changeover.core.counts import Counts  # noqa: E402
+from changeover.core.decide import UNDECIDED, decide, decide_all  # noqa: E402
+from changeover.core.instant import instant_posterior  # noqa: E402
+from changeover.core.types import EvalSet, Metric, Region  # noqa: E402
 
 POLICIES = ("random", "queue", "active")
 YES_NO = ("no", "yes")

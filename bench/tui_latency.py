@@ -28,8 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.store import Store  # noqa: E402
-from core.types import EvalSet, Metric, Region  # noqa: E402
+from changeover.core.store import Store  # noqa: E402
+from changeover.core.types import EvalSet, Metric, Region  # noqa: E402
 
 MODELS = ("incumbent", "cand-a", "cand-b", "cand-c", "cand-d")
 REGIONS = (("NA", 30.0), ("EU", 25.0), ("LATAM", 10.0), ("APAC", 20.0), ("MEA", 5.0), ("UK", 10.0))
@@ -83,7 +83,7 @@ def small_workspace(directory: Path) -> Path:
     if path.exists():
         return path
     try:
-        from core.demo import build_demo
+        from changeover.core.demo import build_demo
 
         return build_demo(path)
     except Exception as exc:  # the demo is someone else's and may be mid-change
@@ -97,9 +97,9 @@ CHILD = r"""
 import asyncio, sys, time, json
 t_spawn = float(sys.argv[2])
 sys.path.insert(0, sys.argv[3])
-from core.store import Store
-from tui.app import ChangeoverApp
-from tui.screens.eval_sets import EvalSetsScreen
+from changeover.core.store import Store
+from changeover.tui.app import ChangeoverApp
+from changeover.tui.screens.eval_sets import EvalSetsScreen
 
 async def main():
     store = Store.open(sys.argv[1])
@@ -178,10 +178,10 @@ class Frames:
 async def in_app(path: Path, keys: int) -> dict:
     from textual import events
 
-    from tui.app import ChangeoverApp
-    from tui.screens.browse import BrowseScreen
-    from tui.screens.rate import RateScreen
-    from tui.widgets.metric_prompt import metric_keys
+    from changeover.tui.app import ChangeoverApp
+    from changeover.tui.screens.browse import BrowseScreen
+    from changeover.tui.screens.rate import RateScreen
+    from changeover.tui.widgets.metric_prompt import metric_keys
 
     store = Store.open(path)
     app = ChangeoverApp(store, rater=f"bench-{time.time_ns()}", seed=1)

@@ -45,8 +45,8 @@ from statistics import NormalDist
 import numpy as np
 from scipy.special import ndtr
 
-from core.decide import UNDECIDED, DeltaProjection, decide_all, specs_of
-from core.types import EvalSet
+from changeover.core.decide import UNDECIDED, DeltaProjection, decide_all, specs_of
+from changeover.core.types import EvalSet
 
 Cell = tuple[str, str]  # (model, region)
 
@@ -228,7 +228,7 @@ def scorer_for_latest_fit(store, eval_set: EvalSet, threshold: float = 0.95,
     """The scorer from the eval set's latest kept fit, or None when there is no fit yet (the
     queue then fills cells and draws them uniformly). A stale fit still points the right way;
     the app replaces the scorer when a new fit finishes. `min_labels` defaults to the fit's."""
-    from core.fitting import latest_posteriors
+    from changeover.core.fitting import latest_posteriors
 
     fit, posteriors = latest_posteriors(store, eval_set)
     if fit is None or not posteriors:

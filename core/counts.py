@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.types import EvalSet
+from changeover.core.types import EvalSet
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,12 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from core.types import ChangeoverError
+from changeover.core.types import ChangeoverError
 
 
 def sample_paths() -> tuple[Path, Path]:
     """(support.csv, support.toml) of the sample workspace, wherever the package is installed."""
-    base = Path(str(resources.files("sample_data")))
+    base = Path(str(resources.files("changeover.sample_data")))
     csv, spec = base / "support.csv", base / "support.toml"
     for p in (csv, spec):
         if not p.is_file():
@@ -26,8 +26,8 @@ def sample_paths() -> tuple[Path, Path]:
 
 def build_demo(path: Path, rebuild: bool = False) -> Path:
     """Create the demo workspace at `path` (kept as is unless `rebuild`); return the path."""
-    from core.importer import import_file
-    from core.store import Store
+    from changeover.core.importer import import_file
+    from changeover.core.store import Store
 
     path = Path(path)
     if path.exists() and not rebuild:

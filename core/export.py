@@ -39,7 +39,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from core.types import ChangeoverError, EvalSet
+from changeover.core.types import ChangeoverError, EvalSet
 
 WHATS = ("ratings", "responses", "results")
 FORMATS = ("csv", "jsonl", "parquet")
@@ -157,7 +157,7 @@ def response_rows(store, es: EvalSet, page: int = 2000) -> Iterator[dict]:
 
 def result_columns() -> dict[str, str]:
     """Columns of the results table: core.report's CSV_COLUMNS plus when the fit was made."""
-    from core.report import CSV_COLUMNS
+    from changeover.core.report import CSV_COLUMNS
 
     text = {"eval_set", "metric", "quantity", "region", "model", "verdict", "reason"}
     kinds = {c: "str" if c in text else "int" if c in ("fit_id", "labels") else
@@ -169,8 +169,8 @@ def result_columns() -> dict[str, str]:
 def result_rows(store, es: EvalSet) -> Iterator[dict]:
     """The latest fit's table, one row per (metric, region or overall, model) cell."""
     try:
-        from core.fitting import counts_of_fit, latest_posteriors
-        from core.report import build_report, report_rows
+        from changeover.core.fitting import counts_of_fit, latest_posteriors
+        from changeover.core.report import build_report, report_rows
     except ImportError as exc:
         raise NoResults(f"results cannot be exported yet: the report modules are not available "
                         f"({exc.name})") from None

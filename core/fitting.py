@@ -12,10 +12,10 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-from core.counts import Counts, counts_for, data_hash
-from core.decide import decide_all, specs_of
-from core.posterior import Posterior, from_bytes, to_bytes
-from core.types import ChangeoverError, EvalSet, FitRecord
+from changeover.core.counts import Counts, counts_for, data_hash
+from changeover.core.decide import decide_all, specs_of
+from changeover.core.posterior import Posterior, from_bytes, to_bytes
+from changeover.core.types import ChangeoverError, EvalSet, FitRecord
 
 Progress = Callable[[float, str], None]
 
@@ -48,7 +48,7 @@ def run_fit(store, eval_set: EvalSet, settings, on_progress: Progress | None = N
     vary_seed: when the latest fit had the same data and seed and failed its diagnostics, use
     the next seed (the same seed would give the same draws, and fail again)."""
     if fitter is None:
-        from core.model import fit_counts as fitter
+        from changeover.core.model import fit_counts as fitter
     excluded = sorted(set(exclude_raters))
     counts = counts_for(store, eval_set, excluded)
     if not counts:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from core.types import ChangeoverError
+from changeover.core.types import ChangeoverError
 
 MAX_SHOWN = 50
 FORMATS = ("csv", "jsonl", "parquet")

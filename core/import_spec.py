@@ -11,8 +11,8 @@ import re
 import tomllib
 from pathlib import Path
 
-from core.import_read import ImportFailed, Problem, show, too_deep
-from core.types import DIRECTIONS, EvalSet, Metric, Region
+from changeover.core.import_read import ImportFailed, Problem, show, too_deep
+from changeover.core.types import DIRECTIONS, EvalSet, Metric, Region
 
 RESERVED_KEYS = frozenset("usq?")  # the rate screen's own keys (undo, skip, quit, help)
 

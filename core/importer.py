@@ -18,13 +18,13 @@ from pathlib import Path
 
 import polars as pl
 
-from core.import_read import (
+from changeover.core.import_read import (
     BAD, FORMATS, LINE, MAX_SHOWN, ImportFailed, Problem, Sink, as_text, format_of,
     listing, open_chunks, scan_bytes, show, trimmed,
 )
-from core.import_spec import load_spec
-from core.store import Store, now
-from core.types import ChangeoverError, EvalSet, Metric
+from changeover.core.import_spec import load_spec
+from changeover.core.store import Store, now
+from changeover.core.types import ChangeoverError, EvalSet, Metric
 
 __all__ = ["FORMATS", "MAX_SHOWN", "ImportFailed", "ImportReport", "Problem", "import_file",
            "import_labels", "load_spec"]

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from core.counts import Counts
-from core.posterior import Posterior
+from changeover.core.counts import Counts
+from changeover.core.posterior import Posterior
 
 PRIOR = 1.0  # Dirichlet concentration of every prior (uniform over the simplex)
 

@@ -41,9 +41,9 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from core.counts import Counts
-from core.instant import cell_flags
-from core.posterior import Posterior
+from changeover.core.counts import Counts
+from changeover.core.instant import cell_flags
+from changeover.core.posterior import Posterior
 
 Progress = Callable[[float, str], None]
 
@@ -167,8 +167,8 @@ def build_model(counts: Counts, settings: Settings = Settings()):
     import pymc as pm
     import pytensor.tensor as pt
 
-    from core.likelihood import aligned as aligned_loglik  # imports numba: only when a
-    from core.likelihood import loglik  # model is built
+    from changeover.core.likelihood import aligned as aligned_loglik  # imports numba: only when a
+    from changeover.core.likelihood import loglik  # model is built
 
     aligned = geometry_for(counts, settings) == "aligned"
 
@@ -447,7 +447,7 @@ def diagnose(p: np.ndarray, confusion: np.ndarray, divergences: int) -> dict:
 
     ArviZ's numbers, from core.diagnostics (vectorised over the columns; ArviZ's per-column
     loop took 2.2 s on the style metric's 720 quantities)."""
-    from core.diagnostics import rhat_ess
+    from changeover.core.diagnostics import rhat_ess
 
     C, D = p.shape[:2]
     flat = np.concatenate([p.reshape(C, D, -1), confusion.reshape(C, D, -1)], axis=2)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import random
 from collections.abc import Collection
 
-from core.types import EvalSet
+from changeover.core.types import EvalSet
 
 DEFAULT_SHARE = 0.1
 
@@ -81,7 +81,7 @@ class OverlapQueue:
         rid = pick_overlap(q.store, q.eval_set, q.rater, self.share, self.seed, exclude)
         if rid is None:
             return q.next()
-        from core.queue import Pick
+        from changeover.core.queue import Pick
 
         view = q.store.response_view(rid)
         level = next((j.value for j in view.judgments if j.metric == q.metric), None)

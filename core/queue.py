@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from core.types import EvalSet
+from changeover.core.types import EvalSet
 
 Cell = tuple[str, str]  # (model, region)
 

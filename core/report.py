@@ -62,9 +62,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.baselines import METHODS, BaselineCell, baselines_all
-from core.decide import CandidateDecision, Decision, decide, decide_all, labels_to_minimum, specs_of
-from core.types import ChangeoverError, EvalSet
+from changeover.core.baselines import METHODS, BaselineCell, baselines_all
+from changeover.core.decide import CandidateDecision, Decision, decide, decide_all, labels_to_minimum, specs_of
+from changeover.core.types import ChangeoverError, EvalSet
 
 SCHEMA = "changeover.report/1"
 LOWER_Q, UPPER_Q, LEVEL = 0.05, 0.95, 0.90
@@ -285,7 +285,7 @@ def build_report(eval_set: EvalSet, posteriors, fit=None, counts=None, threshold
     fit_d = None
     if fit is not None:
         if stale is None and counts is not None:
-            from core.counts import data_hash
+            from changeover.core.counts import data_hash
 
             stale = data_hash(counts) != fit.data_hash
         fit_d = {"id": fit.id, "created_at": fit.created_at, "settings": fit.settings,
@@ -375,11 +375,11 @@ def _num(x):
 def render(report: Report, fmt: str = "text") -> str:
     """The report as "text" (80-100 columns), "markdown", "json" or "csv"."""
     if fmt == "text":
-        from core.report_text import text
+        from changeover.core.report_text import text
 
         return text(report)
     if fmt == "markdown":
-        from core.report_text import markdown
+        from changeover.core.report_text import markdown
 
         return markdown(report)
     if fmt == "json":

@@ -12,9 +12,9 @@ import math
 import re
 import textwrap
 
-from core.baselines import METHODS
-from core.decide import labels_to_minimum
-from core.report import Calibration, Interval, MetricTable, Report
+from changeover.core.baselines import METHODS
+from changeover.core.decide import labels_to_minimum
+from changeover.core.report import Calibration, Interval, MetricTable, Report
 
 
 # Sections shared by the text and Markdown renderers: (title, blocks); a block is a paragraph

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.types import (
+from changeover.core.types import (
     BrowseFilter,
     BrowseRow,
     ChangeoverError,

@@ -1,6 +1,6 @@
 """Generate the sample workspace: Kestrel Mobile's support assistant changes models.
 
-    .venv/bin/python -m sample_data.generate [--seed N] [--out DIR]
+    .venv/bin/python -m changeover.sample_data.generate [--seed N] [--out DIR]
 
 writes support.csv (one row per response, two per doubly-labelled one), support.toml (the
 eval-set spec) and truth.json (the hidden truth: generating parameters, realised values, the
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sample_data import texts
-from sample_data.texts import REGIONS, RegionInfo, pick
+from changeover.sample_data import texts
+from changeover.sample_data.texts import REGIONS, RegionInfo, pick
 
 DEFAULT_SEED = 2026
 HERE = Path(__file__).resolve().parent
@@ -425,7 +425,7 @@ def write(out: Path, seed: int = DEFAULT_SEED) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sample_data.generate", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m changeover.sample_data.generate", description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
     parser.add_argument("--out", type=Path, default=HERE, help="output directory (default: next to this script)")
     args = parser.parse_args(argv)

@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from core.store import Store
-from core.types import EvalSet, Metric, Region
+from changeover.core.store import Store
+from changeover.core.types import EvalSet, Metric, Region
 
 LABEL_KEYS = ("correct", "style")  # the metrics of the rate workspace, in prompt order
 PROMPT = "READY$ "  # the shell's prompt: when it is back on screen, the shell has the terminal

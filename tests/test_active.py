@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from core.active import cell_scores, make_scorer, needs
-from core.posterior import Posterior
-from core.queue import CellState, LabelQueue
-from core.store import Store
-from core.types import EvalSet, Metric, Region
+from changeover.core.active import cell_scores, make_scorer, needs
+from changeover.core.posterior import Posterior
+from changeover.core.queue import CellState, LabelQueue
+from changeover.core.store import Store
+from changeover.core.types import EvalSet, Metric, Region
 
 REGIONS = ("EU", "US")
 ES = EvalSet(0, "s", "old", (Region("EU", 1.0), Region("US", 1.0)),
@@ -123,9 +123,9 @@ def test_plugs_into_label_queue():
 def test_scorer_for_latest_fit():
     from types import SimpleNamespace
 
-    from core.active import scorer_for_latest_fit
-    from core.fitting import run_fit
-    from core.model import Settings
+    from changeover.core.active import scorer_for_latest_fit
+    from changeover.core.fitting import run_fit
+    from changeover.core.model import Settings
 
     store = Store.memory()
     es = store.save_eval_set(ES)
@@ -147,8 +147,8 @@ def test_scorer_for_latest_fit():
 
 
 def test_settle_forecast_moves_the_mean():
-    from core.active import settle_forecast
-    from core.decide import forecast_labels
+    from changeover.core.active import settle_forecast
+    from changeover.core.decide import forecast_labels
 
     rng = np.random.default_rng(5)
     qi = rng.normal(0.70, 0.03, S)

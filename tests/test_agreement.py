@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.agreement import (
+from changeover.core.agreement import (
     cohen_kappa,
     confusion_table,
     judge_kappa,
@@ -18,8 +18,8 @@ from core.agreement import (
     rater_agreement,
     rater_agreement_from_labels,
 )
-from core.store import Store
-from core.types import EvalSet, Metric, Region
+from changeover.core.store import Store
+from changeover.core.types import EvalSet, Metric, Region
 
 XSTEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "xstest"
 XSTEST_MODELS = ("gpt4", "llama2new", "llama2orig", "mistralguard", "mistralinstruct")
@@ -186,7 +186,7 @@ def test_xstest_annotator_kappa_matches_independent_computation(model):
 
 
 def _posterior(se: float, sp: float, models=("a",), regions=("eu",), draws: int = 201, spread: float = 0.05):
-    from core.posterior import Posterior
+    from changeover.core.posterior import Posterior
 
     off = np.linspace(-1.0, 1.0, draws)[:, None, None]
     M, R = len(models), len(regions)
@@ -201,8 +201,8 @@ def _posterior(se: float, sp: float, models=("a",), regions=("eu",), draws: int 
 
 
 def test_judge_calibration_intervals_and_warnings():
-    from core.agreement import judge_calibration
-    from core.counts import Counts
+    from changeover.core.agreement import judge_calibration
+    from changeover.core.counts import Counts
 
     n = np.zeros((2, 1, 2, 2), dtype=np.int64)
     n[0, 0] = [[20, 5], [10, 15]]  # kappa 0.4, 50 labels

@@ -5,10 +5,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from core.active import ActiveScorer  # noqa: E402
-from core.overlap import OverlapQueue  # noqa: E402
+from changeover.core.active import ActiveScorer  # noqa: E402
+from changeover.core.overlap import OverlapQueue  # noqa: E402
 from test_tui_results import GOOD, INCUMBENT, MAYBE, build_workspace, save_canned_fit  # noqa: E402
-from tui.app import ChangeoverApp  # noqa: E402
+from changeover.tui.app import ChangeoverApp  # noqa: E402
 
 
 def test_queue_is_plain_before_the_first_fit_and_active_after_it():

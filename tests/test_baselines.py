@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from core.baselines import (
+from changeover.core.baselines import (
     baselines,
     human_only,
     judge_rate,
@@ -16,7 +16,7 @@ from core.baselines import (
     rogan_gladen,
     wilson,
 )
-from core.counts import Counts
+from changeover.core.counts import Counts
 
 Z90 = 1.6448536269514722
 N_TABLE = np.array([[40, 10], [5, 45]])  # rows: human no/yes; columns: judge no/yes

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.cli import main
+from changeover.tui.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = """
@@ -77,7 +77,7 @@ def test_foreign_workspace_is_a_data_error(files, capsys):
 
 
 def test_usage_error_exits_2():
-    out = subprocess.run([sys.executable, "-m", "tui.cli", "import", "only-one-arg"], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "changeover.tui.cli", "import", "only-one-arg"], cwd=ROOT,
                          capture_output=True, text=True)
     assert out.returncode == 2
     assert "usage:" in out.stderr and "Traceback" not in out.stderr

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from core.store import Store
-from core.types import EvalSet, Metric, Region
+from changeover.core.store import Store
+from changeover.core.types import EvalSet, Metric, Region
 
 RATERS = ("ann", "bob", "cat", "dan")
 LABELS_EACH = 250
@@ -123,7 +123,7 @@ def rater_worker(path: str, rater: str, response_ids: list[int], start, out) -> 
 
 
 def import_worker(path: str, csv: str, spec: str, start, out) -> None:
-    from core.importer import import_file
+    from changeover.core.importer import import_file
 
     errors: list[str] = []
     rows = 0
@@ -142,8 +142,8 @@ def import_worker(path: str, csv: str, spec: str, start, out) -> None:
 
 def canned_fitter(counts, weights, settings, on_progress=None, cancel=None, pass_levels=None):
     """The exact conjugate posterior in place of NUTS: a fit's reads and write, no sampling."""
-    from core.instant import instant_posterior
-    from core.model import FitResult
+    from changeover.core.instant import instant_posterior
+    from changeover.core.model import FitResult
 
     posts = [instant_posterior(c, weights, 200, 1, (pass_levels or {}).get(name))
              for name, c in counts.items()]
@@ -154,8 +154,8 @@ def canned_fitter(counts, weights, settings, on_progress=None, cancel=None, pass
 
 def fit_worker(path: str, eval_set_name: str, start, stop, out) -> None:
     """Fits, one after another: the counts GROUP BY over the eval set, then the kept fit."""
-    from core.fitting import run_fit
-    from core.model import Settings
+    from changeover.core.fitting import run_fit
+    from changeover.core.model import Settings
 
     errors: list[str] = []
     runs = 0
@@ -196,8 +196,6 @@ def long_reader_worker(path: str, start, stop, out) -> None:
 
 
 def test_four_raters_with_import_fit_and_long_reader(tmp_path):
-    pytest.importorskip("core.fitting")
-    pytest.importorskip("core.importer")
     path = tmp_path / "shared.changeover"
     es = build_workspace(path)
     with Store.open(path) as store:
@@ -279,8 +277,8 @@ def test_a_label_waits_out_a_writer_longer_than_the_busy_timeout(tmp_path, monke
     """A big import's merge can hold the lock past one busy timeout: the label waits, then lands;
     past the store's overall wait it fails as a ChangeoverError with a message, never as a raw
     "database is locked"."""
-    import core.store as store_module
-    from core.types import ChangeoverError
+    import changeover.core.store as store_module
+    from changeover.core.types import ChangeoverError
 
     path = tmp_path / "busy.changeover"
     es = build_workspace(path)
@@ -329,9 +327,9 @@ def test_opening_a_workspace_does_not_wait_for_a_writer(tmp_path):
 def test_rate_screen_survives_a_workspace_locked_too_long(tmp_path, monkeypatch):
     import asyncio
 
-    import core.store as store_module
-    from tui.app import ChangeoverApp
-    from tui.screens.rate import RateScreen
+    import changeover.core.store as store_module
+    from changeover.tui.app import ChangeoverApp
+    from changeover.tui.screens.rate import RateScreen
 
     path = tmp_path / "locked.changeover"
     es = build_workspace(path)

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from core.counts import Counts, counts_for, data_hash
-from core.store import Store
-from core.types import EvalSet, Metric, Region
+from changeover.core.counts import Counts, counts_for, data_hash
+from changeover.core.store import Store
+from changeover.core.types import EvalSet, Metric, Region
 
 T = "2026-01-01T00:00:00+00:00"
 

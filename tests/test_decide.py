@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.decide import (
+from changeover.core.decide import (
     NOT_READY,
     READY,
     UNDECIDED,
@@ -16,7 +16,7 @@ from core.decide import (
     forecast_labels,
     labels_to_minimum,
 )
-from core.posterior import Posterior
+from changeover.core.posterior import Posterior
 
 
 def normal(mu, sd, n=4000, seed=0):

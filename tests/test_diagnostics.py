@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from arviz_stats.base import array_stats
 
-from core import diagnostics
+from changeover.core import diagnostics
 
 
 def ar1(rng: np.random.Generator, chains: int, draws: int, k: int, rho: float) -> np.ndarray:

@@ -7,10 +7,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from core import export as ex
-from core.store import Store
-from core.types import EvalSet, Metric, Region
-from tui.cli import main
+from changeover.core import export as ex
+from changeover.core.store import Store
+from changeover.core.types import EvalSet, Metric, Region
+from changeover.tui.cli import main
 
 SPEC = EvalSet(
     id=0, name="support", incumbent="old",
@@ -218,7 +218,7 @@ def canned_fitter(counts, weights, settings, on_progress=None, cancel=None, pass
     """The instant posterior standing in for the full model: fast and deterministic."""
     from types import SimpleNamespace
 
-    from core.instant import instant_posterior
+    from changeover.core.instant import instant_posterior
 
     posts = [instant_posterior(c, weights, draws=400, seed=0,
                                pass_level=(pass_levels or {}).get(name))
@@ -228,8 +228,8 @@ def canned_fitter(counts, weights, settings, on_progress=None, cancel=None, pass
 
 @pytest.mark.parametrize("fmt", ex.FORMATS)
 def test_results_of_latest_fit(workspace, tmp_path, fmt):
-    from core.fitting import run_fit
-    from core.model import Settings
+    from changeover.core.fitting import run_fit
+    from changeover.core.model import Settings
 
     path, es, *_ = workspace
     with Store.open(path) as store:
@@ -262,7 +262,7 @@ def test_closed_pipe_is_not_an_error(workspace, tmp_path):
         with store.importing(es.id) as batch:
             batch.add_responses([(f"x{i}", "EU", "q" * 200, None, "old", "t" * 2000)
                                  for i in range(400)])
-    proc = subprocess.Popen([sys.executable, "-m", "tui.cli", "export", str(path), "--what",
+    proc = subprocess.Popen([sys.executable, "-m", "changeover.tui.cli", "export", str(path), "--what",
                              "responses"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             cwd=Path(__file__).resolve().parents[1])
     assert proc.stdout.readline().startswith(b"response_id,")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from core.store import Store
-from core.types import BrowseFilter, ChangeoverError, EvalSet, Metric, Region, WorkspaceError
+from changeover.core.store import Store
+from changeover.core.types import BrowseFilter, ChangeoverError, EvalSet, Metric, Region, WorkspaceError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,7 +97,7 @@ def test_read_only_review_writes_nothing(tmp_path):
     assert seen["ratings"] == 1 and seen["stats"]["responses"] == 40 and seen["rows"] == 10
     assert fingerprint(path) == before
     # The CLI's read-only commands leave it as it was too.
-    out = subprocess.run([sys.executable, "-m", "tui.cli", "info", str(path)], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "changeover.tui.cli", "info", str(path)], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "40 responses" in out.stdout
@@ -161,7 +161,7 @@ def test_workspace_on_a_read_only_file_system(ro_mount):
     # Opened for writing, it is refused with a message that says what to do (no traceback).
     with pytest.raises(WorkspaceError, match="--read-only"):
         Store.open(clean)
-    out = subprocess.run([sys.executable, "-m", "tui.cli", "info", str(clean)], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "changeover.tui.cli", "info", str(clean)], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "40 responses" in out.stdout and "1 ratings" in out.stdout
@@ -173,8 +173,8 @@ def test_workspace_on_a_read_only_file_system(ro_mount):
 
 def canned_fitter(counts, weights, settings, on_progress=None, cancel=None, pass_levels=None):
     """Instant posteriors dressed as a fit (no sampling): enough for results and a report."""
-    from core.instant import instant_posterior
-    from core.model import FitResult
+    from changeover.core.instant import instant_posterior
+    from changeover.core.model import FitResult
 
     posts = [instant_posterior(c, weights, 200, 1, (pass_levels or {}).get(name))
              for name, c in counts.items()]
@@ -186,8 +186,8 @@ def canned_fitter(counts, weights, settings, on_progress=None, cancel=None, pass
 @pytest.fixture
 def reviewed(tmp_path) -> tuple[Path, EvalSet]:
     """A closed workspace with labels and a kept fit, as a reviewer receives it."""
-    from core.fitting import run_fit
-    from core.model import Settings
+    from changeover.core.fitting import run_fit
+    from changeover.core.model import Settings
 
     path = tmp_path / "reviewed.changeover"
     with Store.open(path, create=True) as store:
@@ -200,7 +200,7 @@ def reviewed(tmp_path) -> tuple[Path, EvalSet]:
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "CHANGEOVER_CONFIG_DIR": str(Path(args[1]).parent / "config")}
-    return subprocess.run([sys.executable, "-m", "tui.cli", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "changeover.tui.cli", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=120, stdin=subprocess.DEVNULL, env=env)
 
 
@@ -223,9 +223,9 @@ def review_in_app(path: Path, es: EvalSet) -> list[str]:
     """A read-only review in the app: try to rate twice and to fit once; returns the refusals."""
     import asyncio
 
-    from tui.app import ChangeoverApp
-    from tui.screens.browse import BrowseScreen
-    from tui.screens.rate import RateScreen
+    from changeover.tui.app import ChangeoverApp
+    from changeover.tui.screens.browse import BrowseScreen
+    from changeover.tui.screens.rate import RateScreen
 
     notes: list[str] = []
 
@@ -288,7 +288,7 @@ def test_review_on_a_read_only_file_system(reviewed, ro_mount):
 def test_export_report_on_a_read_only_file_system_is_refused_not_a_crash(reviewed, ro_mount):
     import asyncio
 
-    from tui.app import ChangeoverApp
+    from changeover.tui.app import ChangeoverApp
 
     src, es = reviewed
     where, remount_ro = ro_mount

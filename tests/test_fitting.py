@@ -11,14 +11,14 @@ import time
 import numpy as np
 import pytest
 
-import tui.cmd_fit as cmd_fit
-from core.counts import counts_for, data_hash
-from core.fitting import is_stale, latest_posteriors, run_fit
-from core.instant import instant_posterior
-from core.model import FitCancelled, FitResult, Settings
-from core.store import Store
-from core.types import BrowseFilter, ChangeoverError, EvalSet, Metric, Region
-from tui.cli import main
+import changeover.tui.cmd_fit as cmd_fit
+from changeover.core.counts import counts_for, data_hash
+from changeover.core.fitting import is_stale, latest_posteriors, run_fit
+from changeover.core.instant import instant_posterior
+from changeover.core.model import FitCancelled, FitResult, Settings
+from changeover.core.store import Store
+from changeover.core.types import BrowseFilter, ChangeoverError, EvalSet, Metric, Region
+from changeover.tui.cli import main
 
 T = "2026-01-01T00:00:00+00:00"
 MODELS = ("inc", "good", "bad")
@@ -274,7 +274,7 @@ def test_fit_target_accept_is_kept_and_checked(ws_file, capsys):
 
 
 def test_a_failed_fit_says_which_metric_and_what_to_do(workspace):
-    from core.report import build_report
+    from changeover.core.report import build_report
 
     store, es = workspace
     diag = {"max_rhat": 1.003, "min_ess_bulk": 900.0, "min_ess_tail": 700.0, "divergences": 1,
@@ -320,7 +320,7 @@ def test_a_refit_after_a_failed_fit_of_the_same_data_draws_anew(workspace):
     run_fit(store, es, base, fitter=failing, vary_seed=True)
     run_fit(store, es, base, fitter=failing, vary_seed=True)
     assert seeds[-2:] == [40, 41]  # new labels: the seed as given; then the next one
-    from core.report import refit_hint
+    from changeover.core.report import refit_hint
 
     slow_mixing = refit_hint({"divergences": 0, "max_rhat": 1.02, "ok": False}, 1000)
     assert "--seed" in slow_mixing and "--target-accept" not in slow_mixing

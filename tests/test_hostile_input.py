@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.importer import ImportFailed, ImportReport, import_file, load_spec
-from core.store import Store
-from core.types import BrowseFilter
+from changeover.core.importer import ImportFailed, ImportReport, import_file, load_spec
+from changeover.core.store import Store
+from changeover.core.types import BrowseFilter
 
 SPEC = """\
 name = "hx"

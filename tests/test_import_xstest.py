@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from core.importer import import_file
-from core.store import Store
+from changeover.core.importer import import_file
+from changeover.core.store import Store
 from xstest_data import MODELS, build_xstest_files, xstest_dir
 
 pytestmark = pytest.mark.skipif(xstest_dir() is None, reason="XSTest data (../shared/data/xstest) absent")

@@ -10,8 +10,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from core.importer import MAX_SHOWN, ImportFailed, Problem, import_file, import_labels, load_spec
-from core.store import Store
+from changeover.core.importer import MAX_SHOWN, ImportFailed, Problem, import_file, import_labels, load_spec
+from changeover.core.store import Store
 
 SPEC = """name = "acme"
 incumbent = "atlas"

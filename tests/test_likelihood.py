@@ -6,9 +6,9 @@ import pytest
 from scipy.optimize import brentq
 from scipy.special import expit, log_expit
 
-from core.counts import Counts
-from core.likelihood import aligned_loglik, table_loglik
-from core.model import CELL_SD, Settings, build_model
+from changeover.core.counts import Counts
+from changeover.core.likelihood import aligned_loglik, table_loglik
+from changeover.core.model import CELL_SD, Settings, build_model
 
 
 def ordered_logistic(loc, cut):

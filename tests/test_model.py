@@ -8,9 +8,9 @@ import pytest
 from scipy import stats
 from scipy.special import expit
 
-from core.counts import Counts
-from core.instant import instant_posterior
-from core.model import CELL_SD, FitCancelled, Settings, build_model, fit_counts
+from changeover.core.counts import Counts
+from changeover.core.instant import instant_posterior
+from changeover.core.model import CELL_SD, FitCancelled, Settings, build_model, fit_counts
 
 
 def tiny(L=2, M=1, R=2, seed=0) -> Counts:
@@ -169,7 +169,7 @@ def test_same_seed_same_numbers_and_progress():
 def test_a_refit_swaps_the_counts_into_the_compiled_model(geometry):
     """New counts of the same shape reuse the compiled model (no recompiling) and give exactly
     the draws a freshly compiled model gives on them."""
-    from core import model as model_mod
+    from changeover.core import model as model_mod
 
     settings = Settings.quick(seed=5, geometry=geometry)
     before, after = tiny(L=2, M=2, R=2, seed=7), tiny(L=2, M=2, R=2, seed=8)
@@ -214,7 +214,7 @@ def test_ordered_logistic_keeps_precision_in_the_tails():
 
     import pytensor.tensor as pt
 
-    from core.model import _ordered_logistic
+    from changeover.core.model import _ordered_logistic
 
     getcontext().prec = 60
     cut = [-1.0, 0.5, 2.0]
@@ -234,7 +234,7 @@ def test_ordered_logistic_keeps_precision_in_the_tails():
 
 
 def test_auto_geometry_follows_the_information_on_the_judge_positive_rate():
-    from core.model import adaptation_for, geometry_for
+    from changeover.core.model import adaptation_for, geometry_for
 
     def counts(per_cell: int, yes_share: float, L: int = 2) -> Counts:
         u = np.zeros((2, 3, L), np.int64)

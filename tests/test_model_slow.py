@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from core.counts import Counts
-from core.instant import instant_posterior
-from core.model import Settings, fit_counts
+from changeover.core.counts import Counts
+from changeover.core.instant import instant_posterior
+from changeover.core.model import Settings, fit_counts
 
 pytestmark = pytest.mark.slow
 
@@ -73,10 +73,10 @@ def test_full_model_agrees_with_instant_posterior_when_labels_are_plentiful():
 
 
 def test_sample_workspace_shows_the_planted_story():
-    importer = pytest.importorskip("core.importer")
-    decide = pytest.importorskip("core.decide")
-    from core.counts import counts_for
-    from core.store import Store
+    from changeover.core import importer as importer
+    from changeover.core import decide as decide
+    from changeover.core.counts import counts_for
+    from changeover.core.store import Store
 
     csv, toml = ROOT / "sample_data" / "support.csv", ROOT / "sample_data" / "support.toml"
     if not csv.exists() or not toml.exists():

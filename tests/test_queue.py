@@ -8,9 +8,9 @@ from collections import Counter
 
 import pytest
 
-from core.queue import LabelQueue
-from core.store import Store
-from core.types import EvalSet, Metric, Region
+from changeover.core.queue import LabelQueue
+from changeover.core.store import Store
+from changeover.core.types import EvalSet, Metric, Region
 
 MODELS = ("oldmodel-alpha", "newmodel-beta", "newmodel-gamma")
 REGIONS = ("EU", "US", "APAC")

@@ -10,13 +10,13 @@ import json
 import numpy as np
 import pytest
 
-from core.counts import Counts, data_hash
-from core.decide import decide
-from core.fitting import latest_posteriors
-from core.posterior import Posterior, to_bytes
-from core.report import SCHEMA, build_report, render, report_rows
-from core.store import Store
-from core.types import EvalSet, Metric, Region
+from changeover.core.counts import Counts, data_hash
+from changeover.core.decide import decide
+from changeover.core.fitting import latest_posteriors
+from changeover.core.posterior import Posterior, to_bytes
+from changeover.core.report import SCHEMA, build_report, render, report_rows
+from changeover.core.store import Store
+from changeover.core.types import EvalSet, Metric, Region
 
 S = 2001  # linspace offsets: mean = base, 5% quantile = base - 0.045, 95% = base + 0.045
 UP = np.linspace(-0.05, 0.05, S)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sample_data import generate
+from changeover.sample_data import generate
 
 HERE = Path(generate.__file__).resolve().parent
 REGIONS = ("North America", "UK & Ireland", "DACH", "Latin America", "Southeast Asia", "Middle East")
@@ -209,9 +209,8 @@ def test_judge_verdicts_in_the_csv_match_the_truths_judge_rates(responses, truth
 
 
 def test_build_demo_imports_the_sample(tmp_path, rows, responses):
-    pytest.importorskip("core.importer")
-    from core.demo import build_demo, sample_paths
-    from core.store import Store
+    from changeover.core.demo import build_demo, sample_paths
+    from changeover.core.store import Store
 
     csv_path, spec_path = sample_paths()
     assert csv_path.name == "support.csv" and spec_path.name == "support.toml"
@@ -239,14 +238,13 @@ def test_build_demo_imports_the_sample(tmp_path, rows, responses):
 
 
 def test_failed_build_leaves_no_half_demo(tmp_path, monkeypatch):
-    pytest.importorskip("core.importer")
-    import core.importer
-    from core.demo import build_demo
+    import changeover.core.importer
+    from changeover.core.demo import build_demo
 
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(core.importer, "import_file", boom)
+    monkeypatch.setattr(changeover.core.importer, "import_file", boom)
     target = tmp_path / "demo.changeover"
     with pytest.raises(RuntimeError):
         build_demo(target)

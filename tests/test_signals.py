@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from core.store import Store
-from core.types import EvalSet
+from changeover.core.store import Store
+from changeover.core.types import EvalSet
 from helpers_tmux import (LABEL_KEYS, Tmux, build_rate_workspace, expected_labels,
                           find_process, label_responses, tmux_missing, wait_gone)
 
@@ -40,9 +40,9 @@ def session_until_signal(tmp_path: Path, signum: int, responses: int) -> tuple[E
     es = build_rate_workspace(workspace)
     term = Tmux(tmp_path, width=100, height=30, env={"NO_COLOR": "1"})
     try:
-        term.run(f"cd {ROOT} && {sys.executable} -m tui.cli rate {workspace} --rater ann")
+        term.run(f"cd {ROOT} && {sys.executable} -m changeover.tui.cli rate {workspace} --rater ann")
         given = label_responses(term, responses=responses)
-        app = find_process(term.shell_pid(), "tui.cli rate")
+        app = find_process(term.shell_pid(), "changeover.tui.cli rate")
         os.kill(app, signum)
         assert wait_gone(app, timeout=10), f"the app did not end on {signal.Signals(signum).name}"
         # The shell has the terminal again: it runs what is typed.
@@ -105,7 +105,6 @@ def reading(pid: int, path: Path) -> bool:
 def test_import_killed_midway_leaves_the_workspace_as_it_was(tmp_path, phase):
     """SIGKILL while the importer checks the file (nothing written yet) or while it merges
     (the WAL is growing): the workspace is exactly as before."""
-    pytest.importorskip("core.importer")
     workspace = tmp_path / "kill.changeover"
     es = build_rate_workspace(workspace)
     with Store.open(workspace) as store:
@@ -113,7 +112,7 @@ def test_import_killed_midway_leaves_the_workspace_as_it_was(tmp_path, phase):
     before = snapshot(workspace)
     csv, spec = write_big_import(tmp_path, KILL_IMPORT_ROWS)
     wal = Path(f"{workspace}-wal")
-    proc = subprocess.Popen([sys.executable, "-m", "tui.cli", "import", str(workspace), str(csv),
+    proc = subprocess.Popen([sys.executable, "-m", "changeover.tui.cli", "import", str(workspace), str(csv),
                              "--spec", str(spec)], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     started = time.monotonic()

@@ -7,8 +7,8 @@ import stat
 
 import pytest
 
-from core.store import SCHEMA_VERSION, Store
-from core.types import ChangeoverError, EvalSet, Metric, Region, WorkspaceError
+from changeover.core.store import SCHEMA_VERSION, Store
+from changeover.core.types import ChangeoverError, EvalSet, Metric, Region, WorkspaceError
 
 
 def spec(name="support", incumbent="old") -> EvalSet:
@@ -192,7 +192,7 @@ def test_read_only_store_refuses_writes(tmp_path):
 def test_browse_filters_reach_sql_as_parameters():
     store = Store.memory()
     es = populate(store)
-    from core.types import BrowseFilter
+    from changeover.core.types import BrowseFilter
 
     assert [r.response_id for r in store.browse(es.id, BrowseFilter(search="[b]now"))] == [2]
     assert store.browse(es.id, BrowseFilter(search="'; DROP TABLE ratings; --")) == []
@@ -203,7 +203,7 @@ def test_browse_filters_reach_sql_as_parameters():
 
 
 def test_browse_finds_responses_where_raters_disagree():
-    from core.types import BrowseFilter
+    from changeover.core.types import BrowseFilter
 
     store = Store.memory()
     es = populate(store)  # ann labelled response 1 "yes" on correct

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from core.store import Store
-from core.types import EvalSet, Metric, Region
+from changeover.core.store import Store
+from changeover.core.types import EvalSet, Metric, Region
 from helpers_tmux import Tmux, tmux_missing
-from tui.app import ChangeoverApp
-from tui.screens.browse import BrowseScreen
-from tui.screens.rate import RateScreen
-from tui.widgets.safe_text import clean, one_line, safe_text
+from changeover.tui.app import ChangeoverApp
+from changeover.tui.screens.browse import BrowseScreen
+from changeover.tui.screens.rate import RateScreen
+from changeover.tui.widgets.safe_text import clean, one_line, safe_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -181,7 +181,7 @@ def test_real_terminal_title_clipboard_and_screen_untouched(tmp_path):
         term._tmux("set-option", "-g", "set-clipboard", "on")
         term._tmux("set-option", "-g", "allow-rename", "on")
         title_before = term.display("#{pane_title}")
-        term.run(f"cd {ROOT} && {sys.executable} -m tui.cli rate {workspace} --rater ann")
+        term.run(f"cd {ROOT} && {sys.executable} -m changeover.tui.cli rate {workspace} --rater ann")
         term.wait_for("this session: 0 responses", timeout=60)
         shown = term.screen()
         for _ in range(3):  # the queue's order is random: skip until the hostile one shows
@@ -206,8 +206,8 @@ def test_real_terminal_title_clipboard_and_screen_untouched(tmp_path):
 def test_names_from_the_file_are_inert_on_every_screen(screen):
     """Eval set, region, model and rater names come from the user's files too: every screen
     shows them as inert text."""
-    from core.fitting import run_fit
-    from core.model import Settings
+    from changeover.core.fitting import run_fit
+    from changeover.core.model import Settings
     from test_files import canned_fitter
 
     async def run() -> str:
@@ -232,7 +232,7 @@ def test_names_from_the_file_are_inert_on_every_screen(screen):
 
 
 def test_crlf_is_a_newline_and_huge_texts_are_clipped_with_a_marker():
-    from tui.widgets.safe_text import DISPLAY_LIMIT, clean, clip
+    from changeover.tui.widgets.safe_text import DISPLAY_LIMIT, clean, clip
 
     assert clean("one\r\ntwo\rthree") == "one\ntwo␍three"  # a lone CR could rewrite the line
     short = "x" * DISPLAY_LIMIT

@@ -1,4 +1,4 @@
-"""A real terminal: `python -m tui.cli rate` inside tmux, keys sent as a user types them, the
+"""A real terminal: `python -m changeover.tui.cli rate` inside tmux, keys sent as a user types them, the
 pane captured, and the labels found in the workspace."""
 
 import sys
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.store import Store
+from changeover.core.store import Store
 from helpers_tmux import Tmux, tmux_missing
 from test_queue import MODELS, RATIONALE, make_workspace
 
@@ -29,7 +29,7 @@ def test_rating_in_tmux_reaches_the_workspace(tmp_path):
     python = PYTHON if PYTHON.exists() else Path(sys.executable)
     term = Tmux(tmp_path, width=100, height=30, env={"CHANGEOVER_CONFIG_DIR": str(tmp_path / "cfg")})
     try:
-        term.run(f"cd {ROOT} && {python} -m tui.cli rate {workspace} --rater tmuxer")
+        term.run(f"cd {ROOT} && {python} -m changeover.tui.cli rate {workspace} --rater tmuxer")
         screen = term.wait_for("this session: 0 responses", timeout=60)
         assert "Question" in screen and "[n] no" in screen
         assert not any(m in screen for m in MODELS) and RATIONALE not in screen

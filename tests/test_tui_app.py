@@ -1,7 +1,6 @@
 """The app as a whole: routing, help, command palette, keys in the README, start-up costs,
 NO_COLOR, mouse over SSH, and the last workspace."""
 
-import importlib
 import re
 import subprocess
 import sys
@@ -9,25 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from core.store import Store
-from core.types import ChangeoverError
+from changeover.core.store import Store
+from changeover.core.types import ChangeoverError
 from test_queue import make_workspace
 from test_tui_rate import run_async, screen_text, settle
-from tui import app as app_module
-from tui.app import ChangeoverApp, last_workspace, run_app, write_report
-from tui.screens.browse import BrowseScreen
-from tui.screens.eval_sets import EvalSetsScreen
-from tui.screens.help import HelpScreen
-from tui.screens.rate import RateScreen
+from changeover.tui import app as app_module
+from changeover.tui.app import ChangeoverApp, last_workspace, run_app, write_report
+from changeover.tui.screens.browse import BrowseScreen
+from changeover.tui.screens.calibration import CalibrationScreen
+from changeover.tui.screens.results import ResultsScreen
+from changeover.tui.screens.eval_sets import EvalSetsScreen
+from changeover.tui.screens.help import HelpScreen
+from changeover.tui.screens.rate import RateScreen
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def optional_screen(module: str, name: str):
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
 
 
 # The screens whose keys the README documents, with the name its "screen" column uses.
@@ -37,11 +31,9 @@ SCREENS = {
     BrowseScreen: "browse",
     RateScreen: "rate",
     HelpScreen: "help",
+    ResultsScreen: "results",
+    CalibrationScreen: "calibration",
 }
-for _mod, _name, _label in (("tui.screens.results", "ResultsScreen", "results"),
-                            ("tui.screens.calibration", "CalibrationScreen", "calibration")):
-    if (_cls := optional_screen(_mod, _name)) is not None:
-        SCREENS[_cls] = _label
 
 
 def bindings_of(cls):
@@ -85,9 +77,9 @@ def test_heavy_modules_are_not_loaded_at_start():
     code = """
 import asyncio, sys
 sys.path.insert(0, "tests")
-from core.store import Store
+from changeover.core.store import Store
 from test_queue import make_workspace
-from tui.app import ChangeoverApp
+from changeover.tui.app import ChangeoverApp
 
 async def main():
     store = Store.memory()
@@ -211,8 +203,6 @@ async def test_command_palette_commands(store):
 
 def test_report_needs_a_fit(store, tmp_path):
     es = make_workspace(store, n_items=3)
-    pytest.importorskip("core.fitting")
-    pytest.importorskip("core.report")
     with pytest.raises(ChangeoverError, match="no fit yet"):
         write_report(store, es, directory=tmp_path)
 
@@ -264,8 +254,8 @@ def test_config_dir_comes_from_the_environment(tmp_path, monkeypatch):
 
 
 def test_verdict_summary_reads_the_fit_summary():
-    from core.types import FitRecord
-    from tui.screens.eval_sets import verdict_summary
+    from changeover.core.types import FitRecord
+    from changeover.tui.screens.eval_sets import verdict_summary
 
     fit = FitRecord(1, 1, "2026-01-01T00:00:00+00:00", {}, "h", {}, {
         "ok": True, "verdicts": {"cand-a": {"verdict": "ready", "joint_probability": 0.971},
@@ -292,9 +282,9 @@ async def test_eval_sets_screen_shows_the_last_fit_and_its_verdicts(store):
 
 def instant_fit(store, es):
     """A kept fit made of instant (conjugate) posteriors: a real fit record without sampling."""
-    from core.fitting import run_fit
-    from core.instant import instant_posterior
-    from core.model import FitResult, Settings
+    from changeover.core.fitting import run_fit
+    from changeover.core.instant import instant_posterior
+    from changeover.core.model import FitResult, Settings
 
     def fitter(counts, weights, settings, on_progress=None, cancel=None, pass_levels=None):
         posts = [instant_posterior(c, weights, draws=400, seed=1,

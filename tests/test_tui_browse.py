@@ -2,11 +2,11 @@
 
 import pytest
 
-from core.store import Store
+from changeover.core.store import Store
 from test_queue import MODELS, RATIONALE, make_workspace
 from test_tui_rate import run_async, screen_text, settle
-from tui.app import ChangeoverApp
-from tui.screens.browse import PAGE, BrowseScreen
+from changeover.tui.app import ChangeoverApp
+from changeover.tui.screens.browse import PAGE, BrowseScreen
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from textual.widgets import DataTable, Static
 
-from core.agreement import cohen_kappa, kappa_from_table
-from core.counts import counts_for
+from changeover.core.agreement import cohen_kappa, kappa_from_table
+from changeover.core.counts import counts_for
 from test_tui_results import (
     DIAGNOSTICS,
     GOOD,
@@ -20,7 +20,7 @@ from test_tui_results import (
     sync,
     table_text,
 )
-from tui.screens.calibration import CalibrationScreen
+from changeover.tui.screens.calibration import CalibrationScreen
 
 
 def head_text(screen, k: int) -> str:
@@ -102,7 +102,7 @@ async def test_failed_diagnostics_and_near_random_judge_are_flagged():
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 def test_calibration_snapshot(snap_compare, monkeypatch, size):
-    monkeypatch.setattr("core.store.now", lambda: "2026-01-02T03:04:05.000000+00:00")
+    monkeypatch.setattr("changeover.core.store.now", lambda: "2026-01-02T03:04:05.000000+00:00")
     store, es = build_workspace()
     save_canned_fit(store, es)
     app = ScreenApp(lambda: CalibrationScreen(store, es))
@@ -114,7 +114,7 @@ async def _settle(pilot) -> None:
 
 
 def test_a_failed_fit_says_what_to_do():
-    from tui.screens.calibration import diagnostics_text
+    from changeover.tui.screens.calibration import diagnostics_text
 
     failed = {"max_rhat": 1.004, "min_ess_bulk": 900.0, "min_ess_tail": 700.0, "divergences": 1,
               "ok": False}

@@ -6,13 +6,13 @@ from datetime import datetime
 
 import pytest
 
-from core.store import Store
+from changeover.core.store import Store
 from test_queue import MODELS, RATIONALE, make_workspace
-from tui.app import ChangeoverApp, run_app
-from tui.screens.browse import BrowseScreen
-from tui.screens.help import HelpScreen
-from tui.screens.rate import RateScreen
-from core.types import ChangeoverError
+from changeover.tui.app import ChangeoverApp, run_app
+from changeover.tui.screens.browse import BrowseScreen
+from changeover.tui.screens.help import HelpScreen
+from changeover.tui.screens.rate import RateScreen
+from changeover.core.types import ChangeoverError
 
 HOSTILE = "[bold red]x[/] \x1b]52;c;aGVsbG8=\x07 tail"
 KEYS = ("y", "n", "4")  # correct yes, refused no, style 4 -> levels 1, 0, 3

@@ -12,12 +12,12 @@ import pytest
 from textual.app import App
 from textual.widgets import DataTable, Static
 
-from core.counts import counts_for, data_hash
-from core.posterior import Posterior, to_bytes
-from core.store import Store
-from core.types import EvalSet, Metric, Region
-from tui.screens.results import INSTANT_NOTE, ResultsScreen
-from tui.widgets.intervals import Axis, verdict_label
+from changeover.core.counts import counts_for, data_hash
+from changeover.core.posterior import Posterior, to_bytes
+from changeover.core.store import Store
+from changeover.core.types import EvalSet, Metric, Region
+from changeover.tui.screens.results import INSTANT_NOTE, ResultsScreen
+from changeover.tui.widgets.intervals import Axis, verdict_label
 
 INCUMBENT, GOOD, BAD, MAYBE = "old-model", "good-model", "bad-[b]model[/b]", "maybe-model"
 MODELS = (INCUMBENT, GOOD, BAD, MAYBE)
@@ -306,8 +306,8 @@ async def test_a_failing_fitter_is_reported_not_raised():
 def test_shared_axis_holds_every_interval_of_the_table():
     store, es = build_workspace()
     save_canned_fit(store, es)
-    from tui.screens.results import table_axis
-    from tui.screens.results_data import load_results
+    from changeover.tui.screens.results import table_axis
+    from changeover.tui.screens.results_data import load_results
 
     view = load_results(store, es).table("correct")
     axis = table_axis(view)
@@ -327,7 +327,7 @@ def test_interval_bar_is_plain_text_with_ascii_fallback():
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 def test_results_snapshot(snap_compare, monkeypatch, size):
-    monkeypatch.setattr("core.store.now", lambda: "2026-01-02T03:04:05.000000+00:00")
+    monkeypatch.setattr("changeover.core.store.now", lambda: "2026-01-02T03:04:05.000000+00:00")
     store, es = build_workspace()
     save_canned_fit(store, es)
     app = ScreenApp(lambda: ResultsScreen(store, es, None))
@@ -362,8 +362,8 @@ def test_opening_results_does_not_import_the_sampler():
 
 @sync
 async def test_through_the_real_app_results_fit_and_calibration():
-    from tui.app import ChangeoverApp
-    from tui.screens.calibration import CalibrationScreen
+    from changeover.tui.app import ChangeoverApp
+    from changeover.tui.screens.calibration import CalibrationScreen
 
     store, es = build_workspace()
     calls: list = []

@@ -2,9 +2,9 @@
 
 import pytest
 
-from core.store import Store
+from changeover.core.store import Store
 from test_queue import make_workspace
-from tui.app import ChangeoverApp
+from changeover.tui.app import ChangeoverApp
 
 SIZES = [(80, 24), (120, 40)]
 

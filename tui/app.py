@@ -17,17 +17,17 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from core.queue import LabelQueue
-from core.store import Store
-from core.types import ChangeoverError, EvalSet
-from tui.screens.browse import BrowseScreen
-from tui.screens.eval_sets import EvalSetsScreen
-from tui.screens.help import HelpScreen, keys_of
-from tui.screens.rate import RateScreen
+from changeover.core.queue import LabelQueue
+from changeover.core.store import Store
+from changeover.core.types import ChangeoverError, EvalSet
+from changeover.tui.screens.browse import BrowseScreen
+from changeover.tui.screens.eval_sets import EvalSetsScreen
+from changeover.tui.screens.help import HelpScreen, keys_of
+from changeover.tui.screens.rate import RateScreen
 
 
 def _default_fitter(store, eval_set, settings, on_progress=None, cancel=None):
-    from core.fitting import run_fit  # pymc and friends load only when a fit starts
+    from changeover.core.fitting import run_fit  # pymc and friends load only when a fit starts
 
     return run_fit(store, eval_set, settings, on_progress=on_progress, cancel=cancel)
 
@@ -75,24 +75,20 @@ class ChangeoverApp(App):
         if where == "rate":
             return RateScreen(self.store, es, self.rater, queue=self.make_queue(es))
         if where == "results":
-            try:
-                from tui.screens.results import ResultsScreen
-            except ImportError:
-                return None
+            from changeover.tui.screens.results import ResultsScreen
+
             return ResultsScreen(self.store, es, self.fitter)
         if where == "calibration":
-            try:
-                from tui.screens.calibration import CalibrationScreen
-            except ImportError:
-                return None
+            from changeover.tui.screens.calibration import CalibrationScreen
+
             return CalibrationScreen(self.store, es)
         raise ValueError(where)
 
     def make_queue(self, es: EvalSet):
         """The labelling queue: cells filled to a minimum, then (after a fit) the cells whose
         labels settle the most open decisions, with a share of blind second labels."""
-        from core.active import scorer_for_latest_fit
-        from core.overlap import OverlapQueue
+        from changeover.core.active import scorer_for_latest_fit
+        from changeover.core.overlap import OverlapQueue
 
         scorer = scorer_for_latest_fit(self.store, es)  # None before the first fit
         queue = LabelQueue(self.store, es, self.rater, seed=self.seed, scorer=scorer)
@@ -196,8 +192,8 @@ class ChangeoverApp(App):
 
 def write_report(store: Store, es: EvalSet, directory: Path | None = None) -> Path:
     """Render the latest fit of `es` as Markdown next to the workspace; returns the file."""
-    from core.fitting import latest_posteriors
-    from core.report import build_report, render
+    from changeover.core.fitting import latest_posteriors
+    from changeover.core.report import build_report, render
 
     fit, posteriors = latest_posteriors(store, es)
     if fit is None:

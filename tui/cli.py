@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from core.types import ChangeoverError
+from changeover.core.types import ChangeoverError
 
 FORMATS = ("csv", "jsonl", "parquet")
 
@@ -136,11 +136,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from core.store import Store
+    from changeover.core.store import Store
 
     cmd = args.command
     if cmd == "import":
-        from core.importer import import_file
+        from changeover.core.importer import import_file
 
         path = Path(args.workspace)
         fresh = not path.exists()
@@ -155,7 +155,7 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(report.summary())
         return 0
     if cmd == "import-labels":
-        from core.importer import import_labels
+        from changeover.core.importer import import_labels
 
         with Store.open(args.workspace) as store:
             report = import_labels(store, args.file, eval_set=args.eval_set, fmt=args.format)
@@ -170,15 +170,15 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if cmd == "report" and not 0.5 <= args.threshold < 1:
         parser.error(f"--threshold must be at least 0.5 and below 1, not {args.threshold}")
     if cmd in ("fit", "report"):
-        from tui import cmd_fit
+        from changeover.tui import cmd_fit
 
         return cmd_fit.cmd_fit(args) if cmd == "fit" else cmd_fit.cmd_report(args)
     if cmd == "export":
-        from tui.cmd_export import cmd_export
+        from changeover.tui.cmd_export import cmd_export
 
         return cmd_export(args)
     if cmd == "demo":
-        from core.demo import build_demo
+        from changeover.core.demo import build_demo
 
         path = demo_path()
         if args.rebuild or not path.exists():
@@ -190,11 +190,11 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if cmd in ("open", "rate"):
         return _run_app(Path(args.workspace), args)
     if cmd is None:
-        from tui.app import last_workspace
+        from changeover.tui.app import last_workspace
 
         last = last_workspace()
         if last is None or not last.exists():
-            from core.demo import build_demo
+            from changeover.core.demo import build_demo
 
             last = demo_path()
             if not last.exists():
@@ -205,7 +205,7 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _run_app(path: Path, args: argparse.Namespace) -> int:
-    from tui.app import run_app
+    from changeover.tui.app import run_app
 
     return run_app(
         path,

@@ -6,9 +6,9 @@ import argparse
 import os
 import sys
 
-from core.export import export
-from core.store import Store
-from core.types import ChangeoverError
+from changeover.core.export import export
+from changeover.core.store import Store
+from changeover.core.types import ChangeoverError
 
 
 def _eval_set(store, name: str | None):

@@ -12,7 +12,7 @@ import sys
 import threading
 from dataclasses import replace
 
-from core.types import ChangeoverError
+from changeover.core.types import ChangeoverError
 
 # The fitter run_fit uses (None: core.model.fit_counts). Tests swap in a canned one.
 FITTER = None
@@ -38,13 +38,13 @@ def choose_eval_set(store, name: str | None, command: str):
 
 
 def _plain(text: object) -> str:
-    from core.report_text import plain_text as plain
+    from changeover.core.report_text import plain_text as plain
 
     return plain(text)
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from core.store import Store
+    from changeover.core.store import Store
 
     with Store.open(args.workspace) as store:
         try:
@@ -56,7 +56,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _settings(args):
-    from core.model import Settings
+    from changeover.core.model import Settings
 
     settings = Settings.quick() if getattr(args, "quick", False) else Settings()
     if getattr(args, "seed", None) is not None:
@@ -70,7 +70,7 @@ def _fit(store, es, args) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from core.fitting import run_fit
+    from changeover.core.fitting import run_fit
 
     settings = _settings(args)
     cancel = threading.Event()
@@ -114,7 +114,7 @@ def _fit(store, es, args) -> int:
 
 def fit_summary_text(fit, es, workspace: str = "WORKSPACE") -> str:
     """Headline verdicts and diagnostics of a kept fit, as plain text."""
-    from core.report import refit_hint
+    from changeover.core.report import refit_hint
 
     s, d = fit.summary or {}, fit.diagnostics or {}
     secs = s.get("seconds")
@@ -155,9 +155,9 @@ def _n(x, digits: int = 3) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from core.fitting import counts_of_fit, latest_posteriors
-    from core.report import build_report, render
-    from core.store import Store
+    from changeover.core.fitting import counts_of_fit, latest_posteriors
+    from changeover.core.report import build_report, render
+    from changeover.core.store import Store
 
     with Store.open(args.workspace, read_only=True) as store:
         try:
@@ -177,7 +177,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                                       f"(it has {', '.join(known)})")
             posteriors = [p for p in posteriors if p.metric == metric]
         counts = counts_of_fit(store, es, fit)
-        from core.counts import data_hash
+        from changeover.core.counts import data_hash
 
         stale = data_hash(counts) != fit.data_hash
         if stale:

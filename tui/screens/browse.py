@@ -15,10 +15,10 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from core.types import BrowseFilter, BrowseRow, EvalSet
-from tui.widgets.paged_table import PagedTable
-from tui.widgets.response_pane import level_label, response_text
-from tui.widgets.safe_text import clean, one_line
+from changeover.core.types import BrowseFilter, BrowseRow, EvalSet
+from changeover.tui.widgets.paged_table import PagedTable
+from changeover.tui.widgets.response_pane import level_label, response_text
+from changeover.tui.widgets.safe_text import clean, one_line
 
 PAGE = 50
 

@@ -17,8 +17,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
-from core.types import EvalSet, Metric
-from tui.widgets.safe_text import one_line
+from changeover.core.types import EvalSet, Metric
+from changeover.tui.widgets.safe_text import one_line
 
 COUNT_WIDTH = 18
 IV_WIDTH = 19
@@ -71,7 +71,7 @@ def diagnostics_text(diagnostics: dict | None, draws: int | None = None) -> Text
         text.append(" · ✔ ok", style="bold")
     elif ok is False:
         text.append(" · ✘ FAILED (R-hat <= 1.01, ESS >= 400, no divergences)", style="bold reverse")
-        from core.report import failure_kind
+        from changeover.core.report import failure_kind
 
         text.append("\n" + TUI_HINTS[failure_kind(diagnostics, draws)])
     return text
@@ -171,8 +171,8 @@ class CalibrationScreen(Screen):
                         exit_on_error=False)
 
     def _load_in_thread(self, seq: int) -> None:
-        from core.agreement import judge_calibration, rater_agreement
-        from tui.screens.results_data import choose_posteriors
+        from changeover.core.agreement import judge_calibration, rater_agreement
+        from changeover.tui.screens.results_data import choose_posteriors
 
         try:
             source, fit, stale, posteriors, counts = choose_posteriors(self.store, self.eval_set, "full")

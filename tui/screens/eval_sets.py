@@ -12,8 +12,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from core.types import EvalSet, FitRecord
-from tui.widgets.safe_text import clean, one_line
+from changeover.core.types import EvalSet, FitRecord
+from changeover.tui.widgets.safe_text import clean, one_line
 
 COLUMNS = ("Eval set", "Items", "Models", "Responses", "Labelled", "Last fit", "Verdicts")
 

@@ -14,10 +14,10 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from core.types import ChangeoverError, EvalSet, Rating, ResponseView
-from tui.widgets.metric_prompt import key_legend, metric_keys, prompt_text
-from tui.widgets.response_pane import response_text
-from tui.widgets.safe_text import clean
+from changeover.core.types import ChangeoverError, EvalSet, Rating, ResponseView
+from changeover.tui.widgets.metric_prompt import key_legend, metric_keys, prompt_text
+from changeover.tui.widgets.response_pane import response_text
+from changeover.tui.widgets.safe_text import clean
 
 
 class RateScreen(Screen):

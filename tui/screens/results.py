@@ -23,9 +23,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, ProgressBar, Static, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
-from core.types import EvalSet, FitRecord
-from tui.screens.results_data import MetricView, ResultsData, load_results
-from tui.widgets.intervals import (
+from changeover.core.types import EvalSet, FitRecord
+from changeover.tui.screens.results_data import MetricView, ResultsData, load_results
+from changeover.tui.widgets.intervals import (
     Axis,
     axis_cell,
     model_cell,
@@ -35,7 +35,7 @@ from tui.widgets.intervals import (
     verdict_label,
     verdict_text,
 )
-from tui.widgets.safe_text import clean, one_line, safe_text
+from changeover.tui.widgets.safe_text import clean, one_line, safe_text
 
 BAR_WIDTH = 23
 COLUMN_WIDTH = BAR_WIDTH
@@ -49,14 +49,14 @@ Fitter = Callable[..., FitRecord]
 
 def default_fitter(store, eval_set: EvalSet, settings, on_progress=None, cancel=None) -> FitRecord:
     """The real fit (imports PyMC only now, in the worker thread)."""
-    from core.fitting import run_fit
+    from changeover.core.fitting import run_fit
 
     return run_fit(store, eval_set, settings, on_progress=on_progress, cancel=cancel,
                    vary_seed=True)  # `f` again after a failed fit of the same labels: a new seed
 
 
 def default_settings():
-    from core.model import Settings
+    from changeover.core.model import Settings
 
     return Settings()
 
@@ -425,7 +425,7 @@ class ResultsScreen(Screen):
         self.reload()
 
     def action_calibration(self) -> None:
-        from tui.screens.calibration import CalibrationScreen
+        from changeover.tui.screens.calibration import CalibrationScreen
 
         self.app.push_screen(CalibrationScreen(self.store, self.eval_set))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from core.types import EvalSet, FitRecord
+from changeover.core.types import EvalSet, FitRecord
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class ResultsData:
 
 def latest_fit(store, eval_set: EvalSet, counts=None):
     """(fit or None, its posteriors, stale) through core.fitting."""
-    from core.fitting import is_stale, latest_posteriors
+    from changeover.core.fitting import is_stale, latest_posteriors
 
     fit, posteriors = latest_posteriors(store, eval_set)
     return fit, posteriors, bool(fit is not None and is_stale(store, eval_set, fit, counts))
@@ -77,8 +77,8 @@ def latest_fit(store, eval_set: EvalSet, counts=None):
 def choose_posteriors(store, eval_set: EvalSet, prefer: str = "auto"):
     """(source, fit, stale, posteriors, counts): the full fit unless it is missing or stale
     (prefer="auto"), or what `prefer` ("full" / "instant") asks for when it exists."""
-    from core.counts import counts_for
-    from core.instant import instant_posterior
+    from changeover.core.counts import counts_for
+    from changeover.core.instant import instant_posterior
 
     counts = counts_for(store, eval_set)
     fit, posteriors, stale = latest_fit(store, eval_set, counts)
@@ -94,7 +94,7 @@ def choose_posteriors(store, eval_set: EvalSet, prefer: str = "auto"):
 def load_results(store, eval_set: EvalSet, prefer: str = "auto", threshold: float = 0.95,
                  min_labels: int = 30) -> ResultsData:
     """The screen's data through core: posteriors -> core.report.build_report -> views."""
-    from core.report import build_report
+    from changeover.core.report import build_report
 
     source, fit, stale, posteriors, counts = choose_posteriors(store, eval_set, prefer)
     if not posteriors:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from core.types import Metric
-from tui.widgets.safe_text import clean
+from changeover.core.types import Metric
+from changeover.tui.widgets.safe_text import clean
 
 
 def metric_keys(metric: Metric) -> tuple[str, ...]:

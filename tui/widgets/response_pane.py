@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from core.types import EvalSet, ResponseView
-from tui.widgets.safe_text import clean, clip
+from changeover.core.types import EvalSet, ResponseView
+from changeover.tui.widgets.safe_text import clean, clip
 
 
 def _section(out: Text, title: str, body: object) -> None:
