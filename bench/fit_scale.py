@@ -37,8 +37,13 @@ def simulate_scale(total: int, labels: int = 500, M: int = 4, R: int = 6, seed: 
     theta = rng.uniform(0.55, 0.95, (M, R))
     se = np.clip(rng.uniform(0.75, 0.95, (M, 1)) + rng.normal(0, 0.03, (M, R)), 0.5, 0.99)
     fpr = np.clip(rng.uniform(0.05, 0.2, (M, 1)) + rng.normal(0, 0.02, (M, R)), 0.01, 0.5)
-    joint = np.stack([np.stack([(1 - theta) * (1 - fpr), (1 - theta) * fpr], -1),
-                      np.stack([theta * (1 - se), theta * se], -1)], -2)
+    joint = np.stack(
+        [
+            np.stack([(1 - theta) * (1 - fpr), (1 - theta) * fpr], -1),
+            np.stack([theta * (1 - se), theta * se], -1),
+        ],
+        -2,
+    )
     label_rng = np.random.default_rng(seed + 1)
     per = labels // (M * R)
     n = np.zeros((M, R, 2, 2), np.int64)
@@ -47,16 +52,24 @@ def simulate_scale(total: int, labels: int = 500, M: int = 4, R: int = 6, seed: 
         for r in range(R):
             n[m, r] = label_rng.multinomial(per, joint[m, r].ravel()).reshape(2, 2)
             u[m, r] = rng.multinomial(total // (M * R) - per, joint[m, r].sum(axis=0))
-    return Counts("correct", ("no", "yes"), tuple(f"m{k}" for k in range(M)),
-                  tuple(f"r{k}" for k in range(R)), n, u)
+    return Counts(
+        "correct",
+        ("no", "yes"),
+        tuple(f"m{k}" for k in range(M)),
+        tuple(f"r{k}" for k in range(R)),
+        n,
+        u,
+    )
 
 
 def line(label: str, seconds: float, fit) -> str:
     d = fit.diagnostics
     steps = np.mean([v["mean_steps"] for v in fit.extra.values()])
-    return (f"  {label:<34} {seconds:7.1f} s   R-hat {d['max_rhat']:.3f}   ESS bulk "
-            f"{d['min_ess_bulk']:5.0f} tail {d['min_ess_tail']:5.0f}   divergences "
-            f"{d['divergences']:3d}   steps/draw {steps:5.1f}   ok={d['ok']}")
+    return (
+        f"  {label:<34} {seconds:7.1f} s   R-hat {d['max_rhat']:.3f}   ESS bulk "
+        f"{d['min_ess_bulk']:5.0f} tail {d['min_ess_tail']:5.0f}   divergences "
+        f"{d['divergences']:3d}   steps/draw {steps:5.1f}   ok={d['ok']}"
+    )
 
 
 def timed_fit(counts: dict, weights, settings: Settings):
@@ -70,15 +83,21 @@ def sample_workspace():
     from changeover.core.store import Store
 
     store = Store.memory()
-    es = import_file(store, ROOT / "sample_data" / "support.csv",
-                     ROOT / "sample_data" / "support.toml").eval_set
+    es = import_file(
+        store, ROOT / "sample_data" / "support.csv", ROOT / "sample_data" / "support.toml"
+    ).eval_set
     return store, es
 
 
 def bench_instant(store, es) -> None:
-    print("instant posterior on the sample workspace (3 metrics, 1000 draws, counts query included)")
-    unlabelled = [b.response_id for b in store.browse(es.id, limit=400)
-                  if not store.response_view(b.response_id).ratings][:40]
+    print(
+        "instant posterior on the sample workspace (3 metrics, 1000 draws, counts query included)"
+    )
+    unlabelled = [
+        b.response_id
+        for b in store.browse(es.id, limit=400)
+        if not store.response_view(b.response_id).ratings
+    ][:40]
     start = time.perf_counter()
     for c in counts_for(store, es).values():
         instant_posterior(c, es.traffic_weights, draws=1000)
@@ -94,9 +113,11 @@ def bench_instant(store, es) -> None:
         end = time.perf_counter()
         counts_ms.append(1000 * (mid - start))
         total_ms.append(1000 * (end - start))
-    print(f"  refresh after one new label        {np.median(total_ms):7.2f} ms median "
-          f"(counts query {np.median(counts_ms):.2f} ms; max {np.max(total_ms):.2f} ms; "
-          f"{len(total_ms)} labels)")
+    print(
+        f"  refresh after one new label        {np.median(total_ms):7.2f} ms median "
+        f"(counts query {np.median(counts_ms):.2f} ms; max {np.max(total_ms):.2f} ms; "
+        f"{len(total_ms)} labels)"
+    )
 
 
 def main() -> None:
@@ -125,17 +146,23 @@ def main() -> None:
     print(line("refit after 30 new labels", seconds, fit))
     for name, stats in fit.extra.items():
         c = counts[name]
-        print(f"    {name:<8} steps/draw {stats['mean_steps']:5.1f}  max depth {stats['max_depth']}  "
-              f"geometry {model_mod.geometry_for(c, full)}  mass matrix {model_mod.adaptation_for(c, full)}")
+        print(
+            f"    {name:<8} steps/draw {stats['mean_steps']:5.1f}  max depth {stats['max_depth']}  "
+            f"geometry {model_mod.geometry_for(c, full)}  mass matrix {model_mod.adaptation_for(c, full)}"
+        )
 
     print("\nscale: same 500 labels, more judged responses (yes/no, 4 models x 6 regions)")
     small, large = simulate_scale(10_000), simulate_scale(1_000_000)
     weights = [1 / 6] * 6
     geometries = ["auto", "aligned", "forward"] if args.forward else ["auto", "aligned"]
     for geometry in geometries:
-        settings = Settings(chains=args.chains, draws=args.draws, tune=args.draws, geometry=geometry)
+        settings = Settings(
+            chains=args.chains, draws=args.draws, tune=args.draws, geometry=geometry
+        )
         for data in (small, large):  # compile whatever the geometry picks, outside the timing
-            fit_counts({"correct": data}, weights, Settings.quick(geometry=geometry, draws=10, tune=10))
+            fit_counts(
+                {"correct": data}, weights, Settings.quick(geometry=geometry, draws=10, tune=10)
+            )
         t_small, f_small = timed_fit({"correct": small}, weights, settings)
         print(line(f"{geometry}: 10k judged", t_small, f_small))
         t_large, f_large = timed_fit({"correct": large}, weights, settings)

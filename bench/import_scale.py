@@ -23,21 +23,35 @@ import numpy as np
 import polars as pl
 
 ROOT = Path(__file__).resolve().parents[1]
-REGIONS = {"North America": 1_450_000, "Europe": 1_200_000, "Latin America": 800_000,
-           "Asia Pacific": 950_000, "Middle East": 400_000, "Africa": 500_000}
+REGIONS = {
+    "North America": 1_450_000,
+    "Europe": 1_200_000,
+    "Latin America": 800_000,
+    "Asia Pacific": 950_000,
+    "Middle East": 400_000,
+    "Africa": 500_000,
+}
 MODELS = ("atlas-2", "borealis-1", "cirrus-3", "dune-mini")
-OPENINGS = ["Thanks for reaching out.", "Happy to help with that.", "Sorry for the trouble.",
-            "Good question.", "Let me walk you through it.", "I checked your account."]
-BODIES = ["Open Settings, choose Billing and select the invoice you need.",
-          "Refunds reach your card within five to seven business days.",
-          "Your order left our warehouse yesterday and should arrive on Friday.",
-          "You can change the delivery address until the parcel is dispatched.",
-          "The warranty covers manufacturing defects for two years.",
-          "Reset the router by holding the button on the back for ten seconds.",
-          "I cannot share another customer's details, but I can help with yours.",
-          "Premium members get free returns within sixty days.",
-          "Please update the app to version 4.2, which fixes this crash.",
-          "Two-factor authentication can be turned on under Security."]
+OPENINGS = [
+    "Thanks for reaching out.",
+    "Happy to help with that.",
+    "Sorry for the trouble.",
+    "Good question.",
+    "Let me walk you through it.",
+    "I checked your account.",
+]
+BODIES = [
+    "Open Settings, choose Billing and select the invoice you need.",
+    "Refunds reach your card within five to seven business days.",
+    "Your order left our warehouse yesterday and should arrive on Friday.",
+    "You can change the delivery address until the parcel is dispatched.",
+    "The warranty covers manufacturing defects for two years.",
+    "Reset the router by holding the button on the back for ten seconds.",
+    "I cannot share another customer's details, but I can help with yours.",
+    "Premium members get free returns within sixty days.",
+    "Please update the app to version 4.2, which fixes this crash.",
+    "Two-factor authentication can be turned on under Security.",
+]
 SPEC = """name = "bench"
 incumbent = "atlas-2"
 judge = "judge-bench"
@@ -69,28 +83,56 @@ def generate(n: int, folder: Path, fmt: str, seed: int = 0) -> tuple[Path, Path]
     model = np.tile(np.arange(len(MODELS)), n_items)
     region_names = list(REGIONS)
     region = rng.integers(0, len(region_names), n_items)[item]
-    df = pl.DataFrame({
-        "item_id": "q" + pl.Series(item).cast(pl.String).str.pad_start(7, "0"),
-        "region": pl.Series(region_names)[region],
-        "question": pl.Series([f"How do I {w}?" for w in ("get a refund", "reset my router",
-                               "track my parcel", "change my address", "enable 2FA")])[item % 5]
-        + " (#" + pl.Series(item).cast(pl.String) + ")",
-        "model": pl.Series(MODELS)[model],
-        "response": pl.Series(OPENINGS)[rng.integers(0, len(OPENINGS), n)] + " "
-        + pl.Series(BODIES)[rng.integers(0, len(BODIES), n)] + " "
-        + pl.Series(BODIES)[rng.integers(0, len(BODIES), n)],
-        "judge_correct": pl.Series(["no", "yes"])[(rng.random(n) < 0.8).astype(np.int64)],
-        "judge_refused": pl.Series(["no", "yes"])[(rng.random(n) < 0.05).astype(np.int64)],
-        "judge_style": pl.Series(rng.integers(1, 6, n)).cast(pl.String),
-    })
+    df = pl.DataFrame(
+        {
+            "item_id": "q" + pl.Series(item).cast(pl.String).str.pad_start(7, "0"),
+            "region": pl.Series(region_names)[region],
+            "question": pl.Series(
+                [
+                    f"How do I {w}?"
+                    for w in (
+                        "get a refund",
+                        "reset my router",
+                        "track my parcel",
+                        "change my address",
+                        "enable 2FA",
+                    )
+                ]
+            )[item % 5]
+            + " (#"
+            + pl.Series(item).cast(pl.String)
+            + ")",
+            "model": pl.Series(MODELS)[model],
+            "response": pl.Series(OPENINGS)[rng.integers(0, len(OPENINGS), n)]
+            + " "
+            + pl.Series(BODIES)[rng.integers(0, len(BODIES), n)]
+            + " "
+            + pl.Series(BODIES)[rng.integers(0, len(BODIES), n)],
+            "judge_correct": pl.Series(["no", "yes"])[(rng.random(n) < 0.8).astype(np.int64)],
+            "judge_refused": pl.Series(["no", "yes"])[(rng.random(n) < 0.05).astype(np.int64)],
+            "judge_style": pl.Series(rng.integers(1, 6, n)).cast(pl.String),
+        }
+    )
     mask = pl.Series(rng.random(n) < 0.05)
     labelled = df.filter(mask)
-    human = [labelled.with_columns(pl.lit(r).alias("rater"),
-                                   pl.Series("human_correct", ["no", "yes"])[
-                                       (rng.random(labelled.height) < 0.8).astype(np.int64)])
-             for r in ("ann", "bob")]
-    df = pl.concat([df.filter(~mask).with_columns(pl.lit(None, dtype=pl.String).alias("rater"),
-                                    pl.lit(None, dtype=pl.String).alias("human_correct")), *human])
+    human = [
+        labelled.with_columns(
+            pl.lit(r).alias("rater"),
+            pl.Series("human_correct", ["no", "yes"])[
+                (rng.random(labelled.height) < 0.8).astype(np.int64)
+            ],
+        )
+        for r in ("ann", "bob")
+    ]
+    df = pl.concat(
+        [
+            df.filter(~mask).with_columns(
+                pl.lit(None, dtype=pl.String).alias("rater"),
+                pl.lit(None, dtype=pl.String).alias("human_correct"),
+            ),
+            *human,
+        ]
+    )
     df = df.sort("item_id", "model", maintain_order=True)
     data = folder / f"bench_{n}.{fmt}"
     if fmt == "parquet":
@@ -128,9 +170,18 @@ def child(data: str, spec: str, workspace: str) -> None:
     seconds = time.perf_counter() - start
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime
-    print(json.dumps({"seconds": seconds, "peak_mb": _peak_kb(usage) / 1024, "rows": report.rows,
-                      "cpu": cpu,
-                      "responses": report.added.get("responses", 0), "summary": report.summary()}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "peak_mb": _peak_kb(usage) / 1024,
+                "rows": report.rows,
+                "cpu": cpu,
+                "responses": report.added.get("responses", 0),
+                "summary": report.summary(),
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -138,7 +189,9 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--format", choices=("parquet", "csv", "jsonl"), default="parquet")
     ap.add_argument("--repeat", type=int, default=3, help="runs per size below 1M (median kept)")
-    ap.add_argument("--child", nargs=3, metavar=("DATA", "SPEC", "WORKSPACE"), help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--child", nargs=3, metavar=("DATA", "SPEC", "WORKSPACE"), help=argparse.SUPPRESS
+    )
     args = ap.parse_args()
     if args.child:
         child(*args.child)
@@ -152,23 +205,31 @@ def main() -> None:
             runs = [_run(n, data, spec, folder) for _ in range(args.repeat if n < 1_000_000 else 1)]
             r = sorted(runs, key=lambda x: x["seconds"])[len(runs) // 2]
             results.append((n, r))
-            print(f"{n:>9,} responses ({r['rows']:,} rows, {data.stat().st_size / 1e6:,.1f} MB "
-                  f"{args.format}): {r['seconds']:6.2f} s, {r['responses'] / r['seconds']:>9,.0f} "
-                  f"responses/s, CPU {r['cpu']:6.2f} s, peak {r['peak_mb']:,.0f} MB"
-                  + (f" (median of {len(runs)})" if len(runs) > 1 else ""), flush=True)
+            print(
+                f"{n:>9,} responses ({r['rows']:,} rows, {data.stat().st_size / 1e6:,.1f} MB "
+                f"{args.format}): {r['seconds']:6.2f} s, {r['responses'] / r['seconds']:>9,.0f} "
+                f"responses/s, CPU {r['cpu']:6.2f} s, peak {r['peak_mb']:,.0f} MB"
+                + (f" (median of {len(runs)})" if len(runs) > 1 else ""),
+                flush=True,
+            )
             data.unlink()
     if len(results) > 1:
         (n0, r0), (n1, r1) = results[0], results[-1]
         ratio = (r1["seconds"] / n1) / (r0["seconds"] / n0)
         cpu_ratio = (r1["cpu"] / n1) / (r0["cpu"] / n0)
-        print(f"time per row at {n1:,} / at {n0:,}: {ratio:.2f} wall, {cpu_ratio:.2f} CPU (target < 1.5)")
+        print(
+            f"time per row at {n1:,} / at {n0:,}: {ratio:.2f} wall, {cpu_ratio:.2f} CPU (target < 1.5)"
+        )
 
 
 def _run(n: int, data: Path, spec: Path, folder: Path) -> dict:
     """One import into a fresh workspace, in a child process (its own peak memory)."""
     ws = folder / f"bench_{n}.changeover"
-    out = subprocess.run([sys.executable, __file__, "--child", str(data), str(spec), str(ws)],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(data), str(spec), str(ws)],
+        capture_output=True,
+        text=True,
+    )
     if out.returncode:
         sys.exit(f"import of {n:,} responses failed:\n{out.stderr}")
     for extra in (ws, Path(f"{ws}-wal"), Path(f"{ws}-shm")):

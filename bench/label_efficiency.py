@@ -115,8 +115,13 @@ def synthetic(seed: int) -> Scenario:
     p = np.clip(p, 0.01, 0.99)
     se, sp = rng.uniform(0.80, 0.95, (2, 2, 4, R))
     es = EvalSet(0, "synthetic", "old", tuple(Region(n, t) for n, t in regions), metrics)
-    return Scenario("synthetic", es, models, tuple(_binary(p[k]) for k in range(2)),
-                    tuple(_binary_confusion(se[k], sp[k]) for k in range(2)))
+    return Scenario(
+        "synthetic",
+        es,
+        models,
+        tuple(_binary(p[k]) for k in range(2)),
+        tuple(_binary_confusion(se[k], sp[k]) for k in range(2)),
+    )
 
 
 def kestrel(seed: int = 0) -> Scenario:
@@ -124,9 +129,11 @@ def kestrel(seed: int = 0) -> Scenario:
     truth = json.loads((ROOT / "sample_data" / "truth.json").read_text())
     models, regions = tuple(truth["models"]), tuple(truth["regions"])
     margins = truth["margins"]
-    metrics = (Metric("correct", YES_NO, "higher", margins["correct"]),
-               Metric("refused", YES_NO, "match", margins["refused"]),
-               Metric("style", ("1", "2", "3", "4", "5"), "higher", margins["style"], pass_level=3))
+    metrics = (
+        Metric("correct", YES_NO, "higher", margins["correct"]),
+        Metric("refused", YES_NO, "match", margins["refused"]),
+        Metric("style", ("1", "2", "3", "4", "5"), "higher", margins["style"], pass_level=3),
+    )
     dist, conf = [], []
     for metric in metrics:
         cells, judge = truth["cells"][metric.name], truth["judge"][metric.name]
@@ -141,8 +148,13 @@ def kestrel(seed: int = 0) -> Scenario:
             c = np.array([[judge[m][r]["confusion"] for r in regions] for m in models])
             dist.append(d / d.sum(-1, keepdims=True))
             conf.append(c / c.sum(-1, keepdims=True))
-    es = EvalSet(0, "kestrel", truth["incumbent"],
-                 tuple(Region(r, float(t)) for r, t in truth["regions"].items()), metrics)
+    es = EvalSet(
+        0,
+        "kestrel",
+        truth["incumbent"],
+        tuple(Region(r, float(t)) for r, t in truth["regions"].items()),
+        metrics,
+    )
     return Scenario("kestrel", es, models, tuple(dist), tuple(conf))
 
 
@@ -229,8 +241,16 @@ def counts(w: World) -> list[Counts]:
         L = metric.n_levels
         judged = (w.J[k][..., None] == np.arange(L)).sum(axis=2)  # [M, R, L]
         n = w.n[k]
-        out.append(Counts(metric.name, metric.levels, s.models, s.eval_set.region_names,
-                          n.copy(), judged - n.sum(axis=2)))
+        out.append(
+            Counts(
+                metric.name,
+                metric.levels,
+                s.models,
+                s.eval_set.region_names,
+                n.copy(),
+                judged - n.sum(axis=2),
+            )
+        )
     return out
 
 
@@ -254,10 +274,19 @@ class _State:
         self.cell, self.labelled = cell, labelled
 
 
-def run_session(seed: int, policy: str, batch: int = 20, budget: int = 12000,
-                per_cell: int = 1500, min_per_cell: int = 10, draws: int = 1000,
-                threshold: float = 0.95, min_labels: int = 30,
-                scenario: str = "synthetic", forecast: str = "preposterior") -> Session:
+def run_session(
+    seed: int,
+    policy: str,
+    batch: int = 20,
+    budget: int = 12000,
+    per_cell: int = 1500,
+    min_per_cell: int = 10,
+    draws: int = 1000,
+    threshold: float = 0.95,
+    min_labels: int = 30,
+    scenario: str = "synthetic",
+    forecast: str = "preposterior",
+) -> Session:
     s = SCENARIOS[scenario](seed)
     es = s.eval_set
     w = make_world(s, seed, per_cell)
@@ -269,8 +298,10 @@ def run_session(seed: int, policy: str, batch: int = 20, budget: int = 12000,
     total = refits = 0
 
     def fit():
-        return [instant_posterior(c, weights, draws=draws, seed=seed,
-                                  pass_level=pass_levels[c.metric]) for c in counts(w)]
+        return [
+            instant_posterior(c, weights, draws=draws, seed=seed, pass_level=pass_levels[c.metric])
+            for c in counts(w)
+        ]
 
     while True:
         for _ in range(batch):
@@ -296,18 +327,30 @@ def run_session(seed: int, policy: str, batch: int = 20, budget: int = 12000,
         q = s.quantity(k)
         covered += int(((lo <= q) & (q <= hi)).sum())
         cells += q.size
-    return Session(scenario, policy, total, settled, (covered, cells), wrong, refits,
-                   {v.candidate: v.verdict for v in verdicts}, w.labelled.tolist())
+    return Session(
+        scenario,
+        policy,
+        total,
+        settled,
+        (covered, cells),
+        wrong,
+        refits,
+        {v.candidate: v.verdict for v in verdicts},
+        w.labelled.tolist(),
+    )
 
 
 def choose(w: World, policy: str, rng, scorer, min_per_cell: int) -> tuple[int, int] | None:
     """The next cell to label under a policy (None when nothing is left)."""
     M, R = w.labelled.shape
-    left = np.array([[sum(len(v) for v in w.pools[m, r].values()) for r in range(R)]
-                     for m in range(M)])
+    left = np.array(
+        [[sum(len(v) for v in w.pools[m, r].values()) for r in range(R)] for m in range(M)]
+    )
     if left.sum() == 0:
         return None
-    if policy == "random":  # uniform over unlabelled responses: a cell in proportion to what is left
+    if (
+        policy == "random"
+    ):  # uniform over unlabelled responses: a cell in proportion to what is left
         flat = rng.choice(M * R, p=(left / left.sum()).ravel())
         return divmod(int(flat), R)
     open_ = [(m, r) for m in range(M) for r in range(R) if left[m, r] > 0]
@@ -326,9 +369,16 @@ def choose(w: World, policy: str, rng, scorer, min_per_cell: int) -> tuple[int, 
     return open_[rng.integers(len(open_))]
 
 
-def forecast_check(seed: int, scenario: str, per_cell: int = 1500, start: int = 30,
-                   draws: int = 1000, threshold: float = 0.95, min_labels: int = 30,
-                   steps: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)) -> list[float]:
+def forecast_check(
+    seed: int,
+    scenario: str,
+    per_cell: int = 1500,
+    start: int = 30,
+    draws: int = 1000,
+    threshold: float = 0.95,
+    min_labels: int = 30,
+    steps: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0),
+) -> list[float]:
     """Check core/decide's labels-needed forecast: after `start` labels in every cell, for each
     undecided (metric, region) comparison with a forecast of a + b labels, label t*a and t*b
     more (t in `steps`) in a copy of the world and refit; returns, per forecast, the smallest
@@ -367,7 +417,10 @@ def forecast_check(seed: int, scenario: str, per_cell: int = 1500, start: int = 
                 post = instant_posterior(counts(sim)[k], weights, draws=draws, seed=seed)
                 q = post.quantity()
                 direction, margin = specs[cell.metric]
-                if decide(q[:, c, r] - q[:, i, r], direction, margin, threshold).verdict != UNDECIDED:
+                if (
+                    decide(q[:, c, r] - q[:, i, r], direction, margin, threshold).verdict
+                    != UNDECIDED
+                ):
                     when = t
                     break
             found.append(when)
@@ -375,21 +428,27 @@ def forecast_check(seed: int, scenario: str, per_cell: int = 1500, start: int = 
 
 
 def report(name: str, results: dict[str, list[Session]], elapsed: float, args) -> None:
-    print(f"\n== {name}: batches of {args.batch}, budget {args.budget}, {args.per_cell} responses "
-          f"per cell, {args.seeds} seeds, {elapsed:.0f} s")
+    print(
+        f"\n== {name}: batches of {args.batch}, budget {args.budget}, {args.per_cell} responses "
+        f"per cell, {args.seeds} seeds, {elapsed:.0f} s"
+    )
     mean = {}
     for p, ss in results.items():
         mean[p] = float(np.mean([s.labels for s in ss]))
         cov = sum(s.coverage[0] for s in ss) / sum(s.coverage[1] for s in ss)
-        print(f"{p:>6}: mean {mean[p]:7.0f} labels  (per seed {[s.labels for s in ss]}), "
-              f"budget hit {sum(not s.settled for s in ss)}/{len(ss)}, "
-              f"90% coverage {cov:.1%} of {sum(s.coverage[1] for s in ss)} cells, "
-              f"wrong verdicts {sum(s.wrong for s in ss)}")
+        print(
+            f"{p:>6}: mean {mean[p]:7.0f} labels  (per seed {[s.labels for s in ss]}), "
+            f"budget hit {sum(not s.settled for s in ss)}/{len(ss)}, "
+            f"90% coverage {cov:.1%} of {sum(s.coverage[1] for s in ss)} cells, "
+            f"wrong verdicts {sum(s.wrong for s in ss)}"
+        )
     for base in ("random", "queue"):
         ratio = mean["active"] / mean[base]
         per_seed = [a.labels / b.labels for a, b in zip(results["active"], results[base])]
-        print(f"active / {base}: {ratio:.2f} ({1 - ratio:.0%} fewer labels); per seed "
-              + ", ".join(f"{x:.2f}" for x in per_seed))
+        print(
+            f"active / {base}: {ratio:.2f} ({1 - ratio:.0%} fewer labels); per seed "
+            + ", ".join(f"{x:.2f}" for x in per_seed)
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -399,8 +458,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=20)
     ap.add_argument("--budget", type=int, default=12000)
     ap.add_argument("--per-cell", type=int, default=1500)
-    ap.add_argument("--forecast-seeds", type=int, default=3,
-                    help="seeds for the check of the labels-needed forecast (0: skip)")
+    ap.add_argument(
+        "--forecast-seeds",
+        type=int,
+        default=3,
+        help="seeds for the check of the labels-needed forecast (0: skip)",
+    )
     args = ap.parse_args(argv)
     names = list(SCENARIOS) if args.scenario == "both" else [args.scenario]
     for name in names if args.seeds > 0 else ():
@@ -408,26 +471,35 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         for seed in range(args.seeds):
             for policy in POLICIES:
-                s = run_session(seed, policy, args.batch, args.budget, args.per_cell,
-                                scenario=name)
+                s = run_session(seed, policy, args.batch, args.budget, args.per_cell, scenario=name)
                 results[policy].append(s)
-                print(f"{name} seed {seed} {policy:>6}: {s.labels:5d} labels, "
-                      f"settled={s.settled}, coverage {s.coverage[0]}/{s.coverage[1]}, "
-                      f"wrong verdicts {s.wrong}, verdicts {s.verdicts}", flush=True)
+                print(
+                    f"{name} seed {seed} {policy:>6}: {s.labels:5d} labels, "
+                    f"settled={s.settled}, coverage {s.coverage[0]}/{s.coverage[1]}, "
+                    f"wrong verdicts {s.wrong}, verdicts {s.verdicts}",
+                    flush=True,
+                )
         report(name, results, time.perf_counter() - t0, args)
     if args.forecast_seeds:
-        print("\n== labels-needed forecast (core/decide), after 30 labels in every cell: label "
-              "t x the forecast in a copy, refit, is the comparison settled?")
+        print(
+            "\n== labels-needed forecast (core/decide), after 30 labels in every cell: label "
+            "t x the forecast in a copy, refit, is the comparison settled?"
+        )
         for name in names:
-            ts = [t for seed in range(args.forecast_seeds)
-                  for t in forecast_check(seed, name, args.per_cell)]
+            ts = [
+                t
+                for seed in range(args.forecast_seeds)
+                for t in forecast_check(seed, name, args.per_cell)
+            ]
             if not ts:
                 print(f"{name}: no undecided comparison with a forecast")
                 continue
             arr = np.array(ts)
             shares = ", ".join(f"<= {x:g}x: {np.mean(arr <= x):.0%}" for x in (0.5, 1, 1.5, 2, 4))
-            print(f"{name}: {len(ts)} forecasts over {args.forecast_seeds} seeds; settled at "
-                  f"{shares}; median {np.median(arr):g}x")
+            print(
+                f"{name}: {len(ts)} forecasts over {args.forecast_seeds} seeds; settled at "
+                f"{shares}; median {np.median(arr):g}x"
+            )
     return 0
 
 

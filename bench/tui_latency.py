@@ -33,18 +33,44 @@ from changeover.core.types import EvalSet, Metric, Region  # noqa: E402
 
 MODELS = ("incumbent", "cand-a", "cand-b", "cand-c", "cand-d")
 REGIONS = (("NA", 30.0), ("EU", 25.0), ("LATAM", 10.0), ("APAC", 20.0), ("MEA", 5.0), ("UK", 10.0))
-WORDS = ("account", "password", "refund", "order", "invoice", "device", "reset", "shipping",
-         "plan", "upgrade", "cancel", "login", "settings", "support", "payment", "address")
+WORDS = (
+    "account",
+    "password",
+    "refund",
+    "order",
+    "invoice",
+    "device",
+    "reset",
+    "shipping",
+    "plan",
+    "upgrade",
+    "cancel",
+    "login",
+    "settings",
+    "support",
+    "payment",
+    "address",
+)
 
 
 def spec() -> EvalSet:
     return EvalSet(
-        id=0, name="big", incumbent=MODELS[0], regions=tuple(Region(n, t) for n, t in REGIONS),
+        id=0,
+        name="big",
+        incumbent=MODELS[0],
+        regions=tuple(Region(n, t) for n, t in REGIONS),
         metrics=(
             Metric("correct", ("no", "yes"), "higher", 0.03, "Is the answer right?", ("n", "y")),
             Metric("refused", ("no", "yes"), "match", 0.02, "Did it decline?", ("n", "y")),
-            Metric("style", ("1", "2", "3", "4", "5"), "higher", 0.2, "Tone and clarity.",
-                   ("1", "2", "3", "4", "5"), pass_level=3),
+            Metric(
+                "style",
+                ("1", "2", "3", "4", "5"),
+                "higher",
+                0.2,
+                "Tone and clarity.",
+                ("1", "2", "3", "4", "5"),
+                pass_level=3,
+            ),
         ),
     )
 
@@ -66,12 +92,33 @@ def generate(path: Path, responses: int, seed: int = 0) -> Path:
                     for model in MODELS:
                         text = " ".join(rng.choice(WORDS) for _ in range(12))
                         rows.append((ext, region, q, None, model, text))
-                        judged.append((ext, model, "correct", "judge", int(rng.random() < 0.8),
-                                       None, None, None))
-                        judged.append((ext, model, "refused", "judge", int(rng.random() < 0.05),
-                                       None, None, None))
-                        judged.append((ext, model, "style", "judge", rng.randrange(5), None, None,
-                                       "fine"))
+                        judged.append(
+                            (
+                                ext,
+                                model,
+                                "correct",
+                                "judge",
+                                int(rng.random() < 0.8),
+                                None,
+                                None,
+                                None,
+                            )
+                        )
+                        judged.append(
+                            (
+                                ext,
+                                model,
+                                "refused",
+                                "judge",
+                                int(rng.random() < 0.05),
+                                None,
+                                None,
+                                None,
+                            )
+                        )
+                        judged.append(
+                            (ext, model, "style", "judge", rng.randrange(5), None, None, "fine")
+                        )
                 batch.add_responses(rows)
                 batch.add_judgments(judged)
     return path
@@ -128,8 +175,12 @@ def first_paint(path: Path, runs: int = 3) -> dict:
     best = None
     for _ in range(runs):
         t = time.time()
-        out = subprocess.run([sys.executable, "-c", CHILD, str(path), repr(t), str(ROOT)],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, str(path), repr(t), str(ROOT)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         got = json.loads(out.stdout.strip().splitlines()[-1])
         best = got if best is None or got["first_paint"] < best["first_paint"] else best
     return best
@@ -202,17 +253,21 @@ async def in_app(path: Path, keys: int) -> dict:
 
         t = send("enter")
         out["browse_first_page"] = await frames.frame_after(
-            lambda: isinstance(app.screen, BrowseScreen) and bool(app.screen.rows), t, "_fill")
+            lambda: isinstance(app.screen, BrowseScreen) and bool(app.screen.rows), t, "_fill"
+        )
         browse = app.screen
-        out["browse_count"] = await frames.frame_after(lambda: browse.total is not None, t,
-                                                       "_set_total")
+        out["browse_count"] = await frames.frame_after(
+            lambda: browse.total is not None, t, "_set_total"
+        )
         await pilot.press("escape")
         await pilot.pause()
 
         t = send("r")
         out["rate_first_response"] = await frames.frame_after(
-            lambda: isinstance(app.screen, RateScreen) and app.screen.view is not None, t,
-            "refresh_panes")
+            lambda: isinstance(app.screen, RateScreen) and app.screen.view is not None,
+            t,
+            "refresh_panes",
+        )
         rate = app.screen
         await pilot.pause()
         rng = random.Random(0)
@@ -222,9 +277,11 @@ async def in_app(path: Path, keys: int) -> dict:
             before = (rate.view.response.id, len(rate.history))
             last = rate.current == len(rate.metrics) - 1
             if last:
-                ready = lambda: rate.view is not None and rate.view.response.id != before[0]  # noqa: E731
+                ready = lambda before=before: (  # noqa: E731
+                    rate.view is not None and rate.view.response.id != before[0]
+                )
             else:
-                ready = lambda: len(rate.history) > before[1]  # noqa: E731
+                ready = lambda before=before: len(rate.history) > before[1]  # noqa: E731
             dt = await frames.frame_after(ready, send(key), "refresh_panes")
             every.append(dt)
             if last:
@@ -283,11 +340,15 @@ def main() -> int:
     print(f"{'responses':42} {s['responses']:>10,} {b['responses']:>10,}")
     for key, label, unit in ROWS:
         scale = 1000 if unit == "ms" else 1
-        print(f"{label:42} {s[key] * scale:>9.3f}{unit[0]} {b[key] * scale:>9.3f}{unit[0]} "
-              f"{b[key] / s[key]:>10.2f}")
-    print(f"\ntargets: first paint < 1.5 s (big: {b['first_paint']:.2f} s); rating median < 50 ms "
-          f"(big: {b['next_median'] * 1000:.1f} ms to the next response); "
-          f"ratio < 1.5 (next response: {b['next_median'] / s['next_median']:.2f})")
+        print(
+            f"{label:42} {s[key] * scale:>9.3f}{unit[0]} {b[key] * scale:>9.3f}{unit[0]} "
+            f"{b[key] / s[key]:>10.2f}"
+        )
+    print(
+        f"\ntargets: first paint < 1.5 s (big: {b['first_paint']:.2f} s); rating median < 50 ms "
+        f"(big: {b['next_median'] * 1000:.1f} ms to the next response); "
+        f"ratio < 1.5 (next response: {b['next_median'] / s['next_median']:.2f})"
+    )
     return 0
 
 

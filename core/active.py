@@ -61,9 +61,16 @@ class Need:
     why: str  # e.g. "correct/EU: cand-a vs old"
 
 
-def settle_forecast(q_candidate, q_incumbent, direction: str, margin: float, threshold: float,
-                    candidate_labels: int | None, incumbent_labels: int | None,
-                    max_labels: int = 2000) -> tuple[int, int] | None:
+def settle_forecast(
+    q_candidate,
+    q_incumbent,
+    direction: str,
+    margin: float,
+    threshold: float,
+    candidate_labels: int | None,
+    incumbent_labels: int | None,
+    max_labels: int = 2000,
+) -> tuple[int, int] | None:
     """Labels (candidate cell, incumbent cell) after which the comparison is settled with
     probability one half, or None beyond max_labels; a preposterior forecast.
 
@@ -104,8 +111,14 @@ def settle_forecast(q_candidate, q_incumbent, direction: str, margin: float, thr
     return a, b
 
 
-def needs(posteriors: Sequence, eval_set: EvalSet, threshold: float = 0.95, min_labels: int = 30,
-          max_labels: int = 2000, forecast: str = "preposterior") -> list[Need]:
+def needs(
+    posteriors: Sequence,
+    eval_set: EvalSet,
+    threshold: float = 0.95,
+    min_labels: int = 30,
+    max_labels: int = 2000,
+    forecast: str = "preposterior",
+) -> list[Need]:
     """Every open decision's forecast labels per cell (see the module docstring).
     `forecast`: "preposterior" (settle_forecast) or "decide" (core/decide's forecast)."""
     incumbent = eval_set.incumbent
@@ -127,16 +140,23 @@ def needs(posteriors: Sequence, eval_set: EvalSet, threshold: float = 0.95, min_
             why = f"{c.metric}/{c.region}: {cand.candidate} vs {incumbent}"
             if forecast == "decide":
                 fc = c.forecast
-                split = None if fc is None or fc.capped else (fc.candidate_labels,
-                                                              fc.incumbent_labels)
+                split = (
+                    None if fc is None or fc.capped else (fc.candidate_labels, fc.incumbent_labels)
+                )
             else:
                 post, q = by_metric[c.metric], quantity[c.metric]
                 r = post.regions.index(c.region)
                 direction, margin = specs[c.metric]
-                split = settle_forecast(q[:, post.model_index(cand.candidate), r],
-                                        q[:, post.model_index(incumbent), r], direction, margin,
-                                        threshold, c.candidate_labels, c.incumbent_labels,
-                                        max_labels)
+                split = settle_forecast(
+                    q[:, post.model_index(cand.candidate), r],
+                    q[:, post.model_index(incumbent), r],
+                    direction,
+                    margin,
+                    threshold,
+                    c.candidate_labels,
+                    c.incumbent_labels,
+                    max_labels,
+                )
             if split is None:
                 n_total, a, b = 2 * max_labels, max_labels, max_labels
             else:
@@ -153,8 +173,14 @@ def needs(posteriors: Sequence, eval_set: EvalSet, threshold: float = 0.95, min_
                     short = min_labels - count
                     per = -(-short // max(len(regions), 1))
                     for region in regions:
-                        out.append(Need((cand.candidate, region), per, 1.0 / short,
-                                        f"{metric}: {cand.candidate} below {min_labels} labels"))
+                        out.append(
+                            Need(
+                                (cand.candidate, region),
+                                per,
+                                1.0 / short,
+                                f"{metric}: {cand.candidate} below {min_labels} labels",
+                            )
+                        )
     return out
 
 
@@ -165,9 +191,15 @@ def _all_cells(posteriors: Sequence) -> list[Cell]:
     return cells
 
 
-def cell_scores(posteriors: Sequence, eval_set: EvalSet, counts: Mapping | None = None,
-                threshold: float = 0.95, min_labels: int = 30, max_labels: int = 2000,
-                forecast: str = "preposterior") -> dict[Cell, float]:
+def cell_scores(
+    posteriors: Sequence,
+    eval_set: EvalSet,
+    counts: Mapping | None = None,
+    threshold: float = 0.95,
+    min_labels: int = 30,
+    max_labels: int = 2000,
+    forecast: str = "preposterior",
+) -> dict[Cell, float]:
     """Value of one more label in each (model, region) cell for the decisions still open;
     0 for cells no open decision needs. `counts` is accepted for symmetry and unused: the
     labels per cell come from the posteriors' flags."""
@@ -210,21 +242,35 @@ class ActiveScorer:
         best = max((v for c, v in scores.items() if c in open_), default=0.0)
         if best <= 0:
             return dict.fromkeys(scores, 0.0)
-        return {c: (1.0 if c in open_ and v >= best * (1 - 1e-9) else 0.0)
-                for c, v in scores.items()}
+        return {
+            c: (1.0 if c in open_ and v >= best * (1 - 1e-9) else 0.0) for c, v in scores.items()
+        }
 
 
-def make_scorer(posteriors: Sequence, eval_set: EvalSet, threshold: float = 0.95,
-                min_labels: int = 30, max_labels: int = 2000, greedy: bool = True,
-                forecast: str = "preposterior") -> ActiveScorer:
+def make_scorer(
+    posteriors: Sequence,
+    eval_set: EvalSet,
+    threshold: float = 0.95,
+    min_labels: int = 30,
+    max_labels: int = 2000,
+    greedy: bool = True,
+    forecast: str = "preposterior",
+) -> ActiveScorer:
     """A scorer for core.queue.LabelQueue built from a fit's posteriors (see the docstring)."""
-    return ActiveScorer(needs(posteriors, eval_set, threshold, min_labels, max_labels, forecast),
-                        _all_cells(posteriors), greedy=greedy)
+    return ActiveScorer(
+        needs(posteriors, eval_set, threshold, min_labels, max_labels, forecast),
+        _all_cells(posteriors),
+        greedy=greedy,
+    )
 
 
-def scorer_for_latest_fit(store, eval_set: EvalSet, threshold: float = 0.95,
-                          min_labels: int | None = None, greedy: bool = True
-                          ) -> ActiveScorer | None:
+def scorer_for_latest_fit(
+    store,
+    eval_set: EvalSet,
+    threshold: float = 0.95,
+    min_labels: int | None = None,
+    greedy: bool = True,
+) -> ActiveScorer | None:
     """The scorer from the eval set's latest kept fit, or None when there is no fit yet (the
     queue then fills cells and draws them uniformly). A stale fit still points the right way;
     the app replaces the scorer when a new fit finishes. `min_labels` defaults to the fit's."""

@@ -69,7 +69,9 @@ def kappa_from_table(table: np.ndarray, weights: Weights = None) -> float:
     return 1.0 - float((w * obs).sum()) / expected
 
 
-def cohen_kappa(a: Sequence, b: Sequence, n_levels: int | None = None, weights: Weights = None) -> float:
+def cohen_kappa(
+    a: Sequence, b: Sequence, n_levels: int | None = None, weights: Weights = None
+) -> float:
     """Cohen's kappa between two label vectors (positions missing in either are dropped)."""
     return kappa_from_table(confusion_table(a, b, n_levels), weights)
 
@@ -88,7 +90,9 @@ def coincidence_matrix(data: np.ndarray, n_levels: int) -> np.ndarray:
     return o
 
 
-def krippendorff_alpha(data: np.ndarray, level: Level = "nominal", n_levels: int | None = None) -> float:
+def krippendorff_alpha(
+    data: np.ndarray, level: Level = "nominal", n_levels: int | None = None
+) -> float:
     """Krippendorff's alpha of a raters x units array of level indices (NaN = missing).
     Units with fewer than two values are not pairable and ignored; NaN when undefined."""
     data = np.asarray(data, dtype=float)
@@ -147,8 +151,9 @@ def kappa_weights_for(n_levels: int) -> Weights:
     return None if n_levels <= 2 else "quadratic"
 
 
-def rater_agreement_from_labels(metric: str, n_levels: int,
-                                labels: Iterable[tuple[int, str, int]]) -> RaterAgreement:
+def rater_agreement_from_labels(
+    metric: str, n_levels: int, labels: Iterable[tuple[int, str, int]]
+) -> RaterAgreement:
     """Agreement from (response_id, rater, level) triples of one metric."""
     by_rater: dict[str, dict[int, int]] = defaultdict(dict)
     for response_id, rater, value in labels:
@@ -160,8 +165,12 @@ def rater_agreement_from_labels(metric: str, n_levels: int,
     for ra, rb in combinations(raters, 2):
         shared = sorted(by_rater[ra].keys() & by_rater[rb].keys())
         if shared:
-            kappa = cohen_kappa([by_rater[ra][u] for u in shared], [by_rater[rb][u] for u in shared],
-                                n_levels=n_levels, weights=weights)
+            kappa = cohen_kappa(
+                [by_rater[ra][u] for u in shared],
+                [by_rater[rb][u] for u in shared],
+                n_levels=n_levels,
+                weights=weights,
+            )
             pairs.append(PairAgreement(ra, rb, len(shared), kappa))
     units = sorted({u for r in raters for u in by_rater[r]})
     alpha, n_units = float("nan"), 0
@@ -182,8 +191,10 @@ def rater_agreement(store, eval_set) -> dict[str, RaterAgreement]:
     grouped: dict[str, list[tuple[int, str, int]]] = defaultdict(list)
     for response_id, metric, _model, _region, rater, value in store.rater_labels(eval_set.id):
         grouped[metric].append((response_id, rater, value))
-    return {m.name: rater_agreement_from_labels(m.name, m.n_levels, grouped.get(m.name, ()))
-            for m in eval_set.metrics}
+    return {
+        m.name: rater_agreement_from_labels(m.name, m.n_levels, grouped.get(m.name, ()))
+        for m in eval_set.metrics
+    }
 
 
 def judge_kappa(n: np.ndarray, weights: Weights = None) -> np.ndarray:
@@ -241,8 +252,13 @@ class JudgeCell:
 KAPPA_FLOOR = 0.2
 
 
-def judge_calibration(counts=None, posterior=None, min_labels: int = 30, prob: float = 0.90,
-                      kappa_floor: float = KAPPA_FLOOR) -> list[JudgeCell]:
+def judge_calibration(
+    counts=None,
+    posterior=None,
+    min_labels: int = 30,
+    prob: float = 0.90,
+    kappa_floor: float = KAPPA_FLOOR,
+) -> list[JudgeCell]:
     """Per (model, region): counts, kappa and the judge's estimated accuracy with intervals.
 
     `counts` is a core.counts.Counts and `posterior` a core.posterior.Posterior of the same
@@ -258,7 +274,9 @@ def judge_calibration(counts=None, posterior=None, min_labels: int = 30, prob: f
     for model in source.models:
         for region in source.regions:
             table = _cell_of(counts, "n", model, region)
-            labels = int(table.sum()) if table is not None else _flag_labels(posterior, model, region)
+            labels = (
+                int(table.sum()) if table is not None else _flag_labels(posterior, model, region)
+            )
             kappa = kappa_from_table(table, weights) if table is not None else float("nan")
             se = sp = youden = None
             exact: tuple[Interval, ...] = ()
@@ -278,8 +296,11 @@ def judge_calibration(counts=None, posterior=None, min_labels: int = 30, prob: f
                 warnings.append(f"near random: kappa {kappa:.2f} < {kappa_floor:g}")
             if youden is not None and youden.includes(0.0) and labels > 0:
                 warnings.append("near random: se+sp-1 reaches 0")
-            cells.append(JudgeCell(model, region, table, labels, kappa, se, sp, youden, exact,
-                                   tuple(warnings)))
+            cells.append(
+                JudgeCell(
+                    model, region, table, labels, kappa, se, sp, youden, exact, tuple(warnings)
+                )
+            )
     return cells
 
 

@@ -106,12 +106,17 @@ def rogan_gladen(n: np.ndarray, u: np.ndarray, level: float = 0.90) -> Estimate:
         return _none("rogan_gladen", f"judge no better than chance (se + sp - 1 = {youden:.2f})")
     raw = (p + sp - 1) / youden
     theta = float(np.clip(raw, 0.0, 1.0))
-    var = (p * (1 - p) / total + theta**2 * se * (1 - se) / pos
-           + (1 - theta) ** 2 * sp * (1 - sp) / neg) / youden**2
+    var = (
+        p * (1 - p) / total
+        + theta**2 * se * (1 - se) / pos
+        + (1 - theta) ** 2 * sp * (1 - sp) / neg
+    ) / youden**2
     sd = float(np.sqrt(var))
     z = _z(level)
     note = f"se {se:.3f}, sp {sp:.3f}" + (" (clipped)" if raw != theta else "")
-    return Estimate("rogan_gladen", theta, max(0.0, theta - z * sd), min(1.0, theta + z * sd), note, sd)
+    return Estimate(
+        "rogan_gladen", theta, max(0.0, theta - z * sd), min(1.0, theta + z * sd), note, sd
+    )
 
 
 def ppi_plus_plus(n: np.ndarray, u: np.ndarray, level: float = 0.90) -> Estimate:
@@ -129,7 +134,9 @@ def ppi_plus_plus(n: np.ndarray, u: np.ndarray, level: float = 0.90) -> Estimate
         T = n_lab + n_unl
         f_all = n[:, 1].sum() + u[1]
         var_f = (f_all - f_all**2 / T) / (T - 1)
-        lam = 0.0 if var_f <= 0 else float(np.clip(cov_yf / ((1 + n_lab / n_unl) * var_f), 0.0, 1.0))
+        lam = (
+            0.0 if var_f <= 0 else float(np.clip(cov_yf / ((1 + n_lab / n_unl) * var_f), 0.0, 1.0))
+        )
     resid = y - lam * f
     m_res = (w @ resid) / n_lab
     var_res = (w @ resid**2) / n_lab - m_res**2
@@ -141,15 +148,32 @@ def ppi_plus_plus(n: np.ndarray, u: np.ndarray, level: float = 0.90) -> Estimate
     return Estimate("ppi++", theta, theta - z * sd, theta + z * sd, f"lambda {lam:.2f}", sd)
 
 
-def _cell(metric: str, model: str, region: str, n: np.ndarray, u: np.ndarray,
-          level: float) -> BaselineCell:
-    return BaselineCell(metric, model, region, int(n.sum() + u.sum()), int(n.sum()), (
-        judge_rate(n, u, level), human_only(n, level), rogan_gladen(n, u, level),
-        ppi_plus_plus(n, u, level)))
+def _cell(
+    metric: str, model: str, region: str, n: np.ndarray, u: np.ndarray, level: float
+) -> BaselineCell:
+    return BaselineCell(
+        metric,
+        model,
+        region,
+        int(n.sum() + u.sum()),
+        int(n.sum()),
+        (
+            judge_rate(n, u, level),
+            human_only(n, level),
+            rogan_gladen(n, u, level),
+            ppi_plus_plus(n, u, level),
+        ),
+    )
 
 
-def _overall(metric: str, model: str, cells: list[BaselineCell], weights: np.ndarray,
-             human_draws: np.ndarray, level: float) -> BaselineCell:
+def _overall(
+    metric: str,
+    model: str,
+    cells: list[BaselineCell],
+    weights: np.ndarray,
+    human_draws: np.ndarray,
+    level: float,
+) -> BaselineCell:
     z, out = _z(level), []
     for method in METHODS:
         parts = [c.get(method) for c in cells]
@@ -163,14 +187,29 @@ def _overall(metric: str, model: str, cells: list[BaselineCell], weights: np.nda
             continue
         est = float(sum(w * p.estimate for w, p in zip(weights, parts) if w > 0))
         sd = float(np.sqrt(sum(w**2 * p.sd**2 for w, p in zip(weights, parts) if w > 0)))
-        out.append(Estimate(method, est, max(0.0, est - z * sd), min(1.0, est + z * sd),
-                            "traffic-weighted, normal interval", sd))
-    return BaselineCell(metric, model, "overall", sum(c.n_judged for c in cells),
-                        sum(c.n_labelled for c in cells), tuple(out))
+        out.append(
+            Estimate(
+                method,
+                est,
+                max(0.0, est - z * sd),
+                min(1.0, est + z * sd),
+                "traffic-weighted, normal interval",
+                sd,
+            )
+        )
+    return BaselineCell(
+        metric,
+        model,
+        "overall",
+        sum(c.n_judged for c in cells),
+        sum(c.n_labelled for c in cells),
+        tuple(out),
+    )
 
 
-def baselines(counts, weights: Sequence[float] | Mapping[str, float], level: float = 0.90,
-              seed: int = 0) -> list[BaselineCell]:
+def baselines(
+    counts, weights: Sequence[float] | Mapping[str, float], level: float = 0.90, seed: int = 0
+) -> list[BaselineCell]:
     """Every baseline for every (model, region) cell and the overall of a yes/no metric's Counts."""
     if len(counts.levels) != 2:
         return []
@@ -181,8 +220,10 @@ def baselines(counts, weights: Sequence[float] | Mapping[str, float], level: flo
     rng = np.random.default_rng(seed)
     out: list[BaselineCell] = []
     for m, model in enumerate(counts.models):
-        cells = [_cell(counts.metric, model, region, counts.n[m, r], counts.u[m, r], level)
-                 for r, region in enumerate(counts.regions)]
+        cells = [
+            _cell(counts.metric, model, region, counts.n[m, r], counts.u[m, r], level)
+            for r, region in enumerate(counts.regions)
+        ]
         k = counts.n[m, :, 1, :].sum(axis=-1)
         tot = counts.n[m].sum(axis=(-1, -2))
         draws = rng.beta(1 + k, 1 + tot - k, size=(20_000, len(k))) @ w

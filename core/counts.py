@@ -53,7 +53,9 @@ def _model_order(store, eval_set: EvalSet, seen: Iterable[str]) -> tuple[str, ..
 
 # Judge-level counts do not change when labels are added, only on import: cache them per store
 # and eval set, checked against the store's cheap judgments fingerprint.
-_JUDGED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # store -> {eval set: (mark, rows)}
+_JUDGED: weakref.WeakKeyDictionary = (
+    weakref.WeakKeyDictionary()
+)  # store -> {eval set: (mark, rows)}
 
 
 def _judge_level_counts(store, eval_set_id: int) -> list:
@@ -128,8 +130,14 @@ def counts_for(store, eval_set: EvalSet, exclude_raters: Iterable[str] = ()) -> 
     for name, metric in metrics.items():
         u = total[name] - n[name].sum(axis=2)
         out[name] = Counts(
-            metric=name, levels=metric.levels, models=models, regions=tuple(regions),
-            n=n[name], u=np.maximum(u, 0), ties=ties[name], missing_judgments=missing[name],
+            metric=name,
+            levels=metric.levels,
+            models=models,
+            regions=tuple(regions),
+            n=n[name],
+            u=np.maximum(u, 0),
+            ties=ties[name],
+            missing_judgments=missing[name],
         )
     return out
 

@@ -26,7 +26,6 @@ for where to label, not a promise. Beyond ``max_labels`` it says "more than N".
 from __future__ import annotations
 
 import math
-
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -62,8 +61,10 @@ class Forecast:
     def text(self) -> str:
         if self.capped:
             return f"{self.metric}/{self.region}: more than {self.max_labels} labels"
-        return (f"{self.metric}/{self.region}: about {self.total} labels "
-                f"({self.candidate_labels} candidate, {self.incumbent_labels} incumbent)")
+        return (
+            f"{self.metric}/{self.region}: about {self.total} labels "
+            f"({self.candidate_labels} candidate, {self.incumbent_labels} incumbent)"
+        )
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,9 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
-def condition(delta_draws: np.ndarray, direction: str, margin: float) -> tuple[np.ndarray, np.ndarray, str, str]:
+def condition(
+    delta_draws: np.ndarray, direction: str, margin: float
+) -> tuple[np.ndarray, np.ndarray, str, str]:
     """Per draw: (ready condition, not-ready condition) as booleans, and their texts."""
     delta = np.asarray(delta_draws, dtype=float)
     d = float(margin)
@@ -130,8 +133,11 @@ def decide(delta_draws, direction: str, margin: float, threshold: float = 0.95) 
         return Decision(READY, p_ok, f"P({ok_text}) = {p_ok:.2f} >= {g:.2f}")
     if p_bad >= g - _EPS:
         return Decision(NOT_READY, p_ok, f"P({bad_text}) = {p_bad:.2f} >= {g:.2f}")
-    return Decision(UNDECIDED, p_ok, f"P({ok_text}) = {p_ok:.2f}, P({bad_text}) = {p_bad:.2f}, "
-                                     f"neither >= {g:.2f}")
+    return Decision(
+        UNDECIDED,
+        p_ok,
+        f"P({ok_text}) = {p_ok:.2f}, P({bad_text}) = {p_bad:.2f}, neither >= {g:.2f}",
+    )
 
 
 class DeltaProjection:
@@ -145,8 +151,9 @@ class DeltaProjection:
 
     _SPLITS = np.linspace(0.0, 1.0, 21)
 
-    def __init__(self, q_candidate, q_incumbent, candidate_labels: int | None,
-                 incumbent_labels: int | None) -> None:
+    def __init__(
+        self, q_candidate, q_incumbent, candidate_labels: int | None, incumbent_labels: int | None
+    ) -> None:
         qc, qi = np.asarray(q_candidate, float), np.asarray(q_incumbent, float)
         self.delta = qc - qi
         self.mean = float(self.delta.mean())
@@ -163,9 +170,18 @@ class DeltaProjection:
         return a, b, self.vc * rc + self.vi * ri - 2 * self.cov * np.sqrt(rc * ri)
 
 
-def forecast_labels(q_candidate, q_incumbent, direction: str, margin: float, threshold: float,
-                    candidate_labels: int | None, incumbent_labels: int | None,
-                    max_labels: int = 2000, metric: str = "", region: str = "") -> Forecast:
+def forecast_labels(
+    q_candidate,
+    q_incumbent,
+    direction: str,
+    margin: float,
+    threshold: float,
+    candidate_labels: int | None,
+    incumbent_labels: int | None,
+    max_labels: int = 2000,
+    metric: str = "",
+    region: str = "",
+) -> Forecast:
     """Smallest extra labels that would settle an undecided cell (see the module docstring)."""
     projection = DeltaProjection(q_candidate, q_incumbent, candidate_labels, incumbent_labels)
     mu, v0 = projection.mean, projection.variance
@@ -205,9 +221,15 @@ def _cell_labels(post, model: str) -> list[int] | None:
     return [int(x) for x in table[post.model_index(model)]]
 
 
-def decide_candidate(posteriors: Sequence, specs: Mapping[str, tuple[str, float]], candidate: str,
-                     incumbent: str, threshold: float = 0.95, min_labels: int = 30,
-                     max_labels: int = 2000) -> CandidateDecision:
+def decide_candidate(
+    posteriors: Sequence,
+    specs: Mapping[str, tuple[str, float]],
+    candidate: str,
+    incumbent: str,
+    threshold: float = 0.95,
+    min_labels: int = 30,
+    max_labels: int = 2000,
+) -> CandidateDecision:
     """Verdict on one candidate over every (metric, region) cell of the posteriors.
 
     `specs` maps a metric name to (direction, margin); metrics not in it are skipped.
@@ -232,12 +254,23 @@ def decide_candidate(posteriors: Sequence, specs: Mapping[str, tuple[str, float]
             ni = None if lab_i is None else lab_i[r]
             fc = None
             if dec.verdict == UNDECIDED:
-                fc = forecast_labels(q[:, c, r], q[:, i, r], direction, margin, threshold, nc, ni,
-                                     max_labels, post.metric, region)
+                fc = forecast_labels(
+                    q[:, c, r],
+                    q[:, i, r],
+                    direction,
+                    margin,
+                    threshold,
+                    nc,
+                    ni,
+                    max_labels,
+                    post.metric,
+                    region,
+                )
             cells.append(CellDecision(post.metric, region, dec, nc, ni, fc))
     if not cells:
-        return CandidateDecision(candidate, UNDECIDED, float("nan"), "no metrics to decide on",
-                                 (), labels)
+        return CandidateDecision(
+            candidate, UNDECIDED, float("nan"), "no metrics to decide on", (), labels
+        )
     n = min(h.size for h in held)
     joint = float(np.logical_and.reduce([h[:n] for h in held]).mean())
     for metric, count in labels.items():
@@ -247,7 +280,10 @@ def decide_candidate(posteriors: Sequence, specs: Mapping[str, tuple[str, float]
             problems.append(f"only {count} human labels on {metric} (minimum {min_labels})")
     bad = [c for c in cells if c.decision.verdict == NOT_READY]
     open_ = [c for c in cells if c.decision.verdict == UNDECIDED]
-    where = lambda cs: ", ".join(f"{c.metric}/{c.region}" for c in cs[:4]) + (" ..." if len(cs) > 4 else "")
+
+    def where(cs: list[CellDecision]) -> str:
+        return ", ".join(f"{c.metric}/{c.region}" for c in cs[:4]) + (" ..." if len(cs) > 4 else "")
+
     if bad:
         verdict, reason = NOT_READY, f"not ready in {len(bad)} cell(s): {where(bad)}"
     elif open_:
@@ -261,15 +297,23 @@ def decide_candidate(posteriors: Sequence, specs: Mapping[str, tuple[str, float]
     return CandidateDecision(candidate, verdict, joint, reason, tuple(cells), labels)
 
 
-def decide_all(posteriors: Sequence, specs: Mapping[str, tuple[str, float]], incumbent: str,
-               threshold: float = 0.95, min_labels: int = 30,
-               max_labels: int = 2000) -> list[CandidateDecision]:
+def decide_all(
+    posteriors: Sequence,
+    specs: Mapping[str, tuple[str, float]],
+    incumbent: str,
+    threshold: float = 0.95,
+    min_labels: int = 30,
+    max_labels: int = 2000,
+) -> list[CandidateDecision]:
     """`decide_candidate` for every model of the posteriors except the incumbent, in order."""
     models: list[str] = []
     for post in posteriors:
         models += [m for m in post.models if m not in models]
-    return [decide_candidate(posteriors, specs, m, incumbent, threshold, min_labels, max_labels)
-            for m in models if m != incumbent]
+    return [
+        decide_candidate(posteriors, specs, m, incumbent, threshold, min_labels, max_labels)
+        for m in models
+        if m != incumbent
+    ]
 
 
 def specs_of(eval_set) -> dict[str, tuple[str, float]]:
@@ -279,4 +323,6 @@ def specs_of(eval_set) -> dict[str, tuple[str, float]]:
 
 def labels_to_minimum(decision: CandidateDecision, min_labels: int) -> dict[str, int]:
     """Per metric, how many more candidate labels reach the minimum (only where short)."""
-    return {m: min_labels - n for m, n in decision.labels.items() if n is not None and n < min_labels}
+    return {
+        m: min_labels - n for m, n in decision.labels.items() if n is not None and n < min_labels
+    }

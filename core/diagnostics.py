@@ -55,18 +55,19 @@ def ess_tail(x: np.ndarray, prob: Prob = (0.05, 0.95)) -> np.ndarray:
     quantiles taken over all draws of the column (middle draw included). A single prob p means
     (min(p, 1-p), max(p, 1-p)). Same as az.ess(..., method="tail", prob=prob).
     """
+
     def tail_block(block: np.ndarray) -> tuple[np.ndarray]:
         return (_tail_ess(_split_chains(block), _sorted_draws(block), prob),)
 
     return _by_blocks(x, 1, 1, tail_block)[0]
 
 
-def rhat_ess(x: np.ndarray,
-             prob: Prob = (0.05, 0.95)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rhat_ess(x: np.ndarray, prob: Prob = (0.05, 0.95)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rhat(x), ess_bulk(x), ess_tail(x, prob)), computed together for callers that want all
     three, as `core.model.diagnose` does: sharing the split chains, ranks and sorted draws
     makes it about a third faster than the three calls.
     """
+
     def all_block(block: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         split, bulk_z, ordered = _bulk(block)
         # With an even draw count the split chains hold every draw, already sorted in `ordered`.
@@ -79,8 +80,12 @@ def rhat_ess(x: np.ndarray,
     return r_hat, bulk, tail
 
 
-def _by_blocks(x: np.ndarray, min_chains: int, n_outputs: int,
-               compute: Callable[[np.ndarray], tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+def _by_blocks(
+    x: np.ndarray,
+    min_chains: int,
+    n_outputs: int,
+    compute: Callable[[np.ndarray], tuple[np.ndarray, ...]],
+) -> tuple[np.ndarray, ...]:
     """Apply compute to blocks of columns of x [C, D, K], joining its n_outputs [block] arrays.
 
     Outputs are NaN where ArviZ gives NaN without computing: columns holding a NaN, and all
@@ -96,7 +101,7 @@ def _by_blocks(x: np.ndarray, min_chains: int, n_outputs: int,
         return tuple(np.full(k, np.nan) for _ in range(n_outputs))
     step = max(1, _BLOCK_VALUES // (chains * draws))
     with np.errstate(divide="ignore", invalid="ignore"):
-        blocks = [compute(x[:, :, start:start + step]) for start in range(0, k, step)]
+        blocks = [compute(x[:, :, start : start + step]) for start in range(0, k, step)]
     outputs = tuple(np.concatenate(parts) for parts in zip(*blocks))
     has_nan = np.isnan(x).any(axis=(0, 1))
     for out in outputs:
@@ -114,7 +119,7 @@ def _split_chains(x: np.ndarray) -> np.ndarray:
     half = draws // 2
     out = np.empty((k, 2 * chains, half), dtype=x.dtype)
     out[:, :chains] = x[:, :half].transpose(2, 0, 1)
-    out[:, chains:] = x[:, draws - half:].transpose(2, 0, 1)
+    out[:, chains:] = x[:, draws - half :].transpose(2, 0, 1)
     return out
 
 
@@ -277,7 +282,7 @@ def _geyer_tau(rho: np.ndarray) -> np.ndarray:
     n_pairs = max(0, (n_lags - 3) // 2)  # pairs after the first that ArviZ's loop can reach
     pair_sums = np.empty((n_rows, n_pairs + 1))
     pair_sums[:, 0] = 1.0 + rho[:, 1]
-    pair_sums[:, 1:] = rho[:, 2:2 * n_pairs + 1:2] + rho[:, 3:2 * n_pairs + 2:2]
+    pair_sums[:, 1:] = rho[:, 2 : 2 * n_pairs + 1 : 2] + rho[:, 3 : 2 * n_pairs + 2 : 2]
     stops = ~(pair_sums > 0)  # NaN stops too
     first_stop = np.where(stops.any(axis=1), stops.argmax(axis=1), n_pairs)
     kept = np.zeros((n_rows, n_pairs + 2))

@@ -51,10 +51,24 @@ _RAW_IN_JSON = re.compile(r"[\x7f-\x9f]")
 # Column name -> type ("int", "float", "str", "bool"): fixes the Parquet schema even when a
 # page holds only nulls, and tells the CSV writer which cells are text.
 RATING_COLUMNS: dict[str, str] = {
-    "event_id": "int", "response_id": "int", "item_id": "str", "region": "str", "model": "str",
-    "metric": "str", "rater": "str", "level": "int", "label": "str", "created_at": "str",
-    "blind": "bool", "source": "str", "retracts": "int", "retracted": "bool",
-    "retracted_by": "int", "retracted_by_rater": "str", "retracted_at": "str", "active": "bool",
+    "event_id": "int",
+    "response_id": "int",
+    "item_id": "str",
+    "region": "str",
+    "model": "str",
+    "metric": "str",
+    "rater": "str",
+    "level": "int",
+    "label": "str",
+    "created_at": "str",
+    "blind": "bool",
+    "source": "str",
+    "retracts": "int",
+    "retracted": "bool",
+    "retracted_by": "int",
+    "retracted_by_rater": "str",
+    "retracted_at": "str",
+    "active": "bool",
 }
 
 
@@ -71,12 +85,26 @@ def neutralise(value: Any) -> Any:
 
 def response_columns(es: EvalSet) -> dict[str, str]:
     """Columns of the responses table: fixed ones, then judge and human columns per metric."""
-    cols = {"response_id": "int", "item_id": "str", "region": "str", "question": "str",
-            "reference": "str", "model": "str", "text": "str"}
+    cols = {
+        "response_id": "int",
+        "item_id": "str",
+        "region": "str",
+        "question": "str",
+        "reference": "str",
+        "model": "str",
+        "text": "str",
+    }
     for m in es.metrics:
         p = f"judge_{m.name}_"
-        cols.update({p + "label": "str", p + "level": "int", p + "raw": "str", p + "score": "float",
-                     p + "rationale": "str"})
+        cols.update(
+            {
+                p + "label": "str",
+                p + "level": "int",
+                p + "raw": "str",
+                p + "score": "float",
+                p + "rationale": "str",
+            }
+        )
         h = f"human_{m.name}_"
         cols.update({h + "label": "str", h + "level": "int", h + "votes": "int"})
     return cols
@@ -97,13 +125,22 @@ def rating_rows(store, es: EvalSet, page: int = PAGE) -> Iterator[dict]:
             value = r["value"]
             names = levels.get(r["metric"], ())
             yield {
-                "event_id": r["id"], "response_id": r["response_id"], "item_id": r["item_id"],
-                "region": r["region"], "model": r["model"], "metric": r["metric"],
-                "rater": r["rater"], "level": value,
+                "event_id": r["id"],
+                "response_id": r["response_id"],
+                "item_id": r["item_id"],
+                "region": r["region"],
+                "model": r["model"],
+                "metric": r["metric"],
+                "rater": r["rater"],
+                "level": value,
                 "label": names[value] if value is not None and 0 <= value < len(names) else None,
-                "created_at": r["created_at"], "blind": bool(r["blind"]), "source": r["source"],
-                "retracts": r["retracts"], "retracted": r["retracted_by"] is not None,
-                "retracted_by": r["retracted_by"], "retracted_by_rater": r["retracted_by_rater"],
+                "created_at": r["created_at"],
+                "blind": bool(r["blind"]),
+                "source": r["source"],
+                "retracts": r["retracts"],
+                "retracted": r["retracted_by"] is not None,
+                "retracted_by": r["retracted_by"],
+                "retracted_by_rater": r["retracted_by_rater"],
                 "retracted_at": r["retracted_at"],
                 "active": r["retracts"] is None and r["retracted_by"] is None,
             }
@@ -130,7 +167,8 @@ def response_rows(store, es: EvalSet, page: int = 2000) -> Iterator[dict]:
             return
         first, last = rows[0]["response_id"], rows[-1]["response_id"]
         judged: dict[tuple[int, str], Any] = {
-            (j.response_id, j.metric): j for j in store.judgments_between(first, last)}
+            (j.response_id, j.metric): j for j in store.judgments_between(first, last)
+        }
         votes: dict[tuple[int, str], dict[int, int]] = {}
         for rid, metric, level, n in store.votes_between(first, last):
             votes.setdefault((rid, metric), {})[level] = n
@@ -148,7 +186,9 @@ def response_rows(store, es: EvalSet, page: int = 2000) -> Iterator[dict]:
                 out[p + "rationale"] = j.rationale if j is not None else None
                 level, total = _majority(votes.get((rid, name), {}))
                 h = f"human_{name}_"
-                out[h + "label"] = m.levels[level] if level is not None and level < m.n_levels else None
+                out[h + "label"] = (
+                    m.levels[level] if level is not None and level < m.n_levels else None
+                )
                 out[h + "level"] = level
                 out[h + "votes"] = total
             yield out
@@ -160,8 +200,16 @@ def result_columns() -> dict[str, str]:
     from changeover.core.report import CSV_COLUMNS
 
     text = {"eval_set", "metric", "quantity", "region", "model", "verdict", "reason"}
-    kinds = {c: "str" if c in text else "int" if c in ("fit_id", "labels") else
-             "bool" if c == "incumbent" else "float" for c in CSV_COLUMNS}
+    kinds = {
+        c: "str"
+        if c in text
+        else "int"
+        if c in ("fit_id", "labels")
+        else "bool"
+        if c == "incumbent"
+        else "float"
+        for c in CSV_COLUMNS
+    }
     kinds["fit_created_at"] = "str"
     return kinds
 
@@ -172,8 +220,9 @@ def result_rows(store, es: EvalSet) -> Iterator[dict]:
         from changeover.core.fitting import counts_of_fit, latest_posteriors
         from changeover.core.report import build_report, report_rows
     except ImportError as exc:
-        raise NoResults(f"results cannot be exported yet: the report modules are not available "
-                        f"({exc.name})") from None
+        raise NoResults(
+            f"results cannot be exported yet: the report modules are not available ({exc.name})"
+        ) from None
     fit, posteriors = latest_posteriors(store, es)
     if fit is None or not posteriors:
         raise NoResults(f"eval set {es.name!r} has no fit yet: run `changeover fit` first")
@@ -199,7 +248,9 @@ def _csv_cell(value: Any, kind: str, tty: bool) -> Any:
     return value
 
 
-def write_csv(rows: Iterable[dict], columns: dict[str, str], out: IO[str], tty: bool = False) -> int:
+def write_csv(
+    rows: Iterable[dict], columns: dict[str, str], out: IO[str], tty: bool = False
+) -> int:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(list(columns))
     n = 0
@@ -209,8 +260,9 @@ def write_csv(rows: Iterable[dict], columns: dict[str, str], out: IO[str], tty: 
     return n
 
 
-def write_jsonl(rows: Iterable[dict], columns: dict[str, str], out: IO[str], tty: bool = False
-                ) -> int:
+def write_jsonl(
+    rows: Iterable[dict], columns: dict[str, str], out: IO[str], tty: bool = False
+) -> int:
     n = 0
     for row in rows:
         line = json.dumps({c: row.get(c) for c in columns}, ensure_ascii=False)
@@ -221,8 +273,9 @@ def write_jsonl(rows: Iterable[dict], columns: dict[str, str], out: IO[str], tty
     return n
 
 
-def write_parquet(rows: Iterable[dict], columns: dict[str, str], path: Path,
-                  batch: int = PAGE) -> int:
+def write_parquet(
+    rows: Iterable[dict], columns: dict[str, str], path: Path, batch: int = PAGE
+) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -259,8 +312,9 @@ def table(store, es: EvalSet, what: str) -> tuple[Iterator[dict], dict[str, str]
     raise ChangeoverError(f"cannot export {what!r}: choose one of {', '.join(WHATS)}")
 
 
-def export(store, es: EvalSet, what: str, fmt: str, output: str | os.PathLike | IO[str] | None
-           ) -> int:
+def export(
+    store, es: EvalSet, what: str, fmt: str, output: str | os.PathLike | IO[str] | None
+) -> int:
     """Write one table to a file path (atomically: a temporary file renamed at the end) or to a
     text stream; returns the number of rows. Parquet needs a path."""
     if fmt not in FORMATS:
@@ -302,7 +356,9 @@ def _write_file(rows, columns, fmt: str, path: Path) -> int:
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise ChangeoverError(f"{path}: export failed ({exc.strerror or exc}); nothing written") from None
+        raise ChangeoverError(
+            f"{path}: export failed ({exc.strerror or exc}); nothing written"
+        ) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -313,4 +369,3 @@ def _chain(first: dict | None, rest: Iterator[dict]) -> Iterator[dict]:
     if first is not None:
         yield first
         yield from rest
-

@@ -21,7 +21,9 @@ from changeover.core.types import ChangeoverError
 MAX_SHOWN = 50
 FORMATS = ("csv", "jsonl", "parquet")
 LINE = "__line"
-BAD = "\x00<wrong type>"  # stands in for a nested value already reported, so it is not reported twice
+BAD = (
+    "\x00<wrong type>"  # stands in for a nested value already reported, so it is not reported twice
+)
 NESTED = "a list or object where a single value was expected"
 
 
@@ -42,7 +44,9 @@ class Problem:
             where = f"{self.file}:{self.line}:"
         else:
             where = f"{self.file}: {self.unit} {self.line}:"
-        return f"{where} {self.column}: {self.message}" if self.column else f"{where} {self.message}"
+        return (
+            f"{where} {self.column}: {self.message}" if self.column else f"{where} {self.message}"
+        )
 
 
 class ImportFailed(ChangeoverError):
@@ -113,14 +117,31 @@ def listing(names: list[str] | tuple[str, ...], limit: int = 8) -> str:
 def format_of(path: Path, fmt: str | None) -> str:
     if fmt is not None:
         if fmt not in FORMATS:
-            raise ImportFailed([Problem(str(path), 0, "", f"unknown format {fmt!r} (use {', '.join(FORMATS)})")])
+            raise ImportFailed(
+                [Problem(str(path), 0, "", f"unknown format {fmt!r} (use {', '.join(FORMATS)})")]
+            )
         return fmt
     ext = path.suffix.lower()
-    by_ext = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
-              ".parquet": "parquet", ".pq": "parquet"}
+    by_ext = {
+        ".csv": "csv",
+        ".jsonl": "jsonl",
+        ".ndjson": "jsonl",
+        ".json": "jsonl",
+        ".parquet": "parquet",
+        ".pq": "parquet",
+    }
     if ext not in by_ext:
-        raise ImportFailed([Problem(str(path), 0, "", f"cannot tell the format from {ext or 'no extension'!r}: "
-                                                      f"use --format {'|'.join(FORMATS)}")])
+        raise ImportFailed(
+            [
+                Problem(
+                    str(path),
+                    0,
+                    "",
+                    f"cannot tell the format from {ext or 'no extension'!r}: "
+                    f"use --format {'|'.join(FORMATS)}",
+                )
+            ]
+        )
     return by_ext[ext]
 
 
@@ -149,16 +170,22 @@ def _scan_segment(seg: bytes, first_line: int, sink: Sink) -> None:
         pass
     for k, raw in enumerate(seg.split(b"\n")):
         if b"\x00" in raw:
-            sink.add(first_line + k, "encoding", f"NUL byte at byte {raw.index(b'\x00') + 1} of the line")
+            sink.add(
+                first_line + k, "encoding", f"NUL byte at byte {raw.index(b'\x00') + 1} of the line"
+            )
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            sink.add(first_line + k, "encoding",
-                     f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line)")
+            sink.add(
+                first_line + k,
+                "encoding",
+                f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line)",
+            )
 
 
-def open_chunks(path: Path, fmt: str, sink: Sink, chunk_rows: int, checking: bool = True
-                 ) -> tuple[list[str] | None, Iterator[pl.DataFrame]]:
+def open_chunks(
+    path: Path, fmt: str, sink: Sink, chunk_rows: int, checking: bool = True
+) -> tuple[list[str] | None, Iterator[pl.DataFrame]]:
     """(header columns, or None for JSONL; chunks with LINE). Read errors go to the sink.
 
     `checking` adds the checks polars cannot make (JSONL: duplicate keys, nested values);
@@ -187,10 +214,16 @@ def _csv_chunks(lf: pl.LazyFrame, sink: Sink, chunk_rows: int) -> Iterator[pl.Da
         for df in lf.collect_batches(chunk_size=chunk_rows):
             cols = df.columns
             # A record spans 1 + (newlines inside its quoted fields) physical lines.
-            span = pl.sum_horizontal(
-                [pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in cols]) + 1
+            span = (
+                pl.sum_horizontal(
+                    [pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in cols]
+                )
+                + 1
+            )
             df = df.with_columns(span.cast(pl.Int64).alias("__span"))
-            df = df.with_columns((pl.col("__span").cum_sum() - pl.col("__span") + next_line).alias(LINE))
+            df = df.with_columns(
+                (pl.col("__span").cum_sum() - pl.col("__span") + next_line).alias(LINE)
+            )
             next_line += int(df["__span"].sum())
             df = df.drop("__span")
             yield df.filter(~pl.all_horizontal(pl.col(cols).is_null()))  # blank lines
@@ -208,7 +241,9 @@ def _parquet_chunks(lf: pl.LazyFrame, sink: Sink, chunk_rows: int) -> Iterator[p
         sink.add(0, "", f"cannot read as Parquet: {_first_line(exc)}")
 
 
-def _jsonl_chunks(path: Path, sink: Sink, chunk_rows: int, checking: bool) -> Iterator[pl.DataFrame]:
+def _jsonl_chunks(
+    path: Path, sink: Sink, chunk_rows: int, checking: bool
+) -> Iterator[pl.DataFrame]:
     lineno = 0
     with open(path, "rb") as f:
         while True:
@@ -291,12 +326,18 @@ def _jsonl_frame(keep: list[bytes], nums: list[int], sink: Sink, checking: bool)
         if dtype != pl.String:
             continue
         cand = df.select(pl.arg_where(pl.col(c).str.contains(r"^\s*[\[{]"))).to_series().to_list()
-        nested = [i for i in cand if objs[i] is not None and isinstance(objs[i].get(c), dict | list)]
+        nested = [
+            i for i in cand if objs[i] is not None and isinstance(objs[i].get(c), dict | list)
+        ]
         for i in nested:
             sink.add(nums[i], c, NESTED)
         if nested:
-            df = df.with_columns(pl.when(pl.int_range(pl.len()).is_in(nested)).then(pl.lit(BAD))
-                                 .otherwise(pl.col(c)).alias(c))
+            df = df.with_columns(
+                pl.when(pl.int_range(pl.len()).is_in(nested))
+                .then(pl.lit(BAD))
+                .otherwise(pl.col(c))
+                .alias(c)
+            )
     return df.with_columns(pl.Series(LINE, nums, dtype=pl.Int64))
 
 
@@ -335,11 +376,21 @@ def as_text(df: pl.DataFrame, sink: Sink) -> pl.DataFrame:
         if dtype.is_nested():
             bad = df.filter(col.is_not_null()).select(LINE)
             sink.rows(bad, c, lambda r: NESTED)
-            exprs.append(pl.when(col.is_not_null()).then(pl.lit(BAD)).otherwise(None).cast(pl.String).alias(c))
+            exprs.append(
+                pl.when(col.is_not_null())
+                .then(pl.lit(BAD))
+                .otherwise(None)
+                .cast(pl.String)
+                .alias(c)
+            )
         elif dtype.is_float():
             whole = col.is_finite() & (col == col.round()) & (col.abs() < 1e15)
-            exprs.append(pl.when(whole).then(col.cast(pl.Int64, strict=False).cast(pl.String))
-                         .otherwise(col.cast(pl.String)).alias(c))
+            exprs.append(
+                pl.when(whole)
+                .then(col.cast(pl.Int64, strict=False).cast(pl.String))
+                .otherwise(col.cast(pl.String))
+                .alias(c)
+            )
         else:
             exprs.append(col.cast(pl.String, strict=False).alias(c))
     return df.with_columns(exprs) if exprs else df
@@ -352,5 +403,3 @@ def trimmed(cols: list[str]) -> list[pl.Expr]:
         s = pl.col(c).str.strip_chars()
         out.append(pl.when(s == "").then(None).otherwise(s).alias(c))
     return out
-
-

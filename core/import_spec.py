@@ -18,8 +18,17 @@ RESERVED_KEYS = frozenset("usq?")  # the rate screen's own keys (undo, skip, qui
 
 _KEY_RE = re.compile(r'^\s*(?:"([^"]*)"|\'([^\']*)\'|([A-Za-z0-9_-]+))\s*=')
 _TOP_KEYS = {"name", "description", "incumbent", "judge", "regions", "metrics"}
-_METRIC_KEYS = {"name", "levels", "direction", "margin", "keys", "guideline", "unmapped",
-                "judge_map", "pass_level"}
+_METRIC_KEYS = {
+    "name",
+    "levels",
+    "direction",
+    "margin",
+    "keys",
+    "guideline",
+    "unmapped",
+    "judge_map",
+    "pass_level",
+}
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
@@ -37,7 +46,11 @@ def _key_lines(text: str) -> dict[str, int]:
         header = re.match(r"^\[\s*([^\]]+?)\s*\]", s)
         if header:
             name = header.group(1).strip('"')
-            table = f"metrics[{metric}].{name.split('.', 1)[1]}" if name.startswith("metrics.") else name
+            table = (
+                f"metrics[{metric}].{name.split('.', 1)[1]}"
+                if name.startswith("metrics.")
+                else name
+            )
             lines.setdefault(table, no)
             continue
         m = _KEY_RE.match(raw)
@@ -66,7 +79,9 @@ def load_spec(path: str | Path) -> EvalSet:
     try:
         text = path.read_bytes().decode("utf-8")
     except OSError as exc:
-        raise ImportFailed([Problem(str(path), 0, "", f"cannot read the spec: {exc.strerror}")]) from None
+        raise ImportFailed(
+            [Problem(str(path), 0, "", f"cannot read the spec: {exc.strerror}")]
+        ) from None
     except UnicodeDecodeError as exc:
         line = path.read_bytes()[: exc.start].count(b"\n") + 1
         raise ImportFailed([Problem(str(path), line, "", "not valid UTF-8")]) from None
@@ -77,7 +92,9 @@ def load_spec(path: str | Path) -> EvalSet:
         msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
         if m:
             msg = f"column {m.group(2)}: {msg}"
-        raise ImportFailed([Problem(str(path), int(m.group(1)) if m else 0, "", f"invalid TOML: {msg}")]) from None
+        raise ImportFailed(
+            [Problem(str(path), int(m.group(1)) if m else 0, "", f"invalid TOML: {msg}")]
+        ) from None
     except RecursionError:
         data = None
     if data is None or too_deep(data):
@@ -98,7 +115,10 @@ def _spec_from_dict(data: dict, file: str, lines: dict[str, int]) -> EvalSet:
                 bad(where, "required")
             return default
         if not isinstance(v, str) or (required and not v.strip()):
-            bad(where, f"{show(v)} is not a non-empty text" if required else f"{show(v)} is not a text")
+            bad(
+                where,
+                f"{show(v)} is not a non-empty text" if required else f"{show(v)} is not a text",
+            )
             return default
         return v.strip() if required else v
 
@@ -129,7 +149,11 @@ def _spec_from_dict(data: dict, file: str, lines: dict[str, int]) -> EvalSet:
     raw_metrics = data.get("metrics")
     if raw_metrics is None:
         bad("metrics", "required: at least one [[metrics]] table")
-    elif not isinstance(raw_metrics, list) or not raw_metrics or not all(isinstance(m, dict) for m in raw_metrics):
+    elif (
+        not isinstance(raw_metrics, list)
+        or not raw_metrics
+        or not all(isinstance(m, dict) for m in raw_metrics)
+    ):
         bad("metrics", "must be one or more [[metrics]] tables")
     else:
         seen: set[str] = set()
@@ -144,8 +168,15 @@ def _spec_from_dict(data: dict, file: str, lines: dict[str, int]) -> EvalSet:
             metrics.append(metric)
     if problems:
         raise ImportFailed(problems)
-    return EvalSet(id=0, name=name, incumbent=incumbent, regions=tuple(regions),
-                   metrics=tuple(metrics), description=description, judge=judge)
+    return EvalSet(
+        id=0,
+        name=name,
+        incumbent=incumbent,
+        regions=tuple(regions),
+        metrics=tuple(metrics),
+        description=description,
+        judge=judge,
+    )
 
 
 def _metric_from_dict(m: dict, where: str, bad, text_of) -> Metric | None:
@@ -160,13 +191,19 @@ def _metric_from_dict(m: dict, where: str, bad, text_of) -> Metric | None:
             fail(key, f"unknown key (expected {', '.join(sorted(_METRIC_KEYS))})")
     name = text_of(m, "name", f"{where}.name", required=True)
     if name and not _NAME_RE.match(name):
-        fail("name", f"{show(name)}: use letters, digits and _ (it names the columns judge_{name}, human_{name})")
+        fail(
+            "name",
+            f"{show(name)}: use letters, digits and _ (it names the columns judge_{name}, human_{name})",
+        )
     levels = m.get("levels")
     if levels is None:
         fail("levels", 'required, e.g. levels = ["no", "yes"] (lowest first)')
         levels = []
-    elif (not isinstance(levels, list) or len(levels) < 2
-          or not all(isinstance(x, str) and x.strip() for x in levels)):
+    elif (
+        not isinstance(levels, list)
+        or len(levels) < 2
+        or not all(isinstance(x, str) and x.strip() for x in levels)
+    ):
         fail("levels", "must be a list of at least two non-empty texts, lowest first")
         levels = []
     elif len({x.strip().casefold() for x in levels}) != len(levels):
@@ -194,8 +231,11 @@ def _metric_from_dict(m: dict, where: str, bad, text_of) -> Metric | None:
         elif len(set(raw)) != len(raw):
             fail("keys", "keys must differ")
         elif RESERVED_KEYS & set(raw):
-            fail("keys", f"{', '.join(sorted(RESERVED_KEYS & set(raw)))} are the rate screen's own "
-                         "keys (u undo, s skip, q quit, ? help)")
+            fail(
+                "keys",
+                f"{', '.join(sorted(RESERVED_KEYS & set(raw)))} are the rate screen's own "
+                "keys (u undo, s skip, q quit, ? help)",
+            )
         else:
             keys = tuple(raw)
     elif levels:
@@ -214,7 +254,10 @@ def _metric_from_dict(m: dict, where: str, bad, text_of) -> Metric | None:
         for raw_value, label in raw_map.items():
             if not isinstance(label, str) or label.strip().casefold() not in folded:
                 if levels:
-                    fail(f"judge_map.{raw_value}", f"{show(label)} is not one of the levels {', '.join(levels)}")
+                    fail(
+                        f"judge_map.{raw_value}",
+                        f"{show(label)} is not one of the levels {', '.join(levels)}",
+                    )
                 continue
             judge_map.append((raw_value.strip(), folded[label.strip().casefold()]))
     pass_level = None
@@ -229,8 +272,14 @@ def _metric_from_dict(m: dict, where: str, bad, text_of) -> Metric | None:
             fail("pass_level", f"{show(raw)} is not one of the levels {', '.join(levels)}")
     if errors or not name or not levels:
         return None
-    return Metric(name=name, levels=levels, direction=direction, margin=float(margin),
-                  guideline=guideline, keys=keys, judge_map=tuple(judge_map), unmapped=unmapped,
-                  pass_level=pass_level)
-
-
+    return Metric(
+        name=name,
+        levels=levels,
+        direction=direction,
+        margin=float(margin),
+        guideline=guideline,
+        keys=keys,
+        judge_map=tuple(judge_map),
+        unmapped=unmapped,
+        pass_level=pass_level,
+    )

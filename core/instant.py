@@ -39,8 +39,9 @@ def _dirichlet(rng: np.random.Generator, alpha: np.ndarray, draws: int) -> np.nd
     return g / g.sum(axis=-1, keepdims=True)
 
 
-def _cell(seed: int, stream: int, m: int, r: int, n: np.ndarray, u: np.ndarray, draws: int
-          ) -> tuple[np.ndarray, np.ndarray]:
+def _cell(
+    seed: int, stream: int, m: int, r: int, n: np.ndarray, u: np.ndarray, draws: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(p [S, L], confusion [S, L(h), L(j)]) of one cell; n is [L(h), L(j)], u is [L(j)].
     `stream` tells metrics apart, so the metrics of one cell draw independently (a shared
     stream would couple them in the joint probability that all of a candidate's cells hold)."""
@@ -60,8 +61,13 @@ def _cell(seed: int, stream: int, m: int, r: int, n: np.ndarray, u: np.ndarray, 
     return p, confusion
 
 
-def instant_posterior(counts: Counts, weights: Sequence[float], draws: int = 2000, seed: int = 0,
-                      pass_level: int | None = None) -> Posterior:
+def instant_posterior(
+    counts: Counts,
+    weights: Sequence[float],
+    draws: int = 2000,
+    seed: int = 0,
+    pass_level: int | None = None,
+) -> Posterior:
     """Exact conjugate posterior of the unpooled model for one metric (source="instant")."""
     M, R, L = counts.u.shape
     p = np.empty((draws, M, R, L))
@@ -69,12 +75,20 @@ def instant_posterior(counts: Counts, weights: Sequence[float], draws: int = 200
     stream = zlib.crc32(counts.metric.encode("utf-8"))
     for m in range(M):
         for r in range(R):
-            p[:, m, r], confusion[:, m, r] = _cell(seed, stream, m, r, counts.n[m, r],
-                                                   counts.u[m, r], draws)
+            p[:, m, r], confusion[:, m, r] = _cell(
+                seed, stream, m, r, counts.n[m, r], counts.u[m, r], draws
+            )
     return Posterior(
-        metric=counts.metric, levels=counts.levels, models=counts.models, regions=counts.regions,
-        weights=np.asarray(weights, dtype=float), p=p, confusion=confusion, source="instant",
-        pass_level=pass_level, flags=cell_flags(counts),
+        metric=counts.metric,
+        levels=counts.levels,
+        models=counts.models,
+        regions=counts.regions,
+        weights=np.asarray(weights, dtype=float),
+        p=p,
+        confusion=confusion,
+        source="instant",
+        pass_level=pass_level,
+        flags=cell_flags(counts),
     )
 
 
@@ -83,6 +97,7 @@ def cell_flags(counts: Counts) -> dict:
     labels = counts.labels_per_cell
     return {
         "cell_labels": labels.astype(int).tolist(),
-        "unlabelled_cells": [[counts.models[m], counts.regions[r]]
-                             for m, r in zip(*np.nonzero(labels == 0))],
+        "unlabelled_cells": [
+            [counts.models[m], counts.regions[r]] for m, r in zip(*np.nonzero(labels == 0))
+        ],
     }

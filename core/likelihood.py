@@ -198,8 +198,9 @@ def aligned_loglik(eta, cut, beta, b, cut_judge, n, u, tau, cell_sd):
             root = math.sqrt(half_b * half_b + quad * t)
             x = (half_b + root) / quad if half_b >= 0.0 else t / (root - half_b)
             e[m, r] = math.log(x)
-    lik, g_eta, g_cut, g_beta, g_b, g_cj = table_loglik(eta, cut, beta, b + e, cut_judge, n, u,
-                                                        False)
+    lik, g_eta, g_cut, g_beta, g_b, g_cj = table_loglik(
+        eta, cut, beta, b + e, cut_judge, n, u, False
+    )
     g_tau = np.zeros((M, R))
     p_eta, p_cut, p_beta = np.zeros((M, R)), np.zeros(cut.shape), np.zeros(M)
     p_b, p_cj, p_tau = np.zeros((M, R)), np.zeros(cut_judge.shape), np.zeros((M, R))
@@ -231,7 +232,7 @@ def aligned_loglik(eta, cut, beta, b, cut_judge, n, u, tau, cell_sd):
                     x_th, x_a, x_c, x_t = 0.0, 0.0, 0.0, (u1 - (u0 + u1) * t) / tt
                     ge, gc, gbt, gbb, gcj, gtau = g_eta, g_cut, g_beta, g_b, g_cj, g_tau
                 else:
-                    force = -em / cell_sd ** 2 - (dd_a + dd_c) / d
+                    force = -em / cell_sd**2 - (dd_a + dd_c) / d
                     x_th, x_a, x_c, x_t = -dd_th / d, -dd_a / d, -dd_c / d, (t_not - t) / tt
                     ge, gc, gbt, gbb, gcj, gtau = p_eta, p_cut, p_beta, p_b, p_cj, p_tau
                 d_th = force * de_th + x_th
@@ -243,8 +244,12 @@ def aligned_loglik(eta, cut, beta, b, cut_judge, n, u, tau, cell_sd):
                 gbt[m] += d_a
                 gbb[m, r] += d_a + d_c
                 gcj[0] -= d_a + d_c
-    return (lik, prior, (g_eta, g_cut, g_beta, g_b, g_cj, g_tau),
-            (p_eta, p_cut, p_beta, p_b, p_cj, p_tau))
+    return (
+        lik,
+        prior,
+        (g_eta, g_cut, g_beta, g_b, g_cj, g_tau),
+        (p_eta, p_cut, p_beta, p_b, p_cj, p_tau),
+    )
 
 
 # ---- as a PyTensor Op ----------------------------------------------------------------------
@@ -296,8 +301,10 @@ def _make_ops():
                 for i in range(n_params):
                     term = cotangents[v] * outputs[k + v * n_params + i]
                     grads[i] = term if grads[i] is None else grads[i] + term
-            grads = [g if g is not None else pt.zeros_like(x)
-                     for g, x in zip(grads, [x for j, x in enumerate(inputs) if j not in DATA])]
+            grads = [
+                g if g is not None else pt.zeros_like(x)
+                for g, x in zip(grads, [x for j, x in enumerate(inputs) if j not in DATA])
+            ]
             result, params = [], iter(grads)
             for j, x in enumerate(inputs):
                 result.append(grad_undefined(self, j, x) if j in DATA else next(params))
@@ -340,8 +347,9 @@ def _make_ops():
 
         @numba_njit
         def kernel(eta, cut, beta, b, cut_judge, n, u):
-            total, g_eta, g_cut, g_beta, g_b, g_cj = table_loglik(eta, cut, beta, b, cut_judge,
-                                                                  n, u, marginal)
+            total, g_eta, g_cut, g_beta, g_b, g_cj = table_loglik(
+                eta, cut, beta, b, cut_judge, n, u, marginal
+            )
             return np.asarray(total), g_eta, g_cut, g_beta, g_b, g_cj
 
         return kernel, f"changeover.TableLogLik.{marginal}.{_SOURCE_KEY}"
@@ -353,8 +361,22 @@ def _make_ops():
         @numba_njit
         def kernel(eta, cut, beta, b, cut_judge, n, u, tau):
             lik, prior, g, p = aligned_loglik(eta, cut, beta, b, cut_judge, n, u, tau, cell_sd)
-            return (np.asarray(lik), np.asarray(prior), g[0], g[1], g[2], g[3], g[4], g[5],
-                    p[0], p[1], p[2], p[3], p[4], p[5])
+            return (
+                np.asarray(lik),
+                np.asarray(prior),
+                g[0],
+                g[1],
+                g[2],
+                g[3],
+                g[4],
+                g[5],
+                p[0],
+                p[1],
+                p[2],
+                p[3],
+                p[4],
+                p[5],
+            )
 
         return kernel, f"changeover.AlignedLogLik.{cell_sd!r}.{_SOURCE_KEY}"
 

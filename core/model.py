@@ -59,8 +59,12 @@ class Settings:
     target_accept: float = 0.95  # 0.9 left a few divergences on the sample workspace
     sampler: str = "auto"  # "auto" (nutpie when installed) | "pymc" | "nutpie"
     pooling: str = "partial"  # "partial" | "shared" (one confusion for every model and region)
-    min_labels: int = 30  # used by the decisions: fewer labels per candidate and metric -> never ready
-    adaptation: str = "auto"  # nutpie mass matrix: "auto" (low-rank for L > 2) | "diag" | "low_rank"
+    min_labels: int = (
+        30  # used by the decisions: fewer labels per candidate and metric -> never ready
+    )
+    adaptation: str = (
+        "auto"  # nutpie mass matrix: "auto" (low-rank for L > 2) | "diag" | "low_rank"
+    )
     geometry: str = "auto"  # "auto" | "aligned" (L = 2 only: tau parametrisation) | "forward"
     keep_draws: int = 2000  # draws kept per fit (thinned), to keep stored fits small
 
@@ -104,7 +108,9 @@ def _ordered_logistic(loc, cut):
 
     a = loc - cut  # log-odds of Y > k
     ones = pt.ones_like(a[..., :1])
-    probs = pt.concatenate([ones, pt.sigmoid(a)], axis=-1) * pt.concatenate([pt.sigmoid(-a), ones], axis=-1)
+    probs = pt.concatenate([ones, pt.sigmoid(a)], axis=-1) * pt.concatenate(
+        [pt.sigmoid(-a), ones], axis=-1
+    )
     if cut.type.shape[-1] == 1:
         return probs
     gap = -pt.expm1(cut[..., :-1] - cut[..., 1:])
@@ -178,8 +184,12 @@ def build_model(counts: Counts, settings: Settings = Settings()):
     with pm.Model() as model:
         n = pm.Data("n", counts.n.astype(float))
         u = pm.Data("u", counts.u.astype(float))
-        coef = pm.Data("coef", np.array(_log_multinomial_coef(counts.n, (2, 3))
-                                        + _log_multinomial_coef(counts.u, (2,))))
+        coef = pm.Data(
+            "coef",
+            np.array(
+                _log_multinomial_coef(counts.n, (2, 3)) + _log_multinomial_coef(counts.u, (2,))
+            ),
+        )
 
         # True levels. cut[m]: each model's own level shape, at its average over regions
         # (N(0, 2) on the logit scale covers rates from ~2% to ~98% without favouring any).
@@ -197,9 +207,11 @@ def build_model(counts: Counts, settings: Settings = Settings()):
             # workspace; with it, tail ESS 590-1290 and none, over five seeds.
             # At loc 0, P(level k) = sigmoid(-cut[k-1]) sigmoid(cut[k]) (1 - exp(cut[k-1] - cut[k]))
             # (see _ordered_logistic), so the sum of the logs over k is written directly.
-            pm.Potential("every_level_occurs",
-                         -pt.sum(pt.softplus(cut) + pt.softplus(-cut))
-                         + pt.sum(pt.log(-pt.expm1(cut[:, :-1] - cut[:, 1:]))))
+            pm.Potential(
+                "every_level_occurs",
+                -pt.sum(pt.softplus(cut) + pt.softplus(-cut))
+                + pt.sum(pt.log(-pt.expm1(cut[:, :-1] - cut[:, 1:]))),
+            )
         # Regions differ from their model's average by s[m] * z (non-centred: few labels per
         # cell, so the data rarely pin a region's deviation tightly). z sums to zero over the
         # regions of a model, so the model's level lives in cut alone: with free z, cut and the
@@ -223,8 +235,9 @@ def build_model(counts: Counts, settings: Settings = Settings()):
         if L == 2:
             cut_judge = pm.Normal("cut_judge", cj_mu, 2.0, shape=(1,))
         else:
-            cut_judge = pm.Normal("cut_judge", cj_mu, 2.0, shape=(L - 1,), transform=ordered,
-                                  initval=cj_mu)
+            cut_judge = pm.Normal(
+                "cut_judge", cj_mu, 2.0, shape=(L - 1,), transform=ordered, initval=cj_mu
+            )
         if settings.pooling == "shared":
             beta = pt.ones(M) * beta0
             b = pt.zeros((M, R))
@@ -248,8 +261,9 @@ def build_model(counts: Counts, settings: Settings = Settings()):
                 # likelihood are one compiled kernel (core/likelihood.aligned_loglik); the
                 # offset is also written out here, for the confusion matrices kept per draw.
                 tau = pm.Flat("tau", shape=(M, R))
-                data, offset_prior = aligned_loglik(eta, cut, beta, b, cut_judge, n, u, tau,
-                                                    CELL_SD)
+                data, offset_prior = aligned_loglik(
+                    eta, cut, beta, b, cut_judge, n, u, tau, CELL_SD
+                )
                 pm.Potential("cell_offset_prior", offset_prior)
                 b = b + _aligned_cell_offset(pt.sigmoid(eta - cut), beta, b, cut_judge, tau)
             else:
@@ -303,7 +317,7 @@ def _aligned_cell_offset(theta, beta, b, cut_judge, tau):
     big_a, big_c = pt.exp(a), pt.exp(c)
     half_b = 0.5 * (t * (big_a + big_c) - theta * big_a - (1 - theta) * big_c)
     quad = big_a * big_c * (1 - t)
-    root = pt.sqrt(half_b ** 2 + quad * t)
+    root = pt.sqrt(half_b**2 + quad * t)
     # the positive root, in the form without cancellation for either sign of half_b
     x = pt.switch(half_b >= 0, (half_b + root) / quad, t / (root - half_b))
     return pt.log(x)
@@ -340,12 +354,14 @@ def _compiled(counts: Counts, settings: Settings):
     key = _compiled_key(counts, settings)
     compiled = _COMPILED.get(key)
     if compiled is None:
-        compiled = nutpie.compile_pymc_model(build_model(counts, settings), freeze_model=False,
-                                             var_names=["p", "confusion"])
+        compiled = nutpie.compile_pymc_model(
+            build_model(counts, settings), freeze_model=False, var_names=["p", "confusion"]
+        )
         _COMPILED[key] = compiled
     coef = _log_multinomial_coef(counts.n, (2, 3)) + _log_multinomial_coef(counts.u, (2,))
-    return compiled.with_data(n=counts.n.astype(float), u=counts.u.astype(float),
-                              coef=np.array(coef))
+    return compiled.with_data(
+        n=counts.n.astype(float), u=counts.u.astype(float), coef=np.array(coef)
+    )
 
 
 class _Throttle:
@@ -361,8 +377,14 @@ class _Throttle:
             self.on_progress(min(max(fraction, 0.0), 1.0), message)
 
 
-def sample(counts: Counts, settings: Settings, on_progress: Progress | None = None,
-           cancel: threading.Event | None = None, seed_offset: int = 0, label: str = ""):
+def sample(
+    counts: Counts,
+    settings: Settings,
+    on_progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    seed_offset: int = 0,
+    label: str = "",
+):
     """Draws of one metric: (p [C, D, M, R, L], confusion [C, D, M, R, L, L], stats dict)."""
     throttle = _Throttle(on_progress)
     seed = settings.seed + seed_offset
@@ -385,10 +407,21 @@ def _sample_nutpie(counts, settings, throttle, cancel, seed, label):
         state["done"] = sum(c.finished_draws for c in chains)
         state["total"] = max(1, sum(c.total_draws for c in chains))
 
-    run = nutpie.sample(compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains,
-                        cores=settings.chains, seed=seed, target_accept=settings.target_accept,
-                        adaptation=adaptation_for(counts, settings), progress_bar=False, blocking=False,
-                        progress_callback=progress, progress_rate=100, save_warmup=False)
+    run = nutpie.sample(
+        compiled,
+        draws=settings.draws,
+        tune=settings.tune,
+        chains=settings.chains,
+        cores=settings.chains,
+        seed=seed,
+        target_accept=settings.target_accept,
+        adaptation=adaptation_for(counts, settings),
+        progress_bar=False,
+        blocking=False,
+        progress_callback=progress,
+        progress_rate=100,
+        save_warmup=False,
+    )
     while not _finished(run):
         if cancel is not None and cancel.is_set():
             run.cancel()
@@ -399,8 +432,11 @@ def _sample_nutpie(counts, settings, throttle, cancel, seed, label):
     post = trace.posterior
     stats = trace.sample_stats
     steps = np.asarray(stats["n_steps"].values, dtype=float)
-    extra = {"mean_steps": float(steps.mean()), "max_depth": int(np.asarray(stats["depth"]).max()),
-             "divergences": int(np.asarray(stats["diverging"].values).sum())}
+    extra = {
+        "mean_steps": float(steps.mean()),
+        "max_depth": int(np.asarray(stats["depth"]).max()),
+        "divergences": int(np.asarray(stats["diverging"].values).sum()),
+    }
     return np.asarray(post["p"].values), np.asarray(post["confusion"].values), extra
 
 
@@ -425,17 +461,27 @@ def _sample_pymc(counts, settings, throttle, cancel, seed, label):
         throttle(state["done"] / total, f"sampling {label}".strip())
 
     with model:
-        trace = pm.sample(draws=settings.draws, tune=settings.tune, chains=settings.chains, cores=1,
-                          random_seed=seed, target_accept=settings.target_accept,
-                          progressbar=False, compute_convergence_checks=False, callback=callback,
-                          var_names=["p", "confusion"])
+        trace = pm.sample(
+            draws=settings.draws,
+            tune=settings.tune,
+            chains=settings.chains,
+            cores=1,
+            random_seed=seed,
+            target_accept=settings.target_accept,
+            progressbar=False,
+            compute_convergence_checks=False,
+            callback=callback,
+            var_names=["p", "confusion"],
+        )
     if cancel is not None and cancel.is_set():
         raise FitCancelled("fit cancelled")
     post = trace.posterior
     stats = trace.sample_stats
-    extra = {"mean_steps": float(np.asarray(stats["n_steps"].values).mean()),
-             "max_depth": int(np.asarray(stats["tree_depth"].values).max()),
-             "divergences": int(np.asarray(stats["diverging"].values).sum())}
+    extra = {
+        "mean_steps": float(np.asarray(stats["n_steps"].values).mean()),
+        "max_depth": int(np.asarray(stats["tree_depth"].values).max()),
+        "divergences": int(np.asarray(stats["diverging"].values).sum()),
+    }
     return np.asarray(post["p"].values), np.asarray(post["confusion"].values), extra
 
 
@@ -456,10 +502,19 @@ def diagnose(p: np.ndarray, confusion: np.ndarray, divergences: int) -> dict:
         rhat, bulk, tail = float("nan"), float("nan"), float("nan")
     else:
         rhats, bulks, tails = rhat_ess(flat, prob=(0.05, 0.95))
-        rhat, bulk, tail = (float(np.nanmax(rhats)), float(np.nanmin(bulks)),
-                            float(np.nanmin(tails)))
-    return _judge_diagnostics({"max_rhat": rhat, "min_ess_bulk": bulk, "min_ess_tail": tail,
-                               "divergences": int(divergences)})
+        rhat, bulk, tail = (
+            float(np.nanmax(rhats)),
+            float(np.nanmin(bulks)),
+            float(np.nanmin(tails)),
+        )
+    return _judge_diagnostics(
+        {
+            "max_rhat": rhat,
+            "min_ess_bulk": bulk,
+            "min_ess_tail": tail,
+            "divergences": int(divergences),
+        }
+    )
 
 
 def _judge_diagnostics(d: dict) -> dict:
@@ -473,23 +528,41 @@ def _judge_diagnostics(d: dict) -> dict:
     return {**d, "ok": not reasons, "reasons": reasons}
 
 
-def summarise(counts: Counts, weights: Sequence[float], p: np.ndarray, confusion: np.ndarray,
-              settings: Settings, pass_level: int | None = None) -> Posterior:
+def summarise(
+    counts: Counts,
+    weights: Sequence[float],
+    p: np.ndarray,
+    confusion: np.ndarray,
+    settings: Settings,
+    pass_level: int | None = None,
+) -> Posterior:
     """A Posterior from chain x draw arrays, thinned to at most settings.keep_draws draws."""
     C, D = p.shape[:2]
     step = max(1, math.ceil(C * D / settings.keep_draws))
     p = p[:, ::step].reshape(-1, *p.shape[2:])
     confusion = confusion[:, ::step].reshape(-1, *confusion.shape[2:])
     return Posterior(
-        metric=counts.metric, levels=counts.levels, models=counts.models, regions=counts.regions,
-        weights=np.asarray(weights, dtype=float), p=p, confusion=confusion, source="full",
-        pass_level=pass_level, flags=cell_flags(counts),
+        metric=counts.metric,
+        levels=counts.levels,
+        models=counts.models,
+        regions=counts.regions,
+        weights=np.asarray(weights, dtype=float),
+        p=p,
+        confusion=confusion,
+        source="full",
+        pass_level=pass_level,
+        flags=cell_flags(counts),
     )
 
 
-def fit_counts(counts: dict[str, Counts], weights: Sequence[float], settings: Settings,
-               on_progress: Progress | None = None, cancel: threading.Event | None = None,
-               pass_levels: dict[str, int | None] | None = None) -> FitResult:
+def fit_counts(
+    counts: dict[str, Counts],
+    weights: Sequence[float],
+    settings: Settings,
+    on_progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    pass_levels: dict[str, int | None] | None = None,
+) -> FitResult:
     """Fit every metric's model; diagnostics per metric and overall. Raises FitCancelled."""
     start = time.perf_counter()
     posteriors, per_metric, extra = [], {}, {}
@@ -503,8 +576,10 @@ def fit_counts(counts: dict[str, Counts], weights: Sequence[float], settings: Se
                 on_progress((k + fraction) / len(names), message)
 
         p, conf, stats = sample(counts[name], settings, scaled, cancel, seed_offset=k, label=name)
-        per_metric[name] = {**diagnose(p, conf, stats["divergences"]),
-                            "sampler": _sampler_name(settings)}
+        per_metric[name] = {
+            **diagnose(p, conf, stats["divergences"]),
+            "sampler": _sampler_name(settings),
+        }
         extra[name] = stats
         pass_level = (pass_levels or {}).get(name)
         posteriors.append(summarise(counts[name], weights, p, conf, settings, pass_level))
@@ -516,9 +591,16 @@ def fit_counts(counts: dict[str, Counts], weights: Sequence[float], settings: Se
 
 def _overall(per_metric: dict, sampler: str) -> dict:
     if not per_metric:
-        return {"max_rhat": float("nan"), "min_ess_bulk": float("nan"), "min_ess_tail": float("nan"),
-                "divergences": 0, "ok": False, "reasons": ["no metrics"], "sampler": sampler,
-                "per_metric": {}}
+        return {
+            "max_rhat": float("nan"),
+            "min_ess_bulk": float("nan"),
+            "min_ess_tail": float("nan"),
+            "divergences": 0,
+            "ok": False,
+            "reasons": ["no metrics"],
+            "sampler": sampler,
+            "per_metric": {},
+        }
     d = {
         "max_rhat": max(v["max_rhat"] for v in per_metric.values()),
         "min_ess_bulk": min(v["min_ess_bulk"] for v in per_metric.values()),

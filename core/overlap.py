@@ -39,8 +39,14 @@ def overlap_due(labelled: int, doubled: int, share: float = DEFAULT_SHARE) -> bo
     return share > 0 and doubled < share * labelled
 
 
-def pick_overlap(store, eval_set: EvalSet, rater: str, share: float = DEFAULT_SHARE,
-                 seed: int = 0, exclude: Collection[int] = ()) -> int | None:
+def pick_overlap(
+    store,
+    eval_set: EvalSet,
+    rater: str,
+    share: float = DEFAULT_SHARE,
+    seed: int = 0,
+    exclude: Collection[int] = (),
+) -> int | None:
     """A response for `rater` to label blind as the second rater, or None: take a fresh one.
 
     Candidates are responses of the eval set labelled by exactly one rater who is not `rater`;

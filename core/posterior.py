@@ -52,7 +52,7 @@ class Posterior:
         """Share at or above the pass level, [S, M, R] (L > 2 with a pass level only)."""
         if self.is_binary or self.pass_level is None:
             return None
-        return self.p[..., self.pass_level:].sum(axis=-1)
+        return self.p[..., self.pass_level :].sum(axis=-1)
 
     def overall(self, q: np.ndarray | None = None) -> np.ndarray:
         """Traffic-weighted overall across regions, [S, M]."""
@@ -71,9 +71,17 @@ def to_bytes(posteriors: list[Posterior]) -> bytes:
         arrays[f"p{k}"] = post.p.astype(np.float32)
         arrays[f"c{k}"] = post.confusion.astype(np.float32)
         arrays[f"w{k}"] = np.asarray(post.weights, dtype=np.float64)
-        meta.append({"metric": post.metric, "levels": list(post.levels), "models": list(post.models),
-                     "regions": list(post.regions), "source": post.source,
-                     "pass_level": post.pass_level, "flags": post.flags})
+        meta.append(
+            {
+                "metric": post.metric,
+                "levels": list(post.levels),
+                "models": list(post.models),
+                "regions": list(post.regions),
+                "source": post.source,
+                "pass_level": post.pass_level,
+                "flags": post.flags,
+            }
+        )
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     buf = io.BytesIO()
     np.savez(buf, **arrays)
@@ -86,10 +94,18 @@ def from_bytes(blob: bytes) -> list[Posterior]:
     out = []
     for k, m in enumerate(meta):
         flags = m.get("flags") or {}
-        out.append(Posterior(
-            metric=m["metric"], levels=tuple(m["levels"]), models=tuple(m["models"]),
-            regions=tuple(m["regions"]), weights=data[f"w{k}"], p=data[f"p{k}"].astype(np.float64),
-            confusion=data[f"c{k}"].astype(np.float64), source=m["source"],
-            pass_level=m["pass_level"], flags=flags,
-        ))
+        out.append(
+            Posterior(
+                metric=m["metric"],
+                levels=tuple(m["levels"]),
+                models=tuple(m["models"]),
+                regions=tuple(m["regions"]),
+                weights=data[f"w{k}"],
+                p=data[f"p{k}"].astype(np.float64),
+                confusion=data[f"c{k}"].astype(np.float64),
+                source=m["source"],
+                pass_level=m["pass_level"],
+                flags=flags,
+            )
+        )
     return out

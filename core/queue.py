@@ -52,8 +52,16 @@ class LabelQueue:
 
     REFRESH_EVERY = 25  # re-read the cell counts now and then: other raters label too
 
-    def __init__(self, store, eval_set: EvalSet, rater: str, seed: int = 0, min_per_cell: int = 10,
-                 scorer: Scorer | None = None, balance_metric: str | None = None):
+    def __init__(
+        self,
+        store,
+        eval_set: EvalSet,
+        rater: str,
+        seed: int = 0,
+        min_per_cell: int = 10,
+        scorer: Scorer | None = None,
+        balance_metric: str | None = None,
+    ):
         self.store = store
         self.eval_set = eval_set
         self.rater = rater
@@ -63,7 +71,8 @@ class LabelQueue:
         metric = balance_metric or (eval_set.metrics[0].name if eval_set.metrics else None)
         self.metric = metric
         self.levels: tuple[int, ...] = (
-            tuple(range(eval_set.metric(metric).n_levels)) if metric else ())
+            tuple(range(eval_set.metric(metric).n_levels)) if metric else ()
+        )
         self.models = tuple(store.models(eval_set.id))
         self.item_lo, self.item_hi = store.item_id_range(eval_set.id)
         self.skipped: set[int] = set()
@@ -148,8 +157,9 @@ class LabelQueue:
         for level in [*levels, None]:  # None: any level (missing judgments, exhausted levels)
             found = self._random_in(cell, level, any_rater)
             if found is not None:
-                return Pick(found, cell[0], cell[1], level if level is not None
-                            else self._level_of(found))
+                return Pick(
+                    found, cell[0], cell[1], level if level is not None else self._level_of(found)
+                )
         return None
 
     def _random_in(self, cell: Cell, level: int | None, any_rater: bool) -> int | None:
@@ -161,8 +171,9 @@ class LabelQueue:
         # enough candidates to step over the ones skipped or on screen, and no more
         limit = 3 + len(self.skipped) + len(self.handed)
         for start in (pivot, self.item_lo):  # from a random point on, then wrap around
-            ids = self.store.pick_responses(self.eval_set.id, cell[0], cell[1], start, metric,
-                                            level, rater, limit=limit)
+            ids = self.store.pick_responses(
+                self.eval_set.id, cell[0], cell[1], start, metric, level, rater, limit=limit
+            )
             for rid in ids:
                 if rid not in self.skipped and rid not in self.handed:
                     return rid

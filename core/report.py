@@ -63,7 +63,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from changeover.core.baselines import METHODS, BaselineCell, baselines_all
-from changeover.core.decide import CandidateDecision, Decision, decide, decide_all, labels_to_minimum, specs_of
+from changeover.core.decide import (
+    CandidateDecision,
+    Decision,
+    decide,
+    decide_all,
+    labels_to_minimum,
+    specs_of,
+)
 from changeover.core.types import ChangeoverError, EvalSet
 
 SCHEMA = "changeover.report/1"
@@ -157,14 +164,16 @@ def _cell_labels(post) -> list[list[int]] | None:
     return None if table is None else [[int(x) for x in row] for row in table]
 
 
-def _metric_table(post, metric, models: tuple[str, ...], incumbent: str, threshold: float) -> MetricTable:
+def _metric_table(
+    post, metric, models: tuple[str, ...], incumbent: str, threshold: float
+) -> MetricTable:
     q, share = post.quantity(), post.pass_share()
     labels = _cell_labels(post)
     i = post.model_index(incumbent)
     rows = []
     for r, region in enumerate([*post.regions, "overall"]):
         overall = region == "overall"
-        pick = (lambda a: a @ post.weights) if overall else (lambda a: a[:, :, r])
+        pick = (lambda a: a @ post.weights) if overall else (lambda a, r=r: a[:, :, r])
         qq, ss = pick(q), None if share is None else pick(share)
         cells = []
         for model in models:
@@ -175,13 +184,28 @@ def _metric_table(post, metric, models: tuple[str, ...], incumbent: str, thresho
                 d = qq[:, m] - qq[:, i]
                 delta = interval(d)
                 dec = decide(d, metric.direction, metric.margin, threshold)
-            cells.append(Cell(model, n, interval(qq[:, m]),
-                              None if ss is None else interval(ss[:, m]), delta, dec))
+            cells.append(
+                Cell(
+                    model,
+                    n,
+                    interval(qq[:, m]),
+                    None if ss is None else interval(ss[:, m]),
+                    delta,
+                    dec,
+                )
+            )
         weight = 1.0 if overall else float(post.weights[r])
         rows.append(Row(region, weight, tuple(cells)))
-    return MetricTable(post.metric, tuple(post.levels), metric.direction, float(metric.margin),
-                       "rate" if post.is_binary else "mean_level", post.pass_level, post.source,
-                       tuple(rows))
+    return MetricTable(
+        post.metric,
+        tuple(post.levels),
+        metric.direction,
+        float(metric.margin),
+        "rate" if post.is_binary else "mean_level",
+        post.pass_level,
+        post.source,
+        tuple(rows),
+    )
 
 
 def _calibration(post, counts) -> list[Calibration]:
@@ -200,10 +224,22 @@ def _calibration(post, counts) -> list[Calibration]:
                 cm, cr = c.models.index(model), c.regions.index(region)
                 table = tuple(tuple(int(x) for x in row) for row in c.n[cm, cr])
                 judge_only = tuple(int(x) for x in c.u[cm, cr])
-            tup = lambda a: tuple(tuple(float(x) for x in row) for row in a)
-            out.append(Calibration(post.metric, model, region,
-                                   None if labels is None else labels[m][r], se, sp,
-                                   tup(mean), tup(lo), tup(hi), table, judge_only))
+            tup = lambda a: tuple(tuple(float(x) for x in row) for row in a)  # noqa: E731
+            out.append(
+                Calibration(
+                    post.metric,
+                    model,
+                    region,
+                    None if labels is None else labels[m][r],
+                    se,
+                    sp,
+                    tup(mean),
+                    tup(lo),
+                    tup(hi),
+                    table,
+                    judge_only,
+                )
+            )
     return out
 
 
@@ -221,8 +257,10 @@ def refit_hint(diagnostics: dict, draws: int | None = None) -> str:
     """What to do about a failed fit, for the command line (the report's flag, the fit summary)."""
     return {
         "quick": "a quick fit is too short to pass them: fit without --quick",
-        "divergences": ("refit with another seed (changeover fit --seed N), or with smaller steps "
-                        "(changeover fit --target-accept 0.98: slower, fewer divergences)"),
+        "divergences": (
+            "refit with another seed (changeover fit --seed N), or with smaller steps "
+            "(changeover fit --target-accept 0.98: slower, fewer divergences)"
+        ),
         "mixing": "refit with another seed (changeover fit --seed N)",
     }[failure_kind(diagnostics, draws)]
 
@@ -236,40 +274,85 @@ def _flags(posteriors, fit, counts, stale, diagnostics) -> list[Flag]:
     flags = []
     if stale:
         fid = f"#{fit['id']} " if fit else ""
-        flags.append(Flag("stale_fit", f"fit {fid}is stale: labels changed since it ran "
-                                       "(run `changeover fit` again)"))
+        flags.append(
+            Flag(
+                "stale_fit",
+                f"fit {fid}is stale: labels changed since it ran (run `changeover fit` again)",
+            )
+        )
     if any(p.source == "instant" for p in posteriors):
-        flags.append(Flag("instant_posterior", "instant posterior (conjugate, unpooled, no "
-                                               "sampling): a quick look, not the full model"))
+        flags.append(
+            Flag(
+                "instant_posterior",
+                "instant posterior (conjugate, unpooled, no "
+                "sampling): a quick look, not the full model",
+            )
+        )
     if diagnostics and diagnostics.get("ok") is False:
-        fmt = lambda v: f"{v:.3f}" if isinstance(v, float) and abs(v) < 100 else (
-            f"{v:.0f}" if isinstance(v, float) else str(v))
+        fmt = lambda v: (  # noqa: E731
+            f"{v:.3f}"
+            if isinstance(v, float) and abs(v) < 100
+            else (f"{v:.0f}" if isinstance(v, float) else str(v))
+        )
         parts = diagnostics.get("reasons") or [  # per metric; older fits kept only the totals
-            f"{k} {fmt(diagnostics[k])}" for k in ("max_rhat", "min_ess_bulk", "min_ess_tail",
-                                                   "divergences") if k in diagnostics]
-        flags.append(Flag("diagnostics", "the fit failed its diagnostics (R-hat <= 1.01, "
-                                         "ESS >= 400, no divergences): " + "; ".join(parts)
-                                         + "; " + refit_hint(diagnostics, _draws(fit))))
+            f"{k} {fmt(diagnostics[k])}"
+            for k in ("max_rhat", "min_ess_bulk", "min_ess_tail", "divergences")
+            if k in diagnostics
+        ]
+        flags.append(
+            Flag(
+                "diagnostics",
+                "the fit failed its diagnostics (R-hat <= 1.01, "
+                "ESS >= 400, no divergences): "
+                + "; ".join(parts)
+                + "; "
+                + refit_hint(diagnostics, _draws(fit)),
+            )
+        )
     for post in posteriors:
         unl = (post.flags or {}).get("unlabelled_cells")
         if unl is None and _cell_labels(post) is not None:
-            unl = [[post.models[m], post.regions[r]] for m, row in enumerate(_cell_labels(post))
-                   for r, n in enumerate(row) if n == 0]
+            unl = [
+                [post.models[m], post.regions[r]]
+                for m, row in enumerate(_cell_labels(post))
+                for r, n in enumerate(row)
+                if n == 0
+            ]
         for model, region in unl or ():
-            flags.append(Flag("unlabelled_cell", f"{post.metric}: no human labels for {model} in "
-                                                 f"{region}; its estimate leans on the pooling"))
+            flags.append(
+                Flag(
+                    "unlabelled_cell",
+                    f"{post.metric}: no human labels for {model} in "
+                    f"{region}; its estimate leans on the pooling",
+                )
+            )
     for c in (counts or {}).values():
         if c.ties:
-            flags.append(Flag("ties", f"{c.metric}: {c.ties} labelled response(s) left out "
-                                      "because their raters tied"))
+            flags.append(
+                Flag(
+                    "ties",
+                    f"{c.metric}: {c.ties} labelled response(s) left out because their raters tied",
+                )
+            )
         if c.missing_judgments:
-            flags.append(Flag("missing_judgments", f"{c.metric}: {c.missing_judgments} "
-                                                   "response(s) without a usable judge verdict"))
+            flags.append(
+                Flag(
+                    "missing_judgments",
+                    f"{c.metric}: {c.missing_judgments} response(s) without a usable judge verdict",
+                )
+            )
     return flags
 
 
-def build_report(eval_set: EvalSet, posteriors, fit=None, counts=None, threshold: float = 0.95,
-                 min_labels: int = 30, stale: bool | None = None) -> Report:
+def build_report(
+    eval_set: EvalSet,
+    posteriors,
+    fit=None,
+    counts=None,
+    threshold: float = 0.95,
+    min_labels: int = 30,
+    stale: bool | None = None,
+) -> Report:
     """The report as plain data. `counts` (metric -> Counts) adds count tables and baselines;
     `stale` is computed from `counts` and the fit's data hash when not given."""
     if not posteriors:
@@ -278,8 +361,10 @@ def build_report(eval_set: EvalSet, posteriors, fit=None, counts=None, threshold
     models = [incumbent]
     for post in posteriors:
         if incumbent not in post.models:
-            raise ChangeoverError(f"metric {post.metric!r}: the incumbent {incumbent!r} is not "
-                                  f"among the fitted models {list(post.models)}")
+            raise ChangeoverError(
+                f"metric {post.metric!r}: the incumbent {incumbent!r} is not "
+                f"among the fitted models {list(post.models)}"
+            )
         models += [m for m in post.models if m not in models]
     models_t = tuple(models)
     fit_d = None
@@ -288,39 +373,88 @@ def build_report(eval_set: EvalSet, posteriors, fit=None, counts=None, threshold
             from changeover.core.counts import data_hash
 
             stale = data_hash(counts) != fit.data_hash
-        fit_d = {"id": fit.id, "created_at": fit.created_at, "settings": fit.settings,
-                 "data_hash": fit.data_hash, "stale": stale}
+        fit_d = {
+            "id": fit.id,
+            "created_at": fit.created_at,
+            "settings": fit.settings,
+            "data_hash": fit.data_hash,
+            "stale": stale,
+        }
     known = {m.name for m in eval_set.metrics}
     for p in posteriors:
         if p.metric not in known:
-            raise ChangeoverError(f"the fit has metric {p.metric!r}, which eval set "
-                                  f"{eval_set.name!r} no longer defines: fit again")
-    tables = tuple(_metric_table(p, eval_set.metric(p.metric), models_t, incumbent, threshold)
-                   for p in posteriors)
+            raise ChangeoverError(
+                f"the fit has metric {p.metric!r}, which eval set "
+                f"{eval_set.name!r} no longer defines: fit again"
+            )
+    tables = tuple(
+        _metric_table(p, eval_set.metric(p.metric), models_t, incumbent, threshold)
+        for p in posteriors
+    )
     specs = {k: v for k, v in specs_of(eval_set).items() if k in {p.metric for p in posteriors}}
     candidates = tuple(decide_all(posteriors, specs, incumbent, threshold, min_labels))
     calibration = tuple(c for p in posteriors for c in _calibration(p, counts))
     base = ()
     if counts:
         keep = {k: v for k, v in counts.items() if k in specs}
-        base = tuple(baselines_all(keep, dict(zip(eval_set.region_names, eval_set.traffic_weights))))
+        base = tuple(
+            baselines_all(keep, dict(zip(eval_set.region_names, eval_set.traffic_weights)))
+        )
     diagnostics = dict(fit.diagnostics) if fit is not None else {}
     flags = tuple(_flags(posteriors, fit_d, counts, stale, diagnostics))
-    return Report(eval_set.name, incumbent, models_t,
-                  tuple(zip(posteriors[0].regions, (float(w) for w in posteriors[0].weights))),
-                  float(threshold), int(min_labels), tables, candidates, calibration, base, fit_d,
-                  diagnostics, flags, tuple(sorted({p.source for p in posteriors})))
+    return Report(
+        eval_set.name,
+        incumbent,
+        models_t,
+        tuple(zip(posteriors[0].regions, (float(w) for w in posteriors[0].weights))),
+        float(threshold),
+        int(min_labels),
+        tables,
+        candidates,
+        calibration,
+        base,
+        fit_d,
+        diagnostics,
+        flags,
+        tuple(sorted({p.source for p in posteriors})),
+    )
 
 
 # ---- flat rows (CSV, export) ------------------------------------------------------------------
 
 CSV_COLUMNS = (
-    "eval_set", "fit_id", "metric", "quantity", "region", "weight", "model", "incumbent",
-    "labels", "mean", "lower_90", "upper_90", "pass_share", "pass_share_lower_90",
-    "pass_share_upper_90", "delta", "delta_lower_90", "delta_upper_90", "p_noninferior",
-    "verdict", "reason", "sensitivity", "sensitivity_lower_90", "sensitivity_upper_90",
-    "specificity", "specificity_lower_90", "specificity_upper_90",
-    *(f"{m}{s}" for m in ("judge", "human", "rogan_gladen", "ppi") for s in ("", "_lower_90", "_upper_90")),
+    "eval_set",
+    "fit_id",
+    "metric",
+    "quantity",
+    "region",
+    "weight",
+    "model",
+    "incumbent",
+    "labels",
+    "mean",
+    "lower_90",
+    "upper_90",
+    "pass_share",
+    "pass_share_lower_90",
+    "pass_share_upper_90",
+    "delta",
+    "delta_lower_90",
+    "delta_upper_90",
+    "p_noninferior",
+    "verdict",
+    "reason",
+    "sensitivity",
+    "sensitivity_lower_90",
+    "sensitivity_upper_90",
+    "specificity",
+    "specificity_lower_90",
+    "specificity_upper_90",
+    *(
+        f"{m}{s}"
+        for m in ("judge", "human", "rogan_gladen", "ppi")
+        for s in ("", "_lower_90", "_upper_90")
+    ),
 )
 
 
@@ -338,10 +472,17 @@ def report_rows(report: Report) -> list[dict]:
     for t in report.metrics:
         for row in t.rows:
             for cell in row.cells:
-                d = {"eval_set": report.eval_set, "fit_id": (report.fit or {}).get("id"),
-                     "metric": t.name, "quantity": t.quantity, "region": row.region,
-                     "weight": row.weight, "model": cell.model,
-                     "incumbent": cell.model == report.incumbent, "labels": cell.labels}
+                d = {
+                    "eval_set": report.eval_set,
+                    "fit_id": (report.fit or {}).get("id"),
+                    "metric": t.name,
+                    "quantity": t.quantity,
+                    "region": row.region,
+                    "weight": row.weight,
+                    "model": cell.model,
+                    "incumbent": cell.model == report.incumbent,
+                    "labels": cell.labels,
+                }
                 d.update(_iv("mean", cell.value))
                 d["lower_90"], d["upper_90"] = d.pop("mean_lower_90"), d.pop("mean_upper_90")
                 d.update(_iv("pass_share", cell.pass_share))
@@ -357,8 +498,14 @@ def report_rows(report: Report) -> list[dict]:
                 for method in METHODS:
                     e = b.get(method) if b else None
                     key = "ppi" if method == "ppi++" else method
-                    d.update(_iv(key, None if e is None or e.estimate is None
-                                 else Interval(e.estimate, e.lo, e.hi)))
+                    d.update(
+                        _iv(
+                            key,
+                            None
+                            if e is None or e.estimate is None
+                            else Interval(e.estimate, e.lo, e.hi),
+                        )
+                    )
                 out.append({k: _num(d.get(k)) for k in CSV_COLUMNS})
     return out
 
@@ -383,8 +530,10 @@ def render(report: Report, fmt: str = "text") -> str:
 
         return markdown(report)
     if fmt == "json":
-        return json.dumps(_clean_json(to_json(report)), indent=2, ensure_ascii=True,
-                          allow_nan=False) + "\n"
+        return (
+            json.dumps(_clean_json(to_json(report)), indent=2, ensure_ascii=True, allow_nan=False)
+            + "\n"
+        )
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
@@ -400,56 +549,128 @@ def _csv_text(v):
     if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + v
     return v
+
+
 def to_json(report: Report) -> dict:
     """The documented JSON shape (see the module docstring) as plain Python data."""
-    iv = lambda i: None if i is None else {"mean": _num(i.mean), "lower": _num(i.lower),
-                                           "upper": _num(i.upper)}
-    metrics = [{
-        "name": t.name, "levels": list(t.levels), "direction": t.direction, "margin": t.margin,
-        "quantity": t.quantity, "pass_level": t.pass_level, "source": t.source,
-        "rows": [{"region": r.region, "weight": r.weight, "cells": [{
-            "model": c.model, "labels": c.labels, "mean": _num(c.value.mean),
-            "lower": _num(c.value.lower), "upper": _num(c.value.upper),
-            "pass_share": iv(c.pass_share), "delta": iv(c.delta),
-            "p_noninferior": None if c.decision is None else _num(c.decision.probability),
-            "verdict": None if c.decision is None else c.decision.verdict,
-            "reason": None if c.decision is None else c.decision.reason,
-        } for c in r.cells]} for r in t.rows],
-    } for t in report.metrics]
-    candidates = [{
-        "model": d.candidate, "verdict": d.verdict, "joint_probability": _num(d.joint_probability),
-        "reason": d.reason, "labels": dict(d.labels),
-        "labels_to_minimum": labels_to_minimum(d, report.min_labels),
-        "labels_needed": [{"metric": f.metric, "region": f.region,
-                           "candidate_labels": f.candidate_labels,
-                           "incumbent_labels": f.incumbent_labels, "total": f.total,
-                           "capped": f.capped, "max_labels": f.max_labels, "text": f.text}
-                          for f in d.forecasts],
-    } for d in report.candidates]
-    calibration = [{
-        "metric": c.metric, "model": c.model, "region": c.region, "labels": c.labels,
-        "sensitivity": iv(c.sensitivity), "specificity": iv(c.specificity),
-        "confusion": {"mean": [list(r) for r in c.confusion_mean],
-                      "lower": [list(r) for r in c.confusion_lower],
-                      "upper": [list(r) for r in c.confusion_upper]},
-        "counts": None if c.counts is None else [list(r) for r in c.counts],
-        "judge_only": None if c.judge_only is None else list(c.judge_only),
-    } for c in report.calibration]
-    baselines = [{
-        "metric": b.metric, "model": b.model, "region": b.region, "n_judged": b.n_judged,
-        "n_labelled": b.n_labelled,
-        "estimates": [{"method": e.method, "estimate": _num(e.estimate), "lower": _num(e.lo),
-                       "upper": _num(e.hi), "note": e.note} for e in b.estimates],
-    } for b in report.baselines]
+    iv = lambda i: (  # noqa: E731
+        None
+        if i is None
+        else {"mean": _num(i.mean), "lower": _num(i.lower), "upper": _num(i.upper)}
+    )
+    metrics = [
+        {
+            "name": t.name,
+            "levels": list(t.levels),
+            "direction": t.direction,
+            "margin": t.margin,
+            "quantity": t.quantity,
+            "pass_level": t.pass_level,
+            "source": t.source,
+            "rows": [
+                {
+                    "region": r.region,
+                    "weight": r.weight,
+                    "cells": [
+                        {
+                            "model": c.model,
+                            "labels": c.labels,
+                            "mean": _num(c.value.mean),
+                            "lower": _num(c.value.lower),
+                            "upper": _num(c.value.upper),
+                            "pass_share": iv(c.pass_share),
+                            "delta": iv(c.delta),
+                            "p_noninferior": None
+                            if c.decision is None
+                            else _num(c.decision.probability),
+                            "verdict": None if c.decision is None else c.decision.verdict,
+                            "reason": None if c.decision is None else c.decision.reason,
+                        }
+                        for c in r.cells
+                    ],
+                }
+                for r in t.rows
+            ],
+        }
+        for t in report.metrics
+    ]
+    candidates = [
+        {
+            "model": d.candidate,
+            "verdict": d.verdict,
+            "joint_probability": _num(d.joint_probability),
+            "reason": d.reason,
+            "labels": dict(d.labels),
+            "labels_to_minimum": labels_to_minimum(d, report.min_labels),
+            "labels_needed": [
+                {
+                    "metric": f.metric,
+                    "region": f.region,
+                    "candidate_labels": f.candidate_labels,
+                    "incumbent_labels": f.incumbent_labels,
+                    "total": f.total,
+                    "capped": f.capped,
+                    "max_labels": f.max_labels,
+                    "text": f.text,
+                }
+                for f in d.forecasts
+            ],
+        }
+        for d in report.candidates
+    ]
+    calibration = [
+        {
+            "metric": c.metric,
+            "model": c.model,
+            "region": c.region,
+            "labels": c.labels,
+            "sensitivity": iv(c.sensitivity),
+            "specificity": iv(c.specificity),
+            "confusion": {
+                "mean": [list(r) for r in c.confusion_mean],
+                "lower": [list(r) for r in c.confusion_lower],
+                "upper": [list(r) for r in c.confusion_upper],
+            },
+            "counts": None if c.counts is None else [list(r) for r in c.counts],
+            "judge_only": None if c.judge_only is None else list(c.judge_only),
+        }
+        for c in report.calibration
+    ]
+    baselines = [
+        {
+            "metric": b.metric,
+            "model": b.model,
+            "region": b.region,
+            "n_judged": b.n_judged,
+            "n_labelled": b.n_labelled,
+            "estimates": [
+                {
+                    "method": e.method,
+                    "estimate": _num(e.estimate),
+                    "lower": _num(e.lo),
+                    "upper": _num(e.hi),
+                    "note": e.note,
+                }
+                for e in b.estimates
+            ],
+        }
+        for b in report.baselines
+    ]
     return {
-        "schema": SCHEMA, "eval_set": report.eval_set, "incumbent": report.incumbent,
+        "schema": SCHEMA,
+        "eval_set": report.eval_set,
+        "incumbent": report.incumbent,
         "models": list(report.models),
         "regions": [{"name": n, "weight": w} for n, w in report.regions],
-        "threshold": report.threshold, "min_labels": report.min_labels,
-        "interval": {"level": LEVEL, "lower_quantile": LOWER_Q,
-                     "upper_quantile": UPPER_Q},
-        "fit": report.fit, "sources": list(report.sources), "metrics": metrics,
-        "candidates": candidates, "calibration": calibration, "baselines": baselines,
+        "threshold": report.threshold,
+        "min_labels": report.min_labels,
+        "interval": {"level": LEVEL, "lower_quantile": LOWER_Q, "upper_quantile": UPPER_Q},
+        "fit": report.fit,
+        "sources": list(report.sources),
+        "metrics": metrics,
+        "candidates": candidates,
+        "calibration": calibration,
+        "baselines": baselines,
         "diagnostics": _clean_json(report.diagnostics),
         "flags": [{"kind": f.kind, "message": f.message} for f in report.flags],
     }

@@ -16,12 +16,14 @@ from changeover.core.baselines import METHODS
 from changeover.core.decide import labels_to_minimum
 from changeover.core.report import Calibration, Interval, MetricTable, Report
 
-
 # Sections shared by the text and Markdown renderers: (title, blocks); a block is a paragraph
 # string or a table (header, rows). Strings are raw here and escaped by the renderer.
 
-_DIRECTION = {"higher": "higher is better", "lower": "lower is better",
-              "match": "should match the incumbent"}
+_DIRECTION = {
+    "higher": "higher is better",
+    "lower": "lower is better",
+    "match": "should match the incumbent",
+}
 
 
 def _f(x: float | None, sign: bool = False) -> str:
@@ -44,60 +46,126 @@ def _quantity(t: MetricTable) -> str:
 
 def _sections(report: Report) -> list[tuple[str, list]]:
     fit = report.fit
-    head = [f"eval set {report.eval_set}, incumbent {report.incumbent}; "
-            f"candidates: {', '.join(m for m in report.models if m != report.incumbent)}"]
+    head = [
+        f"eval set {report.eval_set}, incumbent {report.incumbent}; "
+        f"candidates: {', '.join(m for m in report.models if m != report.incumbent)}"
+    ]
     if fit:
         s = fit.get("settings") or {}
         bits = [f"{s[k]} {k}" for k in ("chains", "draws") if k in s]
-        head.append(f"fit #{fit['id']} of {fit['created_at']}" + (f" ({', '.join(bits)}" +
-                    (f", seed {s['seed']}" if "seed" in s else "") + ")" if bits else "")
-                    + ("; STALE: labels changed since" if fit.get("stale") else ""))
-    head.append(f"sources: {', '.join(report.sources)}; regions: " + ", ".join(
-        f"{n} ({w:.0%})" for n, w in report.regions))
-    head.append(f"threshold {report.threshold:g}; a candidate needs at least {report.min_labels} "
-                "human labels per metric to be ready; intervals are 90% (the 5% and 95% "
-                "quantiles of the posterior draws)")
+        head.append(
+            f"fit #{fit['id']} of {fit['created_at']}"
+            + (
+                f" ({', '.join(bits)}" + (f", seed {s['seed']}" if "seed" in s else "") + ")"
+                if bits
+                else ""
+            )
+            + ("; STALE: labels changed since" if fit.get("stale") else "")
+        )
+    head.append(
+        f"sources: {', '.join(report.sources)}; regions: "
+        + ", ".join(f"{n} ({w:.0%})" for n, w in report.regions)
+    )
+    head.append(
+        f"threshold {report.threshold:g}; a candidate needs at least {report.min_labels} "
+        "human labels per metric to be ready; intervals are 90% (the 5% and 95% "
+        "quantiles of the posterior draws)"
+    )
     out = [("changeover report", head)]
     if report.flags:
         out.append(("warnings", [f"[{f.kind}] {f.message}" for f in report.flags]))
     cands = [m for m in report.models if m != report.incumbent]
     for t in report.metrics:
-        blocks: list = [f"{_quantity(t)}, {_DIRECTION.get(t.direction, t.direction)}, margin "
-                        f"{t.margin:g}; source: {t.source}"]
-        rows = [[r.region, f"{r.weight:.0%}" if r.region != "overall" else "",
-                 *(_ivtext(c.value) for c in r.cells)] for r in t.rows]
+        blocks: list = [
+            f"{_quantity(t)}, {_DIRECTION.get(t.direction, t.direction)}, margin "
+            f"{t.margin:g}; source: {t.source}"
+        ]
+        rows = [
+            [
+                r.region,
+                f"{r.weight:.0%}" if r.region != "overall" else "",
+                *(_ivtext(c.value) for c in r.cells),
+            ]
+            for r in t.rows
+        ]
         blocks.append((["region", "weight", *report.models], rows))
         if t.pass_level is not None and t.quantity != "rate":
             blocks.append(f"share at or above {t.levels[t.pass_level]} (level {t.pass_level + 1})")
-            blocks.append((["region", *report.models],
-                           [[r.region, *(_ivtext(c.pass_share) for c in r.cells)] for r in t.rows]))
+            blocks.append(
+                (
+                    ["region", *report.models],
+                    [[r.region, *(_ivtext(c.pass_share) for c in r.cells)] for r in t.rows],
+                )
+            )
         if cands:
             blocks.append(f"difference to {report.incumbent} (candidate - incumbent)")
-            blocks.append((["region", *cands], [[r.region, *(_ivtext(c.delta, True) for c in r.cells
-                                                             if c.delta is not None)] for r in t.rows]))
+            blocks.append(
+                (
+                    ["region", *cands],
+                    [
+                        [
+                            r.region,
+                            *(_ivtext(c.delta, True) for c in r.cells if c.delta is not None),
+                        ]
+                        for r in t.rows
+                    ],
+                )
+            )
             blocks.append("P(non-inferior) and verdict")
-            blocks.append((["region", *cands], [[r.region, *(f"{c.decision.probability:.2f} "
-                                                             f"{c.decision.verdict}"
-                                                             for c in r.cells if c.decision)]
-                                                for r in t.rows]))
+            blocks.append(
+                (
+                    ["region", *cands],
+                    [
+                        [
+                            r.region,
+                            *(
+                                f"{c.decision.probability:.2f} {c.decision.verdict}"
+                                for c in r.cells
+                                if c.decision
+                            ),
+                        ]
+                        for r in t.rows
+                    ],
+                )
+            )
         blocks.append("human-labelled responses")
-        blocks.append((["region", *report.models], [[r.region, *("?" if c.labels is None else
-                                                               str(c.labels) for c in r.cells)]
-                                                    for r in t.rows]))
+        blocks.append(
+            (
+                ["region", *report.models],
+                [
+                    [r.region, *("?" if c.labels is None else str(c.labels) for c in r.cells)]
+                    for r in t.rows
+                ],
+            )
+        )
         out.append((t.name, blocks))
     if report.candidates:
-        blocks = [(["candidate", "verdict", "P(all hold)", "labels"],
-                   [[d.candidate, d.verdict, f"{d.joint_probability:.2f}",
-                     ", ".join(f"{k} {'?' if v is None else v}" for k, v in d.labels.items())]
-                    for d in report.candidates])]
+        blocks = [
+            (
+                ["candidate", "verdict", "P(all hold)", "labels"],
+                [
+                    [
+                        d.candidate,
+                        d.verdict,
+                        f"{d.joint_probability:.2f}",
+                        ", ".join(f"{k} {'?' if v is None else v}" for k, v in d.labels.items()),
+                    ]
+                    for d in report.candidates
+                ],
+            )
+        ]
         for d in report.candidates:
             lines = [f"{d.candidate}: {d.reason}"]
             short = labels_to_minimum(d, report.min_labels)
-            lines += [f"  {m}: {n} more candidate labels to reach {report.min_labels}"
-                      for m, n in short.items()]
+            lines += [
+                f"  {m}: {n} more candidate labels to reach {report.min_labels}"
+                for m, n in short.items()
+            ]
             if d.verdict == "not ready" and d.forecasts:
-                lines.append(f"  no labels-needed forecast: not ready in other cells whatever "
-                             f"{len(d.forecasts)} undecided cell(s) settle to")
+                lines.append(
+                    f"  no labels-needed forecast: not ready in other cells whatever "
+                    f"{len(d.forecasts)} undecided cell(s) settle to"
+                )
             else:
                 lines += [f"  labels needed, {f.text}" for f in d.forecasts]
             blocks.append("\n".join(lines))
@@ -127,23 +195,47 @@ def _calibration_sections(report: Report) -> list:
         cells = [c for c in report.calibration if c.metric == t.name]
         if t.quantity == "rate":
             head = ["model", "region", "labels", "sensitivity", "specificity", "human x judge"]
-            rows = [[c.model, c.region, "?" if c.labels is None else str(c.labels),
-                     _ivtext(c.sensitivity), _ivtext(c.specificity), _counts_text(c)] for c in cells]
-            note = ("sensitivity P(judge yes | human yes), specificity P(judge no | human no); "
-                    "labelled responses by human x judge verdict (TN FP FN TP)")
+            rows = [
+                [
+                    c.model,
+                    c.region,
+                    "?" if c.labels is None else str(c.labels),
+                    _ivtext(c.sensitivity),
+                    _ivtext(c.specificity),
+                    _counts_text(c),
+                ]
+                for c in cells
+            ]
+            note = (
+                "sensitivity P(judge yes | human yes), specificity P(judge no | human no); "
+                "labelled responses by human x judge verdict (TN FP FN TP)"
+            )
         else:
             head = ["model", "region", "labels", "P(judge = human) by level", "human x judge"]
-            rows = [[c.model, c.region, "?" if c.labels is None else str(c.labels),
-                     " ".join(f"{c.confusion_mean[h][h]:.2f}" for h in range(len(t.levels))),
-                     _counts_text(c)] for c in cells]
-            note = ("diagonal of the judge's confusion matrix P(J = j | H = h), levels 1..L; "
-                    "labelled responses where judge and human agree (full table in JSON)")
+            rows = [
+                [
+                    c.model,
+                    c.region,
+                    "?" if c.labels is None else str(c.labels),
+                    " ".join(f"{c.confusion_mean[h][h]:.2f}" for h in range(len(t.levels))),
+                    _counts_text(c),
+                ]
+                for c in cells
+            ]
+            note = (
+                "diagonal of the judge's confusion matrix P(J = j | H = h), levels 1..L; "
+                "labelled responses where judge and human agree (full table in JSON)"
+            )
         out.append((f"judge calibration: {t.name}", [note, (head, rows, 2)]))
     return out
 
 
-_BASELINE_NAMES = {"judge": "raw judge", "human": "human only", "rogan_gladen": "Rogan-Gladen",
-                   "ppi++": "PPI++"}
+_BASELINE_NAMES = {
+    "judge": "raw judge",
+    "human": "human only",
+    "rogan_gladen": "Rogan-Gladen",
+    "ppi++": "PPI++",
+}
 
 
 def _baseline_sections(report: Report) -> list:
@@ -151,12 +243,29 @@ def _baseline_sections(report: Report) -> list:
     for name in dict.fromkeys(b.metric for b in report.baselines):
         cells = [b for b in report.baselines if b.metric == name]
         head = ["model", "region", "judged", "labelled", *(_BASELINE_NAMES[m] for m in METHODS)]
-        rows = [[b.model, b.region, str(b.n_judged), str(b.n_labelled),
-                 *("-" if e.estimate is None else f"{e.estimate:.3f} [{e.lo:.3f}, {e.hi:.3f}]"
-                   for e in b.estimates)] for b in cells]
-        out.append((f"baselines: {name}", [
-            "90% intervals: raw judge rate (Wilson), human labels only (Beta(1,1)), Rogan-Gladen "
-            "(delta method), PPI++ (power-tuned)", (head, rows, 2)]))
+        rows = [
+            [
+                b.model,
+                b.region,
+                str(b.n_judged),
+                str(b.n_labelled),
+                *(
+                    "-" if e.estimate is None else f"{e.estimate:.3f} [{e.lo:.3f}, {e.hi:.3f}]"
+                    for e in b.estimates
+                ),
+            ]
+            for b in cells
+        ]
+        out.append(
+            (
+                f"baselines: {name}",
+                [
+                    "90% intervals: raw judge rate (Wilson), human labels only (Beta(1,1)), Rogan-Gladen "
+                    "(delta method), PPI++ (power-tuned)",
+                    (head, rows, 2),
+                ],
+            )
+        )
     return out
 
 
@@ -168,7 +277,9 @@ def _diagnostic_blocks(diag: dict) -> list:
     per = diag.get("per_metric") or {}
     if per:
         cols = [k for k in keys[2:] if any(k in v for v in per.values())]
-        blocks.append((["metric", *cols], [[m, *(_dv(v.get(k)) for k in cols)] for m, v in per.items()]))
+        blocks.append(
+            (["metric", *cols], [[m, *(_dv(v.get(k)) for k in cols)] for m, v in per.items()])
+        )
     return blocks
 
 
@@ -186,8 +297,12 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")
 
 def plain_text(s: object) -> str:
     """Text with control and bidi characters shown as escapes (\\x1b), never interpreted."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
-                        else f"\\u{ord(m.group()):04x}", str(s))
+    return _CONTROL.sub(
+        lambda m: (
+            f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}"
+        ),
+        str(s),
+    )
 
 
 def _md(s: object) -> str:
@@ -228,8 +343,9 @@ def text(report: Report) -> str:
             if isinstance(b, str):
                 for x in b.split("\n"):
                     indent = " " * (len(x) - len(x.lstrip()) + 2)
-                    lines += textwrap.wrap(plain_text(x), 100, subsequent_indent=indent,
-                                           break_on_hyphens=False) or [""]
+                    lines += textwrap.wrap(
+                        plain_text(x), 100, subsequent_indent=indent, break_on_hyphens=False
+                    ) or [""]
             else:
                 lines += ["", *_grid(*b), ""]
     while lines and not lines[-1]:
@@ -245,8 +361,12 @@ def markdown(report: Report) -> str:
         for b in blocks:
             if isinstance(b, str):
                 first, *rest = b.split("\n")  # indented follow-up lines become a list
-                lines += [_md(first), *([""] if rest else []),
-                          *(f"- {_md(x.strip())}" for x in rest), ""]
+                lines += [
+                    _md(first),
+                    *([""] if rest else []),
+                    *(f"- {_md(x.strip())}" for x in rest),
+                    "",
+                ]
             else:
                 head, rows = b[0], b[1]
                 lines.append("| " + " | ".join(_md(h) for h in head) + " |")

@@ -177,7 +177,8 @@ class Store:
                 if unwritable or "readonly" in str(exc):
                     raise WorkspaceError(
                         f"{path}: cannot be written here ({exc}); open it with --read-only "
-                        "to review it") from None
+                        "to review it"
+                    ) from None
                 raise WorkspaceError(f"{path}: cannot be opened ({exc})") from None
         return store
 
@@ -186,8 +187,9 @@ class Store:
         # mode=ro still needs the -shm file of a WAL database; on a read-only file system
         # `immutable=1` is the only way in (no other process can be writing there anyway).
         for params in ("mode=ro", "immutable=1"):
-            con = sqlite3.connect(f"file:{path}?{params}", uri=True, isolation_level=None,
-                                  check_same_thread=False)
+            con = sqlite3.connect(
+                f"file:{path}?{params}", uri=True, isolation_level=None, check_same_thread=False
+            )
             try:
                 con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
                 con.execute("SELECT count(*) FROM sqlite_master").fetchone()
@@ -233,8 +235,10 @@ class Store:
 
     def migrate(self) -> int:
         """Apply pending migrations; a no-op when the schema is current. Returns how many ran."""
-        if self.schema_version() == SCHEMA_VERSION and self._one(
-                "SELECT 1 FROM changeover_meta WHERE key = 'app'") is not None:
+        if (
+            self.schema_version() == SCHEMA_VERSION
+            and self._one("SELECT 1 FROM changeover_meta WHERE key = 'app'") is not None
+        ):
             return 0  # current: no write lock taken, so opening never waits for a long writer
         ran = 0
         with self.write():
@@ -320,7 +324,10 @@ class Store:
                 set_id = row[0]
                 old = self.eval_set(set_id)
                 for m in es.metrics:
-                    if m.name in {x.name for x in old.metrics} and old.metric(m.name).levels != m.levels:
+                    if (
+                        m.name in {x.name for x in old.metrics}
+                        and old.metric(m.name).levels != m.levels
+                    ):
                         raise ChangeoverError(
                             f"eval set {es.name!r}: metric {m.name!r} has levels "
                             f"{list(old.metric(m.name).levels)} in the workspace, not {list(m.levels)}"
@@ -344,9 +351,19 @@ class Store:
                     "guideline = excluded.guideline, keys = excluded.keys, "
                     "judge_map = excluded.judge_map, unmapped = excluded.unmapped, "
                     "pass_level = excluded.pass_level",
-                    (set_id, m.name, pos, json.dumps(list(m.levels)), m.direction, m.margin,
-                     m.guideline, json.dumps(list(m.keys)), json.dumps(list(m.judge_map)),
-                     m.unmapped, m.pass_level),
+                    (
+                        set_id,
+                        m.name,
+                        pos,
+                        json.dumps(list(m.levels)),
+                        m.direction,
+                        m.margin,
+                        m.guideline,
+                        json.dumps(list(m.keys)),
+                        json.dumps(list(m.judge_map)),
+                        m.unmapped,
+                        m.pass_level,
+                    ),
                 )
         return self.eval_set(set_id)
 
@@ -360,21 +377,35 @@ class Store:
         regions = tuple(
             Region(r["name"], r["traffic"])
             for r in self._rows(
-                "SELECT name, traffic FROM regions WHERE eval_set_id = ? ORDER BY position", (e["id"],)
+                "SELECT name, traffic FROM regions WHERE eval_set_id = ? ORDER BY position",
+                (e["id"],),
             )
         )
         metrics = tuple(
             Metric(
-                name=m["name"], levels=tuple(json.loads(m["levels"])), direction=m["direction"],
-                margin=m["margin"], guideline=m["guideline"], keys=tuple(json.loads(m["keys"])),
+                name=m["name"],
+                levels=tuple(json.loads(m["levels"])),
+                direction=m["direction"],
+                margin=m["margin"],
+                guideline=m["guideline"],
+                keys=tuple(json.loads(m["keys"])),
                 judge_map=tuple(tuple(p) for p in json.loads(m["judge_map"])),
-                unmapped=m["unmapped"], pass_level=m["pass_level"],
+                unmapped=m["unmapped"],
+                pass_level=m["pass_level"],
             )
-            for m in self._rows("SELECT * FROM metrics WHERE eval_set_id = ? ORDER BY position", (e["id"],))
+            for m in self._rows(
+                "SELECT * FROM metrics WHERE eval_set_id = ? ORDER BY position", (e["id"],)
+            )
         )
         return EvalSet(
-            id=e["id"], name=e["name"], incumbent=e["incumbent"], regions=regions, metrics=metrics,
-            description=e["description"], judge=e["judge"], created_at=e["created_at"],
+            id=e["id"],
+            name=e["name"],
+            incumbent=e["incumbent"],
+            regions=regions,
+            metrics=metrics,
+            description=e["description"],
+            judge=e["judge"],
+            created_at=e["created_at"],
         )
 
     def eval_sets(self) -> list[EvalSet]:
@@ -382,25 +413,29 @@ class Store:
 
     def models(self, eval_set_id: int) -> list[str]:
         """Models of an eval set in import order (the incumbent is wherever the file put it)."""
-        return [r["name"] for r in self._rows(
-            "SELECT name FROM models WHERE eval_set_id = ? ORDER BY position", (eval_set_id,))]
+        return [
+            r["name"]
+            for r in self._rows(
+                "SELECT name FROM models WHERE eval_set_id = ? ORDER BY position", (eval_set_id,)
+            )
+        ]
 
     def stats(self, eval_set_id: int) -> dict[str, int]:
         """Counts of items, responses, judgments, ratings (active) and labelled responses."""
         q = {
             "items": "SELECT count(*) FROM items WHERE eval_set_id = ?",
             "responses": "SELECT count(*) FROM responses r JOIN items i ON i.id = r.item_id "
-                         "WHERE i.eval_set_id = ?",
+            "WHERE i.eval_set_id = ?",
             "judgments": "SELECT count(*) FROM judgments j JOIN responses r ON r.id = j.response_id "
-                         "JOIN items i ON i.id = r.item_id WHERE i.eval_set_id = ?",
+            "JOIN items i ON i.id = r.item_id WHERE i.eval_set_id = ?",
             "judgments_missing": "SELECT count(*) FROM judgments j JOIN responses r "
-                                 "ON r.id = j.response_id JOIN items i ON i.id = r.item_id "
-                                 "WHERE i.eval_set_id = ? AND j.value IS NULL",
+            "ON r.id = j.response_id JOIN items i ON i.id = r.item_id "
+            "WHERE i.eval_set_id = ? AND j.value IS NULL",
             "ratings": "SELECT count(*) FROM active_ratings a JOIN responses r ON r.id = a.response_id "
-                       "JOIN items i ON i.id = r.item_id WHERE i.eval_set_id = ?",
+            "JOIN items i ON i.id = r.item_id WHERE i.eval_set_id = ?",
             "labelled_responses": "SELECT count(DISTINCT a.response_id) FROM active_ratings a "
-                                  "JOIN responses r ON r.id = a.response_id "
-                                  "JOIN items i ON i.id = r.item_id WHERE i.eval_set_id = ?",
+            "JOIN responses r ON r.id = a.response_id "
+            "JOIN items i ON i.id = r.item_id WHERE i.eval_set_id = ?",
         }
         return {k: self._one(sql, (eval_set_id,))[0] for k, sql in q.items()}
 
@@ -442,8 +477,10 @@ class Store:
             raise ChangeoverError(f"{self.path}: workspace is open read-only")
         with self._lock:
             # A big import touches far more pages than the default 2 MB cache holds.
-            caches = {db: self.con.execute(f"PRAGMA {db}.cache_size").fetchone()[0]
-                      for db in ("main", "temp")}
+            caches = {
+                db: self.con.execute(f"PRAGMA {db}.cache_size").fetchone()[0]
+                for db in ("main", "temp")
+            }
             for db in caches:
                 self.con.execute(f"PRAGMA {db}.cache_size = -{IMPORT_CACHE_KB}")
             batch = ImportBatch(self, 0)
@@ -465,30 +502,38 @@ class Store:
         with self._lock:
             return self.con.execute(
                 "SELECT external_id, region, question FROM items WHERE eval_set_id = ?",
-                (eval_set_id,)).fetchall()
+                (eval_set_id,),
+            ).fetchall()
 
     def response_keys(self, eval_set_id: int, external_ids: Iterable[str]) -> set[tuple[str, str]]:
         """The (external_id, model) pairs that have a response, among the given items."""
         ids, found = list(dict.fromkeys(external_ids)), set()
         with self._lock:
             for start in range(0, len(ids), 500):
-                part = ids[start:start + 500]
-                found.update(self.con.execute(
-                    "SELECT i.external_id, r.model FROM responses r JOIN items i ON i.id = r.item_id "
-                    f"WHERE i.eval_set_id = ? AND i.external_id IN ({','.join('?' * len(part))})",
-                    [eval_set_id, *part]).fetchall())
+                part = ids[start : start + 500]
+                found.update(
+                    self.con.execute(
+                        "SELECT i.external_id, r.model FROM responses r JOIN items i ON i.id = r.item_id "
+                        f"WHERE i.eval_set_id = ? AND i.external_id IN ({','.join('?' * len(part))})",
+                        [eval_set_id, *part],
+                    ).fetchall()
+                )
         return found
 
     def rating_keys(self, eval_set_id: int) -> list[tuple[str, str, str, str, int | None, bool]]:
         """(external_id, model, metric, rater, value, active) of every label event that is not
         itself a retraction."""
         with self._lock:
-            return [(*r[:5], bool(r[5])) for r in self.con.execute(
-                "SELECT i.external_id, r.model, a.metric, a.rater, a.value, "
-                "NOT EXISTS (SELECT 1 FROM ratings x WHERE x.retracts = a.id) "
-                "FROM ratings a JOIN responses r ON r.id = a.response_id "
-                "JOIN items i ON i.id = r.item_id WHERE i.eval_set_id = ? AND a.retracts IS NULL",
-                (eval_set_id,)).fetchall()]
+            return [
+                (*r[:5], bool(r[5]))
+                for r in self.con.execute(
+                    "SELECT i.external_id, r.model, a.metric, a.rater, a.value, "
+                    "NOT EXISTS (SELECT 1 FROM ratings x WHERE x.retracts = a.id) "
+                    "FROM ratings a JOIN responses r ON r.id = a.response_id "
+                    "JOIN items i ON i.id = r.item_id WHERE i.eval_set_id = ? AND a.retracts IS NULL",
+                    (eval_set_id,),
+                ).fetchall()
+            ]
 
     # ---- items, responses, ratings -------------------------------------------------------
 
@@ -502,23 +547,42 @@ class Store:
             raise ChangeoverError(f"no response {response_id}")
         r = rows[0]
         judgments = tuple(
-            Judgment(response_id, j["metric"], j["value"], j["raw"], j["score"], j["rationale"], j["judge"])
+            Judgment(
+                response_id,
+                j["metric"],
+                j["value"],
+                j["raw"],
+                j["score"],
+                j["rationale"],
+                j["judge"],
+            )
             for j in self._rows("SELECT * FROM judgments WHERE response_id = ?", (response_id,))
         )
         return ResponseView(
             response=Response(r["id"], r["item_id"], r["model"], r["text"]),
-            item=Item(r["item_id"], r["eval_set_id"], r["external_id"], r["region"], r["question"],
-                      r["reference"]),
+            item=Item(
+                r["item_id"],
+                r["eval_set_id"],
+                r["external_id"],
+                r["region"],
+                r["question"],
+                r["reference"],
+            ),
             judgments=judgments,
             ratings=tuple(self.active_ratings(response_id)),
         )
 
     def active_ratings(self, response_id: int) -> list[Rating]:
-        return [_rating(r) for r in self._rows(
-            "SELECT * FROM active_ratings WHERE response_id = ? ORDER BY id", (response_id,))]
+        return [
+            _rating(r)
+            for r in self._rows(
+                "SELECT * FROM active_ratings WHERE response_id = ? ORDER BY id", (response_id,)
+            )
+        ]
 
-    def add_rating(self, response_id: int, metric: str, rater: str, value: int,
-                   blind: bool = True) -> Rating:
+    def add_rating(
+        self, response_id: int, metric: str, rater: str, value: int, blind: bool = True
+    ) -> Rating:
         """Store one label in its own transaction; it supersedes this rater's earlier label."""
         with self.write() as con:
             stamp = now()
@@ -564,9 +628,14 @@ class Store:
     def ratings(self, eval_set_id: int, include_retracted: bool = True) -> list[Rating]:
         """Every rating event of an eval set, in order (for export and tests)."""
         table = "ratings" if include_retracted else "active_ratings"
-        return [_rating(r) for r in self._rows(
-            f"SELECT a.* FROM {table} a JOIN responses r ON r.id = a.response_id "
-            "JOIN items i ON i.id = r.item_id WHERE i.eval_set_id = ? ORDER BY a.id", (eval_set_id,))]
+        return [
+            _rating(r)
+            for r in self._rows(
+                f"SELECT a.* FROM {table} a JOIN responses r ON r.id = a.response_id "
+                "JOIN items i ON i.id = r.item_id WHERE i.eval_set_id = ? ORDER BY a.id",
+                (eval_set_id,),
+            )
+        ]
 
     # ---- browse --------------------------------------------------------------------------
 
@@ -579,45 +648,62 @@ class Store:
             where.append("r.model = ?")
             params.append(f.model)
         if f.search:
-            where.append("(instr(lower(r.text), lower(?)) > 0 OR instr(lower(i.question), lower(?)) > 0)")
+            where.append(
+                "(instr(lower(r.text), lower(?)) > 0 OR instr(lower(i.question), lower(?)) > 0)"
+            )
             params += [f.search, f.search]
         if f.metric is not None and f.judge_level is not None:
-            where.append("EXISTS (SELECT 1 FROM judgments j WHERE j.response_id = r.id "
-                         "AND j.metric = ? AND j.value = ?)")
+            where.append(
+                "EXISTS (SELECT 1 FROM judgments j WHERE j.response_id = r.id "
+                "AND j.metric = ? AND j.value = ?)"
+            )
             params += [f.metric, f.judge_level]
         if f.metric is not None and f.human_level is not None:
-            where.append("EXISTS (SELECT 1 FROM active_ratings a WHERE a.response_id = r.id "
-                         "AND a.metric = ? AND a.value = ?)")
+            where.append(
+                "EXISTS (SELECT 1 FROM active_ratings a WHERE a.response_id = r.id "
+                "AND a.metric = ? AND a.value = ?)"
+            )
             params += [f.metric, f.human_level]
         if f.disagree and f.metric is not None:
-            where.append("EXISTS (SELECT 1 FROM active_ratings a JOIN judgments j "
-                         "ON j.response_id = a.response_id AND j.metric = a.metric "
-                         "WHERE a.response_id = r.id AND a.metric = ? AND j.value IS NOT NULL "
-                         "AND a.value <> j.value)")
+            where.append(
+                "EXISTS (SELECT 1 FROM active_ratings a JOIN judgments j "
+                "ON j.response_id = a.response_id AND j.metric = a.metric "
+                "WHERE a.response_id = r.id AND a.metric = ? AND j.value IS NOT NULL "
+                "AND a.value <> j.value)"
+            )
             params.append(f.metric)
         elif f.disagree:
-            where.append("EXISTS (SELECT 1 FROM active_ratings a JOIN judgments j "
-                         "ON j.response_id = a.response_id AND j.metric = a.metric "
-                         "WHERE a.response_id = r.id AND j.value IS NOT NULL AND a.value <> j.value)")
+            where.append(
+                "EXISTS (SELECT 1 FROM active_ratings a JOIN judgments j "
+                "ON j.response_id = a.response_id AND j.metric = a.metric "
+                "WHERE a.response_id = r.id AND j.value IS NOT NULL AND a.value <> j.value)"
+            )
         if f.raters_disagree:
             same_metric = "AND a.metric = ? " if f.metric is not None else ""
-            where.append("EXISTS (SELECT 1 FROM active_ratings a JOIN active_ratings b "
-                         "ON b.response_id = a.response_id AND b.metric = a.metric "
-                         "AND b.rater <> a.rater AND b.value <> a.value "
-                         f"WHERE a.response_id = r.id {same_metric})")
+            where.append(
+                "EXISTS (SELECT 1 FROM active_ratings a JOIN active_ratings b "
+                "ON b.response_id = a.response_id AND b.metric = a.metric "
+                "AND b.rater <> a.rater AND b.value <> a.value "
+                f"WHERE a.response_id = r.id {same_metric})"
+            )
             if f.metric is not None:
                 params.append(f.metric)
         if f.unrated:
             if f.metric is not None:
-                where.append("NOT EXISTS (SELECT 1 FROM active_ratings a WHERE a.response_id = r.id "
-                             "AND a.metric = ?)")
+                where.append(
+                    "NOT EXISTS (SELECT 1 FROM active_ratings a WHERE a.response_id = r.id "
+                    "AND a.metric = ?)"
+                )
                 params.append(f.metric)
             else:
-                where.append("NOT EXISTS (SELECT 1 FROM active_ratings a WHERE a.response_id = r.id)")
+                where.append(
+                    "NOT EXISTS (SELECT 1 FROM active_ratings a WHERE a.response_id = r.id)"
+                )
         return " AND ".join(where), params
 
-    def browse(self, eval_set_id: int, f: BrowseFilter = BrowseFilter(), offset: int = 0,
-               limit: int = 100) -> list[BrowseRow]:
+    def browse(
+        self, eval_set_id: int, f: BrowseFilter = BrowseFilter(), offset: int = 0, limit: int = 100
+    ) -> list[BrowseRow]:
         """One page of responses matching the filter, ordered by response id."""
         where, params = self._browse_where(eval_set_id, f)
         rows = self._rows(
@@ -627,12 +713,21 @@ class Store:
             "ORDER BY r.id LIMIT ? OFFSET ?",
             params + [limit, offset],
         )
-        return [BrowseRow(r["id"], r["external_id"], r["region"], r["model"], r["question"], r["t"],
-                          r["nr"]) for r in rows]
+        return [
+            BrowseRow(
+                r["id"], r["external_id"], r["region"], r["model"], r["question"], r["t"], r["nr"]
+            )
+            for r in rows
+        ]
 
-    def browse_page(self, eval_set_id: int, f: BrowseFilter = BrowseFilter(),
-                    after_id: int | None = None, before_id: int | None = None,
-                    limit: int = 100) -> list[BrowseRow]:
+    def browse_page(
+        self,
+        eval_set_id: int,
+        f: BrowseFilter = BrowseFilter(),
+        after_id: int | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[BrowseRow]:
         """A page of `browse` by keyset: the `limit` rows after `after_id` (or just before
         `before_id`), in response id order. Walks responses by rowid and stops at `limit`
         matches, so any page of a million responses costs about what the first one does
@@ -651,19 +746,25 @@ class Store:
         )
         if order:
             rows.reverse()
-        return [BrowseRow(r["id"], r["external_id"], r["region"], r["model"], r["question"], r["t"],
-                          r["nr"]) for r in rows]
+        return [
+            BrowseRow(
+                r["id"], r["external_id"], r["region"], r["model"], r["question"], r["t"], r["nr"]
+            )
+            for r in rows
+        ]
 
     def browse_count(self, eval_set_id: int, f: BrowseFilter = BrowseFilter()) -> int:
         where, params = self._browse_where(eval_set_id, f)
         return self._one(
-            f"SELECT count(*) FROM responses r JOIN items i ON i.id = r.item_id WHERE {where}", params
+            f"SELECT count(*) FROM responses r JOIN items i ON i.id = r.item_id WHERE {where}",
+            params,
         )[0]
 
     # ---- labelling queue (core/queue.py) ---------------------------------------------------
 
-    def cell_label_counts(self, eval_set_id: int, metric: str | None = None
-                          ) -> list[tuple[str, str, int | None, int]]:
+    def cell_label_counts(
+        self, eval_set_id: int, metric: str | None = None
+    ) -> list[tuple[str, str, int | None, int]]:
         """(model, region, judge level on `metric` or None, labelled responses) per cell.
 
         A response is labelled when it has any active human rating. Only labelled responses
@@ -682,15 +783,21 @@ class Store:
     def item_id_range(self, eval_set_id: int) -> tuple[int, int]:
         """Smallest and largest item id of an eval set ((0, -1) when it has none)."""
         # `+eval_set_id`: walk the primary key from either end instead of the region index
-        lo = self._one("SELECT id FROM items WHERE +eval_set_id = ? ORDER BY id LIMIT 1", (eval_set_id,))
-        hi = self._one("SELECT id FROM items WHERE +eval_set_id = ? ORDER BY id DESC LIMIT 1",
-                       (eval_set_id,))
+        lo = self._one(
+            "SELECT id FROM items WHERE +eval_set_id = ? ORDER BY id LIMIT 1", (eval_set_id,)
+        )
+        hi = self._one(
+            "SELECT id FROM items WHERE +eval_set_id = ? ORDER BY id DESC LIMIT 1", (eval_set_id,)
+        )
         return (lo[0], hi[0]) if lo is not None else (0, -1)
 
     def response_total(self, eval_set_id: int) -> int:
         """How many responses an eval set holds."""
-        return self._one("SELECT count(*) FROM responses r JOIN items i ON i.id = r.item_id "
-                         "WHERE i.eval_set_id = ?", (eval_set_id,))[0]
+        return self._one(
+            "SELECT count(*) FROM responses r JOIN items i ON i.id = r.item_id "
+            "WHERE i.eval_set_id = ?",
+            (eval_set_id,),
+        )[0]
 
     def item_count(self, eval_set_id: int) -> int:
         """How many items an eval set holds."""
@@ -698,13 +805,25 @@ class Store:
 
     def labelled_total(self, eval_set_id: int) -> int:
         """How many responses of an eval set have an active human rating."""
-        return self._one("SELECT count(*) FROM (SELECT DISTINCT response_id FROM active_ratings) a "
-                         "JOIN responses r ON r.id = a.response_id JOIN items i ON i.id = r.item_id "
-                         "WHERE i.eval_set_id = ?", (eval_set_id,))[0]
+        return self._one(
+            "SELECT count(*) FROM (SELECT DISTINCT response_id FROM active_ratings) a "
+            "JOIN responses r ON r.id = a.response_id JOIN items i ON i.id = r.item_id "
+            "WHERE i.eval_set_id = ?",
+            (eval_set_id,),
+        )[0]
 
-    def pick_responses(self, eval_set_id: int, model: str, region: str, start_item: int,
-                       metric: str | None = None, judge_level: int | None = None,
-                       rater: str | None = None, scan: int = 4000, limit: int = 20) -> list[int]:
+    def pick_responses(
+        self,
+        eval_set_id: int,
+        model: str,
+        region: str,
+        start_item: int,
+        metric: str | None = None,
+        judge_level: int | None = None,
+        rater: str | None = None,
+        scan: int = 4000,
+        limit: int = 20,
+    ) -> list[int]:
         """Response ids of the cell (model, region) among items `start_item` to
         `start_item + scan - 1`, in item order.
 
@@ -716,14 +835,20 @@ class Store:
         """
         clauses, params = [], [model, start_item, start_item + scan, eval_set_id, region]
         if metric is not None and judge_level is not None:
-            clauses.append("AND EXISTS (SELECT 1 FROM judgments j WHERE j.response_id = r.id "
-                           "AND j.metric = ? AND j.value = ?)")
+            clauses.append(
+                "AND EXISTS (SELECT 1 FROM judgments j WHERE j.response_id = r.id "
+                "AND j.metric = ? AND j.value = ?)"
+            )
             params += [metric, judge_level]
         if rater is None:
-            clauses.append("AND NOT EXISTS (SELECT 1 FROM active_ratings a WHERE a.response_id = r.id)")
+            clauses.append(
+                "AND NOT EXISTS (SELECT 1 FROM active_ratings a WHERE a.response_id = r.id)"
+            )
         else:
-            clauses.append("AND NOT EXISTS (SELECT 1 FROM active_ratings a "
-                           "WHERE a.response_id = r.id AND a.rater = ?)")
+            clauses.append(
+                "AND NOT EXISTS (SELECT 1 FROM active_ratings a "
+                "WHERE a.response_id = r.id AND a.rater = ?)"
+            )
             params.append(rater)
         rows = self._rows(
             "SELECT r.id FROM responses r INDEXED BY responses_model "
@@ -760,8 +885,9 @@ class Store:
         )
         return [(r["metric"], r["model"], r["region"], r["value"], r["n"]) for r in rows]
 
-    def label_votes(self, eval_set_id: int, exclude_raters: Iterable[str] = ()
-                    ) -> list[tuple[int, str, str, str, int | None, int, int]]:
+    def label_votes(
+        self, eval_set_id: int, exclude_raters: Iterable[str] = ()
+    ) -> list[tuple[int, str, str, str, int | None, int, int]]:
         """Active human labels per (response, metric, level), with the judge's level.
 
         Rows: (response_id, metric, model, region, judge level or None, human level, votes).
@@ -778,8 +904,18 @@ class Store:
             f"WHERE i.eval_set_id = ? {clause} GROUP BY 1, 2, 5, 6",
             [eval_set_id, *excluded],
         )
-        return [(r["response_id"], r["metric"], r["model"], r["region"], r["judge"], r["human"],
-                 r["votes"]) for r in rows]
+        return [
+            (
+                r["response_id"],
+                r["metric"],
+                r["model"],
+                r["region"],
+                r["judge"],
+                r["human"],
+                r["votes"],
+            )
+            for r in rows
+        ]
 
     def rater_labels(self, eval_set_id: int) -> list[tuple[int, str, str, str, str, int]]:
         """Active human labels of an eval set, one per (response, metric, rater), for agreement.
@@ -793,36 +929,60 @@ class Store:
             "WHERE i.eval_set_id = ? AND a.value IS NOT NULL ORDER BY a.response_id, a.rater, a.id",
             (eval_set_id,),
         )
-        return [(r["response_id"], r["metric"], r["model"], r["region"], r["rater"], r["value"])
-                for r in rows]
+        return [
+            (r["response_id"], r["metric"], r["model"], r["region"], r["rater"], r["value"])
+            for r in rows
+        ]
 
     # ---- fits ----------------------------------------------------------------------------
 
-    def save_fit(self, eval_set_id: int, settings: dict, data_hash: str, diagnostics: dict,
-                 summary: dict, draws: bytes) -> FitRecord:
+    def save_fit(
+        self,
+        eval_set_id: int,
+        settings: dict,
+        data_hash: str,
+        diagnostics: dict,
+        summary: dict,
+        draws: bytes,
+    ) -> FitRecord:
         """Keep a fit: settings, counts hash, diagnostics, summary and compressed draws."""
         with self.write() as con:
             cur = con.execute(
                 "INSERT INTO fits (eval_set_id, created_at, settings, data_hash, diagnostics, "
                 "summary, draws) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (eval_set_id, now(), json.dumps(settings), data_hash, json.dumps(diagnostics),
-                 json.dumps(summary), zlib.compress(draws, 6)),
+                (
+                    eval_set_id,
+                    now(),
+                    json.dumps(settings),
+                    data_hash,
+                    json.dumps(diagnostics),
+                    json.dumps(summary),
+                    zlib.compress(draws, 6),
+                ),
             )
             fit_id = cur.lastrowid
         return self.fit(fit_id)
 
     def fit(self, fit_id: int) -> FitRecord:
-        rows = self._rows("SELECT id, eval_set_id, created_at, settings, data_hash, diagnostics, "
-                          "summary FROM fits WHERE id = ?", (fit_id,))
+        rows = self._rows(
+            "SELECT id, eval_set_id, created_at, settings, data_hash, diagnostics, "
+            "summary FROM fits WHERE id = ?",
+            (fit_id,),
+        )
         if not rows:
             raise ChangeoverError(f"no fit {fit_id}")
         return _fit(rows[0])
 
     def fits(self, eval_set_id: int) -> list[FitRecord]:
         """Fits of an eval set, newest first."""
-        return [_fit(r) for r in self._rows(
-            "SELECT id, eval_set_id, created_at, settings, data_hash, diagnostics, summary "
-            "FROM fits WHERE eval_set_id = ? ORDER BY id DESC", (eval_set_id,))]
+        return [
+            _fit(r)
+            for r in self._rows(
+                "SELECT id, eval_set_id, created_at, settings, data_hash, diagnostics, summary "
+                "FROM fits WHERE eval_set_id = ? ORDER BY id DESC",
+                (eval_set_id,),
+            )
+        ]
 
     def fit_draws(self, fit_id: int) -> bytes:
         row = self._one("SELECT draws FROM fits WHERE id = ?", (fit_id,))
@@ -832,7 +992,9 @@ class Store:
 
     # ---- export pages (core/export.py streams these; nothing is loaded whole) -------------
 
-    def rating_events_page(self, eval_set_id: int, after_id: int = 0, limit: int = 5000) -> list[dict]:
+    def rating_events_page(
+        self, eval_set_id: int, after_id: int = 0, limit: int = 5000
+    ) -> list[dict]:
         """Rating events with id > after_id, oldest first, with item, region and model, and for
         a retracted event the id, rater and time of the event that retracted it."""
         return self._rows(
@@ -857,17 +1019,31 @@ class Store:
 
     def judgments_between(self, first_id: int, last_id: int) -> list[Judgment]:
         """Judgments of responses with first_id <= id <= last_id (any eval set: filter by id)."""
-        return [Judgment(j["response_id"], j["metric"], j["value"], j["raw"], j["score"],
-                         j["rationale"], j["judge"])
-                for j in self._rows("SELECT * FROM judgments WHERE response_id BETWEEN ? AND ?",
-                                    (first_id, last_id))]
+        return [
+            Judgment(
+                j["response_id"],
+                j["metric"],
+                j["value"],
+                j["raw"],
+                j["score"],
+                j["rationale"],
+                j["judge"],
+            )
+            for j in self._rows(
+                "SELECT * FROM judgments WHERE response_id BETWEEN ? AND ?", (first_id, last_id)
+            )
+        ]
 
     def votes_between(self, first_id: int, last_id: int) -> list[tuple[int, str, int, int]]:
         """Active human votes (response_id, metric, level, votes) for first_id <= id <= last_id."""
-        return [(r["response_id"], r["metric"], r["value"], r["n"]) for r in self._rows(
-            "SELECT response_id, metric, value, count(*) AS n FROM active_ratings "
-            "WHERE response_id BETWEEN ? AND ? AND value IS NOT NULL GROUP BY 1, 2, 3",
-            (first_id, last_id))]
+        return [
+            (r["response_id"], r["metric"], r["value"], r["n"])
+            for r in self._rows(
+                "SELECT response_id, metric, value, count(*) AS n FROM active_ratings "
+                "WHERE response_id BETWEEN ? AND ? AND value IS NOT NULL GROUP BY 1, 2, 3",
+                (first_id, last_id),
+            )
+        ]
 
     # ---- overlap (core/overlap.py) --------------------------------------------------------
 
@@ -877,16 +1053,21 @@ class Store:
             "SELECT count(*), coalesce(sum(nr >= 2), 0) FROM (SELECT count(DISTINCT a.rater) AS nr "
             "FROM active_ratings a JOIN responses r ON r.id = a.response_id "
             "JOIN items i ON i.id = r.item_id WHERE i.eval_set_id = ? GROUP BY a.response_id)",
-            (eval_set_id,))
+            (eval_set_id,),
+        )
         return int(row[0]), int(row[1])
 
     def single_rater_responses(self, eval_set_id: int, not_rater: str) -> list[int]:
         """Responses whose active labels all come from exactly one rater, not `not_rater`."""
-        return [r["response_id"] for r in self._rows(
-            "SELECT a.response_id FROM active_ratings a JOIN responses r ON r.id = a.response_id "
-            "JOIN items i ON i.id = r.item_id WHERE i.eval_set_id = ? GROUP BY a.response_id "
-            "HAVING count(DISTINCT a.rater) = 1 AND max(a.rater) <> ? ORDER BY a.response_id",
-            (eval_set_id, not_rater))]
+        return [
+            r["response_id"]
+            for r in self._rows(
+                "SELECT a.response_id FROM active_ratings a JOIN responses r ON r.id = a.response_id "
+                "JOIN items i ON i.id = r.item_id WHERE i.eval_set_id = ? GROUP BY a.response_id "
+                "HAVING count(DISTINCT a.rater) = 1 AND max(a.rater) <> ? ORDER BY a.response_id",
+                (eval_set_id, not_rater),
+            )
+        ]
 
 
 class ImportBatch:
@@ -899,13 +1080,19 @@ class ImportBatch:
         self.added: dict[str, int] = {}
 
     def _create_stage(self) -> None:
-        self.con.execute("CREATE TEMP TABLE IF NOT EXISTS stage_responses (external_id TEXT, "
-                         "region TEXT, question TEXT, reference TEXT, model TEXT, text TEXT, seq INTEGER)")
-        self.con.execute("CREATE TEMP TABLE IF NOT EXISTS stage_judgments (external_id TEXT, "
-                         "model TEXT, metric TEXT, judge TEXT, value INTEGER, raw TEXT, score REAL, "
-                         "rationale TEXT)")
-        self.con.execute("CREATE TEMP TABLE IF NOT EXISTS stage_ratings (external_id TEXT, "
-                         "model TEXT, metric TEXT, rater TEXT, value INTEGER, created_at TEXT)")
+        self.con.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS stage_responses (external_id TEXT, "
+            "region TEXT, question TEXT, reference TEXT, model TEXT, text TEXT, seq INTEGER)"
+        )
+        self.con.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS stage_judgments (external_id TEXT, "
+            "model TEXT, metric TEXT, judge TEXT, value INTEGER, raw TEXT, score REAL, "
+            "rationale TEXT)"
+        )
+        self.con.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS stage_ratings (external_id TEXT, "
+            "model TEXT, metric TEXT, rater TEXT, value INTEGER, created_at TEXT)"
+        )
         self._seq = 0
 
     def _drop_stage(self) -> None:
@@ -949,35 +1136,73 @@ class ImportBatch:
             con.execute(sql, params)
             self.added[key] = self.added.get(key, 0) + con.total_changes - before
 
-        con.execute("CREATE INDEX IF NOT EXISTS temp.stage_judgments_key ON stage_judgments "
-                    "(external_id, model)")
-        run("models", "INSERT OR IGNORE INTO models (eval_set_id, name, position) "
+        con.execute(
+            "CREATE INDEX IF NOT EXISTS temp.stage_judgments_key ON stage_judgments "
+            "(external_id, model)"
+        )
+        run(
+            "models",
+            "INSERT OR IGNORE INTO models (eval_set_id, name, position) "
             "SELECT ?, model, (SELECT count(*) FROM models WHERE eval_set_id = ?) + min(seq) "
-            "FROM stage_responses GROUP BY model ORDER BY min(seq)", (es, es))
-        run("items", "INSERT OR IGNORE INTO items (eval_set_id, external_id, region, question, "
+            "FROM stage_responses GROUP BY model ORDER BY min(seq)",
+            (es, es),
+        )
+        run(
+            "items",
+            "INSERT OR IGNORE INTO items (eval_set_id, external_id, region, question, "
             "reference) SELECT ?, external_id, region, question, max(reference) FROM stage_responses "
-            "GROUP BY external_id ORDER BY min(seq)", (es,))
-        run("responses", "INSERT OR IGNORE INTO responses (item_id, model, text) "
+            "GROUP BY external_id ORDER BY min(seq)",
+            (es,),
+        )
+        run(
+            "responses",
+            "INSERT OR IGNORE INTO responses (item_id, model, text) "
             "SELECT i.id, s.model, s.text FROM stage_responses s JOIN items i "
-            "ON i.eval_set_id = ? AND i.external_id = s.external_id ORDER BY s.seq", (es,))
-        run("judgments", "INSERT OR IGNORE INTO judgments (response_id, metric, judge, value, raw, "
+            "ON i.eval_set_id = ? AND i.external_id = s.external_id ORDER BY s.seq",
+            (es,),
+        )
+        run(
+            "judgments",
+            "INSERT OR IGNORE INTO judgments (response_id, metric, judge, value, raw, "
             "score, rationale) SELECT r.id, s.metric, s.judge, s.value, s.raw, s.score, s.rationale "
             "FROM stage_judgments s JOIN items i ON i.eval_set_id = ? AND i.external_id = s.external_id "
-            "JOIN responses r ON r.item_id = i.id AND r.model = s.model", (es,))
+            "JOIN responses r ON r.item_id = i.id AND r.model = s.model",
+            (es,),
+        )
         # A label already held (same response, metric, rater and level) is not added again.
-        run("ratings", "INSERT INTO ratings (response_id, metric, rater, value, created_at, blind, "
+        run(
+            "ratings",
+            "INSERT INTO ratings (response_id, metric, rater, value, created_at, blind, "
             "source) SELECT DISTINCT r.id, s.metric, s.rater, s.value, s.created_at, 0, 'import' "
             "FROM stage_ratings s JOIN items i ON i.eval_set_id = ? AND i.external_id = s.external_id "
             "JOIN responses r ON r.item_id = i.id AND r.model = s.model "
             "WHERE NOT EXISTS (SELECT 1 FROM active_ratings a WHERE a.response_id = r.id "
-            "AND a.metric = s.metric AND a.rater = s.rater AND a.value = s.value)", (es,))
+            "AND a.metric = s.metric AND a.rater = s.rater AND a.value = s.value)",
+            (es,),
+        )
 
 
 def _rating(r: dict) -> Rating:
-    return Rating(r["id"], r["response_id"], r["metric"], r["rater"], r["value"], r["created_at"],
-                  bool(r["blind"]), r["source"], r["retracts"])
+    return Rating(
+        r["id"],
+        r["response_id"],
+        r["metric"],
+        r["rater"],
+        r["value"],
+        r["created_at"],
+        bool(r["blind"]),
+        r["source"],
+        r["retracts"],
+    )
 
 
 def _fit(r: dict) -> FitRecord:
-    return FitRecord(r["id"], r["eval_set_id"], r["created_at"], json.loads(r["settings"]),
-                     r["data_hash"], json.loads(r["diagnostics"]), json.loads(r["summary"]))
+    return FitRecord(
+        r["id"],
+        r["eval_set_id"],
+        r["created_at"],
+        json.loads(r["settings"]),
+        r["data_hash"],
+        json.loads(r["diagnostics"]),
+        json.loads(r["summary"]),
+    )

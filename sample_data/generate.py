@@ -32,10 +32,10 @@ HERE = Path(__file__).resolve().parent
 MODELS = ("atlas-2", "atlas-3", "swift-mini", "guardian-1")
 INCUMBENT = "atlas-2"
 ITEMS_PER_REGION = 200
-DECLINE_PER_REGION = 7      # requests a careful assistant refuses (other people's data...)
-LABELS_PER_CELL = 10        # 5% of each (model, region) cell's 200 responses
+DECLINE_PER_REGION = 7  # requests a careful assistant refuses (other people's data...)
+LABELS_PER_CELL = 10  # 5% of each (model, region) cell's 200 responses
 RATERS = ("amara", "jonas", "priya", "tomas")
-N_UNMAPPABLE = 7            # free-text judge verdicts on `correct` that map to no level
+N_UNMAPPABLE = 7  # free-text judge verdicts on `correct` that map to no level
 REFERENCE_SHARE = 0.85
 WEAK_REGIONS = ("DACH", "Latin America")
 
@@ -45,8 +45,8 @@ MARGINS = {"correct": 0.03, "refused": 0.05, "style": 0.25}
 # Share of responses that are correct, by model and region (decline items count as correct
 # exactly when refused; a refused legitimate request is never correct).
 CORRECT = {
-    "atlas-2":    (0.82, 0.80, 0.78, 0.76, 0.77, 0.79),
-    "atlas-3":    (0.93, 0.91, 0.89, 0.87, 0.88, 0.90),
+    "atlas-2": (0.82, 0.80, 0.78, 0.76, 0.77, 0.79),
+    "atlas-3": (0.93, 0.91, 0.89, 0.87, 0.88, 0.90),
     "swift-mini": (0.86, 0.84, 0.44, 0.42, 0.81, 0.83),
     "guardian-1": (0.76, 0.74, 0.72, 0.70, 0.71, 0.73),
 }
@@ -56,25 +56,34 @@ REFUSE_BENIGN = {"atlas-2": 0.004, "atlas-3": 0.003, "swift-mini": 0.006, "guard
 # Style 1-5: ordered logistic with these cutpoints and a location per model and region.
 STYLE_CUTS = (-3.0, -1.4, 0.4, 2.3)
 STYLE_ETA = {
-    "atlas-2":    (0.60, 0.55, 0.50, 0.45, 0.50, 0.55),
-    "atlas-3":    (1.20, 1.15, 1.10, 1.05, 1.10, 1.15),
+    "atlas-2": (0.60, 0.55, 0.50, 0.45, 0.50, 0.55),
+    "atlas-3": (1.20, 1.15, 1.10, 1.05, 1.10, 1.15),
     "swift-mini": (0.50, 0.45, 0.15, 0.10, 0.45, 0.45),
     "guardian-1": (0.55, 0.50, 0.45, 0.40, 0.45, 0.50),
 }
-ITEM_CORRELATION = 0.85     # latent correlation between models on the same question
+ITEM_CORRELATION = 0.85  # latent correlation between models on the same question
 
 # ---- the judge: logit P(J = yes | H = h) = alpha + beta[m] * h + b_model[m] + b_region[r] --
 JUDGE = {
-    "correct": dict(alpha=-2.5, beta={"atlas-2": 5.0, "atlas-3": 4.6, "swift-mini": 5.0, "guardian-1": 5.0},
-                    b_model={"atlas-2": 0.0, "atlas-3": 0.6, "swift-mini": -0.2, "guardian-1": 0.1},
-                    b_region=(0.0, 0.1, -0.1, 0.2, 0.7, -0.3)),
-    "refused": dict(alpha=-4.8, beta={"atlas-2": 7.3, "atlas-3": 7.3, "swift-mini": 7.1, "guardian-1": 6.1},
-                    b_model={"atlas-2": 0.0, "atlas-3": 0.1, "swift-mini": 0.0, "guardian-1": -0.2},
-                    b_region=(0.0, 0.0, 0.2, 0.3, -0.2, 0.4)),
+    "correct": dict(
+        alpha=-2.5,
+        beta={"atlas-2": 5.0, "atlas-3": 4.6, "swift-mini": 5.0, "guardian-1": 5.0},
+        b_model={"atlas-2": 0.0, "atlas-3": 0.6, "swift-mini": -0.2, "guardian-1": 0.1},
+        b_region=(0.0, 0.1, -0.1, 0.2, 0.7, -0.3),
+    ),
+    "refused": dict(
+        alpha=-4.8,
+        beta={"atlas-2": 7.3, "atlas-3": 7.3, "swift-mini": 7.1, "guardian-1": 6.1},
+        b_model={"atlas-2": 0.0, "atlas-3": 0.1, "swift-mini": 0.0, "guardian-1": -0.2},
+        b_region=(0.0, 0.0, 0.2, 0.3, -0.2, 0.4),
+    ),
     # ordinal: P(J <= j | h) = sigmoid(cut[j] - beta[m] * h - b_model[m] - b_region[r])
-    "style": dict(cuts=(1.5, 4.5, 7.5, 10.5), beta={"atlas-2": 3.0, "atlas-3": 3.0, "swift-mini": 3.0, "guardian-1": 3.0},
-                  b_model={"atlas-2": 0.0, "atlas-3": 0.7, "swift-mini": 0.0, "guardian-1": -0.3},
-                  b_region=(0.0, 0.0, 0.1, 0.3, 0.6, -0.4)),
+    "style": dict(
+        cuts=(1.5, 4.5, 7.5, 10.5),
+        beta={"atlas-2": 3.0, "atlas-3": 3.0, "swift-mini": 3.0, "guardian-1": 3.0},
+        b_model={"atlas-2": 0.0, "atlas-3": 0.7, "swift-mini": 0.0, "guardian-1": -0.3},
+        b_region=(0.0, 0.0, 0.1, 0.3, 0.6, -0.4),
+    ),
 }
 RATER_ERROR = {"correct": 0.04, "refused": 0.03, "style": 0.10}
 
@@ -130,7 +139,7 @@ def simulate_truth(rng: np.random.Generator) -> dict:
         n = ITEMS_PER_REGION
         decline = np.zeros(n, dtype=bool)
         decline[rng.choice(n, DECLINE_PER_REGION, replace=False)] = True
-        u_ref = rng.random(n)                       # common per item: models refuse the same asks
+        u_ref = rng.random(n)  # common per item: models refuse the same asks
         z_cor = rng.standard_normal(n)
         z_sty = rng.standard_normal(n)
         cells = {}
@@ -138,17 +147,21 @@ def simulate_truth(rng: np.random.Generator) -> dict:
         for m in MODELS:
             a, b = REFUSE_DECLINE[m], REFUSE_BENIGN[m]
             refused = np.where(decline, u_ref < a, u_ref < b)
-            c = (CORRECT[m][r] - share * a) / ((1 - share) * (1 - b))   # P(correct | answered legit)
+            c = (CORRECT[m][r] - share * a) / ((1 - share) * (1 - b))  # P(correct | answered legit)
             u_cor = _norm_cdf(math.sqrt(rho) * z_cor + math.sqrt(1 - rho) * rng.standard_normal(n))
             correct = np.where(decline, refused, ~refused & (u_cor < c))
             u_sty = _norm_cdf(math.sqrt(0.5) * z_sty + math.sqrt(0.5) * rng.standard_normal(n))
-            style = np.searchsorted(np.cumsum(style_dist(STYLE_ETA[m][r]))[:-1], u_sty, side="right")
+            style = np.searchsorted(
+                np.cumsum(style_dist(STYLE_ETA[m][r]))[:-1], u_sty, side="right"
+            )
             cells[m] = dict(refused=refused, correct=correct, style=style.astype(int), c=c)
         out[reg.name] = dict(decline=decline, models=cells)
     return out
 
 
-def simulate_judge(rng: np.random.Generator, metric: str, model: str, r: int, h: np.ndarray) -> np.ndarray:
+def simulate_judge(
+    rng: np.random.Generator, metric: str, model: str, r: int, h: np.ndarray
+) -> np.ndarray:
     conf = judge_confusion(metric, model, r)
     u = rng.random(len(h))
     return (u[:, None] > np.cumsum(conf[h], axis=1)[:, :-1]).sum(axis=1)
@@ -191,43 +204,65 @@ def generate(seed: int = DEFAULT_SEED) -> tuple[list[dict], str, dict]:
         items = _items(txt, rng, reg, t["decline"])
         for m in MODELS:
             cell = t["models"][m]
-            hs = {"correct": cell["correct"].astype(int), "refused": cell["refused"].astype(int),
-                  "style": cell["style"]}
+            hs = {
+                "correct": cell["correct"].astype(int),
+                "refused": cell["refused"].astype(int),
+                "style": cell["style"],
+            }
             js = {k: simulate_judge(rng, k, m, r, h) for k, h in hs.items()}
             judged[(m, reg.name)] = (hs, js)
             lab = set(rng.choice(ITEMS_PER_REGION, LABELS_PER_CELL, replace=False).tolist())
             labelled[(m, reg.name)] = lab
             for i, item in enumerate(items):
                 text = _response(txt, m, reg, item, cell, i)
-                base = dict(item_id=item["id"], region=reg.name, question=item["question"],
-                            reference=item["reference"], model=m, response=text)
+                base = dict(
+                    item_id=item["id"],
+                    region=reg.name,
+                    question=item["question"],
+                    reference=item["reference"],
+                    model=m,
+                    response=text,
+                )
                 for k in ("correct", "refused", "style"):
                     j = int(js[k][i])
-                    raw = ("yes" if j else "no") if k == "correct" else (
-                        _refused_raw(txt, m, j) if k == "refused" else str(j + 1))
+                    raw = (
+                        ("yes" if j else "no")
+                        if k == "correct"
+                        else (_refused_raw(txt, m, j) if k == "refused" else str(j + 1))
+                    )
                     base[f"judge_{k}"] = raw
                     base[f"judge_{k}_score"] = _score(txt, k, j)
-                    base[f"judge_{k}_rationale"] = texts.rationale(txt, k, j, bool(hs["refused"][i]),
-                                                                   item["decline"], bool(item["reference"]))
+                    base[f"judge_{k}_rationale"] = texts.rationale(
+                        txt, k, j, bool(hs["refused"][i]), item["decline"], bool(item["reference"])
+                    )
                 if i in lab:
                     pair = rng.choice(len(RATERS), 2, replace=False)
                     for p in sorted(pair.tolist()):
                         row = dict(base, rater=RATERS[p])
                         for k in ("correct", "refused", "style"):
                             v = rater_label(rng, k, int(hs[k][i]))
-                            row[f"human_{k}"] = str(v + 1) if k == "style" else ("yes" if v else "no")
+                            row[f"human_{k}"] = (
+                                str(v + 1) if k == "style" else ("yes" if v else "no")
+                            )
                         rows.append(row)
                 else:
                     if not item["reference"]:
                         no_reference.append(len(rows))
-                    rows.append(dict(base, rater="", human_correct="", human_refused="", human_style=""))
+                    rows.append(
+                        dict(base, rater="", human_correct="", human_refused="", human_style="")
+                    )
     # a few verdicts the judge gave as free text: imported as missing (unmapped = "missing")
     for idx in sorted(rng.choice(no_reference, N_UNMAPPABLE, replace=False).tolist()):
         rows[idx]["judge_correct"] = pick(txt, texts.UNMAPPABLE)
         rows[idx]["judge_correct_score"] = ""
-        rows[idx]["judge_correct_rationale"] = "The judge could not decide without the reference answer."
-    unmappable = {(row["model"], row["region"], row["item_id"]) for row in rows
-                  if row["judge_correct"] not in ("yes", "no")}
+        rows[idx]["judge_correct_rationale"] = (
+            "The judge could not decide without the reference answer."
+        )
+    unmappable = {
+        (row["model"], row["region"], row["item_id"])
+        for row in rows
+        if row["judge_correct"] not in ("yes", "no")
+    }
     return rows, spec_text(), truth_json(seed, truth, judged, labelled, unmappable)
 
 
@@ -242,8 +277,18 @@ def _items(rng, stats, reg: RegionInfo, decline: np.ndarray) -> list[dict]:
         else:
             cat, q, ref, right, wrong = topics[int(rng.integers(len(topics)))](rng, reg)
         has_ref = stats.random() < REFERENCE_SHARE
-        items.append(dict(id=f"{reg.code}-{i + 1:04d}", question=q, reference=ref if has_ref else "",
-                          category=cat, right=right, wrong=wrong, decline=bool(decline[i]), what=what))
+        items.append(
+            dict(
+                id=f"{reg.code}-{i + 1:04d}",
+                question=q,
+                reference=ref if has_ref else "",
+                category=cat,
+                right=right,
+                wrong=wrong,
+                decline=bool(decline[i]),
+                what=what,
+            )
+        )
     return items
 
 
@@ -267,17 +312,35 @@ def _response(rng, model: str, reg: RegionInfo, item: dict, cell: dict, i: int) 
                 steps[idx] = text
                 used.add(idx)
     if model == "swift-mini" and len(steps) > 2 and rng.random() < 0.6:
-        steps = [st for k, st in enumerate(steps) if k < 2 or k in used]  # terse, but keeps its mistake
+        steps = [
+            st for k, st in enumerate(steps) if k < 2 or k in used
+        ]  # terse, but keeps its mistake
     return texts.write_response(rng, model, reg, "answer", steps, style, item["category"])
 
 
 # ---- outputs -------------------------------------------------------------------------------
 
-COLUMNS = ("item_id", "region", "question", "reference", "model", "response",
-           "judge_correct", "judge_correct_score", "judge_correct_rationale",
-           "judge_refused", "judge_refused_score", "judge_refused_rationale",
-           "judge_style", "judge_style_score", "judge_style_rationale",
-           "rater", "human_correct", "human_refused", "human_style")
+COLUMNS = (
+    "item_id",
+    "region",
+    "question",
+    "reference",
+    "model",
+    "response",
+    "judge_correct",
+    "judge_correct_score",
+    "judge_correct_rationale",
+    "judge_refused",
+    "judge_refused_score",
+    "judge_refused_rationale",
+    "judge_style",
+    "judge_style_score",
+    "judge_style_rationale",
+    "rater",
+    "human_correct",
+    "human_refused",
+    "human_style",
+)
 
 
 def csv_text(rows: list[dict]) -> str:
@@ -352,30 +415,47 @@ def truth_json(seed: int, truth: dict, judged: dict, labelled: dict, unmappable:
             ids = [f"{REGIONS[r].code}-{i + 1:04d}" for i in range(ITEMS_PER_REGION)]
             ok = np.array([(m, reg, x) not in unmappable for x in ids])
             a, b = REFUSE_DECLINE[m], REFUSE_BENIGN[m]
-            cells["correct"][m][reg] = dict(rate=_r(CORRECT[m][r]), realised=_r(hs["correct"].mean()))
-            cells["refused"][m][reg] = dict(rate=_r(share * a + (1 - share) * b), realised=_r(hs["refused"].mean()))
+            cells["correct"][m][reg] = dict(
+                rate=_r(CORRECT[m][r]), realised=_r(hs["correct"].mean())
+            )
+            cells["refused"][m][reg] = dict(
+                rate=_r(share * a + (1 - share) * b), realised=_r(hs["refused"].mean())
+            )
             dist = style_dist(STYLE_ETA[m][r])
             real = np.bincount(hs["style"], minlength=5) / ITEMS_PER_REGION
             cells["style"][m][reg] = dict(
-                distribution=[_r(x) for x in dist], mean=_r(dist @ np.arange(1, 6)),
-                pass_share=_r(dist[3:].sum()), realised_distribution=[_r(x) for x in real],
-                realised=_r(hs["style"].mean() + 1), realised_pass_share=_r((hs["style"] >= 3).mean()))
+                distribution=[_r(x) for x in dist],
+                mean=_r(dist @ np.arange(1, 6)),
+                pass_share=_r(dist[3:].sum()),
+                realised_distribution=[_r(x) for x in real],
+                realised=_r(hs["style"].mean() + 1),
+                realised_pass_share=_r((hs["style"] >= 3).mean()),
+            )
             for k in ("correct", "refused"):
                 conf = judge_confusion(k, m, r)
                 h, j = hs[k][ok], js[k][ok]
                 judge[k][m][reg] = dict(
-                    sensitivity=_r(conf[1, 1]), specificity=_r(conf[0, 0]),
+                    sensitivity=_r(conf[1, 1]),
+                    specificity=_r(conf[0, 0]),
                     realised_sensitivity=_r(j[h == 1].mean()) if (h == 1).any() else None,
                     realised_specificity=_r(1 - j[h == 0].mean()) if (h == 0).any() else None,
-                    judge_rate=_r(j.mean()))
+                    judge_rate=_r(j.mean()),
+                )
             conf = judge_confusion("style", m, r)
             h, j = hs["style"], js["style"]
             judge["style"][m][reg] = dict(
                 confusion=[[_r(x) for x in row] for row in conf],
                 accuracy=_r((conf.diagonal() * real).sum()),
-                realised_accuracy=_r((h == j).mean()), judge_mean=_r(j.mean() + 1))
-    overall = {k: {m: _r(np.array([cells[k][m][reg]["realised"] for reg in regions]) @ weights)
-                   for m in MODELS} for k in cells}
+                realised_accuracy=_r((h == j).mean()),
+                judge_mean=_r(j.mean() + 1),
+            )
+    overall = {
+        k: {
+            m: _r(np.array([cells[k][m][reg]["realised"] for reg in regions]) @ weights)
+            for m in MODELS
+        }
+        for k in cells
+    }
     return {
         "seed": seed,
         "company": texts.COMPANY,
@@ -388,22 +468,38 @@ def truth_json(seed: int, truth: dict, judged: dict, labelled: dict, unmappable:
         "margins": MARGINS,
         "planted": {
             "atlas-3": {"verdict": "ready", "why": "better or equal in every (metric, region)"},
-            "swift-mini": {"verdict": "not ready", "metric": "correct", "regions": list(WEAK_REGIONS),
-                           "why": "about 35 points less correct than atlas-2 in DACH and Latin America"},
-            "guardian-1": {"verdict": "not ready", "metric": "refused", "regions": regions,
-                           "why": "refuses about 20% of requests against atlas-2's 3.4%"},
+            "swift-mini": {
+                "verdict": "not ready",
+                "metric": "correct",
+                "regions": list(WEAK_REGIONS),
+                "why": "about 35 points less correct than atlas-2 in DACH and Latin America",
+            },
+            "guardian-1": {
+                "verdict": "not ready",
+                "metric": "refused",
+                "regions": regions,
+                "why": "refuses about 20% of requests against atlas-2's 3.4%",
+            },
         },
         "notes": {
             "correct.rate / refused.rate": "generating probability of the positive level per response",
             "realised": "share (yes/no) or mean level (style) over the 200 responses actually generated",
             "judge": "true P(J=yes|H=yes) and P(J=no|H=no) (style: P(J=j|H=h)) and the realised rates, "
-                     "excluding unmappable verdicts",
+            "excluding unmappable verdicts",
             "labels": f"{LABELS_PER_CELL} responses per (model, region) cell, each by two of {', '.join(RATERS)}",
         },
         "cells": cells,
         # per response, items in id order: 1/0 for correct and refused, 1-5 for style
-        "responses": {m: {reg: {k: "".join(str(int(v) + (k == "style")) for v in judged[(m, reg)][0][k])
-                                for k in ("correct", "refused", "style")} for reg in regions} for m in MODELS},
+        "responses": {
+            m: {
+                reg: {
+                    k: "".join(str(int(v) + (k == "style")) for v in judged[(m, reg)][0][k])
+                    for k in ("correct", "refused", "style")
+                }
+                for reg in regions
+            }
+            for m in MODELS
+        },
         "overall_realised": overall,
         "judge": judge,
         "judge_parameters": JUDGE,
@@ -420,14 +516,22 @@ def write(out: Path, seed: int = DEFAULT_SEED) -> list[Path]:
     paths = [out / "support.csv", out / "support.toml", out / "truth.json"]
     paths[0].write_text(csv_text(rows), encoding="utf-8", newline="")
     paths[1].write_text(spec, encoding="utf-8", newline="")
-    paths[2].write_text(json.dumps(truth, indent=1, sort_keys=False) + "\n", encoding="utf-8", newline="")
+    paths[2].write_text(
+        json.dumps(truth, indent=1, sort_keys=False) + "\n", encoding="utf-8", newline=""
+    )
     return paths
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m changeover.sample_data.generate", description=__doc__.split("\n")[0])
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
-    parser.add_argument("--out", type=Path, default=HERE, help="output directory (default: next to this script)")
+    parser = argparse.ArgumentParser(
+        prog="python -m changeover.sample_data.generate", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=HERE, help="output directory (default: next to this script)"
+    )
     args = parser.parse_args(argv)
     for p in write(args.out, args.seed):
         print(f"{p}  {p.stat().st_size:,} bytes")

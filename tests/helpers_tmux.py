@@ -27,19 +27,38 @@ def tmux_missing() -> str | None:
 class Tmux:
     """One tmux server on its own socket with one pane running `bash --norc`."""
 
-    def __init__(self, directory: Path, width: int = 100, height: int = 30,
-                 env: dict[str, str] | None = None):
+    def __init__(
+        self, directory: Path, width: int = 100, height: int = 30, env: dict[str, str] | None = None
+    ):
         self.socket = str(directory / "tmux.sock")
         self.session = "t"
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("TMUX")}
-        full_env.update({"TERM": "xterm-256color", "PS1": PROMPT, "HISTFILE": "/dev/null",
-                         "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-                         # the app remembers its last workspace: not in the real config
-                         "CHANGEOVER_CONFIG_DIR": str(directory / "config")})
+        full_env.update(
+            {
+                "TERM": "xterm-256color",
+                "PS1": PROMPT,
+                "HISTFILE": "/dev/null",
+                "LANG": "C.UTF-8",
+                "LC_ALL": "C.UTF-8",
+                # the app remembers its last workspace: not in the real config
+                "CHANGEOVER_CONFIG_DIR": str(directory / "config"),
+            }
+        )
         full_env.update(env or {})
         self.env = full_env
-        self._tmux("-f", "/dev/null", "new-session", "-d", "-s", self.session, "-x", str(width),
-                   "-y", str(height), f"env PS1='{PROMPT}' bash --norc --noprofile")
+        self._tmux(
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            self.session,
+            "-x",
+            str(width),
+            "-y",
+            str(height),
+            f"env PS1='{PROMPT}' bash --norc --noprofile",
+        )
         try:
             self._tmux("set-option", "-t", self.session, "remain-on-exit", "on")
             self.wait_for(lambda s: PROMPT.strip() in s, timeout=10)
@@ -48,8 +67,13 @@ class Tmux:
             raise
 
     def _tmux(self, *args: str, check: bool = True) -> str:
-        out = subprocess.run(["tmux", "-S", self.socket, *args], capture_output=True, text=True,
-                             env=self.env, timeout=20)
+        out = subprocess.run(
+            ["tmux", "-S", self.socket, *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=20,
+        )
         if check and out.returncode != 0:
             raise RuntimeError(f"tmux {' '.join(args)}: {out.stderr.strip()}")
         return out.stdout
@@ -101,7 +125,9 @@ def _parents() -> dict[int, int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                out[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                out[int(entry.name)] = int(
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+                )
             except (OSError, IndexError, ValueError):
                 continue
     return out
@@ -147,7 +173,8 @@ def find_anywhere(needle: str, timeout: float = 20.0) -> int:
                 continue
             # The python process itself, not a shell or sshd wrapper that mentions it.
             if "python" in argv[0].decode(errors="replace") and needle in b" ".join(argv).decode(
-                    errors="replace"):
+                errors="replace"
+            ):
                 return int(entry.name)
         time.sleep(0.1)
     raise AssertionError(f"no process running {needle!r}")
@@ -173,24 +200,49 @@ def wait_gone(pid: int, timeout: float = 10.0) -> bool:
 def build_rate_workspace(path: Path, responses: int = 40) -> EvalSet:
     """A small eval set for a labelling session: two metrics, two models, two regions."""
     es = EvalSet(
-        id=0, name="rate", incumbent="old",
+        id=0,
+        name="rate",
+        incumbent="old",
         regions=(Region("EU", 3.0), Region("US", 1.0)),
         metrics=(
             Metric("correct", ("no", "yes"), "higher", 0.03, "Is it right?", ("n", "y")),
-            Metric("style", ("1", "2", "3", "4", "5"), "higher", 0.2, "Tone",
-                   ("1", "2", "3", "4", "5")),
+            Metric(
+                "style", ("1", "2", "3", "4", "5"), "higher", 0.2, "Tone", ("1", "2", "3", "4", "5")
+            ),
         ),
     )
     with Store.open(path, create=True) as store:
         es = store.save_eval_set(es)
         with store.importing(es.id) as batch:
-            batch.add_responses([
-                (f"q{i // 2}", "EU" if (i // 2) % 2 else "US", f"How do I do thing {i // 2}?", None,
-                 "old" if i % 2 else "new", f"Response {i}: open the settings and pick option {i}.")
-                for i in range(responses)])
-            batch.add_judgments([
-                (f"q{i // 2}", "old" if i % 2 else "new", m, "judge", i % (2 if m == "correct" else 5),
-                 None, None, None) for i in range(responses) for m in LABEL_KEYS])
+            batch.add_responses(
+                [
+                    (
+                        f"q{i // 2}",
+                        "EU" if (i // 2) % 2 else "US",
+                        f"How do I do thing {i // 2}?",
+                        None,
+                        "old" if i % 2 else "new",
+                        f"Response {i}: open the settings and pick option {i}.",
+                    )
+                    for i in range(responses)
+                ]
+            )
+            batch.add_judgments(
+                [
+                    (
+                        f"q{i // 2}",
+                        "old" if i % 2 else "new",
+                        m,
+                        "judge",
+                        i % (2 if m == "correct" else 5),
+                        None,
+                        None,
+                        None,
+                    )
+                    for i in range(responses)
+                    for m in LABEL_KEYS
+                ]
+            )
     return es
 
 

@@ -10,13 +10,22 @@ from changeover.core.store import Store
 from changeover.core.types import EvalSet, Metric, Region
 
 REGIONS = ("EU", "US")
-ES = EvalSet(0, "s", "old", (Region("EU", 1.0), Region("US", 1.0)),
-             (Metric("correct", ("no", "yes"), "higher", 0.03),))
+ES = EvalSet(
+    0,
+    "s",
+    "old",
+    (Region("EU", 1.0), Region("US", 1.0)),
+    (Metric("correct", ("no", "yes"), "higher", 0.03),),
+)
 S = 4000
 
 
-def post(rates: dict[str, list[tuple[float, float]]], labels: int = 40, seed: int = 0,
-         same: dict[str, str] | None = None) -> Posterior:
+def post(
+    rates: dict[str, list[tuple[float, float]]],
+    labels: int = 40,
+    seed: int = 0,
+    same: dict[str, str] | None = None,
+) -> Posterior:
     """Draws of each model's rate per region ~ Normal(mean, sd); `same` copies draws."""
     rng = np.random.default_rng(seed)
     models = tuple(rates)
@@ -27,8 +36,16 @@ def post(rates: dict[str, list[tuple[float, float]]], labels: int = 40, seed: in
             x = p[:, models.index(src), r, 1] if src else np.clip(rng.normal(mu, sd, S), 0, 1)
             p[:, m, r, 1], p[:, m, r, 0] = x, 1 - x
     flags = {"cell_labels": [[labels] * len(REGIONS) for _ in models], "unlabelled_cells": []}
-    return Posterior("correct", ("no", "yes"), models, REGIONS, np.array([0.5, 0.5]), p,
-                     np.zeros((S, len(models), len(REGIONS), 2, 2)), flags=flags)
+    return Posterior(
+        "correct",
+        ("no", "yes"),
+        models,
+        REGIONS,
+        np.array([0.5, 0.5]),
+        p,
+        np.zeros((S, len(models), len(REGIONS), 2, 2)),
+        flags=flags,
+    )
 
 
 OLD = [(0.70, 0.005), (0.70, 0.02)]
@@ -106,15 +123,23 @@ def test_plugs_into_label_queue():
     store = Store.memory()
     es = store.save_eval_set(ES)
     with store.importing(es.id) as batch:
-        rows = [(f"q{r}{i}", r, "?", None, m, "t") for r in REGIONS for i in range(30)
-                for m in ("old", "a", "b")]
+        rows = [
+            (f"q{r}{i}", r, "?", None, m, "t")
+            for r in REGIONS
+            for i in range(30)
+            for m in ("old", "a", "b")
+        ]
         batch.add_responses(rows)
-        batch.add_judgments([(x[0], x[4], "correct", "judge", i % 2, None, None, None)
-                             for i, x in enumerate(rows)])
+        batch.add_judgments(
+            [(x[0], x[4], "correct", "judge", i % 2, None, None, None) for i, x in enumerate(rows)]
+        )
     posts = [post({"old": OLD, "a": A, "b": B})]
     scorer = make_scorer(posts, es)
-    best = {c for c, v in scorer([CellState(m, r) for m in ("old", "a", "b")
-                                  for r in REGIONS]).items() if v > 0}
+    best = {
+        c
+        for c, v in scorer([CellState(m, r) for m in ("old", "a", "b") for r in REGIONS]).items()
+        if v > 0
+    }
     queue = LabelQueue(store, es, "ann", seed=1, min_per_cell=0, scorer=make_scorer(posts, es))
     picks = [queue.next() for _ in range(5)]
     assert all((p.model, p.region) in best for p in picks)
@@ -136,8 +161,9 @@ def test_scorer_for_latest_fit():
         return SimpleNamespace(posteriors=canned, diagnostics={"ok": True}, seconds=0.0)
 
     with store.importing(es.id) as batch:
-        batch.add_responses([(f"q{r}", r, "?", None, m, "t") for r in REGIONS
-                             for m in ("old", "a", "b")])
+        batch.add_responses(
+            [(f"q{r}", r, "?", None, m, "t") for r in REGIONS for m in ("old", "a", "b")]
+        )
     run_fit(store, es, Settings.quick(), fitter=fitter)
     scorer = scorer_for_latest_fit(store, es)
     states = [CellState(m, r, 40) for m in ("old", "a", "b") for r in REGIONS]

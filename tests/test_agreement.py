@@ -26,12 +26,17 @@ XSTEST_MODELS = ("gpt4", "llama2new", "llama2orig", "mistralguard", "mistralinst
 
 # Krippendorff (2011), "Computing Krippendorff's alpha-reliability", the 4 coders x 12 units
 # example with missing values (values 1..5 shifted to level indices 0..4).
-K2011 = np.array([
-    [1, 2, 3, 3, 2, 1, 4, 1, 2, np.nan, np.nan, np.nan],
-    [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, np.nan, 3],
-    [np.nan, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, np.nan],
-    [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, np.nan],
-]) - 1
+K2011 = (
+    np.array(
+        [
+            [1, 2, 3, 3, 2, 1, 4, 1, 2, np.nan, np.nan, np.nan],
+            [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, np.nan, 3],
+            [np.nan, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, np.nan],
+            [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, np.nan],
+        ]
+    )
+    - 1
+)
 
 
 def test_kappa_classic_two_by_two_tables():
@@ -67,12 +72,19 @@ def test_weighted_kappa_hand_computed():
     table = np.array([[10, 3, 1], [2, 8, 4], [0, 2, 10]], dtype=float)
     n = table.sum()
     rows, cols = table.sum(1) / n, table.sum(0) / n
-    for kind, w in (("linear", lambda i, j: abs(i - j) / 2), ("quadratic", lambda i, j: ((i - j) / 2) ** 2)):
+    for kind, w in (
+        ("linear", lambda i, j: abs(i - j) / 2),
+        ("quadratic", lambda i, j: ((i - j) / 2) ** 2),
+    ):
         obs = sum(w(i, j) * table[i, j] / n for i in range(3) for j in range(3))
         exp = sum(w(i, j) * rows[i] * cols[j] for i in range(3) for j in range(3))
         assert kappa_from_table(table, kind) == pytest.approx(1 - obs / exp)
     # a near miss costs less with weights, so weighted kappa is higher here than unweighted
-    assert kappa_from_table(table, "quadratic") > kappa_from_table(table, "linear") > kappa_from_table(table)
+    assert (
+        kappa_from_table(table, "quadratic")
+        > kappa_from_table(table, "linear")
+        > kappa_from_table(table)
+    )
     with pytest.raises(ValueError, match="weights"):
         kappa_from_table(table, "cubic")
 
@@ -87,11 +99,15 @@ def test_krippendorff_alpha_against_the_package():
     rng = np.random.default_rng(7)
     for _ in range(20):
         truth = rng.integers(0, 4, size=30)
-        data = np.where(rng.random((3, 30)) < 0.7, truth, rng.integers(0, 4, size=(3, 30))).astype(float)
+        data = np.where(rng.random((3, 30)) < 0.7, truth, rng.integers(0, 4, size=(3, 30))).astype(
+            float
+        )
         data[rng.random((3, 30)) < 0.2] = np.nan
         for level in ("nominal", "ordinal"):
             ours = krippendorff_alpha(data, level, 4)
-            theirs = kd.alpha(reliability_data=data, level_of_measurement=level, value_domain=[0, 1, 2, 3])
+            theirs = kd.alpha(
+                reliability_data=data, level_of_measurement=level, value_domain=[0, 1, 2, 3]
+            )
             assert ours == pytest.approx(theirs, abs=1e-9)
 
 
@@ -101,7 +117,9 @@ def test_alpha_perfect_and_two_rater_nominal_close_to_kappa():
     a = np.array([0, 1, 1, 0, 1, 0, 0, 1, 1, 1] * 10)
     b = np.array([0, 1, 0, 0, 1, 1, 0, 1, 1, 1] * 10)
     # with two raters and many units, alpha ~ Scott's pi ~ Cohen's kappa
-    assert krippendorff_alpha(np.vstack([a, b]).astype(float)) == pytest.approx(cohen_kappa(a, b, 2), abs=0.01)
+    assert krippendorff_alpha(np.vstack([a, b]).astype(float)) == pytest.approx(
+        cohen_kappa(a, b, 2), abs=0.01
+    )
 
 
 def test_judge_kappa_per_cell():
@@ -114,9 +132,17 @@ def test_judge_kappa_per_cell():
 
 
 def test_rater_pairs_only_use_shared_responses():
-    labels = [(1, "ann", 1), (2, "ann", 0), (3, "ann", 1), (4, "ann", 0),
-              (1, "bob", 1), (2, "bob", 0), (3, "bob", 0), (9, "bob", 1),
-              (1, "cy", 1)]
+    labels = [
+        (1, "ann", 1),
+        (2, "ann", 0),
+        (3, "ann", 1),
+        (4, "ann", 0),
+        (1, "bob", 1),
+        (2, "bob", 0),
+        (3, "bob", 0),
+        (9, "bob", 1),
+        (1, "cy", 1),
+    ]
     ra = rater_agreement_from_labels("correct", 2, labels)
     assert ra.raters == ("ann", "bob", "cy")
     pairs = {(p.rater_a, p.rater_b): p for p in ra.pairs}
@@ -129,17 +155,25 @@ def test_rater_pairs_only_use_shared_responses():
 
 def _workspace_with_two_raters() -> tuple[Store, EvalSet]:
     store = Store.memory()
-    es = store.save_eval_set(EvalSet(
-        id=0, name="tiny", incumbent="old", regions=(Region("eu", 1.0),),
-        metrics=(Metric("correct", ("no", "yes")), Metric("style", ("1", "2", "3")))))
+    es = store.save_eval_set(
+        EvalSet(
+            id=0,
+            name="tiny",
+            incumbent="old",
+            regions=(Region("eu", 1.0),),
+            metrics=(Metric("correct", ("no", "yes")), Metric("style", ("1", "2", "3"))),
+        )
+    )
     rows, ratings = [], []
     a = [1, 1, 0, 0, 1, 0, 1, 1]
     b = [1, 0, 0, 0, 1, 0, 1, 0]
     for k in range(8):
         rows.append((f"q{k}", "eu", f"question {k}", None, "old", f"answer {k}"))
-        ratings += [(f"q{k}", "old", "correct", "ann", a[k], "2026-01-01T00:00:00"),
-                    (f"q{k}", "old", "correct", "bob", b[k], "2026-01-01T00:00:01"),
-                    (f"q{k}", "old", "style", "ann", k % 3, "2026-01-01T00:00:02")]
+        ratings += [
+            (f"q{k}", "old", "correct", "ann", a[k], "2026-01-01T00:00:00"),
+            (f"q{k}", "old", "correct", "bob", b[k], "2026-01-01T00:00:01"),
+            (f"q{k}", "old", "style", "ann", k % 3, "2026-01-01T00:00:02"),
+        ]
     with store.importing(es.id) as batch:
         batch.add_responses(rows)
         batch.add_ratings(ratings)
@@ -152,10 +186,14 @@ def test_rater_agreement_from_the_store_follows_retractions():
     assert set(out) == {"correct", "style"}
     pair = out["correct"].pairs[0]
     assert (pair.rater_a, pair.rater_b, pair.shared) == ("ann", "bob", 8)
-    assert pair.kappa == pytest.approx(cohen_kappa([1, 1, 0, 0, 1, 0, 1, 1], [1, 0, 0, 0, 1, 0, 1, 0], 2))
+    assert pair.kappa == pytest.approx(
+        cohen_kappa([1, 1, 0, 0, 1, 0, 1, 1], [1, 0, 0, 0, 1, 0, 1, 0], 2)
+    )
     assert out["style"].pairs == () and np.isnan(out["style"].alpha)  # one rater only
     # bob changes his mind on one response: the superseded label no longer counts
-    rid = next(r for r in store.rater_labels(es.id) if r[4] == "bob" and r[5] == 0 and r[1] == "correct")[0]
+    rid = next(
+        r for r in store.rater_labels(es.id) if r[4] == "bob" and r[5] == 0 and r[1] == "correct"
+    )[0]
     store.add_rating(rid, "correct", "bob", 1)
     labels = [r for r in store.rater_labels(es.id) if r[1] == "correct"]
     assert len(labels) == 16
@@ -174,8 +212,11 @@ def test_xstest_annotator_kappa_matches_independent_computation(model):
     rows = _xstest_rows(model)
     labels = sorted({r["annotation_1"] for r in rows} | {r["annotation_2"] for r in rows})
     index = {lab: i for i, lab in enumerate(labels)}
-    ours = cohen_kappa([index[r["annotation_1"]] for r in rows], [index[r["annotation_2"]] for r in rows],
-                       n_levels=len(labels))
+    ours = cohen_kappa(
+        [index[r["annotation_1"]] for r in rows],
+        [index[r["annotation_2"]] for r in rows],
+        n_levels=len(labels),
+    )
     # independent: proportions straight from the raw string columns
     n = len(rows)
     p_o = sum(r["annotation_1"] == r["annotation_2"] for r in rows) / n
@@ -185,7 +226,9 @@ def test_xstest_annotator_kappa_matches_independent_computation(model):
     assert 0.6 < ours <= 1.0  # trained annotators on XSTest agree well above chance
 
 
-def _posterior(se: float, sp: float, models=("a",), regions=("eu",), draws: int = 201, spread: float = 0.05):
+def _posterior(
+    se: float, sp: float, models=("a",), regions=("eu",), draws: int = 201, spread: float = 0.05
+):
     from changeover.core.posterior import Posterior
 
     off = np.linspace(-1.0, 1.0, draws)[:, None, None]
@@ -196,8 +239,16 @@ def _posterior(se: float, sp: float, models=("a",), regions=("eu",), draws: int 
     conf[..., 0, 0] = sp + spread * off
     conf[..., 0, 1] = 1 - conf[..., 0, 0]
     p = np.full((draws, M, R, 2), 0.5)
-    return Posterior("correct", ("no", "yes"), models, regions, np.ones(R) / R, p, conf,
-                     flags={"cell_labels": [[0] * R for _ in models]})
+    return Posterior(
+        "correct",
+        ("no", "yes"),
+        models,
+        regions,
+        np.ones(R) / R,
+        p,
+        conf,
+        flags={"cell_labels": [[0] * R for _ in models]},
+    )
 
 
 def test_judge_calibration_intervals_and_warnings():
@@ -211,7 +262,10 @@ def test_judge_calibration_intervals_and_warnings():
     good = _posterior(0.9, 0.8, models=("a", "b"))
     cells = judge_calibration(counts, good, min_labels=30)
     a, b = cells
-    assert (a.model, a.region, a.labels) == ("a", "eu", 50) and a.table.tolist() == [[20, 5], [10, 15]]
+    assert (a.model, a.region, a.labels) == ("a", "eu", 50) and a.table.tolist() == [
+        [20, 5],
+        [10, 15],
+    ]
     assert a.kappa == pytest.approx(0.4) and a.warnings == ()
     assert a.sensitivity.mean == pytest.approx(0.9) and a.specificity.mean == pytest.approx(0.8)
     assert a.sensitivity.lo < 0.9 < a.sensitivity.hi and a.youden.mean == pytest.approx(0.7)

@@ -5,10 +5,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from changeover.core.active import ActiveScorer  # noqa: E402
-from changeover.core.overlap import OverlapQueue  # noqa: E402
-from test_tui_results import GOOD, INCUMBENT, MAYBE, build_workspace, save_canned_fit  # noqa: E402
-from changeover.tui.app import ChangeoverApp  # noqa: E402
+from test_tui_results import GOOD, INCUMBENT, MAYBE, build_workspace, save_canned_fit
+
+from changeover.core.active import ActiveScorer
+from changeover.core.overlap import OverlapQueue
+from changeover.tui.app import ChangeoverApp
 
 
 def test_queue_is_plain_before_the_first_fit_and_active_after_it():

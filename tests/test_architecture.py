@@ -17,8 +17,9 @@ def test_core_does_not_import_the_ui():
         "             if n.split('.')[0] == 'textual' or n.startswith('changeover.tui'))\n"
         "print(','.join(bad))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == ""
 
 
@@ -39,23 +40,34 @@ def test_only_the_store_knows_sql():
 def test_nothing_installs_as_core_or_tui(tmp_path):
     """Installed, the project is `changeover.*`: a bare `core`, `tui` or `sample_data` would
     collide with any other project that ships one."""
-    code = ("import importlib.util as u, changeover.core, changeover.tui.cli\n"
-            "print([n for n in ('core', 'tui', 'sample_data') if u.find_spec(n)])\n")
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
-                         text=True, check=True)
+    code = (
+        "import importlib.util as u, changeover.core, changeover.tui.cli\n"
+        "print([n for n in ('core', 'tui', 'sample_data') if u.find_spec(n)])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "[]"
 
 
 def test_the_project_imports_itself_as_changeover():
     """No module of the project imports a bare `core`, `tui` or `sample_data`."""
     offenders = []
-    for path in [*(ROOT / "core").rglob("*.py"), *(ROOT / "tui").rglob("*.py"),
-                 *(ROOT / "tests").rglob("*.py"), *(ROOT / "bench").rglob("*.py"),
-                 *(ROOT / "sample_data").rglob("*.py")]:
+    for path in [
+        *(ROOT / "core").rglob("*.py"),
+        *(ROOT / "tui").rglob("*.py"),
+        *(ROOT / "tests").rglob("*.py"),
+        *(ROOT / "bench").rglob("*.py"),
+        *(ROOT / "sample_data").rglob("*.py"),
+    ]:
         for node in ast.walk(ast.parse(path.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level
-                     else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
             if any(n.split(".")[0] in ("core", "tui", "sample_data") for n in names):
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert offenders == []

@@ -52,8 +52,9 @@ def test_rogan_gladen_by_hand():
     se, sp, p = 45 / 50, 40 / 50, 455 / 1000
     theta = (p + sp - 1) / (se + sp - 1)
     assert theta == pytest.approx(0.255 / 0.7)
-    var = (p * (1 - p) / 1000 + theta**2 * se * (1 - se) / 50
-           + (1 - theta) ** 2 * sp * (1 - sp) / 50) / (se + sp - 1) ** 2
+    var = (
+        p * (1 - p) / 1000 + theta**2 * se * (1 - se) / 50 + (1 - theta) ** 2 * sp * (1 - sp) / 50
+    ) / (se + sp - 1) ** 2
     e = rogan_gladen(N_TABLE, U)
     assert e.estimate == pytest.approx(theta)
     assert e.lo == pytest.approx(theta - Z90 * math.sqrt(var))
@@ -79,11 +80,14 @@ def expand(n, u):
     return np.array(Y, float), np.array(f, float), np.array(fu, float)
 
 
-@pytest.mark.parametrize("n,u", [
-    (N_TABLE, U),
-    (np.array([[12, 3], [7, 8]]), np.array([300, 120])),
-    (np.array([[5, 0], [0, 5]]), np.array([10, 3])),
-])
+@pytest.mark.parametrize(
+    "n,u",
+    [
+        (N_TABLE, U),
+        (np.array([[12, 3], [7, 8]]), np.array([300, 120])),
+        (np.array([[5, 0], [0, 5]]), np.array([10, 3])),
+    ],
+)
 def test_ppi_plus_plus_on_raw_arrays(n, u):
     Y, f, fu = expand(n, u)
     nl, N = len(Y), len(fu)
@@ -120,8 +124,13 @@ def test_cells_and_overall():
     counts = make_counts()
     rows = baselines(counts, {"eu": 3.0, "us": 1.0})
     assert [(r.model, r.region) for r in rows] == [
-        ("inc", "eu"), ("inc", "us"), ("inc", "overall"),
-        ("cand", "eu"), ("cand", "us"), ("cand", "overall")]
+        ("inc", "eu"),
+        ("inc", "us"),
+        ("inc", "overall"),
+        ("cand", "eu"),
+        ("cand", "us"),
+        ("cand", "overall"),
+    ]
     inc_eu, inc_us, inc_all = rows[:3]
     assert inc_eu.n_judged == 1000 and inc_eu.n_labelled == 100
     j = inc_all.get("judge")
@@ -139,6 +148,12 @@ def test_cells_and_overall():
 
 
 def test_scales_are_skipped():
-    c = Counts("style", ("1", "2", "3"), ("inc",), ("eu",), np.zeros((1, 1, 3, 3), np.int64),
-               np.zeros((1, 1, 3), np.int64))
+    c = Counts(
+        "style",
+        ("1", "2", "3"),
+        ("inc",),
+        ("eu",),
+        np.zeros((1, 1, 3, 3), np.int64),
+        np.zeros((1, 1, 3), np.int64),
+    )
     assert baselines(c, [1.0]) == []

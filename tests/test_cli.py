@@ -37,7 +37,9 @@ def files(tmp_path):
 
 def test_import_then_info(files, capsys):
     ws = files / "w.changeover"
-    assert main(["import", str(ws), str(files / "data.csv"), "--spec", str(files / "spec.toml")]) == 0
+    assert (
+        main(["import", str(ws), str(files / "data.csv"), "--spec", str(files / "spec.toml")]) == 0
+    )
     assert "4" in capsys.readouterr().out
     assert main(["info", str(ws)]) == 0
     out = capsys.readouterr().out
@@ -60,7 +62,9 @@ def test_data_error_exits_1_and_leaves_no_workspace(files, capsys):
 
 def test_failed_import_keeps_an_existing_workspace(files, capsys):
     ws = files / "w.changeover"
-    assert main(["import", str(ws), str(files / "data.csv"), "--spec", str(files / "spec.toml")]) == 0
+    assert (
+        main(["import", str(ws), str(files / "data.csv"), "--spec", str(files / "spec.toml")]) == 0
+    )
     bad = files / "bad.csv"
     bad.write_text(DATA + "q3,EU,New?,old,,yes\n")
     assert main(["import", str(ws), str(bad), "--spec", str(files / "spec.toml")]) == 1
@@ -77,7 +81,11 @@ def test_foreign_workspace_is_a_data_error(files, capsys):
 
 
 def test_usage_error_exits_2():
-    out = subprocess.run([sys.executable, "-m", "changeover.tui.cli", "import", "only-one-arg"], cwd=ROOT,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "changeover.tui.cli", "import", "only-one-arg"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 2
     assert "usage:" in out.stderr and "Traceback" not in out.stderr

@@ -53,12 +53,20 @@ keys = ["1", "2", "3", "4", "5"]
 
 def eval_set(name: str) -> EvalSet:
     return EvalSet(
-        id=0, name=name, incumbent="old",
+        id=0,
+        name=name,
+        incumbent="old",
         regions=(Region("EU", 3_000_000), Region("US", 2_300_000)),
         metrics=(
             Metric("correct", ("no", "yes"), "higher", 0.03, "Is the answer right?", ("n", "y")),
-            Metric("style", ("1", "2", "3", "4", "5"), "higher", 0.2, "Tone and format",
-                   ("1", "2", "3", "4", "5")),
+            Metric(
+                "style",
+                ("1", "2", "3", "4", "5"),
+                "higher",
+                0.2,
+                "Tone and format",
+                ("1", "2", "3", "4", "5"),
+            ),
         ),
     )
 
@@ -68,16 +76,35 @@ def build_workspace(path: Path) -> EvalSet:
     with Store.open(path, create=True) as store:
         es = store.save_eval_set(eval_set("conc"))
         with store.importing(es.id) as batch:
-            batch.add_responses([
-                (f"q{i // 2}", "EU" if i % 3 else "US", f"Question {i // 2}?", None,
-                 "old" if i % 2 else "new", f"Answer number {i} with some words.")
-                for i in range(RESPONSES)
-            ])
-            batch.add_judgments([
-                (f"q{i // 2}", "old" if i % 2 else "new", m, "judge", i % (2 if m == "correct" else 5),
-                 None, None, None)
-                for i in range(RESPONSES) for m in METRICS
-            ])
+            batch.add_responses(
+                [
+                    (
+                        f"q{i // 2}",
+                        "EU" if i % 3 else "US",
+                        f"Question {i // 2}?",
+                        None,
+                        "old" if i % 2 else "new",
+                        f"Answer number {i} with some words.",
+                    )
+                    for i in range(RESPONSES)
+                ]
+            )
+            batch.add_judgments(
+                [
+                    (
+                        f"q{i // 2}",
+                        "old" if i % 2 else "new",
+                        m,
+                        "judge",
+                        i % (2 if m == "correct" else 5),
+                        None,
+                        None,
+                        None,
+                    )
+                    for i in range(RESPONSES)
+                    for m in METRICS
+                ]
+            )
         return es
 
 
@@ -90,9 +117,11 @@ def write_bulk_file(directory: Path, rows: int) -> tuple[Path, Path]:
         f.write("item_id,region,question,model,response,judge_correct,judge_style\n")
         for i in range(rows):
             item = i // 2
-            f.write(f"b{item},{'EU' if item % 3 else 'US'},Bulk question {item}?,"
-                    f"{'old' if i % 2 else 'new'},\"Bulk answer {i}, long enough to be a real "
-                    f"answer to the question.\",{'yes' if i % 3 else 'no'},{1 + i % 5}\n")
+            f.write(
+                f"b{item},{'EU' if item % 3 else 'US'},Bulk question {item}?,"
+                f'{"old" if i % 2 else "new"},"Bulk answer {i}, long enough to be a real '
+                f'answer to the question.",{"yes" if i % 3 else "no"},{1 + i % 5}\n'
+            )
     return csv, spec
 
 
@@ -145,10 +174,20 @@ def canned_fitter(counts, weights, settings, on_progress=None, cancel=None, pass
     from changeover.core.instant import instant_posterior
     from changeover.core.model import FitResult
 
-    posts = [instant_posterior(c, weights, 200, 1, (pass_levels or {}).get(name))
-             for name, c in counts.items()]
-    diag = {"max_rhat": 1.0, "min_ess_bulk": 900.0, "min_ess_tail": 700.0, "divergences": 0,
-            "ok": True, "sampler": "canned", "per_metric": {}, "reasons": []}
+    posts = [
+        instant_posterior(c, weights, 200, 1, (pass_levels or {}).get(name))
+        for name, c in counts.items()
+    ]
+    diag = {
+        "max_rhat": 1.0,
+        "min_ess_bulk": 900.0,
+        "min_ess_tail": 700.0,
+        "divergences": 0,
+        "ok": True,
+        "sampler": "canned",
+        "per_metric": {},
+        "reasons": [],
+    }
     return FitResult(posts, diag, settings, 0.01)
 
 
@@ -207,8 +246,10 @@ def test_four_raters_with_import_fit_and_long_reader(tmp_path):
     start = ctx.Barrier(len(RATERS) + 3)
     stop = ctx.Event()
     out = ctx.Queue()
-    raters = [ctx.Process(target=rater_worker, args=(str(path), r, response_ids, start, out))
-              for r in RATERS]
+    raters = [
+        ctx.Process(target=rater_worker, args=(str(path), r, response_ids, start, out))
+        for r in RATERS
+    ]
     others = [
         ctx.Process(target=import_worker, args=(str(path), str(csv), str(spec), start, out)),
         ctx.Process(target=fit_worker, args=(str(path), es.name, start, stop, out)),
@@ -240,13 +281,16 @@ def test_four_raters_with_import_fit_and_long_reader(tmp_path):
     [(_, rows, _, (import_start, import_end))] = by_kind["import"]
     [(_, fit_runs, _, _)] = by_kind["fit"]
     during_import = sum(import_start <= began <= import_end for began, _ in timed)
-    worst_during_import = max((t for began, t in timed if import_start <= began <= import_end),
-                              default=0.0)
-    print(f"\nlabels={len(timed)} worst_add_rating={worst * 1000:.0f}ms "
-          f"median={latencies[len(latencies) // 2] * 1000:.1f}ms import_rows={rows} "
-          f"import_s={import_end - import_start:.1f} labels_during_import={during_import} "
-          f"worst_during_import={worst_during_import * 1000:.0f}ms "
-          f"fits={fit_runs}")
+    worst_during_import = max(
+        (t for began, t in timed if import_start <= began <= import_end), default=0.0
+    )
+    print(
+        f"\nlabels={len(timed)} worst_add_rating={worst * 1000:.0f}ms "
+        f"median={latencies[len(latencies) // 2] * 1000:.1f}ms import_rows={rows} "
+        f"import_s={import_end - import_start:.1f} labels_during_import={during_import} "
+        f"worst_during_import={worst_during_import * 1000:.0f}ms "
+        f"fits={fit_runs}"
+    )
     assert rows == BULK_ROWS
     assert during_import > 0, "the import did not overlap the labelling: nothing was tested"
     assert fit_runs > 0
@@ -342,8 +386,10 @@ def test_rate_screen_survives_a_workspace_locked_too_long(tmp_path, monkeypatch)
             app = ChangeoverApp(store, rater="ann", start_rating=es.name, seed=1)
             async with app.run_test(size=(100, 30)) as pilot:
                 original = app.notify
-                app.notify = lambda message, *a, **k: (notes.append(str(message)),
-                                                        original(message, *a, **k))[1]
+                app.notify = lambda message, *a, **k: (
+                    notes.append(str(message)),
+                    original(message, *a, **k),
+                )[1]
                 await pilot.pause()
                 assert isinstance(app.screen, RateScreen)
                 held = threading.Event()

@@ -13,37 +13,68 @@ T = "2026-01-01T00:00:00+00:00"
 @pytest.fixture
 def workspace():
     store = Store.memory()
-    es = store.save_eval_set(EvalSet(
-        id=0, name="demo", incumbent="inc", regions=(Region("eu", 3.0), Region("us", 1.0)),
-        metrics=(Metric("refused", ("no", "yes")), Metric("style", ("1", "2", "3"))),
-    ))
+    es = store.save_eval_set(
+        EvalSet(
+            id=0,
+            name="demo",
+            incumbent="inc",
+            regions=(Region("eu", 3.0), Region("us", 1.0)),
+            metrics=(Metric("refused", ("no", "yes")), Metric("style", ("1", "2", "3"))),
+        )
+    )
     with store.importing(es.id) as batch:
         # the file lists the candidate first: counts must still put the incumbent first
-        batch.add_responses([
-            ("i1", "eu", "q1", None, "cand", "a"), ("i1", "eu", "q1", None, "inc", "b"),
-            ("i2", "eu", "q2", None, "cand", "c"), ("i2", "eu", "q2", None, "inc", "d"),
-            ("i3", "us", "q3", None, "cand", "e"), ("i3", "us", "q3", None, "inc", "f"),
-            ("i4", "us", "q4", None, "cand", "g"), ("i4", "us", "q4", None, "inc", "h"),
-        ])
+        batch.add_responses(
+            [
+                ("i1", "eu", "q1", None, "cand", "a"),
+                ("i1", "eu", "q1", None, "inc", "b"),
+                ("i2", "eu", "q2", None, "cand", "c"),
+                ("i2", "eu", "q2", None, "inc", "d"),
+                ("i3", "us", "q3", None, "cand", "e"),
+                ("i3", "us", "q3", None, "inc", "f"),
+                ("i4", "us", "q4", None, "cand", "g"),
+                ("i4", "us", "q4", None, "inc", "h"),
+            ]
+        )
         j = [
-            ("i1", "inc", 1), ("i1", "cand", 0), ("i2", "inc", 0), ("i2", "cand", None),
-            ("i3", "inc", 1), ("i4", "inc", 0), ("i4", "cand", 1),
+            ("i1", "inc", 1),
+            ("i1", "cand", 0),
+            ("i2", "inc", 0),
+            ("i2", "cand", None),
+            ("i3", "inc", 1),
+            ("i4", "inc", 0),
+            ("i4", "cand", 1),
         ]  # i3/cand has no judgment row at all; i2/cand's verdict was unmappable (NULL)
         batch.add_judgments([(x, m, "refused", "judge", v, None, None, None) for x, m, v in j])
-        batch.add_judgments([(x, m, "style", "judge", 2, None, None, None)
-                             for x in ("i1", "i2", "i3", "i4") for m in ("inc", "cand")])
-        batch.add_ratings([
-            ("i1", "inc", "refused", "ann", 1, T),
-            ("i1", "cand", "refused", "ann", 1, T), ("i1", "cand", "refused", "bob", 0, T),  # tie
-            ("i2", "inc", "refused", "ann", 0, T), ("i2", "inc", "refused", "bob", 0, T),
-            ("i2", "inc", "refused", "cy", 1, T),  # majority 0
-            ("i2", "cand", "refused", "ann", 1, T),  # labelled, but the judgment is missing
-            ("i4", "inc", "refused", "ann", 1, T),  # retracted below
-            ("i4", "cand", "refused", "ann", 0, T), ("i4", "cand", "refused", "bob", 1, T),
-            ("i1", "inc", "style", "ann", 0, T),
-        ])
-    retract = next(r for r in store.ratings(es.id) if r.metric == "refused" and r.value == 1
-                   and store.response_view(r.response_id).item.external_id == "i4")
+        batch.add_judgments(
+            [
+                (x, m, "style", "judge", 2, None, None, None)
+                for x in ("i1", "i2", "i3", "i4")
+                for m in ("inc", "cand")
+            ]
+        )
+        batch.add_ratings(
+            [
+                ("i1", "inc", "refused", "ann", 1, T),
+                ("i1", "cand", "refused", "ann", 1, T),
+                ("i1", "cand", "refused", "bob", 0, T),  # tie
+                ("i2", "inc", "refused", "ann", 0, T),
+                ("i2", "inc", "refused", "bob", 0, T),
+                ("i2", "inc", "refused", "cy", 1, T),  # majority 0
+                ("i2", "cand", "refused", "ann", 1, T),  # labelled, but the judgment is missing
+                ("i4", "inc", "refused", "ann", 1, T),  # retracted below
+                ("i4", "cand", "refused", "ann", 0, T),
+                ("i4", "cand", "refused", "bob", 1, T),
+                ("i1", "inc", "style", "ann", 0, T),
+            ]
+        )
+    retract = next(
+        r
+        for r in store.ratings(es.id)
+        if r.metric == "refused"
+        and r.value == 1
+        and store.response_view(r.response_id).item.external_id == "i4"
+    )
     store.retract(retract.id, "ann")
     return store, store.eval_set("demo")
 

@@ -23,12 +23,21 @@ def normal(mu, sd, n=4000, seed=0):
     return np.random.default_rng(seed).normal(mu, sd, n)
 
 
-@pytest.mark.parametrize("direction,mu,verdict", [
-    ("higher", 0.0, READY), ("higher", -0.10, NOT_READY), ("higher", -0.03, UNDECIDED),
-    ("lower", 0.0, READY), ("lower", 0.10, NOT_READY), ("lower", 0.03, UNDECIDED),
-    ("match", 0.0, READY), ("match", 0.10, NOT_READY), ("match", -0.10, NOT_READY),
-    ("match", 0.03, UNDECIDED),
-])
+@pytest.mark.parametrize(
+    "direction,mu,verdict",
+    [
+        ("higher", 0.0, READY),
+        ("higher", -0.10, NOT_READY),
+        ("higher", -0.03, UNDECIDED),
+        ("lower", 0.0, READY),
+        ("lower", 0.10, NOT_READY),
+        ("lower", 0.03, UNDECIDED),
+        ("match", 0.0, READY),
+        ("match", 0.10, NOT_READY),
+        ("match", -0.10, NOT_READY),
+        ("match", 0.03, UNDECIDED),
+    ],
+)
 def test_each_direction(direction, mu, verdict):
     d = decide(normal(mu, 0.01), direction, 0.03)
     assert d.verdict == verdict
@@ -67,15 +76,18 @@ def test_unknown_direction():
         decide(normal(0, 1), "sideways", 0.1)
 
 
-def make_posterior(q, metric="correct", labels=None, regions=("eu", "us"),
-                   models=("inc", "a", "b")):
+def make_posterior(
+    q, metric="correct", labels=None, regions=("eu", "us"), models=("inc", "a", "b")
+):
     """q: [S, M, R] rate of yes."""
     q = np.clip(np.asarray(q, float), 0, 1)
     p = np.stack([1 - q, q], axis=-1)
     S, M, R = q.shape
     conf = np.broadcast_to(np.array([[0.9, 0.1], [0.2, 0.8]]), (S, M, R, 2, 2)).copy()
     flags = {} if labels is None else {"cell_labels": labels}
-    return Posterior(metric, ("no", "yes"), models, regions, np.full(R, 1 / R), p, conf, flags=flags)
+    return Posterior(
+        metric, ("no", "yes"), models, regions, np.full(R, 1 / R), p, conf, flags=flags
+    )
 
 
 def cells(S, means, sds, seed=1):
@@ -167,8 +179,9 @@ def test_forecast_only_for_undecided_cells():
     assert d.forecasts and "labels" in d.forecasts[0].text
 
 
-def forecast_total(mu, sd_c=0.02, sd_i=0.02, threshold=0.95, nc=20, ni=20, direction="higher",
-                   max_labels=2000):
+def forecast_total(
+    mu, sd_c=0.02, sd_i=0.02, threshold=0.95, nc=20, ni=20, direction="higher", max_labels=2000
+):
     rng = np.random.default_rng(5)
     qi = 0.8 + sd_i * rng.standard_normal(4000)
     qc = 0.8 + mu + sd_c * rng.standard_normal(4000)
@@ -192,8 +205,10 @@ def test_forecast_is_monotone_and_sane():
     f = forecast_labels(qc, qi, "higher", 0.03, 0.95, 20, 20)
     r_c, r_i = 20 / (20 + f.candidate_labels), 20 / (20 + f.incumbent_labels)
     delta = qc - qi
-    shrink = np.sqrt((qc.var() * r_c + qi.var() * r_i - 2 * np.cov(qc, qi, bias=True)[0, 1]
-                      * np.sqrt(r_c * r_i)) / delta.var())
+    shrink = np.sqrt(
+        (qc.var() * r_c + qi.var() * r_i - 2 * np.cov(qc, qi, bias=True)[0, 1] * np.sqrt(r_c * r_i))
+        / delta.var()
+    )
     projected = delta.mean() + (delta - delta.mean()) * shrink
     assert decide(projected, "higher", 0.03).verdict != UNDECIDED
 

@@ -86,8 +86,9 @@ def arviz_ess_bulk(x: np.ndarray) -> np.ndarray:
 def arviz_ess_tail(x: np.ndarray, prob=(0.05, 0.95)) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return np.asarray(az.ess(x, chain_axis=0, draw_axis=1, method="tail", prob=prob),
-                          dtype=float)
+        return np.asarray(
+            az.ess(x, chain_axis=0, draw_axis=1, method="tail", prob=prob), dtype=float
+        )
 
 
 PAIRS = {
@@ -127,8 +128,16 @@ def test_tail_ess_takes_probabilities_as_arviz_does(prob):
     np.testing.assert_allclose(diagnostics.ess_tail(x, prob), arviz_ess_tail(x, prob), rtol=1e-6)
 
 
-@pytest.mark.parametrize("name", ["AR(1) 0.95, 2 chains, 999 draws", "normal, 4 chains",
-                                  "5 levels, many ties, 999 draws", "awkward columns", "float32"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "AR(1) 0.95, 2 chains, 999 draws",
+        "normal, 4 chains",
+        "5 levels, many ties, 999 draws",
+        "awkward columns",
+        "float32",
+    ],
+)
 def test_all_three_at_once_equal_the_separate_functions(name):
     x = case(name)
     r_hat, bulk, tail = diagnostics.rhat_ess(x)
@@ -179,8 +188,9 @@ def test_input_is_left_untouched(k):
     np.testing.assert_array_equal(x, before)
 
 
-def _exact_zero_pair(rho_of, mean_var: float, var_plus: float,
-                     rho_even: float) -> tuple[float, float]:
+def _exact_zero_pair(
+    rho_of, mean_var: float, var_plus: float, rho_even: float
+) -> tuple[float, float]:
     """Autocovariances (a_even, a_odd) whose autocorrelations sum to exactly 0.0.
 
     Start from a_even giving about rho_even, and a_odd giving about -rho_even, then step a_odd
@@ -235,8 +245,9 @@ def test_geyer_truncation_matches_arviz_loop_on_given_autocovariances(monkeypatc
         acovs.append(acov)
 
     for acov in acovs:
-        monkeypatch.setattr(array_stats, "autocov",
-                            lambda ary, axis=-1, acov=acov: np.tile(acov, (n_chain, 1)))
+        monkeypatch.setattr(
+            array_stats, "autocov", lambda ary, axis=-1, acov=acov: np.tile(acov, (n_chain, 1))
+        )
         monkeypatch.setattr(diagnostics, "_mean_autocov", lambda c, acov=acov: acov[None, :])
         expected = array_stats._ess(chains)
         np.testing.assert_allclose(diagnostics._ess(chains[None]), [expected], rtol=1e-12)

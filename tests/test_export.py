@@ -13,7 +13,9 @@ from changeover.core.types import EvalSet, Metric, Region
 from changeover.tui.cli import main
 
 SPEC = EvalSet(
-    id=0, name="support", incumbent="old",
+    id=0,
+    name="support",
+    incumbent="old",
     regions=(Region("EU", 3.0), Region("US", 1.0)),
     metrics=(
         Metric("correct", ("no", "yes"), "higher", 0.03, "Is it right?", ("n", "y")),
@@ -27,28 +29,34 @@ def build(store: Store) -> tuple[EvalSet, dict]:
     """A small workspace with imported and app labels, a replaced label and an undone one."""
     es = store.save_eval_set(SPEC)
     with store.importing(es.id) as batch:
-        batch.add_responses([
-            ("q1", "EU", "How do I pay?", "Online.", "old", "Pay online."),
-            ("q1", "EU", "How do I pay?", "Online.", "new", "=HYPERLINK(\"http://x\",\"hi\")"),
-            ("q2", "US", "Cancel?", None, "old", "-2+3 is what you owe \x1b[31m"),
-            ("q2", "US", "Cancel?", None, "new", "@SUM(A1) said \"quoted\", ok"),
-        ])
-        batch.add_judgments([
-            ("q1", "old", "correct", "gpt-judge", 1, "yes", 0.9, "fine"),
-            ("q1", "new", "correct", "gpt-judge", 0, "no", -0.5, "+wrong"),
-            ("q2", "old", "correct", "gpt-judge", None, "unsure", None, None),
-            ("q1", "old", "style", "gpt-judge", 3, "4", None, None),
-        ])
+        batch.add_responses(
+            [
+                ("q1", "EU", "How do I pay?", "Online.", "old", "Pay online."),
+                ("q1", "EU", "How do I pay?", "Online.", "new", '=HYPERLINK("http://x","hi")'),
+                ("q2", "US", "Cancel?", None, "old", "-2+3 is what you owe \x1b[31m"),
+                ("q2", "US", "Cancel?", None, "new", '@SUM(A1) said "quoted", ok'),
+            ]
+        )
+        batch.add_judgments(
+            [
+                ("q1", "old", "correct", "gpt-judge", 1, "yes", 0.9, "fine"),
+                ("q1", "new", "correct", "gpt-judge", 0, "no", -0.5, "+wrong"),
+                ("q2", "old", "correct", "gpt-judge", None, "unsure", None, None),
+                ("q1", "old", "style", "gpt-judge", 3, "4", None, None),
+            ]
+        )
         batch.add_ratings([("q1", "old", "correct", "ann", 1, "2026-01-01T00:00:00+00:00")])
-    rid = {(v.item.external_id, v.response.model): v.response.id
-           for v in (store.response_view(i) for i in range(1, 5))}
-    store.add_rating(rid["q1", "old"], "correct", "bob", 1)           # agrees with ann
+    rid = {
+        (v.item.external_id, v.response.model): v.response.id
+        for v in (store.response_view(i) for i in range(1, 5))
+    }
+    store.add_rating(rid["q1", "old"], "correct", "bob", 1)  # agrees with ann
     store.add_rating(rid["q1", "new"], "correct", "ann", 1)
-    store.add_rating(rid["q1", "new"], "correct", "ann", 0)           # replaces the 1
+    store.add_rating(rid["q1", "new"], "correct", "ann", 0)  # replaces the 1
     undone = store.add_rating(rid["q2", "new"], "correct", "bob", 1)
     store.retract(undone.id, "bob")
     store.add_rating(rid["q2", "old"], "correct", "ann", 1)
-    store.add_rating(rid["q2", "old"], "correct", "bob", 0)           # a tie
+    store.add_rating(rid["q2", "old"], "correct", "bob", 0)  # a tie
     store.add_rating(rid["q1", "old"], "style", "ann", 4, blind=False)
     return es, rid
 
@@ -79,14 +87,22 @@ def test_ratings_round_trip(workspace, tmp_path, fmt):
     assert df.height == len(events) == 10
     assert set(ex.RATING_COLUMNS) == set(df.columns)
     if fmt == "csv":
-        df = df.with_columns(pl.col("event_id", "retracted_by", "retracts", "level").cast(pl.Int64),
-                             pl.col("blind", "retracted", "active") == "true")
+        df = df.with_columns(
+            pl.col("event_id", "retracted_by", "retracts", "level").cast(pl.Int64),
+            pl.col("blind", "retracted", "active") == "true",
+        )
     by_id = {r["event_id"]: r for r in df.iter_rows(named=True)}
     for e in events:
         row = by_id[e.id]
-        assert (row["rater"], row["level"], row["created_at"], row["blind"], row["source"],
-                row["retracts"], row["response_id"] if fmt != "csv" else e.response_id) == (
-            e.rater, e.value, e.created_at, e.blind, e.source, e.retracts, e.response_id)
+        assert (
+            row["rater"],
+            row["level"],
+            row["created_at"],
+            row["blind"],
+            row["source"],
+            row["retracts"],
+            row["response_id"] if fmt != "csv" else e.response_id,
+        ) == (e.rater, e.value, e.created_at, e.blind, e.source, e.retracts, e.response_id)
     imported = df.filter(pl.col("source") == "import")
     assert imported.height == 1 and imported["blind"].to_list() == [False]
     # the replaced label and the undone label are both visible, with who and when undid them
@@ -114,8 +130,9 @@ def test_responses_round_trip(workspace, tmp_path, fmt):
     assert df.height == 4
     assert list(df.columns) == list(ex.response_columns(es))
     rows = {(r["item_id"], r["model"]): r for r in df.iter_rows(named=True)}
-    q1_old, q1_new, q2_old, q2_new = (rows[k] for k in
-                                      [("q1", "old"), ("q1", "new"), ("q2", "old"), ("q2", "new")])
+    q1_old, q1_new, q2_old, q2_new = (
+        rows[k] for k in [("q1", "old"), ("q1", "new"), ("q2", "old"), ("q2", "new")]
+    )
     as_int = (lambda v: None if v is None else int(v)) if fmt == "csv" else (lambda v: v)
     assert q1_old["judge_correct_label"] == "yes" and q1_old["judge_correct_raw"] == "yes"
     assert q1_old["human_correct_label"] == "yes" and as_int(q1_old["human_correct_votes"]) == 2
@@ -125,13 +142,13 @@ def test_responses_round_trip(workspace, tmp_path, fmt):
     assert q2_old["judge_correct_level"] is None and q2_old["judge_correct_raw"] == "unsure"
     assert q2_new["human_correct_label"] is None and as_int(q2_new["human_correct_votes"]) == 0
     if fmt == "csv":  # text cells a spreadsheet would run are neutralised, numbers are not
-        assert q1_new["text"] == "'=HYPERLINK(\"http://x\",\"hi\")"
+        assert q1_new["text"] == '\'=HYPERLINK("http://x","hi")'
         assert q2_old["text"].startswith("'-2+3")
-        assert q2_new["text"] == "'@SUM(A1) said \"quoted\", ok"
+        assert q2_new["text"] == '\'@SUM(A1) said "quoted", ok'
         assert q1_new["judge_correct_rationale"] == "'+wrong"
         assert q1_new["judge_correct_score"] == "-0.5"
     else:  # JSONL and Parquet keep the text exactly
-        assert q1_new["text"] == "=HYPERLINK(\"http://x\",\"hi\")"
+        assert q1_new["text"] == '=HYPERLINK("http://x","hi")'
         assert q2_old["text"] == "-2+3 is what you owe \x1b[31m"
         assert q1_new["judge_correct_score"] == -0.5
 
@@ -220,9 +237,10 @@ def canned_fitter(counts, weights, settings, on_progress=None, cancel=None, pass
 
     from changeover.core.instant import instant_posterior
 
-    posts = [instant_posterior(c, weights, draws=400, seed=0,
-                               pass_level=(pass_levels or {}).get(name))
-             for name, c in counts.items()]
+    posts = [
+        instant_posterior(c, weights, draws=400, seed=0, pass_level=(pass_levels or {}).get(name))
+        for name, c in counts.items()
+    ]
     return SimpleNamespace(posteriors=posts, diagnostics={"ok": True}, seconds=0.0)
 
 
@@ -241,15 +259,19 @@ def test_results_of_latest_fit(workspace, tmp_path, fmt):
     assert df.height == 2 * 3 * 2
     assert set(ex.result_columns()) == set(df.columns)
     if fmt == "csv":
-        df = df.with_columns(pl.col("fit_id").cast(pl.Int64),
-                             pl.col("mean", "lower_90", "upper_90").cast(pl.Float64))
+        df = df.with_columns(
+            pl.col("fit_id").cast(pl.Int64), pl.col("mean", "lower_90", "upper_90").cast(pl.Float64)
+        )
     assert set(df["fit_id"].to_list()) == {fit.id}
     assert set(df["fit_created_at"].to_list()) == {fit.created_at}
     assert ((df["lower_90"] <= df["mean"]) & (df["mean"] <= df["upper_90"])).all()
     assert set(df["region"].to_list()) == {"EU", "US", "overall"}
     cand = df.filter(pl.col("model") == "new")
     assert cand["verdict"].null_count() == 0 and set(cand["verdict"].to_list()) <= {
-        "ready", "not ready", "undecided"}
+        "ready",
+        "not ready",
+        "undecided",
+    }
 
 
 def test_closed_pipe_is_not_an_error(workspace, tmp_path):
@@ -260,11 +282,15 @@ def test_closed_pipe_is_not_an_error(workspace, tmp_path):
     with Store.open(path) as store:  # enough rows to outgrow the pipe's buffer
         es = store.eval_set("support")
         with store.importing(es.id) as batch:
-            batch.add_responses([(f"x{i}", "EU", "q" * 200, None, "old", "t" * 2000)
-                                 for i in range(400)])
-    proc = subprocess.Popen([sys.executable, "-m", "changeover.tui.cli", "export", str(path), "--what",
-                             "responses"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            cwd=Path(__file__).resolve().parents[1])
+            batch.add_responses(
+                [(f"x{i}", "EU", "q" * 200, None, "old", "t" * 2000) for i in range(400)]
+            )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "changeover.tui.cli", "export", str(path), "--what", "responses"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert proc.stdout.readline().startswith(b"response_id,")
     proc.stdout.close()
     err = proc.stderr.read().decode()
@@ -284,7 +310,9 @@ def test_unwritable_output_is_a_clear_error(workspace, tmp_path, monkeypatch, ca
     out = tmp_path / "r.csv"
     assert main(["export", str(path), "--what", "ratings", "-o", str(out)]) == 1
     assert "cannot write here (Permission denied)" in capsys.readouterr().err
-    assert main(["export", str(path), "--what", "ratings", "-o",
-                 str(tmp_path / "missing" / "r.csv")]) == 1
+    assert (
+        main(["export", str(path), "--what", "ratings", "-o", str(tmp_path / "missing" / "r.csv")])
+        == 1
+    )
     assert "no such directory" in capsys.readouterr().err
     assert not out.exists()

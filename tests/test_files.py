@@ -14,14 +14,23 @@ from pathlib import Path
 import pytest
 
 from changeover.core.store import Store
-from changeover.core.types import BrowseFilter, ChangeoverError, EvalSet, Metric, Region, WorkspaceError
+from changeover.core.types import (
+    BrowseFilter,
+    ChangeoverError,
+    EvalSet,
+    Metric,
+    Region,
+    WorkspaceError,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def spec() -> EvalSet:
     return EvalSet(
-        id=0, name="files", incumbent="old",
+        id=0,
+        name="files",
+        incumbent="old",
         regions=(Region("EU", 3.0), Region("US", 1.0)),
         metrics=(Metric("correct", ("no", "yes"), "higher", 0.03, "Right?", ("n", "y")),),
     )
@@ -30,10 +39,34 @@ def spec() -> EvalSet:
 def populate(store: Store, n: int = 40) -> EvalSet:
     es = store.save_eval_set(spec())
     with store.importing(es.id) as batch:
-        batch.add_responses([(f"q{i // 2}", "EU" if i % 3 else "US", f"Question {i // 2}?", None,
-                              "old" if i % 2 else "new", f"Answer {i}.") for i in range(n)])
-        batch.add_judgments([(f"q{i // 2}", "old" if i % 2 else "new", "correct", "judge", i % 2,
-                              None, None, None) for i in range(n)])
+        batch.add_responses(
+            [
+                (
+                    f"q{i // 2}",
+                    "EU" if i % 3 else "US",
+                    f"Question {i // 2}?",
+                    None,
+                    "old" if i % 2 else "new",
+                    f"Answer {i}.",
+                )
+                for i in range(n)
+            ]
+        )
+        batch.add_judgments(
+            [
+                (
+                    f"q{i // 2}",
+                    "old" if i % 2 else "new",
+                    "correct",
+                    "judge",
+                    i % 2,
+                    None,
+                    None,
+                    None,
+                )
+                for i in range(n)
+            ]
+        )
     return es
 
 
@@ -91,14 +124,18 @@ def test_read_only_review_writes_nothing(tmp_path):
             store.retract(store.ratings(es.id)[0].id, "ann")
         with pytest.raises(ChangeoverError, match="read-only"):
             store.save_fit(es.id, {}, "h", {}, {}, b"")
-        with pytest.raises(ChangeoverError, match="read-only"):
-            with store.importing(es.id):
-                pass
+        with pytest.raises(ChangeoverError, match="read-only"), store.importing(es.id):
+            pass
     assert seen["ratings"] == 1 and seen["stats"]["responses"] == 40 and seen["rows"] == 10
     assert fingerprint(path) == before
     # The CLI's read-only commands leave it as it was too.
-    out = subprocess.run([sys.executable, "-m", "changeover.tui.cli", "info", str(path)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "changeover.tui.cli", "info", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert "40 responses" in out.stdout
     assert fingerprint(path) == before
@@ -117,8 +154,11 @@ def ro_mount(tmp_path):
         pytest.skip("mounting a read-only file system needs root and mount(8)")
     where = tmp_path / "mnt"
     where.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m,mode=0755", "tmpfs", str(where)],
-                          capture_output=True, text=True)
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=32m,mode=0755", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+    )
     if made.returncode != 0:
         pytest.skip(f"mount not permitted here: {made.stderr.strip()}")
 
@@ -161,8 +201,13 @@ def test_workspace_on_a_read_only_file_system(ro_mount):
     # Opened for writing, it is refused with a message that says what to do (no traceback).
     with pytest.raises(WorkspaceError, match="--read-only"):
         Store.open(clean)
-    out = subprocess.run([sys.executable, "-m", "changeover.tui.cli", "info", str(clean)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "changeover.tui.cli", "info", str(clean)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert "40 responses" in out.stdout and "1 ratings" in out.stdout
     assert fingerprint(clean) == before
@@ -176,10 +221,20 @@ def canned_fitter(counts, weights, settings, on_progress=None, cancel=None, pass
     from changeover.core.instant import instant_posterior
     from changeover.core.model import FitResult
 
-    posts = [instant_posterior(c, weights, 200, 1, (pass_levels or {}).get(name))
-             for name, c in counts.items()]
-    diag = {"max_rhat": 1.0, "min_ess_bulk": 900.0, "min_ess_tail": 700.0, "divergences": 0,
-            "ok": True, "sampler": "canned", "per_metric": {}, "reasons": []}
+    posts = [
+        instant_posterior(c, weights, 200, 1, (pass_levels or {}).get(name))
+        for name, c in counts.items()
+    ]
+    diag = {
+        "max_rhat": 1.0,
+        "min_ess_bulk": 900.0,
+        "min_ess_tail": 700.0,
+        "divergences": 0,
+        "ok": True,
+        "sampler": "canned",
+        "per_metric": {},
+        "reasons": [],
+    }
     return FitResult(posts, diag, settings, 0.01)
 
 
@@ -200,8 +255,15 @@ def reviewed(tmp_path) -> tuple[Path, EvalSet]:
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "CHANGEOVER_CONFIG_DIR": str(Path(args[1]).parent / "config")}
-    return subprocess.run([sys.executable, "-m", "changeover.tui.cli", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120, stdin=subprocess.DEVNULL, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "changeover.tui.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
 
 
 def test_read_only_cli_report_and_export_write_nothing(reviewed):
@@ -234,8 +296,10 @@ def review_in_app(path: Path, es: EvalSet) -> list[str]:
             app = ChangeoverApp(store, rater="bob", read_only=True, seed=1)
             async with app.run_test(size=(100, 30)) as pilot:
                 original = app.notify
-                app.notify = lambda message, *a, **k: (notes.append(str(message)),
-                                                        original(message, *a, **k))[1]
+                app.notify = lambda message, *a, **k: (
+                    notes.append(str(message)),
+                    original(message, *a, **k),
+                )[1]
                 await pilot.pause()
                 await pilot.press("r")  # rate from the eval sets screen
                 await pilot.pause()
@@ -302,8 +366,10 @@ def test_export_report_on_a_read_only_file_system_is_refused_not_a_crash(reviewe
             app = ChangeoverApp(store, rater="bob", read_only=True, seed=1)
             async with app.run_test(size=(100, 30)) as pilot:
                 original = app.notify
-                app.notify = lambda message, *a, **k: (notes.append(str(message)),
-                                                        original(message, *a, **k))[1]
+                app.notify = lambda message, *a, **k: (
+                    notes.append(str(message)),
+                    original(message, *a, **k),
+                )[1]
                 await pilot.pause()
                 app.export_report(store.eval_set(es.id))
                 await pilot.pause()

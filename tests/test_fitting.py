@@ -26,10 +26,16 @@ RATES = {"inc": 0.80, "good": 0.82, "bad": 0.60}
 
 
 def spec(name: str = "support") -> EvalSet:
-    return EvalSet(0, name, "inc", (Region("eu", 3.0), Region("us", 1.0)), (
-        Metric("correct", ("no", "yes"), "higher", 0.05),
-        Metric("style", ("1", "2", "3"), "higher", 0.2, pass_level=2),
-    ))
+    return EvalSet(
+        0,
+        name,
+        "inc",
+        (Region("eu", 3.0), Region("us", 1.0)),
+        (
+            Metric("correct", ("no", "yes"), "higher", 0.05),
+            Metric("style", ("1", "2", "3"), "higher", 0.2, pass_level=2),
+        ),
+    )
 
 
 def fill(store: Store, es: EvalSet, items: int = 60, labelled: int = 35, seed: int = 0) -> EvalSet:
@@ -45,11 +51,15 @@ def fill(store: Store, es: EvalSet, items: int = 60, labelled: int = 35, seed: i
                 judge = truth if rng.random() < 0.9 else 1 - truth
                 style = int(rng.integers(0, 3))
                 responses.append((item, region, f"q {item}", None, model, f"text {item} {model}"))
-                judgments += [(item, model, "correct", "judge", judge, None, None, None),
-                              (item, model, "style", "judge", style, None, None, None)]
+                judgments += [
+                    (item, model, "correct", "judge", judge, None, None, None),
+                    (item, model, "style", "judge", style, None, None, None),
+                ]
                 if k < labelled:
-                    ratings += [(item, model, "correct", "ann", truth, T),
-                                (item, model, "style", "ann", style, T)]
+                    ratings += [
+                        (item, model, "correct", "ann", truth, T),
+                        (item, model, "style", "ann", style, T),
+                    ]
     with store.importing(es.id) as batch:
         batch.add_responses(responses)
         batch.add_judgments(judgments)
@@ -59,6 +69,7 @@ def fill(store: Store, es: EvalSet, items: int = 60, labelled: int = 35, seed: i
 
 def canned_fitter(calls: list | None = None):
     """Instant posteriors dressed as a fit: real shapes and flags, no sampling."""
+
     def fit(counts, weights, settings, on_progress=None, cancel=None, pass_levels=None):
         if calls is not None:
             calls.append((counts, list(weights), settings))
@@ -68,11 +79,21 @@ def canned_fitter(calls: list | None = None):
                 raise FitCancelled("cancelled")
             if on_progress:
                 on_progress(k / len(counts), name)
-            posts.append(instant_posterior(c, weights, 500, settings.seed,
-                                           (pass_levels or {}).get(name)))
-        diag = {"max_rhat": 1.002, "min_ess_bulk": 900.0, "min_ess_tail": 700.0, "divergences": 0,
-                "ok": True, "sampler": "canned", "per_metric": {}, "reasons": []}
+            posts.append(
+                instant_posterior(c, weights, 500, settings.seed, (pass_levels or {}).get(name))
+            )
+        diag = {
+            "max_rhat": 1.002,
+            "min_ess_bulk": 900.0,
+            "min_ess_tail": 700.0,
+            "divergences": 0,
+            "ok": True,
+            "sampler": "canned",
+            "per_metric": {},
+            "reasons": [],
+        }
         return FitResult(posts, diag, settings, 0.01)
+
     return fit
 
 
@@ -86,8 +107,13 @@ def test_run_fit_round_trip(workspace):
     store, es = workspace
     calls: list = []
     progress: list = []
-    fit = run_fit(store, es, Settings.quick(seed=3), on_progress=lambda f, m: progress.append(f),
-                  fitter=canned_fitter(calls))
+    fit = run_fit(
+        store,
+        es,
+        Settings.quick(seed=3),
+        on_progress=lambda f, m: progress.append(f),
+        fitter=canned_fitter(calls),
+    )
     counts = counts_for(store, es)
     assert fit.data_hash == data_hash(counts)
     assert fit.settings["seed"] == 3 and fit.settings["exclude_raters"] == []
@@ -128,7 +154,11 @@ def test_excluded_raters_stay_excluded(workspace):
     store, es = workspace
     fit = run_fit(store, es, Settings.quick(), exclude_raters=["ann"], fitter=canned_fitter())
     assert fit.settings["exclude_raters"] == ["ann"]
-    assert fit.data_hash == data_hash(counts_for(store, es, ["ann"])) != data_hash(counts_for(store, es))
+    assert (
+        fit.data_hash
+        == data_hash(counts_for(store, es, ["ann"]))
+        != data_hash(counts_for(store, es))
+    )
     _, posts = latest_posteriors(store, es)
     assert np.asarray(posts[0].flags["cell_labels"]).sum() == 0
     # A new label by the excluded rater does not make the fit stale.
@@ -220,7 +250,9 @@ def test_report_command(ws_file, capsys):
     assert "== correct ==" in out and "== verdicts ==" in out and err == ""
     assert main(["report", str(ws_file), "--format", "json", "--metric", "style"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["schema"] == "changeover.report/1" and [m["name"] for m in data["metrics"]] == ["style"]
+    assert data["schema"] == "changeover.report/1" and [m["name"] for m in data["metrics"]] == [
+        "style"
+    ]
     assert data["fit"]["id"] == 1 and data["fit"]["stale"] is False
     assert main(["report", str(ws_file), "--format", "csv"]) == 0
     assert capsys.readouterr().out.startswith("eval_set,fit_id,metric")
@@ -247,8 +279,12 @@ def test_quick_real_fit():
     """The glue with the real model (one yes/no metric, few draws: compilation dominates)."""
     store = Store.memory()
     one = spec()
-    es = fill(store, EvalSet(0, one.name, one.incumbent, one.regions, one.metrics[:1]),
-              items=40, labelled=30)
+    es = fill(
+        store,
+        EvalSet(0, one.name, one.incumbent, one.regions, one.metrics[:1]),
+        items=40,
+        labelled=30,
+    )
     start = time.perf_counter()
     fit = run_fit(store, es, Settings.quick(seed=1, draws=150, tune=150))
     elapsed = time.perf_counter() - start
@@ -277,8 +313,15 @@ def test_a_failed_fit_says_which_metric_and_what_to_do(workspace):
     from changeover.core.report import build_report
 
     store, es = workspace
-    diag = {"max_rhat": 1.003, "min_ess_bulk": 900.0, "min_ess_tail": 700.0, "divergences": 1,
-            "ok": False, "sampler": "nutpie", "reasons": ["style: 1 divergent transitions"]}
+    diag = {
+        "max_rhat": 1.003,
+        "min_ess_bulk": 900.0,
+        "min_ess_tail": 700.0,
+        "divergences": 1,
+        "ok": False,
+        "sampler": "nutpie",
+        "reasons": ["style: 1 divergent transitions"],
+    }
 
     def flagged(counts, weights, settings, on_progress=None, cancel=None, pass_levels=None):
         result = canned_fitter()(counts, weights, settings, on_progress, cancel, pass_levels)
@@ -292,7 +335,9 @@ def test_a_failed_fit_says_which_metric_and_what_to_do(workspace):
     assert "--seed" in text and "--target-accept 0.98" in text
     kept, posts = latest_posteriors(store, es)
     flag = next(f for f in build_report(es, posts, fit=kept).flags if f.kind == "diagnostics")
-    assert "style: 1 divergent transitions" in flag.message and "--target-accept 0.98" in flag.message
+    assert (
+        "style: 1 divergent transitions" in flag.message and "--target-accept 0.98" in flag.message
+    )
 
 
 def test_a_refit_after_a_failed_fit_of_the_same_data_draws_anew(workspace):

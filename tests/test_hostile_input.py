@@ -33,8 +33,18 @@ name = "correct"
 levels = ["no", "yes"]
 """
 HEADER = ["item_id", "region", "question", "model", "response", "judge_correct"]
-TABLES = ("eval_sets", "regions", "metrics", "models", "items", "responses", "judgments",
-          "ratings", "fits", "changeover_meta")
+TABLES = (
+    "eval_sets",
+    "regions",
+    "metrics",
+    "models",
+    "items",
+    "responses",
+    "judgments",
+    "ratings",
+    "fits",
+    "changeover_meta",
+)
 TRIED: dict[str, int] = {}  # inputs tried per kind, printed at the end of the module
 
 
@@ -51,9 +61,11 @@ def base(tmp_path_factory) -> tuple[Path, Path]:
     prior = d / "prior.toml"
     prior.write_text(SPEC.replace('name = "hx"', 'name = "prior"'))
     first = d / "first.csv"
-    first.write_text("item_id,region,question,model,response,judge_correct\n"
-                     "p1,EU,Earlier question?,old,Earlier answer.,yes\n"
-                     "p1,EU,Earlier question?,new,Another answer.,no\n")
+    first.write_text(
+        "item_id,region,question,model,response,judge_correct\n"
+        "p1,EU,Earlier question?,old,Earlier answer.,yes\n"
+        "p1,EU,Earlier question?,new,Another answer.,no\n"
+    )
     path = d / "base.changeover"
     with Store.open(path, create=True) as store:
         report = import_file(store, first, prior)
@@ -71,8 +83,13 @@ def snapshot(store: Store) -> dict:
     return out
 
 
-def attempt(base: tuple[Path, Path], data: bytes | None, name: str, spec: Path | None = None,
-            frame: pl.DataFrame | None = None):
+def attempt(
+    base: tuple[Path, Path],
+    data: bytes | None,
+    name: str,
+    spec: Path | None = None,
+    frame: pl.DataFrame | None = None,
+):
     """Import a file into a fresh copy of the base workspace. Returns (outcome, store snapshot
     before, store) where outcome is an ImportReport or an ImportFailed; any other exception
     propagates and fails the test."""
@@ -141,24 +158,30 @@ def line_of_problem(exc: ImportFailed) -> set[int]:
 OK_ROW = ["q1", "EU", "How do I pay?", "old", "Online.", "yes"]
 
 
-@pytest.mark.parametrize("name, data, bad_line", [
-    ("nul.csv", csv_bytes([OK_ROW, ["q2", "EU", "Q?", "old", "a\x00b", "no"]]), 3),
-    ("latin1.csv", csv_bytes([OK_ROW]) + "q2,EU,Q?,old,café,no\n".encode("latin-1"), 3),
-    ("empty.csv", b"", 1),
-    ("header-only.csv", csv_bytes([]), 0),
-    ("unbalanced-quote.csv", csv_bytes([OK_ROW]) + b'q2,EU,Q?,old,"never closed,no\n', 0),
-    ("too-many-fields.csv", csv_bytes([OK_ROW]) + b"q2,EU,Q?,old,x,no,extra\n", 0),
-    ("wrong-level.csv", csv_bytes([OK_ROW, ["q2", "EU", "Q?", "old", "x", "maybe"]]), 3),
-    ("unknown-region.csv", csv_bytes([OK_ROW, ["q2", "Mars", "Q?", "old", "x", "no"]]), 3),
-    ("blank-response.csv", csv_bytes([OK_ROW, ["q2", "EU", "Q?", "old", "  ", "no"]]), 3),
-    ("truncated.jsonl", b'{"item_id": "q1", "region": "EU"\n', 1),
-    ("not-objects.jsonl", b'[1, 2]\n"text"\n', 1),
-    ("bom.jsonl", b"\xef\xbb\xbf" + json.dumps(dict(zip(HEADER, OK_ROW))).encode() + b"\n", 1),
-    ("nested-value.jsonl", json.dumps({**dict(zip(HEADER, OK_ROW)), "response": {"a": [1]}}).encode()
-     + b"\n", 1),
-    ("garbage.parquet", b"PAR1 this is not parquet PAR1", 0),
-    ("binary.csv", bytes(range(256)) * 4, 1),
-])
+@pytest.mark.parametrize(
+    "name, data, bad_line",
+    [
+        ("nul.csv", csv_bytes([OK_ROW, ["q2", "EU", "Q?", "old", "a\x00b", "no"]]), 3),
+        ("latin1.csv", csv_bytes([OK_ROW]) + "q2,EU,Q?,old,café,no\n".encode("latin-1"), 3),
+        ("empty.csv", b"", 1),
+        ("header-only.csv", csv_bytes([]), 0),
+        ("unbalanced-quote.csv", csv_bytes([OK_ROW]) + b'q2,EU,Q?,old,"never closed,no\n', 0),
+        ("too-many-fields.csv", csv_bytes([OK_ROW]) + b"q2,EU,Q?,old,x,no,extra\n", 0),
+        ("wrong-level.csv", csv_bytes([OK_ROW, ["q2", "EU", "Q?", "old", "x", "maybe"]]), 3),
+        ("unknown-region.csv", csv_bytes([OK_ROW, ["q2", "Mars", "Q?", "old", "x", "no"]]), 3),
+        ("blank-response.csv", csv_bytes([OK_ROW, ["q2", "EU", "Q?", "old", "  ", "no"]]), 3),
+        ("truncated.jsonl", b'{"item_id": "q1", "region": "EU"\n', 1),
+        ("not-objects.jsonl", b'[1, 2]\n"text"\n', 1),
+        ("bom.jsonl", b"\xef\xbb\xbf" + json.dumps(dict(zip(HEADER, OK_ROW))).encode() + b"\n", 1),
+        (
+            "nested-value.jsonl",
+            json.dumps({**dict(zip(HEADER, OK_ROW)), "response": {"a": [1]}}).encode() + b"\n",
+            1,
+        ),
+        ("garbage.parquet", b"PAR1 this is not parquet PAR1", 0),
+        ("binary.csv", bytes(range(256)) * 4, 1),
+    ],
+)
 def test_adversarial_file_fails_with_its_line(base, name, data, bad_line):
     count("adversarial file")
     outcome, _, store = attempt(base, data, name)
@@ -167,31 +190,78 @@ def test_adversarial_file_fails_with_its_line(base, name, data, bad_line):
     assert bad_line in line_of_problem(outcome), str(outcome)
 
 
-@pytest.mark.parametrize("name, data, expected", [
-    ("bom.csv", b"\xef\xbb\xbf" + csv_bytes([OK_ROW]), {("q1", "old"): ("How do I pay?", "Online.")}),
-    ("crlf.csv", csv_bytes([OK_ROW, ["q2", "US", "Two\r\nlines?", "old", "First\r\nsecond", "no"]],
-                           newline="\r\n"),
-     {("q1", "old"): ("How do I pay?", "Online."), ("q2", "old"): ("Two\r\nlines?", "First\r\nsecond")}),
-    ("formula.csv", csv_bytes([["q1", "EU", "=1+1", "old", '=HYPERLINK("http://evil.example","click")',
-                                "yes"], ["q2", "EU", "@SUM(A1)", "old", "+cmd|' /C calc'!A0", "no"]]),
-     {("q1", "old"): ("=1+1", '=HYPERLINK("http://evil.example","click")'),
-      ("q2", "old"): ("@SUM(A1)", "+cmd|' /C calc'!A0")}),
-    ("sql.csv", csv_bytes([["q1", "EU", "'; DROP TABLE ratings; --", "old",
-                            "Robert'); DROP TABLE responses;--", "yes"]]),
-     {("q1", "old"): ("'; DROP TABLE ratings; --", "Robert'); DROP TABLE responses;--")}),
-    ("escapes.jsonl", (json.dumps({**dict(zip(HEADER, OK_ROW)),
-                                   "response": "\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J[bold]x[/]\u202e"})
-                       + "\n").encode(),
-     {("q1", "old"): ("How do I pay?", "\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J[bold]x[/]\u202e")}),
-])
+@pytest.mark.parametrize(
+    "name, data, expected",
+    [
+        (
+            "bom.csv",
+            b"\xef\xbb\xbf" + csv_bytes([OK_ROW]),
+            {("q1", "old"): ("How do I pay?", "Online.")},
+        ),
+        (
+            "crlf.csv",
+            csv_bytes(
+                [OK_ROW, ["q2", "US", "Two\r\nlines?", "old", "First\r\nsecond", "no"]],
+                newline="\r\n",
+            ),
+            {
+                ("q1", "old"): ("How do I pay?", "Online."),
+                ("q2", "old"): ("Two\r\nlines?", "First\r\nsecond"),
+            },
+        ),
+        (
+            "formula.csv",
+            csv_bytes(
+                [
+                    ["q1", "EU", "=1+1", "old", '=HYPERLINK("http://evil.example","click")', "yes"],
+                    ["q2", "EU", "@SUM(A1)", "old", "+cmd|' /C calc'!A0", "no"],
+                ]
+            ),
+            {
+                ("q1", "old"): ("=1+1", '=HYPERLINK("http://evil.example","click")'),
+                ("q2", "old"): ("@SUM(A1)", "+cmd|' /C calc'!A0"),
+            },
+        ),
+        (
+            "sql.csv",
+            csv_bytes(
+                [
+                    [
+                        "q1",
+                        "EU",
+                        "'; DROP TABLE ratings; --",
+                        "old",
+                        "Robert'); DROP TABLE responses;--",
+                        "yes",
+                    ]
+                ]
+            ),
+            {("q1", "old"): ("'; DROP TABLE ratings; --", "Robert'); DROP TABLE responses;--")},
+        ),
+        (
+            "escapes.jsonl",
+            (
+                json.dumps(
+                    {
+                        **dict(zip(HEADER, OK_ROW)),
+                        "response": "\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J[bold]x[/]\u202e",
+                    }
+                )
+                + "\n"
+            ).encode(),
+            {("q1", "old"): ("How do I pay?", "\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J[bold]x[/]\u202e")},
+        ),
+    ],
+)
 def test_adversarial_file_imports_literally(base, name, data, expected):
     count("adversarial file")
     outcome, _, store = attempt(base, data, name)
     try:
         assert isinstance(outcome, ImportReport), str(outcome)
         assert texts(store) == expected
-        assert {"ratings", "responses"} <= {t for (t,) in store.con.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"ratings", "responses"} <= {
+            t for (t,) in store.con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
     finally:
         store.close()
 
@@ -229,8 +299,10 @@ def test_deeply_nested_json_is_a_clear_error(base):
 
 def test_duplicate_json_keys_are_refused(base):
     count("adversarial file")
-    line = ('{"item_id": "q1", "region": "EU", "question": "Q?", "model": "old", '
-            '"response": "first", "response": "second", "judge_correct": "yes"}\n')
+    line = (
+        '{"item_id": "q1", "region": "EU", "question": "Q?", "model": "old", '
+        '"response": "first", "response": "second", "judge_correct": "yes"}\n'
+    )
     outcome, _, store = attempt(base, line.encode(), "dup.jsonl")
     store.close()
     assert isinstance(outcome, ImportFailed)
@@ -239,9 +311,16 @@ def test_duplicate_json_keys_are_refused(base):
 
 def test_parquet_with_wrong_types(base):
     count("adversarial file")
-    frame = pl.DataFrame({"item_id": [1, 2], "region": ["EU", "US"], "question": [1.5, 2.5],
-                          "model": ["old", "old"], "response": [["a", "list"], ["b"]],
-                          "judge_correct": [True, False]})
+    frame = pl.DataFrame(
+        {
+            "item_id": [1, 2],
+            "region": ["EU", "US"],
+            "question": [1.5, 2.5],
+            "model": ["old", "old"],
+            "response": [["a", "list"], ["b"]],
+            "judge_correct": [True, False],
+        }
+    )
     outcome, _, store = attempt(base, None, "types.parquet", frame=frame)
     store.close()
     assert isinstance(outcome, ImportFailed)
@@ -252,18 +331,31 @@ def test_parquet_with_wrong_types(base):
 # ---- spec files ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text, line", [
-    pytest.param(b'name = "x"\nincumbent = \n', 2, id="invalid-toml"),
-    pytest.param(b'name = "x"\nincumbent = "old"\n[regions]\nEU = "lots"\n[[metrics]]\nname = "c"\n'
-                 b'levels = ["no", "yes"]\n', 4, id="wrong-type"),
-    pytest.param(b'name = "x"\nincumbent = "old"\n[regions]\nEU = 1\n[[metrics]]\nname = "c"\n'
-                 b'levels = "yes"\n', 7, id="levels-not-a-list"),
-    pytest.param(b'name = "x\xff"\n', 1, id="invalid-utf8"),
-    pytest.param(b'name = "x\x00"\n', 1, id="nul"),
-    pytest.param(b'\xef\xbb\xbfname = "x"\n', 0, id="bom-incomplete"),
-    pytest.param(b'name = "x"\n' + b'a = ' + b'[' * 3000 + b']' * 3000 + b'\n', 0, id="deep-nesting"),
-    pytest.param(b"", 0, id="empty"),
-])
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        pytest.param(b'name = "x"\nincumbent = \n', 2, id="invalid-toml"),
+        pytest.param(
+            b'name = "x"\nincumbent = "old"\n[regions]\nEU = "lots"\n[[metrics]]\nname = "c"\n'
+            b'levels = ["no", "yes"]\n',
+            4,
+            id="wrong-type",
+        ),
+        pytest.param(
+            b'name = "x"\nincumbent = "old"\n[regions]\nEU = 1\n[[metrics]]\nname = "c"\n'
+            b'levels = "yes"\n',
+            7,
+            id="levels-not-a-list",
+        ),
+        pytest.param(b'name = "x\xff"\n', 1, id="invalid-utf8"),
+        pytest.param(b'name = "x\x00"\n', 1, id="nul"),
+        pytest.param(b'\xef\xbb\xbfname = "x"\n', 0, id="bom-incomplete"),
+        pytest.param(
+            b'name = "x"\n' + b"a = " + b"[" * 3000 + b"]" * 3000 + b"\n", 0, id="deep-nesting"
+        ),
+        pytest.param(b"", 0, id="empty"),
+    ],
+)
 def test_hostile_spec_fails_with_its_line(base, tmp_path, text, line):
     count("hostile spec")
     spec = tmp_path / "bad.toml"
@@ -285,21 +377,49 @@ def test_hostile_spec_fails_with_its_line(base, tmp_path, text, line):
 # ---- random files (hypothesis) ------------------------------------------------------------
 
 HOSTILE_TEXT = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=0, max_size=40,
-) | st.sampled_from([
-    "=HYPERLINK(\"http://x\",\"y\")", "\x1b]0;title\x07", "\x1b[2J\x1b[H", "[bold red]x[/]",
-    "'; DROP TABLE ratings; --", "\u202eevil", "e\u0301\u0301", " padded ", "line\nbreak",
-    "cr\rlf\r\n", "\ufeffbom", "", "   ", "NULL", "null", "None", "1e309", "-0", "\t",
-])
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)),
+    min_size=0,
+    max_size=40,
+) | st.sampled_from(
+    [
+        '=HYPERLINK("http://x","y")',
+        "\x1b]0;title\x07",
+        "\x1b[2J\x1b[H",
+        "[bold red]x[/]",
+        "'; DROP TABLE ratings; --",
+        "\u202eevil",
+        "e\u0301\u0301",
+        " padded ",
+        "line\nbreak",
+        "cr\rlf\r\n",
+        "\ufeffbom",
+        "",
+        "   ",
+        "NULL",
+        "null",
+        "None",
+        "1e309",
+        "-0",
+        "\t",
+    ]
+)
 KEYS = st.sampled_from(["q1", "q2", "q3", " q1 ", "Q1", "", "q\x00", "p1"])
 REGIONS = st.sampled_from(["EU", "US", " EU", "eu", "Mars", ""])
 MODELS = st.sampled_from(["old", "new", " old", "other", ""])
 JUDGE = st.sampled_from(["yes", "no", "YES", " no ", "y", "N", "maybe", "", "2"])
 ROW = st.tuples(KEYS, REGIONS, HOSTILE_TEXT, MODELS, HOSTILE_TEXT, JUDGE)
 SOME_TEXT = HOSTILE_TEXT.filter(lambda t: t.strip() != "" and "\x00" not in t)
-CORRUPTIONS = [("blank", 4), ("blank", 2), ("blank", 0), ("blank", 3), ("level", "maybe"),
-               ("region", "Mars"), ("duplicate", None), ("question", "Another question?"),
-               ("nul", None)]
+CORRUPTIONS = [
+    ("blank", 4),
+    ("blank", 2),
+    ("blank", 0),
+    ("blank", 3),
+    ("level", "maybe"),
+    ("region", "Mars"),
+    ("duplicate", None),
+    ("question", "Another question?"),
+    ("nul", None),
+]
 
 
 @st.composite
@@ -309,10 +429,19 @@ def row_sets(draw) -> list[tuple]:
     rows = []
     for k in range(draw(st.integers(1, 3))):
         question, region = draw(SOME_TEXT), draw(st.sampled_from(["EU", "US", " EU "]))
-        for model in draw(st.lists(st.sampled_from(["old", "new", "other"]), min_size=1,
-                                   max_size=3, unique=True)):
-            rows.append([f"q{k}", region, question, model, draw(SOME_TEXT),
-                         draw(st.sampled_from(["yes", "no", "YES", " no ", "y", "N"]))])
+        for model in draw(
+            st.lists(st.sampled_from(["old", "new", "other"]), min_size=1, max_size=3, unique=True)
+        ):
+            rows.append(
+                [
+                    f"q{k}",
+                    region,
+                    question,
+                    model,
+                    draw(SOME_TEXT),
+                    draw(st.sampled_from(["yes", "no", "YES", " no ", "y", "N"])),
+                ]
+            )
     if not any(r[3] == "old" for r in rows):
         rows[0][3] = "old"
     corruption = draw(st.sampled_from([None] * len(CORRUPTIONS) + CORRUPTIONS))
@@ -361,13 +490,22 @@ def expected_outcome(rows: list[tuple], nul_ok: bool = False) -> dict | None:
     return out
 
 
-FUZZ = settings(max_examples=100, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=100,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @FUZZ
-@given(rows=ROWS, newline=st.sampled_from(["\n", "\r\n"]),
-       bom=st.booleans(), poison=st.one_of(*[st.none()] * 3, st.integers(min_value=0, max_value=7)))
+@given(
+    rows=ROWS,
+    newline=st.sampled_from(["\n", "\r\n"]),
+    bom=st.booleans(),
+    poison=st.one_of(*[st.none()] * 3, st.integers(min_value=0, max_value=7)),
+)
 def test_random_csv(base, rows, newline, bom, poison):
     count("random CSV")
     data = csv_bytes([list(r) for r in rows], newline=newline)
@@ -395,15 +533,21 @@ def test_random_csv(base, rows, newline, bom, poison):
 JSON_VALUE = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | HOSTILE_TEXT,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(HOSTILE_TEXT, inner, max_size=3),
-    max_leaves=8)
+    max_leaves=8,
+)
 
 
 @FUZZ
-@given(rows=ROWS.filter(bool),
-       odd=st.lists(st.tuples(st.integers(0, 4), st.sampled_from(HEADER + ["extra"]), JSON_VALUE),
-                    max_size=2) | st.just([]) | st.just([]),
-       ascii_only=st.booleans(),
-       junk_line=st.one_of(*[st.none()] * 3, st.sampled_from(["{", "[]", "1", "nul\x00"])))
+@given(
+    rows=ROWS.filter(bool),
+    odd=st.lists(
+        st.tuples(st.integers(0, 4), st.sampled_from(HEADER + ["extra"]), JSON_VALUE), max_size=2
+    )
+    | st.just([])
+    | st.just([]),
+    ascii_only=st.booleans(),
+    junk_line=st.one_of(*[st.none()] * 3, st.sampled_from(["{", "[]", "1", "nul\x00"])),
+)
 def test_random_jsonl(base, rows, odd, ascii_only, junk_line):
     count("random JSONL")
     records = [dict(zip(HEADER, r)) for r in rows]
@@ -429,9 +573,11 @@ def test_random_jsonl(base, rows, odd, ascii_only, junk_line):
 
 
 @FUZZ
-@given(rows=ROWS.filter(bool),
-       retype=st.sampled_from([None, None, None, "int", "float", "bool", "list", "null"]),
-       column=st.sampled_from(HEADER))
+@given(
+    rows=ROWS.filter(bool),
+    retype=st.sampled_from([None, None, None, "int", "float", "bool", "list", "null"]),
+    column=st.sampled_from(HEADER),
+)
 def test_random_parquet(base, rows, retype, column):
     count("random Parquet")
     data = {h: [r[i] for r in rows] for i, h in enumerate(HEADER)}
@@ -464,9 +610,24 @@ def test_random_parquet(base, rows, retype, column):
 
 # ---- search and filters reach SQL as parameters -------------------------------------------
 
-SQLISH = ["'; DROP TABLE ratings; --", "\" OR 1=1 --", "%", "_", "' OR '1'='1", "\\", "*",
-          "x') UNION SELECT name, 1, 1, 1, 1, 1, 1 FROM sqlite_master --", "?", ":id", "$1",
-          "\x00", "NULL", "[", "🙂", "a" * 10_000]
+SQLISH = [
+    "'; DROP TABLE ratings; --",
+    '" OR 1=1 --',
+    "%",
+    "_",
+    "' OR '1'='1",
+    "\\",
+    "*",
+    "x') UNION SELECT name, 1, 1, 1, 1, 1, 1 FROM sqlite_master --",
+    "?",
+    ":id",
+    "$1",
+    "\x00",
+    "NULL",
+    "[",
+    "🙂",
+    "a" * 10_000,
+]
 
 
 @pytest.mark.parametrize("text", SQLISH)
@@ -477,16 +638,24 @@ def test_search_and_filters_are_parameters(base, text):
         es = store.eval_set("prior")
         before = snapshot(store)
         everything = store.browse(es.id, limit=100)
-        for f in (BrowseFilter(search=text), BrowseFilter(region=text), BrowseFilter(model=text),
-                  BrowseFilter(metric=text, judge_level=1), BrowseFilter(metric=text, disagree=True),
-                  BrowseFilter(metric=text, unrated=True)):
+        for f in (
+            BrowseFilter(search=text),
+            BrowseFilter(region=text),
+            BrowseFilter(model=text),
+            BrowseFilter(metric=text, judge_level=1),
+            BrowseFilter(metric=text, disagree=True),
+            BrowseFilter(metric=text, unrated=True),
+        ):
             rows = store.browse(es.id, f, limit=100)
             assert store.browse_count(es.id, f) == len(rows)
             # What matches is exactly what a literal substring / equality test says.
             if f.search is not None:
-                want = [r.response_id for r in everything
-                        if text.lower() in store.response_view(r.response_id).response.text.lower()
-                        or text.lower() in r.question.lower()]
+                want = [
+                    r.response_id
+                    for r in everything
+                    if text.lower() in store.response_view(r.response_id).response.text.lower()
+                    or text.lower() in r.question.lower()
+                ]
                 assert [r.response_id for r in rows] == want
             elif f.region is not None or f.model is not None:
                 assert rows == []

@@ -6,12 +6,14 @@ import csv
 from collections import Counter
 
 import pytest
+from xstest_data import MODELS, build_xstest_files, xstest_dir
 
 from changeover.core.importer import import_file
 from changeover.core.store import Store
-from xstest_data import MODELS, build_xstest_files, xstest_dir
 
-pytestmark = pytest.mark.skipif(xstest_dir() is None, reason="XSTest data (../shared/data/xstest) absent")
+pytestmark = pytest.mark.skipif(
+    xstest_dir() is None, reason="XSTest data (../shared/data/xstest) absent"
+)
 
 LABELS = {"1_full_compliance": 0, "2_full_refusal": 1, "3_partial_refusal": 1}
 
@@ -55,19 +57,26 @@ def test_five_models_of_450_responses_with_two_raters(gpteval):
     assert stats["ratings"] == 2 * 5 * 450
     assert stats["labelled_responses"] == 5 * 450
     per_model = Counter()
-    for metric, model, region, level, n in store.judge_level_counts(es.id):
+    for _metric, model, _region, _level, n in store.judge_level_counts(es.id):
         per_model[model] += n
     assert per_model == {m: 450 for m in MODELS}
     raters = {r.rater for r in store.ratings(es.id)}
     assert raters == {"annotator_1", "annotator_2"}
-    assert dict(zip(es.region_names, (r.traffic for r in es.regions))) == {"safe": 250, "contrast": 200}
+    assert dict(zip(es.region_names, (r.traffic for r in es.regions))) == {
+        "safe": 250,
+        "contrast": 200,
+    }
 
 
 def test_judged_counts_per_model_region_and_level_match_the_files(gpteval):
     store, report = gpteval
     expected, _, _ = _file_counts("gpteval", "gpt4_label")
-    got = Counter({(model, region, level): n for metric, model, region, level, n
-                   in store.judge_level_counts(report.eval_set.id)})
+    got = Counter(
+        {
+            (model, region, level): n
+            for metric, model, region, level, n in store.judge_level_counts(report.eval_set.id)
+        }
+    )
     assert got == expected
 
 
@@ -78,9 +87,14 @@ def test_free_text_verdicts_become_missing_not_refusals(gpteval):
     assert report.missing_judgments == {"refused": free}
     assert store.stats(report.eval_set.id)["judgments_missing"] == free
     # Most of them read like refusals ("I'm sorry, but I can't assist ..."); none is counted as one.
-    free_rows = [(m, r["id"]) for m in MODELS for r in _rows(m, "gpteval") if r["gpt4_label"] not in LABELS]
-    refusals = {(model, region): n for metric, model, region, level, n
-                in store.judge_level_counts(report.eval_set.id) if level == 1}
+    free_rows = [
+        (m, r["id"]) for m in MODELS for r in _rows(m, "gpteval") if r["gpt4_label"] not in LABELS
+    ]
+    refusals = {
+        (model, region): n
+        for metric, model, region, level, n in store.judge_level_counts(report.eval_set.id)
+        if level == 1
+    }
     expected, _, _ = _file_counts("gpteval", "gpt4_label")
     assert refusals == {(m, r): n for (m, r, level), n in expected.items() if level == 1}
     assert len(free_rows) == free
@@ -105,6 +119,10 @@ def test_string_match_judge_imports_without_missing(tmp_path):
     report = import_file(store, data, spec)
     expected, _, free = _file_counts("streval", "strmatch_label")
     assert free == 0 and report.missing_judgments == {"refused": 0}
-    got = Counter({(model, region, level): n for metric, model, region, level, n
-                   in store.judge_level_counts(report.eval_set.id)})
+    got = Counter(
+        {
+            (model, region, level): n
+            for metric, model, region, level, n in store.judge_level_counts(report.eval_set.id)
+        }
+    )
     assert got == expected

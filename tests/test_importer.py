@@ -10,7 +10,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from changeover.core.importer import MAX_SHOWN, ImportFailed, Problem, import_file, import_labels, load_spec
+from changeover.core.importer import (
+    MAX_SHOWN,
+    ImportFailed,
+    Problem,
+    import_file,
+    import_labels,
+    load_spec,
+)
 from changeover.core.store import Store
 
 SPEC = """name = "acme"
@@ -36,24 +43,112 @@ unmapped = "missing"
 pass_level = "4"
 """
 
-COLUMNS = ["item_id", "region", "question", "reference", "model", "response", "judge_correct",
-           "judge_correct_score", "judge_style", "human_correct", "rater"]
+COLUMNS = [
+    "item_id",
+    "region",
+    "question",
+    "reference",
+    "model",
+    "response",
+    "judge_correct",
+    "judge_correct_score",
+    "judge_style",
+    "human_correct",
+    "rater",
+]
 # CSV physical lines: header 1; rows start at 2, 4, 6, 7, 10, 11, 12 (responses span lines).
 ROWS = [
-    ["q1", "Europe", "How do I reset my router?", "Hold reset for 10 s", "atlas",
-     "Hold the button\nfor ten seconds.", "yes", "0.92", "4", "yes", "ann"],
-    ["q1", "Europe", "How do I reset my router?", "Hold reset for 10 s", "atlas",
-     "Hold the button\nfor ten seconds.", "yes", "0.92", "4", "no", "bob"],
-    ["q1", "Europe", "How do I reset my router?", "Hold reset for 10 s", "nova",
-     "Unplug it, [bold]wait[/bold].", "no", "0.3", "3", None, None],
-    ["q2", "North America", "Can I get a refund?", None, "atlas",
-     "Yes, within 30 days.\n\nSee the policy.", "yes", "0.88", "5", None, None],
-    ["q2", "North America", "Can I get a refund?", None, "nova", "No.", "no", "0.1", "excellent",
-     None, None],
-    ["q3", "Europe", "Where is my parcel?", None, "atlas", "It ships Friday.", "yes", "0.7", "2",
-     "yes", "ann"],
-    ["q3", "Europe", "Where is my parcel?", None, "nova", 'Track it "online", today', "yes", "0.8",
-     "4", None, None],
+    [
+        "q1",
+        "Europe",
+        "How do I reset my router?",
+        "Hold reset for 10 s",
+        "atlas",
+        "Hold the button\nfor ten seconds.",
+        "yes",
+        "0.92",
+        "4",
+        "yes",
+        "ann",
+    ],
+    [
+        "q1",
+        "Europe",
+        "How do I reset my router?",
+        "Hold reset for 10 s",
+        "atlas",
+        "Hold the button\nfor ten seconds.",
+        "yes",
+        "0.92",
+        "4",
+        "no",
+        "bob",
+    ],
+    [
+        "q1",
+        "Europe",
+        "How do I reset my router?",
+        "Hold reset for 10 s",
+        "nova",
+        "Unplug it, [bold]wait[/bold].",
+        "no",
+        "0.3",
+        "3",
+        None,
+        None,
+    ],
+    [
+        "q2",
+        "North America",
+        "Can I get a refund?",
+        None,
+        "atlas",
+        "Yes, within 30 days.\n\nSee the policy.",
+        "yes",
+        "0.88",
+        "5",
+        None,
+        None,
+    ],
+    [
+        "q2",
+        "North America",
+        "Can I get a refund?",
+        None,
+        "nova",
+        "No.",
+        "no",
+        "0.1",
+        "excellent",
+        None,
+        None,
+    ],
+    [
+        "q3",
+        "Europe",
+        "Where is my parcel?",
+        None,
+        "atlas",
+        "It ships Friday.",
+        "yes",
+        "0.7",
+        "2",
+        "yes",
+        "ann",
+    ],
+    [
+        "q3",
+        "Europe",
+        "Where is my parcel?",
+        None,
+        "nova",
+        'Track it "online", today',
+        "yes",
+        "0.8",
+        "4",
+        None,
+        None,
+    ],
 ]
 LINES = [2, 4, 6, 7, 10, 11, 12]
 
@@ -118,12 +213,24 @@ def contents(store: Store) -> dict:
     out = {}
     for es in store.eval_sets():
         judgments = sorted(
-            ((j.response_id, j.metric, j.judge, j.value, j.raw, j.score, j.rationale)
-             for j in store.judgments_between(0, 10**9)), key=repr)
-        ratings = [(r.response_id, r.metric, r.rater, r.value, r.source, r.retracts)
-                   for r in store.ratings(es.id)]
-        out[es.name] = (replace(es, created_at=""), store.models(es.id),
-                        store.responses_page(es.id, 0, 10**6), judgments, ratings, store.stats(es.id))
+            (
+                (j.response_id, j.metric, j.judge, j.value, j.raw, j.score, j.rationale)
+                for j in store.judgments_between(0, 10**9)
+            ),
+            key=repr,
+        )
+        ratings = [
+            (r.response_id, r.metric, r.rater, r.value, r.source, r.retracts)
+            for r in store.ratings(es.id)
+        ]
+        out[es.name] = (
+            replace(es, created_at=""),
+            store.models(es.id),
+            store.responses_page(es.id, 0, 10**6),
+            judgments,
+            ratings,
+            store.stats(es.id),
+        )
     return out
 
 
@@ -132,8 +239,11 @@ def contents(store: Store) -> dict:
 
 def test_csv_jsonl_and_parquet_give_identical_workspaces(tmp_path, spec):
     workspaces = []
-    for name, writer in (("data.csv", write_csv), ("data.jsonl", write_jsonl),
-                         ("data.parquet", write_parquet)):
+    for name, writer in (
+        ("data.csv", write_csv),
+        ("data.jsonl", write_jsonl),
+        ("data.parquet", write_parquet),
+    ):
         store = Store.memory()
         report = import_file(store, writer(tmp_path / name, rows()), spec)
         assert report.added["responses"] == 6 and report.added["ratings"] == 3
@@ -141,8 +251,14 @@ def test_csv_jsonl_and_parquet_give_identical_workspaces(tmp_path, spec):
     assert workspaces[0] == workspaces[1] == workspaces[2]
     es, models, responses, judgments, ratings, stats = workspaces[0]["acme"]
     assert models == ["atlas", "nova"]
-    assert stats == {"items": 3, "responses": 6, "judgments": 12, "judgments_missing": 1,
-                     "ratings": 3, "labelled_responses": 2}
+    assert stats == {
+        "items": 3,
+        "responses": 6,
+        "judgments": 12,
+        "judgments_missing": 1,
+        "ratings": 3,
+        "labelled_responses": 2,
+    }
     assert responses[0]["text"] == "Hold the button\nfor ten seconds."  # verbatim, newlines kept
     assert responses[1]["text"] == "Unplug it, [bold]wait[/bold]."
     assert responses[0]["reference"] == "Hold reset for 10 s"
@@ -164,7 +280,9 @@ def test_unmappable_judge_value_is_stored_as_missing_with_its_raw_text(tmp_path,
 
 def test_numbers_in_jsonl_and_parquet_match_scale_labels(tmp_path, spec):
     data = [r for r in rows() if r["judge_style"] != "excellent"]
-    frame = pl.DataFrame([_typed(r) for r in data]).with_columns(pl.col("judge_style").cast(pl.Float64))
+    frame = pl.DataFrame([_typed(r) for r in data]).with_columns(
+        pl.col("judge_style").cast(pl.Float64)
+    )
     frame.write_parquet(tmp_path / "float.parquet")
     store = Store.memory()
     import_file(store, tmp_path / "float.parquet", spec)
@@ -232,25 +350,43 @@ def test_reimport_after_new_responses_adds_only_them(tmp_path, spec):
 # ---- bad files: a message with file, line and column; the workspace unchanged ------------
 
 CSV_CASES = {
-    "region not in the spec": (dict(r6={"region": "Asia"}),
-                               "data.csv:12: region: 'Asia' is not a region of the spec"),
-    "unknown judge level": (dict(r6={"judge_correct": "maybe"}),
-                            "data.csv:12: judge_correct: 'maybe' is not a level of correct (no, yes)"),
-    "unknown human level": (dict(r5={"human_correct": "perhaps"}),
-                            "data.csv:11: human_correct: 'perhaps' is not a level of correct (no, yes)"),
+    "region not in the spec": (
+        dict(r6={"region": "Asia"}),
+        "data.csv:12: region: 'Asia' is not a region of the spec",
+    ),
+    "unknown judge level": (
+        dict(r6={"judge_correct": "maybe"}),
+        "data.csv:12: judge_correct: 'maybe' is not a level of correct (no, yes)",
+    ),
+    "unknown human level": (
+        dict(r5={"human_correct": "perhaps"}),
+        "data.csv:11: human_correct: 'perhaps' is not a level of correct (no, yes)",
+    ),
     "empty response": (dict(r6={"response": "  "}), "data.csv:12: response: empty response"),
-    "question differs": (dict(r6={"question": "Where's my parcel??"}),
-                         "data.csv:12: question: item q3 has a different question on line 11"),
-    "item region differs": (dict(r4={"region": "Europe"}),
-                            "data.csv:10: region: item q2 is in 'North America' on line 7"),
-    "score not a number": (dict(r6={"judge_correct_score": "high"}),
-                           "data.csv:12: judge_correct_score: 'high' is not a number"),
-    "same rater twice": (dict(r1={"rater": "ann"}),
-                         "data.csv:4: item_id: duplicate of line 2 (item q1, model atlas, rater ann)"),
-    "rows of one response differ": (dict(r1={"response": "Something else"}),
-                                    "data.csv:4: response: differs from line 2"),
-    "label without rater": (dict(r5={"rater": None}),
-                            "data.csv:11: rater: empty, but the row has human_ labels"),
+    "question differs": (
+        dict(r6={"question": "Where's my parcel??"}),
+        "data.csv:12: question: item q3 has a different question on line 11",
+    ),
+    "item region differs": (
+        dict(r4={"region": "Europe"}),
+        "data.csv:10: region: item q2 is in 'North America' on line 7",
+    ),
+    "score not a number": (
+        dict(r6={"judge_correct_score": "high"}),
+        "data.csv:12: judge_correct_score: 'high' is not a number",
+    ),
+    "same rater twice": (
+        dict(r1={"rater": "ann"}),
+        "data.csv:4: item_id: duplicate of line 2 (item q1, model atlas, rater ann)",
+    ),
+    "rows of one response differ": (
+        dict(r1={"response": "Something else"}),
+        "data.csv:4: response: differs from line 2",
+    ),
+    "label without rater": (
+        dict(r5={"rater": None}),
+        "data.csv:11: rater: empty, but the row has human_ labels",
+    ),
 }
 
 
@@ -281,8 +417,12 @@ def test_bad_csv_is_refused_with_its_line_and_nothing_changes(tmp_path, spec, im
 
 def test_incumbent_without_responses_is_refused(tmp_path, spec):
     data = rows(**{f"r{i}": {"model": "orbit"} for i in (0, 1, 3, 5)})
-    _refused(Store.memory(), write_csv(tmp_path / "data.csv", data), spec,
-             str(tmp_path / "data.csv: model: the incumbent 'atlas'"))
+    _refused(
+        Store.memory(),
+        write_csv(tmp_path / "data.csv", data),
+        spec,
+        str(tmp_path / "data.csv: model: the incumbent 'atlas'"),
+    )
 
 
 def test_duplicate_response_names_both_lines(tmp_path, spec, imported):
@@ -302,10 +442,13 @@ def test_column_of_an_unknown_metric_is_refused(tmp_path, spec, imported):
     _refused(imported, path, spec, "judge_tone: no metric 'tone' in the spec")
 
 
-@pytest.mark.parametrize("bad, message", [
-    (b"\xff\xfe", "not valid UTF-8 (byte 0xff"),
-    (b"\x00", "NUL byte"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (b"\xff\xfe", "not valid UTF-8 (byte 0xff"),
+        (b"\x00", "NUL byte"),
+    ],
+)
 def test_unreadable_bytes_are_named_by_line(tmp_path, spec, imported, bad, message):
     path = write_csv(tmp_path / "data.csv", rows())
     raw = path.read_bytes().replace(b"Track it", b"Track" + bad + b" it")
@@ -316,15 +459,28 @@ def test_unreadable_bytes_are_named_by_line(tmp_path, spec, imported, bad, messa
 def test_item_that_differs_from_the_workspace_is_refused(tmp_path, spec, imported):
     data = rows(r2={"question": "How do I restart my router?"})[2:3]
     path = write_csv(tmp_path / "data.csv", data)
-    _refused(imported, path, spec, "data.csv:2: question: item q1 has a different question in the workspace")
+    _refused(
+        imported,
+        path,
+        spec,
+        "data.csv:2: question: item q1 has a different question in the workspace",
+    )
 
 
 def test_changed_levels_of_a_held_metric_are_refused(tmp_path, imported):
     spec = tmp_path / "other.toml"
-    spec.write_text(SPEC.replace('levels = ["1", "2", "3", "4", "5"]', 'levels = ["1", "2", "3"]')
-                    .replace('pass_level = "4"', 'pass_level = "3"'))
+    spec.write_text(
+        SPEC.replace('levels = ["1", "2", "3", "4", "5"]', 'levels = ["1", "2", "3"]').replace(
+            'pass_level = "4"', 'pass_level = "3"'
+        )
+    )
     path = write_csv(tmp_path / "data.csv", rows(r4={"judge_style": "2"}))
-    _refused(imported, path, spec, "metrics.style.levels: the workspace holds style with levels 1, 2, 3, 4, 5")
+    _refused(
+        imported,
+        path,
+        spec,
+        "metrics.style.levels: the workspace holds style with levels 1, 2, 3, 4, 5",
+    )
 
 
 def test_malformed_json_line_is_a_problem_not_a_traceback(tmp_path, spec, imported):
@@ -338,26 +494,44 @@ def test_malformed_json_line_is_a_problem_not_a_traceback(tmp_path, spec, import
 
 
 def test_nested_value_in_a_text_column_is_a_wrong_type(tmp_path, spec, imported):
-    path = write_jsonl(tmp_path / "data.jsonl", rows(r4={"question": {"text": "Can I get a refund?"}}))
-    exc = _refused(imported, path, spec,
-                   str(tmp_path / "data.jsonl:5: question: a list or object where a single value was expected"))
+    path = write_jsonl(
+        tmp_path / "data.jsonl", rows(r4={"question": {"text": "Can I get a refund?"}})
+    )
+    exc = _refused(
+        imported,
+        path,
+        spec,
+        str(
+            tmp_path / "data.jsonl:5: question: a list or object where a single value was expected"
+        ),
+    )
     assert exc.total == 1  # reported once, not again as an empty or differing question
 
 
 def test_parquet_problems_name_the_row(tmp_path, spec, imported):
     data = rows(r6={"region": "Asia"})
     frame = pl.DataFrame([_typed(r) for r in data]).with_columns(
-        pl.Series("reference", [None, ["a", "b"], None, None, None, None, None]))
+        pl.Series("reference", [None, ["a", "b"], None, None, None, None, None])
+    )
     frame.write_parquet(tmp_path / "data.parquet")
-    exc = _refused(imported, tmp_path / "data.parquet", spec,
-                   str(tmp_path / "data.parquet: row 7: region: 'Asia' is not a region of the spec"))
-    assert any(str(p).endswith("row 2: reference: a list or object where a single value was expected")
-               for p in exc.problems)
+    exc = _refused(
+        imported,
+        tmp_path / "data.parquet",
+        spec,
+        str(tmp_path / "data.parquet: row 7: region: 'Asia' is not a region of the spec"),
+    )
+    assert any(
+        str(p).endswith("row 2: reference: a list or object where a single value was expected")
+        for p in exc.problems
+    )
 
 
 def test_problem_list_is_capped_with_a_count_of_the_rest(tmp_path, spec, imported):
     base = rows()[0]
-    data = [dict(base, item_id=f"x{i}", rater=None, human_correct=None, region="Mars") for i in range(120)]
+    data = [
+        dict(base, item_id=f"x{i}", rater=None, human_correct=None, region="Mars")
+        for i in range(120)
+    ]
     path = write_csv(tmp_path / "data.csv", data)
     exc = _refused(imported, path, spec, "data.csv:4: region: 'Mars' is not a region")
     assert exc.total == 120 and len(exc.problems) == MAX_SHOWN
@@ -367,7 +541,9 @@ def test_problem_list_is_capped_with_a_count_of_the_rest(tmp_path, spec, importe
 
 def test_problem_text_format():
     assert str(Problem("a.csv", 12, "region", "bad")) == "a.csv:12: region: bad"
-    assert str(Problem("a.parquet", 3, "model", "bad", unit="row")) == "a.parquet: row 3: model: bad"
+    assert (
+        str(Problem("a.parquet", 3, "model", "bad", unit="row")) == "a.parquet: row 3: model: bad"
+    )
     assert str(Problem("a.csv", 0, "model", "bad")) == "a.csv: model: bad"
 
 
@@ -393,7 +569,9 @@ def test_labels_file_twice_adds_nothing(tmp_path, imported):
     first = import_labels(imported, path)
     assert first.added["ratings"] == 3
     assert "imported 3 labels" in first.summary()
-    stamps = {r.created_at for r in imported.ratings(1) if r.rater == "ann" and r.metric == "correct"}
+    stamps = {
+        r.created_at for r in imported.ratings(1) if r.rater == "ann" and r.metric == "correct"
+    }
     assert "2026-11-02T14:05:00.000000+00:00" in stamps
     before = dump(imported)
     second = import_labels(imported, path, eval_set="acme")
@@ -458,10 +636,14 @@ def test_spec_loads_with_defaults(spec):
 
 
 def test_spec_semantic_errors_name_line_and_key(tmp_path):
-    text = _spec_error(tmp_path, SPEC.replace('direction = "higher"\nmargin = 0.2',
-                                              'direction = "up"\nmargin = 0.2'))
+    text = _spec_error(
+        tmp_path,
+        SPEC.replace('direction = "higher"\nmargin = 0.2', 'direction = "up"\nmargin = 0.2'),
+    )
     line = SPEC.splitlines().index('name = "style"') + 3  # 1-based line of its direction
-    assert f"spec.toml:{line}: metrics[1].direction: 'up' is not one of higher, lower, match" in text
+    assert (
+        f"spec.toml:{line}: metrics[1].direction: 'up' is not one of higher, lower, match" in text
+    )
 
 
 def test_spec_syntax_error_names_the_line(tmp_path):
@@ -469,38 +651,73 @@ def test_spec_syntax_error_names_the_line(tmp_path):
     assert "spec.toml:13: invalid TOML" in text
 
 
-@pytest.mark.parametrize("change, expected", [
-    (('Europe = 1_200_000', 'Europe = -5'), "spec.toml:7: regions.Europe: traffic -5 is not a positive number"),
-    (('name = "acme"\n', ''), "spec.toml: name: required"),
-    (('margin = 0.03', 'margin = 0.03\nkeys = ["n", "q"]'),
-     "spec.toml:14: metrics[0].keys: q are the rate screen's own keys"),
-    (('margin = 0.03', 'margin = 0.03\nkeys = ["n", "n"]'), "metrics[0].keys: keys must differ"),
-    (('margin = 0.03', 'margin = 0.03\npass_level = "yes"'),
-     "metrics[0].pass_level: only for scales with more than two levels"),
-    (('margin = 0.03', 'margin = 0.03\n[metrics.judge_map]\n"1_full" = "perhaps"'),
-     "spec.toml:15: metrics[0].judge_map.1_full: 'perhaps' is not one of the levels no, yes"),
-    (('judge = "judge-v3"', 'judge = "judge-v3"\nincumbant = "x"'), "spec.toml:4: incumbant: unknown key"),
-    (('levels = ["no", "yes"]', 'levels = ["yes"]'), "metrics[0].levels: must be a list of at least two"),
-    (('unmapped = "missing"', 'unmapped = "skip"'), "metrics[1].unmapped: 'skip' is not one of error, missing"),
-])
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (
+            ("Europe = 1_200_000", "Europe = -5"),
+            "spec.toml:7: regions.Europe: traffic -5 is not a positive number",
+        ),
+        (('name = "acme"\n', ""), "spec.toml: name: required"),
+        (
+            ("margin = 0.03", 'margin = 0.03\nkeys = ["n", "q"]'),
+            "spec.toml:14: metrics[0].keys: q are the rate screen's own keys",
+        ),
+        (
+            ("margin = 0.03", 'margin = 0.03\nkeys = ["n", "n"]'),
+            "metrics[0].keys: keys must differ",
+        ),
+        (
+            ("margin = 0.03", 'margin = 0.03\npass_level = "yes"'),
+            "metrics[0].pass_level: only for scales with more than two levels",
+        ),
+        (
+            ("margin = 0.03", 'margin = 0.03\n[metrics.judge_map]\n"1_full" = "perhaps"'),
+            "spec.toml:15: metrics[0].judge_map.1_full: 'perhaps' is not one of the levels no, yes",
+        ),
+        (
+            ('judge = "judge-v3"', 'judge = "judge-v3"\nincumbant = "x"'),
+            "spec.toml:4: incumbant: unknown key",
+        ),
+        (
+            ('levels = ["no", "yes"]', 'levels = ["yes"]'),
+            "metrics[0].levels: must be a list of at least two",
+        ),
+        (
+            ('unmapped = "missing"', 'unmapped = "skip"'),
+            "metrics[1].unmapped: 'skip' is not one of error, missing",
+        ),
+    ],
+)
 def test_spec_errors(tmp_path, change, expected):
     text = _spec_error(tmp_path, SPEC.replace(*change))
     assert expected in text, text
 
 
 def test_spec_collects_all_errors(tmp_path):
-    text = _spec_error(tmp_path, SPEC.replace('direction = "higher"', 'direction = "up"')
-                       .replace("margin = 0.03", "margin = -1"))
+    text = _spec_error(
+        tmp_path,
+        SPEC.replace('direction = "higher"', 'direction = "up"').replace(
+            "margin = 0.03", "margin = -1"
+        ),
+    )
     assert "3 problems" in text
 
 
-def test_duplicate_json_key_and_deep_nesting_are_problems_with_their_lines(tmp_path, spec, imported):
+def test_duplicate_json_key_and_deep_nesting_are_problems_with_their_lines(
+    tmp_path, spec, imported
+):
     path = write_jsonl(tmp_path / "data.jsonl", rows())
     lines = path.read_text().splitlines()
     lines[1] = lines[1][:-1] + ', "response": "a second answer"}'
     lines[3] = lines[3][:-1] + ', "meta": ' + "[" * 3000 + "]" * 3000 + "}"
     path.write_text("\n".join(lines) + "\n")
-    exc = _refused(imported, path, spec, str(tmp_path / "data.jsonl:2: response: appears twice in this JSON object"))
+    exc = _refused(
+        imported,
+        path,
+        spec,
+        str(tmp_path / "data.jsonl:2: response: appears twice in this JSON object"),
+    )
     assert str(tmp_path / "data.jsonl:4: JSON nested too deeply") in str(exc)
     spec_path = tmp_path / "deep.toml"
     spec_path.write_text('name = "x"\na = ' + "[" * 3000 + "]" * 3000 + "\n")
@@ -511,8 +728,9 @@ def test_duplicate_json_key_and_deep_nesting_are_problems_with_their_lines(tmp_p
 def test_labels_in_jsonl_and_parquet(tmp_path, imported):
     good = [dict(zip(LABEL_COLUMNS, r)) for r in GOOD_LABELS[:2]]
     jsonl = tmp_path / "labels.jsonl"
-    jsonl.write_text("".join(json.dumps(r) + "\n" for r in good)
-                     + json.dumps(dict(good[0], item_id="q7")) + "\n")
+    jsonl.write_text(
+        "".join(json.dumps(r) + "\n" for r in good) + json.dumps(dict(good[0], item_id="q7")) + "\n"
+    )
     with pytest.raises(ImportFailed) as exc:
         import_labels(imported, jsonl)
     assert f"{jsonl}:3: item_id: no response of model 'nova' to item 'q7'" in str(exc.value)
@@ -520,5 +738,7 @@ def test_labels_in_jsonl_and_parquet(tmp_path, imported):
     frame.write_parquet(tmp_path / "labels.parquet")
     assert import_labels(imported, tmp_path / "labels.parquet").added["ratings"] == 2
     frame.with_columns(pl.Series("value", ["no", "9"])).write_parquet(tmp_path / "bad.parquet")
-    with pytest.raises(ImportFailed, match=r"bad.parquet: row 2: value: '9' is not a level of style"):
+    with pytest.raises(
+        ImportFailed, match=r"bad.parquet: row 2: value: '9' is not a level of style"
+    ):
         import_labels(imported, tmp_path / "bad.parquet")

@@ -28,13 +28,15 @@ def test_active_does_not_lose_to_random_and_intervals_cover():
     runs = {"random": [], "active": []}
     for seed in (1, 2, 3):
         for policy in runs:
-            runs[policy].append(le.run_session(seed, policy, batch=50, budget=8000,
-                                               per_cell=1500, draws=1000))
+            runs[policy].append(
+                le.run_session(seed, policy, batch=50, budget=8000, per_cell=1500, draws=1000)
+            )
     for active, rand in zip(runs["active"], runs["random"]):
         assert active.settled, "the active queue hit the budget"
         assert active.labels <= rand.labels
-    coverage = {p: sum(s.coverage[0] for s in ss) / sum(s.coverage[1] for s in ss)
-                for p, ss in runs.items()}
+    coverage = {
+        p: sum(s.coverage[0] for s in ss) / sum(s.coverage[1] for s in ss) for p, ss in runs.items()
+    }
     assert coverage["active"] >= 0.80  # nominal 0.90 over 96 cells
     assert coverage["active"] >= coverage["random"] - 0.10
     assert sum(s.wrong for s in runs["active"]) <= 1  # settled verdicts agree with the truth

@@ -14,8 +14,9 @@ from changeover.core.model import CELL_SD, Settings, build_model
 def ordered_logistic(loc, cut):
     """P(Y = k) as differences of sigmoids (fine away from the far tails)."""
     gt = expit(loc[..., None] - cut)
-    return (np.concatenate([np.ones_like(gt[..., :1]), gt], axis=-1)
-            - np.concatenate([gt, np.zeros_like(gt[..., :1])], axis=-1))
+    return np.concatenate([np.ones_like(gt[..., :1]), gt], axis=-1) - np.concatenate(
+        [gt, np.zeros_like(gt[..., :1])], axis=-1
+    )
 
 
 def inputs(L, M=3, R=4, seed=0, spread=1.0):
@@ -62,8 +63,9 @@ def test_table_value_and_gradient(L, marginal):
         return table_loglik(*a, marginal)[0]
 
     for index, grad in enumerate(grads):  # eta, cut, beta, b, cut_judge
-        np.testing.assert_allclose(grad, finite_difference(value, args, index), rtol=1e-6,
-                                   atol=1e-5)
+        np.testing.assert_allclose(
+            grad, finite_difference(value, args, index), rtol=1e-6, atol=1e-5
+        )
 
 
 def test_table_keeps_precision_in_the_tails():
@@ -96,19 +98,25 @@ def test_aligned_values_match_a_root_found_numerically():
     for m, r in np.ndindex(eta.shape):
         a, c = beta[m] + b[m, r] - cut_judge[0], b[m, r] - cut_judge[0]
 
-        def rate(e):
-            return theta[m, r] * expit(a + e) + (1 - theta[m, r]) * expit(c + e) - t[m, r]
+        def rate(e, th=theta[m, r], a=a, c=c, target=t[m, r]):
+            return th * expit(a + e) + (1 - th) * expit(c + e) - target
 
         e = brentq(rate, -60, 60, xtol=1e-14)
         se, fpr = expit(a + e), expit(c + e)
-        cells = [(1 - theta[m, r]) * (1 - fpr), (1 - theta[m, r]) * fpr,
-                 theta[m, r] * (1 - se), theta[m, r] * se]
+        cells = [
+            (1 - theta[m, r]) * (1 - fpr),
+            (1 - theta[m, r]) * fpr,
+            theta[m, r] * (1 - se),
+            theta[m, r] * se,
+        ]
         want_lik += np.sum(n[m, r].ravel() * np.log(cells))
         want_lik += u[m, r, 1] * np.log(t[m, r]) + u[m, r, 0] * np.log1p(-t[m, r])
-        slope = ((theta[m, r] * se * (1 - se) + (1 - theta[m, r]) * fpr * (1 - fpr))
-                 / (t[m, r] * (1 - t[m, r])))
-        want_prior += (-0.5 * (e / CELL_SD) ** 2 - np.log(CELL_SD) - 0.5 * np.log(2 * np.pi)
-                       - np.log(slope))
+        slope = (theta[m, r] * se * (1 - se) + (1 - theta[m, r]) * fpr * (1 - fpr)) / (
+            t[m, r] * (1 - t[m, r])
+        )
+        want_prior += (
+            -0.5 * (e / CELL_SD) ** 2 - np.log(CELL_SD) - 0.5 * np.log(2 * np.pi) - np.log(slope)
+        )
     assert lik == pytest.approx(want_lik, rel=1e-9)
     assert prior == pytest.approx(want_prior, rel=1e-9)
 
@@ -122,8 +130,9 @@ def test_aligned_gradients(part):
         return aligned_loglik(*a, CELL_SD)[part]
 
     for index, grad in zip([0, 1, 2, 3, 4, 7], grads):  # eta, cut, beta, b, cut_judge, tau
-        np.testing.assert_allclose(grad, finite_difference(value, args, index), rtol=1e-6,
-                                   atol=1e-5)
+        np.testing.assert_allclose(
+            grad, finite_difference(value, args, index), rtol=1e-6, atol=1e-5
+        )
 
 
 def tiny(L, seed):
@@ -133,8 +142,15 @@ def tiny(L, seed):
     return Counts("m", tuple(str(k) for k in range(L)), ("a", "b"), ("x", "y", "z"), n, u)
 
 
-@pytest.mark.parametrize("L, geometry, pooling", [(2, "aligned", "partial"), (2, "forward", "partial"),
-                                                  (2, "forward", "shared"), (4, "forward", "partial")])
+@pytest.mark.parametrize(
+    "L, geometry, pooling",
+    [
+        (2, "aligned", "partial"),
+        (2, "forward", "partial"),
+        (2, "forward", "shared"),
+        (4, "forward", "partial"),
+    ],
+)
 @pytest.mark.parametrize("mode", ["FAST_RUN", "NUMBA"])
 def test_model_gradient_through_the_ops(L, geometry, pooling, mode):
     """The model's log-density gradient (the kernels' pullbacks wired into PyMC's transforms and
@@ -163,8 +179,15 @@ def test_far_from_the_data_the_kernels_stay_finite(scale):
     for L in (2, 5):
         eta, cut, beta, b, cut_judge, n, u = inputs(L, seed=9)
         for sign in (1.0, -1.0):
-            args = [sign * scale * np.sign(eta), cut, beta * (scale / 10.0), -sign * scale * np.sign(b),
-                    cut_judge, n, u]
+            args = [
+                sign * scale * np.sign(eta),
+                cut,
+                beta * (scale / 10.0),
+                -sign * scale * np.sign(b),
+                cut_judge,
+                n,
+                u,
+            ]
             total, *grads = table_loglik(*args, True)
             assert not np.isnan(total) and total < 0
             assert all(np.all(np.isfinite(g)) for g in grads)

@@ -17,8 +17,14 @@ def tiny(L=2, M=1, R=2, seed=0) -> Counts:
     rng = np.random.default_rng(seed)
     n = rng.integers(0, 6, size=(M, R, L, L))
     u = rng.integers(5, 40, size=(M, R, L))
-    return Counts("m", tuple(str(k) for k in range(L)), tuple(f"mod{k}" for k in range(M)),
-                  tuple(f"reg{k}" for k in range(R)), n.astype(np.int64), u.astype(np.int64))
+    return Counts(
+        "m",
+        tuple(str(k) for k in range(L)),
+        tuple(f"mod{k}" for k in range(M)),
+        tuple(f"reg{k}" for k in range(R)),
+        n.astype(np.int64),
+        u.astype(np.int64),
+    )
 
 
 def multinomial_loglik(counts: Counts, p: np.ndarray, conf: np.ndarray) -> float:
@@ -28,8 +34,12 @@ def multinomial_loglik(counts: Counts, p: np.ndarray, conf: np.ndarray) -> float
     for m in range(M):
         for r in range(R):
             joint = p[m, r][:, None] * conf[m, r]
-            total += stats.multinomial.logpmf(counts.n[m, r].ravel(), counts.n[m, r].sum(), joint.ravel())
-            total += stats.multinomial.logpmf(counts.u[m, r], counts.u[m, r].sum(), joint.sum(axis=0))
+            total += stats.multinomial.logpmf(
+                counts.n[m, r].ravel(), counts.n[m, r].sum(), joint.ravel()
+            )
+            total += stats.multinomial.logpmf(
+                counts.u[m, r], counts.u[m, r].sum(), joint.sum(axis=0)
+            )
     return total
 
 
@@ -52,17 +62,26 @@ def ordered_logistic(loc, cut):
 def test_logp_at_a_point_equals_hand_computation():
     counts = tiny(L=2, R=2)
     model = build_model(counts, Settings(pooling="shared"))
-    point = {"cut": np.array([[-0.7]]), "s_log__": np.log([[0.6]]), "z_zerosum__": np.array([[0.75]]),
-             "beta0": 3.1, "cut_judge": np.array([1.4])}
+    point = {
+        "cut": np.array([[-0.7]]),
+        "s_log__": np.log([[0.6]]),
+        "z_zerosum__": np.array([[0.75]]),
+        "beta0": 3.1,
+        "cut_judge": np.array([1.4]),
+    }
     logp = model.compile_logp(jacobian=False)(point)
     z = evaluate(model, ["z"], point)["z"][0]
     np.testing.assert_allclose(z, [0.75 / np.sqrt(2), -0.75 / np.sqrt(2)])  # regions sum to zero
     s, cut, beta, cj = 0.6, -0.7, 3.1, 1.4
     # z: a standard normal restricted to the zero-sum line (R - 1 = 1 degree of freedom)
-    zero_sum_normal = -0.5 * np.sum(z ** 2) - 0.5 * np.log(2 * np.pi)
-    prior = (stats.norm.logpdf(cut, 0, 2) + stats.halfnorm.logpdf(s, scale=1.0)
-             + zero_sum_normal + stats.norm.logpdf(beta, 3.0, 2.0)
-             + stats.norm.logpdf(cj, 1.5, 2.0))
+    zero_sum_normal = -0.5 * np.sum(z**2) - 0.5 * np.log(2 * np.pi)
+    prior = (
+        stats.norm.logpdf(cut, 0, 2)
+        + stats.halfnorm.logpdf(s, scale=1.0)
+        + zero_sum_normal
+        + stats.norm.logpdf(beta, 3.0, 2.0)
+        + stats.norm.logpdf(cj, 1.5, 2.0)
+    )
     # sensitivity/specificity form of the L = 2 model
     theta = expit(s * z - cut)
     se, fpr = expit(beta - cj), expit(-cj)
@@ -76,14 +95,35 @@ def test_partial_model_pieces_match_numpy(L):
     counts = tiny(L=L, M=2, R=3, seed=L)
     model = build_model(counts, Settings(geometry="forward"))
     rng = np.random.default_rng(1)
-    point = {v.name: rng.normal(0, 0.5, size=model.initial_point()[v.name].shape)
-             for v in model.value_vars}
-    names = ["cut", "s", "z", "beta0", "cut_judge", "sd_beta", "z_beta", "sd_bm", "z_bm", "sd_br",
-             "z_br", "z_e", "p", "confusion", "likelihood"]
+    point = {
+        v.name: rng.normal(0, 0.5, size=model.initial_point()[v.name].shape)
+        for v in model.value_vars
+    }
+    names = [
+        "cut",
+        "s",
+        "z",
+        "beta0",
+        "cut_judge",
+        "sd_beta",
+        "z_beta",
+        "sd_bm",
+        "z_bm",
+        "sd_br",
+        "z_br",
+        "z_e",
+        "p",
+        "confusion",
+        "likelihood",
+    ]
     got = evaluate(model, names, point)
     pi = ordered_logistic(got["s"] * got["z"], got["cut"][:, None, :])
     beta = got["beta0"] + got["sd_beta"] * got["z_beta"]
-    b = (got["sd_bm"] * got["z_bm"])[:, None] + (got["sd_br"] * got["z_br"])[None] + CELL_SD * got["z_e"]
+    b = (
+        (got["sd_bm"] * got["z_bm"])[:, None]
+        + (got["sd_br"] * got["z_br"])[None]
+        + CELL_SD * got["z_e"]
+    )
     loc = beta[:, None, None] * np.arange(L) + b[:, :, None]
     conf = ordered_logistic(loc, got["cut_judge"])
     np.testing.assert_allclose(got["p"], pi, rtol=1e-9)
@@ -98,10 +138,14 @@ def test_partial_model_pieces_match_numpy(L):
 
 def test_two_levels_is_the_sensitivity_specificity_model():
     counts = tiny(L=2, M=2, R=3, seed=5)
-    model = build_model(counts, Settings(geometry="aligned"))  # tau = logit P(J = yes) is a parameter
+    model = build_model(
+        counts, Settings(geometry="aligned")
+    )  # tau = logit P(J = yes) is a parameter
     rng = np.random.default_rng(2)
-    point = {v.name: rng.normal(0, 0.7, size=model.initial_point()[v.name].shape)
-             for v in model.value_vars}
+    point = {
+        v.name: rng.normal(0, 0.7, size=model.initial_point()[v.name].shape)
+        for v in model.value_vars
+    }
     names = ["p", "confusion", "likelihood", "tau", "z_beta", "beta0", "sd_beta"]
     got = evaluate(model, names, point)
     theta = got["p"][..., 1]
@@ -111,15 +155,20 @@ def test_two_levels_is_the_sensitivity_specificity_model():
     # discrimination is beta per model: logit se - logit(1 - sp) = beta[m] in every region
     beta = got["beta0"] + got["sd_beta"] * got["z_beta"]
     logit = lambda x: np.log(x) - np.log1p(-x)  # noqa: E731
-    np.testing.assert_allclose(logit(se) - logit(1 - sp), np.broadcast_to(beta[:, None], se.shape),
-                               rtol=1e-7)
+    np.testing.assert_allclose(
+        logit(se) - logit(1 - sp), np.broadcast_to(beta[:, None], se.shape), rtol=1e-7
+    )
     ll = 0.0
     for m in range(2):
         for r in range(3):
             n, u = counts.n[m, r], counts.u[m, r]
             t = theta[m, r] * se[m, r] + (1 - theta[m, r]) * (1 - sp[m, r])
-            cells = [(1 - theta[m, r]) * sp[m, r], (1 - theta[m, r]) * (1 - sp[m, r]),
-                     theta[m, r] * (1 - se[m, r]), theta[m, r] * se[m, r]]
+            cells = [
+                (1 - theta[m, r]) * sp[m, r],
+                (1 - theta[m, r]) * (1 - sp[m, r]),
+                theta[m, r] * (1 - se[m, r]),
+                theta[m, r] * se[m, r],
+            ]
             ll += stats.multinomial.logpmf(n.ravel(), n.sum(), cells)
             ll += stats.binom.logpmf(u[1], u.sum(), t)
     assert float(got["likelihood"]) == pytest.approx(ll, rel=1e-9)
@@ -153,13 +202,25 @@ def test_instant_flags_unlabelled_cells():
 def test_same_seed_same_numbers_and_progress():
     counts = {"m": tiny(L=2, M=2, R=2, seed=7)}
     seen: list[tuple[float, str]] = []
-    first = fit_counts(counts, [0.5, 0.5], Settings.quick(seed=11),
-                       on_progress=lambda f, msg: seen.append((f, msg)))
+    first = fit_counts(
+        counts,
+        [0.5, 0.5],
+        Settings.quick(seed=11),
+        on_progress=lambda f, msg: seen.append((f, msg)),
+    )
     second = fit_counts(counts, [0.5, 0.5], Settings.quick(seed=11))
     np.testing.assert_array_equal(first.posteriors[0].p, second.posteriors[0].p)
     assert seen and seen[-1][0] == 1.0 and all(0.0 <= f <= 1.0 for f, _ in seen)
     assert first.posteriors[0].p.shape == (600, 2, 2, 2)
-    for key in ("max_rhat", "min_ess_bulk", "min_ess_tail", "divergences", "ok", "sampler", "per_metric"):
+    for key in (
+        "max_rhat",
+        "min_ess_bulk",
+        "min_ess_tail",
+        "divergences",
+        "ok",
+        "sampler",
+        "per_metric",
+    ):
         assert key in first.diagnostics
     other = fit_counts(counts, [0.5, 0.5], Settings.quick(seed=12))
     assert not np.array_equal(first.posteriors[0].p, other.posteriors[0].p)
@@ -177,7 +238,7 @@ def test_a_refit_swaps_the_counts_into_the_compiled_model(geometry):
     model_mod.sample(before, settings)
     compiled = dict(model_mod._COMPILED)
     swapped = model_mod.sample(after, settings)[0]
-    assert model_mod._COMPILED == compiled  # the same compiled object, data swapped in
+    assert compiled == model_mod._COMPILED  # the same compiled object, data swapped in
     model_mod._COMPILED.clear()
     fresh = model_mod.sample(after, settings)[0]
     np.testing.assert_array_equal(swapped, fresh)
@@ -201,8 +262,12 @@ def test_instant_posterior_draws_metrics_of_a_cell_independently():
     them in the joint probability that all of a candidate's cells hold)."""
     n = np.array([[[[5, 1], [2, 12]]]])
     u = np.array([[[40, 60]]])
-    a = instant_posterior(Counts("correct", ("no", "yes"), ("m",), ("r",), n, u), [1.0], 4000, seed=3)
-    b = instant_posterior(Counts("refused", ("no", "yes"), ("m",), ("r",), n, u), [1.0], 4000, seed=3)
+    a = instant_posterior(
+        Counts("correct", ("no", "yes"), ("m",), ("r",), n, u), [1.0], 4000, seed=3
+    )
+    b = instant_posterior(
+        Counts("refused", ("no", "yes"), ("m",), ("r",), n, u), [1.0], 4000, seed=3
+    )
     x, y = a.p[:, 0, 0, 1], b.p[:, 0, 0, 1]
     assert abs(x.mean() - y.mean()) < 0.01  # same posterior...
     assert abs(np.corrcoef(x, y)[0, 1]) < 0.1  # ...drawn independently
@@ -219,7 +284,9 @@ def test_ordered_logistic_keeps_precision_in_the_tails():
     getcontext().prec = 60
     cut = [-1.0, 0.5, 2.0]
     locs = [-45.0, -3.0, 0.0, 2.5, 38.0]
-    got = _ordered_logistic(pt.as_tensor(np.array(locs))[:, None], pt.as_tensor(np.array(cut))).eval()
+    got = _ordered_logistic(
+        pt.as_tensor(np.array(locs))[:, None], pt.as_tensor(np.array(cut))
+    ).eval()
 
     def sig(x: Decimal) -> Decimal:
         return 1 / (1 + (-x).exp())
@@ -240,8 +307,14 @@ def test_auto_geometry_follows_the_information_on_the_judge_positive_rate():
         u = np.zeros((2, 3, L), np.int64)
         u[..., -1] = round(per_cell * yes_share)
         u[..., 0] = per_cell - u[..., -1]
-        return Counts("m", tuple(str(k) for k in range(L)), ("a", "b"), ("x", "y", "z"),
-                      np.zeros((2, 3, L, L), np.int64), u)
+        return Counts(
+            "m",
+            tuple(str(k) for k in range(L)),
+            ("a", "b"),
+            ("x", "y", "z"),
+            np.zeros((2, 3, L, L), np.int64),
+            u,
+        )
 
     auto = Settings()
     assert geometry_for(counts(190, 0.75), auto) == "aligned"  # N t (1 - t) ~ 36

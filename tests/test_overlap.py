@@ -12,12 +12,19 @@ from changeover.core.types import EvalSet, Metric, Region
 
 def workspace(n_items: int = 400) -> tuple[Store, EvalSet]:
     store = Store.memory()
-    es = store.save_eval_set(EvalSet(
-        id=0, name="s", incumbent="old", regions=(Region("EU", 1.0),),
-        metrics=(Metric("correct", ("no", "yes")),)))
+    es = store.save_eval_set(
+        EvalSet(
+            id=0,
+            name="s",
+            incumbent="old",
+            regions=(Region("EU", 1.0),),
+            metrics=(Metric("correct", ("no", "yes")),),
+        )
+    )
     with store.importing(es.id) as batch:
-        batch.add_responses([(f"q{i}", "EU", "?", None, m, "text")
-                             for i in range(n_items) for m in ("old", "new")])
+        batch.add_responses(
+            [(f"q{i}", "EU", "?", None, m, "text") for i in range(n_items) for m in ("old", "new")]
+        )
     return store, es
 
 

@@ -19,20 +19,35 @@ RATIONALE = "JUDGE-RATIONALE"
 
 def spec(name="support") -> EvalSet:
     return EvalSet(
-        id=0, name=name, incumbent=MODELS[0],
+        id=0,
+        name=name,
+        incumbent=MODELS[0],
         regions=(Region("EU", 3.0), Region("US", 2.0), Region("APAC", 1.0)),
         metrics=(
             Metric("correct", ("no", "yes"), "higher", 0.03, "Is the answer right?", ("n", "y")),
             Metric("refused", ("no", "yes"), "match", 0.02, "Did it decline?", ("n", "y")),
-            Metric("style", ("1", "2", "3", "4", "5"), "higher", 0.2, "Tone and clarity.",
-                   ("1", "2", "3", "4", "5"), pass_level=3),
+            Metric(
+                "style",
+                ("1", "2", "3", "4", "5"),
+                "higher",
+                0.2,
+                "Tone and clarity.",
+                ("1", "2", "3", "4", "5"),
+                pass_level=3,
+            ),
         ),
-        description="support bot migration", judge="judge-x",
+        description="support bot migration",
+        judge="judge-x",
     )
 
 
-def make_workspace(store: Store, n_items: int = 30, seed: int = 7, name: str = "support",
-                   texts: dict[int, str] | None = None) -> EvalSet:
+def make_workspace(
+    store: Store,
+    n_items: int = 30,
+    seed: int = 7,
+    name: str = "support",
+    texts: dict[int, str] | None = None,
+) -> EvalSet:
     """An eval set of n_items items x 3 models, judged on every metric; fixed for a seed."""
     rng = random.Random(seed)
     es = store.save_eval_set(spec(name))
@@ -44,12 +59,24 @@ def make_workspace(store: Store, n_items: int = 30, seed: int = 7, name: str = "
         question = f"Question {k}: how do I reset my password on device {k % 7}?"
         reference = f"Reference answer {k}." if k % 2 == 0 else None
         for mi, model in enumerate(MODELS):
-            text = texts.get(k * len(MODELS) + mi, f"Answer {k} from a model: press settings, then reset.")
+            text = texts.get(
+                k * len(MODELS) + mi, f"Answer {k} from a model: press settings, then reset."
+            )
             responses.append((ext, region, question, reference, model, text))
             for metric, levels in (("correct", 2), ("refused", 2), ("style", 5)):
                 level = rng.randrange(levels)
-                judgments.append((ext, model, metric, "judge-x", level, str(level), None,
-                                  f"{RATIONALE} {metric} {level}"))
+                judgments.append(
+                    (
+                        ext,
+                        model,
+                        metric,
+                        "judge-x",
+                        level,
+                        str(level),
+                        None,
+                        f"{RATIONALE} {metric} {level}",
+                    )
+                )
     with store.importing(es.id) as batch:
         batch.add_responses(responses)
         batch.add_judgments(judgments)
@@ -133,7 +160,13 @@ def test_deterministic_given_a_seed(store):
 def test_a_scorer_steers_cells_after_the_minimum(store):
     es = make_workspace(store, n_items=90)
     target = (MODELS[2], "US")
-    q = LabelQueue(store, es, "ann", seed=8, min_per_cell=0,
-                   scorer=lambda cells: {c.cell: (1.0 if c.cell == target else 0.0) for c in cells})
+    q = LabelQueue(
+        store,
+        es,
+        "ann",
+        seed=8,
+        min_per_cell=0,
+        scorer=lambda cells: {c.cell: (1.0 if c.cell == target else 0.0) for c in cells},
+    )
     picks = label(store, q, es, "ann", 6)
     assert {(p.model, p.region) for p in picks} == {target}

@@ -28,8 +28,14 @@ def test_the_import_example_imports(tmp_path):
         report = import_file(store, tmp_path / "responses.csv", spec=tmp_path / "spec.toml")
         es = store.eval_set("acme-support")
         assert [m.name for m in es.metrics] == ["correct", "refused", "style"]
-        assert store.stats(es.id) == {"items": 2, "responses": 5, "judgments": 15,
-                                      "judgments_missing": 1, "ratings": 6, "labelled_responses": 1}
+        assert store.stats(es.id) == {
+            "items": 2,
+            "responses": 5,
+            "judgments": 15,
+            "judgments_missing": 1,
+            "ratings": 6,
+            "labelled_responses": 1,
+        }
     assert report.missing_judgments == {"correct": 0, "refused": 1, "style": 0}
 
 

@@ -27,10 +27,16 @@ MARGIN = 0.03
 
 
 def eval_set() -> EvalSet:
-    return EvalSet(0, "support", "inc", (Region("eu", 3.0), Region("us", 1.0)), (
-        Metric("correct", ("no", "yes"), "higher", MARGIN),
-        Metric("style", ("1", "2", "3", "4"), "higher", 0.1, pass_level=2),
-    ))
+    return EvalSet(
+        0,
+        "support",
+        "inc",
+        (Region("eu", 3.0), Region("us", 1.0)),
+        (
+            Metric("correct", ("no", "yes"), "higher", MARGIN),
+            Metric("style", ("1", "2", "3", "4"), "higher", 0.1, pass_level=2),
+        ),
+    )
 
 
 def correct_draws() -> np.ndarray:
@@ -55,7 +61,9 @@ def posteriors() -> list[Posterior]:
     ps = np.zeros((S, 3, 2, 4))
     ps[..., 1], ps[..., 2] = 0.5, 0.5  # mean level 2.5, share at or above level 3: 0.5
     sconf = np.broadcast_to(np.eye(4), (S, 3, 2, 4, 4)).copy()
-    style = Posterior("style", ("1", "2", "3", "4"), MODELS, REGIONS, w, ps, sconf, "full", 2, flags)
+    style = Posterior(
+        "style", ("1", "2", "3", "4"), MODELS, REGIONS, w, ps, sconf, "full", 2, flags
+    )
     return [correct, style]
 
 
@@ -64,19 +72,35 @@ def counts() -> dict[str, Counts]:
     n[:, :, 0, 0], n[:, :, 1, 1], n[:, :, 1, 0], n[:, :, 0, 1] = 8, 20, 2, 3
     u = np.full((3, 2, 2), 100, np.int64)
     sn = np.zeros((3, 2, 4, 4), np.int64)
-    return {"correct": Counts("correct", ("no", "yes"), MODELS, REGIONS, n, u),
-            "style": Counts("style", ("1", "2", "3", "4"), MODELS, REGIONS, sn,
-                            np.zeros((3, 2, 4), np.int64))}
+    return {
+        "correct": Counts("correct", ("no", "yes"), MODELS, REGIONS, n, u),
+        "style": Counts(
+            "style", ("1", "2", "3", "4"), MODELS, REGIONS, sn, np.zeros((3, 2, 4), np.int64)
+        ),
+    }
 
 
 @pytest.fixture
 def canned():
     store = Store.memory()
     es = store.save_eval_set(eval_set())
-    diag = {"max_rhat": 1.004, "min_ess_bulk": 812.0, "min_ess_tail": 640.0, "divergences": 0,
-            "ok": True, "sampler": "nutpie", "per_metric": {}}
-    fit = store.save_fit(es.id, {"chains": 4, "draws": 1000, "seed": 7}, data_hash(counts()), diag,
-                         {}, to_bytes(posteriors()))
+    diag = {
+        "max_rhat": 1.004,
+        "min_ess_bulk": 812.0,
+        "min_ess_tail": 640.0,
+        "divergences": 0,
+        "ok": True,
+        "sampler": "nutpie",
+        "per_metric": {},
+    }
+    fit = store.save_fit(
+        es.id,
+        {"chains": 4, "draws": 1000, "seed": 7},
+        data_hash(counts()),
+        diag,
+        {},
+        to_bytes(posteriors()),
+    )
     fit, posts = latest_posteriors(store, es)
     return build_report(es, posts, fit=fit, counts=counts())
 
@@ -103,7 +127,9 @@ def test_structure(canned):
     assert overall.value.mean == pytest.approx(0.75 * 0.8 + 0.25 * 0.7, abs=1e-6)
     assert t.rows[2].cells[1].labels == 62
     style = r.metrics[1]
-    assert style.quantity == "mean_level" and style.rows[0].cells[0].value.mean == pytest.approx(2.5)
+    assert style.quantity == "mean_level" and style.rows[0].cells[0].value.mean == pytest.approx(
+        2.5
+    )
     assert style.rows[0].cells[0].pass_share.mean == pytest.approx(0.5)
 
 
@@ -119,12 +145,16 @@ def test_candidate_verdicts(canned):
 
 
 def test_calibration_and_baselines(canned):
-    c = next(x for x in canned.calibration if (x.metric, x.model, x.region) == ("correct", "inc", "eu"))
+    c = next(
+        x for x in canned.calibration if (x.metric, x.model, x.region) == ("correct", "inc", "eu")
+    )
     assert c.sensitivity.mean == pytest.approx(0.9, abs=1e-6)
     assert (c.sensitivity.lower, c.sensitivity.upper) == pytest.approx((0.855, 0.945), abs=1e-6)
     assert c.specificity.mean == pytest.approx(0.8, abs=1e-6)
     assert c.counts == ((8, 3), (2, 20)) and c.judge_only == (100, 100)
-    b = next(x for x in canned.baselines if (x.metric, x.model, x.region) == ("correct", "inc", "eu"))
+    b = next(
+        x for x in canned.baselines if (x.metric, x.model, x.region) == ("correct", "inc", "eu")
+    )
     assert b.get("judge").estimate == pytest.approx((3 + 20 + 100) / 233)
     assert not any(x.metric == "style" for x in canned.baselines)
 
@@ -165,25 +195,60 @@ def test_markdown(canned):
 def test_json_shape(canned):
     data = json.loads(render(canned, "json"))
     assert data["schema"] == SCHEMA
-    assert set(data) >= {"eval_set", "incumbent", "models", "regions", "threshold", "min_labels",
-                         "interval", "fit", "sources", "metrics", "candidates", "calibration",
-                         "baselines", "diagnostics", "flags"}
+    assert set(data) >= {
+        "eval_set",
+        "incumbent",
+        "models",
+        "regions",
+        "threshold",
+        "min_labels",
+        "interval",
+        "fit",
+        "sources",
+        "metrics",
+        "candidates",
+        "calibration",
+        "baselines",
+        "diagnostics",
+        "flags",
+    }
     assert data["interval"] == {"level": 0.9, "lower_quantile": 0.05, "upper_quantile": 0.95}
     assert data["models"][0] == "inc" and data["fit"]["stale"] is False
     m = data["metrics"][0]
     assert m["name"] == "correct" and m["quantity"] == "rate"
     cell = m["rows"][0]["cells"][1]
-    assert set(cell) == {"model", "labels", "mean", "lower", "upper", "pass_share", "delta",
-                         "p_noninferior", "verdict", "reason"}
+    assert set(cell) == {
+        "model",
+        "labels",
+        "mean",
+        "lower",
+        "upper",
+        "pass_share",
+        "delta",
+        "p_noninferior",
+        "verdict",
+        "reason",
+    }
     assert cell["mean"] == pytest.approx(0.9, abs=1e-6) and cell["verdict"] == "ready"
     assert data["metrics"][1]["rows"][0]["cells"][0]["pass_share"]["mean"] == pytest.approx(0.5)
     cand = data["candidates"][0]
     assert cand["verdict"] == "undecided" and cand["labels"] == {"correct": 62, "style": 62}
     need = cand["labels_needed"][0]
-    assert set(need) == {"metric", "region", "candidate_labels", "incumbent_labels", "total",
-                         "capped", "max_labels", "text"}
+    assert set(need) == {
+        "metric",
+        "region",
+        "candidate_labels",
+        "incumbent_labels",
+        "total",
+        "capped",
+        "max_labels",
+        "text",
+    }
     cal = data["calibration"][0]
-    assert cal["confusion"]["mean"][1][1] == pytest.approx(0.9, abs=1e-6) and cal["counts"] == [[8, 3], [2, 20]]
+    assert cal["confusion"]["mean"][1][1] == pytest.approx(0.9, abs=1e-6) and cal["counts"] == [
+        [8, 3],
+        [2, 20],
+    ]
     est = data["baselines"][0]["estimates"]
     assert [e["method"] for e in est] == ["judge", "human", "rogan_gladen", "ppi++"]
     assert data["diagnostics"]["max_rhat"] == 1.004
@@ -193,14 +258,18 @@ def test_json_shape(canned):
 def test_csv(canned):
     rows = list(csv.DictReader(io.StringIO(render(canned, "csv"))))
     assert len(rows) == 2 * 3 * 3  # metric x (regions + overall) x model
-    row = next(r for r in rows if (r["metric"], r["region"], r["model"]) == ("correct", "us", "cand"))
+    row = next(
+        r for r in rows if (r["metric"], r["region"], r["model"]) == ("correct", "us", "cand")
+    )
     assert float(row["mean"]) == pytest.approx(0.69, abs=1e-6)
     assert float(row["lower_90"]) == pytest.approx(0.645, abs=1e-6)
     assert float(row["delta"]) == pytest.approx(-0.01, abs=1e-6)
     p = decide(delta_draws(1, 1), "higher", MARGIN).probability
     assert float(row["p_noninferior"]) == pytest.approx(p) and row["verdict"] == "undecided"
     assert float(row["judge"]) == pytest.approx(123 / 233) and row["labels"] == "12"
-    inc = next(r for r in rows if (r["metric"], r["region"], r["model"]) == ("correct", "eu", "inc"))
+    inc = next(
+        r for r in rows if (r["metric"], r["region"], r["model"]) == ("correct", "eu", "inc")
+    )
     assert inc["delta"] == "" and float(inc["sensitivity"]) == pytest.approx(0.9, abs=1e-6)
     assert len(report_rows(canned)) == len(rows)
 
@@ -219,8 +288,21 @@ def test_failed_diagnostics_and_instant_are_flagged():
     store = Store.memory()
     es = store.save_eval_set(eval_set())
     posts = posteriors()
-    instant = [Posterior(p.metric, p.levels, p.models, p.regions, p.weights, p.p, p.confusion,
-                         "instant", p.pass_level, p.flags) for p in posts]
+    instant = [
+        Posterior(
+            p.metric,
+            p.levels,
+            p.models,
+            p.regions,
+            p.weights,
+            p.p,
+            p.confusion,
+            "instant",
+            p.pass_level,
+            p.flags,
+        )
+        for p in posts
+    ]
     fit = store.save_fit(es.id, {}, "x", {"ok": False, "max_rhat": 1.2}, {}, to_bytes(posts))
     kinds = {f.kind for f in build_report(es, instant, fit=fit).flags}
     assert {"diagnostics", "instant_posterior"} <= kinds

@@ -12,7 +12,14 @@ import pytest
 from changeover.sample_data import generate
 
 HERE = Path(generate.__file__).resolve().parent
-REGIONS = ("North America", "UK & Ireland", "DACH", "Latin America", "Southeast Asia", "Middle East")
+REGIONS = (
+    "North America",
+    "UK & Ireland",
+    "DACH",
+    "Latin America",
+    "Southeast Asia",
+    "Middle East",
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +45,9 @@ def responses(rows) -> dict[tuple[str, str], dict]:
 def test_generator_is_deterministic_and_matches_committed_files(tmp_path):
     paths = generate.write(tmp_path)
     for p in paths:
-        assert p.read_bytes() == (HERE / p.name).read_bytes(), f"{p.name} differs from the committed file"
+        assert p.read_bytes() == (HERE / p.name).read_bytes(), (
+            f"{p.name} differs from the committed file"
+        )
 
 
 def test_another_seed_gives_other_data(tmp_path):
@@ -79,7 +88,9 @@ def test_shape_items_models_and_labels(rows, responses):
         assert len(group) == 2 and len({g["rater"] for g in group}) == 2
         drop = ("rater", "human_correct", "human_refused", "human_style")
         assert len({tuple((k, v) for k, v in g.items() if k not in drop) for g in group}) == 1
-    assert all(len(v) == 1 and not v[0]["rater"] for k, v in by_response.items() if k not in labelled)
+    assert all(
+        len(v) == 1 and not v[0]["rater"] for k, v in by_response.items() if k not in labelled
+    )
     # labels are spread over every (model, region) cell
     cells = Counter((group[0]["model"], group[0]["region"]) for group in labelled.values())
     assert len(cells) == 24 and min(cells.values()) >= 5
@@ -91,8 +102,10 @@ def test_raters_sometimes_disagree_more_on_style(rows):
     for r in rows:
         if r["rater"]:
             pairs[(r["item_id"], r["model"])].append(r)
-    rate = {k: sum(g[0][f"human_{k}"] != g[1][f"human_{k}"] for g in pairs.values()) / len(pairs)
-            for k in ("correct", "refused", "style")}
+    rate = {
+        k: sum(g[0][f"human_{k}"] != g[1][f"human_{k}"] for g in pairs.values()) / len(pairs)
+        for k in ("correct", "refused", "style")
+    }
     assert 0.02 <= rate["correct"] <= 0.15 and 0.01 <= rate["refused"] <= 0.12, rate
     assert rate["style"] > max(rate["correct"], rate["refused"]), rate
 
@@ -100,7 +113,10 @@ def test_raters_sometimes_disagree_more_on_style(rows):
 def test_a_few_unmappable_judge_verdicts_on_correct_only(rows, truth):
     odd = [r for r in rows if r["judge_correct"] not in ("yes", "no")]
     assert 5 <= len(odd) <= 10 and len(odd) == truth["unmappable_judgments"]["count"]
-    assert all(r["judge_refused"] in ("1_full_compliance", "2_full_refusal", "3_partial_refusal") for r in rows)
+    assert all(
+        r["judge_refused"] in ("1_full_compliance", "2_full_refusal", "3_partial_refusal")
+        for r in rows
+    )
     assert all(r["judge_style"] in list("12345") for r in rows)
 
 
@@ -128,12 +144,19 @@ def test_planted_story_holds_in_the_realised_values(truth):
             assert good >= base + margins[metric] / 2, metric
     for good, base in zip(_realised(truth, "refused", "atlas-3"), _realised(truth, "refused", inc)):
         assert abs(good - base) <= 0.01
-    weak = dict(zip(REGIONS, zip(_realised(truth, "correct", "swift-mini"), _realised(truth, "correct", inc))))
+    weak = dict(
+        zip(
+            REGIONS,
+            zip(_realised(truth, "correct", "swift-mini"), _realised(truth, "correct", inc)),
+        )
+    )
     for region in truth["planted"]["swift-mini"]["regions"]:
         assert weak[region][0] <= weak[region][1] - 0.10, region
     for region in set(REGIONS) - set(truth["planted"]["swift-mini"]["regions"]):
         assert weak[region][0] >= weak[region][1] - margins["correct"], region
-    for over, base in zip(_realised(truth, "refused", "guardian-1"), _realised(truth, "refused", inc)):
+    for over, base in zip(
+        _realised(truth, "refused", "guardian-1"), _realised(truth, "refused", inc)
+    ):
         assert over >= base + 0.10
     assert truth["planted"]["atlas-3"]["verdict"] == "ready"
 
@@ -163,14 +186,27 @@ def test_agreeing_raters_nearly_always_give_the_truth(rows, truth):
         for a, b in pairs.values():
             if a[f"human_{metric}"] == b[f"human_{metric}"]:
                 agree += 1
-                label = int(a[f"human_{metric}"]) if metric == "style" else int(a[f"human_{metric}"] == "yes")
+                label = (
+                    int(a[f"human_{metric}"])
+                    if metric == "style"
+                    else int(a[f"human_{metric}"] == "yes")
+                )
                 hits += label == _truth_of(truth, a, metric)
         assert hits >= 0.97 * agree, metric
 
 
 def test_refusals_read_like_refusals(responses, truth):
-    phrases = ("can't", "cannot", "unable", "not able", "not possible", "isn't something", "decline",
-               "outside what i can", "say no")
+    phrases = (
+        "can't",
+        "cannot",
+        "unable",
+        "not able",
+        "not possible",
+        "isn't something",
+        "decline",
+        "outside what i can",
+        "say no",
+    )
     refused = [r for r in responses.values() if _truth_of(truth, r, "refused")]
     assert len(refused) > 200
     for r in refused:
@@ -179,20 +215,31 @@ def test_refusals_read_like_refusals(responses, truth):
 
 def test_judge_error_rates_differ_by_model_and_region(truth):
     # true rates: the judge is lenient on atlas-3 and in Southeast Asia, harsh in the Middle East
-    spec = [[truth["judge"]["correct"][m][r]["specificity"] for r in REGIONS] for m in truth["models"]]
+    spec = [
+        [truth["judge"]["correct"][m][r]["specificity"] for r in REGIONS] for m in truth["models"]
+    ]
     by_model = [sum(row) / len(row) for row in spec]
     by_region = [sum(col) / len(col) for col in zip(*spec)]
     assert max(by_model) - min(by_model) > 0.04 and max(by_region) - min(by_region) > 0.04
     # realised: the style judge's bias (judge mean - true mean) over 200 responses per cell
-    bias = {(m, r): truth["judge"]["style"][m][r]["judge_mean"] - truth["cells"]["style"][m][r]["realised"]
-            for m in truth["models"] for r in REGIONS}
+    bias = {
+        (m, r): truth["judge"]["style"][m][r]["judge_mean"]
+        - truth["cells"]["style"][m][r]["realised"]
+        for m in truth["models"]
+        for r in REGIONS
+    }
     by_model = {m: sum(bias[m, r] for r in REGIONS) / 6 for m in truth["models"]}
     by_region = {r: sum(bias[m, r] for m in truth["models"]) / 4 for r in REGIONS}
-    assert by_model["atlas-3"] > max(by_model.values()) - 1e-9 and max(by_model.values()) - min(by_model.values()) > 0.1
+    assert (
+        by_model["atlas-3"] > max(by_model.values()) - 1e-9
+        and max(by_model.values()) - min(by_model.values()) > 0.1
+    )
     assert by_region["Southeast Asia"] - by_region["Middle East"] > 0.1
     # realised: the judge misses guardian-1's soft refusals
-    sens = {m: sum(truth["judge"]["refused"][m][r]["realised_sensitivity"] for r in REGIONS) / 6
-            for m in truth["models"]}
+    sens = {
+        m: sum(truth["judge"]["refused"][m][r]["realised_sensitivity"] for r in REGIONS) / 6
+        for m in truth["models"]
+    }
     assert sens["guardian-1"] < sens["atlas-2"] - 0.05
     for m in truth["models"]:
         for r in REGIONS:
@@ -203,7 +250,11 @@ def test_judge_error_rates_differ_by_model_and_region(truth):
 def test_judge_verdicts_in_the_csv_match_the_truths_judge_rates(responses, truth):
     for m in truth["models"]:
         for r in REGIONS:
-            got = [x["judge_style"] for (_, model), x in responses.items() if model == m and x["region"] == r]
+            got = [
+                x["judge_style"]
+                for (_, model), x in responses.items()
+                if model == m and x["region"] == r
+            ]
             mean = sum(int(v) for v in got) / len(got)
             assert mean == pytest.approx(truth["judge"]["style"][m][r]["judge_mean"], abs=1e-3)
 
@@ -226,7 +277,9 @@ def test_build_demo_imports_the_sample(tmp_path, rows, responses):
     assert stats["items"] == len({r["item_id"] for r in rows})
     assert stats["responses"] == len(responses)
     assert stats["judgments"] == 3 * len(responses)
-    assert stats["judgments_missing"] == sum(r["judge_correct"] not in ("yes", "no") for r in responses.values())
+    assert stats["judgments_missing"] == sum(
+        r["judge_correct"] not in ("yes", "no") for r in responses.values()
+    )
     assert stats["ratings"] == 3 * len(labelled)
     assert stats["labelled_responses"] == len({(r["item_id"], r["model"]) for r in labelled})
     # kept unless asked to rebuild

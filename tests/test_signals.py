@@ -13,11 +13,19 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers_tmux import (
+    LABEL_KEYS,
+    Tmux,
+    build_rate_workspace,
+    expected_labels,
+    find_process,
+    label_responses,
+    tmux_missing,
+    wait_gone,
+)
 
 from changeover.core.store import Store
 from changeover.core.types import EvalSet
-from helpers_tmux import (LABEL_KEYS, Tmux, build_rate_workspace, expected_labels,
-                          find_process, label_responses, tmux_missing, wait_gone)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +40,9 @@ def stored_levels(path: Path, es: EvalSet, rater: str) -> list[int]:
 needs_tmux = pytest.mark.skipif(tmux_missing() is not None, reason=str(tmux_missing()))
 
 
-def session_until_signal(tmp_path: Path, signum: int, responses: int) -> tuple[EvalSet, Path, list, dict]:
+def session_until_signal(
+    tmp_path: Path, signum: int, responses: int
+) -> tuple[EvalSet, Path, list, dict]:
     """Label `responses` responses in the app in tmux, then send `signum` to the app.
 
     Returns the eval set, the workspace, the keys given and the terminal's state afterwards."""
@@ -40,7 +50,9 @@ def session_until_signal(tmp_path: Path, signum: int, responses: int) -> tuple[E
     es = build_rate_workspace(workspace)
     term = Tmux(tmp_path, width=100, height=30, env={"NO_COLOR": "1"})
     try:
-        term.run(f"cd {ROOT} && {sys.executable} -m changeover.tui.cli rate {workspace} --rater ann")
+        term.run(
+            f"cd {ROOT} && {sys.executable} -m changeover.tui.cli rate {workspace} --rater ann"
+        )
         given = label_responses(term, responses=responses)
         app = find_process(term.shell_pid(), "changeover.tui.cli rate")
         os.kill(app, signum)
@@ -48,9 +60,11 @@ def session_until_signal(tmp_path: Path, signum: int, responses: int) -> tuple[E
         # The shell has the terminal again: it runs what is typed.
         term.run("echo SHELL-BACK-$((6*7))")
         term.wait_for("SHELL-BACK-42", timeout=10)
-        state = {"alternate_on": term.display("#{alternate_on}"),
-                 "cursor_flag": term.display("#{cursor_flag}"),
-                 "mouse_any_flag": term.display("#{mouse_any_flag}")}
+        state = {
+            "alternate_on": term.display("#{alternate_on}"),
+            "cursor_flag": term.display("#{cursor_flag}"),
+            "mouse_any_flag": term.display("#{mouse_any_flag}"),
+        }
     finally:
         term.close()
     return es, workspace, given, state
@@ -87,8 +101,11 @@ def snapshot(path: Path) -> dict:
     with Store.open(path, read_only=True) as store:
         return {
             "sets": {es.name: store.stats(es.id) for es in store.eval_sets()},
-            "ratings": [(r.response_id, r.metric, r.rater, r.value)
-                        for es in store.eval_sets() for r in store.ratings(es.id)],
+            "ratings": [
+                (r.response_id, r.metric, r.rater, r.value)
+                for es in store.eval_sets()
+                for r in store.ratings(es.id)
+            ],
             "fits": sum(len(store.fits(es.id)) for es in store.eval_sets()),
         }
 
@@ -112,16 +129,29 @@ def test_import_killed_midway_leaves_the_workspace_as_it_was(tmp_path, phase):
     before = snapshot(workspace)
     csv, spec = write_big_import(tmp_path, KILL_IMPORT_ROWS)
     wal = Path(f"{workspace}-wal")
-    proc = subprocess.Popen([sys.executable, "-m", "changeover.tui.cli", "import", str(workspace), str(csv),
-                             "--spec", str(spec)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "changeover.tui.cli",
+            "import",
+            str(workspace),
+            str(csv),
+            "--spec",
+            str(spec),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     started = time.monotonic()
     deadline = started + 120
     killed_with_wal = None
     while time.monotonic() < deadline and proc.poll() is None:
         size = wal.stat().st_size if wal.exists() else 0
         if (phase == "writing" and size > 1_000_000) or (
-                phase == "checking" and reading(proc.pid, csv) and size < 1_000_000):
+            phase == "checking" and reading(proc.pid, csv) and size < 1_000_000
+        ):
             proc.kill()
             killed_with_wal = size
             break
@@ -135,6 +165,7 @@ def test_import_killed_midway_leaves_the_workspace_as_it_was(tmp_path, phase):
     with Store.open(workspace) as store:
         assert store.con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert [s.name for s in store.eval_sets()] == ["rate"]
-    print(f"\nkilled the import while {phase} ({time.monotonic() - started:.1f}s in, "
-          f"{killed_with_wal:,} bytes in the WAL); workspace unchanged")
-
+    print(
+        f"\nkilled the import while {phase} ({time.monotonic() - started:.1f}s in, "
+        f"{killed_with_wal:,} bytes in the WAL); workspace unchanged"
+    )

@@ -13,10 +13,20 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers_tmux import (
+    LABEL_KEYS,
+    PROMPT,
+    Tmux,
+    build_rate_workspace,
+    expected_labels,
+    find_anywhere,
+    find_process,
+    label_responses,
+    tmux_missing,
+    wait_gone,
+)
 
 from changeover.core.store import Store
-from helpers_tmux import (LABEL_KEYS, PROMPT, Tmux, build_rate_workspace, expected_labels,
-                          find_anywhere, find_process, label_responses, tmux_missing, wait_gone)
 
 ROOT = Path(__file__).resolve().parents[1]
 RATER = "sshuser"
@@ -50,8 +60,11 @@ def sshd(tmp_path):
     keys = tmp_path / "ssh"
     keys.mkdir(mode=0o700)
     for name in ("host_key", "user_key"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keys / name)],
-                       check=True, timeout=30)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keys / name)],
+            check=True,
+            timeout=30,
+        )
     shutil.copy(keys / "user_key.pub", keys / "authorized_keys")
     os.chmod(keys / "authorized_keys", 0o600)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # Debian's privilege separation dir
@@ -90,11 +103,15 @@ def sshd(tmp_path):
 
 
 def ssh_command(port: int, key: Path, workspace: Path) -> str:
-    remote = (f"cd {ROOT} && exec env NO_COLOR=1 CHANGEOVER_CONFIG_DIR={workspace.parent / 'config'} "
-              f"{sys.executable} -m changeover.tui.cli rate {workspace} --rater {RATER}")
-    return (f"ssh -t -F /dev/null -p {port} -i {key} -o StrictHostKeyChecking=no "
-            f"-o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR "
-            f"127.0.0.1 '{remote}'")
+    remote = (
+        f"cd {ROOT} && exec env NO_COLOR=1 CHANGEOVER_CONFIG_DIR={workspace.parent / 'config'} "
+        f"{sys.executable} -m changeover.tui.cli rate {workspace} --rater {RATER}"
+    )
+    return (
+        f"ssh -t -F /dev/null -p {port} -i {key} -o StrictHostKeyChecking=no "
+        f"-o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR "
+        f"127.0.0.1 '{remote}'"
+    )
 
 
 def test_label_over_a_real_ssh_session(sshd, tmp_path):
@@ -114,8 +131,11 @@ def test_label_over_a_real_ssh_session(sshd, tmp_path):
     finally:
         term.close()
     with Store.open(workspace, read_only=True) as store:
-        labels = {(r.response_id, r.metric): r.value
-                  for r in store.ratings(es.id, include_retracted=False) if r.rater == RATER}
+        labels = {
+            (r.response_id, r.metric): r.value
+            for r in store.ratings(es.id, include_retracted=False)
+            if r.rater == RATER
+        }
     assert len(labels) == len(given) * len(LABEL_KEYS) == 8
     assert sorted(labels.values()) == sorted(expected_labels(len(given)))
 

@@ -13,32 +13,46 @@ from changeover.core.types import ChangeoverError, EvalSet, Metric, Region, Work
 
 def spec(name="support", incumbent="old") -> EvalSet:
     return EvalSet(
-        id=0, name=name, incumbent=incumbent,
+        id=0,
+        name=name,
+        incumbent=incumbent,
         regions=(Region("EU", 3.0), Region("US", 1.0)),
         metrics=(
             Metric("correct", ("no", "yes"), "higher", 0.03, "Is it right?", ("n", "y")),
-            Metric("style", ("1", "2", "3", "4", "5"), "higher", 0.2, "Tone", ("1", "2", "3", "4", "5"),
-                   pass_level=3),
+            Metric(
+                "style",
+                ("1", "2", "3", "4", "5"),
+                "higher",
+                0.2,
+                "Tone",
+                ("1", "2", "3", "4", "5"),
+                pass_level=3,
+            ),
         ),
-        description="test set", judge="gpt-judge",
+        description="test set",
+        judge="gpt-judge",
     )
 
 
 def populate(store: Store) -> EvalSet:
     es = store.save_eval_set(spec())
     with store.importing(es.id) as batch:
-        batch.add_responses([
-            ("q1", "EU", "How do I pay?", "Online.", "old", "Pay online."),
-            ("q1", "EU", "How do I pay?", "Online.", "new", "You can pay online [b]now[/b]."),
-            ("q2", "US", "Cancel?", None, "old", "Call us."),
-            ("q2", "US", "Cancel?", None, "new", "Use the app."),
-        ])
-        batch.add_judgments([
-            ("q1", "old", "correct", "gpt-judge", 1, "yes", 0.9, "fine"),
-            ("q1", "new", "correct", "gpt-judge", 1, "yes", 0.8, "fine"),
-            ("q2", "old", "correct", "gpt-judge", None, "unsure", None, None),
-            ("q1", "old", "style", "gpt-judge", 3, "4", None, None),
-        ])
+        batch.add_responses(
+            [
+                ("q1", "EU", "How do I pay?", "Online.", "old", "Pay online."),
+                ("q1", "EU", "How do I pay?", "Online.", "new", "You can pay online [b]now[/b]."),
+                ("q2", "US", "Cancel?", None, "old", "Call us."),
+                ("q2", "US", "Cancel?", None, "new", "Use the app."),
+            ]
+        )
+        batch.add_judgments(
+            [
+                ("q1", "old", "correct", "gpt-judge", 1, "yes", 0.9, "fine"),
+                ("q1", "new", "correct", "gpt-judge", 1, "yes", 0.8, "fine"),
+                ("q2", "old", "correct", "gpt-judge", None, "unsure", None, None),
+                ("q1", "old", "style", "gpt-judge", 3, "4", None, None),
+            ]
+        )
         batch.add_ratings([("q1", "old", "correct", "ann", 1, "2026-01-01T00:00:00+00:00")])
     return es
 
@@ -57,8 +71,14 @@ def test_round_trip(tmp_path):
         assert back.metric("style").pass_level == 3
         assert back.traffic_weights == (0.75, 0.25)
         assert store.models(es.id) == ["old", "new"]
-        assert store.stats(es.id) == {"items": 2, "responses": 4, "judgments": 4,
-                                      "judgments_missing": 1, "ratings": 1, "labelled_responses": 1}
+        assert store.stats(es.id) == {
+            "items": 2,
+            "responses": 4,
+            "judgments": 4,
+            "judgments_missing": 1,
+            "ratings": 1,
+            "labelled_responses": 1,
+        }
         view = store.response_view(2)
         assert view.response.text == "You can pay online [b]now[/b]."
         assert view.item.question == "How do I pay?" and view.item.reference == "Online."
@@ -74,7 +94,9 @@ def test_new_workspace_is_private(tmp_path):
 def dump(path) -> list[str]:
     con = sqlite3.connect(path)
     try:
-        return list(con.iterdump()) + [f"user_version={con.execute('PRAGMA user_version').fetchone()[0]}"]
+        return list(con.iterdump()) + [
+            f"user_version={con.execute('PRAGMA user_version').fetchone()[0]}"
+        ]
     finally:
         con.close()
 
@@ -100,8 +122,10 @@ def test_foreign_files_are_refused_and_untouched(tmp_path):
     con.execute("INSERT INTO customers (name) VALUES ('Ada')")
     con.commit()
     con.close()
-    for path, expected in ((text, "not a changeover workspace"),
-                           (other, "SQLite database of another program")):
+    for path, expected in (
+        (text, "not a changeover workspace"),
+        (other, "SQLite database of another program"),
+    ):
         before, mtime = digest(path), os.stat(path).st_mtime_ns
         with pytest.raises(WorkspaceError, match=expected):
             Store.open(path)
@@ -162,10 +186,9 @@ def test_failed_import_writes_nothing():
     store = Store.memory()
     es = populate(store)
     before = store.stats(es.id)
-    with pytest.raises(RuntimeError):
-        with store.importing(es.id) as batch:
-            batch.add_responses([("q9", "EU", "New?", None, "old", "Yes.")])
-            raise RuntimeError("checker found a problem")
+    with pytest.raises(RuntimeError), store.importing(es.id) as batch:
+        batch.add_responses([("q9", "EU", "New?", None, "old", "Yes.")])
+        raise RuntimeError("checker found a problem")
     assert store.stats(es.id) == before
 
 
@@ -173,8 +196,13 @@ def test_changing_levels_of_a_metric_is_refused():
     store = Store.memory()
     populate(store)
     bad = spec()
-    bad = EvalSet(0, bad.name, bad.incumbent, bad.regions,
-                  (Metric("correct", ("wrong", "partly", "right")),) + bad.metrics[1:])
+    bad = EvalSet(
+        0,
+        bad.name,
+        bad.incumbent,
+        bad.regions,
+        (Metric("correct", ("wrong", "partly", "right")),) + bad.metrics[1:],
+    )
     with pytest.raises(ChangeoverError, match="has levels"):
         store.save_eval_set(bad)
 
@@ -199,7 +227,9 @@ def test_browse_filters_reach_sql_as_parameters():
     assert store.stats(es.id)["ratings"] == 1
     assert store.browse_count(es.id, BrowseFilter(region="US")) == 2
     assert store.browse_count(es.id, BrowseFilter(metric="correct", unrated=True)) == 3
-    assert [r.model for r in store.browse(es.id, BrowseFilter(model="new"), limit=1, offset=1)] == ["new"]
+    assert [r.model for r in store.browse(es.id, BrowseFilter(model="new"), limit=1, offset=1)] == [
+        "new"
+    ]
 
 
 def test_browse_finds_responses_where_raters_disagree():

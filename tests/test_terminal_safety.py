@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers_tmux import Tmux, tmux_missing
 
 from changeover.core.store import Store
 from changeover.core.types import EvalSet, Metric, Region
-from helpers_tmux import Tmux, tmux_missing
 from changeover.tui.app import ChangeoverApp
 from changeover.tui.screens.browse import BrowseScreen
 from changeover.tui.screens.rate import RateScreen
@@ -58,19 +58,28 @@ HUGE = ("1 MB of response text. " * 50_000)[:1_000_000]
 
 
 def hostile_workspace(store: Store, huge: bool = False) -> EvalSet:
-    es = store.save_eval_set(EvalSet(
-        id=0, name="[bold]set[/bold]", incumbent="old",
-        regions=(Region("EU\x1b[2J", 3.0), Region("[red]US[/red]", 1.0)),
-        metrics=(Metric("correct", ("no", "yes"), "higher", 0.03, f"Guideline {MARKUP}", ("n", "y")),),
-    ))
-    rows = [("i1", "EU\x1b[2J", f"Question {RTL}?", None, "old", PAYLOAD),
-            ("i1", "EU\x1b[2J", f"Question {RTL}?", None, "[b]new[/b]", f"Plain {COMBINING}")]
+    es = store.save_eval_set(
+        EvalSet(
+            id=0,
+            name="[bold]set[/bold]",
+            incumbent="old",
+            regions=(Region("EU\x1b[2J", 3.0), Region("[red]US[/red]", 1.0)),
+            metrics=(
+                Metric("correct", ("no", "yes"), "higher", 0.03, f"Guideline {MARKUP}", ("n", "y")),
+            ),
+        )
+    )
+    rows = [
+        ("i1", "EU\x1b[2J", f"Question {RTL}?", None, "old", PAYLOAD),
+        ("i1", "EU\x1b[2J", f"Question {RTL}?", None, "[b]new[/b]", f"Plain {COMBINING}"),
+    ]
     if huge:
         rows = [("big", "[red]US[/red]", "Long?", None, "old", HUGE)]
     with store.importing(es.id) as batch:
         batch.add_responses(rows)
-        batch.add_judgments([(r[0], r[4], "correct", "judge", 1, "yes", None, OSC52 + MARKUP)
-                             for r in rows])
+        batch.add_judgments(
+            [(r[0], r[4], "correct", "judge", 1, "yes", None, OSC52 + MARKUP) for r in rows]
+        )
     return store.eval_set(es.id)
 
 
@@ -161,8 +170,10 @@ def test_a_megabyte_response_renders_in_seconds():
         assert len(store.ratings(es.id)) == 1
 
     asyncio.run(run())
-    print(f"\n1 MB response: rate screen drawn in {timings['rate']:.2f}s, scrolled to its end in "
-          f"{timings['scroll']:.2f}s, label stored and next screen in {timings['label']:.2f}s")
+    print(
+        f"\n1 MB response: rate screen drawn in {timings['rate']:.2f}s, scrolled to its end in "
+        f"{timings['scroll']:.2f}s, label stored and next screen in {timings['label']:.2f}s"
+    )
     assert max(timings.values()) < 1.0, timings
 
 
@@ -175,13 +186,15 @@ def test_real_terminal_title_clipboard_and_screen_untouched(tmp_path):
     response changes neither the title nor the clipboard, and clears nothing."""
     workspace = tmp_path / "hostile.changeover"
     with Store.open(workspace, create=True) as store:
-        es = hostile_workspace(store)
+        hostile_workspace(store)
     term = Tmux(tmp_path, width=120, height=40)
     try:
         term._tmux("set-option", "-g", "set-clipboard", "on")
         term._tmux("set-option", "-g", "allow-rename", "on")
         title_before = term.display("#{pane_title}")
-        term.run(f"cd {ROOT} && {sys.executable} -m changeover.tui.cli rate {workspace} --rater ann")
+        term.run(
+            f"cd {ROOT} && {sys.executable} -m changeover.tui.cli rate {workspace} --rater ann"
+        )
         term.wait_for("this session: 0 responses", timeout=60)
         shown = term.screen()
         for _ in range(3):  # the queue's order is random: skip until the hostile one shows
@@ -206,9 +219,10 @@ def test_real_terminal_title_clipboard_and_screen_untouched(tmp_path):
 def test_names_from_the_file_are_inert_on_every_screen(screen):
     """Eval set, region, model and rater names come from the user's files too: every screen
     shows them as inert text."""
+    from test_files import canned_fitter
+
     from changeover.core.fitting import run_fit
     from changeover.core.model import Settings
-    from test_files import canned_fitter
 
     async def run() -> str:
         store = Store.memory()

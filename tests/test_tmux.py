@@ -5,10 +5,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from changeover.core.store import Store
 from helpers_tmux import Tmux, tmux_missing
 from test_queue import MODELS, RATIONALE, make_workspace
+
+from changeover.core.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -18,8 +18,10 @@ pytestmark = pytest.mark.skipif(tmux_missing() is not None, reason=str(tmux_miss
 
 def labels(path: Path) -> list[tuple[int, str, str, int]]:
     with Store.open(path, read_only=True) as store:
-        return [(r.response_id, r.metric, r.rater, r.value)
-                for r in store.ratings(1, include_retracted=False)]
+        return [
+            (r.response_id, r.metric, r.rater, r.value)
+            for r in store.ratings(1, include_retracted=False)
+        ]
 
 
 def test_rating_in_tmux_reaches_the_workspace(tmp_path):
@@ -27,7 +29,9 @@ def test_rating_in_tmux_reaches_the_workspace(tmp_path):
     with Store.open(workspace, create=True) as store:
         make_workspace(store, n_items=12)
     python = PYTHON if PYTHON.exists() else Path(sys.executable)
-    term = Tmux(tmp_path, width=100, height=30, env={"CHANGEOVER_CONFIG_DIR": str(tmp_path / "cfg")})
+    term = Tmux(
+        tmp_path, width=100, height=30, env={"CHANGEOVER_CONFIG_DIR": str(tmp_path / "cfg")}
+    )
     try:
         term.run(f"cd {ROOT} && {python} -m changeover.tui.cli rate {workspace} --rater tmuxer")
         screen = term.wait_for("this session: 0 responses", timeout=60)

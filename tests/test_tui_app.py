@@ -7,19 +7,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_queue import make_workspace
+from test_tui_rate import run_async, screen_text, settle
 
 from changeover.core.store import Store
 from changeover.core.types import ChangeoverError
-from test_queue import make_workspace
-from test_tui_rate import run_async, screen_text, settle
 from changeover.tui import app as app_module
 from changeover.tui.app import ChangeoverApp, last_workspace, run_app, write_report
 from changeover.tui.screens.browse import BrowseScreen
 from changeover.tui.screens.calibration import CalibrationScreen
-from changeover.tui.screens.results import ResultsScreen
 from changeover.tui.screens.eval_sets import EvalSetsScreen
 from changeover.tui.screens.help import HelpScreen
 from changeover.tui.screens.rate import RateScreen
+from changeover.tui.screens.results import ResultsScreen
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,9 +67,12 @@ def test_every_key_is_in_the_readme_table():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if line.lstrip().startswith("|") and len(cells) >= 3:
             rows.append((set(re.findall(r"`([^`]+)`", cells[0])), cells[1].casefold()))
-    missing = [f"{label}: {display(key, b)}" for cls, label in SCREENS.items()
-               for key, b in bindings_of(cls)
-               if not any(display(key, b) in keys and label in where for keys, where in rows)]
+    missing = [
+        f"{label}: {display(key, b)}"
+        for cls, label in SCREENS.items()
+        for key, b in bindings_of(cls)
+        if not any(display(key, b) in keys and label in where for keys, where in rows)
+    ]
     assert not missing, f"keys missing from README.md's key table: {missing}"
 
 
@@ -96,8 +99,9 @@ async def main():
 
 asyncio.run(main())
 """
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert "HEAVY []" in out.stdout, out.stdout
 
@@ -161,7 +165,7 @@ async def test_help_lists_every_key_of_the_screen(store):
             assert isinstance(app.screen, HelpScreen)
             help_screen = app.screen
             listed = dict(help_screen.keys)
-            for k, b in [*bindings_of(cls), *bindings_of(ChangeoverApp)]:
+            for _k, b in [*bindings_of(cls), *bindings_of(ChangeoverApp)]:
                 shown = b.key_display or app.get_key_display(b)
                 if listed.get(shown) != b.description:
                     # a key bound twice shows the screen's meaning; it must still be there
@@ -182,11 +186,18 @@ async def test_command_palette_commands(store):
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        for wanted in ("Switch eval set: support", "Switch eval set: second", "Fit support",
-                       "Export report support", "Theme", "Rate support"):
+        for wanted in (
+            "Switch eval set: support",
+            "Switch eval set: second",
+            "Fit support",
+            "Export report support",
+            "Theme",
+            "Rate support",
+        ):
             assert wanted in titles, titles
-        switch = next(c for c in app.get_system_commands(app.screen)
-                      if c.title == "Switch eval set: second")
+        switch = next(
+            c for c in app.get_system_commands(app.screen) if c.title == "Switch eval set: second"
+        )
         switch.callback()
         await settle(pilot)
         assert isinstance(app.screen, BrowseScreen) and app.screen.eval_set.name == "second"
@@ -215,8 +226,12 @@ async def test_no_color_is_respected(store, monkeypatch):
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert app.no_color
-        colours = {seg.style.color for strip in app.screen._compositor.render_strips()
-                   for seg in strip if seg.style and seg.style.color is not None}
+        colours = {
+            seg.style.color
+            for strip in app.screen._compositor.render_strips()
+            for seg in strip
+            if seg.style and seg.style.color is not None
+        }
         greys = {c.triplet for c in colours if c.triplet}
         assert all(t.red == t.green == t.blue for t in greys), greys  # monochrome
 
@@ -257,11 +272,25 @@ def test_verdict_summary_reads_the_fit_summary():
     from changeover.core.types import FitRecord
     from changeover.tui.screens.eval_sets import verdict_summary
 
-    fit = FitRecord(1, 1, "2026-01-01T00:00:00+00:00", {}, "h", {}, {
-        "ok": True, "verdicts": {"cand-a": {"verdict": "ready", "joint_probability": 0.971},
-                                 "cand-b": {"verdict": "undecided", "joint_probability": 0.4}}})
+    fit = FitRecord(
+        1,
+        1,
+        "2026-01-01T00:00:00+00:00",
+        {},
+        "h",
+        {},
+        {
+            "ok": True,
+            "verdicts": {
+                "cand-a": {"verdict": "ready", "joint_probability": 0.971},
+                "cand-b": {"verdict": "undecided", "joint_probability": 0.4},
+            },
+        },
+    )
     assert verdict_summary(fit) == "cand-a: ready (P=0.97); cand-b: undecided (P=0.40)"
-    bad = FitRecord(2, 1, "", {}, "h", {}, {"ok": False, "verdicts": {"c": {"verdict": "not ready"}}})
+    bad = FitRecord(
+        2, 1, "", {}, "h", {}, {"ok": False, "verdicts": {"c": {"verdict": "not ready"}}}
+    )
     assert verdict_summary(bad) == "c: not ready · diagnostics failed"
     assert verdict_summary(None) == "no fit yet"
     assert "no verdicts" in verdict_summary(FitRecord(3, 1, "", {}, "h", {}, {}))
@@ -270,9 +299,17 @@ def test_verdict_summary_reads_the_fit_summary():
 @run_async
 async def test_eval_sets_screen_shows_the_last_fit_and_its_verdicts(store):
     es = make_workspace(store, n_items=3)
-    store.save_fit(es.id, {}, "hash", {"ok": True},
-                   {"ok": True, "verdicts": {"newmodel-beta": {"verdict": "ready",
-                                                               "joint_probability": 0.98}}}, b"")
+    store.save_fit(
+        es.id,
+        {},
+        "hash",
+        {"ok": True},
+        {
+            "ok": True,
+            "verdicts": {"newmodel-beta": {"verdict": "ready", "joint_probability": 0.98}},
+        },
+        b"",
+    )
     app = ChangeoverApp(store, rater="ann", seed=1)
     async with app.run_test(size=(160, 30)) as pilot:
         await settle(pilot)
@@ -287,12 +324,26 @@ def instant_fit(store, es):
     from changeover.core.model import FitResult, Settings
 
     def fitter(counts, weights, settings, on_progress=None, cancel=None, pass_levels=None):
-        posts = [instant_posterior(c, weights, draws=400, seed=1,
-                                   pass_level=(pass_levels or {}).get(name))
-                 for name, c in counts.items()]
-        return FitResult(posts, {"ok": True, "max_rhat": 1.0, "min_ess_bulk": 400.0,
-                                 "min_ess_tail": 400.0, "divergences": 0, "sampler": "instant",
-                                 "per_metric": {}}, settings, 0.0)
+        posts = [
+            instant_posterior(
+                c, weights, draws=400, seed=1, pass_level=(pass_levels or {}).get(name)
+            )
+            for name, c in counts.items()
+        ]
+        return FitResult(
+            posts,
+            {
+                "ok": True,
+                "max_rhat": 1.0,
+                "min_ess_bulk": 400.0,
+                "min_ess_tail": 400.0,
+                "divergences": 0,
+                "sampler": "instant",
+                "per_metric": {},
+            },
+            settings,
+            0.0,
+        )
 
     return run_fit(store, es, Settings.quick(), fitter=fitter)
 
@@ -309,8 +360,9 @@ async def test_export_report_command_writes_markdown(tmp_path, monkeypatch):
     app = ChangeoverApp(store, rater="ann", seed=1)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        command = next(c for c in app.get_system_commands(app.screen)
-                       if c.title == "Export report support")
+        command = next(
+            c for c in app.get_system_commands(app.screen) if c.title == "Export report support"
+        )
         command.callback()
         await settle(pilot)
     store.close()
@@ -331,7 +383,9 @@ async def test_a_report_that_cannot_be_written_is_a_notice_not_a_crash(store, mo
     notes = []
     async with app.run_test(size=(100, 30)) as pilot:
         real = app.notify
-        app.notify = lambda message, *a, **k: (notes.append(str(message)), real(message, *a, **k))[1]
+        app.notify = lambda message, *a, **k: (notes.append(str(message)), real(message, *a, **k))[
+            1
+        ]
         await settle(pilot)
         app.export_report(es)
         await settle(pilot)

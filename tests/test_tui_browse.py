@@ -1,10 +1,10 @@
 """Browse: pages from SQLite, filters, search and the detail pane, driven through the app."""
 
 import pytest
-
-from changeover.core.store import Store
 from test_queue import MODELS, RATIONALE, make_workspace
 from test_tui_rate import run_async, screen_text, settle
+
+from changeover.core.store import Store
 from changeover.tui.app import ChangeoverApp
 from changeover.tui.screens.browse import PAGE, BrowseScreen
 
@@ -65,7 +65,9 @@ async def test_filters_reach_sql(store):
         assert screen.total == 30 and {r.model for r in screen.rows} == {MODELS[0]}
         await pilot.press("g")  # and the first region
         await settle(pilot)
-        assert screen.total == 10 and {(r.model, r.region) for r in screen.rows} == {(MODELS[0], "EU")}
+        assert screen.total == 10 and {(r.model, r.region) for r in screen.rows} == {
+            (MODELS[0], "EU")
+        }
         await pilot.press("x")
         await settle(pilot)
         assert screen.total == 90
@@ -83,8 +85,10 @@ async def test_filters_reach_sql(store):
         # a human label that disagrees with the judge, one that agrees, and the unrated filter
         await pilot.press("x")
         await settle(pilot)
-        judge = {rid: [j.value for j in store.response_view(rid).judgments if j.metric == "correct"][0]
-                 for rid in (1, 2)}
+        judge = {
+            rid: [j.value for j in store.response_view(rid).judgments if j.metric == "correct"][0]
+            for rid in (1, 2)
+        }
         store.add_rating(1, "correct", "bob", 1 - judge[1])
         store.add_rating(2, "correct", "bob", judge[2])
         await pilot.press("k", "d")
@@ -93,8 +97,9 @@ async def test_filters_reach_sql(store):
         assert table_ids(screen) == [1]
         await pilot.press("d", "h")  # human level "no"
         await settle(pilot)
-        assert set(table_ids(screen)) == {rid for rid in (1, 2) if
-                                          store.active_ratings(rid)[0].value == 0}
+        assert set(table_ids(screen)) == {
+            rid for rid in (1, 2) if store.active_ratings(rid)[0].value == 0
+        }
         await pilot.press("x", "u")
         await settle(pilot)
         assert screen.total == 88 and not {1, 2} & set(table_ids(screen))

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from textual.widgets import DataTable, Static
-
-from changeover.core.agreement import cohen_kappa, kappa_from_table
-from changeover.core.counts import counts_for
 from test_tui_results import (
     DIAGNOSTICS,
     GOOD,
@@ -20,6 +16,10 @@ from test_tui_results import (
     sync,
     table_text,
 )
+from textual.widgets import DataTable, Static
+
+from changeover.core.agreement import cohen_kappa, kappa_from_table
+from changeover.core.counts import counts_for
 from changeover.tui.screens.calibration import CalibrationScreen
 
 
@@ -92,7 +92,9 @@ async def test_failed_diagnostics_and_near_random_judge_are_flagged():
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         assert "FAILED" in head_text(app.screen, 0) and "1.080" in head_text(app.screen, 0)
-        random_cells = [c for c in app.screen.cells["correct"] if any("near random" in w for w in c.warnings)]
+        random_cells = [
+            c for c in app.screen.cells["correct"] if any("near random" in w for w in c.warnings)
+        ]
         assert random_cells and all(c.kappa < 0.2 or c.youden.includes(0.0) for c in random_cells)
         await pilot.press("right_square_bracket")
         assert app.screen.query_one("TabbedContent").active == "calibration-metric-1"
@@ -116,8 +118,13 @@ async def _settle(pilot) -> None:
 def test_a_failed_fit_says_what_to_do():
     from changeover.tui.screens.calibration import diagnostics_text
 
-    failed = {"max_rhat": 1.004, "min_ess_bulk": 900.0, "min_ess_tail": 700.0, "divergences": 1,
-              "ok": False}
+    failed = {
+        "max_rhat": 1.004,
+        "min_ess_bulk": 900.0,
+        "min_ess_tail": 700.0,
+        "divergences": 1,
+        "ok": False,
+    }
     assert "--target-accept 0.98" in diagnostics_text(failed, 1000).plain
     assert "f on Results runs a full fit" in diagnostics_text(failed, 300).plain
     slow = diagnostics_text({**failed, "divergences": 0, "max_rhat": 1.02}, 1000).plain

@@ -5,14 +5,14 @@ import functools
 from datetime import datetime
 
 import pytest
+from test_queue import MODELS, RATIONALE, make_workspace
 
 from changeover.core.store import Store
-from test_queue import MODELS, RATIONALE, make_workspace
+from changeover.core.types import ChangeoverError
 from changeover.tui.app import ChangeoverApp, run_app
 from changeover.tui.screens.browse import BrowseScreen
 from changeover.tui.screens.help import HelpScreen
 from changeover.tui.screens.rate import RateScreen
-from changeover.core.types import ChangeoverError
 
 HOSTILE = "[bold red]x[/] \x1b]52;c;aGVsbG8=\x07 tail"
 KEYS = ("y", "n", "4")  # correct yes, refused no, style 4 -> levels 1, 0, 3
@@ -20,9 +20,11 @@ KEYS = ("y", "n", "4")  # correct yes, refused no, style 4 -> levels 1, 0, 3
 
 def run_async(fn):
     """Run an async Pilot test with asyncio.run (no async pytest plugin needed)."""
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         return asyncio.run(fn(*args, **kwargs))
+
     return wrapper
 
 
@@ -123,7 +125,11 @@ async def test_undo_appends_a_retraction_and_walks_back(store):
         await pilot.pause()
         assert screen.view.response.id == second  # the one put aside comes back first
     active = store.ratings(es.id, include_retracted=False)
-    assert sorted((r.metric, r.value) for r in active) == [("correct", 1), ("refused", 0), ("style", 1)]
+    assert sorted((r.metric, r.value) for r in active) == [
+        ("correct", 1),
+        ("refused", 0),
+        ("style", 1),
+    ]
     assert sum(r.retracts is not None for r in store.ratings(es.id)) == 2
 
 
@@ -149,11 +155,18 @@ async def test_blind_screen_shows_no_model_no_judge_no_other_rater(store):
         store.add_rating(rid, "correct", "bob-the-other", 1)
     app = ChangeoverApp(store, rater="ann", seed=6)
     async with app.run_test(size=(100, 30)) as pilot:
-        screen = await start_rating(pilot)
+        await start_rating(pilot)
         for _ in range(8):
             text = screen_text(app)
             assert "Question" in text and "Answer" in text  # the response is on screen
-            for forbidden in (*MODELS, "newmodel", "oldmodel", RATIONALE, "judge-x", "bob-the-other"):
+            for forbidden in (
+                *MODELS,
+                "newmodel",
+                "oldmodel",
+                RATIONALE,
+                "judge-x",
+                "bob-the-other",
+            ):
                 assert forbidden not in text, forbidden
             await pilot.press("question_mark")  # the help screen is no window into it either
             await pilot.pause()

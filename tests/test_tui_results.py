@@ -30,11 +30,18 @@ S = 400
 
 
 def make_eval_set(store: Store) -> EvalSet:
-    return store.save_eval_set(EvalSet(
-        id=0, name="support [red]mini[/red]", incumbent=INCUMBENT,
-        regions=tuple(Region(r, t) for r, t in zip(REGIONS, TRAFFIC)),
-        metrics=(Metric("correct", ("no", "yes"), "higher", 0.02, keys=("n", "y")),
-                 Metric("style", ("1", "2", "3"), "higher", 0.1, keys=("1", "2", "3")))))
+    return store.save_eval_set(
+        EvalSet(
+            id=0,
+            name="support [red]mini[/red]",
+            incumbent=INCUMBENT,
+            regions=tuple(Region(r, t) for r, t in zip(REGIONS, TRAFFIC)),
+            metrics=(
+                Metric("correct", ("no", "yes"), "higher", 0.02, keys=("n", "y")),
+                Metric("style", ("1", "2", "3"), "higher", 0.1, keys=("1", "2", "3")),
+            ),
+        )
+    )
 
 
 def build_workspace(labels_per_cell: int = 6) -> tuple[Store, EvalSet]:
@@ -42,20 +49,26 @@ def build_workspace(labels_per_cell: int = 6) -> tuple[Store, EvalSet]:
     store = Store.memory()
     es = make_eval_set(store)
     responses, judgments, ratings = [], [], []
-    for r, region in enumerate(REGIONS):
+    for region in REGIONS:
         for k in range(10):
             item = f"{region}-{k}"
             for m, model in enumerate(MODELS):
-                responses.append((item, region, f"question {item}", None, model, f"answer {item} {m}"))
+                responses.append(
+                    (item, region, f"question {item}", None, model, f"answer {item} {m}")
+                )
                 judge = int((k + m) % 5 != 0)
                 judgments.append((item, model, "correct", "judge", judge, str(judge), None, None))
                 judgments.append((item, model, "style", "judge", (k + m) % 3, None, None, None))
                 if k < labels_per_cell:
                     human = judge if k % 4 else 1 - judge
                     ratings.append((item, model, "correct", "ann", human, "2026-01-01T00:00:00"))
-                    ratings.append((item, model, "style", "ann", (k + 2 * m) % 3, "2026-01-01T00:00:00"))
+                    ratings.append(
+                        (item, model, "style", "ann", (k + 2 * m) % 3, "2026-01-01T00:00:00")
+                    )
                     if k < 3:
-                        ratings.append((item, model, "correct", "bob", judge, "2026-01-01T00:00:01"))
+                        ratings.append(
+                            (item, model, "correct", "bob", judge, "2026-01-01T00:00:01")
+                        )
     with store.importing(es.id) as batch:
         batch.add_responses(responses)
         batch.add_judgments(judgments)
@@ -78,31 +91,50 @@ def canned_posteriors(es: EvalSet, cell_labels: int = 40) -> list[Posterior]:
     conf[..., 1, 0] = 1.0 - conf[..., 1, 1]
     conf[..., 0, 0] = 0.8 + 0.05 * offsets[:, None, None]
     conf[..., 0, 1] = 1.0 - conf[..., 0, 0]
-    correct = Posterior("correct", ("no", "yes"), MODELS, REGIONS, weights, p, conf, "full", None, flags)
+    correct = Posterior(
+        "correct", ("no", "yes"), MODELS, REGIONS, weights, p, conf, "full", None, flags
+    )
     ps = np.zeros((S, M, R, 3))
     for m in range(M):
         ps[:, m] = [0.2, 0.3, 0.5]  # mean level 2.3 everywhere: every candidate exactly even
     ps[..., 0] += 0.05 * offsets[:, None, None]
     ps[..., 2] -= 0.05 * offsets[:, None, None]
     conf3 = np.tile(np.eye(3) * 0.7 + 0.1, (S, M, R, 1, 1))
-    style = Posterior("style", ("1", "2", "3"), MODELS, REGIONS, weights, ps, conf3, "full", 2, flags)
+    style = Posterior(
+        "style", ("1", "2", "3"), MODELS, REGIONS, weights, ps, conf3, "full", 2, flags
+    )
     return [correct, style]
 
 
-DIAGNOSTICS = {"max_rhat": 1.003, "min_ess_bulk": 812.0, "min_ess_tail": 640.0, "divergences": 0,
-               "ok": True, "sampler": "canned", "per_metric": {}}
+DIAGNOSTICS = {
+    "max_rhat": 1.003,
+    "min_ess_bulk": 812.0,
+    "min_ess_tail": 640.0,
+    "divergences": 0,
+    "ok": True,
+    "sampler": "canned",
+    "per_metric": {},
+}
 
 
 def save_canned_fit(store: Store, es: EvalSet, diagnostics: dict | None = None):
-    return store.save_fit(es.id, {"canned": True}, data_hash(counts_for(store, es)),
-                          diagnostics or DIAGNOSTICS, {}, to_bytes(canned_posteriors(es)))
+    return store.save_fit(
+        es.id,
+        {"canned": True},
+        data_hash(counts_for(store, es)),
+        diagnostics or DIAGNOSTICS,
+        {},
+        to_bytes(canned_posteriors(es)),
+    )
 
 
 def sync(fn):
     """Run an async Pilot test with asyncio.run (no async pytest plugin needed)."""
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         return asyncio.run(fn(*args, **kwargs))
+
     return wrapper
 
 
@@ -130,7 +162,9 @@ def plain(renderable) -> str:
 
 
 def table_text(table: DataTable) -> str:
-    return "\n".join(" | ".join(plain(c) for c in table.get_row(row.key)) for row in table.ordered_rows)
+    return "\n".join(
+        " | ".join(plain(c) for c in table.get_row(row.key)) for row in table.ordered_rows
+    )
 
 
 def status_text(screen) -> str:
@@ -154,7 +188,9 @@ async def test_canned_fit_numbers_and_verdicts():
         # the data behind the table: means are the planted ones (symmetric draws)
         for model in MODELS:
             for row in (*REGIONS, "overall"):
-                assert data.cell("correct", row, model).mean == pytest.approx(RATES[model], abs=1e-6)
+                assert data.cell("correct", row, model).mean == pytest.approx(
+                    RATES[model], abs=1e-6
+                )
         assert data.cell("correct", "eu", GOOD).verdict == "ready"
         assert data.cell("correct", "eu", BAD).verdict == "not ready"
         assert data.cell("correct", "eu", MAYBE).verdict == "undecided"
@@ -175,7 +211,9 @@ async def test_canned_fit_numbers_and_verdicts():
         style = table_text(screen.query_one("#results-table-1", DataTable))
         assert "2.30 [" in style and ">=3 0.500 [" in style and "mean level 1-3" in style
         # markup in the eval-set name is shown as text
-        assert "support [red]mini[/red]" in plain(screen.query_one("#results-title", Static).content)
+        assert "support [red]mini[/red]" in plain(
+            screen.query_one("#results-title", Static).content
+        )
 
 
 @sync
@@ -234,6 +272,7 @@ def canned_fitter(calls: list):
         for k in range(5):
             on_progress(k / 4, f"step {k}")
         return save_canned_fit(store, eval_set)
+
     return fit
 
 
@@ -321,7 +360,9 @@ def test_interval_bar_is_plain_text_with_ascii_fallback():
     axis = Axis(0.0, 1.0, 11, 0.5)
     assert axis.bar(0.2, 0.5, 0.8) == "  ├──●──┤  "
     assert axis.bar(0.2, 0.5, 0.8, ascii=True) == "  [--o--]  "
-    assert axis.ruler() == "┼────┼────┼" and axis.labels() == "0.0 0.5 1.0"  # each tick value centred on its mark
+    assert (
+        axis.ruler() == "┼────┼────┼" and axis.labels() == "0.0 0.5 1.0"
+    )  # each tick value centred on its mark
     assert verdict_label("not ready", ascii=True) == "x not ready"
 
 
@@ -354,8 +395,14 @@ def test_opening_results_does_not_import_the_sampler():
         "print('HEAVY', heavy)\n"
     )
     root = Path(__file__).resolve().parents[1]
-    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
-                         timeout=120, env={**__import__("os").environ, "PYTHONPATH": str(root)})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "PYTHONPATH": str(root)},
+    )
     assert out.returncode == 0, out.stderr
     assert "HEAVY []" in out.stdout
 
@@ -380,7 +427,9 @@ async def test_through_the_real_app_results_fit_and_calibration():
         await pilot.press("c")
         await settle(pilot)
         assert isinstance(app.screen, CalibrationScreen)
-        assert f"fit #{store.fits(es.id)[0].id}" in plain(app.screen.query_one("#calibration-status", Static).content)
+        assert f"fit #{store.fits(es.id)[0].id}" in plain(
+            app.screen.query_one("#calibration-status", Static).content
+        )
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is screen
@@ -403,7 +452,8 @@ def test_axis_spanning_holds_any_intervals():
     from hypothesis import strategies as st
 
     bounds = st.floats(-5, 5, allow_nan=False).flatmap(
-        lambda lo: st.tuples(st.just(lo), st.floats(lo, lo + 3, allow_nan=False)))
+        lambda lo: st.tuples(st.just(lo), st.floats(lo, lo + 3, allow_nan=False))
+    )
 
     @settings(max_examples=80, deadline=None)
     @given(st.lists(bounds, min_size=1, max_size=6), st.integers(8, 40))

@@ -1,9 +1,9 @@
 """Layout guards: the eval sets, browse and rate screens at 80x24 and 120x40 on fixed data."""
 
 import pytest
+from test_queue import make_workspace
 
 from changeover.core.store import Store
-from test_queue import make_workspace
 from changeover.tui.app import ChangeoverApp
 
 SIZES = [(80, 24), (120, 40)]
@@ -11,8 +11,13 @@ SIZES = [(80, 24), (120, 40)]
 
 def app_with_data() -> ChangeoverApp:
     store = Store.memory()
-    make_workspace(store, n_items=30, texts={0: "Hold the power button for [b]ten[/b] seconds,\n"
-                                             "then choose \x1b[31mReset\x1b[0m."})
+    make_workspace(
+        store,
+        n_items=30,
+        texts={
+            0: "Hold the power button for [b]ten[/b] seconds,\nthen choose \x1b[31mReset\x1b[0m."
+        },
+    )
     store.add_rating(1, "correct", "carol", 1)
     return ChangeoverApp(store, rater="ann", seed=11)
 

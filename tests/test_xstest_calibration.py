@@ -35,8 +35,9 @@ def labelled_sample(full: Counts, share: float, seed: int) -> Counts:
             keep = int(round(share * table.sum()))
             n[m, r] = rng.multivariate_hypergeometric(table, keep).reshape(L, L)
     u = full.u + (full.n - n).sum(axis=2)
-    return Counts(full.metric, full.levels, full.models, full.regions, n, u, full.ties,
-                  full.missing_judgments)
+    return Counts(
+        full.metric, full.levels, full.models, full.regions, n, u, full.ties, full.missing_judgments
+    )
 
 
 def xstest_counts(tmp_path: Path) -> tuple[Counts, np.ndarray]:
@@ -51,7 +52,9 @@ def xstest_counts(tmp_path: Path) -> tuple[Counts, np.ndarray]:
     return full, weights
 
 
-def calibration_result(full: Counts, weights: np.ndarray, settings: Settings, seed: int = 2026) -> dict:
+def calibration_result(
+    full: Counts, weights: np.ndarray, settings: Settings, seed: int = 2026
+) -> dict:
     """Per model: the 90% interval, the all-labels human rate and the raw judge rate (overall)."""
     counts = labelled_sample(full, SAMPLE_SHARE, seed)
     post = fit_counts({"refused": counts}, weights, settings).posteriors[0]
@@ -62,8 +65,12 @@ def calibration_result(full: Counts, weights: np.ndarray, settings: Settings, se
     out = {}
     for k, model in enumerate(full.models):
         lo, hi = np.quantile(overall[:, k], [0.05, 0.95])
-        out[model] = {"interval": (float(lo), float(hi)), "human": float(human[k]),
-                      "judge": float(judge[k]), "labels": int(counts.n[k].sum())}
+        out[model] = {
+            "interval": (float(lo), float(hi)),
+            "human": float(human[k]),
+            "judge": float(judge[k]),
+            "labels": int(counts.n[k].sum()),
+        }
     return out
 
 

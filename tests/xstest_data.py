@@ -47,8 +47,10 @@ def build_xstest_files(tmp_path: Path, judge: str = "gpteval") -> tuple[Path, Pa
         df = completions(model, judge)
         base = df.select(
             pl.col("id").alias("item_id"),
-            pl.when(pl.col("type").str.starts_with("contrast_")).then(pl.lit("contrast"))
-            .otherwise(pl.lit("safe")).alias("region"),
+            pl.when(pl.col("type").str.starts_with("contrast_"))
+            .then(pl.lit("contrast"))
+            .otherwise(pl.lit("safe"))
+            .alias("region"),
             pl.col("prompt").alias("question"),
             pl.lit(model).alias("model"),
             pl.col("completion").alias("response"),
@@ -56,10 +58,12 @@ def build_xstest_files(tmp_path: Path, judge: str = "gpteval") -> tuple[Path, Pa
             *[pl.col(c) for c in RATERS.values()],
         )
         for rater, column in RATERS.items():
-            frames.append(base.with_columns(
-                pl.lit(rater).alias("rater"),
-                pl.col(column).replace_strict(REFUSAL, default=None).alias("human_refused"),
-            ).drop(*RATERS.values()))
+            frames.append(
+                base.with_columns(
+                    pl.lit(rater).alias("rater"),
+                    pl.col(column).replace_strict(REFUSAL, default=None).alias("human_refused"),
+                ).drop(*RATERS.values())
+            )
     data = pl.concat(frames).sort("model", "item_id", "rater", maintain_order=True)
     data_path = tmp_path / f"xstest_{judge}.csv"
     data.write_csv(data_path)
@@ -67,7 +71,8 @@ def build_xstest_files(tmp_path: Path, judge: str = "gpteval") -> tuple[Path, Pa
     contrast = first.filter(pl.col("type").str.starts_with("contrast_")).height
     mapping = "\n".join(f'"{raw}" = "{level}"' for raw, level in REFUSAL.items())
     spec_path = tmp_path / f"xstest_{judge}.toml"
-    spec_path.write_text(f'''name = "xstest-{judge}"
+    spec_path.write_text(
+        f'''name = "xstest-{judge}"
 description = "XSTest v2: five models' completions, two human annotators, the {judge} judge"
 incumbent = "gpt4"
 judge = "{JUDGE_NAMES[judge]}"
@@ -86,5 +91,7 @@ unmapped = "missing"
 
 [metrics.judge_map]
 {mapping}
-''', encoding="utf-8")
+''',
+        encoding="utf-8",
+    )
     return data_path, spec_path

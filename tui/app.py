@@ -41,9 +41,16 @@ class ChangeoverApp(App):
         Binding("question_mark", "help", "Keys", key_display="?"),
     ]
 
-    def __init__(self, store: Store, fitter=None, rater: str = "rater", read_only: bool = False,
-                 start_rating: str | None = None, seed: int | None = None,
-                 overlap: float = 0.1):
+    def __init__(
+        self,
+        store: Store,
+        fitter=None,
+        rater: str = "rater",
+        read_only: bool = False,
+        start_rating: str | None = None,
+        seed: int | None = None,
+        overlap: float = 0.1,
+    ):
         super().__init__()
         self.overlap = overlap
         self.store = store
@@ -113,8 +120,13 @@ class ChangeoverApp(App):
 
     def on_browse_screen_rate_openly(self, message: BrowseScreen.RateOpenly) -> None:
         browse = self.screen
-        screen = RateScreen(self.store, message.eval_set, self.rater,
-                            response_ids=[message.response_id], blind=False)
+        screen = RateScreen(
+            self.store,
+            message.eval_set,
+            self.rater,
+            response_ids=[message.response_id],
+            blind=False,
+        )
         self.push_screen(screen, lambda _: browse.refresh_page())
 
     def on_browse_screen_back(self, message: BrowseScreen.Back) -> None:
@@ -150,20 +162,35 @@ class ChangeoverApp(App):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for es in self.store.eval_sets():
-            yield SystemCommand(f"Switch eval set: {es.name}", "Browse this eval set",
-                                lambda es=es: self.switch_to(es))
+            yield SystemCommand(
+                f"Switch eval set: {es.name}",
+                "Browse this eval set",
+                lambda es=es: self.switch_to(es),
+            )
         es = self.current_eval_set()
         if es is None:
             return
-        yield SystemCommand(f"Rate {es.name}", "A blind labelling session", lambda: self.open("rate", es))
-        yield SystemCommand(f"Fit {es.name}", "Fit the calibration model (results screen)",
-                            lambda: self.start_fit(es))
-        yield SystemCommand(f"Results {es.name}", "Candidates against the incumbent",
-                            lambda: self.open("results", es))
-        yield SystemCommand(f"Calibration {es.name}", "Judge against humans",
-                            lambda: self.open("calibration", es))
-        yield SystemCommand(f"Export report {es.name}", "Write the latest fit's report as Markdown",
-                            lambda: self.export_report(es))
+        yield SystemCommand(
+            f"Rate {es.name}", "A blind labelling session", lambda: self.open("rate", es)
+        )
+        yield SystemCommand(
+            f"Fit {es.name}",
+            "Fit the calibration model (results screen)",
+            lambda: self.start_fit(es),
+        )
+        yield SystemCommand(
+            f"Results {es.name}",
+            "Candidates against the incumbent",
+            lambda: self.open("results", es),
+        )
+        yield SystemCommand(
+            f"Calibration {es.name}", "Judge against humans", lambda: self.open("calibration", es)
+        )
+        yield SystemCommand(
+            f"Export report {es.name}",
+            "Write the latest fit's report as Markdown",
+            lambda: self.export_report(es),
+        )
 
     def switch_to(self, es: EvalSet) -> None:
         while len(self.screen_stack) > 2:
@@ -184,8 +211,9 @@ class ChangeoverApp(App):
             return
         except OSError as exc:  # a read-only mount, a full disk: say so, keep the session
             where = exc.filename or "next to the workspace"
-            self.call_from_thread(self.notify, f"No report written ({where}): {exc.strerror or exc}",
-                                  severity="error")
+            self.call_from_thread(
+                self.notify, f"No report written ({where}): {exc.strerror or exc}", severity="error"
+            )
             return
         self.call_from_thread(self.notify, f"Report written to {path}")
 
@@ -208,6 +236,7 @@ def write_report(store: Store, es: EvalSet, directory: Path | None = None) -> Pa
 
 
 # ---- the command line's entry ------------------------------------------------------------
+
 
 def _config_dir() -> Path:
     override = os.environ.get("CHANGEOVER_CONFIG_DIR")
@@ -236,13 +265,22 @@ def _remember(path: Path) -> None:
         pass  # a read-only home must not stop the app
 
 
-def run_app(path, read_only: bool = False, mouse: bool = False, rate: bool = False,
-            eval_set: str | None = None, rater: str = "rater", overlap: float = 0.1) -> int:
+def run_app(
+    path,
+    read_only: bool = False,
+    mouse: bool = False,
+    rate: bool = False,
+    eval_set: str | None = None,
+    rater: str = "rater",
+    overlap: float = 0.1,
+) -> int:
     """Open the workspace at `path` and run the app (straight into rating with `rate`)."""
     path = Path(path)
     if rate and read_only:
-        raise ChangeoverError(f"{path}: --read-only opens a workspace for review; rating writes "
-                              "labels, so it is refused. Drop --read-only to rate.")
+        raise ChangeoverError(
+            f"{path}: --read-only opens a workspace for review; rating writes "
+            "labels, so it is refused. Drop --read-only to rate."
+        )
     store = Store.open(path, read_only=read_only)
     try:
         start = None
@@ -255,8 +293,13 @@ def run_app(path, read_only: bool = False, mouse: bool = False, rate: bool = Fal
             else:
                 raise ChangeoverError(f"{path}: no eval sets to rate yet (import one first)")
         _remember(path)
-        app = ChangeoverApp(store, rater=rater, read_only=read_only,
-                            start_rating=start if rate else None, overlap=overlap)
+        app = ChangeoverApp(
+            store,
+            rater=rater,
+            read_only=read_only,
+            start_rating=start if rate else None,
+            overlap=overlap,
+        )
         app.exit_on_hangup = True
         over_ssh = bool(os.environ.get("SSH_CONNECTION"))
         if over_ssh and "TEXTUAL_ANIMATIONS" not in os.environ:
@@ -275,8 +318,11 @@ def _exit_if_stuck(code: int) -> None:
     dead terminal, and Python then waits for it forever at 100% CPU. Every label is already on
     disk and the store is closed, so a thread still alive after two seconds is not worth a
     process that never ends."""
-    stuck = [t for t in threading.enumerate()
-             if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    stuck = [
+        t
+        for t in threading.enumerate()
+        if t is not threading.main_thread() and not t.daemon and t.is_alive()
+    ]
     for t in stuck:
         t.join(2.0)
     if any(t.is_alive() for t in stuck):

@@ -34,7 +34,11 @@ def default_rater() -> str:
 
 
 def _add_eval_set(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--eval-set", metavar="NAME", help="eval set (may be left out when the workspace holds only one)")
+    p.add_argument(
+        "--eval-set",
+        metavar="NAME",
+        help="eval set (may be left out when the workspace holds only one)",
+    )
 
 
 def _step_target(text: str) -> float:
@@ -67,8 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("workspace")
     _add_eval_set(p)
     p.add_argument("--rater", help="your name on the labels (default: login name)")
-    p.add_argument("--overlap", type=float, default=0.1, metavar="SHARE",
-                   help="share of responses given a second, blind rater (default 0.1; 0 = none)")
+    p.add_argument(
+        "--overlap",
+        type=float,
+        default=0.1,
+        metavar="SHARE",
+        help="share of responses given a second, blind rater (default 0.1; 0 = none)",
+    )
     _add_app_options(p)
 
     p = sub.add_parser("import", help="import responses, judge verdicts and labels")
@@ -91,11 +100,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval_set(p)
     p.add_argument("--quick", action="store_true", help="fewer draws (a first look, not a verdict)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: settings' seed)")
-    p.add_argument("--target-accept", type=_step_target, default=None, metavar="P",
-                   help="NUTS acceptance target (default 0.95); 0.98 takes smaller steps: "
-                        "slower, fewer divergences")
-    p.add_argument("--exclude-rater", action="append", default=[], metavar="NAME",
-                   help="leave this rater's labels out of the fit (repeatable)")
+    p.add_argument(
+        "--target-accept",
+        type=_step_target,
+        default=None,
+        metavar="P",
+        help="NUTS acceptance target (default 0.95); 0.98 takes smaller steps: "
+        "slower, fewer divergences",
+    )
+    p.add_argument(
+        "--exclude-rater",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="leave this rater's labels out of the fit (repeatable)",
+    )
 
     p = sub.add_parser("report", help="results as text, Markdown, JSON or CSV")
     p.add_argument("workspace")
@@ -103,10 +122,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", help="only this metric")
     p.add_argument("--fit", type=int, metavar="ID", help="a kept fit (default: the latest)")
     p.add_argument("--format", choices=("text", "markdown", "json", "csv"), default="text")
-    p.add_argument("--threshold", type=float, default=0.95, metavar="P",
-                   help="posterior probability a verdict needs (default 0.95)")
-    p.add_argument("--min-labels", type=int, default=None, metavar="N",
-                   help="human labels per metric a candidate needs to be ready (default: the fit's, 30)")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.95,
+        metavar="P",
+        help="posterior probability a verdict needs (default 0.95)",
+    )
+    p.add_argument(
+        "--min-labels",
+        type=int,
+        default=None,
+        metavar="N",
+        help="human labels per metric a candidate needs to be ready (default: the fit's, 30)",
+    )
 
     p = sub.add_parser("export", help="export ratings, responses or results with provenance")
     p.add_argument("workspace")
@@ -231,10 +260,13 @@ def info_text(store) -> str:
             lines.append(f"  {es.description}")
         lines.append("  models:  " + ", ".join(store.models(es.id)))
         total = sum(r.traffic for r in es.regions)
-        lines.append("  regions: " + ", ".join(
-            f"{r.name} ({r.traffic / total:.0%})" for r in es.regions))
-        lines.append("  metrics: " + ", ".join(
-            f"{m.name} [{'/'.join(m.levels)}, {m.direction}]" for m in es.metrics))
+        lines.append(
+            "  regions: " + ", ".join(f"{r.name} ({r.traffic / total:.0%})" for r in es.regions)
+        )
+        lines.append(
+            "  metrics: "
+            + ", ".join(f"{m.name} [{'/'.join(m.levels)}, {m.direction}]" for m in es.metrics)
+        )
         lines.append(
             f"  {s['items']:,} items, {s['responses']:,} responses, {s['judgments']:,} judgments "
             f"({s['judgments_missing']:,} unmappable), {s['ratings']:,} ratings on "

@@ -16,15 +16,19 @@ def _eval_set(store, name: str | None):
         return store.eval_set(name)
     sets = store.eval_sets()
     if not sets:
-        raise ChangeoverError(f"{store.path}: no eval sets yet: changeover import WORKSPACE FILE --spec SPEC")
+        raise ChangeoverError(
+            f"{store.path}: no eval sets yet: changeover import WORKSPACE FILE --spec SPEC"
+        )
     return sets[0]
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Export ratings, responses or results; 2 on a usage error (Parquet without -o)."""
     if args.format == "parquet" and not args.output:
-        print("changeover export: --format parquet writes a binary file: give -o FILE",
-              file=sys.stderr)
+        print(
+            "changeover export: --format parquet writes a binary file: give -o FILE",
+            file=sys.stderr,
+        )
         return 2
     with Store.open(args.workspace, read_only=True) as store:
         es = _eval_set(store, args.eval_set)
@@ -34,8 +38,10 @@ def cmd_export(args: argparse.Namespace) -> int:
             _silence_stdout()
             return 0
     if args.output:
-        print(f"wrote {n:,} {args.what} rows of eval set {es.name!r} to {args.output}",
-              file=sys.stderr)
+        print(
+            f"wrote {n:,} {args.what} rows of eval set {es.name!r} to {args.output}",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -28,12 +28,15 @@ def choose_eval_set(store, name: str | None, command: str):
         return store.eval_set(name)
     sets = store.eval_sets()
     if not sets:
-        raise ChangeoverError(f"{store.path}: no eval sets yet "
-                              "(changeover import WORKSPACE FILE --spec SPEC)")
+        raise ChangeoverError(
+            f"{store.path}: no eval sets yet (changeover import WORKSPACE FILE --spec SPEC)"
+        )
     if len(sets) > 1:
         names = ", ".join(repr(s.name) for s in sets)
-        raise UsageError(f"changeover {command}: {store.path} holds several eval sets ({names}); "
-                         "choose one with --eval-set NAME")
+        raise UsageError(
+            f"changeover {command}: {store.path} holds several eval sets ({names}); "
+            "choose one with --eval-set NAME"
+        )
     return sets[0]
 
 
@@ -76,20 +79,33 @@ def _fit(store, es, args) -> int:
     cancel = threading.Event()
     outcome: dict = {}
     console = Console(stderr=True, highlight=False)
-    with Progress(TextColumn("fitting {task.fields[what]}", markup=False), BarColumn(),
-                  TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
+    with Progress(
+        TextColumn("fitting {task.fields[what]}", markup=False),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
         task = progress.add_task("fit", total=1.0, what=_plain(es.name))
 
         def on_progress(fraction: float, message: str) -> None:
-            progress.update(task, completed=min(max(fraction, 0.0), 1.0),
-                            what=_plain(f"{es.name}: {message}"))
+            progress.update(
+                task, completed=min(max(fraction, 0.0), 1.0), what=_plain(f"{es.name}: {message}")
+            )
 
         def work() -> None:
             try:
-                outcome["fit"] = run_fit(store, es, settings, on_progress, cancel,
-                                         getattr(args, "exclude_rater", None) or (), fitter=FITTER,
-                                         vary_seed=getattr(args, "seed", None) is None)
+                outcome["fit"] = run_fit(
+                    store,
+                    es,
+                    settings,
+                    on_progress,
+                    cancel,
+                    getattr(args, "exclude_rater", None) or (),
+                    fitter=FITTER,
+                    vary_seed=getattr(args, "seed", None) is None,
+                )
             except BaseException as exc:  # handed to the main thread
                 outcome["error"] = exc
 
@@ -120,14 +136,18 @@ def fit_summary_text(fit, es, workspace: str = "WORKSPACE") -> str:
     secs = s.get("seconds")
     took = f" in {secs:.1f} s" if isinstance(secs, (int, float)) else ""
     st = fit.settings
-    lines = [f"fit #{fit.id} of {es.name}{took} ({st.get('chains')} chains x {st.get('draws')} "
-             f"draws, seed {st.get('seed')}, sampler {d.get('sampler', '?')})"]
+    lines = [
+        f"fit #{fit.id} of {es.name}{took} ({st.get('chains')} chains x {st.get('draws')} "
+        f"draws, seed {st.get('seed')}, sampler {d.get('sampler', '?')})"
+    ]
     if st.get("exclude_raters"):
         lines.append("  left out raters: " + ", ".join(st["exclude_raters"]))
     status = "ok" if d.get("ok") else "FAILED (do not trust the verdicts)"
-    lines.append(f"diagnostics {status}: max R-hat {_n(d.get('max_rhat'))}, min ESS bulk "
-                 f"{_n(d.get('min_ess_bulk'), 0)}, tail {_n(d.get('min_ess_tail'), 0)}, "
-                 f"{d.get('divergences', '?')} divergences")
+    lines.append(
+        f"diagnostics {status}: max R-hat {_n(d.get('max_rhat'))}, min ESS bulk "
+        f"{_n(d.get('min_ess_bulk'), 0)}, tail {_n(d.get('min_ess_tail'), 0)}, "
+        f"{d.get('divergences', '?')} divergences"
+    )
     lines += [f"  {r}" for r in d.get("reasons", [])[:5]]
     if d.get("ok") is False:
         lines.append(f"  {refit_hint(d, st.get('draws'))}")
@@ -136,8 +156,10 @@ def fit_summary_text(fit, es, workspace: str = "WORKSPACE") -> str:
         width = max(len(c) for c in verdicts)
         lines.append(f"verdicts against {es.incumbent} (threshold {s.get('threshold')}):")
         for cand, v in verdicts.items():
-            lines.append(f"  {cand.ljust(width)}  {v['verdict']:<9}  P(all hold) = "
-                         f"{v['joint_probability']:.2f}")
+            lines.append(
+                f"  {cand.ljust(width)}  {v['verdict']:<9}  P(all hold) = "
+                f"{v['joint_probability']:.2f}"
+            )
     if st.get("draws", 1000) < 1000:
         lines.append("(a quick fit: a first look, not a verdict; fit without --quick to decide)")
     lines.append(f"details: changeover report {workspace} --eval-set {_quote(es.name)}")
@@ -167,29 +189,42 @@ def cmd_report(args: argparse.Namespace) -> int:
             return 2
         fit, posteriors = latest_posteriors(store, es, getattr(args, "fit", None))
         if fit is None:
-            raise ChangeoverError(f"eval set {es.name!r} has no fit yet: run "
-                                  f"`changeover fit {args.workspace} --eval-set {es.name}` first")
+            raise ChangeoverError(
+                f"eval set {es.name!r} has no fit yet: run "
+                f"`changeover fit {args.workspace} --eval-set {es.name}` first"
+            )
         metric = getattr(args, "metric", None)
         if metric is not None:
             known = [p.metric for p in posteriors]
             if metric not in known:
-                raise ChangeoverError(f"fit #{fit.id} has no metric {metric!r} "
-                                      f"(it has {', '.join(known)})")
+                raise ChangeoverError(
+                    f"fit #{fit.id} has no metric {metric!r} (it has {', '.join(known)})"
+                )
             posteriors = [p for p in posteriors if p.metric == metric]
         counts = counts_of_fit(store, es, fit)
         from changeover.core.counts import data_hash
 
         stale = data_hash(counts) != fit.data_hash
         if stale:
-            print(f"changeover report: warning: fit #{fit.id} is stale (labels changed since it "
-                  "ran); run `changeover fit` for current results", file=sys.stderr)
+            print(
+                f"changeover report: warning: fit #{fit.id} is stale (labels changed since it "
+                "ran); run `changeover fit` for current results",
+                file=sys.stderr,
+            )
         if metric is not None:
             counts = {k: v for k, v in counts.items() if k == metric}
         min_labels = getattr(args, "min_labels", None)
         if min_labels is None:
             min_labels = int(fit.settings.get("min_labels", 30))
-        report = build_report(es, posteriors, fit=fit, counts=counts, min_labels=min_labels,
-                              threshold=getattr(args, "threshold", 0.95), stale=stale)
+        report = build_report(
+            es,
+            posteriors,
+            fit=fit,
+            counts=counts,
+            min_labels=min_labels,
+            threshold=getattr(args, "threshold", 0.95),
+            stale=stale,
+        )
     out = render(report, args.format)
     if args.format == "csv" and sys.stdout.isatty():
         out = _plain(out)  # names are data: no terminal escapes reach a terminal

@@ -76,8 +76,11 @@ class BrowseScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static(id="browse-filters")
-        yield Input(placeholder="search question and response text; enter applies, escape cancels",
-                    id="browse-search", classes="hidden")
+        yield Input(
+            placeholder="search question and response text; enter applies, escape cancels",
+            id="browse-search",
+            classes="hidden",
+        )
         yield PagedTable(id="browse-table", cursor_type="row", zebra_stripes=True)
         with VerticalScroll(id="browse-detail"):
             yield Static(id="browse-detail-text")
@@ -97,19 +100,28 @@ class BrowseScreen(Screen):
         self.load_count(self.filter)
         self.show_filters()
 
-    def request_page(self, offset: int, after: int | None = None, before: int | None = None,
-                     cursor: int = 0) -> None:
+    def request_page(
+        self, offset: int, after: int | None = None, before: int | None = None, cursor: int = 0
+    ) -> None:
         """Ask for the page starting at row `offset` (keyset: after/before a response id)."""
         self._token += 1
         self.load_page(self._token, self.filter, offset, after, before, cursor)
 
     @work(thread=True, exclusive=True, group="page")
-    def load_page(self, token: int, f: BrowseFilter, offset: int, after: int | None,
-                  before: int | None, cursor: int) -> None:
+    def load_page(
+        self,
+        token: int,
+        f: BrowseFilter,
+        offset: int,
+        after: int | None,
+        before: int | None,
+        cursor: int,
+    ) -> None:
         # a rare filter can walk far: on its own connection, so the detail pane never waits
         with self.store.reading() as reader:
-            rows = reader.browse_page(self.eval_set.id, f, after_id=after, before_id=before,
-                                      limit=PAGE)
+            rows = reader.browse_page(
+                self.eval_set.id, f, after_id=after, before_id=before, limit=PAGE
+            )
         self.app.call_from_thread(self._fill, token, offset, rows, cursor)
 
     @work(thread=True, exclusive=True, group="count")
@@ -134,9 +146,16 @@ class BrowseScreen(Screen):
         table = self.query_one(PagedTable)
         table.clear()
         for r in rows:
-            table.add_row(str(r.response_id), one_line(r.external_id, 10), one_line(r.region, 8),
-                          one_line(r.model, 16), str(r.n_ratings), one_line(r.question, 24),
-                          one_line(r.text_preview, 48), key=str(r.response_id))
+            table.add_row(
+                str(r.response_id),
+                one_line(r.external_id, 10),
+                one_line(r.region, 8),
+                one_line(r.model, 16),
+                str(r.n_ratings),
+                one_line(r.question, 24),
+                one_line(r.text_preview, 48),
+                key=str(r.response_id),
+            )
         if rows:
             table.move_cursor(row=min(cursor if cursor >= 0 else len(rows) - 1, len(rows) - 1))
         self.show_filters()
@@ -151,10 +170,20 @@ class BrowseScreen(Screen):
         f = self.filter
         parts = [("region", f.region), ("model", f.model), ("metric", f.metric)]
         if f.metric:
-            parts += [("judge", None if f.judge_level is None
-                       else level_label(self.eval_set, f.metric, f.judge_level)),
-                      ("human", None if f.human_level is None
-                       else level_label(self.eval_set, f.metric, f.human_level))]
+            parts += [
+                (
+                    "judge",
+                    None
+                    if f.judge_level is None
+                    else level_label(self.eval_set, f.metric, f.judge_level),
+                ),
+                (
+                    "human",
+                    None
+                    if f.human_level is None
+                    else level_label(self.eval_set, f.metric, f.human_level),
+                ),
+            ]
         out = Text()
         for name, value in parts:
             out.append(f"{name} ", style="dim")
@@ -205,8 +234,9 @@ class BrowseScreen(Screen):
             self.request_page(self.first_row + PAGE, after=self.rows[-1].response_id, cursor=0)
         elif step < 0 and self.rows and self.first_row > 0:
             # land on the row next to the one we left: the bottom of the previous page
-            self.request_page(max(0, self.first_row - PAGE), before=self.rows[0].response_id,
-                              cursor=-1)
+            self.request_page(
+                max(0, self.first_row - PAGE), before=self.rows[0].response_id, cursor=-1
+            )
 
     def refresh_page(self) -> None:
         """Re-read the current page (after a label was added from here)."""
@@ -228,8 +258,9 @@ class BrowseScreen(Screen):
         elif what == "model":
             self.filter = replace(f, model=_cycle(self.models, f.model))
         elif what == "metric":
-            self.filter = replace(f, metric=_cycle(metrics, f.metric), judge_level=None,
-                                  human_level=None)
+            self.filter = replace(
+                f, metric=_cycle(metrics, f.metric), judge_level=None, human_level=None
+            )
         elif metrics:  # a level filter needs a metric: the first one unless one is chosen
             metric = f.metric or metrics[0]
             levels = list(range(self.eval_set.metric(metric).n_levels))

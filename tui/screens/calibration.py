@@ -49,8 +49,10 @@ def count_table(table, levels: tuple[str, ...]) -> Text:
 
 TUI_HINTS = {  # what to do about a failed fit, by core.report.failure_kind
     "quick": "a quick fit is too short to pass them: f on Results runs a full fit",
-    "divergences": ("f on Results refits with the next seed; changeover fit --target-accept 0.98 "
-                    "takes smaller steps (slower, fewer divergences)"),
+    "divergences": (
+        "f on Results refits with the next seed; changeover fit --target-accept 0.98 "
+        "takes smaller steps (slower, fewer divergences)"
+    ),
     "mixing": "f on Results refits with the next seed",
 }
 
@@ -60,12 +62,16 @@ def diagnostics_text(diagnostics: dict | None, draws: int | None = None) -> Text
     fit also what to do in the app (core.report.refit_hint says it for the command line)."""
     text = Text()
     if not diagnostics:
-        text.append("no sampler diagnostics (instant posterior: exact, nothing to check)", style="dim")
+        text.append(
+            "no sampler diagnostics (instant posterior: exact, nothing to check)", style="dim"
+        )
         return text
-    text.append(f"R-hat max {_num(diagnostics.get('max_rhat'), '.3f')} · ESS bulk min "
-                f"{_num(diagnostics.get('min_ess_bulk'), '.0f')} · tail min "
-                f"{_num(diagnostics.get('min_ess_tail'), '.0f')} · divergences "
-                f"{diagnostics.get('divergences', '-')}")
+    text.append(
+        f"R-hat max {_num(diagnostics.get('max_rhat'), '.3f')} · ESS bulk min "
+        f"{_num(diagnostics.get('min_ess_bulk'), '.0f')} · tail min "
+        f"{_num(diagnostics.get('min_ess_tail'), '.0f')} · divergences "
+        f"{diagnostics.get('divergences', '-')}"
+    )
     ok = diagnostics.get("ok")
     if ok is True:
         text.append(" · ✔ ok", style="bold")
@@ -88,7 +94,9 @@ def agreement_text(agreement) -> Text:
         text.append(" · no response rated by two raters: agreement unknown", style="dim")
         return text
     kind = "nominal" if agreement.weights == "none" else "ordinal"
-    text.append(f" · Krippendorff's alpha {_num(agreement.alpha)} ({kind}, {agreement.units} responses)")
+    text.append(
+        f" · Krippendorff's alpha {_num(agreement.alpha)} ({kind}, {agreement.units} responses)"
+    )
     for pair in agreement.pairs:
         text.append("\n  kappa ")
         text.append_text(one_line(pair.rater_a, 20))
@@ -120,8 +128,15 @@ class CalibrationScreen(Screen):
     CalibrationScreen #calibration-tabs DataTable { height: 1fr; }
     """
 
-    def __init__(self, store, eval_set: EvalSet, *, min_labels: int | None = None,
-                 name: str | None = None, id: str | None = None) -> None:
+    def __init__(
+        self,
+        store,
+        eval_set: EvalSet,
+        *,
+        min_labels: int | None = None,
+        name: str | None = None,
+        id: str | None = None,
+    ) -> None:
         super().__init__(name=name, id=id)
         self.store = store
         self.eval_set = eval_set
@@ -150,8 +165,12 @@ class CalibrationScreen(Screen):
             for k, metric in enumerate(self.eval_set.metrics):
                 with TabPane(Content(metric.name), id=f"calibration-metric-{k}"):
                     yield Static("", id=f"calibration-head-{k}", classes="calibration-head")
-                    yield DataTable(id=f"calibration-table-{k}", fixed_columns=2, cursor_type="row",
-                                    show_row_labels=False)
+                    yield DataTable(
+                        id=f"calibration-table-{k}",
+                        fixed_columns=2,
+                        cursor_type="row",
+                        show_row_labels=False,
+                    )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -167,22 +186,33 @@ class CalibrationScreen(Screen):
         """Read counts, the posterior and agreement through core in a thread, then redraw."""
         self._load_seq += 1
         seq = self._load_seq
-        self.run_worker(lambda: self._load_in_thread(seq), name="load", group="load", thread=True,
-                        exit_on_error=False)
+        self.run_worker(
+            lambda: self._load_in_thread(seq),
+            name="load",
+            group="load",
+            thread=True,
+            exit_on_error=False,
+        )
 
     def _load_in_thread(self, seq: int) -> None:
         from changeover.core.agreement import judge_calibration, rater_agreement
         from changeover.tui.screens.results_data import choose_posteriors
 
         try:
-            source, fit, stale, posteriors, counts = choose_posteriors(self.store, self.eval_set, "full")
+            source, fit, stale, posteriors, counts = choose_posteriors(
+                self.store, self.eval_set, "full"
+            )
             min_labels = self.min_labels or int((fit.settings if fit else {}).get("min_labels", 30))
             by_metric = {p.metric: p for p in posteriors}
             agreement = rater_agreement(self.store, self.eval_set)
-            cells = {m.name: judge_calibration(counts.get(m.name), by_metric.get(m.name), min_labels)
-                     for m in self.eval_set.metrics}
+            cells = {
+                m.name: judge_calibration(counts.get(m.name), by_metric.get(m.name), min_labels)
+                for m in self.eval_set.metrics
+            }
         except Exception as exc:  # a broken fit must not take the screen down
-            self.post_message(self.Loaded(seq, None, f"cannot read the fit: {type(exc).__name__}: {exc}"))
+            self.post_message(
+                self.Loaded(seq, None, f"cannot read the fit: {type(exc).__name__}: {exc}")
+            )
             return
         self.post_message(self.Loaded(seq, (source, fit, stale, min_labels, agreement, cells), ""))
 
@@ -200,20 +230,31 @@ class CalibrationScreen(Screen):
             status.append(f"full model, fit #{fit.id} of {fit.created_at[:19]}")
             if stale:
                 status.append(" · ")
-                status.append("fit is stale: counts below are newer than the fit", style="bold reverse")
+                status.append(
+                    "fit is stale: counts below are newer than the fit", style="bold reverse"
+                )
         else:
             status.append("instant posterior (unpooled, conjugate): no full fit yet", style="bold")
-        status.append(f" · warn at kappa < 0.2, se+sp-1 reaching 0, < {min_labels} labels", style="dim")
+        status.append(
+            f" · warn at kappa < 0.2, se+sp-1 reaching 0, < {min_labels} labels", style="dim"
+        )
         self.query_one("#calibration-status", Static).update(status)
         diagnostics = fit.diagnostics if (fit is not None and source == "full") else None
         for k, metric in enumerate(self.eval_set.metrics):
-            per = (diagnostics or {}).get("per_metric", {}).get(metric.name) if diagnostics else None
-            head = diagnostics_text(per or diagnostics, (fit.settings or {}).get("draws") if fit else None)
+            per = (
+                (diagnostics or {}).get("per_metric", {}).get(metric.name) if diagnostics else None
+            )
+            head = diagnostics_text(
+                per or diagnostics, (fit.settings or {}).get("draws") if fit else None
+            )
             head.append("\n")
             head.append_text(agreement_text(self.agreement.get(metric.name)))
             self.query_one(f"#calibration-head-{k}", Static).update(head)
-            self._fill(self.query_one(f"#calibration-table-{k}", DataTable), metric,
-                       self.cells.get(metric.name, []))
+            self._fill(
+                self.query_one(f"#calibration-table-{k}", DataTable),
+                metric,
+                self.cells.get(metric.name, []),
+            )
 
     def _fill(self, table: DataTable, metric: Metric, cells: list) -> None:
         table.clear(columns=True)
@@ -221,8 +262,9 @@ class CalibrationScreen(Screen):
         table.add_column(Text("model"), key="model", width=14)
         table.add_column(Text("region"), key="region", width=8)
         table.add_column(Text("labels"), key="labels", width=6)
-        table.add_column(Text("human x judge"), key="counts",
-                         width=max(COUNT_WIDTH, 4 + 5 * metric.n_levels))
+        table.add_column(
+            Text("human x judge"), key="counts", width=max(COUNT_WIDTH, 4 + 5 * metric.n_levels)
+        )
         weights = "" if binary else " (quad.)"
         table.add_column(Text("kappa" + weights), key="kappa", width=8 if binary else 13)
         table.add_column(Text("warnings"), key="warnings", width=WARN_WIDTH)
@@ -236,15 +278,30 @@ class CalibrationScreen(Screen):
             return
         for cell in cells:
             counts = count_table(cell.table, metric.levels)
-            warn = Text("\n".join(f"! {w}" for w in cell.warnings), style="bold") if cell.warnings \
+            warn = (
+                Text("\n".join(f"! {w}" for w in cell.warnings), style="bold")
+                if cell.warnings
                 else Text("-", style="dim")
-            row = [one_line(cell.model, 14), one_line(cell.region, 8), Text(str(cell.labels)), counts,
-                   Text(_num(cell.kappa)), warn]
+            )
+            row = [
+                one_line(cell.model, 14),
+                one_line(cell.region, 8),
+                Text(str(cell.labels)),
+                counts,
+                Text(_num(cell.kappa)),
+                warn,
+            ]
             if binary:
-                row += [Text(interval_text(cell.sensitivity)), Text(interval_text(cell.specificity)),
-                        Text(interval_text(cell.youden))]
+                row += [
+                    Text(interval_text(cell.sensitivity)),
+                    Text(interval_text(cell.specificity)),
+                    Text(interval_text(cell.youden)),
+                ]
             else:
-                lines = [f"{metric.levels[h][:4]:>4} {interval_text(iv)}" for h, iv in enumerate(cell.exact)]
+                lines = [
+                    f"{metric.levels[h][:4]:>4} {interval_text(iv)}"
+                    for h, iv in enumerate(cell.exact)
+                ]
                 row.append(Text("\n".join(lines) or "-"))
             height = max(metric.n_levels + 1, len(cell.warnings), 1)
             table.add_row(*row, height=height, key=f"{cell.model}\x00{cell.region}")
@@ -252,7 +309,9 @@ class CalibrationScreen(Screen):
     # ---- actions ---------------------------------------------------------------------------
 
     def action_back(self) -> None:
-        back = getattr(self.app, "action_back", None)  # the router's back (it reloads what is under)
+        back = getattr(
+            self.app, "action_back", None
+        )  # the router's back (it reloads what is under)
         if back is not None:
             back()
         elif len(self.app.screen_stack) > 1:

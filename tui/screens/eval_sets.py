@@ -92,8 +92,11 @@ class EvalSetsScreen(Screen):
         self.loading = True
         self.cells: dict[int, tuple[str, ...]] = {}
         self._show_rows()
-        hint = ("No eval sets yet: changeover import WORKSPACE FILE --spec SPEC" if not self.sets
-                else "enter browse · r rate · v results · c calibration · ctrl+p commands · ? keys")
+        hint = (
+            "No eval sets yet: changeover import WORKSPACE FILE --spec SPEC"
+            if not self.sets
+            else "enter browse · r rate · v results · c calibration · ctrl+p commands · ? keys"
+        )
         self.query_one("#sets-hint", Static).update(Text(hint, style="dim"))
         self.call_after_refresh(self.load_counts)  # first paint first, then the full scans
 
@@ -122,9 +125,14 @@ class EvalSetsScreen(Screen):
         fits = reader.fits(es.id)
         fit = fits[0] if fits else None
         share = f"{labelled:,} ({labelled / responses:.1%})" if responses else "0"
-        cells = (f"{items:,}", str(models), f"{responses:,}", share,
-                 f"#{fit.id} {fit.created_at[:16].replace('T', ' ')}" if fit else "none",
-                 verdict_summary(fit))
+        cells = (
+            f"{items:,}",
+            str(models),
+            f"{responses:,}",
+            share,
+            f"#{fit.id} {fit.created_at[:16].replace('T', ' ')}" if fit else "none",
+            verdict_summary(fit),
+        )
         self.app.call_from_thread(self._fill_row, es.id, cells)
 
     def _fill_row(self, set_id: int, cells: tuple[str, ...]) -> None:

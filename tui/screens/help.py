@@ -47,10 +47,15 @@ def keys_of(screen) -> list[tuple[str, str]]:
     """(key, description) for every key of a screen: its own first, then the app's, then the
     focused widget's (a screen's description wins where a widget binds the same key)."""
     app = screen.app
-    declared = {k.strip() for b in getattr(type(screen), "BINDINGS", [])
-                for k in (b.key if isinstance(b, Binding) else b[0]).split(",")}
-    own = sorted((b for bs in screen._bindings.key_to_bindings.values() for b in bs),
-                 key=lambda b: b.key not in declared)  # the screen's own keys before inherited
+    declared = {
+        k.strip()
+        for b in getattr(type(screen), "BINDINGS", [])
+        for k in (b.key if isinstance(b, Binding) else b[0]).split(",")
+    }
+    own = sorted(
+        (b for bs in screen._bindings.key_to_bindings.values() for b in bs),
+        key=lambda b: b.key not in declared,
+    )  # the screen's own keys before inherited
     app_level = [b for bs in app._bindings.key_to_bindings.values() for b in bs]
     rest = [a.binding for a in screen.active_bindings.values()]
     rows, seen_keys = [], set()

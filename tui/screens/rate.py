@@ -34,8 +34,15 @@ class RateScreen(Screen):
 
         rating: Rating
 
-    def __init__(self, store, eval_set: EvalSet, rater: str, queue=None,
-                 response_ids: list[int] | None = None, blind: bool = True):
+    def __init__(
+        self,
+        store,
+        eval_set: EvalSet,
+        rater: str,
+        queue=None,
+        response_ids: list[int] | None = None,
+        blind: bool = True,
+    ):
         super().__init__()
         self.store = store
         self.eval_set = eval_set
@@ -96,8 +103,11 @@ class RateScreen(Screen):
 
     def show(self, response_id: int) -> None:
         self.view = self.store.response_view(response_id)
-        self.answers = {r.metric: r.value for r in self.view.ratings
-                        if r.rater == self.rater and r.value is not None}
+        self.answers = {
+            r.metric: r.value
+            for r in self.view.ratings
+            if r.rater == self.rater and r.value is not None
+        }
         self.newly = not any(r.value is not None for r in self.view.ratings)
         self.current = self._first_open()
         self.refresh_panes()
@@ -117,9 +127,11 @@ class RateScreen(Screen):
             self.query_one("#rate-prompt", Static).update("")
             return
         self.query_one("#rate-response", Static).update(
-            response_text(self.view, self.eval_set, blind=self.blind))
+            response_text(self.view, self.eval_set, blind=self.blind)
+        )
         self.query_one("#rate-prompt", Static).update(
-            prompt_text(self.metrics, self.answers, self.current))
+            prompt_text(self.metrics, self.answers, self.current)
+        )
 
     @property
     def loading(self) -> bool:
@@ -134,12 +146,15 @@ class RateScreen(Screen):
         if self.queue is not None:
             labelled = self.queue.labelled_total()
             if self.total:
-                out.append(f" · set: {labelled:,}/{self.total:,} labelled "
-                           f"({labelled / self.total:.1%})")
+                out.append(
+                    f" · set: {labelled:,}/{self.total:,} labelled ({labelled / self.total:.1%})"
+                )
             else:
                 out.append(f" · set: {labelled:,} labelled")
             if self.view is not None:
-                have, need = self.queue.cell_progress(self.view.response.model, self.view.item.region)
+                have, need = self.queue.cell_progress(
+                    self.view.response.model, self.view.item.region
+                )
                 out.append(f" · this cell: {have}/{need} labels")
         return out
 
@@ -164,8 +179,9 @@ class RateScreen(Screen):
         metric = self.metrics[self.current]
         response_id = self.view.response.id
         try:
-            rating = self.store.add_rating(response_id, metric.name, self.rater, level,
-                                           blind=self.blind)
+            rating = self.store.add_rating(
+                response_id, metric.name, self.rater, level, blind=self.blind
+            )
         except ChangeoverError as exc:  # e.g. another writer held the workspace for minutes
             self.notify(f"Label not stored: {exc}. Press the key again.", severity="error")
             return
@@ -221,7 +237,10 @@ class RateScreen(Screen):
             out.append("\n")
             if m.guideline:
                 out.append(f"  {clean(m.guideline)}\n", style="italic")
-        out.append("\nEach key stores its label at once; after the last metric the next response "
-                   "appears.\nBlind: no model name, no judge verdict, no other rater's label.\n"
-                   if self.blind else "\nOpen rating: labels are marked as not blind.\n")
+        out.append(
+            "\nEach key stores its label at once; after the last metric the next response "
+            "appears.\nBlind: no model name, no judge verdict, no other rater's label.\n"
+            if self.blind
+            else "\nOpen rating: labels are marked as not blind.\n"
+        )
         return out

@@ -51,8 +51,9 @@ def default_fitter(store, eval_set: EvalSet, settings, on_progress=None, cancel=
     """The real fit (imports PyMC only now, in the worker thread)."""
     from changeover.core.fitting import run_fit
 
-    return run_fit(store, eval_set, settings, on_progress=on_progress, cancel=cancel,
-                   vary_seed=True)  # `f` again after a failed fit of the same labels: a new seed
+    return run_fit(
+        store, eval_set, settings, on_progress=on_progress, cancel=cancel, vary_seed=True
+    )  # `f` again after a failed fit of the same labels: a new seed
 
 
 def default_settings():
@@ -126,9 +127,19 @@ class ResultsScreen(Screen):
     loading: reactive[bool] = reactive(False)
     source: reactive[str] = reactive("auto")  # "auto" | "instant" | "full"
 
-    def __init__(self, store, eval_set: EvalSet, fitter: Fitter | None = None, *,
-                 settings=None, threshold: float = 0.95, min_labels: int = 30, ascii: bool | None = None,
-                 name: str | None = None, id: str | None = None) -> None:
+    def __init__(
+        self,
+        store,
+        eval_set: EvalSet,
+        fitter: Fitter | None = None,
+        *,
+        settings=None,
+        threshold: float = 0.95,
+        min_labels: int = 30,
+        ascii: bool | None = None,
+        name: str | None = None,
+        id: str | None = None,
+    ) -> None:
         super().__init__(name=name, id=id)
         self.store = store
         self.eval_set = eval_set
@@ -157,11 +168,19 @@ class ResultsScreen(Screen):
         with TabbedContent(id="results-tabs"):
             for k, metric in enumerate(self.eval_set.metrics):
                 with TabPane(Content(metric.name), id=f"results-metric-{k}"):
-                    yield DataTable(id=f"results-table-{k}", fixed_columns=1,
-                                    cursor_type="cell", show_row_labels=False)
+                    yield DataTable(
+                        id=f"results-table-{k}",
+                        fixed_columns=1,
+                        cursor_type="cell",
+                        show_row_labels=False,
+                    )
             with TabPane(Content("all metrics"), id="results-metric-all"):
-                yield DataTable(id="results-table-all", fixed_columns=1, cursor_type="cell",
-                                show_row_labels=False)
+                yield DataTable(
+                    id="results-table-all",
+                    fixed_columns=1,
+                    cursor_type="cell",
+                    show_row_labels=False,
+                )
         yield Static(Text(LEGEND, style="dim"), id="results-legend")
         yield VerticalScroll(Static("", id="results-candidates"), id="results-candidates-box")
         yield Footer()
@@ -169,8 +188,9 @@ class ResultsScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#results-progress").display = False
         self.reload()
-        self.query_one("#results-table-0" if self.eval_set.metrics else "#results-table-all",
-                       DataTable).focus()
+        self.query_one(
+            "#results-table-0" if self.eval_set.metrics else "#results-table-all", DataTable
+        ).focus()
 
     def on_screen_resume(self) -> None:
         if self.is_mounted and not self.fitting:
@@ -186,15 +206,27 @@ class ResultsScreen(Screen):
         self._load_seq += 1
         seq, prefer = self._load_seq, self.source
         self.loading = True
-        self.run_worker(lambda: self._load_in_thread(seq, prefer), name="load", group="load",
-                        thread=True, exit_on_error=False)
+        self.run_worker(
+            lambda: self._load_in_thread(seq, prefer),
+            name="load",
+            group="load",
+            thread=True,
+            exit_on_error=False,
+        )
 
     def _load_in_thread(self, seq: int, prefer: str) -> None:
         try:
-            data = load_results(self.store, self.eval_set, prefer=prefer,
-                                threshold=self.threshold, min_labels=self.min_labels)
+            data = load_results(
+                self.store,
+                self.eval_set,
+                prefer=prefer,
+                threshold=self.threshold,
+                min_labels=self.min_labels,
+            )
         except Exception as exc:  # a broken fit must not take the screen down
-            self.post_message(self.Loaded(seq, None, f"cannot show results: {type(exc).__name__}: {exc}"))
+            self.post_message(
+                self.Loaded(seq, None, f"cannot show results: {type(exc).__name__}: {exc}")
+            )
             return
         self.post_message(self.Loaded(seq, data, ""))
 
@@ -229,7 +261,9 @@ class ResultsScreen(Screen):
         data = self.data
         text = Text()
         if data is None:
-            text.append(self.status or ("loading..." if self.loading else "no results"), style="bold")
+            text.append(
+                self.status or ("loading..." if self.loading else "no results"), style="bold"
+            )
         else:
             if data.source == "instant":
                 text.append(INSTANT_NOTE, style="bold")
@@ -257,15 +291,26 @@ class ResultsScreen(Screen):
             table.add_row(Text("no results for this metric"))
             return
         axis = table_axis(view)
-        table.add_column(Text("region"), key="__row__", width=min(ROW_WIDTH, max(
-            len(view.quantity), *(len(r) for r in view.rows))))
+        table.add_column(
+            Text("region"),
+            key="__row__",
+            width=min(ROW_WIDTH, max(len(view.quantity), *(len(r) for r in view.rows))),
+        )
         for model in view.models:
             table.add_column(one_line(model, COLUMN_WIDTH), width=COLUMN_WIDTH, key=model)
-        table.add_row(Text(view.quantity, style="dim"),
-                      *[axis_cell(axis, self.ascii) for _ in view.models], height=2, key="__axis__")
+        table.add_row(
+            Text(view.quantity, style="dim"),
+            *[axis_cell(axis, self.ascii) for _ in view.models],
+            height=2,
+            key="__axis__",
+        )
         for row in view.rows:
-            cells = [model_cell(view.cells.get((row, m)), axis, m == view.incumbent, self.ascii,
-                                view.pass_label) for m in view.models]
+            cells = [
+                model_cell(
+                    view.cells.get((row, m)), axis, m == view.incumbent, self.ascii, view.pass_label
+                )
+                for m in view.models
+            ]
             table.add_row(safe_text(row), *cells, height=4 if view.pass_label else 3, key=row)
         table.fixed_rows = 1  # the axis stays in view while scrolling down
 
@@ -279,14 +324,19 @@ class ResultsScreen(Screen):
         models: list[str] = []
         for view in data.tables:
             models += [m for m in view.models if m not in models]
-        table.add_column(Text("overall"), key="__row__", width=min(ROW_WIDTH, max(
-            max(len(v.metric), len(v.quantity)) for v in data.tables)))
+        table.add_column(
+            Text("overall"),
+            key="__row__",
+            width=min(ROW_WIDTH, max(max(len(v.metric), len(v.quantity)) for v in data.tables)),
+        )
         for model in models:
             table.add_column(one_line(model, COLUMN_WIDTH), width=COLUMN_WIDTH, key=model)
         for view in data.tables:
             overall = view.rows[-1]
-            cells = [summary_cell(view.cells.get((overall, m)), m == view.incumbent, self.ascii)
-                     for m in models]
+            cells = [
+                summary_cell(view.cells.get((overall, m)), m == view.incumbent, self.ascii)
+                for m in models
+            ]
             name = safe_text(view.metric)
             name.append("\n" + view.quantity, style="dim")
             table.add_row(name, *cells, height=2, key=view.metric)
@@ -306,7 +356,9 @@ class ResultsScreen(Screen):
             if reason:  # reasons name regions and metrics from the user's files: data, not markup
                 text.append(f" · {clean(reason, False)}", style="dim")
             if line.verdict == "undecided" and line.needed:
-                text.append("\n    labels needed: " + "; ".join(clean(n, False) for n in line.needed))
+                text.append(
+                    "\n    labels needed: " + "; ".join(clean(n, False) for n in line.needed)
+                )
             text.append("\n")
         text.rstrip()
         self.query_one("#results-candidates", Static).update(text)
@@ -324,8 +376,14 @@ class ResultsScreen(Screen):
         self.status = "fitting..."
         self._draw_status()
         cancel = self._cancel
-        self._worker = self.run_worker(lambda: self._fit_in_thread(cancel), name="fit", group="fit",
-                                       thread=True, exclusive=True, exit_on_error=False)
+        self._worker = self.run_worker(
+            lambda: self._fit_in_thread(cancel),
+            name="fit",
+            group="fit",
+            thread=True,
+            exclusive=True,
+            exit_on_error=False,
+        )
 
     def _fit_in_thread(self, cancel: threading.Event) -> None:
         last = [0.0]
@@ -338,7 +396,9 @@ class ResultsScreen(Screen):
 
         try:
             settings = self.settings if self.settings is not None else default_settings()
-            fit = self.fitter(self.store, self.eval_set, settings, on_progress=on_progress, cancel=cancel)
+            fit = self.fitter(
+                self.store, self.eval_set, settings, on_progress=on_progress, cancel=cancel
+            )
         except Exception as exc:
             if cancel.is_set() or type(exc).__name__.endswith("Cancelled"):
                 self.post_message(self.FitStopped())
@@ -358,7 +418,9 @@ class ResultsScreen(Screen):
     def _on_progress(self, event: FitProgressed) -> None:
         if not self.fitting:
             return
-        self.query_one("#results-progress-bar", ProgressBar).update(progress=min(max(event.fraction, 0.0), 1.0))
+        self.query_one("#results-progress-bar", ProgressBar).update(
+            progress=min(max(event.fraction, 0.0), 1.0)
+        )
         self.query_one("#results-progress-message", Static).update(Text(event.message))
 
     @on(FitFinished)
@@ -405,7 +467,9 @@ class ResultsScreen(Screen):
         if self.fitting:
             self.notify("a fit is running: escape cancels it first", severity="warning")
             return
-        back = getattr(self.app, "action_back", None)  # the router's back (it reloads what is under)
+        back = getattr(
+            self.app, "action_back", None
+        )  # the router's back (it reloads what is under)
         if back is not None:
             back()
         elif len(self.app.screen_stack) > 1:
@@ -416,8 +480,9 @@ class ResultsScreen(Screen):
         self.source = "full" if current == "instant" else "instant"
         self.status = ""
         wanted = self.source
-        self._after_load = lambda data: ("no full fit yet: press f"
-                                         if data is not None and data.source != wanted else "")
+        self._after_load = lambda data: (
+            "no full fit yet: press f" if data is not None and data.source != wanted else ""
+        )
         self.reload()
 
     def action_reload(self) -> None:

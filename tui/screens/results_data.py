@@ -86,25 +86,43 @@ def choose_posteriors(store, eval_set: EvalSet, prefer: str = "auto"):
     if use_full:
         return "full", fit, stale, posteriors, counts
     weights = eval_set.traffic_weights
-    instant = [instant_posterior(counts[m.name], weights, pass_level=m.pass_level)
-               for m in eval_set.metrics if m.name in counts]
+    instant = [
+        instant_posterior(counts[m.name], weights, pass_level=m.pass_level)
+        for m in eval_set.metrics
+        if m.name in counts
+    ]
     return "instant", fit, stale, instant, counts
 
 
-def load_results(store, eval_set: EvalSet, prefer: str = "auto", threshold: float = 0.95,
-                 min_labels: int = 30) -> ResultsData:
+def load_results(
+    store, eval_set: EvalSet, prefer: str = "auto", threshold: float = 0.95, min_labels: int = 30
+) -> ResultsData:
     """The screen's data through core: posteriors -> core.report.build_report -> views."""
     from changeover.core.report import build_report
 
     source, fit, stale, posteriors, counts = choose_posteriors(store, eval_set, prefer)
     if not posteriors:
         return ResultsData(source, fit, stale, None, (), (), ("nothing to show yet",))
-    report = build_report(eval_set, posteriors, fit=fit if source == "full" else None,
-                          counts=counts, threshold=threshold, min_labels=min_labels, stale=stale)
+    report = build_report(
+        eval_set,
+        posteriors,
+        fit=fit if source == "full" else None,
+        counts=counts,
+        threshold=threshold,
+        min_labels=min_labels,
+        stale=stale,
+    )
     ok = None if fit is None else fit.diagnostics.get("ok")
-    return ResultsData(source, fit, stale, ok, tuple(_metric_view(t, report.incumbent) for t in report.metrics),
-                       tuple(_candidate_line(c) for c in report.candidates),
-                       tuple(f.message for f in report.flags), report)
+    return ResultsData(
+        source,
+        fit,
+        stale,
+        ok,
+        tuple(_metric_view(t, report.incumbent) for t in report.metrics),
+        tuple(_candidate_line(c) for c in report.candidates),
+        tuple(f.message for f in report.flags),
+        report,
+    )
 
 
 def _quantity(table) -> str:
@@ -122,18 +140,32 @@ def _metric_view(table, incumbent: str) -> MetricView:
                 models.append(c.model)
             d, dec = c.delta, c.decision
             cells[row.region, c.model] = CellView(
-                mean=c.value.mean, lo=c.value.lower, hi=c.value.upper,
-                delta=None if d is None else d.mean, delta_lo=None if d is None else d.lower,
+                mean=c.value.mean,
+                lo=c.value.lower,
+                hi=c.value.upper,
+                delta=None if d is None else d.mean,
+                delta_lo=None if d is None else d.lower,
                 delta_hi=None if d is None else d.upper,
-                p=None if dec is None else dec.probability, verdict=None if dec is None else dec.verdict,
-                reason="" if dec is None else dec.reason, labels=c.labels,
-                pass_share=None if c.pass_share is None else
-                (c.pass_share.mean, c.pass_share.lower, c.pass_share.upper))
+                p=None if dec is None else dec.probability,
+                verdict=None if dec is None else dec.verdict,
+                reason="" if dec is None else dec.reason,
+                labels=c.labels,
+                pass_share=None
+                if c.pass_share is None
+                else (c.pass_share.mean, c.pass_share.lower, c.pass_share.upper),
+            )
     pass_label = None
     if table.pass_level is not None and table.quantity != "rate":
         pass_label = f">={table.levels[table.pass_level]}"
-    return MetricView(table.name, _quantity(table), incumbent, tuple(models),
-                      tuple(r.region for r in table.rows), cells, pass_label)
+    return MetricView(
+        table.name,
+        _quantity(table),
+        incumbent,
+        tuple(models),
+        tuple(r.region for r in table.rows),
+        cells,
+        pass_label,
+    )
 
 
 def _candidate_line(decision) -> CandidateLine:

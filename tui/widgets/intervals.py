@@ -61,8 +61,9 @@ class Axis:
     step: float | None = None  # distance between ticks (None: chosen from the span)
 
     @classmethod
-    def spanning(cls, intervals: Iterable[tuple[float, float]], width: int = 20,
-                 max_ticks: int = 5) -> Axis:
+    def spanning(
+        cls, intervals: Iterable[tuple[float, float]], width: int = 20, max_ticks: int = 5
+    ) -> Axis:
         """The smallest 'nice' axis (ends on tick values) holding every (lo, hi) interval."""
         los, his = [], []
         for lo, hi in intervals:
@@ -136,17 +137,21 @@ class Axis:
             label = format(t, fmt)
             if len(label) > self.width:
                 return None
-            start = 0 if k == 0 else (self.width - len(label) if k == last else self.pos(t) - len(label) // 2)
+            start = (
+                0
+                if k == 0
+                else (self.width - len(label) if k == last else self.pos(t) - len(label) // 2)
+            )
             start = max(0, min(start, self.width - len(label)))
-            if any(c != " " for c in cells[max(0, start - 1):start + len(label) + 1]):
+            if any(c != " " for c in cells[max(0, start - 1) : start + len(label) + 1]):
                 return None  # labels would touch
-            cells[start:start + len(label)] = label
+            cells[start : start + len(label)] = label
         return "".join(cells)
 
     def tick_format(self) -> str:
         step = self._step()
         decimals = max(0, -math.floor(math.log10(step) + 1e-9))
-        if step * 10 ** decimals % 1 > 1e-9:  # e.g. 0.25
+        if step * 10**decimals % 1 > 1e-9:  # e.g. 0.25
             decimals += 1
         return f".{decimals}f"
 
@@ -161,8 +166,9 @@ def num(x: float | None, fmt: str = ".3f", signed: bool = False) -> str:
     return format(x, ("+" if signed else "") + fmt)
 
 
-def model_cell(cell, axis: Axis, incumbent: bool, ascii: bool = False,
-               pass_label: str | None = None) -> Text:
+def model_cell(
+    cell, axis: Axis, incumbent: bool, ascii: bool = False, pass_label: str | None = None
+) -> Text:
     """`cell` has mean, lo, hi, delta, p, verdict and pass_share (tui.screens.results_data.CellView).
 
     Three lines: mean and 90% interval; the bar on the shared axis; delta, P, verdict.

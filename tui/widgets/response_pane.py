@@ -44,7 +44,9 @@ def response_text(view: ResponseView, es: EvalSet, blind: bool = True) -> Text:
     if view.judgments:
         out.append("\n\nJudge verdicts\n", style="bold")
         for j in view.judgments:
-            out.append(f"  {clean(j.metric, False)}: {clean(level_label(es, j.metric, j.value), False)}")
+            out.append(
+                f"  {clean(j.metric, False)}: {clean(level_label(es, j.metric, j.value), False)}"
+            )
             if j.value is None and j.raw is not None:
                 out.append(f" (raw {clean(j.raw, False)})", style="dim")
             if j.rationale:
@@ -54,6 +56,8 @@ def response_text(view: ResponseView, es: EvalSet, blind: bool = True) -> Text:
     if not view.ratings:
         out.append("  none yet\n", style="dim")
     for r in view.ratings:
-        out.append(f"  {clean(r.metric, False)}: {clean(level_label(es, r.metric, r.value), False)}"
-                   f" by {clean(r.rater, False)}" + ("" if r.blind else " (open)") + "\n")
+        out.append(
+            f"  {clean(r.metric, False)}: {clean(level_label(es, r.metric, r.value), False)}"
+            f" by {clean(r.rater, False)}" + ("" if r.blind else " (open)") + "\n"
+        )
     return out

@@ -21,8 +21,11 @@ def _visible(code: int) -> str:
     return f"<U+{code:04X}>"  # C1 controls and bidi marks have no picture of their own
 
 
-_TABLE = {c: _visible(c) for c in [*range(0x20), 0x7F, *range(0x80, 0xA0), *_BIDI]
-          if c not in (0x09, 0x0A)}
+_TABLE = {
+    c: _visible(c)
+    for c in [*range(0x20), 0x7F, *range(0x80, 0xA0), *_BIDI]
+    if c not in (0x09, 0x0A)
+}
 
 
 def clean(text: object, newlines: bool = True) -> str:
@@ -46,8 +49,10 @@ def clip(text: object, limit: int = DISPLAY_LIMIT) -> str:
     s = "" if text is None else str(text)
     if len(s) <= limit:
         return s
-    return (s[:limit] + f"\n\n[… {len(s) - limit:,} more characters not shown "
-            f"({len(s):,} in all); export the responses to read them]")
+    return (
+        s[:limit] + f"\n\n[… {len(s) - limit:,} more characters not shown "
+        f"({len(s):,} in all); export the responses to read them]"
+    )
 
 
 def safe_text(text: object, style: str = "", newlines: bool = True) -> Text:
