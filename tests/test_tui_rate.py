@@ -244,3 +244,98 @@ async def test_open_rating_from_browse_is_not_blind(store):
         assert "by ann (open)" in screen_text(app)
     ratings = store.ratings(es.id)
     assert [(r.response_id, r.blind) for r in ratings] == [(2, False)] * 3
+
+
+# ---- the room the response gets, and the header -------------------------------------------
+
+LONG_QUESTION = "My router keeps dropping the connection every evening, " * 6
+LONG_REFERENCE = "Restart the router, then check the line status page; " * 6
+RESPONSE_LINES = [f"Line {k} of the response." for k in range(1, 31)]
+
+
+def long_texts_workspace(store):
+    es = make_workspace(store, n_items=6, texts={k: "\n".join(RESPONSE_LINES) for k in range(18)})
+    store.con.execute(
+        "UPDATE items SET question = ?, reference = ?", (LONG_QUESTION, LONG_REFERENCE)
+    )
+    store.con.commit()
+    return es
+
+
+@run_async
+async def test_at_80x24_the_response_gets_most_of_the_screen(store):
+    long_texts_workspace(store)
+    app = ChangeoverApp(store, rater="ann", seed=1)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await start_rating(pilot)
+        text = screen_text(app)
+        shown = [line for line in RESPONSE_LINES if line in text]
+        assert len(shown) >= 12, text  # was 3: question, reference and guideline took the rest
+        lines = text.splitlines()
+        question = [ln for ln in lines if "My router keeps" in ln]
+        reference = [ln for ln in lines if "Restart the router" in ln]
+        assert len(question) == 1 and question[0].rstrip().endswith("…")  # one line, cut
+        assert len(reference) == 1 and reference[0].rstrip().endswith("…")
+        assert "Is the answer right?" not in text  # the guideline is on ?
+        await pilot.press("e")  # the question and the reference in full
+        await pilot.pause()
+        flat = " ".join(c for c in screen_text(app).split() if c.isascii())  # no scrollbar
+        assert LONG_QUESTION.strip() in flat and LONG_REFERENCE.strip() in flat
+        await pilot.press("e")
+        await pilot.pause()
+        assert len([ln for ln in screen_text(app).splitlines() if "My router" in ln]) == 1
+        await pilot.press("question_mark")
+        await pilot.pause()
+        help_text = " ".join(screen_text(app).split())
+        assert "Is the answer right?" in help_text and "brings every cell to 10 first" in help_text
+
+
+def test_the_cell_counter_does_not_read_as_an_error():
+    from changeover.tui.screens.rate import cell_text
+
+    assert cell_text(4, 10) == "cell 4/10 min"
+    assert cell_text(12, 10) == "cell 12, min 10 met"  # was "this cell: 12/10 labels"
+    assert "/" not in cell_text(10, 10)
+
+
+def one_metric_workspace(store):
+    """Like XSTest: a single yes/no metric, so undoing a response's label leaves it unlabelled."""
+    from dataclasses import replace
+
+    from test_queue import spec
+
+    es = store.save_eval_set(replace(spec(), metrics=spec().metrics[:1]))
+    rows = [
+        (f"q{k}", "EU", f"Question {k}?", None, m, f"Answer {k} by {m}.")
+        for k in range(12)
+        for m in MODELS
+    ]
+    with store.importing(es.id) as batch:
+        batch.add_responses(rows)
+        batch.add_judgments([(r[0], r[4], "correct", "judge-x", 1, "1", None, None) for r in rows])
+    return store.eval_set(es.id)
+
+
+def header_count(app) -> int:
+    line = next(ln for ln in screen_text(app).splitlines() if "this session" in ln)
+    return int(line.split(" labelled")[0].rsplit(" ", 1)[1].split("/")[0])
+
+
+@run_async
+async def test_header_count_after_undo_into_the_previous_response(store):
+    es = one_metric_workspace(store)
+    app = ChangeoverApp(store, rater="ann", seed=2)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await start_rating(pilot)
+        await pilot.press("y", "y")  # two responses labelled
+        await settle(pilot)
+        assert header_count(app) == store.labelled_total(es.id) == 2
+        await pilot.press("u")  # back into the second response: unlabelled again
+        await settle(pilot)
+        assert header_count(app) == store.labelled_total(es.id) == 1
+        await pilot.press("n")  # labelled again
+        await settle(pilot)
+        assert header_count(app) == store.labelled_total(es.id) == 2  # was one behind
+        await pilot.press("y")
+        await settle(pilot)
+        assert header_count(app) == store.labelled_total(es.id) == 3

@@ -1,5 +1,8 @@
 """Rate: the labelling session. Blind by default, one key per metric, every label on disk
-before the next response appears; `u` walks labels back (retraction events), `s` skips."""
+before the next response appears; `u` walks labels back (retraction events), `s` skips.
+
+The response gets most of the screen: the question and the reference answer take one line
+each (`e` shows them in full above the response), and the guidelines are on `?`."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from textual.widgets import Footer, Static
 
 from changeover.core.types import ChangeoverError, EvalSet, Rating, ResponseView
 from changeover.tui.widgets.metric_prompt import key_legend, metric_keys, prompt_text
-from changeover.tui.widgets.response_pane import response_text
+from changeover.tui.widgets.response_pane import context_line, response_text
 from changeover.tui.widgets.safe_text import clean
 
 
@@ -26,7 +29,9 @@ class RateScreen(Screen):
     BINDINGS = [
         Binding("u", "undo", "Undo label"),
         Binding("s", "skip", "Skip"),
+        Binding("e", "expand", "Full question"),
     ]
+    HELP_KEYS = (("up down pgup pgdn home end", "Scroll the response"),)
 
     @dataclass
     class LabelSaved(Message):
@@ -59,9 +64,13 @@ class RateScreen(Screen):
         self.returning: list[int] = []  # responses put aside by an undo, shown again first
         self.total: int | None = None
         self.newly = True
+        self.revisited: set[int] = set()  # responses an undo walked back into
+        self.expanded = False  # question and reference in full (e), or one line each
 
     def compose(self) -> ComposeResult:
         yield Static(id="rate-progress")
+        yield Static(id="rate-question", classes="rate-context")
+        yield Static(id="rate-reference", classes="rate-context")
         with VerticalScroll(id="rate-body"):
             yield Static(id="rate-response")
         yield Static(id="rate-prompt")
@@ -120,42 +129,51 @@ class RateScreen(Screen):
 
     def refresh_panes(self) -> None:
         self.query_one("#rate-progress", Static).update(self.progress_text())
+        question = self.query_one("#rate-question", Static)
+        reference = self.query_one("#rate-reference", Static)
+        body = self.query_one("#rate-body", VerticalScroll)
         if self.view is None:
             done = Text("Nothing left to label for you in this eval set. ", style="bold")
             done.append("q goes back.", style="")
+            for line in (question, reference):
+                line.display = False
+            body.border_title = None
             self.query_one("#rate-response", Static).update(done)
             self.query_one("#rate-prompt", Static).update("")
             return
+        item = self.view.item
+        question.display = not self.expanded
+        reference.display = not self.expanded and bool(item.reference)
+        question.update(context_line("Q", item.question, item.region))
+        reference.update(context_line("Ref", item.reference))
+        body.border_title = None if self.expanded else "Response"
         self.query_one("#rate-response", Static).update(
-            response_text(self.view, self.eval_set, blind=self.blind)
+            response_text(self.view, self.eval_set, blind=self.blind, context=self.expanded)
         )
         self.query_one("#rate-prompt", Static).update(
             prompt_text(self.metrics, self.answers, self.current)
         )
 
     @property
-    def loading(self) -> bool:
+    def loading(self) -> bool:  # type: ignore[override]  # a state, not Textual's indicator
         """The eval set's size is still being counted."""
         return self.queue is not None and self.total is None
 
     def progress_text(self) -> Text:
         n = len(self.completed)
-        out = Text(f"{clean(self.rater, False)} · this session: {n} response{'s' * (n != 1)}")
+        sep = " · "
+        out = Text(f"{clean(self.rater, False)}{sep}this session: {n} response{'s' * (n != 1)}")
         if not self.blind:
-            out.append(" · open rating (not blind)", style="bold")
+            out.append(f"{sep}open rating (not blind)", style="bold")
         if self.queue is not None:
             labelled = self.queue.labelled_total()
-            if self.total:
-                out.append(
-                    f" · set: {labelled:,}/{self.total:,} labelled ({labelled / self.total:.1%})"
-                )
-            else:
-                out.append(f" · set: {labelled:,} labelled")
+            total = f"/{self.total:,}" if self.total else ""
+            out.append(f"{sep}{labelled:,}{total} labelled")
             if self.view is not None:
                 have, need = self.queue.cell_progress(
                     self.view.response.model, self.view.item.region
                 )
-                out.append(f" · this cell: {have}/{need} labels")
+                out.append(sep + cell_text(have, need))
         return out
 
     # ---- keys ----------------------------------------------------------------------------
@@ -193,6 +211,12 @@ class RateScreen(Screen):
             self.completed.append(response_id)
             if self.queue is not None:
                 self.queue.done(response_id, newly_labelled=self.newly)
+                if response_id in self.revisited:
+                    # The queue counts a response when it hands it out and it is answered;
+                    # one an undo walked back into was handed out before, so its counts are
+                    # read again from the workspace (else the header stays one behind).
+                    self.revisited.discard(response_id)
+                    self.queue.refresh()
             self.advance()
         else:
             self.refresh_panes()
@@ -212,6 +236,7 @@ class RateScreen(Screen):
                 self.returning.append(self.view.response.id)
             if response_id in self.completed:
                 self.completed.remove(response_id)
+            self.revisited.add(response_id)
             if self.queue is not None:
                 self.queue.refresh()  # that response may count as labelled no more
             self.show(response_id)
@@ -221,6 +246,11 @@ class RateScreen(Screen):
             self.refresh_panes()
         self.notify(f"Undid {clean(metric, False)}.", timeout=2)
 
+    def action_expand(self) -> None:
+        """The question and reference answer in full above the response, or one line each."""
+        self.expanded = not self.expanded
+        self.refresh_panes()
+
     def action_skip(self) -> None:
         if self.view is None:
             return
@@ -229,7 +259,7 @@ class RateScreen(Screen):
         self.advance()
 
     def help_extra(self) -> Text:
-        """What `?` adds to the key list: each metric's keys and guideline."""
+        """What `?` adds to the key list: each metric's keys and guideline, and the header."""
         out = Text()
         for m in self.metrics:
             out.append(f"{clean(m.name, False)}  ", style="bold")
@@ -243,4 +273,19 @@ class RateScreen(Screen):
             if self.blind
             else "\nOpen rating: labels are marked as not blind.\n"
         )
+        need = getattr(self.queue, "min_per_cell", None)
+        if need is not None:
+            out.append(
+                f"\nThe header: responses you answered in full this session; responses of the "
+                f"set with a human label; and the cell, the labelled responses of this "
+                f"response's model and region (not named while blind). The queue brings "
+                f"every cell to {need} first: 'cell 4/{need} min' is on its way, 'cell 12, "
+                f"min {need} met' is past it, and the labels now go where they settle most.\n",
+                style="dim",
+            )
         return out
+
+
+def cell_text(have: int, need: int) -> str:
+    """How full the response's cell is, in words that do not read as an error past the target."""
+    return f"cell {have}/{need} min" if have < need else f"cell {have}, min {need} met"

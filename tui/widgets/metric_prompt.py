@@ -27,7 +27,8 @@ def key_legend(metric: Metric) -> Text:
 
 
 def prompt_text(metrics: tuple[Metric, ...], answers: dict[str, int], current: int | None) -> Text:
-    """One line per metric (answered, current or to come) and the current metric's guideline."""
+    """One line per metric (answered, current or to come); the guideline is on `?`, so the
+    response keeps the room."""
     out = Text()
     for k, m in enumerate(metrics):
         if m.name in answers:
@@ -37,10 +38,10 @@ def prompt_text(metrics: tuple[Metric, ...], answers: dict[str, int], current: i
             out.append("▶ ", style="bold")
             out.append(f"{clean(m.name, False)}  ", style="bold")
             out.append_text(key_legend(m))
+            if m.guideline:
+                out.append("? guideline", style="dim")
             out.append("\n")
         else:
             out.append(f"  {clean(m.name, False)}\n", style="dim")
-    if current is not None and metrics[current].guideline:
-        out.append("\n")
-        out.append(clean(metrics[current].guideline), style="italic")
+    out.rstrip()
     return out

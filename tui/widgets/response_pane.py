@@ -27,18 +27,37 @@ def level_label(es: EvalSet, metric: str, value: int | None) -> str:
     return levels[value] if 0 <= value < len(levels) else str(value)
 
 
-def response_text(view: ResponseView, es: EvalSet, blind: bool = True) -> Text:
-    """The response pane's content. Blind: nothing that names the model or what others said."""
+def context_line(label: str, text: object, region: str | None = None) -> Text:
+    """`Q  North America · How do I ...` on one line, cut with an ellipsis where it does not fit
+    (the rate screen's `e` shows it whole)."""
+    out = Text(no_wrap=True, overflow="ellipsis", end="")
+    out.append(f"{label:<4}", style="bold")
+    if region is not None:
+        out.append(f"{clean(region, False)} · ", style="dim")
+    out.append(clean(text, newlines=False))
+    return out
+
+
+def response_text(
+    view: ResponseView, es: EvalSet, blind: bool = True, context: bool = True
+) -> Text:
+    """The response pane's content. Blind: nothing that names the model or what others said.
+    Without `context` no item line, question or reference (the rate screen shows them above)."""
     out = Text()
     item = view.item
-    header = f"item {clean(item.external_id, newlines=False)} · region {clean(item.region, False)}"
-    if not blind:
-        header += f" · model {clean(view.response.model, False)}"
-    out.append(header, style="dim")
-    _section(out, "Question", item.question)
-    if item.reference:
-        _section(out, "Reference answer", item.reference)
-    _section(out, "Response", clip(view.response.text))
+    if context or not blind:
+        header = [f"item {clean(item.external_id, False)}", f"region {clean(item.region, False)}"]
+        if not blind:
+            header.append(f"model {clean(view.response.model, False)}")
+        out.append(" · ".join(header if context else header[2:]), style="dim")
+    if context:
+        _section(out, "Question", item.question)
+        if item.reference:
+            _section(out, "Reference answer", item.reference)
+        _section(out, "Response", clip(view.response.text))
+    else:
+        out.append("\n\n" if out else "")
+        out.append(clean(clip(view.response.text)))
     if blind:
         return out
     if view.judgments:
