@@ -158,3 +158,55 @@ async def test_a_big_set_never_loads_more_than_a_page(store):
         assert screen.total == 3000 and screen.first_row == 2 * PAGE
         assert screen.query_one("#browse-table").row_count == PAGE
     assert calls and set(calls) == {PAGE}
+
+
+def slow_pages(store, seconds: float = 0.05) -> None:
+    """Pages that take as long as on a big workspace, so keys arrive while one is on its way."""
+    import time
+
+    real = store.browse_page
+
+    def slow(*args, **kwargs):
+        time.sleep(seconds)
+        return real(*args, **kwargs)
+
+    store.browse_page = slow
+
+
+@run_async
+async def test_a_burst_of_page_keys_moves_as_many_pages(store):
+    make_workspace(store, n_items=300)  # 900 responses: 18 pages
+    slow_pages(store)
+    app = ChangeoverApp(store, rater="ann", seed=1)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_browse(pilot)
+        await pilot.press(*["right_square_bracket"] * 15)  # pressed faster than pages load
+        await settle(pilot)
+        assert screen.first_row == 15 * PAGE  # was 2 pages on
+        assert table_ids(screen) == list(range(15 * PAGE + 1, 16 * PAGE + 1))
+        assert f"rows {15 * PAGE + 1}-{16 * PAGE} of 900" in screen_text(app)
+        await pilot.press(*["left_square_bracket"] * 4, "right_square_bracket")
+        await settle(pilot)
+        assert screen.first_row == 12 * PAGE and table_ids(screen)[0] == 12 * PAGE + 1
+        await pilot.press(*["right_square_bracket"] * 10)  # past the end: the last page
+        await settle(pilot)
+        assert table_ids(screen) == list(range(851, 901)) and screen.first_row == 17 * PAGE
+        await pilot.press(*["left_square_bracket"] * 30)  # before the start: the first page
+        await settle(pilot)
+        assert table_ids(screen)[0] == 1 and screen.first_row == 0
+
+
+@run_async
+async def test_the_detail_pane_starts_at_the_top_of_each_row(store):
+    make_workspace(store, n_items=9, texts={k: "long line\n" * 80 for k in range(27)})
+    app = ChangeoverApp(store, rater="ann", seed=1)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_browse(pilot)
+        detail = screen.query_one("#browse-detail")
+        await pilot.press("tab", "end")  # the detail pane, scrolled to its end
+        await pilot.pause()
+        assert detail.scroll_y > 0
+        await pilot.press("shift+tab", "down")  # back to the table, the next row
+        await settle(pilot)
+        assert screen.highlighted().response_id == 2
+        assert detail.scroll_y == 0  # the new row's detail from its top

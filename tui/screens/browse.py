@@ -4,6 +4,7 @@ search and a detail pane (question, reference, response, judge verdicts, human l
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -21,6 +22,7 @@ from changeover.tui.widgets.response_pane import level_label, response_text
 from changeover.tui.widgets.safe_text import clean, one_line
 
 PAGE = 50
+COLUMNS = ("id", "item", "region", "model", "labels", "question", "response")
 
 
 def _cycle(options: list, current):
@@ -40,14 +42,18 @@ class BrowseScreen(Screen):
         Binding("k", "cycle('metric')", "Metric"),
         Binding("j", "cycle('judge_level')", "Judge level"),
         Binding("h", "cycle('human_level')", "Human level"),
-        Binding("d", "toggle('disagree')", "Judge≠human"),
-        Binding("a", "toggle('raters_disagree')", "Raters disagree"),
-        Binding("u", "toggle('unrated')", "Unrated"),
+        Binding("d", "toggle_filter('disagree')", "Judge vs human"),
+        Binding("a", "toggle_filter('raters_disagree')", "Raters disagree"),
+        Binding("u", "toggle_filter('unrated')", "Unrated"),
         Binding("x", "clear", "Clear filters"),
         Binding("right_square_bracket", "page(1)", "Next page", key_display="]"),
         Binding("left_square_bracket", "page(-1)", "Previous page", key_display="["),
         Binding("escape", "escape", "Close search / back", show=False),
     ]
+    HELP_KEYS = (
+        ("up down pgup pgdn", "Move; past the first or last row turns the page"),
+        ("tab", "Between the table and the detail pane (up down scroll it)"),
+    )
 
     filter: reactive[BrowseFilter] = reactive(BrowseFilter, always_update=True, init=False)
 
@@ -73,6 +79,8 @@ class BrowseScreen(Screen):
         self.first_row = 0  # row number of the page's first row, for "rows 51-100 of N"
         self._token = 0  # the page request whose answer is wanted
         self._answered = -1  # the last request whose page is on screen
+        self._steps = 0  # pages asked for (+ forward, - back) beyond the page on screen
+        self._detail_of: int | None = None  # the response in the detail pane
 
     def compose(self) -> ComposeResult:
         yield Static(id="browse-filters")
@@ -88,7 +96,7 @@ class BrowseScreen(Screen):
 
     def on_mount(self) -> None:
         table = self.query_one(PagedTable)
-        table.add_columns("id", "item", "region", "model", "labels", "question", "response")
+        table.add_columns(*COLUMNS)
         table.focus()
         self.filter = BrowseFilter()
 
@@ -105,6 +113,7 @@ class BrowseScreen(Screen):
     ) -> None:
         """Ask for the page starting at row `offset` (keyset: after/before a response id)."""
         self._token += 1
+        self._steps = 0
         self.load_page(self._token, self.filter, offset, after, before, cursor)
 
     @work(thread=True, exclusive=True, group="page")
@@ -124,6 +133,33 @@ class BrowseScreen(Screen):
             )
         self.app.call_from_thread(self._fill, token, offset, rows, cursor)
 
+    @work(thread=True, exclusive=True, group="page")
+    def walk_pages(
+        self, token: int, f: BrowseFilter, rows: list[BrowseRow], first: int, steps: int
+    ) -> None:
+        """The page `steps` pages away from `rows` (which starts at row `first`), or as far as
+        the filter's rows go; each step is one keyset page, so a far page costs a near one."""
+        start = first
+        with self.store.reading() as reader:
+            for _ in range(abs(steps)):
+                if steps > 0 and len(rows) == PAGE:
+                    page = reader.browse_page(
+                        self.eval_set.id, f, after_id=rows[-1].response_id, limit=PAGE
+                    )
+                    step = PAGE
+                elif steps < 0 and rows and first > 0:
+                    page = reader.browse_page(
+                        self.eval_set.id, f, before_id=rows[0].response_id, limit=PAGE
+                    )
+                    step = -PAGE
+                else:
+                    break
+                if not page:
+                    break
+                rows, first = page, max(0, first + step)
+        moved = rows if first != start else None  # None: at the edge already, stay put
+        self.app.call_from_thread(self._fill, token, first, moved, 0 if steps > 0 else -1)
+
     @work(thread=True, exclusive=True, group="count")
     def load_count(self, f: BrowseFilter) -> None:
         with self.store.reading() as reader:  # a long scan must not hold up the pages
@@ -135,16 +171,20 @@ class BrowseScreen(Screen):
             self.total = total
             self.show_filters()
 
-    def _fill(self, token: int, offset: int, rows: list[BrowseRow], cursor: int) -> None:
+    def _fill(self, token: int, offset: int, rows: list[BrowseRow] | None, cursor: int) -> None:
         if token != self._token:
             return  # an answer to a question nobody is asking any more
         self._answered = token
-        if not rows and offset > 0:
+        self._steps = 0
+        if rows is None or (not rows and offset > 0):
             return  # nothing past the edge: stay on this page
         self.first_row = offset
         self.rows = rows
         table = self.query_one(PagedTable)
-        table.clear()
+        # Columns are laid out anew for each page: auto widths only grow, and ids 1201.. after
+        # a page of 1..50 would be cut to the old width.
+        table.clear(columns=True)
+        table.add_columns(*COLUMNS)
         for r in rows:
             table.add_row(
                 str(r.response_id),
@@ -162,7 +202,7 @@ class BrowseScreen(Screen):
         self.show_detail()
 
     @property
-    def loading(self) -> bool:
+    def loading(self) -> bool:  # type: ignore[override]  # a state, not Textual's indicator
         """A page or the row count is still on its way."""
         return self._answered != self._token or self.total is None
 
@@ -190,7 +230,7 @@ class BrowseScreen(Screen):
             out.append(clean(value, False) if value is not None else "any")
             out.append("  ")
         if f.disagree:
-            out.append("judge≠human  ", style="bold")
+            out.append("judge vs human differ  ", style="bold")
         if f.raters_disagree:
             out.append("raters disagree  ", style="bold")
         if f.unrated:
@@ -218,6 +258,9 @@ class BrowseScreen(Screen):
             return
         view = self.store.response_view(row.response_id)
         pane.update(response_text(view, self.eval_set, blind=False))
+        if row.response_id != self._detail_of:  # a new row starts at its top
+            self._detail_of = row.response_id
+            self.query_one("#browse-detail", VerticalScroll).scroll_home(animate=False)
 
     def on_data_table_row_highlighted(self, event: PagedTable.RowHighlighted) -> None:
         self.show_detail()
@@ -230,13 +273,13 @@ class BrowseScreen(Screen):
         self.turn_page(event.step)
 
     def turn_page(self, step: int) -> None:
-        if step > 0 and self.rows and len(self.rows) == PAGE:
-            self.request_page(self.first_row + PAGE, after=self.rows[-1].response_id, cursor=0)
-        elif step < 0 and self.rows and self.first_row > 0:
-            # land on the row next to the one we left: the bottom of the previous page
-            self.request_page(
-                max(0, self.first_row - PAGE), before=self.rows[0].response_id, cursor=-1
-            )
+        """One page on (or back). Presses made while a page is on its way add up: a burst of
+        15 `]` lands 15 pages on, counted from the page on screen."""
+        if not self.rows:
+            return
+        self._steps += step
+        self._token += 1
+        self.walk_pages(self._token, self.filter, list(self.rows), self.first_row, self._steps)
 
     def refresh_page(self) -> None:
         """Re-read the current page (after a label was added from here)."""
@@ -267,8 +310,9 @@ class BrowseScreen(Screen):
             current = getattr(f, what) if f.metric else None
             self.filter = replace(f, metric=metric, **{what: _cycle(levels, current)})
 
-    def action_toggle(self, what: str) -> None:
-        self.filter = replace(self.filter, **{what: not getattr(self.filter, what)})
+    def action_toggle_filter(self, what: str) -> None:
+        flags: dict[str, Any] = {what: not getattr(self.filter, what)}
+        self.filter = replace(self.filter, **flags)
 
     def action_clear(self) -> None:
         self.filter = BrowseFilter()
