@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -15,9 +17,9 @@ class HelpScreen(ModalScreen[None]):
     """A modal list of keys: (key, what it does) rows, plus optional extra text."""
 
     BINDINGS = [
-        Binding("escape", "dismiss", "Close"),
-        Binding("q", "dismiss", "Close"),
-        Binding("question_mark", "dismiss", "Close", key_display="?"),
+        Binding("escape", "close", "Close"),
+        Binding("q", "close", "Close"),
+        Binding("question_mark", "close", "Close", key_display="?"),
     ]
 
     def __init__(self, title: str, keys: list[tuple[str, str]], extra: Text | None = None):
@@ -39,29 +41,54 @@ class HelpScreen(ModalScreen[None]):
             yield Static(table, id="help-keys")
             yield Static(Text("escape or ? closes this", style="dim"))
 
-    def action_dismiss(self, result: None = None) -> None:
+    @classmethod
+    def of(cls, screen) -> HelpScreen:
+        """The help for `screen`: its keys, and whatever its help_extra() adds."""
+        extra = screen.help_extra() if hasattr(screen, "help_extra") else None
+        return cls(f"Keys: {screen_title(screen)}", keys_of(screen), extra)
+
+    def action_close(self) -> None:
         self.dismiss(None)
+
+
+# Keys that work on every screen, from Textual itself: the only ones of its own bindings
+# (focus, copy, maximise, cursor keys of a widget...) worth a line here.
+GLOBAL_KEYS = (("ctrl+p", "Command palette"), ("ctrl+q", "Quit at once"))
+
+
+def key_name(binding: Binding) -> str:
+    """How the help and the README name a key: its key_display, else the key ("enter", "escape")."""
+    return binding.key_display or binding.key.split(",")[0].strip()
+
+
+def _declared(obj) -> list[Binding]:
+    """The bindings changeover's own classes declare on `obj` (a screen or the app), most
+    derived first; Textual's built-in ones (tab, ctrl+c, super+c...) are left out."""
+    found = []
+    for cls in type(obj).__mro__:
+        if cls.__module__.startswith("changeover.") and "BINDINGS" in vars(cls):
+            found += [b if isinstance(b, Binding) else Binding(*b) for b in vars(cls)["BINDINGS"]]
+    return found
 
 
 def keys_of(screen) -> list[tuple[str, str]]:
     """(key, description) for every key of a screen: its own first, then the app's, then the
-    focused widget's (a screen's description wins where a widget binds the same key)."""
-    app = screen.app
-    declared = {
-        k.strip()
-        for b in getattr(type(screen), "BINDINGS", [])
-        for k in (b.key if isinstance(b, Binding) else b[0]).split(",")
-    }
-    own = sorted(
-        (b for bs in screen._bindings.key_to_bindings.values() for b in bs),
-        key=lambda b: b.key not in declared,
-    )  # the screen's own keys before inherited
-    app_level = [b for bs in app._bindings.key_to_bindings.values() for b in bs]
-    rest = [a.binding for a in screen.active_bindings.values()]
-    rows, seen_keys = [], set()
-    for b in [*own, *app_level, *rest]:
-        if b.key in seen_keys or b.system:
+    palette and quit, then what the screen lists in HELP_KEYS (movement keys its widgets
+    handle). A key the screen binds hides the app's meaning of it."""
+    rows, seen = [], set()
+    for b in [*_declared(screen), *_declared(screen.app)]:
+        keys = [k.strip() for k in b.key.split(",")]
+        if any(k in seen for k in keys):
             continue
-        seen_keys.add(b.key)
-        rows.append((b.key_display or app.get_key_display(b), b.description or b.action))
+        seen.update(keys)
+        rows.append((key_name(b), b.description or b.action))
+    rows += [row for row in GLOBAL_KEYS if row[0] not in seen]
+    rows += list(getattr(screen, "HELP_KEYS", ()))
     return rows
+
+
+def screen_title(screen) -> str:
+    """'Eval sets' for EvalSetsScreen: the class name in words."""
+    name = type(screen).__name__.removesuffix("Screen")
+    words = re.findall(r"[A-Z][a-z]*|[a-z]+|\d+", name) or [name]
+    return " ".join([words[0], *(w.lower() for w in words[1:])])
