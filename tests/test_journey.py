@@ -53,9 +53,11 @@ def data_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("journey-data")
 
 
-def launch(directory: Path, data: Path, width: int = 80, height: int = 24) -> Tmux:
-    """A shell in tmux with the README's command typed in; the start screen is on when it
-    returns, and no key has been sent."""
+def launch(
+    directory: Path, data: Path, width: int = 80, height: int = 24, prefix: str = ""
+) -> Tmux:
+    """A shell in tmux with the README's command typed in (after `prefix`, e.g. variables); the
+    start screen is on when it returns, and no key has been sent."""
     term = Tmux(
         directory,
         width=width,
@@ -63,7 +65,7 @@ def launch(directory: Path, data: Path, width: int = 80, height: int = 24) -> Tm
         env={"CHANGEOVER_DATA_DIR": str(data), "LOGNAME": RATER, "USER": RATER},
     )
     try:
-        term.run(f"cd {ROOT} && {LAUNCH}")
+        term.run(f"cd {ROOT} && {prefix}{LAUNCH}")
         screen = term.wait_for(start_screen_shown, timeout=60)
         assert "● ● ●" not in screen and "Loading" not in screen
     except BaseException:
@@ -118,6 +120,35 @@ def test_browse_ids_keep_their_digits_after_a_filter_change(tmp_path, data_dir):
         screen = term.wait_for(lambda s: "model atlas-3" in s and "rows 1-50 of 1,200" in s, 30)
         rows = [ln.split() for ln in screen.splitlines() if "NA-00" in ln]
         assert rows and [r[0] for r in rows[:3]] == ["201", "202", "203"], screen
+    finally:
+        term.close()
+
+
+CONTENT = set("€£")  # non-ASCII in the sample's own texts: data, shown as it is
+
+
+def drawn_in_ascii(screen: str) -> bool:
+    return all(c.isascii() or c in CONTENT for c in screen)
+
+
+@pytest.mark.parametrize("variables", ["LANG=C LC_ALL=C ", "CHANGEOVER_ASCII=1 "])
+def test_ascii_mode_draws_every_screen_in_ascii(tmp_path, data_dir, variables):
+    """Under LANG=C Python still says UTF-8; the locale says otherwise. Borders, the tab
+    underline, scrollbars, a notice's bar, separators and the palette's icon are ASCII."""
+    term = launch(tmp_path, data_dir, prefix=variables)
+    try:
+        assert drawn_in_ascii(term.screen()), term.screen()
+        term.keys("r")
+        term.wait_for("this session: 0 responses", timeout=30)
+        term.keys("u")  # a notice: nothing to undo yet
+        screen = term.wait_for("Nothing to undo", timeout=30)
+        assert drawn_in_ascii(screen), screen
+        term.keys("q", "v")  # results: tabs with their underline, a scrollbar
+        screen = term.wait_for(lambda s: shows(s, "Results . kestrel-support", NUMBER), 90)
+        assert drawn_in_ascii(screen) and "+ ready" in screen, screen
+        term.keys("q", "C-p")  # the palette and its icon
+        screen = term.wait_for("Search for commands", timeout=30)
+        assert drawn_in_ascii(screen), screen
     finally:
         term.close()
 

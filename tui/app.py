@@ -22,8 +22,9 @@ from changeover.core.store import Store
 from changeover.core.types import ChangeoverError, EvalSet
 from changeover.tui.screens.browse import BrowseScreen
 from changeover.tui.screens.eval_sets import EvalSetsScreen
-from changeover.tui.screens.help import HelpScreen, keys_of
+from changeover.tui.screens.help import HelpScreen
 from changeover.tui.screens.rate import RateScreen
+from changeover.tui.widgets.ascii import ascii_driver, prefers_ascii
 
 
 def _default_fitter(store, eval_set, settings, on_progress=None, cancel=None):
@@ -146,10 +147,7 @@ class ChangeoverApp(App):
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
-        screen = self.screen
-        extra = screen.help_extra() if hasattr(screen, "help_extra") else None
-        title = f"Keys: {type(screen).__name__.removesuffix('Screen')}"
-        self.push_screen(HelpScreen(title, keys_of(screen), extra))
+        self.push_screen(HelpScreen.of(self.screen))
 
     def current_eval_set(self) -> EvalSet | None:
         es = getattr(self.screen, "eval_set", None)
@@ -304,6 +302,8 @@ def run_app(
         over_ssh = bool(os.environ.get("SSH_CONNECTION"))
         if over_ssh and "TEXTUAL_ANIMATIONS" not in os.environ:
             app.animation_level = "none"  # every animated frame crosses the network
+        if prefers_ascii():  # every frame through an ASCII table, Textual's own glyphs too
+            app.driver_class = ascii_driver(app.driver_class)
         use_mouse = mouse or not over_ssh
         app.run(mouse=use_mouse)
         code = app.return_code or 0

@@ -8,25 +8,18 @@ so bars in different cells can be compared by eye.
 from __future__ import annotations
 
 import math
-import os
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rich.text import Text
 
+# the screens import prefers_ascii from here
+from changeover.tui.widgets.ascii import prefers_ascii as prefers_ascii
+
 GLYPHS = {"ready": "✔", "not ready": "✘", "undecided": "?"}
 ASCII_GLYPHS = {"ready": "+", "not ready": "x", "undecided": "?"}
 # Styles are theme-independent attributes only; colour comes from app.tcss where classes apply.
 VERDICT_STYLE = {"ready": "bold", "not ready": "bold reverse", "undecided": "italic"}
-
-
-def prefers_ascii() -> bool:
-    """ASCII glyphs when asked (CHANGEOVER_ASCII=1) or when the terminal is not UTF-8."""
-    if os.environ.get("CHANGEOVER_ASCII", "") not in ("", "0"):
-        return True
-    encoding = getattr(sys.__stdout__, "encoding", None) or "utf-8"
-    return not encoding.lower().replace("-", "").startswith("utf")
 
 
 def verdict_label(verdict: str | None, ascii: bool = False) -> str:
