@@ -15,6 +15,8 @@ from typing import Literal
 
 import numpy as np
 
+from changeover.core.queue import MIN_LABELS_PER_CELL
+
 Weights = Literal["none", "linear", "quadratic"] | None
 Level = Literal["nominal", "ordinal"]
 
@@ -255,7 +257,7 @@ KAPPA_FLOOR = 0.2
 def judge_calibration(
     counts=None,
     posterior=None,
-    min_labels: int = 30,
+    min_labels: int = MIN_LABELS_PER_CELL,
     prob: float = 0.90,
     kappa_floor: float = KAPPA_FLOOR,
 ) -> list[JudgeCell]:

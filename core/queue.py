@@ -18,6 +18,10 @@ from changeover.core.types import EvalSet
 
 Cell = tuple[str, str]  # (model, region)
 
+# The labelled responses every (model, region) cell gets first. The calibration view warns
+# below the same number, so "too few labels" means "the queue has not got there yet".
+MIN_LABELS_PER_CELL = 10
+
 
 @dataclass
 class CellState:
@@ -58,7 +62,7 @@ class LabelQueue:
         eval_set: EvalSet,
         rater: str,
         seed: int = 0,
-        min_per_cell: int = 10,
+        min_per_cell: int = MIN_LABELS_PER_CELL,
         scorer: Scorer | None = None,
         balance_metric: str | None = None,
     ):

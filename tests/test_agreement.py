@@ -281,3 +281,16 @@ def test_judge_calibration_intervals_and_warnings():
     only_post = judge_calibration(None, coin)
     assert only_post[0].table is None and only_post[0].labels == 0
     assert any("no labels" in w for w in only_post[0].warnings)
+
+
+def test_too_few_labels_means_below_the_queue_cell_target():
+    """One threshold: a cell warns "too few labels" exactly while the labelling queue is still
+    filling it (it warned below 30 while the queue stops filling at 10, so every cell warned)."""
+    import inspect
+
+    from changeover.core.agreement import judge_calibration
+    from changeover.core.queue import MIN_LABELS_PER_CELL, LabelQueue
+
+    default = inspect.signature(judge_calibration).parameters["min_labels"].default
+    queue_target = inspect.signature(LabelQueue).parameters["min_per_cell"].default
+    assert default == queue_target == MIN_LABELS_PER_CELL == 10

@@ -196,13 +196,15 @@ class CalibrationScreen(Screen):
 
     def _load_in_thread(self, seq: int) -> None:
         from changeover.core.agreement import judge_calibration, rater_agreement
+        from changeover.core.queue import MIN_LABELS_PER_CELL
         from changeover.tui.screens.results_data import choose_posteriors
 
         try:
             source, fit, stale, posteriors, counts = choose_posteriors(
                 self.store, self.eval_set, "full"
             )
-            min_labels = self.min_labels or int((fit.settings if fit else {}).get("min_labels", 30))
+            # per cell, the queue's target (the fit's min_labels is per candidate and metric)
+            min_labels = self.min_labels or MIN_LABELS_PER_CELL
             by_metric = {p.metric: p for p in posteriors}
             agreement = rater_agreement(self.store, self.eval_set)
             cells = {
@@ -236,7 +238,8 @@ class CalibrationScreen(Screen):
         else:
             status.append("instant posterior (unpooled, conjugate): no full fit yet", style="bold")
         status.append(
-            f" · warn at kappa < 0.2, se+sp-1 reaching 0, < {min_labels} labels", style="dim"
+            f" · warn at kappa < 0.2, se+sp-1 reaching 0, < {min_labels} labels in a cell",
+            style="dim",
         )
         self.query_one("#calibration-status", Static).update(status)
         diagnostics = fit.diagnostics if (fit is not None and source == "full") else None
