@@ -152,6 +152,7 @@ class ResultsScreen(Screen):
         self.status = ""
         self._cancel: threading.Event | None = None
         self._worker: Worker | None = None
+        self._compiling = False  # the fit's last progress message said it was compiling
         self._load_seq = 0
         self._after_load: Callable[[ResultsData | None], str] | None = None
 
@@ -422,6 +423,7 @@ class ResultsScreen(Screen):
             progress=min(max(event.fraction, 0.0), 1.0)
         )
         self.query_one("#results-progress-message", Static).update(Text(event.message))
+        self._compiling = "compiling" in event.message
 
     @on(FitFinished)
     def _on_finished(self, event: FitFinished) -> None:
@@ -459,6 +461,8 @@ class ResultsScreen(Screen):
             if self._worker is not None:
                 self._worker.cancel()
             self.status = "cancelling the fit..."
+            if self._compiling:  # a compile cannot be interrupted: say why nothing happens yet
+                self.status = "cancelling once the model has compiled (a compile cannot stop)..."
             self._draw_status()
             return
         self.action_back()
