@@ -93,6 +93,11 @@ async def settle(pilot) -> None:
     await pilot.pause()
 
 
+def flat(text: str) -> str:
+    """The screen's words with line breaks and padding as single spaces (a text may wrap)."""
+    return " ".join(text.split())
+
+
 def assert_inert(text: str) -> None:
     for raw in RAW:
         assert raw not in text, f"{raw!r} reached the screen"
@@ -115,7 +120,7 @@ def test_rate_screen_shows_escapes_and_markup_as_text():
     assert_inert(text)
     assert "␛]52;c;cm0gLXJmIH4vKg==␇" in text  # the clipboard write, visible and harmless
     assert "␛]0;PWNED-TITLE␇" in text and "␛[2J␛[H" in text
-    assert "[bold red]not markup[/bold red]" in text  # markup shown literally
+    assert "[bold red]not markup[/bold red]" in flat(text)  # markup shown literally
     assert "[b]ann[/b]" in text  # in the rater's name too
     assert "<U+202E>evil.exe" in text
     # The layout holds: the prompt and footer are still on screen below the response.
@@ -141,8 +146,9 @@ def test_browse_detail_shows_escapes_and_markup_as_text():
     assert "[b]new[/b]" in text or "[red]US[/red]" in text or "EU␛[2J" in text  # table cells
 
 
-def test_a_megabyte_response_renders_in_seconds():
-    timings = {}
+def test_a_megabyte_response_is_shown_clipped_scrolls_and_labels():
+    """A 1 MB response: its first characters and the prompt are on screen, the end of the
+    clipped text scrolls into view, and the label lands. (How fast: bench/tui_latency.py.)"""
 
     async def run() -> None:
         store = Store.memory()
@@ -150,31 +156,22 @@ def test_a_megabyte_response_renders_in_seconds():
         app = ChangeoverApp(store, rater="ann", seed=1)
         app.animation_level = "none"  # as over SSH: a smooth scroll is not drawing time
         async with app.run_test(size=(100, 30)) as pilot:
-            await settle(pilot)  # the eval sets screen: app start-up is not what is measured
-            t0 = time.perf_counter()
+            await settle(pilot)
             await pilot.press("r")
             await settle(pilot)
             assert isinstance(app.screen, RateScreen)
             text = screen_text(app)
-            timings["rate"] = time.perf_counter() - t0
             assert "1 MB of response text." in text and "[n] no" in text and "Undo label" in text
-            t1 = time.perf_counter()
+            assert "more characters not shown" not in text  # the top of the response
             await pilot.press("end")  # scroll to the bottom of the megabyte
             await settle(pilot)
-            timings["scroll"] = time.perf_counter() - t1
-            assert "[n] no" in screen_text(app)
-            t2 = time.perf_counter()
+            text = screen_text(app)
+            assert "more characters not shown" in flat(text) and "[n] no" in text
             await pilot.press("y")  # the label lands and the screen moves on
             await settle(pilot)
-            timings["label"] = time.perf_counter() - t2
         assert len(store.ratings(es.id)) == 1
 
     asyncio.run(run())
-    print(
-        f"\n1 MB response: rate screen drawn in {timings['rate']:.2f}s, scrolled to its end in "
-        f"{timings['scroll']:.2f}s, label stored and next screen in {timings['label']:.2f}s"
-    )
-    assert max(timings.values()) < 1.0, timings
 
 
 # ---- a real terminal -----------------------------------------------------------------------
@@ -204,7 +201,7 @@ def test_real_terminal_title_clipboard_and_screen_untouched(tmp_path):
             time.sleep(0.5)
             shown = term.screen()
         assert "␛]0;PWNED-TITLE␇" in shown
-        assert "[bold red]not markup[/bold red]" in shown
+        assert "[bold red]not markup[/bold red]" in flat(shown)
         assert "Undo label" in shown  # the footer is still drawn: nothing cleared the screen
         assert "PWNED" not in term.display("#{pane_title}")
         assert term.display("#{pane_title}") == title_before
