@@ -225,7 +225,11 @@ def _csv_chunks(lf: pl.LazyFrame, sink: Sink, chunk_rows: int) -> Iterator[pl.Da
                 (pl.col("__span").cum_sum() - pl.col("__span") + next_line).alias(LINE)
             )
             next_line += int(df["__span"].sum())
-            df = df.drop("__span")
+            # A file saved on Windows ends every line with \r\n, also inside quoted fields:
+            # those become \n like the record ends (a lone \r stays, and shows as ␍).
+            df = df.drop("__span").with_columns(
+                pl.col(cols).str.replace_all("\r\n", "\n", literal=True)
+            )
             yield df.filter(~pl.all_horizontal(pl.col(cols).is_null()))  # blank lines
     except Exception as exc:
         sink.add(0, "", f"cannot read as CSV: {_first_line(exc)}")

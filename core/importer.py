@@ -18,6 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
+from changeover.core.import_held import held_responses, level_columns
 from changeover.core.import_read import (
     BAD,
     FORMATS,
@@ -196,8 +197,11 @@ def _hash_of(col: str) -> pl.Expr:
     return pl.when(c.is_null() | (c == BAD)).then(None).otherwise(c.hash())
 
 
-def _check_chunk(df: pl.DataFrame, cols: _Columns, sink: Sink, skip: set[str]) -> pl.DataFrame:
-    """Row checks of one chunk; returns the keys the whole-file checks need."""
+def _check_chunk(
+    df: pl.DataFrame, cols: _Columns, sink: Sink, skip: set[str], levels: bool = False
+) -> pl.DataFrame:
+    """Row checks of one chunk; returns the keys the whole-file checks need (with `levels`,
+    the judge level per metric too, for a re-import's check against the workspace)."""
     es = cols.es
     for c in TEXT_COLS:
         if c in skip:
@@ -218,7 +222,7 @@ def _check_chunk(df: pl.DataFrame, cols: _Columns, sink: Sink, skip: set[str]) -
         "region",
         lambda r: f"{show(r['region'])} is not a region of the spec ({listing(regions)})",
     )
-    keys = [
+    keys: list[pl.Expr | pl.Series] = [
         pl.col(LINE),
         pl.col("item_id"),
         pl.col("model"),
@@ -250,6 +254,8 @@ def _check_chunk(df: pl.DataFrame, cols: _Columns, sink: Sink, skip: set[str]) -
                 lambda r: 'empty judge value (set unmapped = "missing" to store it as missing)',
             )
         keys.append((level.is_null() & (raw != BAD).fill_null(True)).alias(f"__miss_{m.name}"))
+        if levels:
+            keys.append(level.alias(level_columns(es)[m.name]))
         score = pl.col(sc)
         sink.rows(
             df.filter(
@@ -435,7 +441,7 @@ def import_file(
     parts = []
     for df in chunks:
         seen.update(df.columns)
-        parts.append(_check_chunk(cols.prepare(df, sink), cols, sink, skip))
+        parts.append(_check_chunk(cols.prepare(df, sink), cols, sink, skip, held is not None))
     if header is None:
         for c in cols.unknown(sorted(seen - {LINE})):
             sink.add(0, c, f"no metric {c.split('_', 1)[1]!r} in the spec")
@@ -444,6 +450,7 @@ def import_file(
         if not sink.total:
             sink.add(0, "", "no rows")
         sink.raise_if_any()
+    assert keys is not None  # no rows raised just above
     held_items = None
     if held is not None:
         rows = store.item_index(held.id)
@@ -454,6 +461,7 @@ def import_file(
                 orient="row",
             ).select("item_id", "region_held", pl.col("question").hash().alias("qh_held"))
     _check_file(keys, cols, sink, held_items)
+    stored = held_responses(store, held, keys, sink)
     models = keys["model"].drop_nulls().unique(maintain_order=True).to_list()
     known_models = models + (store.models(held.id) if held is not None else [])
     if es.incumbent not in known_models:
@@ -466,7 +474,9 @@ def import_file(
     sink.raise_if_any()
 
     first = keys.filter(pl.struct("item_id", "model").is_first_distinct())
-    missing = {m.name: int(first[f"__miss_{m.name}"].sum()) for m in es.metrics}
+    # unmappable verdicts stored by this import: responses held already keep theirs
+    new = first.join(stored, on=["item_id", "model"], how="anti")
+    missing = {m.name: int(new[f"__miss_{m.name}"].sum()) for m in es.metrics}
     items, responses = keys["item_id"].n_unique(), first.height
     n_rows = keys.height
     del keys, parts, first

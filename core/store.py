@@ -520,6 +520,20 @@ class Store:
                 )
         return found
 
+    def judgment_levels(
+        self, eval_set_id: int, external_ids: Iterable[str]
+    ) -> list[tuple[str, str, str, int | None]]:
+        """(external_id, model, metric, level) of the stored judge verdicts of the given items
+        (what a re-import is checked against)."""
+        ids = json.dumps(list(dict.fromkeys(external_ids)))
+        with self._lock:
+            return self.con.execute(
+                "SELECT i.external_id, r.model, j.metric, j.value FROM items i "
+                "JOIN responses r ON r.item_id = i.id JOIN judgments j ON j.response_id = r.id "
+                "WHERE i.eval_set_id = ? AND i.external_id IN (SELECT value FROM json_each(?))",
+                (eval_set_id, ids),
+            ).fetchall()
+
     def rating_keys(self, eval_set_id: int) -> list[tuple[str, str, str, str, int | None, bool]]:
         """(external_id, model, metric, rater, value, active) of every label event that is not
         itself a retraction."""

@@ -206,7 +206,7 @@ def test_adversarial_file_fails_with_its_line(base, name, data, bad_line):
             ),
             {
                 ("q1", "old"): ("How do I pay?", "Online."),
-                ("q2", "old"): ("Two\r\nlines?", "First\r\nsecond"),
+                ("q2", "old"): ("Two\nlines?", "First\nsecond"),  # \r\n read as a newline
             },
         ),
         (
@@ -518,7 +518,9 @@ def test_random_csv(base, rows, newline, bom, poison):
         data = b"\n".join(lines)
     outcome, _, store = attempt(base, data, "random.csv")
     try:
-        expected = None if poison is not None else expected_outcome(rows)
+        # a CSV's \r\n inside a quoted field is read as \n, like the line ends
+        as_read = [tuple(f.replace("\r\n", "\n") for f in r) for r in rows]
+        expected = None if poison is not None else expected_outcome(as_read)
         if expected is None:
             assert isinstance(outcome, ImportFailed), f"accepted a bad file: {rows!r}"
             if poison is not None:

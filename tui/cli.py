@@ -172,6 +172,8 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from changeover.core.importer import import_file
 
         path = Path(args.workspace)
+        if not path.parent.is_dir():  # a typo in the folder must not make a new tree of folders
+            raise ChangeoverError(f"{path}: no folder {path.parent} (create it first)")
         fresh = not path.exists()
         try:
             with Store.open(path, create=True) as store:
