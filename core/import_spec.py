@@ -14,7 +14,7 @@ from pathlib import Path
 from changeover.core.import_read import ImportFailed, Problem, show, too_deep
 from changeover.core.types import DIRECTIONS, EvalSet, Metric, Region
 
-RESERVED_KEYS = frozenset("usq?")  # the rate screen's own keys (undo, skip, quit, help)
+RESERVED_KEYS = frozenset("useq?")  # the rate screen's own keys (undo, skip, expand, quit, help)
 
 _KEY_RE = re.compile(r'^\s*(?:"([^"]*)"|\'([^\']*)\'|([A-Za-z0-9_-]+))\s*=')
 _TOP_KEYS = {"name", "description", "incumbent", "judge", "regions", "metrics"}
@@ -234,7 +234,7 @@ def _metric_from_dict(m: dict, where: str, bad, text_of) -> Metric | None:
             fail(
                 "keys",
                 f"{', '.join(sorted(RESERVED_KEYS & set(raw)))} are the rate screen's own "
-                "keys (u undo, s skip, q quit, ? help)",
+                "keys (u undo, s skip, e full question, q quit, ? help)",
             )
         else:
             keys = tuple(raw)

@@ -664,6 +664,10 @@ def test_spec_syntax_error_names_the_line(tmp_path):
             "spec.toml:14: metrics[0].keys: q are the rate screen's own keys",
         ),
         (
+            ("margin = 0.03", 'margin = 0.03\nkeys = ["n", "e"]'),  # e: the full question
+            "spec.toml:14: metrics[0].keys: e are the rate screen's own keys",
+        ),
+        (
             ("margin = 0.03", 'margin = 0.03\nkeys = ["n", "n"]'),
             "metrics[0].keys: keys must differ",
         ),
