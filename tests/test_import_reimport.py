@@ -5,25 +5,16 @@ CSV saved with Windows line endings."""
 from __future__ import annotations
 
 import pytest
+from test_cli import SPEC as CLI_SPEC
 
 from changeover.core.importer import ImportFailed, import_file
 from changeover.core.store import Store
 from changeover.tui.cli import main
 
-SPEC = """
-name = "mini"
-incumbent = "old"
-[regions]
-"EU" = 2
-"US" = 1
-[[metrics]]
-name = "correct"
-levels = ["no", "yes"]
-unmapped = "missing"
-[[metrics]]
-name = "style"
-levels = ["1", "2", "3"]
-"""
+SPEC = (  # test_cli's spec, with unmappable verdicts stored as missing and a scale
+    CLI_SPEC.replace('levels = ["no", "yes"]', 'levels = ["no", "yes"]\nunmapped = "missing"')
+    + '[[metrics]]\nname = "style"\nlevels = ["1", "2", "3"]\n'
+)
 HEADER = "item_id,region,question,model,response,judge_correct,judge_style\n"
 ROWS = [
     "q1,EU,How do I pay?,old,Online.,yes,3\n",

@@ -25,12 +25,13 @@ async def test_cancelling_while_compiling_says_why_it_waits():
     app = ScreenApp(lambda: ResultsScreen(store, es, compiles))
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        screen = app.screen
         await pilot.press("f")
         assert compiling.wait(5)
+        screen = app.screen
+        progress = screen.query_one("#results-progress-message")
         for _ in range(50):  # the progress message reaches the screen
             await pilot.pause(0.02)
-            if "compiling" in str(screen.query_one("#results-progress-message").content):
+            if "compiling" in str(progress.content):
                 break
         await pilot.press("escape")
         assert cancelled.wait(5)
