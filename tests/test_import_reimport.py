@@ -34,7 +34,7 @@ def files(tmp_path):
 def snapshot(store: Store) -> dict:
     es = store.eval_sets()[0]
     return {
-        **store.stats(es.id),
+        **store.stats(es.id)._asdict(),
         "verdicts": sorted(store.judgment_levels(es.id, ["q1", "q2", "q3"])),
     }
 
@@ -85,7 +85,7 @@ def test_the_unmappable_count_is_what_the_import_stored(files):
     with Store.open(ws, create=True) as store:
         first = import_file(store, files / "data.csv", spec=files / "spec.toml")
         es = store.eval_sets()[0]
-        stored = store.stats(es.id)["judgments_missing"]
+        stored = store.stats(es.id).judgments_missing
         assert first.missing_judgments == {"correct": 1, "style": 0} and stored == 1
         again = import_file(store, files / "data.csv", spec=files / "spec.toml")
         assert again.missing_judgments == {"correct": 0, "style": 0}  # was 1: nothing stored
@@ -93,7 +93,7 @@ def test_the_unmappable_count_is_what_the_import_stored(files):
         more = files / "more.csv"
         more.write_text(HEADER + "".join(ROWS) + "q3,EU,Roaming?,new,Maybe.,n/a,2\n")
         third = import_file(store, more, spec=files / "spec.toml")
-        after = store.stats(es.id)["judgments_missing"]
+        after = store.stats(es.id).judgments_missing
         assert third.missing_judgments["correct"] == after - stored == 1
         assert "1 judge values unmappable" in third.summary()
 

@@ -1,14 +1,15 @@
 """The start screen: counts per eval set, and every candidate's verdict of the last fit, at 80
-columns as at 160."""
+columns as at 160 (the verdicts used to share one table cell, cut at 80 columns and capped at
+60 characters, so the last candidates' verdicts never showed)."""
 
 import pytest
-from test_queue import make_workspace
-from test_tui_rate import run_async, screen_text, settle
+from helpers import canned_fitter, make_workspace, run_async, screen_text, settle
 
+from changeover.core.results import probability_text
 from changeover.core.store import Store
-from changeover.core.types import FitRecord
+from changeover.core.workspace import Workspace
 from changeover.tui.app import ChangeoverApp
-from changeover.tui.screens.eval_sets import fit_verdicts, verdict_summary
+from changeover.tui.screens.eval_sets import verdict_panel, verdict_summary
 
 
 @pytest.fixture
@@ -18,84 +19,58 @@ def store():
     s.close()
 
 
-def summary(verdicts: dict, ok: bool = True) -> dict:
-    return {"ok": ok, "verdicts": verdicts}
-
-
-def test_verdicts_are_read_from_the_fit_summary():
-    fit = FitRecord(
-        1,
-        1,
-        "2026-01-01T00:00:00+00:00",
-        {},
-        "h",
-        {},
-        summary(
-            {
-                "cand-a": {"verdict": "ready", "joint_probability": 0.971},
-                "cand-b": {"verdict": "undecided", "joint_probability": 0.4},
-                "cand-c": {"verdict": "undecided"},
-            }
-        ),
+def test_the_table_counts_verdicts_and_the_panel_names_every_candidate(store):
+    es = make_workspace(store, n_items=30)
+    ws = Workspace(store, canned_fitter())
+    assert verdict_summary(ws.summary(es)) == "no fit yet"
+    assert "no fit yet" in verdict_panel(ws.summary(es)).plain
+    fit = ws.fit(es)
+    summary = ws.summary(es)
+    results = ws.results(es)
+    assert summary.results == results  # the value the results screen shows
+    verdicts = [c.verdict for c in results.candidates]
+    assert verdict_summary(summary) == ", ".join(
+        f"{verdicts.count(v)} {v}" for v in dict.fromkeys(verdicts)
     )
-    lines = fit_verdicts(fit)
-    assert [(c.model, c.verdict, c.p_all_hold) for c in lines] == [
-        ("cand-a", "ready", 0.971),
-        ("cand-b", "undecided", 0.4),
-        ("cand-c", "undecided", None),
-    ]
-    assert verdict_summary(fit) == "1 ready, 2 undecided"
-    bad = FitRecord(2, 1, "", {}, "h", {}, summary({"c": {"verdict": "not ready"}}, ok=False))
-    assert verdict_summary(bad) == "1 not ready (diagnostics failed)"
-    assert verdict_summary(None) == "no fit yet"
-    assert verdict_summary(FitRecord(3, 1, "", {}, "h", {}, {})) == "no verdicts"
-    listed = FitRecord(4, 1, "", {}, "h", {}, {"verdicts": [{"model": "m", "verdict": "ready"}]})
-    assert [c.model for c in fit_verdicts(listed)] == ["m"]
-
-
-CANDIDATES = {
-    "newmodel-beta": ("ready", 0.98),
-    "newmodel-gamma-with-a-long-name": ("not ready", 0.0),
-    "guardian-1": ("undecided", 0.41),
-}
+    panel = verdict_panel(summary).plain.splitlines()
+    assert f"last fit #{fit.id}" in panel[0] and "incumbent oldmodel-alpha" in panel[0]
+    for c, line in zip(results.candidates, panel[1:], strict=True):
+        p = probability_text(c.joint_probability, results.threshold)
+        assert c.candidate in line and c.verdict in line and f"P(all hold) {p}" in line
+    failed = Workspace(store, canned_fitter(diagnostics={"ok": False, "divergences": 2}))
+    failed.fit(es)
+    assert verdict_summary(failed.summary(es)).endswith(" (diagnostics failed)")
+    assert "diagnostics FAILED" in verdict_panel(failed.summary(es)).plain
 
 
 @pytest.mark.parametrize("width", [80, 160])
 def test_every_candidate_verdict_shows_at_any_width(store, width):
-    """The verdict column used to be cut at 80 columns and capped at 60 characters, so the
-    last candidates' verdicts never showed."""
-    es = make_workspace(store, n_items=3)
-    verdicts = {m: {"verdict": v, "joint_probability": p} for m, (v, p) in CANDIDATES.items()}
-    store.save_fit(es.id, {}, "hash", {"ok": True}, summary(verdicts), b"")
+    es = make_workspace(store, n_items=30)
+    ws = Workspace(store, canned_fitter())
+    ws.fit(es)
+    results = ws.results(es)
 
     @run_async
     async def run():
-        app = ChangeoverApp(store, rater="ann", seed=1)
+        app = ChangeoverApp(ws, rater="ann", seed=1)
         async with app.run_test(size=(width, 24)) as pilot:
             await settle(pilot)
             return screen_text(app)
 
     text = run()
-    assert "#1" in text and "1 ready, 1 not ready, 1 undecided" in text
-    for model, (verdict, p) in CANDIDATES.items():
-        line = next((ln for ln in text.splitlines() if f" {model} " in ln), "")
-        assert verdict in line and f"P(all hold) {p:.2f}" in line, (model, text)
-    assert "last fit #1" in text and "incumbent oldmodel-alpha" in text
+    for c in results.candidates:
+        line = next((ln for ln in text.splitlines() if f" {c.candidate} " in ln), "")
+        p = probability_text(c.joint_probability, results.threshold)
+        assert c.verdict in line and f"P(all hold) {p}" in line, (c.candidate, text)
 
 
 @run_async
 async def test_the_panel_follows_the_highlighted_set(store):
-    make_workspace(store, n_items=3)
-    second = make_workspace(store, n_items=3, name="second")
-    store.save_fit(
-        second.id,
-        {},
-        "hash",
-        {"ok": False},
-        summary({"newmodel-beta": {"verdict": "ready"}}, ok=False),
-        b"",
-    )
-    app = ChangeoverApp(store, rater="ann", seed=1)
+    make_workspace(store, n_items=6)
+    second = make_workspace(store, n_items=6, name="second")
+    ws = Workspace(store, canned_fitter(diagnostics={"ok": False, "divergences": 2}))
+    ws.fit(second)
+    app = ChangeoverApp(ws, rater="ann", seed=1)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert "support · 3 models" in screen_text(app) and "no fit yet" in screen_text(app)
@@ -103,4 +78,3 @@ async def test_the_panel_follows_the_highlighted_set(store):
         await settle(pilot)
         text = screen_text(app)
         assert "second · 3 models" in text and "diagnostics FAILED" in text
-        assert "✔ ready" in text

@@ -12,87 +12,55 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from changeover.core.types import EvalSet, FitRecord
+from changeover.core.results import probability_text
+from changeover.core.types import EvalSet
+from changeover.core.workspace import EvalSetSummary, Workspace
 from changeover.tui.widgets.safe_text import clean, one_line
 
-# The verdicts do not fit a table cell at 80 columns: the table says how many candidates are
-# in each state, and the panel under it names every candidate of the highlighted set.
+# Every candidate's verdict does not fit a table cell at 80 columns: the table counts the
+# verdicts, and the panel under it names every candidate of the highlighted set.
 COLUMNS = ("Eval set", "Items", "Responses", "Labelled", "Fit", "Verdicts")
 GLYPHS = {"ready": "✔", "not ready": "✘", "undecided": "?"}
 
 
-@dataclass(frozen=True)
-class CandidateLine:
-    """One candidate's headline verdict in a kept fit, with P(all hold) when the fit kept it."""
-
-    model: str
-    verdict: str
-    p_all_hold: float | None = None
-
-
-def fit_verdicts(fit: FitRecord | None) -> list[CandidateLine]:
-    """The candidates' headline verdicts from a fit's summary, whatever shape it has."""
-    s = (fit.summary if fit is not None else None) or {}
-    verdicts = s.get("verdicts") or s.get("candidates") or s.get("overall")
-    if isinstance(verdicts, dict):
-        verdicts = [
-            {"model": name, **v} if isinstance(v, dict) else {"model": name, "verdict": v}
-            for name, v in verdicts.items()
-        ]
-    out = []
-    for v in verdicts if isinstance(verdicts, list) else []:
-        if not isinstance(v, dict):
-            continue
-        p = v.get("joint_probability")
-        out.append(
-            CandidateLine(
-                str(v.get("model", v.get("name", "?"))),
-                str(v.get("verdict", "?")),
-                float(p) if isinstance(p, (int, float)) else None,
-            )
-        )
-    return out
-
-
-def verdict_summary(fit: FitRecord | None) -> str:
-    """The table's cell: how many candidates are ready, not ready and undecided."""
-    if fit is None:
+def verdict_summary(summary: EvalSetSummary) -> str:
+    """The table's cell: how many candidates the latest fit found ready, not ready, undecided."""
+    results = summary.results
+    if summary.latest_fit is None or results is None:
         return "no fit yet"
-    lines = fit_verdicts(fit)
-    if not lines:
-        return "no verdicts"
-    counts = {
-        v: sum(c.verdict == v for c in lines) for v in dict.fromkeys(c.verdict for c in lines)
-    }
-    text = ", ".join(f"{n} {v}" for v, n in counts.items())
-    return text + (" (diagnostics failed)" if fit.summary.get("ok") is False else "")
+    verdicts = [c.verdict for c in results.candidates]
+    text = ", ".join(f"{verdicts.count(v)} {v}" for v in dict.fromkeys(verdicts)) or "no verdicts"
+    if results.failed:
+        text += " (diagnostics failed)"
+    elif results.stale:
+        text += " (stale)"
+    return text
 
 
-def verdict_panel(es: EvalSet, fit: FitRecord | None, models: int | None) -> Text:
-    """Under the table, for the highlighted set: the incumbent, the last fit and one line per
-    candidate with its verdict (glyph and word) and P(all hold)."""
+def verdict_panel(summary: EvalSetSummary) -> Text:
+    """Under the table, for the highlighted set: its models, incumbent and last fit, and one
+    line per candidate with its verdict (glyph and word) and P(all hold)."""
+    es, fit, results = summary.eval_set, summary.latest_fit, summary.results
     out = Text()
     out.append(clean(es.name, False), style="bold")
-    if models is not None:
-        out.append(f" · {models} models")
-    out.append(f" · incumbent {clean(es.incumbent, False)}")
-    if fit is None:
+    out.append(f" · {len(summary.models)} models · incumbent {clean(es.incumbent, False)}")
+    if fit is None or results is None:
         out.append(" · no fit yet: v opens the results, f there fits the model", style="dim")
         return out
     out.append(f" · last fit #{fit.id} {fit.created_at[:16].replace('T', ' ')}")
-    if fit.summary.get("ok") is False:
+    if results.failed:
         out.append(" · diagnostics FAILED", style="bold reverse")
-    lines = fit_verdicts(fit)
-    width = max((len(clean(c.model, False)) for c in lines), default=0)
-    for c in lines:
-        out.append("\n  ")
-        out.append(f"{clean(c.model, False):<{width}}  ")
-        label = f"{GLYPHS.get(c.verdict, '·')} {clean(c.verdict, False)}"
+    elif results.stale:
+        out.append(f" · stale: {results.labels_since:,} labels since", style="bold")
+    width = max((len(clean(c.candidate, False)) for c in results.candidates), default=0)
+    for c in results.candidates:
+        out.append(f"\n  {clean(c.candidate, False):<{width}}  ")
+        label = f"{GLYPHS.get(c.verdict, '·')} {c.verdict}"
         out.append(f"{label:<12}", style="bold" if c.verdict == "ready" else "")
-        if c.p_all_hold is not None:
-            out.append(f"  P(all hold) {c.p_all_hold:.2f}", style="dim")
-    if not lines:
-        out.append("\n  no verdicts kept with this fit", style="dim")
+        p = probability_text(c.joint_probability, results.threshold)
+        out.append(f"  P(all hold) {p}", style="dim")
+    if not results.candidates:
+        out.append("\n  no candidates", style="dim")
     return out
 
 
@@ -113,15 +81,13 @@ class EvalSetsScreen(Screen):
         eval_set: EvalSet
         where: str  # "browse" | "rate" | "results" | "calibration"
 
-    def __init__(self, store, workspace_name: str = ""):
+    def __init__(self, workspace: Workspace, workspace_name: str = ""):
         super().__init__()
-        self.store = store
+        self.workspace = workspace
         self.workspace_name = workspace_name
         self.sets: list[EvalSet] = []
-        # Not Textual's `loading`: that covers the screen with an indicator, and a screen that
-        # covers itself before it is mounted stays covered until a key forces a repaint. The
-        # rows show "…" while their counts are on the way.
-        self.counting = True
+        self.counting = True  # counts still on their way (not `loading`: that would cover the
+        # screen with a loading indicator that Textual keeps until the next key press)
         self.cells: dict[int, tuple[str, ...]] = {}
         self.panels: dict[int, Text] = {}
 
@@ -138,13 +104,12 @@ class EvalSetsScreen(Screen):
             title.append(f" · {clean(self.workspace_name, False)}")
         self.query_one("#sets-title", Static).update(title)
         table = self.query_one(DataTable)
-        table.add_columns(*COLUMNS)
         self.reload()
         table.focus()
 
     def reload(self) -> None:
         """Names at once; the counts (a full scan on big sets) arrive from a worker."""
-        self.sets = self.store.eval_sets()
+        self.sets = self.workspace.eval_sets()
         self.counting = True  # the rows keep their last counts until the new ones are in
         self._show_rows()
         hint = (
@@ -158,7 +123,8 @@ class EvalSetsScreen(Screen):
     def _show_rows(self) -> None:
         table = self.query_one(DataTable)
         cursor = table.cursor_row
-        table.clear()
+        table.clear(columns=True)  # the columns widen to what the counts bring
+        table.add_columns(*COLUMNS)
         for es in self.sets:
             cells = self.cells.get(es.id, ("…",) * (len(COLUMNS) - 1))
             table.add_row(one_line(es.name, 30), *(one_line(c, 60) for c in cells), key=str(es.id))
@@ -178,32 +144,25 @@ class EvalSetsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="counts")
     def load_counts(self) -> None:
-        with self.store.reading() as reader:  # counts scan every row: not on the app's connection
+        # The counts scan every row: on their own connection, not the app's.
+        with self.workspace.reading() as reader:
             for es in list(self.sets):
                 self._count(reader, es)
         self.app.call_from_thread(setattr, self, "counting", False)
 
-    @property
-    def loading(self) -> bool:  # type: ignore[override]  # a state, not Textual's indicator
-        """The counts are still on their way (what tests and benchmarks wait for)."""
-        return self.counting
-
-    def _count(self, reader, es: EvalSet) -> None:
-        responses = reader.response_total(es.id)
-        labelled = reader.labelled_total(es.id)
-        items = reader.item_count(es.id)
-        models = len(reader.models(es.id))
-        fits = reader.fits(es.id)
-        fit = fits[0] if fits else None
+    def _count(self, reader: Workspace, es: EvalSet) -> None:
+        summary = reader.summary(es)
+        s, fit = summary.stats, summary.latest_fit
+        responses, labelled = s.responses, s.labelled_responses
         share = f"{labelled:,} ({labelled / responses:.1%})" if responses else "0"
         cells = (
-            f"{items:,}",
+            f"{s.items:,}",
             f"{responses:,}",
             share,
             f"#{fit.id}" if fit else "none",
-            verdict_summary(fit),
+            verdict_summary(summary),
         )
-        self.app.call_from_thread(self._fill_row, es.id, cells, verdict_panel(es, fit, models))
+        self.app.call_from_thread(self._fill_row, es.id, cells, verdict_panel(summary))
 
     def _fill_row(self, set_id: int, cells: tuple[str, ...], panel: Text) -> None:
         self.cells[set_id] = cells
