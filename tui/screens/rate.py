@@ -279,8 +279,8 @@ class RateScreen(Screen):
                 f"\nThe header: responses you answered in full this session; responses of the "
                 f"set with a human label; and the cell, the labelled responses of this "
                 f"response's model and region (not named while blind). The queue brings "
-                f"every cell to {need} first: 'cell 4/{need} min' is on its way, 'cell 12, "
-                f"min {need} met' is past it, and the labels now go where they settle most.\n",
+                f"every cell to {need} first: 'cell 4/{need} min' is on its way there, "
+                f"'cell 12, min {need} met' is past it.\n",
                 style="dim",
             )
         return out
