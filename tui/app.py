@@ -18,6 +18,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from changeover.core.settings import Settings
 from changeover.core.types import ChangeoverError, EvalSet, UsageError
 from changeover.core.workspace import Workspace
 from changeover.tui.screens.browse import BrowseScreen
@@ -45,9 +46,11 @@ class ChangeoverApp(App):
         start_rating: str | None = None,
         seed: int | None = None,
         overlap: float = 0.1,
+        fit_settings: Settings | None = None,
     ):
         super().__init__()
         self.overlap = overlap
+        self.fit_settings = fit_settings  # how `f` fits (None: the full default settings)
         self.workspace = workspace
         self.rater = rater
         self.read_only = read_only or workspace.read_only
@@ -77,7 +80,7 @@ class ChangeoverApp(App):
             queue = ws.queue(es, self.rater, seed=self.seed, overlap=self.overlap)
             return RateScreen(ws, es, self.rater, queue=queue)
         if where == "results":
-            return ResultsScreen(ws, es)
+            return ResultsScreen(ws, es, settings=self.fit_settings)
         if where == "calibration":
             return CalibrationScreen(ws, es)
         raise ValueError(where)
