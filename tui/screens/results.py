@@ -38,6 +38,7 @@ from changeover.tui.screens.results_tables import (
 )
 from changeover.tui.widgets.intervals import prefers_ascii, verdict_label
 from changeover.tui.widgets.safe_text import one_line
+from changeover.tui.widgets.tabs import switch_tab
 
 PROGRESS_INTERVAL = 0.1  # seconds between progress messages from the worker
 LEGEND = "cells: mean [90% interval] / bar (shared axis) / delta, P(holds), verdict"
@@ -403,21 +404,11 @@ class ResultsScreen(Screen):
 
         self.app.push_screen(CalibrationScreen(self.workspace, self.eval_set))
 
-    def _switch_tab(self, step: int) -> None:
-        tabs = self.query_one(TabbedContent)
-        ids = [pane.id for pane in self.query(TabPane)]
-        if not ids:
-            return
-        k = ids.index(tabs.active) if tabs.active in ids else 0
-        tabs.active = ids[(k + step) % len(ids)]
-        table = self.query_one(f"#{tabs.active} DataTable", DataTable)
-        table.focus()
-
     def action_next_tab(self) -> None:
-        self._switch_tab(1)
+        switch_tab(self, 1)
 
     def action_previous_tab(self) -> None:
-        self._switch_tab(-1)
+        switch_tab(self, -1)
 
     def verdict_plain(self, verdict: str | None) -> str:
         return verdict_label(verdict, self.ascii)
