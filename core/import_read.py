@@ -82,7 +82,7 @@ class Sink:
             unit = self.unit if file is None else "line"
             self.kept.append(Problem(file or self.file, line, column, message, unit))
 
-    def rows(self, bad: pl.DataFrame, column: str, message: Callable[[dict], str]) -> None:
+    def rows(self, bad: pl.DataFrame, column: str, message: Callable[..., str]) -> None:
         """One problem per row of `bad` (which has LINE); builds objects only for the first few."""
         if bad.height == 0:
             return

@@ -263,11 +263,11 @@ def _metric_from_dict(m: dict, where: str, bad, text_of) -> Metric | None:
     pass_level = None
     if "pass_level" in m:
         raw = m["pass_level"]
-        folded = [x.casefold() for x in levels]
+        names = [x.casefold() for x in levels]
         if len(levels) <= 2 and levels:
             fail("pass_level", "only for scales with more than two levels")
-        elif str(raw).strip().casefold() in folded:
-            pass_level = folded.index(str(raw).strip().casefold())
+        elif str(raw).strip().casefold() in names:
+            pass_level = names.index(str(raw).strip().casefold())
         elif levels:
             fail("pass_level", f"{show(raw)} is not one of the levels {', '.join(levels)}")
     if errors or not name or not levels:

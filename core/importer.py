@@ -570,7 +570,7 @@ def _write(
                     cols.levels(lab[hc], m).alias("level"),
                 )
                 labels += lab.height
-                if given is not None:  # never add to, or revive, what a rater already said
+                if given is not None and same is not None:  # never add to or revive a label
                     held_same = lab.join(same, on=lab.columns, how="semi").height
                     before = lab.height
                     lab = lab.join(given, on=["item_id", "model", "metric", "rater"], how="anti")
@@ -694,13 +694,14 @@ def import_labels(
         if header is not None and c not in header:
             sink.add(1 if fmt == "csv" else 0, c, "missing column")
             skip.add(c)
-    cols, times = _Columns(es), {}
+    cols, times = _Columns(es), dict[str, str | None]()
     parts = [_label_chunk(df, cols, sink, skip, times) for df in chunks]
     k = pl.concat(parts) if parts else None
     if k is None or k.height == 0:
         if not sink.total:
             sink.add(0, "", "no rows")
         sink.raise_if_any()
+    assert k is not None  # no rows raised just above
     k = k.filter(
         pl.all_horizontal(pl.col("item_id", "model", "metric", "rater", "level").is_not_null())
     )
