@@ -142,6 +142,8 @@ class BrowseScreen(Screen):
         start = first
         with self.store.reading() as reader:
             for _ in range(abs(steps)):
+                if token != self._token:
+                    return  # a later press asked for another page: that walk answers
                 if steps > 0 and len(rows) == PAGE:
                     page = reader.browse_page(
                         self.eval_set.id, f, after_id=rows[-1].response_id, limit=PAGE
