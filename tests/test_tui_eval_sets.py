@@ -78,3 +78,33 @@ async def test_the_panel_follows_the_highlighted_set(store):
         await settle(pilot)
         text = screen_text(app)
         assert "second · 3 models" in text and "diagnostics FAILED" in text
+
+
+@run_async
+async def test_counts_show_before_the_verdicts_are_worked_out(store):
+    """The latest fit's results take seconds on a big set: the counts do not wait for them."""
+    import threading
+
+    es = make_workspace(store, n_items=30)
+    ws = Workspace(store, canned_fitter())
+    ws.fit(es)
+    release = threading.Event()
+    real = ws.results
+
+    def slow_results(*args, **kwargs):
+        release.wait(20)
+        return real(*args, **kwargs)
+
+    ws.results = slow_results  # type: ignore[method-assign]
+    app = ChangeoverApp(ws, rater="ann", seed=1)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if "verdicts on their way" in screen_text(app):
+                break
+        text = screen_text(app)
+        assert "verdicts on their way" in text and app.screen.counting
+        assert " 30 " in text and " 90 " in text  # items and responses are in already
+        release.set()
+        await settle(pilot)
+        assert "P(all hold)" in screen_text(app) and not app.screen.counting

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rich.text import Text
 from textual import work
@@ -26,8 +26,10 @@ GLYPHS = {"ready": "✔", "not ready": "✘", "undecided": "?"}
 def verdict_summary(summary: EvalSetSummary) -> str:
     """The table's cell: how many candidates the latest fit found ready, not ready, undecided."""
     results = summary.results
-    if summary.latest_fit is None or results is None:
+    if summary.latest_fit is None:
         return "no fit yet"
+    if results is None:
+        return "…"  # on their way
     verdicts = [c.verdict for c in results.candidates]
     text = ", ".join(f"{verdicts.count(v)} {v}" for v in dict.fromkeys(verdicts)) or "no verdicts"
     if results.failed:
@@ -44,10 +46,13 @@ def verdict_panel(summary: EvalSetSummary) -> Text:
     out = Text()
     out.append(clean(es.name, False), style="bold")
     out.append(f" · {len(summary.models)} models · incumbent {clean(es.incumbent, False)}")
-    if fit is None or results is None:
+    if fit is None:
         out.append(" · no fit yet: v opens the results, f there fits the model", style="dim")
         return out
     out.append(f" · last fit #{fit.id} {fit.created_at[:16].replace('T', ' ')}")
+    if results is None:
+        out.append("\n  verdicts on their way…", style="dim")
+        return out
     if results.failed:
         out.append(" · diagnostics FAILED", style="bold reverse")
     elif results.stale:
@@ -144,15 +149,20 @@ class EvalSetsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="counts")
     def load_counts(self) -> None:
-        # The counts scan every row: on their own connection, not the app's.
+        # The counts scan every row: on their own connection, not the app's. They show first;
+        # the verdicts (the latest fit's results: seconds on a big set) follow.
         with self.workspace.reading() as reader:
-            for es in list(self.sets):
-                self._count(reader, es)
+            summaries = [reader.summary(es, with_results=False) for es in list(self.sets)]
+            for summary in summaries:
+                self._show_summary(summary)
+            for summary in summaries:
+                if summary.latest_fit is not None:
+                    results = reader.results(summary.eval_set)
+                    self._show_summary(replace(summary, results=results))
         self.app.call_from_thread(setattr, self, "counting", False)
 
-    def _count(self, reader: Workspace, es: EvalSet) -> None:
-        summary = reader.summary(es)
-        s, fit = summary.stats, summary.latest_fit
+    def _show_summary(self, summary: EvalSetSummary) -> None:
+        es, s, fit = summary.eval_set, summary.stats, summary.latest_fit
         responses, labelled = s.responses, s.labelled_responses
         share = f"{labelled:,} ({labelled / responses:.1%})" if responses else "0"
         cells = (
