@@ -82,9 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("import", help="import responses, judge verdicts and labels")
     p.add_argument("workspace", help="workspace file (created if missing)")
-    p.add_argument("file", help="CSV, JSONL or Parquet file, one row per response")
+    p.add_argument(
+        "file",
+        nargs="+",
+        help="CSV, JSONL or Parquet file, one row per response; or Inspect AI logs (one per model)",
+    )
     p.add_argument("--spec", required=True, help="eval-set spec (TOML)")
     p.add_argument("--format", choices=FORMATS, help="file format (default: from the extension)")
+    p.add_argument("--from", dest="source", choices=("inspect",), help="the files are Inspect logs")
 
     p = sub.add_parser("import-labels", help="import human labels for responses already imported")
     p.add_argument("workspace")
@@ -169,13 +174,22 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     cmd = args.command
     if cmd == "import":
+        from changeover.core.import_inspect import import_logs, is_inspect_log
         from changeover.core.importer import import_file
 
+        inspect = args.source == "inspect" or all(is_inspect_log(Path(f)) for f in args.file)
+        if args.format and args.source:
+            parser.error("--from inspect reads Inspect logs: leave out --format")
+        if len(args.file) > 1 and not inspect:
+            parser.error("several files import together only as Inspect logs (--from inspect)")
         path = Path(args.workspace)
         fresh = not path.exists()
         try:
             with Store.open(path, create=True) as store:
-                report = import_file(store, args.file, spec=args.spec, fmt=args.format)
+                if inspect and not args.format:
+                    report = import_logs(store, args.file, spec=args.spec)
+                else:
+                    report = import_file(store, args.file[0], spec=args.spec, fmt=args.format)
         except BaseException:
             if fresh:  # a failed first import leaves no empty workspace behind
                 for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
