@@ -145,8 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="export ratings, responses or results with provenance")
     p.add_argument("workspace")
     _add_eval_set(p)
-    p.add_argument("--what", choices=("ratings", "responses", "results"), required=True)
-    p.add_argument("--format", choices=FORMATS, default="csv")
+    p.add_argument("--what", choices=("ratings", "responses", "results", "draws"), required=True)
+    p.add_argument(
+        "--format",
+        choices=(*FORMATS, "netcdf"),
+        help="csv (default), jsonl, parquet; the draws: netcdf (an ArviZ DataTree)",
+    )
+    p.add_argument("--fit", type=int, metavar="ID", help="draws of this kept fit (default: latest)")
     p.add_argument("--output", "-o", metavar="FILE", help="write here (default: standard output)")
     return parser
 
