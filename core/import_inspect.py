@@ -283,7 +283,7 @@ class InspectSource:
         for sample in sorted(log.samples, key=lambda s: order.get(s.id, len(order))):
             if sample.epoch != epoch:
                 continue
-            label = f"sample {sample.id}" + (f" (epoch {epoch})" if epochs > 1 else "")
+            label = f"sample {_id_text(sample.id)}" + (f" (epoch {epoch})" if epochs > 1 else "")
             self.where.append((str(path), label))
             line = len(self.where)
             row = self._row(sample, model, scorers, sink, line)
@@ -324,8 +324,10 @@ class InspectSource:
         }
         if sample.error is not None:
             first = (sample.error.message or "").strip().splitlines()
-            sink.add(line, "response", f"the sample failed in Inspect: {first[0] if first else ''}")
-            row["response"] = BAD
+            why = show(first[0], 120) if first else "no message"
+            sink.add(line, "response", f"the sample failed in Inspect: {why}")
+            # its missing output and scores follow from the failure: not reported again
+            return row | {"response": BAD} | {f"judge_{m}": BAD for m in scorers}
         for metric, (scorer, key) in scorers.items():
             if not scorer:
                 row[f"judge_{metric}"] = BAD
@@ -370,6 +372,12 @@ class InspectSource:
             sink.add(line, "region", f"{show(value)} is not a region name")
             return BAD
         return _value_text(value)
+
+
+def _id_text(sample_id: object) -> str:
+    """A sample id for a message: as it is, or quoted with escapes when it is not plain text."""
+    text = str(sample_id)
+    return text if text.isprintable() and " " not in text and len(text) <= 60 else show(text, 60)
 
 
 def _lookup(metadata: dict | None, path: tuple[str, ...]) -> tuple[bool, Any]:

@@ -29,20 +29,11 @@ az = pytest.importorskip("arviz")
 
 SPEC = """name = "support"
 incumbent = "inc"
-[regions]
-EU = 3
-US = 1
-[[metrics]]
-name = "correct"
-levels = ["no", "yes"]
-direction = "higher"
-margin = 0.05
-[[metrics]]
-name = "style"
-levels = ["1", "2", "3"]
-direction = "higher"
-margin = 0.2
-pass_level = "2"
+regions = { EU = 3, US = 1 }
+metrics = [
+  { name = "correct", levels = ["no", "yes"], direction = "higher", margin = 0.05 },
+  { name = "style", levels = ["1", "2", "3"], direction = "higher", margin = 0.2, pass_level = "2" },
+]
 """
 MODELS = {"inc": 0.8, "good": 0.85, "bad": 0.6}
 
@@ -301,7 +292,8 @@ def test_fit_option_picks_a_kept_fit(workspace, tmp_path):
 @pytest.mark.slow
 def test_a_real_fit_exports_its_chains(tmp_path):
     """A real (quick) fit of the yes/no metric: two chains, the report's numbers, R-hat."""
-    ws = make_workspace(tmp_path, SPEC.split('[[metrics]]\nname = "style"')[0], "one")
+    one_metric = "\n".join(line for line in SPEC.splitlines() if '"style"' not in line)
+    ws = make_workspace(tmp_path, one_metric, "one")
     with Store.open(ws) as store:
         es = store.eval_set("support")
         fit = run_fit(store, es, Settings.quick(seed=5, draws=200, tune=200))

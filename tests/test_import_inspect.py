@@ -28,9 +28,7 @@ SPEC = """name = "arith"
 incumbent = "acme-1"
 judge = "inspect"
 
-[regions]
-"Europe" = 2_000
-"Americas" = 1_000
+regions = { Europe = 2_000, Americas = 1_000 }
 
 [[metrics]]
 name = "correct"
@@ -246,13 +244,14 @@ def test_problems_name_the_log_and_the_sample(logs, spec, tmp_path):
     assert not ws.exists() or _rows(ws, "SELECT count(*) FROM responses") == [(0,)]
 
 
-def test_a_failed_sample_and_a_question_that_differs(logs, spec, tmp_path):
+def test_a_sample_that_failed_in_inspect(logs, spec, tmp_path):
     ws = tmp_path / "ws.changeover"
     with Store.open(ws, create=True) as store, pytest.raises(ImportFailed) as exc:
         import_logs(store, [logs["a"], logs["failed"]], spec)
-    text = str(exc.value)
-    assert f"{logs['failed']}: sample q5: response: the sample failed in Inspect" in text
-    assert "the mock model broke down" in text
+    assert [str(p) for p in exc.value.problems] == [
+        f"{logs['failed']}: sample q5: response: the sample failed in Inspect: "
+        "\"RuntimeError('the mock model broke down')\""
+    ]
 
 
 def test_several_epochs_need_one_chosen(logs, spec, tmp_path):
@@ -331,3 +330,18 @@ def test_imported_logs_fit(logs, spec, tmp_path):
     # acme-1 is always right, acme-2 wrong on a third of the items (judge and humans agree)
     assert overall[0] > 0.85 and 0.5 < overall[1] < 0.8
     assert set(fit.summary["verdicts"]) == {"acme-2"}
+
+
+def test_the_readme_example_spec_reads(tmp_path):
+    from changeover.core.import_inspect import load_options
+    from changeover.core.import_spec import load_spec
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Inspect AI logs", 1)[1]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    spec = tmp_path / "spec.toml"
+    spec.write_text('name = "acme"\nincumbent = "gpt-4o"\n[regions]\nEU = 1\nUS = 1\n' + example)
+    options = load_options(spec, load_spec(spec))
+    assert options.region == ("metadata", "region") and options.epoch == 1
+    assert options.scorers == {"correct": "match"}
+    assert options.models == {"openai/gpt-4o": "gpt-4o"}
