@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("inspect_ai")
-
 from changeover.core.import_inspect import import_logs, is_inspect_log
 from changeover.core.importer import ImportFailed, import_file
 from changeover.core.store import Store
 from changeover.tui.cli import main
 
+# Inspect's own retry setup warns on every run with this tenacity; nothing of ours
+pytestmark = pytest.mark.filterwarnings("ignore:The 'initial' parameter is deprecated")
 REGIONS = ("Europe", "Americas")
 N_ITEMS = 24
 
