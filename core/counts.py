@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import weakref
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,11 +81,11 @@ def counts_for(store, eval_set: EvalSet, exclude_raters: Iterable[str] = ()) -> 
     """
     judged = _judge_level_counts(store, eval_set.id)
     votes = store.label_votes(eval_set.id, exclude_raters)
-    models = _model_order(store, eval_set, [row[1] for row in judged])
+    models = _model_order(store, eval_set, [row.model for row in judged])
     regions = list(eval_set.region_names)
     for row in judged:  # a region present in the data but not declared still gets a column
-        if row[2] not in regions:
-            regions.append(row[2])
+        if row.region not in regions:
+            regions.append(row.region)
     m_ix = {m: i for i, m in enumerate(models)}
     r_ix = {r: i for i, r in enumerate(regions)}
     M, R = len(models), len(regions)
@@ -118,12 +118,10 @@ def counts_for(store, eval_set: EvalSet, exclude_raters: Iterable[str] = ()) -> 
         L = metrics[metric].n_levels
         if judge is None or not 0 <= judge < L:
             continue  # already counted as a missing judgment
-        top = max(tally.values())
-        winners = [h for h, v in tally.items() if v == top]
-        if len(winners) > 1:
+        h = majority(tally)
+        if h is None:
             ties[metric] += 1
             continue
-        h = winners[0]
         if 0 <= h < L:
             n[metric][m_ix[model], r_ix[region], h, judge] += 1
 
@@ -140,6 +138,16 @@ def counts_for(store, eval_set: EvalSet, exclude_raters: Iterable[str] = ()) -> 
             missing_judgments=missing[name],
         )
     return out
+
+
+def majority(votes: Mapping[int, int]) -> int | None:
+    """The level with strictly the most votes; None on a tie or without votes (the model
+    leaves ties out: a response whose raters tie counts as unlabelled)."""
+    if not votes:
+        return None
+    best = max(votes.values())
+    winners = [level for level, n in votes.items() if n == best]
+    return winners[0] if len(winners) == 1 else None
 
 
 def data_hash(counts: dict[str, Counts]) -> str:

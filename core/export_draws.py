@@ -18,8 +18,8 @@ quantiles of these draws. Coordinates: `model` (incumbent first), `candidate`, `
 for scales `level`, `human_level`, `judge_level` (a second scale with other levels gets its
 own, `k_level` ...). Attributes carry the settings and the provenance (workspace, eval set, fit
 id and time, data hash, changeover version). Stored draws are the chains one after another,
-each thinned alike (core/model.py `summarise`), so with the fit's chain count they split back
-into chains; the instant posterior has no chains and is one.
+each thinned alike (core/model.py `summarise`), and a kept fit records how many chains, so
+they split back into chains; the instant posterior has no chains and is one.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 
 from changeover.core.posterior import Posterior
-from changeover.core.types import ChangeoverError
+from changeover.core.store import Store
+from changeover.core.types import ChangeoverError, EvalSet
 
 ENGINE = "h5netcdf"  # netCDF4 (HDF5) groups; scipy's netCDF3 cannot hold a DataTree's groups
 
@@ -48,9 +49,14 @@ def changeover_version() -> str:
         return "unknown"
 
 
-def chains_of(posteriors: Sequence[Posterior], chains: int) -> int:
-    """How many chains the stored draws split into: the fit's count when every metric's draws
-    came from the sampler and divide evenly, else 1."""
+def chains_of(posteriors: Sequence[Posterior], fallback: int = 1) -> int:
+    """How many chains the stored draws split into: the count kept with them (for fits kept
+    before it was, the fit's setting `fallback`), when every metric's draws came from the
+    sampler and divide evenly; else 1."""
+    kept = {p.chains for p in posteriors}
+    chains = kept.pop() if len(kept) == 1 else 1
+    if chains == 1:
+        chains = fallback
     draws = {p.n_draws for p in posteriors}
     if (
         chains > 1
@@ -209,12 +215,15 @@ def write_netcdf(tree, path: str | os.PathLike) -> None:
         tree.to_netcdf(tmp, engine=ENGINE)
 
 
-def export_draws(store, es, output: str | os.PathLike, fit_id: int | None = None) -> dict:
+def export_draws(
+    store: Store, es: EvalSet, output: str | os.PathLike, fit_id: int | None = None
+) -> dict:
     """Write the kept fit (the latest, or `fit_id`) of an eval set to a netCDF file; returns
     what was written: fit id, chains, draws per chain, variables."""
-    from changeover.core.fitting import is_stale, latest_posteriors
+    from changeover.core.counts import counts_for, data_hash
+    from changeover.core.fitting import kept_fit
 
-    fit, posteriors = latest_posteriors(store, es, fit_id)
+    fit, posteriors = kept_fit(store, es, fit_id)
     if fit is None or not posteriors:
         raise ChangeoverError(f"eval set {es.name!r} has no fit yet: run `changeover fit` first")
     provenance = {
@@ -223,13 +232,14 @@ def export_draws(store, es, output: str | os.PathLike, fit_id: int | None = None
         "fit_id": fit.id,
         "fit_created_at": fit.created_at,
         "data_hash": fit.data_hash,
-        "stale": is_stale(store, es, fit),
-        "settings": fit.settings,
-        "diagnostics": fit.diagnostics,
-        "sampler": (fit.diagnostics or {}).get("sampler", ""),
+        "stale": data_hash(counts_for(store, es, fit.exclude_raters)) != fit.data_hash,
+        "exclude_raters": list(fit.exclude_raters),
+        "settings": fit.settings.to_dict(),
+        "diagnostics": fit.diagnostics.to_dict(),
+        "sampler": fit.diagnostics.sampler,
         "regions": {r.name: r.traffic for r in es.regions},
     }
-    tree = draws_tree(posteriors, es.incumbent, provenance, int(fit.settings.get("chains", 1)))
+    tree = draws_tree(posteriors, es.incumbent, provenance, fit.settings.chains)
     write_netcdf(tree, output)
     post = tree["posterior"]
     return {

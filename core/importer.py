@@ -407,12 +407,7 @@ def import_file(
     fmt: str | None = None,
     chunk_rows: int = CHUNK_ROWS,
 ) -> ImportReport:
-    """Check every row of a responses file, then write it all in one transaction (or nothing).
-    An Inspect AI log (fmt "inspect", or told by the file) goes to core/import_inspect.py."""
-    from changeover.core.import_inspect import import_logs, is_inspect_log
-
-    if fmt == "inspect" or (fmt is None and is_inspect_log(Path(path))):
-        return import_logs(store, [path], spec, chunk_rows=chunk_rows)
+    """Check every row of a responses file, then write it all in one transaction (or nothing)."""
     resolved = _resolve_spec(spec)
     return import_rows(store, FileSource(Path(path), fmt), resolved, chunk_rows)
 
@@ -748,10 +743,10 @@ def _check_labels(store: Store, es: EvalSet, k: pl.DataFrame, sink: Sink) -> Non
             f"no response of model {r['model']!r} to item {r['item_id']!r} in eval set {es.name!r}"
         ),
     )
-    events = [e for e in store.rating_keys(es.id) if e[5]]
+    events = [e for e in store.rating_keys(es.id) if e.active]
     if events:
         held = pl.DataFrame(
-            [e[:5] for e in events],
+            [(e.item_id, e.model, e.metric, e.rater, e.value) for e in events],
             orient="row",
             schema={
                 "item_id": pl.String,

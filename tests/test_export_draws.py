@@ -14,15 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import canned_fitter
 
-from changeover.core.counts import counts_for
+from changeover.core.counts import Counts
 from changeover.core.export_draws import chains_of, changeover_version, draws_tree
-from changeover.core.fitting import counts_of_fit, latest_posteriors, run_fit
-from changeover.core.importer import import_file
-from changeover.core.model import Settings, summarise
+from changeover.core.model import summarise
 from changeover.core.posterior import Posterior, from_bytes, to_bytes
-from changeover.core.report import build_report
-from changeover.core.store import Store
+from changeover.core.settings import Settings
+from changeover.core.workspace import Workspace
 from changeover.tui.cli import main
 
 az = pytest.importorskip("arviz")
@@ -71,8 +70,8 @@ def make_workspace(tmp_path: Path, spec_text: str = SPEC, name: str = "ws") -> P
         writer.writerows(rows)
     spec.write_text(spec_text)
     ws = tmp_path / f"{name}.changeover"
-    with Store.open(ws, create=True) as store:
-        import_file(store, data, spec)
+    with Workspace.open(ws, create=True) as w:
+        w.import_file(data, spec)
     return ws
 
 
@@ -81,34 +80,20 @@ def workspace(tmp_path) -> Path:
     return make_workspace(tmp_path)
 
 
-def canned_fitter(counts, weights, settings, on_progress=None, cancel=None, pass_levels=None):
-    """The instant posterior standing in for the full model: fast and deterministic."""
-    from types import SimpleNamespace
-
-    from changeover.core.instant import instant_posterior
-
-    posts = [
-        instant_posterior(c, weights, draws=500, seed=0, pass_level=(pass_levels or {}).get(name))
-        for name, c in counts.items()
-    ]
-    return SimpleNamespace(
-        posteriors=posts, diagnostics={"ok": True, "sampler": "canned"}, seconds=0.0
-    )
+def _fit(ws: Path, settings: Settings = Settings.quick(), fitter=None):
+    with Workspace.open(ws, fitter=fitter or canned_fitter()) as w:
+        return w.fit(w.eval_set("support"), settings)
 
 
-def _fit_and_export(ws: Path, out: Path) -> tuple:
-    with Store.open(ws) as store:
-        es = store.eval_set("support")
-        fit = run_fit(store, es, Settings.quick(), fitter=canned_fitter)
+def _fit_and_export(ws: Path, out: Path):
+    fit = _fit(ws)
     assert main(["export", str(ws), "--what", "draws", "--format", "netcdf", "-o", str(out)]) == 0
-    return es, fit
+    return fit
 
 
-def _report_cells(ws: Path, fit_id: int):
-    with Store.open(ws, read_only=True) as store:
-        es = store.eval_set("support")
-        fit, posts = latest_posteriors(store, es, fit_id)
-        return build_report(es, posts, fit=fit, counts=counts_of_fit(store, es, fit))
+def _results(ws: Path, fit_id: int):
+    with Workspace.open(ws, read_only=True) as w:
+        return w.results(w.eval_set("support"), fit_id=fit_id)
 
 
 def _eti(draws) -> tuple[float, float, float]:
@@ -119,10 +104,10 @@ def _eti(draws) -> tuple[float, float, float]:
 
 def test_netcdf_round_trip_gives_the_reports_numbers(workspace, tmp_path):
     out = tmp_path / "draws.nc"
-    _, fit = _fit_and_export(workspace, out)
+    fit = _fit_and_export(workspace, out)
     dt = az.from_netcdf(out)
     post = dt["posterior"]
-    report = _report_cells(workspace, fit.id)
+    report = _results(workspace, fit.id)
     checked = 0
     for table in report.metrics:
         name = "rate" if table.quantity == "rate" else "mean_level"
@@ -167,12 +152,12 @@ def test_netcdf_round_trip_gives_the_reports_numbers(workspace, tmp_path):
 
 def test_arviz_summary_and_forest_plot_work(workspace, tmp_path):
     out = tmp_path / "draws.nc"
-    _, fit = _fit_and_export(workspace, out)
+    fit = _fit_and_export(workspace, out)
     dt = az.from_netcdf(out)
     table = az.summary(
         dt, var_names=["correct_delta"], ci_prob=0.9, ci_kind="eti", kind="stats", round_to="none"
     )
-    report = _report_cells(workspace, fit.id)
+    report = _results(workspace, fit.id)
     eu = next(r for r in report.metrics[0].rows if r.region == "EU")
     bad = next(c for c in eu.cells if c.model == "bad")
     row = table.loc["correct_delta[bad, EU]"]
@@ -185,7 +170,7 @@ def test_arviz_summary_and_forest_plot_work(workspace, tmp_path):
 
 def test_coordinates_and_provenance(workspace, tmp_path):
     out = tmp_path / "draws.nc"
-    es, fit = _fit_and_export(workspace, out)
+    fit = _fit_and_export(workspace, out)
     post = az.from_netcdf(out)["posterior"]
     assert list(post["model"].values) == ["inc", "good", "bad"]
     assert list(post["candidate"].values) == ["good", "bad"]
@@ -212,8 +197,6 @@ def test_coordinates_and_provenance(workspace, tmp_path):
 
 def test_stored_draws_split_back_into_chains():
     """model.summarise stores chains one after another, thinned alike; the export undoes it."""
-    from changeover.core.counts import Counts
-
     C, D, M, R, L = 3, 50, 2, 2, 2
     counts = Counts(
         metric="m",
@@ -228,15 +211,18 @@ def test_stored_draws_split_back_into_chains():
     p = np.broadcast_to((chain + 1) / 10 + draw / 1000, (C, D, M, R, L)).copy()
     settings = Settings.quick(chains=C, keep_draws=60)  # thinned: every 3rd draw of 50
     conf = np.broadcast_to(p[..., None], (C, D, M, R, L, L))
-    stored = from_bytes(to_bytes([summarise(counts, [0.5, 0.5], p, conf, settings)]))
-    assert chains_of(stored, C) == C
-    rate = draws_tree(stored, "inc", {}, chains=C)["posterior"]["m_rate"]
+    kept = replace(summarise(counts, [0.5, 0.5], p, conf, settings), chains=C)  # as run_fit keeps
+    stored = from_bytes(to_bytes([kept]))
+    assert stored[0].chains == C and chains_of(stored) == C
+    rate = draws_tree(stored, "inc", {})["posterior"]["m_rate"]
     assert rate.sizes == {"chain": C, "draw": 17, "model": M, "region": R}
     for c in range(C):
         expect = (c + 1) / 10 + np.arange(0, D, 3) / 1000
         assert np.allclose(rate.isel(chain=c, model=0, region=0).values, expect, atol=1e-6)
     instant = [replace(stored[0], source="instant")]
     assert chains_of(instant, C) == 1  # conjugate draws have no chains
+    older = [replace(stored[0], chains=1)]  # kept before the chain count was: the setting
+    assert chains_of(older, C) == C
 
 
 def test_scales_with_other_levels_get_their_own_dimensions():
@@ -277,11 +263,8 @@ def test_usage_errors_and_no_fit(workspace, tmp_path, capsys):
 
 
 def test_fit_option_picks_a_kept_fit(workspace, tmp_path):
-    with Store.open(workspace) as store:
-        es = store.eval_set("support")
-        first = run_fit(store, es, Settings.quick(seed=1), fitter=canned_fitter)
-        run_fit(store, es, Settings.quick(seed=2), fitter=canned_fitter)
-        assert counts_for(store, es)  # the eval set has counts to fit
+    first = _fit(workspace, Settings.quick(seed=1))
+    _fit(workspace, Settings.quick(seed=2))
     out = tmp_path / "first.nc"
     args = ["export", str(workspace), "--what", "draws", "--fit", str(first.id), "-o", str(out)]
     assert main(args) == 0
@@ -292,18 +275,17 @@ def test_fit_option_picks_a_kept_fit(workspace, tmp_path):
 @pytest.mark.slow
 def test_a_real_fit_exports_its_chains(tmp_path):
     """A real (quick) fit of the yes/no metric: two chains, the report's numbers, R-hat."""
+    from changeover.core.model import fit_counts
+
     one_metric = "\n".join(line for line in SPEC.splitlines() if '"style"' not in line)
     ws = make_workspace(tmp_path, one_metric, "one")
-    with Store.open(ws) as store:
-        es = store.eval_set("support")
-        fit = run_fit(store, es, Settings.quick(seed=5, draws=200, tune=200))
+    fit = _fit(ws, Settings.quick(seed=5, draws=200, tune=200), fitter=fit_counts)
     out = tmp_path / "draws.nc"
     assert main(["export", str(ws), "--what", "draws", "-o", str(out)]) == 0
     dt = az.from_netcdf(out)
     post = dt["posterior"]
     assert (post.sizes["chain"], post.sizes["draw"]) == (2, 200)
-    report = _report_cells(ws, fit.id)
-    overall = report.metrics[0].rows[-1]
+    overall = _results(ws, fit.id).metrics[0].rows[-1]
     for cell in overall.cells:
         got = _eti(post["correct_rate_overall"].sel(model=cell.model))
         assert got == pytest.approx(

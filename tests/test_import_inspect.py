@@ -16,8 +16,11 @@ import pytest
 
 pytest.importorskip("inspect_ai")
 from changeover.core.import_inspect import import_logs, is_inspect_log
-from changeover.core.importer import ImportFailed, import_file
+from changeover.core.importer import ImportFailed
+from changeover.core.settings import Settings
 from changeover.core.store import Store
+from changeover.core.types import UsageError
+from changeover.core.workspace import Workspace
 from changeover.tui.cli import main
 
 # Inspect's own retry setup warns on every run with this tenacity; nothing of ours
@@ -192,10 +195,11 @@ def test_the_format_is_told_by_the_file(logs, spec, tmp_path):
     jsonl = tmp_path / "rows.json"
     jsonl.write_text('{"version": 2, "status": "success", "item_id": "x"}\n')
     assert not is_inspect_log(jsonl)  # a JSONL file named .json is read as rows
-    ws = tmp_path / "ws.changeover"
-    with Store.open(ws, create=True) as store:
-        first = import_file(store, logs["a"], spec)  # no format given: told by the file
-        second = import_file(store, logs["b"], spec)
+    with Workspace.open(tmp_path / "ws.changeover", create=True) as ws:
+        first = ws.import_file(logs["a"], spec)  # no format given: told by the file
+        second = ws.import_file([logs["b"]], spec)
+        with pytest.raises(UsageError, match="several files import together only as Inspect"):
+            ws.import_file([logs["a"], jsonl], spec)
     assert (first.models, second.models) == (("acme-1",), ("acme-2",))
     assert second.added["responses"] == N_ITEMS
 
@@ -306,10 +310,6 @@ def test_without_the_extra_the_command_says_how_to_install_it(
 @pytest.mark.slow
 def test_imported_logs_fit(logs, spec, tmp_path):
     """Inspect's logs, then human labels for some responses, then a real (quick) fit."""
-    from changeover.core.fitting import latest_posteriors, run_fit
-    from changeover.core.importer import import_labels
-    from changeover.core.model import Settings
-
     one_metric = SPEC.split('[[metrics]]\nname = "tone"')[0] + SPEC.split("margin = 0.3\n")[1]
     spec.write_text(one_metric.replace('tone = "grader.tone"\n', ""))  # the fit costs per metric
     labels = tmp_path / "labels.csv"
@@ -318,19 +318,20 @@ def test_imported_logs_fit(logs, spec, tmp_path):
         rows.append(f"q{i},acme-1,correct,ana,yes")
         rows.append(f"q{i},acme-2,correct,ana,{'no' if _wrong(i) else 'yes'}")
     labels.write_text("\n".join(rows) + "\n")
-    ws = tmp_path / "ws.changeover"
-    with Store.open(ws, create=True) as store:
-        import_logs(store, [logs["a"], logs["b"]], spec)
-        assert import_labels(store, labels).added["ratings"] == N_ITEMS
-        es = store.eval_set("arith")
-        fit = run_fit(store, es, Settings.quick(seed=3, draws=200, tune=200))
-        _, posteriors = latest_posteriors(store, es, fit.id)
-    [correct] = posteriors
-    assert correct.models == ("acme-1", "acme-2") and set(correct.regions) == set(REGIONS)
-    overall = correct.overall().mean(axis=0)  # [model]
+    with Workspace.open(tmp_path / "ws.changeover", create=True) as ws:
+        ws.import_file([logs["a"], logs["b"]], spec)
+        es = ws.eval_set("arith")
+        assert ws.import_labels(labels, es).added["ratings"] == N_ITEMS
+        fit = ws.fit(es, Settings.quick(seed=3, draws=200, tune=200))
+        results = ws.results(es, fit_id=fit.id)
+    [correct] = results.metrics
+    assert results.models == ("acme-1", "acme-2") and results.source == "full"
+    assert {r.region for r in correct.rows} == {*REGIONS, "overall"}
+    overall = correct.rows[-1]
     # acme-1 is always right, acme-2 wrong on a third of the items (judge and humans agree)
-    assert overall[0] > 0.85 and 0.5 < overall[1] < 0.8
-    assert set(fit.summary["verdicts"]) == {"acme-2"}
+    assert overall.cell("acme-1").value.mean > 0.85
+    assert 0.5 < overall.cell("acme-2").value.mean < 0.8
+    assert [c.model for c in results.candidates] == ["acme-2"]
 
 
 def test_the_readme_example_spec_reads(tmp_path):

@@ -1,4 +1,4 @@
-"""`changeover export`: a thin layer over core.export."""
+"""`changeover export`: a thin layer over the workspace's export."""
 
 from __future__ import annotations
 
@@ -6,20 +6,7 @@ import argparse
 import os
 import sys
 
-from changeover.core.export import export
-from changeover.core.store import Store
-from changeover.core.types import ChangeoverError
-
-
-def _eval_set(store, name: str | None):
-    if name is not None:
-        return store.eval_set(name)
-    sets = store.eval_sets()
-    if not sets:
-        raise ChangeoverError(
-            f"{store.path}: no eval sets yet: changeover import WORKSPACE FILE --spec SPEC"
-        )
-    return sets[0]
+from changeover.core.workspace import Workspace
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -33,10 +20,10 @@ def cmd_export(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    with Store.open(args.workspace, read_only=True) as store:
-        es = _eval_set(store, args.eval_set)
+    with Workspace.open(args.workspace, read_only=True) as ws:
+        es = ws.choose_eval_set(args.eval_set, "changeover export")
         try:
-            n = export(store, es, args.what, args.format, args.output or sys.stdout)
+            n = ws.export(es, args.what, args.format, args.output or sys.stdout)
         except BrokenPipeError:  # `changeover export ... | head`: the reader has had enough
             _silence_stdout()
             return 0
@@ -50,8 +37,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def _export_draws(args: argparse.Namespace) -> int:
     """The kept fit's draws as netCDF (core.export_draws); 2 on a usage error."""
-    from changeover.core.export_draws import export_draws
-
     if args.what != "draws" or args.format not in (None, "netcdf") or not args.output:
         print(
             "changeover export: the posterior draws export as netCDF to a file: "
@@ -59,9 +44,9 @@ def _export_draws(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    with Store.open(args.workspace, read_only=True) as store:
-        es = _eval_set(store, args.eval_set)
-        done = export_draws(store, es, args.output, fit_id=args.fit)
+    with Workspace.open(args.workspace, read_only=True) as ws:
+        es = ws.choose_eval_set(args.eval_set, "changeover export")
+        done = ws.export_draws(es, args.output, fit_id=args.fit)
     print(
         f"wrote fit #{done['fit_id']} of eval set {es.name!r} ({done['variables']} variables, "
         f"{done['chains']} chains x {done['draws']:,} draws) to {args.output}",
