@@ -150,7 +150,8 @@ _DESCRIBE = {
 
 
 def draws_tree(posteriors: Sequence[Posterior], incumbent: str, provenance: dict, chains: int = 1):
-    """The posteriors as an ArviZ DataTree (a `posterior` group; attributes: provenance)."""
+    """The posteriors as an ArviZ DataTree (a `posterior` group; attributes: provenance).
+    `chains` is the fit's setting, for draws kept before their chain count was."""
     import xarray as xr
 
     if not posteriors:
