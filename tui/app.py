@@ -153,27 +153,14 @@ class ChangeoverApp(App):
         if current is None:
             return
         es = current
-        yield SystemCommand(
-            f"Rate {es.name}", "A blind labelling session", lambda: self.open("rate", es)
-        )
-        yield SystemCommand(
-            f"Fit {es.name}",
-            "Fit the calibration model (results screen)",
-            lambda: self.start_fit(es),
-        )
-        yield SystemCommand(
-            f"Results {es.name}",
-            "Candidates against the incumbent",
-            lambda: self.open("results", es),
-        )
-        yield SystemCommand(
-            f"Calibration {es.name}", "Judge against humans", lambda: self.open("calibration", es)
-        )
-        yield SystemCommand(
-            f"Export report {es.name}",
-            "Write the latest fit's report as Markdown",
-            lambda: self.export_report(es),
-        )
+        for title, help, callback in (
+            ("Rate", "A blind labelling session", lambda: self.open("rate", es)),
+            ("Fit", "Fit the calibration model (results screen)", lambda: self.start_fit(es)),
+            ("Results", "Candidates against the incumbent", lambda: self.open("results", es)),
+            ("Calibration", "Judge against humans", lambda: self.open("calibration", es)),
+            ("Export report", "Write the results as Markdown", lambda: self.export_report(es)),
+        ):
+            yield SystemCommand(f"{title} {es.name}", help, callback)
 
     def switch_to(self, es: EvalSet) -> None:
         while len(self.screen_stack) > 2:

@@ -19,7 +19,6 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, ProgressBar, Static, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
@@ -36,16 +35,16 @@ from changeover.tui.screens.results_tables import (
     fill_metric,
     fits_full,
 )
+from changeover.tui.screens.results_view import RESULTS_BINDINGS, ResultsView
 from changeover.tui.widgets.intervals import prefers_ascii, verdict_label
 from changeover.tui.widgets.safe_text import one_line
-from changeover.tui.widgets.tabs import switch_tab
 
 PROGRESS_INTERVAL = 0.1  # seconds between progress messages from the worker
 LEGEND = "cells: mean [90% interval] / bar (shared axis) / delta, P(holds), verdict"
 COMPACT_LEGEND = "cells: mean, delta, verdict (✔ ready ✘ not ready ? undecided) · enter: the cell"
 
 
-class ResultsScreen(Screen):
+class ResultsScreen(ResultsView):
     """Posterior means, intervals, deltas and verdicts; the fit runs from here."""
 
     BINDINGS = [
@@ -54,20 +53,9 @@ class ResultsScreen(Screen):
         Binding("q", "back", "Back"),
         Binding("i", "toggle_source", "Instant/full"),
         Binding("c", "calibration", "Calibration"),
-        Binding("r", "reload", "Reload"),
         Binding("d", "details", "Details"),
-        Binding("right_square_bracket", "next_tab", "Next metric", key_display="]"),
-        Binding("left_square_bracket", "previous_tab", "Prev metric", key_display="["),
+        *RESULTS_BINDINGS,
     ]
-
-    class Loaded(Message):
-        """Results read in the loading thread (data None and an error when that failed)."""
-
-        def __init__(self, seq: int, data: Results | None, error: str) -> None:
-            super().__init__()
-            self.seq = seq
-            self.data = data
-            self.error = error
 
     class FitProgressed(Message):
         def __init__(self, fraction: float, message: str) -> None:
@@ -103,8 +91,6 @@ class ResultsScreen(Screen):
     """
 
     fitting: reactive[bool] = reactive(False)
-    reading: reactive[bool] = reactive(False)  # results on their way (not `loading`: Textual's
-    # loading indicator would cover the table)
     instant: reactive[bool] = reactive(False)  # show the instant posterior although a fit exists
     compact: reactive[bool] = reactive(False)  # one line per region when the models do not fit
 
@@ -120,18 +106,14 @@ class ResultsScreen(Screen):
         name: str | None = None,
         id: str | None = None,
     ) -> None:
-        super().__init__(name=name, id=id)
-        self.workspace = workspace
-        self.eval_set = eval_set
+        super().__init__(workspace, eval_set, name=name, id=id)
         self.settings = settings  # how to fit; None: the defaults
         self.threshold = threshold
         self.min_labels = min_labels  # None: the fit's own
         self.ascii = prefers_ascii() if ascii is None else ascii
-        self.data: Results | None = None
         self.status = ""
         self._cancel: threading.Event | None = None
         self._worker: Worker | None = None
-        self._load_seq = 0
         self.progress_message = ""
 
     # ---- layout ----------------------------------------------------------------------------
@@ -174,48 +156,16 @@ class ResultsScreen(Screen):
         ).focus()
 
     def on_screen_resume(self) -> None:
-        if self.is_mounted and not self.fitting:
-            self.reload()
+        if not self.fitting:
+            super().on_screen_resume()
 
-    # ---- data ------------------------------------------------------------------------------
+    def results_options(self) -> dict:
+        return {"instant": self.instant, "threshold": self.threshold, "min_labels": self.min_labels}
 
-    def reload(self) -> None:
-        """Read the results through the workspace in a thread, then redraw (a few hundred
-        milliseconds on a real eval set: the screen stays live)."""
-        self._load_seq += 1
-        seq, instant = self._load_seq, self.instant
-        self.reading = True
-        self.run_worker(
-            lambda: self._load_in_thread(seq, instant),
-            name="load",
-            group="load",
-            thread=True,
-            exit_on_error=False,
-        )
-
-    def _load_in_thread(self, seq: int, instant: bool) -> None:
-        try:
-            data = self.workspace.results(
-                self.eval_set,
-                instant=instant,
-                threshold=self.threshold,
-                min_labels=self.min_labels,
-            )
-        except Exception as exc:  # a broken fit must not take the screen down
-            self.post_message(
-                self.Loaded(seq, None, f"cannot show results: {type(exc).__name__}: {exc}")
-            )
-            return
-        self.post_message(self.Loaded(seq, data, ""))
-
-    @on(Loaded)
-    def _on_loaded(self, event: Loaded) -> None:
-        if event.seq != self._load_seq:
-            return  # a newer reload is on its way
-        self.reading = False
-        self.data = event.data
-        if event.error:
-            self.status = event.error
+    def show(self, data: Results | None, error: str) -> None:
+        self.data = data
+        if error:
+            self.status = error
         self.redraw()
         # Textual measures the active tab for its underline once, after a refresh, and about
         # one time in two before the tab has a width: the underline then stays empty. Place it
@@ -359,11 +309,7 @@ class ResultsScreen(Screen):
         if self.fitting:
             self.notify("a fit is running: escape cancels it first", severity="warning")
             return
-        back = getattr(self.app, "action_back", None)  # the router's: it reloads what is under
-        if back is not None:
-            back()
-        elif len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
+        super().action_back()
 
     def action_toggle_source(self) -> None:
         """Between the fit (updated by the labels since) and the instant posterior."""
@@ -377,7 +323,7 @@ class ResultsScreen(Screen):
 
     def action_reload(self) -> None:
         self.status = ""
-        self.reload()
+        super().action_reload()
 
     def action_details(self) -> None:
         """Each candidate's full reason and every labels-needed forecast."""
@@ -403,12 +349,6 @@ class ResultsScreen(Screen):
         from changeover.tui.screens.calibration import CalibrationScreen
 
         self.app.push_screen(CalibrationScreen(self.workspace, self.eval_set))
-
-    def action_next_tab(self) -> None:
-        switch_tab(self, 1)
-
-    def action_previous_tab(self) -> None:
-        switch_tab(self, -1)
 
     def verdict_plain(self, verdict: str | None) -> str:
         return verdict_label(verdict, self.ascii)
