@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from changeover.core.types import BrowseFilter, BrowseRow, EvalSet
-from changeover.tui.widgets.paged_table import PagedTable
+from changeover.tui.widgets.paged_table import PagedTable, fill_table
 from changeover.tui.widgets.response_pane import level_label, response_text
 from changeover.tui.widgets.safe_text import clean, one_line
 
@@ -183,21 +183,25 @@ class BrowseScreen(Screen):
         self.first_row = offset
         self.rows = rows
         table = self.query_one(PagedTable)
-        # Columns are laid out anew for each page: auto widths only grow, and ids 1201.. after
-        # a page of 1..50 would be cut to the old width.
-        table.clear(columns=True)
-        table.add_columns(*COLUMNS)
-        for r in rows:
-            table.add_row(
-                str(r.response_id),
-                one_line(r.external_id, 10),
-                one_line(r.region, 8),
-                one_line(r.model, 16),
-                str(r.n_ratings),
-                one_line(r.question, 24),
-                one_line(r.text_preview, 48),
-                key=str(r.response_id),
-            )
+        fill_table(  # columns as wide as this page's cells: ids 1201.. after 1..50 fit
+            table,
+            COLUMNS,
+            [
+                (
+                    str(r.response_id),
+                    (
+                        str(r.response_id),
+                        one_line(r.external_id, 10),
+                        one_line(r.region, 8),
+                        one_line(r.model, 16),
+                        str(r.n_ratings),
+                        one_line(r.question, 24),
+                        one_line(r.text_preview, 48),
+                    ),
+                )
+                for r in rows
+            ],
+        )
         if rows:
             table.move_cursor(row=min(cursor if cursor >= 0 else len(rows) - 1, len(rows) - 1))
         self.show_filters()

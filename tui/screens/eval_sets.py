@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Footer, Static
 from changeover.core.results import probability_text
 from changeover.core.types import EvalSet
 from changeover.core.workspace import EvalSetSummary, Workspace
+from changeover.tui.widgets.paged_table import fill_table
 from changeover.tui.widgets.safe_text import clean, one_line
 
 # Every candidate's verdict does not fit a table cell at 80 columns: the table counts the
@@ -128,11 +129,12 @@ class EvalSetsScreen(Screen):
     def _show_rows(self) -> None:
         table = self.query_one(DataTable)
         cursor = table.cursor_row
-        table.clear(columns=True)  # the columns widen to what the counts bring
-        table.add_columns(*COLUMNS)
-        for es in self.sets:
-            cells = self.cells.get(es.id, ("…",) * (len(COLUMNS) - 1))
-            table.add_row(one_line(es.name, 30), *(one_line(c, 60) for c in cells), key=str(es.id))
+        placeholder = ("…",) * (len(COLUMNS) - 1)
+        rows: list[tuple[str, tuple[str | Text, ...]]] = [
+            (str(es.id), (one_line(es.name, 30), *self.cells.get(es.id, placeholder)))
+            for es in self.sets
+        ]
+        fill_table(table, COLUMNS, rows)  # the columns widen to what the counts bring
         if self.sets:
             table.move_cursor(row=min(cursor or 0, len(self.sets) - 1))
         self._show_panel()

@@ -1,11 +1,33 @@
-"""A DataTable that holds one page of rows and asks for the next page past its edges."""
+"""A DataTable that holds one page of rows and asks for the next page past its edges, and
+`fill_table`, which lays a table out for the rows it is given."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rich.cells import cell_len
+from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
+
+
+def fill_table(
+    table: DataTable, columns: Sequence[str], rows: Sequence[tuple[str, Sequence[str | Text]]]
+) -> None:
+    """Replace the table's columns and rows by `rows` ((key, cells) pairs), each column as wide
+    as its widest cell. Textual sizes auto-width columns only when the table is next idle, and
+    a frame drawn before that (or nothing redrawing after it) showed ids 201.. as "20" and
+    "none" as "non": the widths are given here instead."""
+
+    def width(cell: str | Text) -> int:
+        return cell.cell_len if isinstance(cell, Text) else cell_len(cell)
+
+    table.clear(columns=True)
+    for k, label in enumerate(columns):
+        table.add_column(label, width=max([cell_len(label), *(width(r[1][k]) for r in rows)]))
+    for key, cells in rows:
+        table.add_row(*cells, key=key)
 
 
 class PagedTable(DataTable):
