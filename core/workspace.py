@@ -188,6 +188,16 @@ class Workspace:
     def response_total(self, eval_set_id: int) -> int:
         return self.store.response_total(eval_set_id)
 
+    def size(self, es: EvalSet) -> tuple[int, int, int]:
+        """(items, responses, labelled responses): the start screen's counts, without the
+        judgment counts of `summary` (seconds on a million responses)."""
+        sid = es.id
+        return (
+            self.store.item_count(sid),
+            self.store.response_total(sid),
+            self.store.labelled_total(sid),
+        )
+
     def queue(self, es: EvalSet, rater: str, seed: int = 0, overlap: float = 0.1) -> Any:
         """The labelling queue: cells filled to a minimum, then (after a fit) the cells whose
         labels settle the most open decisions, with a share of blind second labels."""

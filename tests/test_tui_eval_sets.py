@@ -2,6 +2,8 @@
 columns as at 160 (the verdicts used to share one table cell, cut at 80 columns and capped at
 60 characters, so the last candidates' verdicts never showed)."""
 
+from dataclasses import replace
+
 import pytest
 from helpers import canned_fitter, make_workspace, run_async, screen_text, settle
 
@@ -9,7 +11,7 @@ from changeover.core.results import probability_text
 from changeover.core.store import Store
 from changeover.core.workspace import Workspace
 from changeover.tui.app import ChangeoverApp
-from changeover.tui.screens.eval_sets import verdict_panel, verdict_summary
+from changeover.tui.screens.eval_sets import SetRow, verdict_panel, verdict_summary
 
 
 @pytest.fixture
@@ -19,28 +21,36 @@ def store():
     s.close()
 
 
+def row_of(ws: Workspace, es) -> SetRow:
+    """What the start screen reads of one eval set, results included."""
+    fit = ws.latest_fit(es)
+    results = ws.results(es) if fit is not None else None
+    return SetRow(es, *ws.size(es), tuple(ws.models(es.id)), fit, results)
+
+
 def test_the_table_counts_verdicts_and_the_panel_names_every_candidate(store):
     es = make_workspace(store, n_items=30)
     ws = Workspace(store, canned_fitter())
-    assert verdict_summary(ws.summary(es)) == "no fit yet"
-    assert "no fit yet" in verdict_panel(ws.summary(es)).plain
+    assert verdict_summary(row_of(ws, es)) == "no fit yet"
+    assert "no fit yet" in verdict_panel(row_of(ws, es)).plain
     fit = ws.fit(es)
-    summary = ws.summary(es)
-    results = ws.results(es)
-    assert summary.results == results  # the value the results screen shows
+    row = row_of(ws, es)
+    results = row.results
+    assert results is not None and (row.items, row.responses) == (30, 90)
     verdicts = [c.verdict for c in results.candidates]
-    assert verdict_summary(summary) == ", ".join(
+    assert verdict_summary(row) == ", ".join(
         f"{verdicts.count(v)} {v}" for v in dict.fromkeys(verdicts)
     )
-    panel = verdict_panel(summary).plain.splitlines()
+    panel = verdict_panel(row).plain.splitlines()
     assert f"last fit #{fit.id}" in panel[0] and "incumbent oldmodel-alpha" in panel[0]
     for c, line in zip(results.candidates, panel[1:], strict=True):
         p = probability_text(c.joint_probability, results.threshold)
         assert c.candidate in line and c.verdict in line and f"P(all hold) {p}" in line
     failed = Workspace(store, canned_fitter(diagnostics={"ok": False, "divergences": 2}))
     failed.fit(es)
-    assert verdict_summary(failed.summary(es)).endswith(" (diagnostics failed)")
-    assert "diagnostics FAILED" in verdict_panel(failed.summary(es)).plain
+    assert verdict_summary(row_of(failed, es)).endswith(" (diagnostics failed)")
+    assert "diagnostics FAILED" in verdict_panel(row_of(failed, es)).plain
+    assert "verdicts on their way" in verdict_panel(replace(row, results=None)).plain
 
 
 @pytest.mark.parametrize("width", [80, 160])

@@ -12,9 +12,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from changeover.core.results import probability_text
-from changeover.core.types import EvalSet
-from changeover.core.workspace import EvalSetSummary, Workspace
+from changeover.core.results import Results, probability_text
+from changeover.core.types import EvalSet, FitRecord
+from changeover.core.workspace import Workspace
 from changeover.tui.widgets.paged_table import fill_table
 from changeover.tui.widgets.safe_text import clean, one_line
 
@@ -24,10 +24,23 @@ COLUMNS = ("Eval set", "Items", "Responses", "Labelled", "Fit", "Verdicts")
 GLYPHS = {"ready": "✔", "not ready": "✘", "undecided": "?"}
 
 
-def verdict_summary(summary: EvalSetSummary) -> str:
+@dataclass(frozen=True)
+class SetRow:
+    """What the start screen shows of one eval set (the results once they are worked out)."""
+
+    eval_set: EvalSet
+    items: int
+    responses: int
+    labelled: int
+    models: tuple[str, ...]
+    latest_fit: FitRecord | None
+    results: Results | None = None
+
+
+def verdict_summary(row: SetRow) -> str:
     """The table's cell: how many candidates the latest fit found ready, not ready, undecided."""
-    results = summary.results
-    if summary.latest_fit is None:
+    results = row.results
+    if row.latest_fit is None:
         return "no fit yet"
     if results is None:
         return "…"  # on their way
@@ -40,13 +53,13 @@ def verdict_summary(summary: EvalSetSummary) -> str:
     return text
 
 
-def verdict_panel(summary: EvalSetSummary) -> Text:
+def verdict_panel(row: SetRow) -> Text:
     """Under the table, for the highlighted set: its models, incumbent and last fit, and one
     line per candidate with its verdict (glyph and word) and P(all hold)."""
-    es, fit, results = summary.eval_set, summary.latest_fit, summary.results
+    es, fit, results = row.eval_set, row.latest_fit, row.results
     out = Text()
     out.append(clean(es.name, False), style="bold")
-    out.append(f" · {len(summary.models)} models · incumbent {clean(es.incumbent, False)}")
+    out.append(f" · {len(row.models)} models · incumbent {clean(es.incumbent, False)}")
     if fit is None:
         out.append(" · no fit yet: v opens the results, f there fits the model", style="dim")
         return out
@@ -154,27 +167,28 @@ class EvalSetsScreen(Screen):
         # The counts scan every row: on their own connection, not the app's. They show first;
         # the verdicts (the latest fit's results: seconds on a big set) follow.
         with self.workspace.reading() as reader:
-            summaries = [reader.summary(es, with_results=False) for es in list(self.sets)]
-            for summary in summaries:
-                self._show_summary(summary)
-            for summary in summaries:
-                if summary.latest_fit is not None:
-                    results = reader.results(summary.eval_set)
-                    self._show_summary(replace(summary, results=results))
+            rows = [
+                SetRow(es, *reader.size(es), tuple(reader.models(es.id)), reader.latest_fit(es))
+                for es in list(self.sets)
+            ]
+            for row in rows:
+                self._show_set(row)
+            for row in rows:
+                if row.latest_fit is not None:
+                    self._show_set(replace(row, results=reader.results(row.eval_set)))
         self.app.call_from_thread(setattr, self, "counting", False)
 
-    def _show_summary(self, summary: EvalSetSummary) -> None:
-        es, s, fit = summary.eval_set, summary.stats, summary.latest_fit
-        responses, labelled = s.responses, s.labelled_responses
+    def _show_set(self, row: SetRow) -> None:
+        fit, responses, labelled = row.latest_fit, row.responses, row.labelled
         share = f"{labelled:,} ({labelled / responses:.1%})" if responses else "0"
         cells = (
-            f"{s.items:,}",
+            f"{row.items:,}",
             f"{responses:,}",
             share,
             f"#{fit.id}" if fit else "none",
-            verdict_summary(summary),
+            verdict_summary(row),
         )
-        self.app.call_from_thread(self._fill_row, es.id, cells, verdict_panel(summary))
+        self.app.call_from_thread(self._fill_row, row.eval_set.id, cells, verdict_panel(row))
 
     def _fill_row(self, set_id: int, cells: tuple[str, ...], panel: Text) -> None:
         self.cells[set_id] = cells
