@@ -133,14 +133,17 @@ def report_rows(results: Results) -> list[dict[str, Any]]:
                 b = base.get((t.name, cell.model, row.region))
                 for method in METHODS:
                     e = b.get(method) if b else None
-                    iv = (
-                        None
-                        if e is None or e.estimate is None
-                        else Interval(e.estimate, e.lo, e.hi)
-                    )
-                    d.update(_iv(_csv_method(method), iv))
+                    d.update(_iv(_csv_method(method), None if e is None else _estimate(e)))
                 out.append({k: _num(d.get(k)) for k in CSV_COLUMNS})
     return out
+
+
+def _estimate(e: Any) -> Interval | None:
+    """A baseline's estimate as an interval (NaN bounds where the method gives none)."""
+    if e.estimate is None:
+        return None
+    nan = float("nan")
+    return Interval(e.estimate, nan if e.lo is None else e.lo, nan if e.hi is None else e.hi)
 
 
 def _num(x: Any) -> Any:
@@ -171,87 +174,64 @@ def _ivj(i: Interval | None) -> dict[str, float | None] | None:
     return None if i is None else {"mean": i.mean, "lower": i.lower, "upper": i.upper}
 
 
+def _pick(obj: Any, *names: str) -> dict[str, Any]:
+    """The named attributes of a value, as a JSON object (same names)."""
+    return {n: getattr(obj, n) for n in names}
+
+
 def to_json(results: Results) -> dict[str, Any]:
     """The documented JSON shape (see the module docstring) as plain Python data."""
     fit = results.fit
     fit_json = None
     if fit is not None:
         fit_json = {
-            "id": fit.id,
-            "created_at": fit.created_at,
+            **_pick(fit, "id", "created_at"),
             "settings": {**fit.settings.to_dict(), "exclude_raters": list(fit.exclude_raters)},
             "data_hash": fit.data_hash,
-            "stale": results.stale,
-            "labels_since": results.labels_since,
+            **_pick(results, "stale", "labels_since"),
             "quick": fit.settings.is_quick,
         }
+
+    def cell(c: Any) -> dict[str, Any]:
+        dec = c.decision
+        return {
+            **_pick(c, "model", "labels"),
+            **_pick(c.value, "mean", "lower", "upper"),
+            "pass_share": _ivj(c.pass_share),
+            "delta": _ivj(c.delta),
+            "p_noninferior": None if dec is None else dec.probability,
+            "verdict": None if dec is None else dec.verdict,
+            "reason": None if dec is None else dec.reason,
+        }
+
     metrics = [
         {
-            "name": t.name,
+            **_pick(t, "name"),
             "levels": list(t.levels),
-            "direction": t.direction,
-            "margin": t.margin,
-            "quantity": t.quantity,
-            "pass_level": t.pass_level,
+            **_pick(t, "direction", "margin", "quantity", "pass_level"),
             "source": "instant" if t.source == INSTANT else "full",
             "rows": [
-                {
-                    "region": r.region,
-                    "weight": r.weight,
-                    "cells": [
-                        {
-                            "model": c.model,
-                            "labels": c.labels,
-                            "mean": c.value.mean,
-                            "lower": c.value.lower,
-                            "upper": c.value.upper,
-                            "pass_share": _ivj(c.pass_share),
-                            "delta": _ivj(c.delta),
-                            "p_noninferior": None if c.decision is None else c.decision.probability,
-                            "verdict": None if c.decision is None else c.decision.verdict,
-                            "reason": None if c.decision is None else c.decision.reason,
-                        }
-                        for c in r.cells
-                    ],
-                }
+                {**_pick(r, "region", "weight"), "cells": [cell(c) for c in r.cells]}
                 for r in t.rows
             ],
         }
         for t in results.metrics
     ]
+    forecast = ("metric", "region", "candidate_labels", "incumbent_labels", "total", "capped")
     candidates = [
         {
             "model": d.candidate,
-            "verdict": d.verdict,
-            "joint_probability": d.joint_probability,
-            "reason": d.reason,
+            **_pick(d, "verdict", "joint_probability", "reason"),
             "labels": dict(d.labels),
             "labels_to_minimum": labels_to_minimum(d, results.min_labels),
-            "labels_needed": [
-                {
-                    "metric": f.metric,
-                    "region": f.region,
-                    "candidate_labels": f.candidate_labels,
-                    "incumbent_labels": f.incumbent_labels,
-                    "total": f.total,
-                    "capped": f.capped,
-                    "max_labels": f.max_labels,
-                    "text": f.text,
-                }
-                for f in d.forecasts
-            ],
+            "labels_needed": [_pick(f, *forecast, "max_labels", "text") for f in d.forecasts],
         }
         for d in results.candidates
     ]
     calibration = [
         {
-            "metric": c.metric,
-            "model": c.model,
-            "region": c.region,
-            "labels": c.labels,
-            "sensitivity": _ivj(c.sensitivity),
-            "specificity": _ivj(c.specificity),
-            "youden": _ivj(c.youden),
+            **_pick(c, "metric", "model", "region", "labels"),
+            **{k: _ivj(getattr(c, k)) for k in ("sensitivity", "specificity", "youden")},
             "exact": [_ivj(iv) for iv in c.exact],
             "kappa": c.kappa,
             "warnings": list(c.warnings),
@@ -269,31 +249,16 @@ def to_json(results: Results) -> dict[str, Any]:
         {
             "metric": a.metric,
             "raters": list(a.raters),
-            "units": a.units,
-            "alpha": a.alpha,
-            "weights": a.weights,
-            "pairs": [
-                {"rater_a": p.rater_a, "rater_b": p.rater_b, "shared": p.shared, "kappa": p.kappa}
-                for p in a.pairs
-            ],
+            **_pick(a, "units", "alpha", "weights"),
+            "pairs": [_pick(p, "rater_a", "rater_b", "shared", "kappa") for p in a.pairs],
         }
         for a in results.agreement.values()
     ]
     baselines = [
         {
-            "metric": b.metric,
-            "model": b.model,
-            "region": b.region,
-            "n_judged": b.n_judged,
-            "n_labelled": b.n_labelled,
+            **_pick(b, "metric", "model", "region", "n_judged", "n_labelled"),
             "estimates": [
-                {
-                    "method": e.method,
-                    "estimate": e.estimate,
-                    "lower": e.lo,
-                    "upper": e.hi,
-                    "note": e.note,
-                }
+                {**_pick(e, "method", "estimate"), "lower": e.lo, "upper": e.hi, "note": e.note}
                 for e in b.estimates
             ],
         }
@@ -301,16 +266,13 @@ def to_json(results: Results) -> dict[str, Any]:
     ]
     out = {
         "schema": SCHEMA,
-        "eval_set": results.eval_set,
-        "incumbent": results.incumbent,
+        **_pick(results, "eval_set", "incumbent"),
         "models": list(results.models),
         "regions": [{"name": n, "weight": w} for n, w in results.regions],
-        "threshold": results.threshold,
-        "min_labels": results.min_labels,
+        **_pick(results, "threshold", "min_labels"),
         "interval": {"level": LEVEL, "lower_quantile": LOWER_Q, "upper_quantile": UPPER_Q},
         "fit": fit_json,
-        "source": results.source,
-        "khat": results.khat,
+        **_pick(results, "source", "khat"),
         "sources": ["instant" if results.source == INSTANT else "full"],
         "metrics": metrics,
         "candidates": candidates,
@@ -318,7 +280,7 @@ def to_json(results: Results) -> dict[str, Any]:
         "agreement": agreement,
         "baselines": baselines,
         "diagnostics": results.diagnostics.to_dict() if results.diagnostics else {},
-        "flags": [{"kind": f.kind, "message": f.message} for f in results.flags],
+        "flags": [_pick(f, "kind", "message") for f in results.flags],
     }
     return _clean(out)
 

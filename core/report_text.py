@@ -202,44 +202,34 @@ def _calibration_sections(report: Results) -> list:
     for t in report.metrics:
         cells = [c for c in report.calibration if c.metric == t.name]
         if t.quantity == "rate":
-            head = ["model", "region", "labels", "sensitivity", "specificity", "kappa"]
-            head += ["human x judge", "warnings"]
-            rows = [
-                [
-                    c.model,
-                    c.region,
-                    str(c.labels),
-                    _ivtext(c.sensitivity),
-                    _ivtext(c.specificity),
-                    _f(c.kappa, digits=2),
-                    _counts_text(c),
-                    "; ".join(c.warnings) or "-",
-                ]
-                for c in cells
-            ]
+            accuracy = ["sensitivity", "specificity", "kappa"]
             note = (
                 "sensitivity P(judge yes | human yes), specificity P(judge no | human no); "
                 "labelled responses by human x judge verdict (TN FP FN TP)"
             )
         else:
-            head = ["model", "region", "labels", "P(judge = human) by level", "kappa (quad.)"]
-            head += ["human x judge", "warnings"]
-            rows = [
-                [
-                    c.model,
-                    c.region,
-                    str(c.labels),
-                    " ".join(f"{iv.mean:.2f}" for iv in c.exact),
-                    _f(c.kappa, digits=2),
-                    _counts_text(c),
-                    "; ".join(c.warnings) or "-",
-                ]
-                for c in cells
-            ]
+            accuracy = ["P(judge = human) by level", "kappa (quad.)"]
             note = (
                 "diagonal of the judge's confusion matrix P(J = j | H = h), levels 1..L; "
                 "labelled responses where judge and human agree (full table in JSON)"
             )
+        head = ["model", "region", "labels", *accuracy, "human x judge", "warnings"]
+        rows = [
+            [
+                c.model,
+                c.region,
+                str(c.labels),
+                *(
+                    [_ivtext(c.sensitivity), _ivtext(c.specificity)]
+                    if t.quantity == "rate"
+                    else [" ".join(f"{iv.mean:.2f}" for iv in c.exact)]
+                ),
+                _f(c.kappa, digits=2),
+                _counts_text(c),
+                "; ".join(c.warnings) or "-",
+            ]
+            for c in cells
+        ]
         out.append((f"judge calibration: {t.name}", [note, (head, rows, 2)]))
     return out
 
@@ -321,7 +311,9 @@ def _grid(head: list[str], rows: list[list[str]], keys: int = 1, width: int = 10
     rows = [[_plain(c).replace("\n", " ") for c in r] for r in rows]
     widths = [max(len(x) for x in col) for col in zip(head, *rows)]
     base = sum(widths[:keys]) + 2 * (keys - 1)
-    chunks, cur, used = [], [], base
+    chunks: list[list[int]] = []
+    cur: list[int] = []
+    used = base
     for k in range(keys, len(head)):
         if cur and used + 2 + widths[k] > width:
             chunks.append(cur)

@@ -265,8 +265,8 @@ class Workspace:
         excluded = fit.exclude_raters if fit is not None else ()
         counts = counts_for(self.store, es, excluded)
         events = self.store.labels_since(es.id, "")  # agreement changes with every label
-        key = (es.id, fit.id if fit else None, data_hash(counts), events, instant, threshold)
-        key += (min_labels, metric)
+        key: tuple = (es.id, fit.id if fit else None, data_hash(counts), events, instant)
+        key += (threshold, min_labels, metric)
         with self._lock:
             hit = self._results.get(key)
         if hit is not None:

@@ -38,9 +38,13 @@ SCREENS = {
 
 
 def bindings_of(cls):
-    for b in cls.BINDINGS:
-        for key in b.key.split(","):
-            yield key.strip(), b
+    """Every binding a class of ours declares, its bases of ours included (Textual merges them)."""
+    for klass in cls.__mro__:
+        if not klass.__module__.startswith("changeover."):
+            continue
+        for b in vars(klass).get("BINDINGS", []):
+            for key in b.key.split(","):
+                yield key.strip(), b
 
 
 def display(key: str, binding) -> str:

@@ -9,19 +9,16 @@ human raters and the fit's diagnostics. Everything comes from the workspace's re
 from __future__ import annotations
 
 from rich.text import Text
-from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
-from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from changeover.core.calibration import CELL_MINIMUM, CalibrationCell
 from changeover.core.posterior import Interval
 from changeover.core.results import INSTANT, Results, failure_kind
-from changeover.core.types import Diagnostics, EvalSet, Metric
-from changeover.core.workspace import Workspace
+from changeover.core.types import Diagnostics, Metric
+from changeover.tui.screens.results_view import RESULTS_BINDINGS, ResultsView
 from changeover.tui.widgets.safe_text import one_line
 
 COUNT_WIDTH = 18
@@ -107,15 +104,13 @@ def agreement_text(agreement) -> Text:
     return text
 
 
-class CalibrationScreen(Screen):
+class CalibrationScreen(ResultsView):
     """The judge against the humans, cell by cell, with the fit's diagnostics."""
 
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("q", "back", "Back"),
-        Binding("r", "reload", "Reload"),
-        Binding("right_square_bracket", "next_tab", "Next metric", key_display="]"),
-        Binding("left_square_bracket", "previous_tab", "Prev metric", key_display="["),
+        *RESULTS_BINDINGS,
     ]
 
     DEFAULT_CSS = """
@@ -127,29 +122,6 @@ class CalibrationScreen(Screen):
     CalibrationScreen .calibration-head { height: auto; max-height: 6; }
     CalibrationScreen #calibration-tabs DataTable { height: 1fr; }
     """
-
-    def __init__(
-        self,
-        workspace: Workspace,
-        eval_set: EvalSet,
-        *,
-        name: str | None = None,
-        id: str | None = None,
-    ) -> None:
-        super().__init__(name=name, id=id)
-        self.workspace = workspace
-        self.eval_set = eval_set
-        self.data: Results | None = None
-        self._load_seq = 0
-
-    class Loaded(Message):
-        """What the loading thread read (data None and an error when that failed)."""
-
-        def __init__(self, seq: int, data: Results | None, error: str) -> None:
-            super().__init__()
-            self.seq = seq
-            self.data = data
-            self.error = error
 
     def compose(self) -> ComposeResult:
         title = Text("Calibration · ", style="bold")
@@ -173,40 +145,11 @@ class CalibrationScreen(Screen):
         if self.eval_set.metrics:
             self.query_one("#calibration-table-0", DataTable).focus()
 
-    def on_screen_resume(self) -> None:
-        if self.is_mounted:
-            self.reload()
-
-    def reload(self) -> None:
-        """Read counts, the posterior and agreement through core in a thread, then redraw."""
-        self._load_seq += 1
-        seq = self._load_seq
-        self.run_worker(
-            lambda: self._load_in_thread(seq),
-            name="load",
-            group="load",
-            thread=True,
-            exit_on_error=False,
-        )
-
-    def _load_in_thread(self, seq: int) -> None:
-        try:
-            data = self.workspace.results(self.eval_set)
-        except Exception as exc:  # a broken fit must not take the screen down
-            self.post_message(
-                self.Loaded(seq, None, f"cannot read the fit: {type(exc).__name__}: {exc}")
-            )
+    def show(self, data: Results | None, error: str) -> None:
+        self.data = data
+        if data is None:
+            self.query_one("#calibration-status", Static).update(Text(error, style="bold"))
             return
-        self.post_message(self.Loaded(seq, data, ""))
-
-    @on(Loaded)
-    def _on_loaded(self, event: Loaded) -> None:
-        if event.seq != self._load_seq:
-            return
-        if event.data is None:
-            self.query_one("#calibration-status", Static).update(Text(event.error, style="bold"))
-            return
-        self.data = data = event.data
         fit = data.fit
         status = Text()
         if data.source != INSTANT and fit is not None:
@@ -285,30 +228,3 @@ class CalibrationScreen(Screen):
                 row.append(Text("\n".join(lines) or "-"))
             height = max(metric.n_levels + 1, len(cell.warnings), 1)
             table.add_row(*row, height=height, key=f"{cell.model}\x00{cell.region}")
-
-    # ---- actions ---------------------------------------------------------------------------
-
-    def action_back(self) -> None:
-        back = getattr(self.app, "action_back", None)  # the router's: it reloads what is under
-        if back is not None:
-            back()
-        elif len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
-
-    def action_reload(self) -> None:
-        self.reload()
-
-    def _switch_tab(self, step: int) -> None:
-        tabs = self.query_one(TabbedContent)
-        ids = [pane.id for pane in self.query(TabPane)]
-        if not ids:
-            return
-        k = ids.index(tabs.active) if tabs.active in ids else 0
-        tabs.active = ids[(k + step) % len(ids)]
-        self.query_one(f"#{tabs.active} DataTable", DataTable).focus()
-
-    def action_next_tab(self) -> None:
-        self._switch_tab(1)
-
-    def action_previous_tab(self) -> None:
-        self._switch_tab(-1)
