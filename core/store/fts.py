@@ -10,7 +10,7 @@ trigram and scan.
 One index row per response holds its question and its text (through the view
 `response_texts`), so a match on either comes out in response id order and the browse page
 stops after its first page of hits, however common the text. `detail=none` keeps positions out
-of the index (a third of the size); the AND of trigrams it supports is all the narrowing needs.
+of the index, most of its size; the AND of trigrams it supports is all the narrowing needs.
 Triggers keep the index in step with every write to responses and items, whoever writes them.
 
 The trigram tokenizer stops reading at a NUL character, which JSON and Parquet files may put in a
@@ -26,7 +26,7 @@ MIN_CHARS = 3  # a trigram index cannot narrow a shorter query
 NUL_MARK = "\x01\x01\x01"  # indexed in place of a text holding NUL; one trigram
 # Trigrams a write gathers in memory before writing them out as a segment (a setting kept in the
 # index; SQLite's default is 1 MB). A bulk import then writes fewer, larger segments and merges
-# them less: about 40% less CPU to index a million responses.
+# them less (figures in the README).
 HASH_BYTES = 64 * 1024 * 1024
 
 
