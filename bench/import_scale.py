@@ -3,9 +3,11 @@
 Prints rows per second, CPU time, peak memory (VmHWM, or ru_maxrss, of a child process that
 does only the import) and the ratio of time per row at the largest size to the smallest.
 Targets: 1M responses in under 60 s, peak memory under 1 GB, ratio under 1.5.
+`--index both` imports each size also into a workspace without the search index (as on a SQLite
+without FTS5 trigrams) and prints what keeping the index costs.
 
     .venv/bin/python bench/import_scale.py [--sizes 10000 100000 1000000] [--format parquet|csv|jsonl]
-                                           [--repeat 3]
+                                           [--repeat 3] [--index with|without|both]
 """
 
 from __future__ import annotations
@@ -158,10 +160,13 @@ def _peak_kb(usage: resource.struct_rusage) -> int:
     return usage.ru_maxrss
 
 
-def child(data: str, spec: str, workspace: str) -> None:
+def child(data: str, spec: str, workspace: str, index: str = "with") -> None:
     sys.path.insert(0, str(ROOT))
     from changeover.core.importer import import_file
-    from changeover.core.store import Store
+    from changeover.core.store import Store, fts
+
+    if index == "without":  # migration 2 then leaves the index out, as without trigrams
+        fts.available = lambda con: False
 
     before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
@@ -190,28 +195,47 @@ def main() -> None:
     ap.add_argument("--format", choices=("parquet", "csv", "jsonl"), default="parquet")
     ap.add_argument("--repeat", type=int, default=3, help="runs per size below 1M (median kept)")
     ap.add_argument(
-        "--child", nargs=3, metavar=("DATA", "SPEC", "WORKSPACE"), help=argparse.SUPPRESS
+        "--index",
+        choices=("with", "without", "both"),
+        default="with",
+        help="the search index in the workspace (both: each size twice, side by side)",
+    )
+    ap.add_argument(
+        "--child", nargs=4, metavar=("DATA", "SPEC", "WORKSPACE", "INDEX"), help=argparse.SUPPRESS
     )
     args = ap.parse_args()
     if args.child:
         child(*args.child)
         return
     results = []
+    kinds = ("with", "without") if args.index == "both" else (args.index,)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for n in args.sizes:
             data, spec = generate(n, folder, args.format)
-            # Small imports take well under a second: the median of a few runs steadies them.
-            runs = [_run(n, data, spec, folder) for _ in range(args.repeat if n < 1_000_000 else 1)]
-            r = sorted(runs, key=lambda x: x["seconds"])[len(runs) // 2]
-            results.append((n, r))
-            print(
-                f"{n:>9,} responses ({r['rows']:,} rows, {data.stat().st_size / 1e6:,.1f} MB "
-                f"{args.format}): {r['seconds']:6.2f} s, {r['responses'] / r['seconds']:>9,.0f} "
-                f"responses/s, CPU {r['cpu']:6.2f} s, peak {r['peak_mb']:,.0f} MB"
-                + (f" (median of {len(runs)})" if len(runs) > 1 else ""),
-                flush=True,
-            )
+            by_kind = {}
+            for kind in kinds:
+                # Small imports take well under a second: the median of a few runs steadies them.
+                repeat = args.repeat if n < 1_000_000 else 1
+                runs = [_run(n, data, spec, folder, kind) for _ in range(repeat)]
+                r = by_kind[kind] = sorted(runs, key=lambda x: x["seconds"])[len(runs) // 2]
+                print(
+                    f"{n:>9,} responses ({r['rows']:,} rows, {data.stat().st_size / 1e6:,.1f} MB "
+                    f"{args.format}, {kind} search index): {r['seconds']:6.2f} s, "
+                    f"{r['responses'] / r['seconds']:>9,.0f} responses/s, CPU {r['cpu']:6.2f} s, "
+                    f"peak {r['peak_mb']:,.0f} MB, workspace {r['size_mb']:,.0f} MB"
+                    + (f" (median of {len(runs)})" if len(runs) > 1 else ""),
+                    flush=True,
+                )
+            results.append((n, by_kind[kinds[0]]))
+            if len(kinds) == 2:
+                w, wo = by_kind["with"], by_kind["without"]
+                print(
+                    f"{'':>9}  keeping the index: {w['seconds'] / wo['seconds']:.2f}x the time, "
+                    f"{w['cpu'] / wo['cpu']:.2f}x the CPU, "
+                    f"{w['size_mb'] / wo['size_mb']:.2f}x the file",
+                    flush=True,
+                )
             data.unlink()
     if len(results) > 1:
         (n0, r0), (n1, r1) = results[0], results[-1]
@@ -222,19 +246,21 @@ def main() -> None:
         )
 
 
-def _run(n: int, data: Path, spec: Path, folder: Path) -> dict:
+def _run(n: int, data: Path, spec: Path, folder: Path, index: str = "with") -> dict:
     """One import into a fresh workspace, in a child process (its own peak memory)."""
     ws = folder / f"bench_{n}.changeover"
     out = subprocess.run(
-        [sys.executable, __file__, "--child", str(data), str(spec), str(ws)],
+        [sys.executable, __file__, "--child", str(data), str(spec), str(ws), index],
         capture_output=True,
         text=True,
     )
     if out.returncode:
         sys.exit(f"import of {n:,} responses failed:\n{out.stderr}")
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    got["size_mb"] = ws.stat().st_size / 1e6  # the store checkpoints the WAL when it closes
     for extra in (ws, Path(f"{ws}-wal"), Path(f"{ws}-shm")):
         extra.unlink(missing_ok=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return got
 
 
 if __name__ == "__main__":

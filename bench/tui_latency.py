@@ -7,12 +7,15 @@ Textual's test driver, first frame written and counts in); time to first paint o
 screen (first page on screen) and until its row count is in; and the time from a rating key to
 the screen showing its effect (200 keys; the last key of a response brings the next response).
 Then a 1 MB response on the rate screen: drawn, scrolled to its end, labelled. Prints the
-figures and the ratio big / small.
+figures and the ratio big / small. Then the browse search on the big workspace, the substring
+scan beside the trigram index (search_latency).
 
     .venv/bin/python bench/tui_latency.py [--responses 1000000] [--keys 200] [--dir DIR]
+                                          [--search-only]
 
 The big workspace is generated once (through store.importing) and kept in DIR for reruns.
-Targets: counts on screen in tmux < 1.5 s, rating latency median < 50 ms, big/small ratio < 1.5.
+Targets: counts on screen in tmux < 1.5 s, rating latency median < 50 ms, big/small ratio
+< 1.5; a rare word's first page of search results < 100 ms.
 """
 
 from __future__ import annotations
@@ -58,6 +61,9 @@ WORDS = (
 )
 
 
+RARE = "ombudsman"  # in 1 response of 50,000 (search_latency)
+
+
 def spec() -> EvalSet:
     return EvalSet(
         id=0,
@@ -96,6 +102,8 @@ def generate(path: Path, responses: int, seed: int = 0) -> Path:
                     q = f"How do I {rng.choice(WORDS)} my {rng.choice(WORDS)} ({k})?"
                     for model in MODELS:
                         text = " ".join(rng.choice(WORDS) for _ in range(12))
+                        if len(rows) % 50_000 == 7:  # 2 per chunk: a rare word to search for
+                            text += f" {RARE}"
                         rows.append((ext, region, q, None, model, text))
                         judged.append(
                             (
@@ -405,11 +413,74 @@ ROWS = [
 ]
 
 
+# ---- search (the browse screen's `/`): the substring scan beside the trigram index -------------
+
+
+def search_latency(path: Path, runs: int = 5) -> list[tuple[str, int, float, float]]:
+    """First page (the browse screen's page size) and row count of a search, by the substring
+    scan that every search used before the index (`use_search_index = False`) and through the
+    index: (what, rows found, scan seconds, index seconds), best of `runs`. Opening the workspace
+    for writing migrates it first if it predates the index (timed and printed)."""
+    from changeover.core.types import BrowseFilter
+    from changeover.tui.screens.browse import PAGE
+
+    t = time.perf_counter()
+    Store.open(path).close()  # migrates a workspace made before the index, building it
+    if (opened := time.perf_counter() - t) > 1:
+        print(f"opening {path.name} took {opened:.1f} s (migration 2 built its search index)")
+    out = []
+    with Store.open(path, read_only=True) as store:
+        es = store.eval_sets()[0].id
+        for label, query in (
+            (f"rare word {RARE!r}", RARE),
+            ("common word 'refund'", "refund"),
+            ("fragment inside that word 'budsma'", "budsma"),
+            ("2 characters 'zq' (scans either way)", "zq"),
+        ):
+            f = BrowseFilter(search=query)
+            for what, call in (
+                ("first page", lambda f=f: store.browse_page(es, f, limit=PAGE)),
+                ("row count", lambda f=f: store.browse_count(es, f)),
+            ):
+                best, found = {}, 0
+                for use_index in (False, True):
+                    store.use_search_index = use_index
+                    times = []
+                    for _ in range(runs):
+                        t = time.perf_counter()
+                        got = call()
+                        times.append(time.perf_counter() - t)
+                    best[use_index] = min(times)
+                    found = got if isinstance(got, int) else len(got)
+                out.append((f"{label}: {what}", found, best[False], best[True]))
+    return out
+
+
+def print_search(path: Path, figures: list[tuple[str, int, float, float]]) -> None:
+    with Store.open(path, read_only=True) as s:
+        n = s.response_total(s.eval_sets()[0].id)
+    print(
+        f"\n{f'search on {n:,} responses':50} {'rows':>7} {'scan':>10} {'index':>10} {'ratio':>7}"
+    )
+    for label, found, scan, indexed in figures:
+        print(
+            f"{label:50} {found:>7,} {scan * 1000:>8.1f}ms {indexed * 1000:>8.1f}ms "
+            f"{scan / indexed:>7.1f}"
+        )
+    rare = figures[0]
+    print(
+        f"target: a rare word's first page < 100 ms (index: {rare[3] * 1000:.1f} ms, "
+        f"scan: {rare[2] * 1000:.0f} ms)"
+        + ("" if rare[1] else f"; no {RARE!r} in this workspace: it predates the word, delete it")
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--responses", type=int, default=1_000_000)
     ap.add_argument("--keys", type=int, default=200)
     ap.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "changeover-bench")
+    ap.add_argument("--search-only", action="store_true", help="only the search figures")
     args = ap.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     big = args.dir / f"big-{args.responses}.changeover"
@@ -420,6 +491,10 @@ def main() -> int:
         generate(tmp, args.responses)
         tmp.rename(big)
         print(f"generated {big} in {time.perf_counter() - t:.1f} s")
+    search = search_latency(big)
+    if args.search_only:
+        print_search(big, search)
+        return 0
     small = small_workspace(args.dir)
     figures = {"small": measure(small, args.keys), "big": measure(big, args.keys)}
     s, b = figures["small"], figures["big"]
@@ -448,6 +523,7 @@ def main() -> int:
         f"ratio < 1.5 (next response: {b['next_median'] / s['next_median']:.2f}); "
         f"1 MB response < 1 s each (worst {max(huge.values()):.2f} s)"
     )
+    print_search(big, search)
     return 0
 
 

@@ -11,20 +11,42 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
+from changeover.core.store import fts
 from changeover.core.types import ChangeoverError, WorkspaceError
 
 APP_ID = "changeover"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 10_000
 WRITE_WAIT_S = 120.0  # how long a write waits for the lock, busy timeout after busy timeout
 
-MIGRATIONS: dict[int, str] = {
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of a script, split where a statement is complete (a trigger body or a
+    string may hold semicolons)."""
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n\t;"):
+                yield pending
+            pending = ""
+
+
+def _add_search_index(con: sqlite3.Connection) -> None:
+    """Migration 2: the full-text index (core/store/fts.py), built for the rows already there.
+    Without FTS5 trigrams (SQLite < 3.34) the workspace has none and search scans."""
+    if fts.available(con):
+        for statement in _statements(fts.SCHEMA):
+            con.execute(statement)
+
+
+MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
     1: """
     CREATE TABLE changeover_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE eval_sets (
@@ -71,6 +93,7 @@ MIGRATIONS: dict[int, str] = {
         created_at TEXT NOT NULL, settings TEXT NOT NULL, data_hash TEXT NOT NULL,
         diagnostics TEXT NOT NULL, summary TEXT NOT NULL, draws BLOB NOT NULL);
     """,
+    2: _add_search_index,
 }
 
 
@@ -228,8 +251,11 @@ class StoreBase:
         with self.write():
             version = self.schema_version()
             for target in sorted(v for v in MIGRATIONS if v > version):
-                for statement in MIGRATIONS[target].split(";"):
-                    if statement.strip():
+                step = MIGRATIONS[target]
+                if callable(step):
+                    step(self.con)
+                else:
+                    for statement in _statements(step):
                         self.con.execute(statement)
                 self.con.execute(f"PRAGMA user_version = {target}")
                 ran += 1

@@ -2,12 +2,45 @@
 
 from __future__ import annotations
 
-from changeover.core.store import base
+from changeover.core.store import base, fts
 from changeover.core.store.rows import CellLabelCount
 from changeover.core.types import BrowseFilter, BrowseRow
 
+# A browse query without a search the index can narrow walks responses in id order.
+SCAN = "responses r JOIN items i ON i.id = r.item_id"
+# With one, the index hands out the candidate responses in id order, so a page stops at its
+# last hit; the substring test in the WHERE clause keeps exactly the rows a scan keeps.
+INDEXED = (
+    f"{fts.INDEX} f CROSS JOIN responses r ON r.id = f.rowid CROSS JOIN items i ON i.id = r.item_id"
+)
+
 
 class Browse(base.StoreBase):
+    use_search_index = True  # False: every search scans (tests and the bench compare the two)
+    _search_index: bool | None = None  # whether the workspace has the index (looked up once)
+
+    def _search_match(self, search: str | None) -> str | None:
+        """The FTS5 query that narrows `search`, or None when the search scans (no search, one
+        too short for trigrams, or a workspace without the index: schema 1 opened read-only,
+        or a SQLite without trigrams)."""
+        if not search or not self.use_search_index:
+            return None
+        if self._search_index is None:
+            found = self._one("SELECT 1 FROM sqlite_master WHERE name = ?", (fts.INDEX,))
+            self._search_index = found is not None
+        return fts.match_expression(search) if self._search_index else None
+
+    def _browse_query(
+        self, eval_set_id: int, f: BrowseFilter, scan: str = SCAN
+    ) -> tuple[str, str, list, str]:
+        """FROM clause, WHERE clause, its parameters and the column that orders the rows (the
+        response id): through the search index when it can narrow the search, else `scan`."""
+        where, params = self._browse_where(eval_set_id, f)
+        match = self._search_match(f.search)
+        if match is None:
+            return scan, where, params, "r.id"
+        return INDEXED, f"f.{fts.INDEX} MATCH ? AND {where}", [match, *params], "f.rowid"
+
     def _browse_where(self, eval_set_id: int, f: BrowseFilter) -> tuple[str, list]:
         where: list[str] = ["i.eval_set_id = ?"]
         params: list[object] = [eval_set_id]
@@ -75,20 +108,11 @@ class Browse(base.StoreBase):
         self, eval_set_id: int, f: BrowseFilter = BrowseFilter(), offset: int = 0, limit: int = 100
     ) -> list[BrowseRow]:
         """One page of responses matching the filter, ordered by response id."""
-        where, params = self._browse_where(eval_set_id, f)
-        rows = self._rows(
-            "SELECT r.id, i.external_id, i.region, r.model, i.question, substr(r.text, 1, 200) AS t, "
-            "(SELECT count(*) FROM active_ratings a WHERE a.response_id = r.id) AS nr "
-            f"FROM responses r JOIN items i ON i.id = r.item_id WHERE {where} "
-            "ORDER BY r.id LIMIT ? OFFSET ?",
+        source, where, params, key = self._browse_query(eval_set_id, f)
+        return self._browse_rows(
+            f"FROM {source} WHERE {where} ORDER BY {key} LIMIT ? OFFSET ?",
             params + [limit, offset],
         )
-        return [
-            BrowseRow(
-                r["id"], r["external_id"], r["region"], r["model"], r["question"], r["t"], r["nr"]
-            )
-            for r in rows
-        ]
 
     def browse_page(
         self,
@@ -99,36 +123,36 @@ class Browse(base.StoreBase):
         limit: int = 100,
     ) -> list[BrowseRow]:
         """A page of `browse` by keyset: the `limit` rows after `after_id` (or just before
-        `before_id`), in response id order. Walks responses by rowid and stops at `limit`
-        matches, so any page of a million responses costs about what the first one does
-        (OFFSET paging and the planner's sort cost seconds there)."""
-        where, params = self._browse_where(eval_set_id, f)
+        `before_id`), in response id order. Walks responses by rowid (or the search index's
+        hits) and stops at `limit` matches, so any page of a million responses costs about what
+        the first one does (OFFSET paging and the planner's sort cost seconds there)."""
+        source, where, params, key = self._browse_query(
+            eval_set_id, f, scan="responses r NOT INDEXED CROSS JOIN items i ON i.id = r.item_id"
+        )
         if before_id is not None:
-            key, order, params = "r.id < ?", "DESC", params + [before_id]
+            bound, order, params = f"{key} < ?", "DESC", params + [before_id]
         else:
-            key, order, params = "r.id > ?", "", params + [after_id if after_id is not None else -1]
-        rows = self._rows(
-            "SELECT r.id, i.external_id, i.region, r.model, i.question, substr(r.text, 1, 200) AS t, "
-            "(SELECT count(*) FROM active_ratings a WHERE a.response_id = r.id) AS nr "
-            f"FROM responses r NOT INDEXED CROSS JOIN items i ON i.id = r.item_id "
-            f"WHERE {where} AND {key} ORDER BY r.id {order} LIMIT ?",
+            bound, order = f"{key} > ?", ""
+            params = params + [after_id if after_id is not None else -1]
+        rows = self._browse_rows(
+            f"FROM {source} WHERE {where} AND {bound} ORDER BY {key} {order} LIMIT ?",
             params + [limit],
         )
         if order:
             rows.reverse()
-        return [
-            BrowseRow(
-                r["id"], r["external_id"], r["region"], r["model"], r["question"], r["t"], r["nr"]
-            )
-            for r in rows
-        ]
+        return rows
+
+    def _browse_rows(self, tail: str, params: list) -> list[BrowseRow]:
+        return self._all(
+            BrowseRow,
+            "SELECT r.id, i.external_id, i.region, r.model, i.question, substr(r.text, 1, 200), "
+            "(SELECT count(*) FROM active_ratings a WHERE a.response_id = r.id) " + tail,
+            params,
+        )
 
     def browse_count(self, eval_set_id: int, f: BrowseFilter = BrowseFilter()) -> int:
-        where, params = self._browse_where(eval_set_id, f)
-        return self._one(
-            f"SELECT count(*) FROM responses r JOIN items i ON i.id = r.item_id WHERE {where}",
-            params,
-        )[0]
+        source, where, params, _ = self._browse_query(eval_set_id, f)
+        return self._one(f"SELECT count(*) FROM {source} WHERE {where}", params)[0]
 
     # ---- labelling queue (core/queue.py) ---------------------------------------------------
 

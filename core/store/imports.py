@@ -182,9 +182,10 @@ class ImportBatch:
         con, es = self.con, self.eval_set_id
 
         def run(key: str, sql: str, params: Sequence = ()) -> None:
-            before = con.total_changes
-            con.execute(sql, params)
-            self.added[key] = self.added.get(key, 0) + con.total_changes - before
+            # rowcount counts the statement's own rows; total_changes would add the rows the
+            # search index's triggers write
+            rows = con.execute(sql, params).rowcount
+            self.added[key] = self.added.get(key, 0) + rows
 
         con.execute(
             "CREATE INDEX IF NOT EXISTS temp.stage_judgments_key ON stage_judgments "
