@@ -1069,6 +1069,26 @@ class Store:
             )
         ]
 
+    def chosen_label_votes(
+        self, eval_set_id: int, exclude_raters: Iterable[str] = ()
+    ) -> list[tuple[int, str, int, str, int]]:
+        """The active labels among `label_votes` that were not given blind in the app: rows of
+        (response_id, metric, human level, kind, votes), kind "open" (the browse screen's
+        triage: the rater chose the response) or "import" (how they were chosen is unknown)."""
+        excluded = list(exclude_raters)
+        skip = f"AND a.rater NOT IN ({','.join('?' * len(excluded))})" if excluded else ""
+        return [
+            (r["response_id"], r["metric"], r["value"], r["kind"], r["votes"])
+            for r in self._rows(
+                "SELECT a.response_id, a.metric, a.value, count(*) AS votes, "
+                "CASE WHEN a.source = 'import' THEN 'import' ELSE 'open' END AS kind "
+                "FROM active_ratings a JOIN responses r ON r.id = a.response_id JOIN items i "
+                "ON i.id = r.item_id WHERE i.eval_set_id = ? AND a.value IS NOT NULL "
+                f"AND (a.source = 'import' OR NOT a.blind) {skip} GROUP BY 1, 2, 3, 5",
+                [eval_set_id, *excluded],
+            )
+        ]
+
 
 class ImportBatch:
     """Rows staged in temporary tables during `Store.importing`, merged set-wise at the end."""
