@@ -56,6 +56,18 @@ class LabelVote(NamedTuple):
     votes: int
 
 
+class ChosenVote(NamedTuple):
+    """Active labels of one response, metric and level that were not given blind in the app:
+    kind "open" (the browse screen's triage: the rater chose the response) or "import" (how
+    they were chosen is unknown)."""
+
+    response_id: int
+    metric: str
+    human: int
+    kind: str
+    votes: int
+
+
 class RaterLabel(NamedTuple):
     """One rater's active label of one response and metric (for agreement)."""
 
