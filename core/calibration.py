@@ -57,6 +57,11 @@ def calibration_cells(
     counts = counts if counts is not None else posterior.counts
     weights = kappa_weights_for(len(posterior.levels))
     binary = len(posterior.levels) == 2
+    conf_all = posterior.confusion  # [S, M, R, L(h), L(j)]
+    # every cell's quantiles in one pass (per cell, numpy's quantile cost most of the time)
+    lo_all, hi_all = np.quantile(conf_all, [0.05, 0.95], axis=0)
+    mean_all = conf_all.mean(axis=0)
+    youden_all = conf_all[..., 1, 1] + conf_all[..., 0, 0] - 1.0 if binary else None
     cells = []
     for m, model in enumerate(posterior.models):
         for r, region in enumerate(posterior.regions):
@@ -66,15 +71,18 @@ def calibration_cells(
                 table, judge_only = counts.n[cm, cr], counts.u[cm, cr]
             labels = int(table.sum()) if table is not None else _posterior_labels(posterior, m, r)
             kappa = kappa_from_table(table, weights) if table is not None else float("nan")
-            conf = posterior.confusion[:, m, r]  # [S, L(h), L(j)]
-            lo, hi = np.quantile(conf, [0.05, 0.95], axis=0)
+            lo, hi, mean = lo_all[m, r], hi_all[m, r], mean_all[m, r]
             se = sp = youden = None
             exact: tuple[Interval, ...] = ()
-            if binary:
-                se, sp = interval(conf[:, 1, 1]), interval(conf[:, 0, 0])
-                youden = interval(conf[:, 1, 1] + conf[:, 0, 0] - 1.0)
+            if youden_all is not None:
+                se = Interval(float(mean[1, 1]), float(lo[1, 1]), float(hi[1, 1]))
+                sp = Interval(float(mean[0, 0]), float(lo[0, 0]), float(hi[0, 0]))
+                youden = interval(youden_all[:, m, r])
             else:
-                exact = tuple(interval(conf[:, h, h]) for h in range(conf.shape[1]))
+                exact = tuple(
+                    Interval(float(mean[h, h]), float(lo[h, h]), float(hi[h, h]))
+                    for h in range(len(mean))
+                )
             cells.append(
                 CalibrationCell(
                     metric=posterior.metric,
@@ -86,7 +94,7 @@ def calibration_cells(
                     specificity=sp,
                     youden=youden,
                     exact=exact,
-                    confusion_mean=_matrix(conf.mean(axis=0)),
+                    confusion_mean=_matrix(mean),
                     confusion_lower=_matrix(lo),
                     confusion_upper=_matrix(hi),
                     counts=None

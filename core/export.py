@@ -36,6 +36,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -311,34 +312,38 @@ def _write_stream(rows, columns, fmt: str, stream: IO[str]) -> int:
     return write_jsonl(rows, columns, stream, tty=tty)
 
 
-def _write_file(rows, columns, fmt: str, path: Path) -> int:
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary file beside `path`, renamed to it when the block ends without an error
+    (removed otherwise): an export never leaves a half-written file."""
     if path.is_dir():
         raise ChangeoverError(f"{path}: is a directory")
     if not path.parent.is_dir():
         raise ChangeoverError(f"{path}: no such directory {str(path.parent)!r}")
-    first = next(rows, None)  # fail before touching the disk if the table cannot be built
-    rows = _chain(first, rows)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     except OSError as exc:
         raise ChangeoverError(f"{path}: cannot write here ({exc.strerror or exc})") from None
     os.close(fd)
     try:
-        if fmt == "parquet":
-            n = write_parquet(rows, columns, Path(tmp))
-        else:
-            with open(tmp, "w", encoding="utf-8", newline="") as f:
-                n = _write_stream(rows, columns, fmt, f)
+        yield Path(tmp)
         os.replace(tmp, path)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise ChangeoverError(
             f"{path}: export failed ({exc.strerror or exc}); nothing written"
         ) from None
-    except BaseException:
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
-    return n
+
+
+def _write_file(rows, columns, fmt: str, path: Path) -> int:
+    first = next(rows, None)  # fail before touching the disk if the table cannot be built
+    rows = _chain(first, rows)
+    with atomic_path(path) as tmp:
+        if fmt == "parquet":
+            return write_parquet(rows, columns, tmp)
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            return _write_stream(rows, columns, fmt, f)
 
 
 def _chain(first: dict | None, rest: Iterator[dict]) -> Iterator[dict]:

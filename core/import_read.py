@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import polars as pl
 
@@ -181,6 +182,41 @@ def _scan_segment(seg: bytes, first_line: int, sink: Sink) -> None:
                 "encoding",
                 f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line)",
             )
+
+
+class Source(Protocol):
+    """Where an import's rows come from: `open` gives (header or None, chunks with LINE)."""
+
+    name: str
+    header_line: int
+
+    def sink(self) -> Sink: ...
+
+    def open(
+        self, sink: Sink, chunk_rows: int, checking: bool = True
+    ) -> tuple[list[str] | None, Iterator[pl.DataFrame]]: ...
+
+
+class FileSource:
+    """A responses file as the source of an import's rows (core/import_inspect.py has another)."""
+
+    def __init__(self, path: Path, fmt: str | None):
+        self.path, self.fmt, self.name = path, format_of(path, fmt), path.name
+        self.header_line = 1 if self.fmt == "csv" else 0  # where header problems are reported
+
+    def sink(self) -> Sink:
+        return Sink(str(self.path), "row" if self.fmt == "parquet" else "line")
+
+    def open(
+        self, sink: Sink, chunk_rows: int, checking: bool = True
+    ) -> tuple[list[str] | None, Iterator[pl.DataFrame]]:
+        """(header, chunks) as `open_chunks`; the checking pass also scans the bytes."""
+        if checking:
+            if not self.path.is_file():
+                raise ImportFailed([Problem(str(self.path), 0, "", "no such file")])
+            if self.fmt != "parquet":
+                scan_bytes(self.path, sink)
+        return open_chunks(self.path, self.fmt, sink, chunk_rows, checking)
 
 
 def open_chunks(

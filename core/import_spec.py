@@ -17,7 +17,7 @@ from changeover.core.types import DIRECTIONS, EvalSet, Metric, Region
 RESERVED_KEYS = frozenset("usq?")  # the rate screen's own keys (undo, skip, quit, help)
 
 _KEY_RE = re.compile(r'^\s*(?:"([^"]*)"|\'([^\']*)\'|([A-Za-z0-9_-]+))\s*=')
-_TOP_KEYS = {"name", "description", "incumbent", "judge", "regions", "metrics"}
+_TOP_KEYS = {"name", "description", "incumbent", "judge", "regions", "metrics", "inspect"}
 _METRIC_KEYS = {
     "name",
     "levels",

@@ -23,9 +23,11 @@ from changeover.core.import_read import (
     FORMATS,
     LINE,
     MAX_SHOWN,
+    FileSource,
     ImportFailed,
     Problem,
     Sink,
+    Source,
     as_text,
     format_of,
     listing,
@@ -406,12 +408,16 @@ def import_file(
     chunk_rows: int = CHUNK_ROWS,
 ) -> ImportReport:
     """Check every row of a responses file, then write it all in one transaction (or nothing)."""
-    path = Path(path)
-    es, spec_file = _resolve_spec(spec)
-    fmt = format_of(path, fmt)
-    sink = Sink(str(path), "row" if fmt == "parquet" else "line")
-    if not path.is_file():
-        raise ImportFailed([Problem(str(path), 0, "", "no such file")])
+    resolved = _resolve_spec(spec)
+    return import_rows(store, FileSource(Path(path), fmt), resolved, chunk_rows)
+
+
+def import_rows(
+    store: Store, source: Source, spec: tuple[EvalSet, str], chunk_rows: int = CHUNK_ROWS
+) -> ImportReport:
+    """Check every row of a source (a file, or Inspect logs), then write it all or nothing."""
+    es, spec_file = spec
+    sink = source.sink()
     held = _held_eval_set(store, es.name)
     if held is not None:
         for m in es.metrics:
@@ -425,12 +431,8 @@ def import_file(
                     file=spec_file,
                 )
     cols = _Columns(es)
-    if fmt != "parquet":
-        scan_bytes(path, sink)
-    header, chunks = open_chunks(path, fmt, sink, chunk_rows)
-    skip = (
-        set() if header is None else _header_problems(cols, header, sink, 1 if fmt == "csv" else 0)
-    )
+    header, chunks = source.open(sink, chunk_rows)
+    skip = set() if header is None else _header_problems(cols, header, sink, source.header_line)
     seen: set[str] = set(header or ())
     parts = []
     for df in chunks:
@@ -470,14 +472,14 @@ def import_file(
     items, responses = keys["item_id"].n_unique(), first.height
     n_rows = keys.height
     del keys, parts, first
-    added, labels, kept = _write(store, path, fmt, es, cols, held, chunk_rows)
+    added, labels, kept = _write(store, source, es, cols, held, chunk_rows)
     saved = store.eval_set(es.name)
     return ImportReport(
         eval_set=saved,
         rows=n_rows,
         added=added,
         missing_judgments=missing,
-        file=path.name,
+        file=source.name,
         items=items,
         responses=responses,
         models=tuple(models),
@@ -488,15 +490,14 @@ def import_file(
 
 def _write(
     store: Store,
-    path: Path,
-    fmt: str,
+    source: Source,
     es: EvalSet,
     cols: _Columns,
     held: EvalSet | None,
     chunk_rows: int,
 ) -> tuple[dict[str, int], int, int]:
     """Second pass: stage every chunk, then save the eval set and merge in one transaction."""
-    quiet = Sink(str(path))
+    quiet = source.sink()
     given = same = None
     if held is not None:
         events = store.rating_keys(held.id)
@@ -518,7 +519,7 @@ def _write(
     stamp = now()
     labels = kept = 0
     with store.importing_eval_set(es) as batch:
-        _, chunks = open_chunks(path, fmt, quiet, chunk_rows, checking=False)
+        _, chunks = source.open(quiet, chunk_rows, checking=False)
         for raw in chunks:
             df = cols.prepare(raw, quiet)
             first = df.filter(pl.struct("item_id", "model").is_first_distinct())

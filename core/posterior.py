@@ -121,7 +121,7 @@ def to_bytes(posteriors: list[Posterior]) -> bytes:
         )
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub types the first kwarg
     return buf.getvalue()
 
 

@@ -133,14 +133,17 @@ def report_rows(results: Results) -> list[dict[str, Any]]:
                 b = base.get((t.name, cell.model, row.region))
                 for method in METHODS:
                     e = b.get(method) if b else None
-                    iv = (
-                        None
-                        if e is None or e.estimate is None
-                        else Interval(e.estimate, e.lo, e.hi)
-                    )
-                    d.update(_iv(_csv_method(method), iv))
+                    d.update(_iv(_csv_method(method), None if e is None else _estimate(e)))
                 out.append({k: _num(d.get(k)) for k in CSV_COLUMNS})
     return out
+
+
+def _estimate(e: Any) -> Interval | None:
+    """A baseline's estimate as an interval (NaN bounds where the method gives none)."""
+    if e.estimate is None:
+        return None
+    nan = float("nan")
+    return Interval(e.estimate, nan if e.lo is None else e.lo, nan if e.hi is None else e.hi)
 
 
 def _num(x: Any) -> Any:

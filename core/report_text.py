@@ -322,7 +322,9 @@ def _grid(head: list[str], rows: list[list[str]], keys: int = 1, width: int = 10
     rows = [[_plain(c).replace("\n", " ") for c in r] for r in rows]
     widths = [max(len(x) for x in col) for col in zip(head, *rows)]
     base = sum(widths[:keys]) + 2 * (keys - 1)
-    chunks, cur, used = [], [], base
+    chunks: list[list[int]] = []
+    cur: list[int] = []
+    used = base
     for k in range(keys, len(head)):
         if cur and used + 2 + widths[k] > width:
             chunks.append(cur)

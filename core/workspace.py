@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +39,7 @@ from changeover.core.types import (
     FitRecord,
     Rating,
     ResponseView,
+    UsageError,
 )
 
 
@@ -265,8 +266,8 @@ class Workspace:
         excluded = fit.exclude_raters if fit is not None else ()
         counts = counts_for(self.store, es, excluded)
         events = self.store.labels_since(es.id, "")  # agreement changes with every label
-        key = (es.id, fit.id if fit else None, data_hash(counts), events, instant, threshold)
-        key += (min_labels, metric)
+        key: tuple = (es.id, fit.id if fit else None, data_hash(counts), events, instant)
+        key += (threshold, min_labels, metric)
         with self._lock:
             hit = self._results.get(key)
         if hit is not None:
@@ -340,11 +341,25 @@ class Workspace:
 
     # ---- files ---------------------------------------------------------------------------------
 
-    def import_file(self, path: str | Path, spec: str | Path | EvalSet, fmt: str | None = None):
-        """Import responses, judge verdicts and labels (all or nothing); an `ImportReport`."""
+    def import_file(
+        self,
+        path: str | Path | Sequence[str | Path],
+        spec: str | Path | EvalSet,
+        fmt: str | None = None,
+    ):
+        """Import responses, judge verdicts and labels (all or nothing); an `ImportReport`.
+        Inspect AI logs (fmt "inspect", or told by the files) import together, one per model."""
+        from changeover.core.import_inspect import import_logs, is_inspect_log
         from changeover.core.importer import import_file
 
-        return import_file(self.store, path, spec=spec, fmt=fmt)
+        paths = [Path(path)] if isinstance(path, str | Path) else [Path(p) for p in path]
+        if fmt == "inspect" or (fmt is None and all(map(is_inspect_log, paths))):
+            return import_logs(self.store, paths, spec)
+        if len(paths) != 1:
+            raise UsageError(
+                "changeover import: several files import together only as Inspect logs"
+            )
+        return import_file(self.store, paths[0], spec=spec, fmt=fmt)
 
     def import_labels(self, path: str | Path, es: EvalSet, fmt: str | None = None):
         """Import human labels for responses of `es` (all or nothing); an `ImportReport`."""
@@ -360,3 +375,9 @@ class Workspace:
 
         results = self.results(es, require_fit=True) if what == "results" else None
         return export(self.store, es, what, fmt, output, results=results)
+
+    def export_draws(self, es: EvalSet, output: str | os.PathLike, fit_id: int | None = None):
+        """Write a kept fit's draws as an ArviZ DataTree in netCDF (core/export_draws.py)."""
+        from changeover.core.export_draws import export_draws
+
+        return export_draws(self.store, es, output, fit_id=fit_id)

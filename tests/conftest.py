@@ -5,6 +5,7 @@ import each other."""
 from __future__ import annotations
 
 import pytest
+
 from changeover.core.store import Store
 
 

@@ -388,3 +388,52 @@ def test_quick_real_fit():
     assert [c.candidate for c in results.candidates] == ["good", "bad"]
     assert results.candidate("bad").verdict != "ready" and not results.stale
     print(f"quick real fit: {elapsed:.1f} s")
+
+
+@pytest.mark.slow
+def test_the_app_runs_the_real_fitter_and_refits_a_failed_fit_with_the_next_seed():
+    """The path users run: `f` in the app with the default fitter. A fit this short fails its
+    diagnostics (too few draws for ESS >= 400), so `f` again on the same labels must use the
+    next seed; then one more label keeps the fit on screen, updated, with the same verdicts."""
+    import asyncio
+
+    from helpers import settle
+
+    from changeover.tui.app import ChangeoverApp
+    from changeover.tui.screens.results import ResultsScreen
+
+    store = Store.memory()
+    one = spec()
+    es = fill(store, EvalSet(0, one.name, one.incumbent, one.regions, one.metrics[:1]), 40, 30)
+    ws = Workspace(store)  # the default fitter: the calibration model
+    quick = Settings.quick(seed=5, draws=100, tune=100)
+
+    async def session() -> None:
+        app = ChangeoverApp(ws, rater="ann", seed=1, fit_settings=quick)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot)
+            await pilot.press("v")
+            await settle(pilot)
+            screen = app.screen
+            assert isinstance(screen, ResultsScreen)
+            await pilot.press("f")
+            await settle(pilot)
+            first = store.fits(es.id)[0]
+            assert first.settings.seed == 5 and not first.diagnostics.ok
+            assert "fit diagnostics failed" in str(screen.query_one("#results-status").content)
+            await pilot.press("f")
+            await settle(pilot)
+            second = store.fits(es.id)[0]
+            assert second.id != first.id and second.settings.seed == 6
+            before = screen.data
+            assert before.source == "full" and before.fit.id == second.id
+            row = store.browse(es.id, BrowseFilter(unrated=True), limit=1)[0]
+            store.add_rating(row.response_id, "correct", "cy", 1)
+            await pilot.press("r")
+            await settle(pilot)
+            after = screen.data
+            assert after.stale and after.labels_since == 1 and after.fit.id == second.id
+            assert after.source == "updated" and after.khat < 0.7
+            assert [c.verdict for c in after.candidates] == [c.verdict for c in before.candidates]
+
+    asyncio.run(session())

@@ -36,7 +36,8 @@ from textual.widgets import DataTable, Static
 
 from changeover.core.types import FitCancelled
 from changeover.core.workspace import Workspace
-from changeover.tui.screens.results import ResultsScreen, table_axis
+from changeover.tui.screens.results import ResultsScreen
+from changeover.tui.screens.results_tables import table_axis
 from changeover.tui.widgets.intervals import Axis, verdict_label
 
 
@@ -367,3 +368,73 @@ async def test_ascii_glyphs_when_asked(monkeypatch):
         text = table_text(app.screen.query_one("#results-table-0", DataTable))
         assert "+ ready" in text and "x not ready" in text and "[" in text and "o" in text
         assert "✔" not in text and "●" not in text and "├" not in text
+
+
+def six_regions_four_models():
+    """The demo's shape: four models, six regions with long names, a few labels per cell."""
+    from changeover.core.store import Store
+    from changeover.core.types import EvalSet, Metric, Region
+
+    regions = ("North America", "UK & Ireland", "DACH", "Latin America", "Southeast Asia", "ME")
+    models = ("atlas-2", "atlas-3", "swift-mini", "guardian-1")
+    store = Store.memory()
+    es = store.save_eval_set(
+        EvalSet(
+            0,
+            "kestrel",
+            "atlas-2",
+            tuple(Region(r, 1.0 + k) for k, r in enumerate(regions)),
+            (Metric("correct", ("no", "yes"), "higher", 0.03),),
+        )
+    )
+    responses, judgments, ratings = [], [], []
+    for r in regions:
+        for k in range(30):
+            item = f"{r}-{k}"
+            for m, model in enumerate(models):
+                responses.append((item, r, f"q {item}", None, model, f"a {item} {m}"))
+                judge = int((k + m) % 4 != 0)
+                judgments.append((item, model, "correct", "judge", judge, None, None, None))
+                if k < 12:
+                    ratings.append((item, model, "correct", "ann", judge, "2026-01-01T00:00:00"))
+    with store.importing(es.id) as batch:
+        batch.add_responses(responses)
+        batch.add_judgments(judgments)
+        batch.add_ratings(ratings)
+    return store, es, regions, models
+
+
+@run_async
+async def test_at_80x24_every_model_region_and_candidate_is_on_screen():
+    """A triage engineer on an 80x24 SSH session sees every candidate's verdict, every region
+    and the overall row without scrolling; the numbers behind a cell are one key away."""
+    from helpers import screen_text
+
+    store, es, regions, models = six_regions_four_models()
+    app = host(Workspace(store, canned_fitter()), es)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert screen.compact
+        text = screen_text(app)
+        for name in (*models, *regions, "overall"):
+            assert name in text, name
+        lines = text.splitlines()
+        for c in screen.data.candidates:  # one line each, verdict and P(all hold) included
+            line = next(line for line in lines if f" {c.candidate}  P(all hold) " in line)
+            assert verdict_label(c.verdict) in line
+        assert len(lines) == 24
+        await pilot.press("right")  # arrows move within the table; they do not switch tabs
+        assert screen.query_one("TabbedContent").active == "results-metric-0"
+        await pilot.press("enter")  # the cell under the cursor, in full
+        await pilot.pause()
+        details = screen_text(app)
+        assert "Details: one cell" in details and "90% interval" in details
+        await pilot.press("escape", "d")
+        await pilot.pause()
+        assert "Details: the candidates" in screen_text(app)
+    wide = host(Workspace(store, canned_fitter()), es)
+    async with wide.run_test(size=(130, 40)) as pilot:
+        await settle(pilot)
+        assert not wide.screen.compact  # the full cells, with bars, where they fit
+        assert "├" in screen_text(wide) or "●" in screen_text(wide)

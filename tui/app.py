@@ -18,6 +18,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from changeover.core.settings import Settings
 from changeover.core.types import ChangeoverError, EvalSet, UsageError
 from changeover.core.workspace import Workspace
 from changeover.tui.screens.browse import BrowseScreen
@@ -45,9 +46,11 @@ class ChangeoverApp(App):
         start_rating: str | None = None,
         seed: int | None = None,
         overlap: float = 0.1,
+        fit_settings: Settings | None = None,
     ):
         super().__init__()
         self.overlap = overlap
+        self.fit_settings = fit_settings  # how `f` fits (None: the full default settings)
         self.workspace = workspace
         self.rater = rater
         self.read_only = read_only or workspace.read_only
@@ -77,7 +80,7 @@ class ChangeoverApp(App):
             queue = ws.queue(es, self.rater, seed=self.seed, overlap=self.overlap)
             return RateScreen(ws, es, self.rater, queue=queue)
         if where == "results":
-            return ResultsScreen(ws, es)
+            return ResultsScreen(ws, es, settings=self.fit_settings)
         if where == "calibration":
             return CalibrationScreen(ws, es)
         raise ValueError(where)
@@ -98,6 +101,7 @@ class ChangeoverApp(App):
 
     def on_browse_screen_rate_openly(self, message: BrowseScreen.RateOpenly) -> None:
         browse = self.screen
+        assert isinstance(browse, BrowseScreen)
         screen = RateScreen(
             self.workspace,
             message.eval_set,
@@ -112,7 +116,7 @@ class ChangeoverApp(App):
 
     # ---- actions -------------------------------------------------------------------------
 
-    def action_back(self) -> None:
+    def action_back(self) -> None:  # type: ignore[override]  # Textual's is a coroutine; screens call this one
         """Back to the previous screen; quit from the start screen."""
         if len(self.screen_stack) > 2:
             self.pop_screen()
@@ -130,7 +134,7 @@ class ChangeoverApp(App):
         self.push_screen(HelpScreen(title, keys_of(screen), extra))
 
     def current_eval_set(self) -> EvalSet | None:
-        es = getattr(self.screen, "eval_set", None)
+        es: EvalSet | None = getattr(self.screen, "eval_set", None)
         if es is None and (sets := self.workspace.eval_sets()):
             es = sets[0]
         return es
@@ -139,15 +143,16 @@ class ChangeoverApp(App):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for es in self.workspace.eval_sets():
+        for other in self.workspace.eval_sets():
             yield SystemCommand(
-                f"Switch eval set: {es.name}",
+                f"Switch eval set: {other.name}",
                 "Browse this eval set",
-                lambda es=es: self.switch_to(es),
+                lambda other=other: self.switch_to(other),
             )
-        es = self.current_eval_set()
-        if es is None:
+        current = self.current_eval_set()
+        if current is None:
             return
+        es = current
         yield SystemCommand(
             f"Rate {es.name}", "A blind labelling session", lambda: self.open("rate", es)
         )

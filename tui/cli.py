@@ -87,9 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("import", help="import responses, judge verdicts and labels")
     p.add_argument("workspace", help="workspace file (created if missing)")
-    p.add_argument("file", help="CSV, JSONL or Parquet file, one row per response")
+    p.add_argument(
+        "file",
+        nargs="+",
+        help="CSV, JSONL or Parquet file, one row per response; or Inspect AI logs (one per model)",
+    )
     p.add_argument("--spec", required=True, help="eval-set spec (TOML)")
     p.add_argument("--format", choices=FORMATS, help="file format (default: from the extension)")
+    p.add_argument("--from", dest="source", choices=("inspect",), help="the files are Inspect logs")
 
     p = sub.add_parser("import-labels", help="import human labels for responses already imported")
     p.add_argument("workspace")
@@ -150,8 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="export ratings, responses or results with provenance")
     p.add_argument("workspace")
     _add_eval_set(p)
-    p.add_argument("--what", choices=("ratings", "responses", "results"), required=True)
-    p.add_argument("--format", choices=FORMATS, default="csv")
+    p.add_argument("--what", choices=("ratings", "responses", "results", "draws"), required=True)
+    p.add_argument(
+        "--format",
+        choices=(*FORMATS, "netcdf"),
+        help="csv (default), jsonl, parquet; the draws: netcdf (an ArviZ DataTree)",
+    )
+    p.add_argument("--fit", type=int, metavar="ID", help="draws of this kept fit (default: latest)")
     p.add_argument("--output", "-o", metavar="FILE", help="write here (default: standard output)")
     return parser
 
@@ -182,11 +192,13 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     cmd = args.command
     if cmd == "import":
+        if args.format and args.source:
+            parser.error("--from inspect reads Inspect logs: leave out --format")
         path = Path(args.workspace)
         fresh = not path.exists()
         try:
             with Workspace.open(path, create=True) as ws:
-                report = ws.import_file(args.file, spec=args.spec, fmt=args.format)
+                report = ws.import_file(args.file, spec=args.spec, fmt=args.source or args.format)
         except BaseException:
             if fresh:  # a failed first import leaves no empty workspace behind
                 for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):

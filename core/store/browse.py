@@ -9,7 +9,8 @@ from changeover.core.types import BrowseFilter, BrowseRow
 
 class Browse(base.StoreBase):
     def _browse_where(self, eval_set_id: int, f: BrowseFilter) -> tuple[str, list]:
-        where, params = ["i.eval_set_id = ?"], [eval_set_id]
+        where: list[str] = ["i.eval_set_id = ?"]
+        params: list[object] = [eval_set_id]
         if f.region is not None:
             where.append("i.region = ?")
             params.append(f.region)

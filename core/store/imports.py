@@ -141,9 +141,9 @@ class ImportBatch:
     def add_responses(self, rows: Iterable[tuple[str, str, str, str | None, str, str]]) -> None:
         """Rows of (external_id, region, question, reference, model, text)."""
         start = self._seq
-        rows = [(*r, start + k) for k, r in enumerate(rows)]
-        self._seq += len(rows)
-        self._stage("INSERT INTO stage_responses VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        numbered = [(*r, start + k) for k, r in enumerate(rows)]
+        self._seq += len(numbered)
+        self._stage("INSERT INTO stage_responses VALUES (?, ?, ?, ?, ?, ?, ?)", numbered)
 
     def add_judgments(self, rows: Iterable[tuple]) -> None:
         """Rows of (external_id, model, metric, judge, level or None, raw, score, rationale)."""

@@ -67,6 +67,7 @@ class Labels(base.StoreBase):
                 (response_id, metric, rater, value, stamp, int(blind)),
             )
             rating_id = cur.lastrowid
+        assert rating_id is not None
         return self.rating(rating_id)
 
     def retract(self, rating_id: int, rater: str) -> Rating:
@@ -83,6 +84,7 @@ class Labels(base.StoreBase):
                 (target[0], target[1], rater, base.now(), target[2], rating_id),
             )
             new_id = cur.lastrowid
+        assert new_id is not None
         return self.rating(new_id)
 
     def rating(self, rating_id: int) -> Rating:

@@ -24,6 +24,7 @@ class EvalSets(base.StoreBase):
                     (es.name, es.description, es.incumbent, es.judge, base.now()),
                 )
                 set_id = cur.lastrowid
+                assert set_id is not None
             else:
                 set_id = row[0]
                 old = self.eval_set(set_id)

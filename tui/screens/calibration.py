@@ -23,6 +23,7 @@ from changeover.core.results import INSTANT, Results, failure_kind
 from changeover.core.types import Diagnostics, EvalSet, Metric
 from changeover.core.workspace import Workspace
 from changeover.tui.widgets.safe_text import one_line
+from changeover.tui.widgets.tabs import switch_tab
 
 COUNT_WIDTH = 18
 IV_WIDTH = 19
@@ -298,17 +299,8 @@ class CalibrationScreen(Screen):
     def action_reload(self) -> None:
         self.reload()
 
-    def _switch_tab(self, step: int) -> None:
-        tabs = self.query_one(TabbedContent)
-        ids = [pane.id for pane in self.query(TabPane)]
-        if not ids:
-            return
-        k = ids.index(tabs.active) if tabs.active in ids else 0
-        tabs.active = ids[(k + step) % len(ids)]
-        self.query_one(f"#{tabs.active} DataTable", DataTable).focus()
-
     def action_next_tab(self) -> None:
-        self._switch_tab(1)
+        switch_tab(self, 1)
 
     def action_previous_tab(self) -> None:
-        self._switch_tab(-1)
+        switch_tab(self, -1)

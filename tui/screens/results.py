@@ -23,33 +23,26 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, ProgressBar, Static, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
-from changeover.core.results import INSTANT, UPDATED, MetricTable, Results, probability_text
+from changeover.core.results import INSTANT, UPDATED, Results
 from changeover.core.settings import Settings
 from changeover.core.types import EvalSet, FitCancelled, FitRecord
 from changeover.core.workspace import Workspace
-from changeover.tui.widgets.intervals import (
-    Axis,
-    axis_cell,
-    model_cell,
-    prefers_ascii,
-    summary_cell,
-    verdict_label,
-    verdict_text,
+from changeover.tui.screens.help import HelpScreen
+from changeover.tui.screens.results_tables import (
+    candidate_lines,
+    cell_details,
+    details_text,
+    fill_all,
+    fill_metric,
+    fits_full,
 )
-from changeover.tui.widgets.safe_text import clean, one_line, safe_text
+from changeover.tui.widgets.intervals import prefers_ascii, verdict_label
+from changeover.tui.widgets.safe_text import one_line
+from changeover.tui.widgets.tabs import switch_tab
 
-BAR_WIDTH = 23
-COLUMN_WIDTH = BAR_WIDTH
-ROW_WIDTH = 14  # the first (region / metric) column, fixed while scrolling sideways
 PROGRESS_INTERVAL = 0.1  # seconds between progress messages from the worker
 LEGEND = "cells: mean [90% interval] / bar (shared axis) / delta, P(holds), verdict"
-
-
-def table_axis(table: MetricTable, width: int = BAR_WIDTH) -> Axis:
-    """One axis for every interval in the table."""
-    return Axis.spanning(
-        ((c.value.lower, c.value.upper) for row in table.rows for c in row.cells), width=width
-    )
+COMPACT_LEGEND = "cells: mean, delta, verdict (✔ ready ✘ not ready ? undecided) · enter: the cell"
 
 
 class ResultsScreen(Screen):
@@ -62,6 +55,7 @@ class ResultsScreen(Screen):
         Binding("i", "toggle_source", "Instant/full"),
         Binding("c", "calibration", "Calibration"),
         Binding("r", "reload", "Reload"),
+        Binding("d", "details", "Details"),
         Binding("right_square_bracket", "next_tab", "Next metric", key_display="]"),
         Binding("left_square_bracket", "previous_tab", "Prev metric", key_display="["),
     ]
@@ -109,8 +103,10 @@ class ResultsScreen(Screen):
     """
 
     fitting: reactive[bool] = reactive(False)
-    loading: reactive[bool] = reactive(False)
+    reading: reactive[bool] = reactive(False)  # results on their way (not `loading`: Textual's
+    # loading indicator would cover the table)
     instant: reactive[bool] = reactive(False)  # show the instant posterior although a fit exists
+    compact: reactive[bool] = reactive(False)  # one line per region when the models do not fit
 
     def __init__(
         self,
@@ -169,6 +165,8 @@ class ResultsScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        # ← → scroll the table sideways: the metric tabs change with ] and [ only.
+        self.query_one(Tabs).can_focus = False
         self.query_one("#results-progress").display = False
         self.reload()
         self.query_one(
@@ -186,7 +184,7 @@ class ResultsScreen(Screen):
         milliseconds on a real eval set: the screen stays live)."""
         self._load_seq += 1
         seq, instant = self._load_seq, self.instant
-        self.loading = True
+        self.reading = True
         self.run_worker(
             lambda: self._load_in_thread(seq, instant),
             name="load",
@@ -214,7 +212,7 @@ class ResultsScreen(Screen):
     def _on_loaded(self, event: Loaded) -> None:
         if event.seq != self._load_seq:
             return  # a newer reload is on its way
-        self.loading = False
+        self.reading = False
         self.data = event.data
         if event.error:
             self.status = event.error
@@ -228,80 +226,29 @@ class ResultsScreen(Screen):
     def redraw(self) -> None:
         self._draw_status()
         data = self.data
+        self.compact = data is not None and not fits_full(self.size.width, len(data.models))
         for k, metric in enumerate(self.eval_set.metrics):
             table = self.query_one(f"#results-table-{k}", DataTable)
-            self._fill_metric(table, data.table(metric.name) if data else None)
-        self._fill_all(self.query_one("#results-table-all", DataTable))
-        self._draw_candidates()
+            view = data.table(metric.name) if data else None
+            fill_metric(table, view, data, self.threshold, self.ascii, self.compact)
+        fill_all(self.query_one("#results-table-all", DataTable), data, self.threshold, self.ascii)
+        legend = COMPACT_LEGEND if self.compact else LEGEND
+        if self.ascii:
+            legend = legend.replace("✔", "+").replace("✘", "x")
+        self.query_one("#results-legend", Static).update(Text(legend, style="dim"))
+        width = self.size.width - 1 if (self.size.width < 120 or self.compact) else None
+        text = candidate_lines(data, self.threshold, self.ascii, width)
+        self.query_one("#results-candidates", Static).update(text)
+
+    def on_resize(self) -> None:
+        if self.data is not None and self.compact == fits_full(
+            self.size.width, len(self.data.models)
+        ):
+            self.redraw()  # crossed the width where the full columns fit (or stopped fitting)
 
     def _draw_status(self) -> None:
-        self.query_one("#results-status", Static).update(
-            status_text(self.data, self.status, self.loading)
-        )
-
-    def _fill_metric(self, table: DataTable, view: MetricTable | None) -> None:
-        table.fixed_rows = 0  # an empty table with a fixed row fails to render
-        table.clear(columns=True)
-        if view is None or self.data is None:
-            table.add_column(Text("results"), key="none")
-            table.add_row(Text("no results for this metric"))
-            return
-        models = self.data.models
-        axis = table_axis(view)
-        quantity = view.quantity_label
-        width = min(ROW_WIDTH, max(len(quantity), *(len(r.region) for r in view.rows)))
-        table.add_column(Text("region"), key="__row__", width=width)
-        for model in models:
-            table.add_column(one_line(model, COLUMN_WIDTH), width=COLUMN_WIDTH, key=model)
-        table.add_row(
-            Text(quantity, style="dim"),
-            *[axis_cell(axis, self.ascii) for _ in models],
-            height=2,
-            key="__axis__",
-        )
-        for row in view.rows:
-            cells = [
-                model_cell(row.cell(m), axis, self.threshold, self.ascii, view.pass_label)
-                for m in models
-            ]
-            height = 4 if view.pass_label else 3
-            table.add_row(safe_text(row.region), *cells, height=height, key=row.region)
-        table.fixed_rows = 1  # the axis stays in view while scrolling down
-
-    def _fill_all(self, table: DataTable) -> None:
-        table.clear(columns=True)
-        data = self.data
-        if data is None or not data.metrics:
-            table.add_column(Text("results"), key="none")
-            table.add_row(Text("no results"))
-            return
-        width = max(max(len(t.name), len(t.quantity_label)) for t in data.metrics)
-        table.add_column(Text("overall"), key="__row__", width=min(ROW_WIDTH, width))
-        for model in data.models:
-            table.add_column(one_line(model, COLUMN_WIDTH), width=COLUMN_WIDTH, key=model)
-        for view in data.metrics:
-            overall = view.rows[-1]
-            cells = [summary_cell(overall.cell(m), self.threshold, self.ascii) for m in data.models]
-            name = safe_text(view.name)
-            name.append("\n" + view.quantity_label, style="dim")
-            table.add_row(name, *cells, height=2, key=view.name)
-
-    def _draw_candidates(self) -> None:
-        text = Text()
-        data = self.data
-        for c in data.candidates if data is not None else ():
-            text.append_text(verdict_text(c.verdict, self.ascii))
-            text.append(" ")
-            text.append_text(one_line(c.candidate, 30))
-            text.append(f"  P(all hold) {probability_text(c.joint_probability, self.threshold)}")
-            if c.summary:  # names regions and metrics from the user's files: data, not markup
-                text.append(f" · {clean(c.summary, False)}", style="dim")
-            needed = [f.text for f in c.forecasts]
-            if c.verdict == "undecided" and needed:
-                text.append("\n    labels needed: " + "; ".join(clean(n, False) for n in needed))
-            text.append("\n")
-        text.rstrip()
-        self.query_one("#results-candidates", Static).update(text)
+        status = status_text(self.data, self.status, self.reading)
+        self.query_one("#results-status", Static).update(status)
 
     # ---- the fit ---------------------------------------------------------------------------
 
@@ -432,26 +379,36 @@ class ResultsScreen(Screen):
         self.status = ""
         self.reload()
 
+    def action_details(self) -> None:
+        """Each candidate's full reason and every labels-needed forecast."""
+        if self.data is not None:
+            text = details_text(self.data, self.threshold, self.ascii)
+            self.app.push_screen(HelpScreen("Details: the candidates", [], text))
+
+    @on(DataTable.CellSelected)
+    def _on_cell_selected(self, event: DataTable.CellSelected) -> None:
+        """enter on a cell: that cell in full (its interval, P(holds), the verdict's reason)."""
+        region, model = str(event.cell_key.row_key.value), str(event.cell_key.column_key.value)
+        tabs = self.query_one(TabbedContent)
+        k = [pane.id for pane in self.query(TabPane)].index(tabs.active)
+        if self.data is None or k >= len(self.eval_set.metrics) or model == "__row__":
+            return
+        if region == "__axis__":
+            return
+        metric = self.eval_set.metrics[k].name
+        text = cell_details(self.data, metric, region, model, self.threshold)
+        self.app.push_screen(HelpScreen("Details: one cell", [], text))
+
     def action_calibration(self) -> None:
         from changeover.tui.screens.calibration import CalibrationScreen
 
         self.app.push_screen(CalibrationScreen(self.workspace, self.eval_set))
 
-    def _switch_tab(self, step: int) -> None:
-        tabs = self.query_one(TabbedContent)
-        ids = [pane.id for pane in self.query(TabPane)]
-        if not ids:
-            return
-        k = ids.index(tabs.active) if tabs.active in ids else 0
-        tabs.active = ids[(k + step) % len(ids)]
-        table = self.query_one(f"#{tabs.active} DataTable", DataTable)
-        table.focus()
-
     def action_next_tab(self) -> None:
-        self._switch_tab(1)
+        switch_tab(self, 1)
 
     def action_previous_tab(self) -> None:
-        self._switch_tab(-1)
+        switch_tab(self, -1)
 
     def verdict_plain(self, verdict: str | None) -> str:
         return verdict_label(verdict, self.ascii)
