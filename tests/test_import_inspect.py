@@ -331,7 +331,7 @@ def test_imported_logs_fit(logs, spec, tmp_path):
     # acme-1 is always right, acme-2 wrong on a third of the items (judge and humans agree)
     assert overall.cell("acme-1").value.mean > 0.85
     assert 0.5 < overall.cell("acme-2").value.mean < 0.8
-    assert [c.model for c in results.candidates] == ["acme-2"]
+    assert [c.candidate for c in results.candidates] == ["acme-2"]
 
 
 def test_the_readme_example_spec_reads(tmp_path):
