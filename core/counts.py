@@ -62,6 +62,12 @@ _JUDGED: weakref.WeakKeyDictionary = (
 
 
 def _judge_level_counts(store, eval_set_id: int) -> list:
+    # An eval set whose responses live in a lake or warehouse keeps their judge-level counts;
+    # its responses table holds only a sample, so the unlabelled counts are aggregate - labelled.
+    aggregate = getattr(store, "aggregate_counts", None)
+    rows = aggregate(eval_set_id) if aggregate is not None else None
+    if rows is not None:
+        return rows
     fingerprint = getattr(store, "judgments_fingerprint", None)
     if fingerprint is None:
         return store.judge_level_counts(eval_set_id)

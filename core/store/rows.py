@@ -128,3 +128,21 @@ class ResponseRow(NamedTuple):
     reference: str | None
     model: str
     text: str
+
+
+class EvalSetSource(NamedTuple):
+    """Where an eval set's judged responses live when the workspace keeps only a sample of them:
+    kind "dataset" (`changeover import ... --sample-per-cell`) or "counts" (`import-counts`)."""
+
+    kind: str
+    period: str | None
+    location: str  # the dataset (directory, glob or file) or the counts file, as given
+    files: tuple[str, ...]  # the files read, relative to the dataset's folder
+    rows: int  # judged responses the counts cover
+    fingerprint: str  # sha256 of the files' names and sizes and of the counts
+    sample_per_cell: int | None  # responses kept per (model, region), as asked
+    stratify: str | None  # the metric whose judge levels stratify the sample
+    seed: int | None
+    engine: str  # what computed the counts ("polars 2.1.0", or the counts file)
+    created_at: str
+    updated_at: str
