@@ -18,18 +18,26 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from changeover.core.import_read import LINE, ImportFailed, Problem, Sink, listing
+from changeover.core.import_read import LINE, ImportFailed, Problem, Sink, Source, listing
 from changeover.core.import_spec import load_spec
 from changeover.core.importer import ImportReport, _Columns, import_rows
 from changeover.core.lake_files import Dataset, choose_period, find_dataset, frame, read_schemas
-from changeover.core.lake_scan import Checker, check_items, check_rows, draw_sample, grouped
-from changeover.core.lake_scan import judged_counts, prepared
+from changeover.core.lake_scan import (
+    Checker,
+    check_items,
+    check_rows,
+    draw_sample,
+    grouped,
+    judged_counts,
+    prepared,
+)
 from changeover.core.store import Store, now
 from changeover.core.store.rows import EvalSetSource, JudgeLevelCount
 from changeover.core.types import ChangeoverError, EvalSet
@@ -118,7 +126,7 @@ def _write(
     store: Store,
     es: EvalSet,
     spec_file: str,
-    sample: FrameSource,
+    sample: Source,
     source: EvalSetSource,
     counts: list[JudgeLevelCount],
     drawn_before: int,
@@ -158,7 +166,9 @@ def _check_sample_within(
 
 def _fingerprint(base: str, counts: list[JudgeLevelCount]) -> str:
     h = hashlib.sha256(base.encode())
-    for c in sorted(counts, key=lambda c: (c.metric, c.model, c.region, c.level is None, c.level or 0)):
+    for c in sorted(
+        counts, key=lambda c: (c.metric, c.model, c.region, c.level is None, c.level or 0)
+    ):
         h.update(repr(tuple(c)).encode())
     return h.hexdigest()
 
@@ -205,7 +215,11 @@ def import_dataset(
     check_rows(check, table, es, cols.levels)
     models = table["model"].drop_nulls().unique().sort().to_list()
     if es.incumbent not in models:
-        sink.add(0, "model", f"the incumbent {es.incumbent!r} has no responses (models: {listing(models)})")
+        sink.add(
+            0,
+            "model",
+            f"the incumbent {es.incumbent!r} has no responses (models: {listing(models)})",
+        )
     base_seed = 0 if seed is None else seed
     check_items(check, base_seed)
     sink.raise_if_any()
@@ -225,11 +239,14 @@ def import_dataset(
     seed = base_seed if seed is None else seed
     metric = es.metric(stratify) if stratify else es.metrics[0]
     sample = draw_sample(lf, table, metric, sample_per_cell, seed, cols.levels, wanted)
+    # Stored in a stable order (the incumbent first, as the faces show models) rather than
+    # in key order, so the models and items read as in a file import.
+    sample = sample.sort(pl.col("model") != es.incumbent, "model", "region", "item_id")
     stamp = now()
     source = EvalSetSource(
         kind="dataset",
         period=period,
-        location=str(ds.location),
+        location=_absolute(location),
         files=tuple(f.name for f in ds.files),
         rows=rows,
         fingerprint=fingerprint,
@@ -237,11 +254,19 @@ def import_dataset(
         stratify=metric.name,
         seed=seed,
         engine=f"polars {pl.__version__}",
+        spec=str(Path(spec).resolve()),
         created_at=held.created_at if held else stamp,
         updated_at=stamp,
     )
     before = store.stats(store.eval_set(es.name).id).responses if held else 0
     return _write(store, es, str(spec), FrameSource(sample, ds.location), source, counts, before)
+
+
+def _absolute(location: str | Path | Sequence[str | Path]) -> str:
+    """The dataset as a command run from anywhere finds it (a folder, a glob or files)."""
+    if isinstance(location, str | Path):
+        return os.path.abspath(location)
+    return " ".join(os.path.abspath(p) for p in location)
 
 
 def _check_columns(ds: Dataset, cols: _Columns, sink: Sink) -> None:
@@ -282,7 +307,14 @@ def _rows_of_period(
     if period is None:
         if len(found) > 1:
             raise ImportFailed(
-                [Problem(ds.location, 0, key, f"several periods ({listing(found)}): import one with --period")]
+                [
+                    Problem(
+                        ds.location,
+                        0,
+                        key,
+                        f"several periods ({listing(found)}): import one with --period",
+                    )
+                ]
             )
         period = found[0] if found else None
     elif period not in found:

@@ -14,7 +14,7 @@ keys are a prefix of its larger smallest keys), so drawing more never drops a la
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 
 def allocate(n: int, sizes: Sequence[int]) -> list[int]:
@@ -43,12 +43,3 @@ def allocate(n: int, sizes: Sequence[int]) -> list[int]:
             out[i] += 1
             extra -= 1
     return out
-
-
-def threshold(keys: Iterable[int], k: int) -> int | None:
-    """The k-th smallest key (keys are distinct hashes): keep the keys at or below it. None
-    keeps nothing."""
-    if k <= 0:
-        return None
-    ordered = sorted(set(keys))
-    return ordered[min(k, len(ordered)) - 1] if ordered else None

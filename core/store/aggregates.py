@@ -12,7 +12,7 @@ from changeover.core.store.rows import EvalSetSource, JudgeLevelCount
 
 _SOURCE_COLUMNS = (
     "kind, period, location, files, rows, fingerprint, sample_per_cell, stratify, seed, engine, "
-    "created_at, updated_at"
+    "spec, created_at, updated_at"
 )
 
 
@@ -33,11 +33,12 @@ class Aggregates(base.StoreBase):
             values[3] = json.dumps(list(source.files))
             con.execute(
                 f"INSERT INTO eval_set_sources (eval_set_id, {_SOURCE_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (eval_set_id) DO UPDATE "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (eval_set_id) DO UPDATE "
                 "SET kind = excluded.kind, period = excluded.period, "
                 "location = excluded.location, files = excluded.files, rows = excluded.rows, "
                 "fingerprint = excluded.fingerprint, sample_per_cell = excluded.sample_per_cell, "
                 "stratify = excluded.stratify, seed = excluded.seed, engine = excluded.engine, "
+                "spec = excluded.spec, "
                 "updated_at = excluded.updated_at",
                 [eval_set_id, *values],
             )

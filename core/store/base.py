@@ -79,7 +79,8 @@ MIGRATIONS: dict[int, str] = {
         eval_set_id INTEGER PRIMARY KEY REFERENCES eval_sets(id), kind TEXT NOT NULL,
         period TEXT, location TEXT NOT NULL, files TEXT NOT NULL, rows INTEGER NOT NULL,
         fingerprint TEXT NOT NULL, sample_per_cell INTEGER, stratify TEXT, seed INTEGER,
-        engine TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+        engine TEXT NOT NULL, spec TEXT NOT NULL, created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL);
     CREATE TABLE judged_counts (
         eval_set_id INTEGER NOT NULL REFERENCES eval_sets(id), metric TEXT NOT NULL,
         model TEXT NOT NULL, region TEXT NOT NULL, level INTEGER, n INTEGER NOT NULL);

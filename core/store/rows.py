@@ -144,5 +144,6 @@ class EvalSetSource(NamedTuple):
     stratify: str | None  # the metric whose judge levels stratify the sample
     seed: int | None
     engine: str  # what computed the counts ("polars 2.1.0", or the counts file)
+    spec: str  # the spec file it was imported with (for the command that draws more)
     created_at: str
     updated_at: str

@@ -118,7 +118,7 @@ class EvalSetsScreen(Screen):
         cells = (
             f"{s.items:,}",
             str(len(summary.models)),
-            f"{responses:,}",
+            summary.responses_text,  # "6,000 of 20,000,000 · sampled · 2026-11" for a lake
             share,
             f"#{fit.id} {fit.created_at[:16].replace('T', ' ')}" if fit else "none",
             verdict_summary(summary),
