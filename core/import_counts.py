@@ -10,6 +10,7 @@ checked and reported by line; per (model, region) every metric must count the sa
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -30,6 +31,7 @@ from changeover.core.import_read import (
 )
 from changeover.core.import_spec import load_spec
 from changeover.core.importer import _Columns
+from changeover.core.lake_scan import not_a_level
 from changeover.core.store import Store, now
 from changeover.core.store.rows import EvalSetSource, JudgeLevelCount
 from changeover.core.types import ChangeoverError, EvalSet
@@ -91,10 +93,7 @@ def read_counts(path: Path, es: EvalSet, fmt: str | None = None) -> list[JudgeLe
         sink.rows(
             mine.filter(pl.col("judge_level").is_not_null() & pl.col("level").is_null()),
             "judge_level",
-            lambda r, m=m: (
-                f"{show(r['judge_level'])} is not a level of {m.name} "
-                f'({", ".join(m.levels)}); map it in [metrics.judge_map] or set unmapped = "missing"'
-            ),
+            partial(not_a_level, column="judge_level", metric=m),
         )
         sink.rows(
             mine.filter(pl.col("judge_level").is_null()),

@@ -213,11 +213,11 @@ def frame(ds: Dataset, wanted: Sequence[str], sink: Sink) -> pl.LazyFrame | None
                 include_file_paths=FILE,
                 row_index_name=ROW,
                 hive_partitioning=hive,
-                hive_schema=dict.fromkeys(keys, pl.String) if hive else None,
+                hive_schema={k: pl.String() for k in keys} if hive else None,
                 try_parse_hive_dates=False,
             )
             if hive:
-                schema = {**dict.fromkeys(keys, pl.String), **schema}
+                schema = {**{k: pl.String() for k in keys}, **schema}
         else:
             lf = pl.scan_csv(
                 paths,
