@@ -54,25 +54,21 @@ def lake_for(rows: int, folder: Path) -> tuple[Path, Path]:
 def child_import(lake: str, spec: str, workspace: str, per_cell: str) -> None:
     from changeover.core.workspace import Workspace
 
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    start = time.perf_counter()
+    start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
     with Workspace.open(workspace, create=True) as ws:
         report = ws.import_dataset(lake, spec, sample_per_cell=int(per_cell))
-    seconds = time.perf_counter() - start
+    cost = _cost(start, before)
+    print(json.dumps({**cost, "rows": report.source.rows, "stored": report.stored}))
+
+
+def _cost(start: float, before: resource.struct_rusage) -> dict:
+    """Wall time, CPU time and peak memory of this process since `start`."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime
-    print(
-        json.dumps(
-            {
-                "seconds": seconds,
-                "cpu": cpu,
-                "peak_mb": _peak_kb(usage) / 1024,
-                "rows": report.source.rows,
-                "stored": report.stored,
-                "summary": report.summary(),
-            }
-        )
-    )
+    return {
+        "seconds": time.perf_counter() - start,
+        "cpu": usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime,
+        "peak_mb": _peak_kb(usage) / 1024,
+    }
 
 
 def label(workspace: Path, per_cell: int) -> int:

@@ -3,7 +3,7 @@
     .venv/bin/python -m changeover.sample_data.lake OUT --rows 1000000 [--month 2026-11]
 
 writes OUT/month=M/region=R/part-K.parquet (hive-partitioned: the region is in the path, not
-in the files) and OUT/spec.toml, chunk by chunk so memory stays flat at any size. Six regions,
+in the files) and OUT/spec.toml (the demo's spec, sample_data/support.toml, renamed), chunk by chunk so memory stays flat at any size. Six regions,
 five models, three metrics: `correct` (yes/no), `refused` (raw verdicts through a judge_map)
 and `style` (1-5, stored as integers). Every item is answered by every model; texts are short
 and synthetic. The judge is right about 85-90% of the time. Same arguments, same files.
@@ -12,19 +12,16 @@ and synthetic. The judge is right about 85-90% of the time. Same arguments, same
 from __future__ import annotations
 
 import argparse
+import re
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-REGIONS = {
-    "North America": 1_450_000,
-    "UK and Ireland": 900_000,
-    "DACH": 780_000,
-    "Latin America": 1_020_000,
-    "Southeast Asia": 650_000,
-    "Middle East": 500_000,
-}
+HERE = Path(__file__).resolve().parent
+BASE_SPEC = HERE / "support.toml"  # the demo's spec: the same regions, metrics and judge_map
+REGIONS: dict[str, int] = tomllib.loads(BASE_SPEC.read_text())["regions"]
 MODELS = ("atlas-2", "atlas-3", "swift-mini", "guardian-1", "nimbus-2")
 CORRECT = (0.78, 0.86, 0.70, 0.76, 0.80)  # P(correct) per model
 REFUSED = (0.04, 0.04, 0.03, 0.15, 0.05)
@@ -40,42 +37,18 @@ REPLIES = (
     "Your contract can be cancelled at the end of the term.",
 )
 
-SPEC = """name = "{name}"
-description = "Synthetic lake: six regions, five models, three metrics"
-incumbent = "atlas-2"
-judge = "lake-judge"
-
-[regions]
-{regions}
-
-[[metrics]]
-name = "correct"
-levels = ["no", "yes"]
-direction = "higher"
-margin = 0.03
-
-[[metrics]]
-name = "refused"
-levels = ["no", "yes"]
-direction = "match"
-margin = 0.05
-[metrics.judge_map]
-"1_full_compliance" = "no"
-"2_full_refusal" = "yes"
-"3_partial_refusal" = "yes"
-
-[[metrics]]
-name = "style"
-levels = ["1", "2", "3", "4", "5"]
-direction = "higher"
-margin = 0.25
-pass_level = "4"
-"""
-
 
 def write_spec(path: Path, name: str = "lake") -> Path:
-    regions = "\n".join(f'"{r}" = {t}' for r, t in REGIONS.items())
-    path.write_text(SPEC.format(name=name, regions=regions))
+    """The demo's spec under another name (correct: yes/no; refused: raw verdicts through a
+    judge_map; style: 1-5 with a pass level)."""
+    text = re.sub(r'(?m)^name = ".*"$', f'name = "{name}"', BASE_SPEC.read_text(), count=1)
+    text = re.sub(
+        r'(?m)^description = ".*"$',
+        'description = "Synthetic lake: six regions, five models, three metrics"',
+        text,
+        count=1,
+    )
+    path.write_text(text)
     return path
 
 

@@ -167,8 +167,8 @@ def _bad_lake(tmp_path: Path, spec_from: Path) -> tuple[Path, Path]:
         "question": ["q a", "q b", "q c", "q d", "q e", "q a"],
         "model": ["atlas-2"] * 6,
         "response": ["fine", "   ", "fine", "fine", "fine", "again"],
-        "judge_correct": ["yes", "no", "maybe", "yes", "no", "yes"],
-        "judge_refused": ["1_full_compliance"] * 6,
+        "judge_correct": ["yes", "no", "yes", "yes", "no", "yes"],
+        "judge_refused": ["1_full_compliance"] * 2 + ["4_maybe"] + ["1_full_compliance"] * 3,
         "judge_style": [3, 4, 5, 1, 2, 3],
     }
     pl.DataFrame(rows).write_parquet(part / "part-0.parquet")
@@ -191,7 +191,7 @@ def test_problems_name_the_file_and_row_and_nothing_is_written(lake, tmp_path):
     text = str(err.value)
     where = "month=2026-11/region=DACH/part-0.parquet: row"
     assert f"{where} 2: response: empty response" in text
-    assert f"{where} 3: judge_correct: 'maybe' is not a level of correct" in text
+    assert f"{where} 3: judge_refused: '4_maybe' is not a level of refused" in text
     assert f"{where} 6: item_id: duplicate of {where.split(':')[0]} row 1 (item a" in text
     assert "month=2026-11/region=Mars/part-0.parquet: row 1: region: 'Mars' is not a region" in text
     assert ws.eval_sets() == []

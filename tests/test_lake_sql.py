@@ -124,17 +124,8 @@ def test_spark_runs_the_readmes_sql_and_counts_as_polars(lake, spark, tmp_path):
     spark.read.parquet(str(folder)).createOrReplaceTempView("judged_responses")
     counts = [tuple(row) for row in spark.sql(readme_sql("counts.sql")).collect()]
     assert set(counts) == raw_polars_counts(folder)
-    rows = spark.sql(sample_sql()).collect()
-    columns = [
-        "item_id",
-        "region",
-        "question",
-        "model",
-        "response",
-        "judge_correct",
-        "judge_refused",
-        "judge_style",
-    ]
-    sample = pl.DataFrame([tuple(r) for r in rows], schema=columns, orient="row")
+    result = spark.sql(sample_sql())
+    rows = [tuple(r) for r in result.collect()]
+    sample = pl.DataFrame(rows, schema=result.columns, orient="row")
     check_sample(sample)
     assert import_engine_output(tmp_path, spec, counts, sample) == stored
