@@ -98,22 +98,48 @@ def label(workspace: Path, per_cell: int) -> int:
 
 
 def child_fit(*workspaces: str) -> None:
-    """Fit each workspace with the default settings: the first is a warm-up (compiling)."""
+    """The full fit of each workspace (default settings), through the default fitter with the
+    workspace's counts (what `changeover fit` runs, without keeping the draws); the first is a
+    warm-up that compiles. Per metric: seconds (from the progress marks) and NUTS steps per draw."""
+    from changeover.core.fitting import default_fitter
+    from changeover.core.settings import Settings
     from changeover.core.workspace import Workspace
 
     out = []
     for path in workspaces:
         with Workspace.open(path) as ws:
             es = ws.eval_sets()[0]
-            start = time.perf_counter()
-            fit = ws.fit(es)
-            out.append(
-                {
-                    "workspace": path,
-                    "seconds": time.perf_counter() - start,
-                    "ok": fit.diagnostics.ok,
-                }
-            )
+            counts = ws.counts(es)
+        names = list(counts)
+        marks: dict[int, float] = {}
+
+        def progress(fraction: float, message: str, names=names, marks=marks) -> None:
+            marks.setdefault(min(int(fraction * len(names)), len(names)), time.perf_counter())
+
+        start = time.perf_counter()
+        result = default_fitter()(
+            counts,
+            es.traffic_weights,
+            Settings(),
+            on_progress=progress,
+            pass_levels={m.name: m.pass_level for m in es.metrics},
+        )
+        end = time.perf_counter()
+        bounds = [start, *(marks.get(k, end) for k in range(1, len(names))), end]
+        out.append(
+            {
+                "workspace": path,
+                "seconds": end - start,
+                "ok": bool(result.diagnostics["ok"]),
+                "metrics": {
+                    name: {
+                        "seconds": bounds[k + 1] - bounds[k],
+                        "steps": result.extra.get(name, {}).get("mean_steps"),
+                    }
+                    for k, name in enumerate(names)
+                },
+            }
+        )
     print(json.dumps(out))
 
 
@@ -154,15 +180,20 @@ def main() -> None:
                 flush=True,
             )
         if not args.no_fit and len(rows) > 1:
+            print("fitting (a warm-up fit first, then each size)...", flush=True)
             paths = [r["path"] for _, r in rows]
             fits = _child(["--child-fit", paths[0], *paths])
             times = {f["workspace"]: f for f in fits[1:]}
             for n, r in rows:
                 f = times[r["path"]]
                 r["fit"] = f["seconds"]
+                per = ", ".join(
+                    f"{k} {v['seconds']:.1f} s ({v['steps'] or 0:.0f} steps/draw)"
+                    for k, v in f["metrics"].items()
+                )
                 print(
                     f"{n:>11,} rows: full fit {f['seconds']:6.1f} s (4 chains x 1000 draws, "
-                    f"compiled; diagnostics {'passed' if f['ok'] else 'FAILED'})",
+                    f"compiled; diagnostics {'passed' if f['ok'] else 'FAILED'}): {per}",
                     flush=True,
                 )
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
