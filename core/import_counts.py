@@ -15,7 +15,13 @@ from pathlib import Path
 
 import polars as pl
 
-from changeover.core.import_lake import LakeReport, _fingerprint, _held_source, _named, _write
+from changeover.core.import_lake import (
+    LakeReport,
+    counts_fingerprint,
+    held_source,
+    period_named,
+    write_sampled,
+)
 from changeover.core.import_read import (
     LINE,
     FileSource,
@@ -166,10 +172,10 @@ def import_counts(
     in it are imported too); one transaction. The same counts again add the responses of
     another sample file (drawing more)."""
     counts_path, sample_path = Path(counts_path), Path(sample)
-    es = _named(load_spec(spec), period)
+    es = period_named(load_spec(spec), period)
     counts = read_counts(counts_path, es, fmt)
-    fingerprint = _fingerprint("counts", counts)
-    held = _held_source(store, es, fingerprint)
+    fingerprint = counts_fingerprint("counts", counts)
+    held = held_source(store, es, fingerprint)
     rows = sum(c.n for c in counts if c.metric == es.metrics[0].name)
     source_file = FileSource(sample_path, None)
     stamp = now()
@@ -194,4 +200,4 @@ def import_counts(
         before = store.stats(store.eval_set(es.name).id).responses
     if not sample_path.is_file():
         raise ChangeoverError(f"{sample_path}: no such file")
-    return _write(store, es, str(spec), source_file, source, counts, before)
+    return write_sampled(store, es, str(spec), source_file, source, counts, before)

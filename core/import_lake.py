@@ -98,11 +98,11 @@ class FrameSource:
         return [c for c in self.df.columns if c != LINE], iter([self.df])
 
 
-def _named(es: EvalSet, period: str | None) -> EvalSet:
+def period_named(es: EvalSet, period: str | None) -> EvalSet:
     return dataclasses.replace(es, name=f"{es.name}@{period}") if period else es
 
 
-def _held_source(store: Store, es: EvalSet, fingerprint: str) -> EvalSetSource | None:
+def held_source(store: Store, es: EvalSet, fingerprint: str) -> EvalSetSource | None:
     """The source of the eval set of that name, if it exists: only the same data may add to it."""
     held = next((e for e in store.eval_sets() if e.name == es.name), None)
     if held is None:
@@ -122,7 +122,7 @@ def _held_source(store: Store, es: EvalSet, fingerprint: str) -> EvalSetSource |
     return source
 
 
-def _write(
+def write_sampled(
     store: Store,
     es: EvalSet,
     spec_file: str,
@@ -164,7 +164,7 @@ def _check_sample_within(
         raise ImportFailed(problems)
 
 
-def _fingerprint(base: str, counts: list[JudgeLevelCount]) -> str:
+def counts_fingerprint(base: str, counts: list[JudgeLevelCount]) -> str:
     h = hashlib.sha256(base.encode())
     for c in sorted(
         counts, key=lambda c: (c.metric, c.model, c.region, c.level is None, c.level or 0)
@@ -208,7 +208,7 @@ def import_dataset(
     lf = prepared(lf)
     if _period_column(ds, period_key):
         lf, period = _rows_of_period(lf, ds, period_key, period)
-    es = _named(es, period)
+    es = period_named(es, period)
     scored = {m.name for m in es.metrics if cols.score[m.name] in ds.columns()}
     table = grouped(lf, es, scored)
     check = Checker(ds, lf, sink)
@@ -226,8 +226,8 @@ def import_dataset(
 
     counts = judged_counts(table, es, cols.levels)
     rows = int(table["n"].sum())
-    fingerprint = _fingerprint(ds.fingerprint(), counts)
-    held = _held_source(store, es, fingerprint)
+    fingerprint = counts_fingerprint(ds.fingerprint(), counts)
+    held = held_source(store, es, fingerprint)
     if held is not None:  # drawing more from the same data: the same seed and strata
         seed = held.seed if seed is None else seed
         if seed != held.seed or (stratify or held.stratify) != held.stratify:
@@ -259,7 +259,9 @@ def import_dataset(
         updated_at=stamp,
     )
     before = store.stats(store.eval_set(es.name).id).responses if held else 0
-    return _write(store, es, str(spec), FrameSource(sample, ds.location), source, counts, before)
+    return write_sampled(
+        store, es, str(spec), FrameSource(sample, ds.location), source, counts, before
+    )
 
 
 def _absolute(location: str | Path | Sequence[str | Path]) -> str:

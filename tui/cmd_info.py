@@ -12,10 +12,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from changeover.core.store.rows import EvalSetSource
-
 if TYPE_CHECKING:
-    from changeover.core.workspace import Workspace
+    from changeover.core.workspace import EvalSetSource, Workspace
 
 
 def source_text(source: EvalSetSource) -> str:
