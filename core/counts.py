@@ -31,6 +31,9 @@ class Counts:
     u: np.ndarray  # [M, R, L(j)] int64: judged responses without a (majority) human label
     ties: int = 0  # labelled responses left out of n because their raters tied
     missing_judgments: int = 0  # responses without a usable judge level (left out entirely)
+    left_out: int = 0  # labelled responses left out of n: every label chosen, not drawn at random
+    open_counted: int = 0  # responses in n whose labels include open ones (include_open=True)
+    ties_per_cell: np.ndarray | None = None  # [M, R] ties per cell (None: not counted)
 
     @property
     def labels_per_cell(self) -> np.ndarray:
@@ -59,6 +62,12 @@ _JUDGED: weakref.WeakKeyDictionary = (
 
 
 def _judge_level_counts(store, eval_set_id: int) -> list:
+    # An eval set whose responses live in a lake or warehouse keeps their judge-level counts;
+    # its responses table holds only a sample, so the unlabelled counts are aggregate - labelled.
+    aggregate = getattr(store, "aggregate_counts", None)
+    rows = aggregate(eval_set_id) if aggregate is not None else None
+    if rows is not None:
+        return rows
     fingerprint = getattr(store, "judgments_fingerprint", None)
     if fingerprint is None:
         return store.judge_level_counts(eval_set_id)
@@ -72,15 +81,44 @@ def _judge_level_counts(store, eval_set_id: int) -> list:
     return rows
 
 
-def counts_for(store, eval_set: EvalSet, exclude_raters: Iterable[str] = ()) -> dict[str, Counts]:
-    """Counts of every metric of the eval set (metric name -> Counts), from two grouped queries.
+def _chosen_votes(store, eval_set_id: int, exclude_raters: Iterable[str]) -> dict[tuple, dict]:
+    """(response, metric, human level) -> {kind: votes} of the labels not given blind."""
+    chosen = getattr(store, "chosen_label_votes", None)
+    if chosen is None:  # a store that does not know how labels were chosen: all count as blind
+        return {}
+    out: dict[tuple, dict] = defaultdict(dict)
+    for response_id, metric, human, kind, n_votes in chosen(eval_set_id, exclude_raters):
+        out[(response_id, metric, human)][kind] = n_votes
+    return out
 
-    Several raters on one response: the majority level; a tie is counted in `ties` and the
-    response stays unlabelled (in `u`). Responses whose judgment is missing are left out and
-    counted in `missing_judgments`. Ratings of `exclude_raters` are ignored.
+
+def counts_for(
+    store,
+    eval_set: EvalSet,
+    exclude_raters: Iterable[str] = (),
+    include_open: bool = False,
+    imported_random: bool = True,
+) -> dict[str, Counts]:
+    """Counts of every metric of the eval set (metric name -> Counts), from grouped queries.
+
+    Several raters on one response: the majority level; a tie is counted in `ties` (and per
+    cell in `ties_per_cell`) and the response stays unlabelled (in `u`). Responses whose
+    judgment is missing are left out and counted in `missing_judgments`. Ratings of
+    `exclude_raters` are ignored.
+
+    Only labels whose response was drawn at random given its cell and judge level enter `n`,
+    the assumption the calibration model rests on: blind labels from the rate screen, and
+    imported labels unless `imported_random` is False (an import does not say how its labels
+    were chosen; a team that imports a random sample of human labels expects them counted).
+    Open labels from the browse screen were chosen by a person who saw the judge's verdict,
+    often because it looked wrong: they are left out (`left_out` counts the responses that
+    fall back to unlabelled) unless `include_open`, which counts them and sets `open_counted`
+    so the faces can warn that the intervals may be too narrow.
     """
     judged = _judge_level_counts(store, eval_set.id)
     votes = store.label_votes(eval_set.id, exclude_raters)
+    chosen = _chosen_votes(store, eval_set.id, exclude_raters)
+    skip = {"open": not include_open, "import": not imported_random}
     models = _model_order(store, eval_set, [row.model for row in judged])
     regions = list(eval_set.region_names)
     for row in judged:  # a region present in the data but not declared still gets a column
@@ -102,25 +140,37 @@ def counts_for(store, eval_set: EvalSet, exclude_raters: Iterable[str] = ()) -> 
         else:
             total[metric][m_ix[model], r_ix[region], level] += count
 
-    # (response, metric) -> judge level, model, region, {human level: votes}
+    # (response, metric) -> judge level, model, region, {human level: counted votes}
     tallies: dict[tuple[int, str], tuple] = {}
+    chosen_only: dict[str, set[int]] = {name: set() for name in metrics}
     for response_id, metric, model, region, judge, human, n_votes in votes:
         if metric not in metrics or human is None:
             continue
         key = (response_id, metric)
         if key not in tallies:
             tallies[key] = (judge, model, region, defaultdict(int))
-        tallies[key][3][human] += n_votes
+        kinds = chosen.get((response_id, metric, human), {})
+        counted = n_votes - sum(v for kind, v in kinds.items() if skip[kind])
+        if counted > 0:
+            tallies[key][3][human] += counted
+            if include_open and kinds.get("open"):
+                chosen_only[metric].add(response_id)  # counted although chosen openly
 
     n = {name: np.zeros((M, R, m.n_levels, m.n_levels), np.int64) for name, m in metrics.items()}
     ties = dict.fromkeys(metrics, 0)
+    tie_cells = {name: np.zeros((M, R), np.int64) for name in metrics}
+    left_out = dict.fromkeys(metrics, 0)
     for (_, metric), (judge, model, region, tally) in tallies.items():
         L = metrics[metric].n_levels
         if judge is None or not 0 <= judge < L:
             continue  # already counted as a missing judgment
+        if not tally:
+            left_out[metric] += 1  # every label of it was chosen, not drawn: unlabelled here
+            continue
         h = majority(tally)
         if h is None:
             ties[metric] += 1
+            tie_cells[metric][m_ix[model], r_ix[region]] += 1
             continue
         if 0 <= h < L:
             n[metric][m_ix[model], r_ix[region], h, judge] += 1
@@ -136,6 +186,9 @@ def counts_for(store, eval_set: EvalSet, exclude_raters: Iterable[str] = ()) -> 
             u=np.maximum(u, 0),
             ties=ties[name],
             missing_judgments=missing[name],
+            left_out=left_out[name],
+            open_counted=len(chosen_only[name]),
+            ties_per_cell=tie_cells[name],
         )
     return out
 

@@ -39,6 +39,26 @@ def _dirichlet(rng: np.random.Generator, alpha: np.ndarray, draws: int) -> np.nd
     return g / g.sum(axis=-1, keepdims=True)
 
 
+def conjugate_draws(
+    rng: np.random.Generator,
+    n: np.ndarray,
+    u: np.ndarray,
+    prior_judge: np.ndarray | float,
+    prior_human: np.ndarray | float,
+    draws: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(p [S, L(h)], confusion [S, L(h), L(j)]) of one cell's table read as P(J) P(H | J).
+
+    n is [L(h), L(j)], u is [L(j)]; q = P(J) ~ Dirichlet(prior_judge + judged by level) and
+    P(H | J = j) ~ Dirichlet(prior_human[j] + labelled with judge level j) (prior_human is
+    [L(j), L(h)] or a scalar)."""
+    q = _dirichlet(rng, prior_judge + n.sum(axis=0) + u, draws)  # [S, L(j)]
+    h_given_j = _dirichlet(rng, prior_human + n.T, draws)  # [S, L(j), L(h)]
+    joint = q[:, :, None] * h_given_j  # [S, j, h]
+    p = joint.sum(axis=1)  # [S, h]
+    return p, np.swapaxes(joint, 1, 2) / p[:, :, None]  # confusion [S, h, j]
+
+
 def _cell(
     seed: int, stream: int, m: int, r: int, n: np.ndarray, u: np.ndarray, draws: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -50,11 +70,7 @@ def _cell(
     if hit is not None:
         return hit
     rng = np.random.default_rng([seed, stream, m, r])
-    q = _dirichlet(rng, PRIOR + n.sum(axis=0) + u, draws)  # [S, L(j)]
-    h_given_j = _dirichlet(rng, PRIOR + n.T, draws)  # [S, L(j), L(h)]
-    joint = q[:, :, None] * h_given_j  # [S, j, h]
-    p = joint.sum(axis=1)  # [S, h]
-    confusion = np.swapaxes(joint, 1, 2) / p[:, :, None]  # [S, h, j]
+    p, confusion = conjugate_draws(rng, n, u, PRIOR, PRIOR, draws)
     if len(_CACHE) >= _CACHE_MAX:
         _CACHE.clear()
     _CACHE[key] = (p, confusion)

@@ -264,8 +264,9 @@ def _baseline_sections(report: Results) -> list:
             (
                 f"baselines: {name}",
                 [
-                    "90% intervals: raw judge rate (Wilson), human labels only (Beta(1,1)), Rogan-Gladen "
-                    "(delta method), PPI++ (power-tuned)",
+                    "90% intervals: raw judge (Wilson; a mean level's normal interval on scales), "
+                    "human only and PPI++ post-stratified by the judge's level (labels balance "
+                    "the judge's levels), Rogan-Gladen (yes/no, delta method)",
                     (head, rows, 2),
                 ],
             )

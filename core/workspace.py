@@ -29,7 +29,7 @@ from changeover.core.counts import Counts, counts_for, data_hash
 from changeover.core.fitting import Fitter, Progress, default_fitter, kept_fit, run_fit
 from changeover.core.settings import Settings
 from changeover.core.store import Store
-from changeover.core.store.rows import EvalSetStats
+from changeover.core.store.rows import EvalSetSource, EvalSetStats
 from changeover.core.types import (
     BrowseFilter,
     BrowseRow,
@@ -53,6 +53,26 @@ class EvalSetSummary:
     fits: int
     latest_fit: FitRecord | None
     results: Results | None  # of the latest fit (None without a fit, or when not asked)
+    source: EvalSetSource | None = None  # where the judged responses live, if not all here
+
+    @property
+    def responses_judged(self) -> int:
+        """Judged responses the counts cover: the dataset's rows, or every stored response."""
+        return self.source.rows if self.source is not None else self.stats.responses
+
+    @property
+    def responses_text(self) -> str:
+        return responses_text(self.stats.responses, self.source)
+
+
+def responses_text(stored: int, source: EvalSetSource | None) -> str:
+    """How many responses an eval set holds: "4,800", or for a sample of a dataset
+    "6,000 of 20,000,000 · sampled · 2026-11"."""
+    if source is None:
+        return f"{stored:,}"
+    kind = "sampled" if source.kind == "dataset" else "counts + sample"
+    period = f" · {source.period}" if source.period else ""
+    return f"{stored:,} of {source.rows:,} · {kind}{period}"
 
 
 if TYPE_CHECKING:  # the statistics load when results are first asked for, not at start-up
@@ -153,8 +173,18 @@ class Workspace:
         latest = fits[0] if fits else None
         results = self.results(es) if (with_results and latest is not None) else None
         return EvalSetSummary(
-            es, self.store.stats(es.id), tuple(self.store.models(es.id)), len(fits), latest, results
+            es,
+            self.store.stats(es.id),
+            tuple(self.store.models(es.id)),
+            len(fits),
+            latest,
+            results,
+            self.store.eval_set_source(es.id),
         )
+
+    def source(self, es: EvalSet) -> EvalSetSource | None:
+        """Where the eval set's judged responses live when the workspace keeps only a sample."""
+        return self.store.eval_set_source(es.id)
 
     # ---- responses and labels ------------------------------------------------------------------
 
@@ -200,7 +230,8 @@ class Workspace:
 
     def queue(self, es: EvalSet, rater: str, seed: int = 0, overlap: float = 0.1) -> Any:
         """The labelling queue: cells filled to a minimum, then (after a fit) the cells whose
-        labels settle the most open decisions, with a share of blind second labels."""
+        labels settle the most open decisions, with a share of blind second labels; on a
+        sampled eval set it also says when a cell's sample runs out (`take_notices`)."""
         from changeover.core.active import make_scorer
         from changeover.core.overlap import OverlapQueue
         from changeover.core.queue import LabelQueue
@@ -210,7 +241,13 @@ class Workspace:
         if fit is not None and posteriors:
             scorer = make_scorer(posteriors, es, min_labels=fit.settings.min_labels)
         queue = LabelQueue(self.store, es, rater, seed=seed, scorer=scorer)
-        return OverlapQueue(queue, share=overlap, seed=seed) if overlap else queue
+        queued = OverlapQueue(queue, share=overlap, seed=seed) if overlap else queue
+        source = self.store.eval_set_source(es.id)
+        if source is None:
+            return queued
+        from changeover.core.sample_queue import SampledQueue
+
+        return SampledQueue(queued, source, str(self.path or "WORKSPACE"))
 
     def agreement(self, es: EvalSet) -> dict[str, RaterAgreement]:
         from changeover.core.agreement import rater_agreement
@@ -370,6 +407,43 @@ class Workspace:
                 "changeover import: several files import together only as Inspect logs"
             )
         return import_file(self.store, paths[0], spec=spec, fmt=fmt)
+
+    def import_dataset(
+        self,
+        location: str | Path | Sequence[str | Path],
+        spec: str | Path,
+        *,
+        sample_per_cell: int,
+        period: str | None = None,
+        seed: int | None = None,
+        stratify: str | None = None,
+    ):
+        """Counts and a stratified sample from a Parquet/CSV dataset (core/import_lake.py)."""
+        from changeover.core.import_lake import import_dataset
+
+        return import_dataset(
+            self.store,
+            location,
+            spec,
+            sample_per_cell=sample_per_cell,
+            period=period,
+            seed=seed,
+            stratify=stratify,
+        )
+
+    def import_counts(
+        self,
+        counts: str | Path,
+        spec: str | Path,
+        *,
+        sample: str | Path,
+        period: str | None = None,
+        fmt: str | None = None,
+    ):
+        """Counts made elsewhere and a sample file (core/import_counts.py)."""
+        from changeover.core.import_counts import import_counts
+
+        return import_counts(self.store, counts, spec, sample=sample, period=period, fmt=fmt)
 
     def import_labels(self, path: str | Path, es: EvalSet, fmt: str | None = None):
         """Import human labels for responses of `es` (all or nothing); an `ImportReport`."""

@@ -136,3 +136,51 @@ def test_judge_counts_cache_follows_imports(workspace):
         batch.add_judgments([("i5", "inc", "refused", "judge", 1, None, None, None)])
     after = counts_for(store, es)["refused"]
     assert after.u[0, 1, 1] == before.u[0, 1, 1] + 1
+
+
+def _rid(store, es, item, model):
+    return next(
+        r.response_id for r in store.responses_page(es.id) if r.item_id == item and r.model == model
+    )
+
+
+def test_open_labels_are_left_out_of_the_fit_by_default(workspace):
+    # Browse triage: a rater opens a response because the judge's verdict looks wrong and labels
+    # it openly (blind = 0). Such labels are chosen, not drawn: counting them as random made the
+    # 90% intervals cover 0.83 in simulation. By default they stay out of n.
+    store, es = workspace
+    i3_inc = _rid(store, es, "i3", "inc")  # judge said yes, never labelled
+    store.add_rating(i3_inc, "refused", "dee", 0, blind=False)
+    before = counts_for(store, es)["refused"]
+    assert before.n[0, 1].sum() == 0 and before.u[0, 1, 1] == 1  # still unlabelled
+    assert before.left_out == 1 and before.open_counted == 0
+    # Asked for, they count, and the counts say so (for the warning).
+    included = counts_for(store, es, include_open=True)["refused"]
+    assert included.n[0, 1, 0, 1] == 1 and included.open_counted == 1 and included.left_out == 0
+
+
+def test_an_open_second_opinion_does_not_make_a_tie(workspace):
+    # i2/inc holds three imported labels (0, 0, 1). An open triage label from a fourth rater
+    # (1) would make it 2-2 and silently unlabel it; left out, the majority stands.
+    store, es = workspace
+    store.add_rating(_rid(store, es, "i2", "inc"), "refused", "eve", 1, blind=False)
+    c = counts_for(store, es)["refused"]
+    assert c.n[0, 0, 0, 0] == 1 and c.ties == 2
+    assert counts_for(store, es, include_open=True)["refused"].ties == 3
+
+
+def test_imported_labels_count_unless_the_user_says_they_were_chosen(workspace):
+    store, es = workspace
+    assert counts_for(store, es)["refused"].n.sum() == 2  # imported labels (blind = 0) count
+    c = counts_for(store, es, imported_random=False)["refused"]
+    assert c.n.sum() == 0 and c.left_out == 4 and c.ties == 0  # i1 of both, i2/inc, i4/cand
+    # blind labels given in the app always count
+    store.add_rating(_rid(store, es, "i3", "inc"), "refused", "dee", 1)
+    assert counts_for(store, es, imported_random=False)["refused"].n[0, 1, 1, 1] == 1
+
+
+def test_ties_are_counted_per_cell(workspace):
+    store, es = workspace
+    c = counts_for(store, es)["refused"]
+    assert c.ties_per_cell.tolist() == [[0, 0], [1, 1]]  # i1/cand in eu, i4/cand in us
+    assert c.ties_per_cell.sum() == c.ties

@@ -157,7 +157,14 @@ def test_calibration_and_baselines(canned):
         x for x in canned.baselines if (x.metric, x.model, x.region) == ("correct", "inc", "eu")
     )
     assert b.get("judge").estimate == pytest.approx((3 + 20 + 100) / 233)
-    assert not any(x.metric == "style" for x in canned.baselines)
+    style = [x for x in canned.baselines if x.metric == "style"]  # scales have baselines too
+    assert style and all(
+        1 <= e.lo <= e.estimate <= e.hi <= 5
+        for x in style
+        for e in x.estimates
+        if e.estimate is not None
+    )
+    assert all(x.get("rogan_gladen").estimate is None for x in style)
 
 
 def test_flags(canned):

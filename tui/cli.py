@@ -95,6 +95,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spec", required=True, help="eval-set spec (TOML)")
     p.add_argument("--format", choices=FORMATS, help="file format (default: from the extension)")
     p.add_argument("--from", dest="source", choices=("inspect",), help="the files are Inspect logs")
+    _add_lake_options(p)
+
+    p = sub.add_parser(
+        "import-counts", help="import judge-level counts made elsewhere and a sample of responses"
+    )
+    p.add_argument("workspace", help="workspace file (created if missing)")
+    p.add_argument("file", help="counts: rows of model, region, metric, judge_level, count")
+    p.add_argument("--spec", required=True, help="eval-set spec (TOML)")
+    p.add_argument(
+        "--sample", required=True, metavar="FILE", help="the responses to label (responses format)"
+    )
+    p.add_argument("--period", help="the period the counts cover (the eval set is NAME@PERIOD)")
+    p.add_argument("--format", choices=FORMATS, help="counts file format (default: extension)")
 
     p = sub.add_parser("import-labels", help="import human labels for responses already imported")
     p.add_argument("workspace")
@@ -104,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="eval sets, models, regions and counts of a workspace")
     p.add_argument("workspace")
+    p.add_argument("--format", choices=("text", "json"), default="text")
 
     p = sub.add_parser("fit", help="fit the calibration model and keep the fit")
     p.add_argument("workspace")
@@ -166,6 +180,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_lake_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--sample-per-cell",
+        type=int,
+        metavar="N",
+        help="FILE is a dataset (folder or glob of Parquet/CSV, hive-partitioned or not): keep "
+        "its judged counts and a sample of N responses per model and region",
+    )
+    p.add_argument("--period", help="with --sample-per-cell: the period to import (month=...)")
+    p.add_argument("--seed", type=int, help="with --sample-per-cell: the sample's seed (0)")
+    p.add_argument(
+        "--stratify",
+        metavar="METRIC",
+        help="with --sample-per-cell: stratify by this metric's "
+        "judge level (default: the spec's first metric)",
+    )
+
+
 def _add_app_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mouse", action="store_true", help="enable the mouse even over SSH")
     p.add_argument("--read-only", action="store_true", help="review without writing anything")
@@ -198,13 +230,45 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         if not path.parent.is_dir():  # a typo in the folder must not make a new tree of folders
             raise ChangeoverError(f"{path}: no folder {path.parent} (create it first)")
         fresh = not path.exists()
+        lake = args.sample_per_cell is not None
+        if not lake and (args.period or args.seed is not None or args.stratify):
+            parser.error("--period, --seed and --stratify go with --sample-per-cell N")
+        if lake and (args.format or args.source):
+            parser.error(
+                "--sample-per-cell reads a dataset of Parquet or CSV files: leave out --format and --from"
+            )
         try:
             with Workspace.open(path, create=True) as ws:
-                report = ws.import_file(args.file, spec=args.spec, fmt=args.source or args.format)
+                if lake:
+                    report = ws.import_dataset(
+                        args.file[0] if len(args.file) == 1 else args.file,
+                        args.spec,
+                        sample_per_cell=args.sample_per_cell,
+                        period=args.period,
+                        seed=args.seed,
+                        stratify=args.stratify,
+                    )
+                else:
+                    report = ws.import_file(
+                        args.file, spec=args.spec, fmt=args.source or args.format
+                    )
         except BaseException:
             if fresh:  # a failed first import leaves no empty workspace behind
-                for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-                    leftover.unlink(missing_ok=True)
+                _remove_workspace(path)
+            raise
+        print(report.summary())
+        return 0
+    if cmd == "import-counts":
+        path = Path(args.workspace)
+        fresh = not path.exists()
+        try:
+            with Workspace.open(path, create=True) as ws:
+                report = ws.import_counts(
+                    args.file, args.spec, sample=args.sample, period=args.period, fmt=args.format
+                )
+        except BaseException:
+            if fresh:
+                _remove_workspace(path)
             raise
         print(report.summary())
         return 0
@@ -216,7 +280,12 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return 0
     if cmd == "info":
         with Workspace.open(args.workspace, read_only=True) as ws:
-            print(info_text(ws))
+            if args.format == "json":
+                from changeover.tui.cmd_info import info_json
+
+                print(info_json(ws))
+            else:
+                print(info_text(ws))
         return 0
     if cmd == "rate" and not 0 <= args.overlap < 1:
         parser.error(f"--overlap must be a share between 0 and 1, not {args.overlap}")
@@ -257,6 +326,11 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 2
 
 
+def _remove_workspace(path: Path) -> None:
+    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        leftover.unlink(missing_ok=True)
+
+
 def _run_app(path: Path, args: argparse.Namespace) -> int:
     from changeover.tui.app import run_app
 
@@ -273,6 +347,8 @@ def _run_app(path: Path, args: argparse.Namespace) -> int:
 
 def info_text(ws: Workspace) -> str:
     """What `changeover info` prints."""
+    from changeover.tui.cmd_info import source_text
+
     lines = [f"workspace {ws.path} (schema {ws.schema_version()})"]
     sets = ws.eval_sets()
     if not sets:
@@ -292,6 +368,8 @@ def info_text(ws: Workspace) -> str:
             "  metrics: "
             + ", ".join(f"{m.name} [{'/'.join(m.levels)}, {m.direction}]" for m in es.metrics)
         )
+        if summary.source is not None:
+            lines.append("  " + source_text(summary.source))
         lines.append(
             f"  {s.items:,} items, {s.responses:,} responses, {s.judgments:,} judgments "
             f"({s.judgments_missing:,} unmappable), {s.ratings:,} ratings on "

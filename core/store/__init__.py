@@ -2,12 +2,14 @@
 
 `Store` is assembled from one part per concern: the connection, schema and transactions
 (`base`), eval sets (`sets`), kept fits (`fits`), imports (`imports`), labels (`labels`),
-browsing and the queue's picks (`browse`), and the tables statistics and export read
-(`tables`). Rows leave it as the named tuples of `rows` or the dataclasses of core/types.py.
+browsing and the queue's picks (`browse`), the tables statistics and export read (`tables`),
+and the judge-level counts of eval sets whose responses live elsewhere (`aggregates`).
+Rows leave it as the named tuples of `rows` or the dataclasses of core/types.py.
 """
 
 from __future__ import annotations
 
+from changeover.core.store.aggregates import Aggregates
 from changeover.core.store.base import SCHEMA_VERSION, now
 from changeover.core.store.browse import Browse
 from changeover.core.store.fits import Fits
@@ -18,5 +20,5 @@ from changeover.core.store.tables import Tables
 __all__ = ["SCHEMA_VERSION", "ImportBatch", "Store", "now"]
 
 
-class Store(Imports, Fits, Labels, Browse, Tables):
+class Store(Imports, Fits, Labels, Browse, Tables, Aggregates):
     """A changeover workspace (see the parts for what each method does)."""

@@ -21,7 +21,7 @@ from changeover.core.store import fts
 from changeover.core.types import ChangeoverError, WorkspaceError
 
 APP_ID = "changeover"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 10_000
 WRITE_WAIT_S = 120.0  # how long a write waits for the lock, busy timeout after busy timeout
 
@@ -94,6 +94,20 @@ MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
         diagnostics TEXT NOT NULL, summary TEXT NOT NULL, draws BLOB NOT NULL);
     """,
     2: _add_search_index,
+    # 3: eval sets whose judged responses live elsewhere (a Parquet lake, a warehouse): their
+    # judge-level counts and where they came from; the responses table keeps only a sample.
+    3: """
+    CREATE TABLE eval_set_sources (
+        eval_set_id INTEGER PRIMARY KEY REFERENCES eval_sets(id), kind TEXT NOT NULL,
+        period TEXT, location TEXT NOT NULL, files TEXT NOT NULL, rows INTEGER NOT NULL,
+        fingerprint TEXT NOT NULL, sample_per_cell INTEGER, stratify TEXT, seed INTEGER,
+        engine TEXT NOT NULL, spec TEXT NOT NULL, created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL);
+    CREATE TABLE judged_counts (
+        eval_set_id INTEGER NOT NULL REFERENCES eval_sets(id), metric TEXT NOT NULL,
+        model TEXT NOT NULL, region TEXT NOT NULL, level INTEGER, n INTEGER NOT NULL);
+    CREATE INDEX judged_counts_set ON judged_counts (eval_set_id, metric);
+    """,
 }
 
 

@@ -65,6 +65,18 @@ class LabelVote(NamedTuple):
     votes: int
 
 
+class ChosenVote(NamedTuple):
+    """Active labels of one response, metric and level that were not given blind in the app:
+    kind "open" (the browse screen's triage: the rater chose the response) or "import" (how
+    they were chosen is unknown)."""
+
+    response_id: int
+    metric: str
+    human: int
+    kind: str
+    votes: int
+
+
 class RaterLabel(NamedTuple):
     """One rater's active label of one response and metric (for agreement)."""
 
@@ -125,3 +137,22 @@ class ResponseRow(NamedTuple):
     reference: str | None
     model: str
     text: str
+
+
+class EvalSetSource(NamedTuple):
+    """Where an eval set's judged responses live when the workspace keeps only a sample of them:
+    kind "dataset" (`changeover import ... --sample-per-cell`) or "counts" (`import-counts`)."""
+
+    kind: str
+    period: str | None
+    location: str  # the dataset (directory, glob or file) or the counts file, as given
+    files: tuple[str, ...]  # the files read, relative to the dataset's folder
+    rows: int  # judged responses the counts cover
+    fingerprint: str  # sha256 of the files' names and sizes and of the counts
+    sample_per_cell: int | None  # responses kept per (model, region), as asked
+    stratify: str | None  # the metric whose judge levels stratify the sample
+    seed: int | None
+    engine: str  # what computed the counts ("polars 2.1.0", or the counts file)
+    spec: str  # the spec file it was imported with (for the command that draws more)
+    created_at: str
+    updated_at: str

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from changeover.core.store import base
 from changeover.core.store.rows import (
+    ChosenVote,
     JudgeLevelCount,
     LabelVote,
     RaterLabel,
@@ -56,6 +57,22 @@ class Tables(base.StoreBase):
             "JOIN items i ON i.id = r.item_id "
             "LEFT JOIN judgments j ON j.response_id = a.response_id AND j.metric = a.metric "
             f"WHERE i.eval_set_id = ? {clause} GROUP BY 1, 2, 5, 6",
+            [eval_set_id, *excluded],
+        )
+
+    def chosen_label_votes(
+        self, eval_set_id: int, exclude_raters: Iterable[str] = ()
+    ) -> list[ChosenVote]:
+        """The active labels among `label_votes` that were not given blind in the app."""
+        excluded = list(exclude_raters)
+        skip = f"AND a.rater NOT IN ({','.join('?' * len(excluded))})" if excluded else ""
+        return self._all(
+            ChosenVote,
+            "SELECT a.response_id, a.metric, a.value, "
+            "CASE WHEN a.source = 'import' THEN 'import' ELSE 'open' END AS kind, count(*) "
+            "FROM active_ratings a JOIN responses r ON r.id = a.response_id JOIN items i "
+            "ON i.id = r.item_id WHERE i.eval_set_id = ? AND a.value IS NOT NULL "
+            f"AND (a.source = 'import' OR NOT a.blind) {skip} GROUP BY 1, 2, 3, 4",
             [eval_set_id, *excluded],
         )
 

@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from changeover.core.results import Results, probability_text
 from changeover.core.types import EvalSet, FitRecord
-from changeover.core.workspace import Workspace
+from changeover.core.workspace import EvalSetSource, Workspace, responses_text
 from changeover.tui.widgets.paged_table import fill_table
 from changeover.tui.widgets.safe_text import clean, one_line
 
@@ -34,6 +34,7 @@ class SetRow:
     labelled: int
     models: tuple[str, ...]
     latest_fit: FitRecord | None
+    source: EvalSetSource | None = None  # a sample of a dataset: where the rest lives
     results: Results | None = None
 
 
@@ -168,7 +169,13 @@ class EvalSetsScreen(Screen):
         # the verdicts (the latest fit's results: seconds on a big set) follow.
         with self.workspace.reading() as reader:
             rows = [
-                SetRow(es, *reader.size(es), tuple(reader.models(es.id)), reader.latest_fit(es))
+                SetRow(
+                    es,
+                    *reader.size(es),
+                    tuple(reader.models(es.id)),
+                    reader.latest_fit(es),
+                    reader.source(es),
+                )
                 for es in list(self.sets)
             ]
             for row in rows:
@@ -183,7 +190,7 @@ class EvalSetsScreen(Screen):
         share = f"{labelled:,} ({labelled / responses:.1%})" if responses else "0"
         cells = (
             f"{row.items:,}",
-            f"{responses:,}",
+            responses_text(responses, row.source),  # "6,000 of 20,000,000 · sampled · 2026-11"
             share,
             f"#{fit.id}" if fit else "none",
             verdict_summary(row),

@@ -109,6 +109,8 @@ class RateScreen(Screen):
             self.view = None
             self.current = None
             self.refresh_panes()
+        for notice in getattr(self.queue, "take_notices", list)():  # a cell's sample ran out
+            self.notify(notice, severity="warning", timeout=15, markup=False)
 
     def show(self, response_id: int) -> None:
         self.view = self.store.response_view(response_id)
