@@ -216,13 +216,16 @@ def test_integrity_check_notices_an_index_out_of_step(store):
 
 
 def downgrade_to_schema_1(path: Path) -> None:
-    """Make `path` what changeover wrote before migration 2: no index, no view, no triggers."""
+    """Make `path` what changeover wrote before migration 2: no index, no view, no triggers,
+    and none of the later migrations' tables either."""
     con = sqlite3.connect(path, isolation_level=None)
     names = ["responses_fts_ai", "responses_fts_ad", "responses_fts_au", "items_fts_au"]
     for trigger in names:
         con.execute(f"DROP TRIGGER {trigger}")
     con.execute(f"DROP TABLE {fts.INDEX}")
     con.execute("DROP VIEW response_texts")
+    for table in ("eval_set_sources", "judged_counts"):  # migration 3
+        con.execute(f"DROP TABLE {table}")
     con.execute("PRAGMA user_version = 1")
     con.close()
 
@@ -239,7 +242,7 @@ def test_schema_1_workspace_migrates_and_indexes_the_rows_it_holds(tmp_path):
         keys = [(r.external_id, r.model) for r in old.browse(es, BrowseFilter(search="fund"))]
     assert keys == expected(SUPPORT, "fund") != []
     with Store.open(path) as store:
-        assert store.schema_version() == base.SCHEMA_VERSION == 2
+        assert store.schema_version() == base.SCHEMA_VERSION
         assert store._search_match("fund") is not None
         integrity_check(store)
         assert assert_index_and_scan_agree(store, es, "fund") == keys
@@ -251,7 +254,7 @@ def test_without_trigrams_there_is_no_index_and_search_scans(tmp_path, monkeypat
     monkeypatch.setattr(fts, "available", lambda con: False)
     with Store.open(tmp_path / "w.changeover", create=True) as store:
         es = fill(store, SUPPORT)
-        assert store.schema_version() == 2
+        assert store.schema_version() == base.SCHEMA_VERSION
         assert store._search_match("fund") is None
         found = [(r.external_id, r.model) for r in store.browse(es, BrowseFilter(search="fund"))]
         assert found == expected(SUPPORT, "fund") != []

@@ -8,24 +8,16 @@ import pytest
 from helpers import canned_fitter, make_workspace, run_async, screen_text, settle
 
 from changeover.core.results import probability_text
-from changeover.core.store import Store
 from changeover.core.workspace import Workspace
 from changeover.tui.app import ChangeoverApp
 from changeover.tui.screens.eval_sets import SetRow, verdict_panel, verdict_summary
-
-
-@pytest.fixture
-def store():
-    s = Store.memory()
-    yield s
-    s.close()
 
 
 def row_of(ws: Workspace, es) -> SetRow:
     """What the start screen reads of one eval set, results included."""
     fit = ws.latest_fit(es)
     results = ws.results(es) if fit is not None else None
-    return SetRow(es, *ws.size(es), tuple(ws.models(es.id)), fit, results)
+    return SetRow(es, *ws.size(es), tuple(ws.models(es.id)), fit, ws.source(es), results)
 
 
 def test_the_table_counts_verdicts_and_the_panel_names_every_candidate(store):
