@@ -86,6 +86,33 @@ def test_sighup_restores_the_terminal(tmp_path):
     assert state == {"alternate_on": "0", "cursor_flag": "1", "mouse_any_flag": "0"}
 
 
+@needs_tmux
+@pytest.mark.slow
+def test_the_app_ends_when_its_terminal_goes_away(tmp_path):
+    """The terminal itself disappears (the tmux server is killed, as an SSH connection drops)
+    while the app is drawing a new screen: the app must not stay behind. Textual's shutdown
+    could block for good writing to the dead terminal (1 time in 6 here; dozens of orphans were
+    found after the journey tests); the app now ends itself a few seconds after the hang-up."""
+    workspace = tmp_path / "rate.changeover"
+    build_rate_workspace(workspace)
+    apps = []
+    for k in range(6):
+        (tmp_path / f"t{k}").mkdir()
+        term = Tmux(tmp_path / f"t{k}", width=80, height=24, env={"NO_COLOR": "1"})
+        try:
+            term.run(f"cd {ROOT} && {sys.executable} -m changeover.tui.cli open {workspace}")
+            term.wait_for("enter browse", timeout=30)
+            apps.append(find_process(term.shell_pid(), "changeover.tui.cli open"))
+            term.keys("v")  # results: a whole new screen on its way to the terminal
+            time.sleep(0.05 * k)
+        finally:
+            term.close()
+    stuck = [pid for pid in apps if not wait_gone(pid, timeout=15)]
+    for pid in stuck:
+        os.kill(pid, signal.SIGKILL)
+    assert stuck == [], "the app outlived its terminal"
+
+
 # ---- an import killed midway --------------------------------------------------------------
 
 KILL_IMPORT_ROWS = 300_000

@@ -29,6 +29,8 @@ from changeover.tui.screens.rate import RateScreen
 from changeover.tui.screens.results import ResultsScreen
 from changeover.tui.widgets.ascii import ascii_driver, prefers_ascii
 
+HANG_UP_GRACE_S = 5.0  # how long a hung-up app may take to shut down before it is ended
+
 
 class ChangeoverApp(App):
     CSS_PATH = "app.tcss"
@@ -65,11 +67,23 @@ class ChangeoverApp(App):
             # on the alternate screen with the cursor hidden; exiting restores it. Labels are
             # already on disk (one transaction per key), so nothing else needs saving.
             loop = asyncio.get_running_loop()
-            loop.add_signal_handler(signal.SIGHUP, self.exit)
-            loop.add_signal_handler(signal.SIGTERM, self.exit)  # `kill`: restore the terminal too
+            loop.add_signal_handler(signal.SIGHUP, self.hang_up)
+            loop.add_signal_handler(
+                signal.SIGTERM, self.hang_up
+            )  # `kill`: restore the terminal too
         self.push_screen(EvalSetsScreen(self.workspace, self.workspace.name))
         if self.start_rating is not None:
             self.open("rate", self.workspace.eval_set(self.start_rating))
+
+    def hang_up(self) -> None:
+        """The terminal went away (SIGHUP) or we were asked to stop (SIGTERM): exit, and if
+        Textual's shutdown then blocks writing to the dead terminal (seen: its output queue
+        never drains), end the process anyway after a few seconds. Every label is already
+        committed, and SQLite's journal makes the file whole on the next open."""
+        self.exit()
+        watchdog = threading.Timer(HANG_UP_GRACE_S, os._exit, args=(129,))
+        watchdog.daemon = True
+        watchdog.start()
 
     # ---- screen factories ----------------------------------------------------------------
 
