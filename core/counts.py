@@ -149,6 +149,14 @@ def counts_for(
             tallies[key][3][human] += counted
             if include_open and kinds.get("open"):
                 chosen_only[metric].add(response_id)  # counted although chosen openly
+    replaced = getattr(store, "replaced_blind_votes", None)
+    if replaced is not None and not include_open:
+        # A rater who re-rates openly a response the queue gave them (typically because the
+        # judge disagreed) replaces their blind label; the blind one still counts, else the
+        # re-rated disagreements would drop out of the fit and the judge would look better.
+        for response_id, metric, human, n_votes in replaced(eval_set.id, exclude_raters):
+            if (response_id, metric) in tallies:
+                tallies[(response_id, metric)][3][human] += n_votes
 
     n = {name: np.zeros((M, R, m.n_levels, m.n_levels), np.int64) for name, m in metrics.items()}
     ties = dict.fromkeys(metrics, 0)

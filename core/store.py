@@ -1089,6 +1089,31 @@ class Store:
             )
         ]
 
+    def replaced_blind_votes(
+        self, eval_set_id: int, exclude_raters: Iterable[str] = ()
+    ) -> list[tuple[int, str, int, int]]:
+        """Blind labels their rater later replaced with an open one (browse triage): rows of
+        (response_id, metric, human level, votes), the rater's latest blind label where their
+        active label is open. A replacement's retraction row carries the new label's blind
+        flag (0 here); an undo carries the undone label's own (1 for a blind one)."""
+        excluded = list(exclude_raters)
+        skip = f"AND b.rater NOT IN ({','.join('?' * len(excluded))})" if excluded else ""
+        return [
+            (r["response_id"], r["metric"], r["value"], r["votes"])
+            for r in self._rows(
+                "SELECT b.response_id, b.metric, b.value, count(*) AS votes FROM ratings b "
+                "JOIN ratings x ON x.retracts = b.id AND NOT x.blind "
+                "JOIN active_ratings a ON a.response_id = b.response_id AND a.metric = b.metric "
+                "AND a.rater = b.rater AND NOT a.blind AND a.source = 'app' "
+                "JOIN responses r ON r.id = b.response_id JOIN items i ON i.id = r.item_id "
+                "WHERE i.eval_set_id = ? AND b.blind AND b.source = 'app' AND b.value IS NOT NULL "
+                f"{skip} AND b.id = (SELECT max(y.id) FROM ratings y WHERE "
+                "y.response_id = b.response_id AND y.metric = b.metric AND y.rater = b.rater "
+                "AND y.blind AND y.source = 'app' AND y.value IS NOT NULL) GROUP BY 1, 2, 3",
+                [eval_set_id, *excluded],
+            )
+        ]
+
 
 class ImportBatch:
     """Rows staged in temporary tables during `Store.importing`, merged set-wise at the end."""
