@@ -18,7 +18,7 @@ cell gets what the judge's verdict means elsewhere, with the width of two labels
 Dirichlet(1) prior, as before, dominated scarce labels: two pseudo-labels against five real
 ones turned a rate of 0.02 into about 0.11 and pulled scales to the middle, so intervals
 covered the truth far less than 90% of the time on rare outcomes and scales
-(bench/decision_errors.py --only instant; figures in the README).
+(bench/estimator_coverage.py; figures in the README).
 """
 
 from __future__ import annotations

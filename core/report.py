@@ -131,7 +131,8 @@ class Calibration:
 
 @dataclass(frozen=True)
 class Flag:
-    kind: str  # stale_fit, instant_posterior, unlabelled_cell, diagnostics, ties, missing_judgments
+    kind: str  # stale_fit, instant_posterior, unlabelled_cell, diagnostics, ties, open_labels,
+    # open_labels_counted, missing_judgments
     message: str
 
 
@@ -332,6 +333,22 @@ def _flags(posteriors, fit, counts, stale, diagnostics) -> list[Flag]:
                 Flag(
                     "ties",
                     f"{c.metric}: {c.ties} labelled response(s) left out because their raters tied",
+                )
+            )
+        if c.left_out:  # counts_for: labels chosen in browse stay out of the fit
+            flags.append(
+                Flag(
+                    "open_labels",
+                    f"{c.metric}: {c.left_out} labelled response(s) left out of the fit: their "
+                    "labels were chosen in browse (open), not drawn at random",
+                )
+            )
+        if c.open_counted:
+            flags.append(
+                Flag(
+                    "open_labels_counted",
+                    f"{c.metric}: {c.open_counted} response(s) labelled openly in browse count as "
+                    "if drawn at random: the intervals may be too narrow",
                 )
             )
         if c.missing_judgments:

@@ -323,3 +323,14 @@ def test_thresholds_are_arguments():
     lenient = build_report(eval_set(), posteriors(), min_labels=5)
     assert "minimum" not in lenient.candidates[0].reason
     assert "only 62 human labels" not in lenient.candidates[0].reason
+
+
+def test_flags_say_when_open_labels_were_left_out_or_counted():
+    from dataclasses import replace
+
+    c = counts()
+    c["correct"] = replace(c["correct"], left_out=3)
+    c["style"] = replace(c["style"], open_counted=2)
+    flags = {f.kind: f.message for f in build_report(eval_set(), posteriors(), counts=c).flags}
+    assert "correct: 3 labelled response(s) left out of the fit" in flags["open_labels"]
+    assert "style: 2 response(s) labelled openly" in flags["open_labels_counted"]
