@@ -252,7 +252,7 @@ def _cell(
     own_dec = None if own is None else decide(own[:, c, r] - own[:, i, r], direction, margin, g)
     own_p = None if own_dec is None else own_dec.probability
     lowest = min(x for x in (nc, ni, rule["min_cell_labels"]) if x is not None)
-    blocked, fc = "", None
+    blocked, fc, draws = "", None, None  # draws: the posterior a forecast is made on
     if requests:
         blocked = "; ".join(x.text for x in requests)
     elif lowest < rule["min_cell_labels"]:
@@ -263,33 +263,16 @@ def _cell(
         fc = _shortfall(metric, region, nc, ni, rule["min_cell_labels"], rule["max_labels"])
     elif dec.verdict == READY and own_dec is not None and own_dec.verdict != READY:
         blocked = f"its own labels give P = {own_p:.2f} < {g:.2f} (instant posterior)"
-        fc = forecast_labels(
-            own[:, c, r],
-            own[:, i, r],
-            direction,
-            margin,
-            g,
-            nc,
-            ni,
-            rule["max_labels"],
-            metric,
-            region,
-        )
+        draws = own
     if blocked:
         dec = Decision(UNDECIDED, dec.probability, f"{dec.reason}; but {blocked}")
     elif dec.verdict == UNDECIDED:
+        draws = q
+    if draws is not None:
         fc = forecast_labels(
-            q[:, c, r],
-            q[:, i, r],
-            direction,
-            margin,
-            g,
-            nc,
-            ni,
-            rule["max_labels"],
-            metric,
-            region,
-        )
+            draws[:, c, r], draws[:, i, r], direction, margin, g, nc, ni, rule["max_labels"],
+            metric, region,
+        )  # fmt: skip
     return CellDecision(metric, region, dec, nc, ni, fc, own_p, blocked)
 
 
