@@ -155,7 +155,7 @@ def triage_store(rng, world: World) -> tuple[Store, EvalSet]:
     page = store.responses_page(es.id)
     while page:
         ids.update({(row["item_id"], row["model"]): row["response_id"] for row in page})
-        page = store.responses_page(es.id, page[-1]["response_id"])
+        page = store.responses_page(es.id, page[-1].response_id)
     for r, region in enumerate(REGIONS):
         for m, model in enumerate(MODELS):
             keys = [(f"{region}-{i}", model) for i in range(PER_CELL)]
@@ -241,7 +241,7 @@ def fits(scenario: str, k: int, labels: int, cache: Path | None) -> list[Fit]:
 
 def decided(fit: Fit):
     """The candidates' decisions, with the flags today's code derives from the counts."""
-    post = replace(fit.posterior, flags=cell_flags(fit.counts))
+    post = replace(fit.posterior, flags=cell_flags(fit.counts), counts=fit.counts)
     return {d.candidate: d for d in decide_all([post], SPECS, "inc")}
 
 

@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from changeover.core.store import Store  # noqa: E402
 from changeover.core.types import EvalSet, Metric, Region  # noqa: E402
+from changeover.core.workspace import Workspace  # noqa: E402
 
 MODELS = ("incumbent", "cand-a", "cand-b", "cand-c", "cand-d")
 REGIONS = (("NA", 30.0), ("EU", 25.0), ("LATAM", 10.0), ("APAC", 20.0), ("MEA", 5.0), ("UK", 10.0))
@@ -147,10 +148,11 @@ sys.path.insert(0, sys.argv[3])
 from changeover.core.store import Store
 from changeover.tui.app import ChangeoverApp
 from changeover.tui.screens.eval_sets import EvalSetsScreen
+from changeover.core.workspace import Workspace  # noqa: E402
 
 async def main():
     store = Store.open(sys.argv[1])
-    app = ChangeoverApp(store, rater="bench", seed=1)
+    app = ChangeoverApp(Workspace(store), rater="bench", seed=1)
     frames = []
     real = app._display
     def spy(screen, update):
@@ -235,7 +237,7 @@ async def in_app(path: Path, keys: int) -> dict:
     from changeover.tui.widgets.metric_prompt import metric_keys
 
     store = Store.open(path)
-    app = ChangeoverApp(store, rater=f"bench-{time.time_ns()}", seed=1)
+    app = ChangeoverApp(Workspace(store), rater=f"bench-{time.time_ns()}", seed=1)
     frames = Frames(app)
     frames.watch(BrowseScreen, "_fill")
     frames.watch(BrowseScreen, "_set_total")

@@ -29,7 +29,7 @@ The rule, in words (for the README):
     and the judge's level, the assumption the calibration model rests on.
 
 Plugging it into core/queue.py: ``LabelQueue(..., scorer=make_scorer(posteriors, eval_set))``,
-or ``scorer_for_latest_fit(store, eval_set)`` (None before the first fit).
+from a kept fit (core/workspace.py builds it for the queue; none before the first fit).
 ``cell_scores`` gives the static scores (e.g. to show them); ``make_scorer`` wraps them in the
 queue's Scorer signature (a callable over the queue's CellStates returning weights per cell),
 with ``greedy=True`` (default) giving all weight to the best cell(s), so the queue's weighted
@@ -262,23 +262,3 @@ def make_scorer(
         _all_cells(posteriors),
         greedy=greedy,
     )
-
-
-def scorer_for_latest_fit(
-    store,
-    eval_set: EvalSet,
-    threshold: float = 0.95,
-    min_labels: int | None = None,
-    greedy: bool = True,
-) -> ActiveScorer | None:
-    """The scorer from the eval set's latest kept fit, or None when there is no fit yet (the
-    queue then fills cells and draws them uniformly). A stale fit still points the right way;
-    the app replaces the scorer when a new fit finishes. `min_labels` defaults to the fit's."""
-    from changeover.core.fitting import latest_posteriors
-
-    fit, posteriors = latest_posteriors(store, eval_set)
-    if fit is None or not posteriors:
-        return None
-    if min_labels is None:
-        min_labels = int((fit.settings or {}).get("min_labels", 30))
-    return make_scorer(posteriors, eval_set, threshold, min_labels, greedy=greedy)

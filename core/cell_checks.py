@@ -19,9 +19,9 @@ ready only if
   leaves P(H | J) there to the pooling and the priors (with labels only where the judge said
   "no", every fit failed its diagnostics): no verdict, but a request to label those responses.
 
-The checks read the count tables the fit saw, which core/instant.cell_flags keeps in a
-posterior's flags ("cell_counts"); a posterior without them (a fit kept before these checks)
-is decided on the minimum of labels alone, and its decisions say so.
+The checks read the count tables the posterior was computed from (`Posterior.counts`, kept
+with every fit); a posterior without them is decided on the minimum of labels alone, and its
+decisions say so.
 """
 
 from __future__ import annotations
@@ -57,11 +57,14 @@ class LabelRequest:
 
 
 def tables(post) -> tuple[np.ndarray, np.ndarray] | None:
-    """(n [M, R, L, L], u [M, R, L]) the posterior was fitted on, when its flags keep them."""
-    kept = (post.flags or {}).get("cell_counts")
-    if not kept:
+    """(n [M, R, L, L], u [M, R, L]) the posterior was computed from, in its model and region
+    order, or None when it does not keep its counts."""
+    counts = getattr(post, "counts", None)
+    if counts is None:
         return None
-    return np.asarray(kept["n"], dtype=np.int64), np.asarray(kept["u"], dtype=np.int64)
+    m = [counts.models.index(x) for x in post.models]
+    r = [counts.regions.index(x) for x in post.regions]
+    return counts.n[np.ix_(m, r)], counts.u[np.ix_(m, r)]
 
 
 def own_quantity(post) -> np.ndarray | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import weakref
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,8 +81,8 @@ def _chosen_votes(store, eval_set_id: int, exclude_raters: Iterable[str]) -> dic
     if chosen is None:  # a store that does not know how labels were chosen: all count as blind
         return {}
     out: dict[tuple, dict] = defaultdict(dict)
-    for response_id, metric, human, kind, n_votes in chosen(eval_set_id, exclude_raters):
-        out[(response_id, metric, human)][kind] = n_votes
+    for row in chosen(eval_set_id, exclude_raters):
+        out[(row.response_id, row.metric, row.human)][row.kind] = row.votes
     return out
 
 
@@ -113,11 +113,11 @@ def counts_for(
     votes = store.label_votes(eval_set.id, exclude_raters)
     chosen = _chosen_votes(store, eval_set.id, exclude_raters)
     skip = {"open": not include_open, "import": not imported_random}
-    models = _model_order(store, eval_set, [row[1] for row in judged])
+    models = _model_order(store, eval_set, [row.model for row in judged])
     regions = list(eval_set.region_names)
     for row in judged:  # a region present in the data but not declared still gets a column
-        if row[2] not in regions:
-            regions.append(row[2])
+        if row.region not in regions:
+            regions.append(row.region)
     m_ix = {m: i for i, m in enumerate(models)}
     r_ix = {r: i for i, r in enumerate(regions)}
     M, R = len(models), len(regions)
@@ -154,9 +154,9 @@ def counts_for(
         # A rater who re-rates openly a response the queue gave them (typically because the
         # judge disagreed) replaces their blind label; the blind one still counts, else the
         # re-rated disagreements would drop out of the fit and the judge would look better.
-        for response_id, metric, human, n_votes in replaced(eval_set.id, exclude_raters):
-            if (response_id, metric) in tallies:
-                tallies[(response_id, metric)][3][human] += n_votes
+        for row in replaced(eval_set.id, exclude_raters):
+            if (row.response_id, row.metric) in tallies:
+                tallies[(row.response_id, row.metric)][3][row.human] += row.votes
 
     n = {name: np.zeros((M, R, m.n_levels, m.n_levels), np.int64) for name, m in metrics.items()}
     ties = dict.fromkeys(metrics, 0)
@@ -169,13 +169,11 @@ def counts_for(
         if not tally:
             left_out[metric] += 1  # every label of it was chosen, not drawn: unlabelled here
             continue
-        top = max(tally.values())
-        winners = [h for h, v in tally.items() if v == top]
-        if len(winners) > 1:
+        h = majority(tally)
+        if h is None:
             ties[metric] += 1
             tie_cells[metric][m_ix[model], r_ix[region]] += 1
             continue
-        h = winners[0]
         if 0 <= h < L:
             n[metric][m_ix[model], r_ix[region], h, judge] += 1
 
@@ -195,6 +193,16 @@ def counts_for(
             ties_per_cell=tie_cells[name],
         )
     return out
+
+
+def majority(votes: Mapping[int, int]) -> int | None:
+    """The level with strictly the most votes; None on a tie or without votes (the model
+    leaves ties out: a response whose raters tie counts as unlabelled)."""
+    if not votes:
+        return None
+    best = max(votes.values())
+    winners = [level for level, n in votes.items() if n == best]
+    return winners[0] if len(winners) == 1 else None
 
 
 def data_hash(counts: dict[str, Counts]) -> str:

@@ -12,8 +12,8 @@ large eval set is never loaded whole. Three tables:
   the judge's verdict (``judge_<metric>_label``, ``_level``, ``_raw``, ``_score``,
   ``_rationale``) and the majority human label over active ratings (``human_<metric>_label``,
   ``_level``, ``_votes``; a tie leaves the label empty, as the model leaves ties out).
-- ``results``: the latest fit's table (core.report.build_report over
-  core.fitting.latest_posteriors, flattened by core.report.report_rows): per metric, region
+- ``results``: the latest fit's table (the results value of core/results.py, flattened by
+  core.report.report_rows, exactly as `changeover report --format csv`): per metric, region
   (and "overall") and model the mean, 90% interval, difference to the incumbent,
   P(non-inferior), verdict and reason, judge sensitivity/specificity and the baselines, with
   the fit's id and time.
@@ -39,14 +39,17 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from changeover.core.counts import majority
+from changeover.core.results import Results
+from changeover.core.store import Store
+from changeover.core.text import DANGEROUS, inert, neutralise
 from changeover.core.types import ChangeoverError, EvalSet
 
 WHATS = ("ratings", "responses", "results")
 FORMATS = ("csv", "jsonl", "parquet")
 PAGE = 5000
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_RAW_IN_JSON = re.compile(r"[\x7f-\x9f]")
+# JSON escapes C0 controls itself; DEL, C1 controls and bidi marks it leaves raw.
+_RAW_IN_JSON = re.compile("[" + "".join(re.escape(chr(c)) for c in DANGEROUS if c >= 0x7F) + "]")
 
 # Column name -> type ("int", "float", "str", "bool"): fixes the Parquet schema even when a
 # page holds only nulls, and tells the CSV writer which cells are text.
@@ -73,14 +76,7 @@ RATING_COLUMNS: dict[str, str] = {
 
 
 class NoResults(ChangeoverError):
-    """There is no fit to export results from (or the report modules are not available)."""
-
-
-def neutralise(value: Any) -> Any:
-    """Prefix a text cell a spreadsheet would run as a formula with a single quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
+    """There is no fit to export results from."""
 
 
 def response_columns(es: EvalSet) -> dict[str, str]:
@@ -122,39 +118,29 @@ def rating_rows(store, es: EvalSet, page: int = PAGE) -> Iterator[dict]:
         if not rows:
             return
         for r in rows:
-            value = r["value"]
-            names = levels.get(r["metric"], ())
+            value = r.value
+            names = levels.get(r.metric, ())
             yield {
-                "event_id": r["id"],
-                "response_id": r["response_id"],
-                "item_id": r["item_id"],
-                "region": r["region"],
-                "model": r["model"],
-                "metric": r["metric"],
-                "rater": r["rater"],
+                "event_id": r.id,
+                "response_id": r.response_id,
+                "item_id": r.item_id,
+                "region": r.region,
+                "model": r.model,
+                "metric": r.metric,
+                "rater": r.rater,
                 "level": value,
                 "label": names[value] if value is not None and 0 <= value < len(names) else None,
-                "created_at": r["created_at"],
-                "blind": bool(r["blind"]),
-                "source": r["source"],
-                "retracts": r["retracts"],
-                "retracted": r["retracted_by"] is not None,
-                "retracted_by": r["retracted_by"],
-                "retracted_by_rater": r["retracted_by_rater"],
-                "retracted_at": r["retracted_at"],
-                "active": r["retracts"] is None and r["retracted_by"] is None,
+                "created_at": r.created_at,
+                "blind": r.blind,
+                "source": r.source,
+                "retracts": r.retracts,
+                "retracted": r.retracted_by is not None,
+                "retracted_by": r.retracted_by,
+                "retracted_by_rater": r.retracted_by_rater,
+                "retracted_at": r.retracted_at,
+                "active": r.retracts is None and r.retracted_by is None,
             }
-        after = rows[-1]["id"]
-
-
-def _majority(votes: dict[int, int]) -> tuple[int | None, int]:
-    """(level with strictly most votes or None on a tie, total votes)."""
-    total = sum(votes.values())
-    if not votes:
-        return None, 0
-    best = max(votes.values())
-    winners = [lvl for lvl, n in votes.items() if n == best]
-    return (winners[0] if len(winners) == 1 else None), total
+        after = rows[-1].id
 
 
 def response_rows(store, es: EvalSet, page: int = 2000) -> Iterator[dict]:
@@ -165,7 +151,7 @@ def response_rows(store, es: EvalSet, page: int = 2000) -> Iterator[dict]:
         rows = store.responses_page(es.id, after, page)
         if not rows:
             return
-        first, last = rows[0]["response_id"], rows[-1]["response_id"]
+        first, last = rows[0].response_id, rows[-1].response_id
         judged: dict[tuple[int, str], Any] = {
             (j.response_id, j.metric): j for j in store.judgments_between(first, last)
         }
@@ -173,8 +159,8 @@ def response_rows(store, es: EvalSet, page: int = 2000) -> Iterator[dict]:
         for rid, metric, level, n in store.votes_between(first, last):
             votes.setdefault((rid, metric), {})[level] = n
         for r in rows:
-            out = dict(r)
-            rid = r["response_id"]
+            out: dict[str, Any] = r._asdict()
+            rid = r.response_id
             for name, m in metrics.items():
                 j = judged.get((rid, name))
                 p = f"judge_{name}_"
@@ -184,7 +170,8 @@ def response_rows(store, es: EvalSet, page: int = 2000) -> Iterator[dict]:
                 out[p + "raw"] = j.raw if j is not None else None
                 out[p + "score"] = j.score if j is not None else None
                 out[p + "rationale"] = j.rationale if j is not None else None
-                level, total = _majority(votes.get((rid, name), {}))
+                tally = votes.get((rid, name), {})
+                level, total = majority(tally), sum(tally.values())
                 h = f"human_{name}_"
                 out[h + "label"] = (
                     m.levels[level] if level is not None and level < m.n_levels else None
@@ -196,39 +183,23 @@ def response_rows(store, es: EvalSet, page: int = 2000) -> Iterator[dict]:
 
 
 def result_columns() -> dict[str, str]:
-    """Columns of the results table: core.report's CSV_COLUMNS plus when the fit was made."""
+    """Columns of the results table: the report's CSV columns plus when the fit was made."""
     from changeover.core.report import CSV_COLUMNS
 
-    text = {"eval_set", "metric", "quantity", "region", "model", "verdict", "reason"}
-    kinds = {
-        c: "str"
-        if c in text
-        else "int"
-        if c in ("fit_id", "labels")
-        else "bool"
-        if c == "incumbent"
-        else "float"
-        for c in CSV_COLUMNS
-    }
+    text = {"eval_set", "metric", "quantity", "region", "model", "verdict", "reason", "source"}
+    kinds = {c: "str" if c in text else "float" for c in CSV_COLUMNS}
+    kinds.update({"fit_id": "int", "labels": "int", "incumbent": "bool"})
     kinds["fit_created_at"] = "str"
     return kinds
 
 
-def result_rows(store, es: EvalSet) -> Iterator[dict]:
-    """The latest fit's table, one row per (metric, region or overall, model) cell."""
-    try:
-        from changeover.core.fitting import counts_of_fit, latest_posteriors
-        from changeover.core.report import build_report, report_rows
-    except ImportError as exc:
-        raise NoResults(
-            f"results cannot be exported yet: the report modules are not available ({exc.name})"
-        ) from None
-    fit, posteriors = latest_posteriors(store, es)
-    if fit is None or not posteriors:
-        raise NoResults(f"eval set {es.name!r} has no fit yet: run `changeover fit` first")
-    report = build_report(es, posteriors, fit=fit, counts=counts_of_fit(store, es, fit))
-    for row in report_rows(report):
-        row["fit_created_at"] = fit.created_at
+def result_rows(results: Results) -> Iterator[dict]:
+    """The results table, one row per (metric, region or overall, model) cell."""
+    from changeover.core.report import report_rows
+
+    created = results.fit.created_at if results.fit is not None else None
+    for row in report_rows(results):
+        row["fit_created_at"] = created
         yield row
 
 
@@ -241,10 +212,8 @@ def _csv_cell(value: Any, kind: str, tty: bool) -> Any:
     if kind == "bool":
         return "true" if value else "false"
     if kind == "str":
-        text = neutralise(str(value))
-        if tty:
-            text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-        return text
+        text = str(neutralise(str(value)))
+        return inert(text, ascii=True) if tty else text
     return value
 
 
@@ -266,7 +235,7 @@ def write_jsonl(
     n = 0
     for row in rows:
         line = json.dumps({c: row.get(c) for c in columns}, ensure_ascii=False)
-        if tty:  # json escapes C0 controls itself; DEL and C1 (e.g. \x9b, a CSI) are left raw
+        if tty:
             line = _RAW_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", line)
         out.write(line + "\n")
         n += 1
@@ -299,27 +268,34 @@ def write_parquet(
 # ---- entry point ------------------------------------------------------------------------------
 
 
-def table(store, es: EvalSet, what: str) -> tuple[Iterator[dict], dict[str, str]]:
-    """(row iterator, columns) of one export table."""
+def table(
+    store: Store, es: EvalSet, what: str, results: Results | None = None
+) -> tuple[Iterator[dict], dict[str, str]]:
+    """(row iterator, columns) of one export table (`results` for the results table)."""
     if what == "ratings":
         return rating_rows(store, es), RATING_COLUMNS
     if what == "responses":
         return response_rows(store, es), response_columns(es)
     if what == "results":
-        rows = result_rows(store, es)
-        first = next(rows, None)  # raises NoResults before any output is written
-        return _chain(first, rows), result_columns()
+        if results is None:
+            raise NoResults(f"eval set {es.name!r} has no fit yet: run `changeover fit` first")
+        return result_rows(results), result_columns()
     raise ChangeoverError(f"cannot export {what!r}: choose one of {', '.join(WHATS)}")
 
 
 def export(
-    store, es: EvalSet, what: str, fmt: str, output: str | os.PathLike | IO[str] | None
+    store: Store,
+    es: EvalSet,
+    what: str,
+    fmt: str,
+    output: str | os.PathLike | IO[str] | None,
+    results: Results | None = None,
 ) -> int:
     """Write one table to a file path (atomically: a temporary file renamed at the end) or to a
     text stream; returns the number of rows. Parquet needs a path."""
     if fmt not in FORMATS:
         raise ChangeoverError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    rows, columns = table(store, es, what)
+    rows, columns = table(store, es, what, results)
     if output is None or not isinstance(output, (str, os.PathLike)):
         if fmt == "parquet":
             raise ChangeoverError("Parquet is binary: give an output file (-o FILE)")

@@ -742,10 +742,10 @@ def _check_labels(store: Store, es: EvalSet, k: pl.DataFrame, sink: Sink) -> Non
             f"no response of model {r['model']!r} to item {r['item_id']!r} in eval set {es.name!r}"
         ),
     )
-    events = [e for e in store.rating_keys(es.id) if e[5]]
+    events = [e for e in store.rating_keys(es.id) if e.active]
     if events:
         held = pl.DataFrame(
-            [e[:5] for e in events],
+            [(e.item_id, e.model, e.metric, e.rater, e.value) for e in events],
             orient="row",
             schema={
                 "item_id": pl.String,

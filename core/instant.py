@@ -133,20 +133,19 @@ def instant_posterior(
         source="instant",
         pass_level=pass_level,
         flags=cell_flags(counts),
+        counts=counts,
     )
 
 
 def cell_flags(counts: Counts) -> dict:
-    """The flags every estimator sets: labelled responses per cell, the unlabelled cells, the
-    count tables themselves (the decisions check each cell against them: core/cell_checks.py)
-    and the raters' ties per cell."""
+    """The flags every estimator sets: labelled responses per cell, the unlabelled cells and
+    the raters' ties per cell."""
     labels = counts.labels_per_cell
     flags = {
         "cell_labels": labels.astype(int).tolist(),
         "unlabelled_cells": [
             [counts.models[m], counts.regions[r]] for m, r in zip(*np.nonzero(labels == 0))
         ],
-        "cell_counts": {"n": counts.n.astype(int).tolist(), "u": counts.u.astype(int).tolist()},
     }
     if counts.ties_per_cell is not None:
         flags["cell_ties"] = counts.ties_per_cell.astype(int).tolist()

@@ -37,48 +37,19 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from changeover.core.counts import Counts
 from changeover.core.instant import cell_flags
 from changeover.core.posterior import Posterior
+from changeover.core.settings import Settings
+from changeover.core.types import FitCancelled
+
+__all__ = ["FitCancelled", "FitResult", "Settings", "fit_counts"]
 
 Progress = Callable[[float, str], None]
-
-
-@dataclass(frozen=True)
-class Settings:
-    """How to sample. Same seed and counts give the same numbers."""
-
-    chains: int = 4
-    draws: int = 1000
-    tune: int = 1000  # 500 saved ~25% on the sample workspace but left a divergence in 1 of 4 fits
-    seed: int = 20260601
-    target_accept: float = 0.95  # 0.9 left a few divergences on the sample workspace
-    sampler: str = "auto"  # "auto" (nutpie when installed) | "pymc" | "nutpie"
-    pooling: str = "partial"  # "partial" | "shared" (one confusion for every model and region)
-    min_labels: int = (
-        30  # used by the decisions: fewer labels per candidate and metric -> never ready
-    )
-    adaptation: str = (
-        "auto"  # nutpie mass matrix: "auto" (low-rank for L > 2) | "diag" | "low_rank"
-    )
-    geometry: str = "auto"  # "auto" | "aligned" (L = 2 only: tau parametrisation) | "forward"
-    keep_draws: int = 2000  # draws kept per fit (thinned), to keep stored fits small
-
-    @classmethod
-    def quick(cls, **overrides) -> Settings:
-        """A fast preset for tests and previews (2 chains x 300 draws)."""
-        return replace(cls(chains=2, draws=300, tune=300), **overrides)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-class FitCancelled(Exception):
-    """The fit was cancelled through its cancel event; nothing was produced."""
 
 
 @dataclass

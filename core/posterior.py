@@ -1,7 +1,8 @@
 """Posterior draws of one metric, whichever estimator made them, and what is derived from them.
 
 Both the full calibration model and the instant (conjugate) posterior produce a `Posterior`;
-decisions, reports and screens only ever see this shape.
+decisions, reports and screens only ever see this shape. Intervals are 90% equal-tailed: the
+5% and 95% quantiles of the draws (`interval`), the one interval every face shows.
 """
 
 from __future__ import annotations
@@ -11,6 +12,29 @@ import json
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from changeover.core.counts import Counts
+
+LOWER_Q, UPPER_Q, LEVEL = 0.05, 0.95, 0.90
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A posterior mean with its 90% equal-tailed interval."""
+
+    mean: float
+    lower: float
+    upper: float
+
+    def includes(self, x: float) -> bool:
+        return self.lower <= x <= self.upper
+
+
+def interval(draws: np.ndarray) -> Interval:
+    """Mean and 5%-95% quantiles of draws (along axis 0)."""
+    draws = np.asarray(draws, dtype=float)
+    lo, hi = np.quantile(draws, [LOWER_Q, UPPER_Q], axis=0)
+    return Interval(float(np.mean(draws)), float(lo), float(hi))
 
 
 @dataclass(frozen=True)
@@ -31,6 +55,8 @@ class Posterior:
     source: str = "full"  # "full" (the calibration model) or "instant" (conjugate, unpooled)
     pass_level: int | None = None
     flags: dict = field(default_factory=dict)  # e.g. {"unlabelled_cells": [(model, region)]}
+    chains: int = 1  # the draws are this many chains, one after the other
+    counts: Counts | None = None  # the counts it was computed from (to reweight by new labels)
 
     @property
     def n_draws(self) -> int:
@@ -71,6 +97,8 @@ def to_bytes(posteriors: list[Posterior]) -> bytes:
         arrays[f"p{k}"] = post.p.astype(np.float32)
         arrays[f"c{k}"] = post.confusion.astype(np.float32)
         arrays[f"w{k}"] = np.asarray(post.weights, dtype=np.float64)
+        if post.counts is not None:
+            arrays[f"n{k}"], arrays[f"u{k}"] = post.counts.n, post.counts.u
         meta.append(
             {
                 "metric": post.metric,
@@ -80,11 +108,20 @@ def to_bytes(posteriors: list[Posterior]) -> bytes:
                 "source": post.source,
                 "pass_level": post.pass_level,
                 "flags": post.flags,
+                "chains": post.chains,
+                "counts": None
+                if post.counts is None
+                else {
+                    "models": list(post.counts.models),
+                    "regions": list(post.counts.regions),
+                    "ties": post.counts.ties,
+                    "missing_judgments": post.counts.missing_judgments,
+                },
             }
         )
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub types the first kwarg
     return buf.getvalue()
 
 
@@ -94,6 +131,19 @@ def from_bytes(blob: bytes) -> list[Posterior]:
     out = []
     for k, m in enumerate(meta):
         flags = m.get("flags") or {}
+        c = m.get("counts")
+        counts = None
+        if c is not None and f"n{k}" in data:
+            counts = Counts(
+                metric=m["metric"],
+                levels=tuple(m["levels"]),
+                models=tuple(c["models"]),
+                regions=tuple(c["regions"]),
+                n=data[f"n{k}"].astype(np.int64),
+                u=data[f"u{k}"].astype(np.int64),
+                ties=int(c.get("ties", 0)),
+                missing_judgments=int(c.get("missing_judgments", 0)),
+            )
         out.append(
             Posterior(
                 metric=m["metric"],
@@ -106,6 +156,8 @@ def from_bytes(blob: bytes) -> list[Posterior]:
                 source=m["source"],
                 pass_level=m["pass_level"],
                 flags=flags,
+                chains=int(m.get("chains", 1)),
+                counts=counts,
             )
         )
     return out

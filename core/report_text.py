@@ -1,9 +1,9 @@
-"""Text and Markdown renderings of a `core.report.Report` (see `core.report.render`).
+"""Text and Markdown renderings of the results value (see `core.report.render`).
 
 Both come from the same sections, so they say the same things. Names from the eval set are
-data: `plain_text` shows control and bidi characters as escapes (``\\x1b``) and never
-interprets markup; Markdown additionally escapes its special characters. Text tables wrap
-their columns into further blocks to stay within 100 columns.
+data: control and bidi characters are shown as escapes (``\\x1b``, core.text.inert) and
+markup is never interpreted; Markdown additionally escapes its special characters. Text
+tables wrap their columns into further blocks to stay within 100 columns.
 """
 
 from __future__ import annotations
@@ -13,8 +13,18 @@ import re
 import textwrap
 
 from changeover.core.baselines import METHODS
+from changeover.core.calibration import CalibrationCell
 from changeover.core.decide import labels_to_minimum
-from changeover.core.report import Calibration, Interval, MetricTable, Report
+from changeover.core.posterior import Interval
+from changeover.core.results import FULL, INSTANT, UPDATED, MetricTable, Results, probability_text
+from changeover.core.text import inert
+from changeover.core.types import Diagnostics
+
+_SOURCE = {
+    FULL: "the kept fit of the calibration model",
+    UPDATED: "the kept fit, updated by the labels given since (importance weights)",
+    INSTANT: "the instant posterior (conjugate, unpooled)",
+}
 
 # Sections shared by the text and Markdown renderers: (title, blocks); a block is a paragraph
 # string or a table (header, rows). Strings are raw here and escaped by the renderer.
@@ -26,10 +36,10 @@ _DIRECTION = {
 }
 
 
-def _f(x: float | None, sign: bool = False) -> str:
+def _f(x: float | None, sign: bool = False, digits: int = 3) -> str:
     if x is None or not math.isfinite(x):
         return "-"
-    return f"{x:+.3f}" if sign else f"{x:.3f}"
+    return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
 
 
 def _ivtext(i: Interval | None, sign: bool = False) -> str:
@@ -44,32 +54,30 @@ def _quantity(t: MetricTable) -> str:
     return f"mean level on 1-{len(t.levels)}"
 
 
-def _sections(report: Report) -> list[tuple[str, list]]:
+def _sections(report: Results) -> list[tuple[str, list]]:
     fit = report.fit
     head = [
         f"eval set {report.eval_set}, incumbent {report.incumbent}; "
         f"candidates: {', '.join(m for m in report.models if m != report.incumbent)}"
     ]
-    if fit:
-        s = fit.get("settings") or {}
-        bits = [f"{s[k]} {k}" for k in ("chains", "draws") if k in s]
-        head.append(
-            f"fit #{fit['id']} of {fit['created_at']}"
-            + (
-                f" ({', '.join(bits)}" + (f", seed {s['seed']}" if "seed" in s else "") + ")"
-                if bits
-                else ""
-            )
-            + ("; STALE: labels changed since" if fit.get("stale") else "")
-        )
+    if fit is not None:
+        st = fit.settings
+        line = f"fit #{fit.id} of {fit.created_at} ({st.chains} chains, {st.draws} draws, seed {st.seed}"
+        line += ", quick: a first look, not a verdict)" if st.is_quick else ")"
+        if fit.exclude_raters:
+            line += "; raters left out: " + ", ".join(fit.exclude_raters)
+        if report.stale:
+            line += f"; STALE: {report.labels_since} label(s) since"
+        head.append(line)
     head.append(
-        f"sources: {', '.join(report.sources)}; regions: "
+        f"numbers from {_SOURCE[report.source]}; regions: "
         + ", ".join(f"{n} ({w:.0%})" for n, w in report.regions)
     )
     head.append(
         f"threshold {report.threshold:g}; a candidate needs at least {report.min_labels} "
         "human labels per metric to be ready; intervals are 90% (the 5% and 95% "
-        "quantiles of the posterior draws)"
+        "quantiles of the posterior draws); P(holds) is the probability that a cell's "
+        "condition holds, P(all hold) that all of a candidate's do at once"
     )
     out = [("changeover report", head)]
     if report.flags:
@@ -77,8 +85,7 @@ def _sections(report: Report) -> list[tuple[str, list]]:
     cands = [m for m in report.models if m != report.incumbent]
     for t in report.metrics:
         blocks: list = [
-            f"{_quantity(t)}, {_DIRECTION.get(t.direction, t.direction)}, margin "
-            f"{t.margin:g}; source: {t.source}"
+            f"{_quantity(t)}, {_DIRECTION.get(t.direction, t.direction)}, margin {t.margin:g}"
         ]
         rows = [
             [
@@ -111,7 +118,7 @@ def _sections(report: Report) -> list[tuple[str, list]]:
                     ],
                 )
             )
-            blocks.append("P(non-inferior) and verdict")
+            blocks.append("P(holds) and verdict")
             blocks.append(
                 (
                     ["region", *cands],
@@ -119,7 +126,8 @@ def _sections(report: Report) -> list[tuple[str, list]]:
                         [
                             r.region,
                             *(
-                                f"{c.decision.probability:.2f} {c.decision.verdict}"
+                                f"{probability_text(c.decision.probability, report.threshold)} "
+                                f"{c.decision.verdict}"
                                 for c in r.cells
                                 if c.decision
                             ),
@@ -147,7 +155,7 @@ def _sections(report: Report) -> list[tuple[str, list]]:
                     [
                         d.candidate,
                         d.verdict,
-                        f"{d.joint_probability:.2f}",
+                        probability_text(d.joint_probability, report.threshold),
                         ", ".join(f"{k} {'?' if v is None else v}" for k, v in d.labels.items()),
                     ]
                     for d in report.candidates
@@ -176,7 +184,7 @@ def _sections(report: Report) -> list[tuple[str, list]]:
     return out
 
 
-def _counts_text(c: Calibration) -> str:
+def _counts_text(c: CalibrationCell) -> str:
     """Binary: the 2 x 2 table as TN FP FN TP; scales: agreements out of labelled responses."""
     if c.counts is None:
         return "-"
@@ -189,43 +197,39 @@ def _counts_text(c: Calibration) -> str:
     return text + ("" if c.judge_only is None else f", judge only {sum(c.judge_only)}")
 
 
-def _calibration_sections(report: Report) -> list:
+def _calibration_sections(report: Results) -> list:
     out = []
     for t in report.metrics:
         cells = [c for c in report.calibration if c.metric == t.name]
         if t.quantity == "rate":
-            head = ["model", "region", "labels", "sensitivity", "specificity", "human x judge"]
-            rows = [
-                [
-                    c.model,
-                    c.region,
-                    "?" if c.labels is None else str(c.labels),
-                    _ivtext(c.sensitivity),
-                    _ivtext(c.specificity),
-                    _counts_text(c),
-                ]
-                for c in cells
-            ]
+            accuracy = ["sensitivity", "specificity", "kappa"]
             note = (
                 "sensitivity P(judge yes | human yes), specificity P(judge no | human no); "
                 "labelled responses by human x judge verdict (TN FP FN TP)"
             )
         else:
-            head = ["model", "region", "labels", "P(judge = human) by level", "human x judge"]
-            rows = [
-                [
-                    c.model,
-                    c.region,
-                    "?" if c.labels is None else str(c.labels),
-                    " ".join(f"{c.confusion_mean[h][h]:.2f}" for h in range(len(t.levels))),
-                    _counts_text(c),
-                ]
-                for c in cells
-            ]
+            accuracy = ["P(judge = human) by level", "kappa (quad.)"]
             note = (
                 "diagonal of the judge's confusion matrix P(J = j | H = h), levels 1..L; "
                 "labelled responses where judge and human agree (full table in JSON)"
             )
+        head = ["model", "region", "labels", *accuracy, "human x judge", "warnings"]
+        rows = [
+            [
+                c.model,
+                c.region,
+                str(c.labels),
+                *(
+                    [_ivtext(c.sensitivity), _ivtext(c.specificity)]
+                    if t.quantity == "rate"
+                    else [" ".join(f"{iv.mean:.2f}" for iv in c.exact)]
+                ),
+                _f(c.kappa, digits=2),
+                _counts_text(c),
+                "; ".join(c.warnings) or "-",
+            ]
+            for c in cells
+        ]
         out.append((f"judge calibration: {t.name}", [note, (head, rows, 2)]))
     return out
 
@@ -238,7 +242,7 @@ _BASELINE_NAMES = {
 }
 
 
-def _baseline_sections(report: Report) -> list:
+def _baseline_sections(report: Results) -> list:
     out = []
     for name in dict.fromkeys(b.metric for b in report.baselines):
         cells = [b for b in report.baselines if b.metric == name]
@@ -270,53 +274,47 @@ def _baseline_sections(report: Report) -> list:
     return out
 
 
-def _diagnostic_blocks(diag: dict) -> list:
-    if not diag:
+def _diagnostic_blocks(diag: Diagnostics | None) -> list:
+    if diag is None:
         return ["no sampler diagnostics (no full fit)"]
-    keys = ("ok", "sampler", "max_rhat", "min_ess_bulk", "min_ess_tail", "divergences")
-    blocks: list = [", ".join(f"{k} {_dv(diag[k])}" for k in keys if k in diag)]
-    per = diag.get("per_metric") or {}
-    if per:
-        cols = [k for k in keys[2:] if any(k in v for v in per.values())]
-        blocks.append(
-            (["metric", *cols], [[m, *(_dv(v.get(k)) for k in cols)] for m, v in per.items()])
-        )
+
+    def row(d: Diagnostics) -> list[str]:
+        return [_f(d.max_rhat), _f(d.min_ess_bulk, digits=0), _f(d.min_ess_tail, digits=0),
+                str(d.divergences), "ok" if d.ok else "FAILED"]  # fmt: skip
+
+    head = ["max R-hat", "min ESS bulk", "min ESS tail", "divergences", "diagnostics"]
+    rows = [[name, *row(d)] for name, d in diag.per_metric.items()]
+    blocks: list = [
+        f"sampler {diag.sampler or '?'}; a fit passes with R-hat <= 1.01, bulk and tail ESS >= "
+        "400 and no divergences"
+    ]
+    blocks.append((["metric", *head], [*rows, ["all", *row(diag)]]))
     return blocks
-
-
-def _dv(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.3f}" if abs(v) < 100 else f"{v:.0f}"
-    return str(v)
 
 
 # ---- text and Markdown ---------------------------------------------------------------------------
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")
 
 
-def plain_text(s: object) -> str:
-    """Text with control and bidi characters shown as escapes (\\x1b), never interpreted."""
-    return _CONTROL.sub(
-        lambda m: (
-            f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}"
-        ),
-        str(s),
-    )
+def _plain(s: object) -> str:
+    """Text as data: control and bidi characters shown as escapes (``\\x1b``)."""
+    return inert(s, ascii=True)
 
 
 def _md(s: object) -> str:
-    return _MD_SPECIAL.sub(r"\\\1", plain_text(s).replace("\n", " "))
+    return _MD_SPECIAL.sub(r"\\\1", _plain(s).replace("\n", " "))
 
 
 def _grid(head: list[str], rows: list[list[str]], keys: int = 1, width: int = 100) -> list[str]:
     """Aligned columns; columns after the first `keys` wrap into further blocks to fit `width`."""
-    head = [plain_text(h).replace("\n", " ") for h in head]
-    rows = [[plain_text(c).replace("\n", " ") for c in r] for r in rows]
+    head = [_plain(h).replace("\n", " ") for h in head]
+    rows = [[_plain(c).replace("\n", " ") for c in r] for r in rows]
     widths = [max(len(x) for x in col) for col in zip(head, *rows)]
     base = sum(widths[:keys]) + 2 * (keys - 1)
-    chunks, cur, used = [], [], base
+    chunks: list[list[int]] = []
+    cur: list[int] = []
+    used = base
     for k in range(keys, len(head)):
         if cur and used + 2 + widths[k] > width:
             chunks.append(cur)
@@ -335,17 +333,17 @@ def _grid(head: list[str], rows: list[list[str]], keys: int = 1, width: int = 10
     return lines
 
 
-def text(report: Report) -> str:
+def text(report: Results) -> str:
     """The report as aligned plain text (80-100 columns)."""
     lines: list[str] = []
     for title, blocks in _sections(report):
-        lines += ["", f"== {plain_text(title)} =="] if lines else [f"== {plain_text(title)} =="]
+        lines += ["", f"== {_plain(title)} =="] if lines else [f"== {_plain(title)} =="]
         for b in blocks:
             if isinstance(b, str):
                 for x in b.split("\n"):
                     indent = " " * (len(x) - len(x.lstrip()) + 2)
                     lines += textwrap.wrap(
-                        plain_text(x), 100, subsequent_indent=indent, break_on_hyphens=False
+                        _plain(x), 100, subsequent_indent=indent, break_on_hyphens=False
                     ) or [""]
             else:
                 lines += ["", *_grid(*b), ""]
@@ -354,7 +352,7 @@ def text(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def markdown(report: Report) -> str:
+def markdown(report: Results) -> str:
     """The report as Markdown (headings and pipe tables)."""
     lines: list[str] = []
     for n, (title, blocks) in enumerate(_sections(report)):

@@ -6,8 +6,11 @@ the "positive" one (for yes/no metrics the labels are ("no", "yes"), so 1 means 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
+
+from changeover.core.settings import Settings
 
 Direction = Literal["higher", "lower", "match"]
 Unmapped = Literal["error", "missing"]
@@ -167,18 +170,99 @@ class BrowseRow:
 
 
 @dataclass(frozen=True)
+class Diagnostics:
+    """Sampler diagnostics of a fit, overall and per metric (R-hat, bulk and tail ESS,
+    divergences); `ok` when every metric passed. `to_dict` is the one serialised form (what the
+    fits table and the report's JSON hold); keys this version does not know are kept in `extra`."""
+
+    ok: bool
+    max_rhat: float = float("nan")
+    min_ess_bulk: float = float("nan")
+    min_ess_tail: float = float("nan")
+    divergences: int = 0
+    reasons: tuple[str, ...] = ()
+    sampler: str = ""
+    per_metric: Mapping[str, Diagnostics] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    _KEYS: ClassVar[tuple[str, ...]] = (
+        "ok",
+        "max_rhat",
+        "min_ess_bulk",
+        "min_ess_tail",
+        "divergences",
+        "reasons",
+        "sampler",
+        "per_metric",
+    )
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Diagnostics:
+        def num(key: str) -> float:
+            v = d.get(key)
+            return float(v) if isinstance(v, (int, float)) else float("nan")
+
+        return cls(
+            ok=bool(d.get("ok", False)),
+            max_rhat=num("max_rhat"),
+            min_ess_bulk=num("min_ess_bulk"),
+            min_ess_tail=num("min_ess_tail"),
+            divergences=int(d.get("divergences") or 0),
+            reasons=tuple(str(r) for r in d.get("reasons") or ()),
+            sampler=str(d.get("sampler") or ""),
+            per_metric={k: cls.from_dict(v) for k, v in (d.get("per_metric") or {}).items()},
+            extra={k: v for k, v in d.items() if k not in cls._KEYS},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "ok": self.ok,
+            "max_rhat": self.max_rhat,
+            "min_ess_bulk": self.min_ess_bulk,
+            "min_ess_tail": self.min_ess_tail,
+            "divergences": self.divergences,
+            "reasons": list(self.reasons),
+        }
+        if self.sampler:
+            out["sampler"] = self.sampler
+        if self.per_metric:
+            out["per_metric"] = {k: v.to_dict() for k, v in self.per_metric.items()}
+        return {**out, **self.extra}
+
+    def for_metric(self, name: str) -> Diagnostics:
+        """This metric's diagnostics, or the overall ones when none were kept per metric."""
+        return self.per_metric.get(name, self)
+
+
+@dataclass(frozen=True)
 class FitRecord:
+    """A kept fit: how it sampled, which raters it left out, a hash of the counts it saw (to
+    tell when it is stale), its diagnostics and how long it took. The draws stay in the store."""
+
     id: int
     eval_set_id: int
     created_at: str
-    settings: dict[str, Any]
+    settings: Settings
     data_hash: str
-    diagnostics: dict[str, Any]
-    summary: dict[str, Any] = field(default_factory=dict)
+    diagnostics: Diagnostics
+    exclude_raters: tuple[str, ...] = ()
+    seconds: float | None = None
+
+
+class FitCancelled(Exception):
+    """A fit was cancelled through its cancel event; nothing was stored."""
 
 
 class ChangeoverError(Exception):
     """A problem the user can fix (bad file, wrong workspace); shown without a traceback."""
+
+
+class UsageError(ChangeoverError):
+    """The command was used wrongly (exit 2); the message says how to use it."""
+
+
+class EvalSetChoice(UsageError):
+    """Several eval sets and none named: a usage error that names them."""
 
 
 class WorkspaceError(ChangeoverError):

@@ -145,27 +145,27 @@ def test_plugs_into_label_queue():
     assert all((p.model, p.region) in best for p in picks)
 
 
-def test_scorer_for_latest_fit():
+def test_the_workspace_queue_follows_the_latest_fit():
     from types import SimpleNamespace
 
-    from changeover.core.active import scorer_for_latest_fit
-    from changeover.core.fitting import run_fit
-    from changeover.core.model import Settings
+    from changeover.core.settings import Settings
+    from changeover.core.workspace import Workspace
 
     store = Store.memory()
     es = store.save_eval_set(ES)
-    assert scorer_for_latest_fit(store, es) is None  # no fit yet: the queue stays uniform
     canned = [post({"old": OLD, "a": A, "b": B})]
 
     def fitter(counts, weights, settings, on_progress=None, cancel=None, pass_levels=None):
         return SimpleNamespace(posteriors=canned, diagnostics={"ok": True}, seconds=0.0)
 
+    ws = Workspace(store, fitter)
+    assert ws.queue(es, "ann", overlap=0).scorer is None  # no fit yet: the queue stays uniform
     with store.importing(es.id) as batch:
         batch.add_responses(
             [(f"q{r}", r, "?", None, m, "t") for r in REGIONS for m in ("old", "a", "b")]
         )
-    run_fit(store, es, Settings.quick(), fitter=fitter)
-    scorer = scorer_for_latest_fit(store, es)
+    ws.fit(es, Settings.quick())
+    scorer = ws.queue(es, "ann", overlap=0).scorer
     states = [CellState(m, r, 40) for m in ("old", "a", "b") for r in REGIONS]
     kept = {c for c, v in scorer(states).items() if v > 0}
     direct = {c for c, v in make_scorer(canned, es)(states).items() if v > 0}

@@ -12,7 +12,6 @@ import pytest
 from changeover.core.agreement import (
     cohen_kappa,
     confusion_table,
-    judge_kappa,
     kappa_from_table,
     krippendorff_alpha,
     rater_agreement,
@@ -122,15 +121,6 @@ def test_alpha_perfect_and_two_rater_nominal_close_to_kappa():
     )
 
 
-def test_judge_kappa_per_cell():
-    n = np.zeros((2, 1, 2, 2), dtype=np.int64)
-    n[0, 0] = [[20, 5], [10, 15]]
-    n[1, 0] = [[9, 0], [0, 9]]
-    k = judge_kappa(n)
-    assert k.shape == (2, 1)
-    assert k[0, 0] == pytest.approx(0.4) and k[1, 0] == pytest.approx(1.0)
-
-
 def test_rater_pairs_only_use_shared_responses():
     labels = [
         (1, "ann", 1),
@@ -224,60 +214,3 @@ def test_xstest_annotator_kappa_matches_independent_computation(model):
     p_e = sum(c1[lab] * c2[lab] for lab in labels) / n**2
     assert ours == pytest.approx((p_o - p_e) / (1 - p_e), abs=1e-12)
     assert 0.6 < ours <= 1.0  # trained annotators on XSTest agree well above chance
-
-
-def _posterior(
-    se: float, sp: float, models=("a",), regions=("eu",), draws: int = 201, spread: float = 0.05
-):
-    from changeover.core.posterior import Posterior
-
-    off = np.linspace(-1.0, 1.0, draws)[:, None, None]
-    M, R = len(models), len(regions)
-    conf = np.zeros((draws, M, R, 2, 2))
-    conf[..., 1, 1] = se + spread * off
-    conf[..., 1, 0] = 1 - conf[..., 1, 1]
-    conf[..., 0, 0] = sp + spread * off
-    conf[..., 0, 1] = 1 - conf[..., 0, 0]
-    p = np.full((draws, M, R, 2), 0.5)
-    return Posterior(
-        "correct",
-        ("no", "yes"),
-        models,
-        regions,
-        np.ones(R) / R,
-        p,
-        conf,
-        flags={"cell_labels": [[0] * R for _ in models]},
-    )
-
-
-def test_judge_calibration_intervals_and_warnings():
-    from changeover.core.agreement import judge_calibration
-    from changeover.core.counts import Counts
-
-    n = np.zeros((2, 1, 2, 2), dtype=np.int64)
-    n[0, 0] = [[20, 5], [10, 15]]  # kappa 0.4, 50 labels
-    n[1, 0] = [[3, 2], [2, 3]]  # kappa 0.2 exactly... and only 10 labels
-    counts = Counts("correct", ("no", "yes"), ("a", "b"), ("eu",), n, np.zeros((2, 1, 2), np.int64))
-    good = _posterior(0.9, 0.8, models=("a", "b"))
-    cells = judge_calibration(counts, good, min_labels=30)
-    a, b = cells
-    assert (a.model, a.region, a.labels) == ("a", "eu", 50) and a.table.tolist() == [
-        [20, 5],
-        [10, 15],
-    ]
-    assert a.kappa == pytest.approx(0.4) and a.warnings == ()
-    assert a.sensitivity.mean == pytest.approx(0.9) and a.specificity.mean == pytest.approx(0.8)
-    assert a.sensitivity.lo < 0.9 < a.sensitivity.hi and a.youden.mean == pytest.approx(0.7)
-    assert any("too few labels (10 < 30)" in w for w in b.warnings)
-    # a coin-flip judge: se + sp - 1 around 0, and kappa below the floor
-    n[1, 0] = [[10, 10], [10, 10]]
-    coin = _posterior(0.5, 0.5, models=("a", "b"))
-    b = judge_calibration(counts, coin, min_labels=10)[1]
-    assert b.youden.includes(0.0) and b.kappa == pytest.approx(0.0)
-    assert any("kappa 0.00 < 0.2" in w for w in b.warnings)
-    assert any("se+sp-1 reaches 0" in w for w in b.warnings)
-    # no counts at all: labels from the posterior's flags, and the cell says it has none
-    only_post = judge_calibration(None, coin)
-    assert only_post[0].table is None and only_post[0].labels == 0
-    assert any("no labels" in w for w in only_post[0].warnings)

@@ -1,24 +1,20 @@
-"""The app's labelling queue: active after a fit (issue 5), with blind second labels."""
+"""The labelling queue the workspace hands the app: active after a fit, with blind second
+labels."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from test_tui_results import GOOD, INCUMBENT, MAYBE, build_workspace, save_canned_fit
+from helpers import GOOD, INCUMBENT, MAYBE, build_workspace, save_canned_fit
 
 from changeover.core.active import ActiveScorer
 from changeover.core.overlap import OverlapQueue
-from changeover.tui.app import ChangeoverApp
+from changeover.core.workspace import Workspace
 
 
 def test_queue_is_plain_before_the_first_fit_and_active_after_it():
     store, es = build_workspace()
-    app = ChangeoverApp(store, rater="cat", seed=3)
-    before = app.make_queue(es)
+    ws = Workspace(store)
+    before = ws.queue(es, "cat", seed=3)
     assert isinstance(before, OverlapQueue) and before.queue.scorer is None
     save_canned_fit(store, es)
-    after = app.make_queue(es)
+    after = ws.queue(es, "cat", seed=3)
     assert isinstance(after.queue.scorer, ActiveScorer)
 
 
@@ -27,8 +23,7 @@ def test_after_a_fit_labels_go_where_decisions_are_open():
     the active queue hands out maybe-model's responses (or the incumbent's, compared with it)."""
     store, es = build_workspace()
     save_canned_fit(store, es)
-    app = ChangeoverApp(store, rater="cat", seed=3, overlap=0)
-    queue = app.make_queue(es)
+    queue = Workspace(store).queue(es, "cat", seed=3, overlap=0)
     queue.min_per_cell = 1  # every cell already holds 6 labels
     picked = []
     for _ in range(6):

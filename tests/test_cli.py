@@ -89,3 +89,28 @@ def test_usage_error_exits_2():
     )
     assert out.returncode == 2
     assert "usage:" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("args", [["open", "{ws}"], ["rate", "{ws}"], []])
+def test_the_app_without_a_terminal_exits_2_at_once(files, args):
+    """A script or CI step that runs `changeover` gets a one-line answer, not a full-screen app
+    waiting forever for keys."""
+    ws = files / "w.changeover"
+    assert (
+        main(["import", str(ws), str(files / "data.csv"), "--spec", str(files / "spec.toml")]) == 0
+    )
+    config = files / "config"
+    config.mkdir()
+    (config / "last_workspace").write_text(str(ws))  # what a bare `changeover` opens
+    out = subprocess.run(
+        [sys.executable, "-m", "changeover.tui.cli", *(a.format(ws=ws) for a in args)],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**__import__("os").environ, "CHANGEOVER_CONFIG_DIR": str(config)},
+    )
+    assert out.returncode == 2, out.stderr
+    assert out.stdout == "" and len(out.stderr.strip().splitlines()) == 1
+    assert "needs a terminal" in out.stderr and "Traceback" not in out.stderr

@@ -12,9 +12,11 @@ import traceback
 from pathlib import Path
 
 import pytest
+from helpers import write_bulk_file
 
 from changeover.core.store import Store
 from changeover.core.types import EvalSet, Metric, Region
+from changeover.core.workspace import Workspace
 
 RATERS = ("ann", "bob", "cat", "dan")
 LABELS_EACH = 250
@@ -23,32 +25,6 @@ RESPONSES = LABELS_EACH // len(METRICS)  # each rater labels every metric of the
 BULK_ROWS = 30_000  # responses in the file imported while the raters work
 MAX_LATENCY_S = 1.0
 PAUSE_S = 0.008  # between two labels: keeps the labelling going while the import runs
-
-SPEC_TOML = """\
-name = "{name}"
-incumbent = "old"
-judge = "judge"
-
-[regions]
-EU = 3000000
-US = 2300000
-
-[[metrics]]
-name = "correct"
-levels = ["no", "yes"]
-direction = "higher"
-margin = 0.03
-guideline = "Is the answer right?"
-keys = ["n", "y"]
-
-[[metrics]]
-name = "style"
-levels = ["1", "2", "3", "4", "5"]
-direction = "higher"
-margin = 0.2
-guideline = "Tone and format"
-keys = ["1", "2", "3", "4", "5"]
-"""
 
 
 def eval_set(name: str) -> EvalSet:
@@ -106,23 +82,6 @@ def build_workspace(path: Path) -> EvalSet:
                 ]
             )
         return es
-
-
-def write_bulk_file(directory: Path, rows: int) -> tuple[Path, Path]:
-    """A CSV of `rows` responses for a second eval set, with its spec."""
-    spec = directory / "bulk.toml"
-    spec.write_text(SPEC_TOML.format(name="bulk"))
-    csv = directory / "bulk.csv"
-    with csv.open("w") as f:
-        f.write("item_id,region,question,model,response,judge_correct,judge_style\n")
-        for i in range(rows):
-            item = i // 2
-            f.write(
-                f"b{item},{'EU' if item % 3 else 'US'},Bulk question {item}?,"
-                f'{"old" if i % 2 else "new"},"Bulk answer {i}, long enough to be a real '
-                f'answer to the question.",{"yes" if i % 3 else "no"},{1 + i % 5}\n'
-            )
-    return csv, spec
 
 
 # ---- workers (module level: spawned processes import this file) ---------------------------
@@ -304,7 +263,7 @@ def test_four_raters_with_import_fit_and_long_reader(tmp_path):
         assert len(keys) == len(active) == len(RATERS) * LABELS_EACH
         for rater in RATERS:
             assert sum(r.rater == rater for r in active) == LABELS_EACH
-        assert store.stats(store.eval_set("bulk").id)["responses"] == BULK_ROWS
+        assert store.stats(store.eval_set("bulk").id).responses == BULK_ROWS
         assert store.con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
@@ -321,7 +280,7 @@ def test_a_label_waits_out_a_writer_longer_than_the_busy_timeout(tmp_path, monke
     """A big import's merge can hold the lock past one busy timeout: the label waits, then lands;
     past the store's overall wait it fails as a ChangeoverError with a message, never as a raw
     "database is locked"."""
-    import changeover.core.store as store_module
+    import changeover.core.store.base as store_module
     from changeover.core.types import ChangeoverError
 
     path = tmp_path / "busy.changeover"
@@ -371,7 +330,7 @@ def test_opening_a_workspace_does_not_wait_for_a_writer(tmp_path):
 def test_rate_screen_survives_a_workspace_locked_too_long(tmp_path, monkeypatch):
     import asyncio
 
-    import changeover.core.store as store_module
+    import changeover.core.store.base as store_module
     from changeover.tui.app import ChangeoverApp
     from changeover.tui.screens.rate import RateScreen
 
@@ -383,7 +342,7 @@ def test_rate_screen_survives_a_workspace_locked_too_long(tmp_path, monkeypatch)
     async def session() -> None:
         with Store.open(path) as store:
             store.con.execute("PRAGMA busy_timeout = 50")
-            app = ChangeoverApp(store, rater="ann", start_rating=es.name, seed=1)
+            app = ChangeoverApp(Workspace(store), rater="ann", start_rating=es.name, seed=1)
             async with app.run_test(size=(100, 30)) as pilot:
                 original = app.notify
                 app.notify = lambda message, *a, **k: (

@@ -140,9 +140,7 @@ def test_judge_counts_cache_follows_imports(workspace):
 
 def _rid(store, es, item, model):
     return next(
-        r["response_id"]
-        for r in store.responses_page(es.id)
-        if r["item_id"] == item and r["model"] == model
+        r.response_id for r in store.responses_page(es.id) if r.item_id == item and r.model == model
     )
 
 

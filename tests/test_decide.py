@@ -235,8 +235,8 @@ def test_forecast_match_direction():
 
 
 def counted_posterior(q, n, u, models=("inc", "a"), regions=("eu", "us")):
-    """A 'full' posterior with draws q [S, M, R] whose flags keep the count tables n and u,
-    as a fit's do (core/instant.cell_flags)."""
+    """A 'full' posterior with draws q [S, M, R] that keeps the count tables n and u, as a
+    kept fit does."""
     from changeover.core.counts import Counts
     from changeover.core.instant import cell_flags
 
@@ -251,6 +251,7 @@ def counted_posterior(q, n, u, models=("inc", "a"), regions=("eu", "us")):
         post.p,
         post.confusion,
         flags=cell_flags(counts),
+        counts=counts,
     )
 
 

@@ -188,6 +188,25 @@ def test_stdout_csv_and_terminal_escapes(workspace, capsys):
     assert "eve\x9b2J" in pipe.getvalue()
 
 
+def test_a_right_to_left_override_is_shown_not_obeyed_on_a_terminal(workspace):
+    """The same characters the report escapes: export to a terminal escapes them too."""
+    path, *_ = workspace
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    with Store.open(path) as store:
+        store.add_rating(1, "correct", "eve\u202egnp.exe", 1)
+        es = store.eval_set("support")
+        csv_tty, json_tty = Tty(), Tty()
+        ex.export(store, es, "ratings", "csv", csv_tty)
+        ex.export(store, es, "ratings", "jsonl", json_tty)
+    assert "\u202e" not in csv_tty.getvalue() and "eve\\u202egnp.exe" in csv_tty.getvalue()
+    assert "\u202e" not in json_tty.getvalue() and "eve\\u202egnp.exe" in json_tty.getvalue()
+    assert json.loads(json_tty.getvalue().splitlines()[-1])["rater"] == "eve\u202egnp.exe"
+
+
 def test_stdout_jsonl(workspace, capsys):
     path, *_ = workspace
     assert main(["export", str(path), "--what", "ratings", "--format", "jsonl"]) == 0

@@ -12,16 +12,20 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import canned_fitter
 
+from changeover.core.settings import Settings
 from changeover.core.store import Store
 from changeover.core.types import (
     BrowseFilter,
     ChangeoverError,
+    Diagnostics,
     EvalSet,
     Metric,
     Region,
     WorkspaceError,
 )
+from changeover.core.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -123,10 +127,10 @@ def test_read_only_review_writes_nothing(tmp_path):
         with pytest.raises(ChangeoverError, match="read-only"):
             store.retract(store.ratings(es.id)[0].id, "ann")
         with pytest.raises(ChangeoverError, match="read-only"):
-            store.save_fit(es.id, {}, "h", {}, {}, b"")
+            store.save_fit(es.id, Settings(), "h", Diagnostics(ok=True), b"")
         with pytest.raises(ChangeoverError, match="read-only"), store.importing(es.id):
             pass
-    assert seen["ratings"] == 1 and seen["stats"]["responses"] == 40 and seen["rows"] == 10
+    assert seen["ratings"] == 1 and seen["stats"].responses == 40 and seen["rows"] == 10
     assert fingerprint(path) == before
     # The CLI's read-only commands leave it as it was too.
     out = subprocess.run(
@@ -195,7 +199,7 @@ def test_workspace_on_a_read_only_file_system(ro_mount):
         seen = review(store, es.id)
         with pytest.raises(ChangeoverError, match="read-only"):
             store.add_rating(1, "correct", "bob", 0)
-    assert seen["ratings"] == 1 and seen["stats"]["responses"] == 40
+    assert seen["ratings"] == 1 and seen["stats"].responses == 40
     with Store.open(live, read_only=True) as store:
         assert review(store, es2.id)["ratings"] == 5  # the labels in the -wal are seen
     # Opened for writing, it is refused with a message that says what to do (no traceback).
@@ -216,40 +220,15 @@ def test_workspace_on_a_read_only_file_system(ro_mount):
 # ---- the app and the CLI on a read-only workspace ------------------------------------------
 
 
-def canned_fitter(counts, weights, settings, on_progress=None, cancel=None, pass_levels=None):
-    """Instant posteriors dressed as a fit (no sampling): enough for results and a report."""
-    from changeover.core.instant import instant_posterior
-    from changeover.core.model import FitResult
-
-    posts = [
-        instant_posterior(c, weights, 200, 1, (pass_levels or {}).get(name))
-        for name, c in counts.items()
-    ]
-    diag = {
-        "max_rhat": 1.0,
-        "min_ess_bulk": 900.0,
-        "min_ess_tail": 700.0,
-        "divergences": 0,
-        "ok": True,
-        "sampler": "canned",
-        "per_metric": {},
-        "reasons": [],
-    }
-    return FitResult(posts, diag, settings, 0.01)
-
-
 @pytest.fixture
 def reviewed(tmp_path) -> tuple[Path, EvalSet]:
     """A closed workspace with labels and a kept fit, as a reviewer receives it."""
-    from changeover.core.fitting import run_fit
-    from changeover.core.model import Settings
-
     path = tmp_path / "reviewed.changeover"
     with Store.open(path, create=True) as store:
         es = populate(store)
         for k, row in enumerate(store.browse(es.id, limit=40)):
             store.add_rating(row.response_id, "correct", "ann", k % 2)
-        run_fit(store, es, Settings.quick(), fitter=canned_fitter)
+        Workspace(store, canned_fitter()).fit(es, Settings.quick())
     return path, es
 
 
@@ -293,7 +272,7 @@ def review_in_app(path: Path, es: EvalSet) -> list[str]:
 
     async def session() -> None:
         with Store.open(path, read_only=True) as store:
-            app = ChangeoverApp(store, rater="bob", read_only=True, seed=1)
+            app = ChangeoverApp(Workspace(store), rater="bob", read_only=True, seed=1)
             async with app.run_test(size=(100, 30)) as pilot:
                 original = app.notify
                 app.notify = lambda message, *a, **k: (
@@ -363,7 +342,7 @@ def test_export_report_on_a_read_only_file_system_is_refused_not_a_crash(reviewe
 
     async def session() -> None:
         with Store.open(path, read_only=True) as store:
-            app = ChangeoverApp(store, rater="bob", read_only=True, seed=1)
+            app = ChangeoverApp(Workspace(store), rater="bob", read_only=True, seed=1)
             async with app.run_test(size=(100, 30)) as pilot:
                 original = app.notify
                 app.notify = lambda message, *a, **k: (

@@ -52,10 +52,10 @@ def test_five_models_of_450_responses_with_two_raters(gpteval):
     es = report.eval_set
     assert sorted(store.models(es.id)) == sorted(MODELS)
     stats = store.stats(es.id)
-    assert stats["items"] == 450
-    assert stats["responses"] == 5 * 450
-    assert stats["ratings"] == 2 * 5 * 450
-    assert stats["labelled_responses"] == 5 * 450
+    assert stats.items == 450
+    assert stats.responses == 5 * 450
+    assert stats.ratings == 2 * 5 * 450
+    assert stats.labelled_responses == 5 * 450
     per_model = Counter()
     for _metric, model, _region, _level, n in store.judge_level_counts(es.id):
         per_model[model] += n
@@ -85,7 +85,7 @@ def test_free_text_verdicts_become_missing_not_refusals(gpteval):
     _, _, free = _file_counts("gpteval", "gpt4_label")
     assert free > 0
     assert report.missing_judgments == {"refused": free}
-    assert store.stats(report.eval_set.id)["judgments_missing"] == free
+    assert store.stats(report.eval_set.id).judgments_missing == free
     # Most of them read like refusals ("I'm sorry, but I can't assist ..."); none is counted as one.
     free_rows = [
         (m, r["id"]) for m in MODELS for r in _rows(m, "gpteval") if r["gpt4_label"] not in LABELS

@@ -251,7 +251,7 @@ def test_csv_jsonl_and_parquet_give_identical_workspaces(tmp_path, spec):
     assert workspaces[0] == workspaces[1] == workspaces[2]
     es, models, responses, judgments, ratings, stats = workspaces[0]["acme"]
     assert models == ["atlas", "nova"]
-    assert stats == {
+    assert stats._asdict() == {
         "items": 3,
         "responses": 6,
         "judgments": 12,
@@ -259,9 +259,9 @@ def test_csv_jsonl_and_parquet_give_identical_workspaces(tmp_path, spec):
         "ratings": 3,
         "labelled_responses": 2,
     }
-    assert responses[0]["text"] == "Hold the button\nfor ten seconds."  # verbatim, newlines kept
-    assert responses[1]["text"] == "Unplug it, [bold]wait[/bold]."
-    assert responses[0]["reference"] == "Hold reset for 10 s"
+    assert responses[0].text == "Hold the button\nfor ten seconds."  # verbatim, newlines kept
+    assert responses[1].text == "Unplug it, [bold]wait[/bold]."
+    assert responses[0].reference == "Hold reset for 10 s"
     assert es.metric("style").pass_level == 3 and es.metric("correct").keys == ("n", "y")
 
 
@@ -320,7 +320,7 @@ def test_reimport_changes_nothing_and_keeps_ratings(tmp_path, spec):
     path = write_csv(tmp_path / "data.csv", rows())
     import_file(store, path, spec)
     es = store.eval_sets()[0]
-    first = store.responses_page(es.id, 0, 10)[0]["response_id"]
+    first = store.responses_page(es.id, 0, 10)[0].response_id
     carol = store.add_rating(first, "correct", "carol", 0)
     ann = store.add_rating(first, "correct", "ann", 0)  # ann changes her imported "yes" in the app
     retracted = store.add_rating(first, "style", "dave", 2)
@@ -339,12 +339,12 @@ def test_reimport_changes_nothing_and_keeps_ratings(tmp_path, spec):
 def test_reimport_after_new_responses_adds_only_them(tmp_path, spec):
     store = Store.memory()
     import_file(store, write_csv(tmp_path / "a.csv", rows()[:5]), spec)
-    assert store.stats(1)["responses"] == 4
+    assert store.stats(1).responses == 4
     report = import_file(store, write_csv(tmp_path / "b.csv", rows()), spec)
     assert report.added["responses"] == 2 and report.added["items"] == 1
     assert report.added["ratings"] == 1  # only q3's label; q1's two labels were there already
     assert "4 responses already there were kept as stored" in report.summary()
-    assert store.stats(1)["responses"] == 6 and store.stats(1)["ratings"] == 3
+    assert store.stats(1).responses == 6 and store.stats(1).ratings == 3
 
 
 # ---- bad files: a message with file, line and column; the workspace unchanged ------------

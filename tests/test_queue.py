@@ -3,91 +3,12 @@
 `make_workspace` builds the small deterministic eval set the TUI tests use as well.
 """
 
-import random
 from collections import Counter
 
-import pytest
+from helpers import MODELS, REGIONS, make_workspace
 
 from changeover.core.queue import LabelQueue
 from changeover.core.store import Store
-from changeover.core.types import EvalSet, Metric, Region
-
-MODELS = ("oldmodel-alpha", "newmodel-beta", "newmodel-gamma")
-REGIONS = ("EU", "US", "APAC")
-RATIONALE = "JUDGE-RATIONALE"
-
-
-def spec(name="support") -> EvalSet:
-    return EvalSet(
-        id=0,
-        name=name,
-        incumbent=MODELS[0],
-        regions=(Region("EU", 3.0), Region("US", 2.0), Region("APAC", 1.0)),
-        metrics=(
-            Metric("correct", ("no", "yes"), "higher", 0.03, "Is the answer right?", ("n", "y")),
-            Metric("refused", ("no", "yes"), "match", 0.02, "Did it decline?", ("n", "y")),
-            Metric(
-                "style",
-                ("1", "2", "3", "4", "5"),
-                "higher",
-                0.2,
-                "Tone and clarity.",
-                ("1", "2", "3", "4", "5"),
-                pass_level=3,
-            ),
-        ),
-        description="support bot migration",
-        judge="judge-x",
-    )
-
-
-def make_workspace(
-    store: Store,
-    n_items: int = 30,
-    seed: int = 7,
-    name: str = "support",
-    texts: dict[int, str] | None = None,
-) -> EvalSet:
-    """An eval set of n_items items x 3 models, judged on every metric; fixed for a seed."""
-    rng = random.Random(seed)
-    es = store.save_eval_set(spec(name))
-    texts = texts or {}
-    responses, judgments = [], []
-    for k in range(n_items):
-        ext = f"q{k:04d}"
-        region = REGIONS[k % len(REGIONS)]
-        question = f"Question {k}: how do I reset my password on device {k % 7}?"
-        reference = f"Reference answer {k}." if k % 2 == 0 else None
-        for mi, model in enumerate(MODELS):
-            text = texts.get(
-                k * len(MODELS) + mi, f"Answer {k} from a model: press settings, then reset."
-            )
-            responses.append((ext, region, question, reference, model, text))
-            for metric, levels in (("correct", 2), ("refused", 2), ("style", 5)):
-                level = rng.randrange(levels)
-                judgments.append(
-                    (
-                        ext,
-                        model,
-                        metric,
-                        "judge-x",
-                        level,
-                        str(level),
-                        None,
-                        f"{RATIONALE} {metric} {level}",
-                    )
-                )
-    with store.importing(es.id) as batch:
-        batch.add_responses(responses)
-        batch.add_judgments(judgments)
-    return store.eval_set(es.id)
-
-
-@pytest.fixture
-def store():
-    s = Store.memory()
-    yield s
-    s.close()
 
 
 def label(store, q, es, rater, n):

@@ -28,7 +28,7 @@ def test_the_import_example_imports(tmp_path):
         report = import_file(store, tmp_path / "responses.csv", spec=tmp_path / "spec.toml")
         es = store.eval_set("acme-support")
         assert [m.name for m in es.metrics] == ["correct", "refused", "style"]
-        assert store.stats(es.id) == {
+        assert store.stats(es.id)._asdict() == {
             "items": 2,
             "responses": 5,
             "judgments": 15,

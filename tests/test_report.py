@@ -1,5 +1,5 @@
 """Every report format on a canned fit: a hand-made Posterior with known quantiles, kept with
-store.save_fit and read back the way `changeover report` reads it."""
+store.save_fit and read back the way the workspace reads it."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ import pytest
 
 from changeover.core.counts import Counts, data_hash
 from changeover.core.decide import decide
-from changeover.core.fitting import latest_posteriors
+from changeover.core.fitting import kept_fit
 from changeover.core.posterior import Posterior, to_bytes
-from changeover.core.report import SCHEMA, build_report, render, report_rows
+from changeover.core.report import SCHEMA, render, report_rows
+from changeover.core.results import build_results, probability_text
+from changeover.core.settings import Settings
 from changeover.core.store import Store
-from changeover.core.types import EvalSet, Metric, Region
+from changeover.core.types import Diagnostics, EvalSet, Metric, Region
 
 S = 2001  # linspace offsets: mean = base, 5% quantile = base - 0.045, 95% = base + 0.045
 UP = np.linspace(-0.05, 0.05, S)
@@ -93,16 +95,15 @@ def canned():
         "sampler": "nutpie",
         "per_metric": {},
     }
-    fit = store.save_fit(
+    store.save_fit(
         es.id,
-        {"chains": 4, "draws": 1000, "seed": 7},
+        Settings(seed=7),
         data_hash(counts()),
-        diag,
-        {},
+        Diagnostics.from_dict(diag),
         to_bytes(posteriors()),
     )
-    fit, posts = latest_posteriors(store, es)
-    return build_report(es, posts, fit=fit, counts=counts())
+    fit, posts = kept_fit(store, es)
+    return build_results(es, posts, source="full", fit=fit, counts=counts())
 
 
 def delta_draws(m: int, r: int) -> np.ndarray:
@@ -170,8 +171,11 @@ def test_flags(canned):
     kinds = [f.kind for f in canned.flags]
     assert "unlabelled_cell" in kinds and "stale_fit" not in kinds and "diagnostics" not in kinds
     es = eval_set()
-    stale = build_report(es, posteriors(), fit=None, counts=None, stale=True)
-    assert any(f.kind == "stale_fit" for f in stale.flags)
+    stale = build_results(
+        es, posteriors(), source="full", fit=canned.fit, stale=True, labels_since=3, khat=0.2
+    )
+    flag = next(f for f in stale.flags if f.kind == "stale_fit")
+    assert "3 label(s) given since" in flag.message and "fit again" in flag.message
 
 
 def test_text(canned):
@@ -180,7 +184,7 @@ def test_text(canned):
     assert "0.900 [0.855, 0.945]" in text  # cand, eu
     assert "+0.100 [+0.010, +0.190]" in text  # cand - inc in eu
     p = decide(delta_draws(1, 1), "higher", MARGIN).probability
-    assert f"{p:.2f} undecided" in text
+    assert f"{probability_text(p, 0.95)} undecided" in text
     assert "5% and 95% quantiles" in text
     assert "0.900 [0.855, 0.945]" in text  # sensitivity
     assert "TN 8 FP 3 FN 2 TP 20" in text
@@ -282,7 +286,7 @@ def test_csv(canned):
 
 
 def test_without_counts_or_fit():
-    r = build_report(eval_set(), posteriors())
+    r = build_results(eval_set(), posteriors(), source="instant")
     assert r.baselines == () and r.fit is None
     assert all(c.counts is None for c in r.calibration)
     for fmt in ("text", "markdown", "json", "csv"):
@@ -310,19 +314,50 @@ def test_failed_diagnostics_and_instant_are_flagged():
         )
         for p in posts
     ]
-    fit = store.save_fit(es.id, {}, "x", {"ok": False, "max_rhat": 1.2}, {}, to_bytes(posts))
-    kinds = {f.kind for f in build_report(es, instant, fit=fit).flags}
-    assert {"diagnostics", "instant_posterior"} <= kinds
+    failed = Diagnostics(ok=False, max_rhat=1.2)
+    fit = store.save_fit(es.id, Settings(), "x", failed, to_bytes(posts))
+    assert "diagnostics" in {f.kind for f in build_results(es, posts, source="full", fit=fit).flags}
+    kinds = {f.kind for f in build_results(es, instant, source="instant", fit=fit).flags}
+    assert "instant_posterior" in kinds and "diagnostics" not in kinds  # not the fit's draws
 
 
 def test_thresholds_are_arguments():
-    strict = build_report(eval_set(), posteriors(), threshold=0.999)
+    strict = build_results(eval_set(), posteriors(), source="full", threshold=0.999)
     cell = strict.metrics[0].rows[0].cells[1]
     assert strict.threshold == 0.999
     assert cell.decision.verdict == decide(delta_draws(1, 0), "higher", MARGIN, 0.999).verdict
-    lenient = build_report(eval_set(), posteriors(), min_labels=5)
+    lenient = build_results(eval_set(), posteriors(), source="full", min_labels=5)
     assert "minimum" not in lenient.candidates[0].reason
     assert "only 62 human labels" not in lenient.candidates[0].reason
+
+
+def test_a_shown_probability_never_contradicts_its_verdict():
+    """At threshold 0.95, 0.9496 is undecided: shown 0.9496, not 0.95; 0.9504 is ready."""
+    assert probability_text(0.9496, 0.95) == "0.9496"
+    assert probability_text(0.9504, 0.95) == "0.95"
+    assert probability_text(0.95, 0.95) == "0.95" and probability_text(0.9449, 0.95) == "0.94"
+    assert probability_text(0.946, 0.95) == "0.946" and probability_text(float("nan"), 0.95) == "-"
+    rng = np.random.default_rng(3)
+    for p in rng.uniform(0.9, 1.0, 2000):
+        shown = float(probability_text(p, 0.95))
+        assert (shown >= 0.95) == (p >= 0.95 - 1e-9), p
+    for p in (0.9495, 0.94951, 0.9499999):  # what 2000 draws can give, and worse
+        assert float(probability_text(p, 0.95)) < 0.95
+
+
+def test_new_json_fields(canned):
+    data = json.loads(render(canned, "json"))
+    assert data["source"] == "full" and data["khat"] is None and data["fit"]["labels_since"] == 0
+    assert data["fit"]["quick"] is False and data["fit"]["settings"]["seed"] == 7
+    cal = data["calibration"][0]
+    assert cal["kappa"] == pytest.approx(
+        (28 / 33 - (11 / 33 * 10 / 33 + 22 / 33 * 23 / 33))
+        / (1 - (11 / 33 * 10 / 33 + 22 / 33 * 23 / 33))
+    )
+    assert cal["youden"]["mean"] == pytest.approx(0.7, abs=1e-6) and isinstance(
+        cal["warnings"], list
+    )
+    assert data["agreement"] == []
 
 
 def test_flags_say_when_open_labels_were_left_out_or_counted():
@@ -331,6 +366,7 @@ def test_flags_say_when_open_labels_were_left_out_or_counted():
     c = counts()
     c["correct"] = replace(c["correct"], left_out=3)
     c["style"] = replace(c["style"], open_counted=2)
-    flags = {f.kind: f.message for f in build_report(eval_set(), posteriors(), counts=c).flags}
+    results = build_results(eval_set(), posteriors(), source="full", counts=c)
+    flags = {f.kind: f.message for f in results.flags}
     assert "correct: 3 labelled response(s) left out of the fit" in flags["open_labels"]
     assert "style: 2 response(s) labelled openly" in flags["open_labels_counted"]

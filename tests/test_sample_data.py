@@ -274,14 +274,14 @@ def test_build_demo_imports_the_sample(tmp_path, rows, responses):
         assert set(store.models(es.id)) == {"atlas-2", "atlas-3", "swift-mini", "guardian-1"}
         assert es.region_names == REGIONS
     labelled = [r for r in rows if r["rater"]]
-    assert stats["items"] == len({r["item_id"] for r in rows})
-    assert stats["responses"] == len(responses)
-    assert stats["judgments"] == 3 * len(responses)
-    assert stats["judgments_missing"] == sum(
+    assert stats.items == len({r["item_id"] for r in rows})
+    assert stats.responses == len(responses)
+    assert stats.judgments == 3 * len(responses)
+    assert stats.judgments_missing == sum(
         r["judge_correct"] not in ("yes", "no") for r in responses.values()
     )
-    assert stats["ratings"] == 3 * len(labelled)
-    assert stats["labelled_responses"] == len({(r["item_id"], r["model"]) for r in labelled})
+    assert stats.ratings == 3 * len(labelled)
+    assert stats.labelled_responses == len({(r["item_id"], r["model"]) for r in labelled})
     # kept unless asked to rebuild
     mtime = target.stat().st_mtime_ns
     build_demo(target)

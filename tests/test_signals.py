@@ -92,7 +92,7 @@ KILL_IMPORT_ROWS = 300_000
 
 
 def write_big_import(directory: Path, rows: int) -> tuple[Path, Path]:
-    from test_concurrency import write_bulk_file
+    from helpers import write_bulk_file
 
     return write_bulk_file(directory, rows)
 

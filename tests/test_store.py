@@ -71,7 +71,7 @@ def test_round_trip(tmp_path):
         assert back.metric("style").pass_level == 3
         assert back.traffic_weights == (0.75, 0.25)
         assert store.models(es.id) == ["old", "new"]
-        assert store.stats(es.id) == {
+        assert store.stats(es.id)._asdict() == {
             "items": 2,
             "responses": 4,
             "judgments": 4,
@@ -212,7 +212,7 @@ def test_read_only_store_refuses_writes(tmp_path):
     with Store.open(path, create=True) as store:
         populate(store)
     with Store.open(path, read_only=True) as store:
-        assert store.stats(1)["ratings"] == 1
+        assert store.stats(1).ratings == 1
         with pytest.raises(ChangeoverError, match="read-only"):
             store.add_rating(1, "correct", "bob", 1)
 
@@ -224,7 +224,7 @@ def test_browse_filters_reach_sql_as_parameters():
 
     assert [r.response_id for r in store.browse(es.id, BrowseFilter(search="[b]now"))] == [2]
     assert store.browse(es.id, BrowseFilter(search="'; DROP TABLE ratings; --")) == []
-    assert store.stats(es.id)["ratings"] == 1
+    assert store.stats(es.id).ratings == 1
     assert store.browse_count(es.id, BrowseFilter(region="US")) == 2
     assert store.browse_count(es.id, BrowseFilter(metric="correct", unrated=True)) == 3
     assert [r.model for r in store.browse(es.id, BrowseFilter(model="new"), limit=1, offset=1)] == [

@@ -14,6 +14,7 @@ from helpers_tmux import Tmux, tmux_missing
 
 from changeover.core.store import Store
 from changeover.core.types import EvalSet, Metric, Region
+from changeover.core.workspace import Workspace
 from changeover.tui.app import ChangeoverApp
 from changeover.tui.screens.browse import BrowseScreen
 from changeover.tui.screens.rate import RateScreen
@@ -102,7 +103,7 @@ def test_rate_screen_shows_escapes_and_markup_as_text():
     async def run() -> str:
         store = Store.memory()
         es = hostile_workspace(store)
-        app = ChangeoverApp(store, rater="[b]ann[/b]", start_rating=es.name, seed=1)
+        app = ChangeoverApp(Workspace(store), rater="[b]ann[/b]", start_rating=es.name, seed=1)
         async with app.run_test(size=(120, 40)) as pilot:
             await settle(pilot)
             assert isinstance(app.screen, RateScreen)
@@ -126,7 +127,7 @@ def test_browse_detail_shows_escapes_and_markup_as_text():
     async def run() -> str:
         store = Store.memory()
         hostile_workspace(store)
-        app = ChangeoverApp(store, rater="ann", seed=1)
+        app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
         async with app.run_test(size=(120, 40)) as pilot:
             await settle(pilot)
             await pilot.press("enter")
@@ -147,7 +148,7 @@ def test_a_megabyte_response_renders_in_seconds():
     async def run() -> None:
         store = Store.memory()
         es = hostile_workspace(store, huge=True)
-        app = ChangeoverApp(store, rater="ann", seed=1)
+        app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
         app.animation_level = "none"  # as over SSH: a smooth scroll is not drawing time
         async with app.run_test(size=(100, 30)) as pilot:
             await settle(pilot)  # the eval sets screen: app start-up is not what is measured
@@ -219,18 +220,17 @@ def test_real_terminal_title_clipboard_and_screen_untouched(tmp_path):
 def test_names_from_the_file_are_inert_on_every_screen(screen):
     """Eval set, region, model and rater names come from the user's files too: every screen
     shows them as inert text."""
-    from test_files import canned_fitter
+    from helpers import canned_fitter
 
-    from changeover.core.fitting import run_fit
-    from changeover.core.model import Settings
+    from changeover.core.settings import Settings
 
     async def run() -> str:
         store = Store.memory()
         es = hostile_workspace(store)
         for row in store.browse(es.id, limit=10):
             store.add_rating(row.response_id, "correct", "[i]rater[/i]\x1b[2J", 1)
-        run_fit(store, es, Settings.quick(), fitter=canned_fitter)
-        app = ChangeoverApp(store, rater="ann", seed=1)
+        Workspace(store, canned_fitter()).fit(es, Settings.quick())
+        app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
         async with app.run_test(size=(140, 45)) as pilot:
             await settle(pilot)
             if screen != "eval sets":

@@ -5,8 +5,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import MODELS, RATIONALE, make_workspace
 from helpers_tmux import Tmux, tmux_missing
-from test_queue import MODELS, RATIONALE, make_workspace
 
 from changeover.core.store import Store
 

@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_queue import make_workspace
-from test_tui_rate import run_async, screen_text, settle
+from helpers import canned_fitter, make_workspace, run_async, screen_text, settle
 
+from changeover.core.results import probability_text
 from changeover.core.store import Store
 from changeover.core.types import ChangeoverError
+from changeover.core.workspace import Workspace
 from changeover.tui import app as app_module
 from changeover.tui.app import ChangeoverApp, last_workspace, run_app, write_report
 from changeover.tui.screens.browse import BrowseScreen
@@ -37,20 +38,17 @@ SCREENS = {
 
 
 def bindings_of(cls):
-    for b in cls.BINDINGS:
-        for key in b.key.split(","):
-            yield key.strip(), b
+    """Every binding a class of ours declares, its bases of ours included (Textual merges them)."""
+    for klass in cls.__mro__:
+        if not klass.__module__.startswith("changeover."):
+            continue
+        for b in vars(klass).get("BINDINGS", []):
+            for key in b.key.split(","):
+                yield key.strip(), b
 
 
 def display(key: str, binding) -> str:
     return binding.key_display or key
-
-
-@pytest.fixture
-def store():
-    s = Store.memory()
-    yield s
-    s.close()
 
 
 def test_every_binding_has_a_description():
@@ -81,13 +79,14 @@ def test_heavy_modules_are_not_loaded_at_start():
 import asyncio, sys
 sys.path.insert(0, "tests")
 from changeover.core.store import Store
-from test_queue import make_workspace
+from helpers import make_workspace
 from changeover.tui.app import ChangeoverApp
+from changeover.core.workspace import Workspace
 
 async def main():
     store = Store.memory()
     make_workspace(store, n_items=6)
-    app = ChangeoverApp(store, rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         await pilot.press("r")
@@ -109,7 +108,7 @@ asyncio.run(main())
 @run_async
 async def test_routes_and_back(store):
     make_workspace(store, n_items=6)
-    app = ChangeoverApp(store, rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert isinstance(app.screen, EvalSetsScreen)
@@ -140,7 +139,7 @@ async def test_routes_and_back(store):
 @run_async
 async def test_start_rating_goes_straight_to_a_session(store):
     make_workspace(store, n_items=6)
-    app = ChangeoverApp(store, rater="ann", seed=1, start_rating="support")
+    app = ChangeoverApp(Workspace(store), rater="ann", seed=1, start_rating="support")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert isinstance(app.screen, RateScreen) and app.screen.view is not None
@@ -152,7 +151,7 @@ async def test_start_rating_goes_straight_to_a_session(store):
 @run_async
 async def test_help_lists_every_key_of_the_screen(store):
     make_workspace(store, n_items=6)
-    app = ChangeoverApp(store, rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         for key, cls in ((None, EvalSetsScreen), ("enter", BrowseScreen), ("r", RateScreen)):
@@ -182,7 +181,7 @@ async def test_help_lists_every_key_of_the_screen(store):
 async def test_command_palette_commands(store):
     make_workspace(store, n_items=6)
     make_workspace(store, n_items=3, name="second")
-    app = ChangeoverApp(store, rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         titles = [c.title for c in app.get_system_commands(app.screen)]
@@ -215,14 +214,14 @@ async def test_command_palette_commands(store):
 def test_report_needs_a_fit(store, tmp_path):
     es = make_workspace(store, n_items=3)
     with pytest.raises(ChangeoverError, match="no fit yet"):
-        write_report(store, es, directory=tmp_path)
+        write_report(Workspace(store), es, directory=tmp_path)
 
 
 @run_async
 async def test_no_color_is_respected(store, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     make_workspace(store, n_items=3)
-    app = ChangeoverApp(store, rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert app.no_color
@@ -248,6 +247,7 @@ def test_run_app_remembers_the_workspace_and_turns_mouse_off_over_ssh(tmp_path, 
         seen.update(kwargs, start=self.start_rating, rater=self.rater, read_only=self.read_only)
 
     monkeypatch.setattr(ChangeoverApp, "run", fake_run)
+    monkeypatch.setattr(app_module, "has_terminal", lambda: True)
     monkeypatch.setenv("SSH_CONNECTION", "10.0.0.1 5000 10.0.0.2 22")
     assert run_app(path, rater="ann") == 0
     assert seen["mouse"] is False and seen["start"] is None
@@ -268,84 +268,37 @@ def test_config_dir_comes_from_the_environment(tmp_path, monkeypatch):
     assert app_module._config_dir() == tmp_path
 
 
-def test_verdict_summary_reads_the_fit_summary():
-    from changeover.core.types import FitRecord
+def test_verdict_summary_comes_from_the_results():
     from changeover.tui.screens.eval_sets import verdict_summary
 
-    fit = FitRecord(
-        1,
-        1,
-        "2026-01-01T00:00:00+00:00",
-        {},
-        "h",
-        {},
-        {
-            "ok": True,
-            "verdicts": {
-                "cand-a": {"verdict": "ready", "joint_probability": 0.971},
-                "cand-b": {"verdict": "undecided", "joint_probability": 0.4},
-            },
-        },
+    store = Store.memory()
+    es = make_workspace(store, n_items=30)
+    ws = Workspace(store, canned_fitter())
+    assert verdict_summary(ws.summary(es)) == "no fit yet"
+    ws.fit(es)
+    summary = ws.summary(es)
+    results = ws.results(es)
+    assert summary.results == results  # one value: the one the results screen shows
+    assert verdict_summary(summary) == "; ".join(
+        f"{c.candidate}: {c.verdict} (P={probability_text(c.joint_probability, 0.95)})"
+        for c in results.candidates
     )
-    assert verdict_summary(fit) == "cand-a: ready (P=0.97); cand-b: undecided (P=0.40)"
-    bad = FitRecord(
-        2, 1, "", {}, "h", {}, {"ok": False, "verdicts": {"c": {"verdict": "not ready"}}}
-    )
-    assert verdict_summary(bad) == "c: not ready · diagnostics failed"
-    assert verdict_summary(None) == "no fit yet"
-    assert "no verdicts" in verdict_summary(FitRecord(3, 1, "", {}, "h", {}, {}))
+    failed = Workspace(store, canned_fitter(diagnostics={"ok": False, "divergences": 2}))
+    failed.fit(es)
+    assert verdict_summary(failed.summary(es)).endswith(" · diagnostics failed")
 
 
 @run_async
 async def test_eval_sets_screen_shows_the_last_fit_and_its_verdicts(store):
-    es = make_workspace(store, n_items=3)
-    store.save_fit(
-        es.id,
-        {},
-        "hash",
-        {"ok": True},
-        {
-            "ok": True,
-            "verdicts": {"newmodel-beta": {"verdict": "ready", "joint_probability": 0.98}},
-        },
-        b"",
-    )
-    app = ChangeoverApp(store, rater="ann", seed=1)
+    es = make_workspace(store, n_items=30)
+    ws = Workspace(store, canned_fitter())
+    fit = ws.fit(es)
+    verdict = ws.results(es).candidate("newmodel-beta").verdict
+    app = ChangeoverApp(ws, rater="ann", seed=1)
     async with app.run_test(size=(160, 30)) as pilot:
         await settle(pilot)
         text = screen_text(app)
-        assert "#1 " in text and "newmodel-beta: ready (P=0.98)" in text
-
-
-def instant_fit(store, es):
-    """A kept fit made of instant (conjugate) posteriors: a real fit record without sampling."""
-    from changeover.core.fitting import run_fit
-    from changeover.core.instant import instant_posterior
-    from changeover.core.model import FitResult, Settings
-
-    def fitter(counts, weights, settings, on_progress=None, cancel=None, pass_levels=None):
-        posts = [
-            instant_posterior(
-                c, weights, draws=400, seed=1, pass_level=(pass_levels or {}).get(name)
-            )
-            for name, c in counts.items()
-        ]
-        return FitResult(
-            posts,
-            {
-                "ok": True,
-                "max_rhat": 1.0,
-                "min_ess_bulk": 400.0,
-                "min_ess_tail": 400.0,
-                "divergences": 0,
-                "sampler": "instant",
-                "per_metric": {},
-            },
-            settings,
-            0.0,
-        )
-
-    return run_fit(store, es, Settings.quick(), fitter=fitter)
+        assert f"#{fit.id} " in text and f"newmodel-beta: {verdict} (P=" in text, text
 
 
 @run_async
@@ -356,8 +309,8 @@ async def test_export_report_command_writes_markdown(tmp_path, monkeypatch):
     for rid in range(1, 40):
         for m in es.metrics:
             store.add_rating(rid, m.name, "carol", 1)
-    instant_fit(store, es)
-    app = ChangeoverApp(store, rater="ann", seed=1)
+    Workspace(store, canned_fitter()).fit(es)
+    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         command = next(
@@ -375,11 +328,11 @@ async def test_export_report_command_writes_markdown(tmp_path, monkeypatch):
 async def test_a_report_that_cannot_be_written_is_a_notice_not_a_crash(store, monkeypatch):
     es = make_workspace(store, n_items=3)
 
-    def unwritable(store, es, directory=None):
+    def unwritable(ws, es, directory=None):
         raise PermissionError(13, "Permission denied", "/ro/w-support-report.md")
 
     monkeypatch.setattr(app_module, "write_report", unwritable)
-    app = ChangeoverApp(store, rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
     notes = []
     async with app.run_test(size=(100, 30)) as pilot:
         real = app.notify

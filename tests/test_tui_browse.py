@@ -1,19 +1,10 @@
 """Browse: pages from SQLite, filters, search and the detail pane, driven through the app."""
 
-import pytest
-from test_queue import MODELS, RATIONALE, make_workspace
-from test_tui_rate import run_async, screen_text, settle
+from helpers import MODELS, RATIONALE, make_workspace, run_async, screen_text, settle
 
-from changeover.core.store import Store
+from changeover.core.workspace import Workspace
 from changeover.tui.app import ChangeoverApp
 from changeover.tui.screens.browse import PAGE, BrowseScreen
-
-
-@pytest.fixture
-def store():
-    s = Store.memory()
-    yield s
-    s.close()
 
 
 async def open_browse(pilot) -> BrowseScreen:
@@ -31,7 +22,7 @@ def table_ids(screen: BrowseScreen) -> list[int]:
 @run_async
 async def test_pages_hold_one_page_and_turn_on_keys(store):
     make_workspace(store, n_items=60)  # 180 responses
-    app = ChangeoverApp(store, rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_browse(pilot)
         table = screen.query_one("#browse-table")
@@ -57,7 +48,7 @@ async def test_pages_hold_one_page_and_turn_on_keys(store):
 @run_async
 async def test_filters_reach_sql(store):
     es = make_workspace(store, n_items=30)  # 90 responses, 10 items per region
-    app = ChangeoverApp(store, rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_browse(pilot)
         await pilot.press("m")  # first model
@@ -111,7 +102,7 @@ async def test_search_and_detail_pane(store):
     texts = {3 * 7 + 1: "Hold the power button for [b]ten[/b] seconds."}
     make_workspace(store, n_items=30, texts=texts)
     store.add_rating(3 * 7 + 2, "style", "carol", 4)
-    app = ChangeoverApp(store, rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_browse(pilot)
         await pilot.press("slash")
@@ -150,7 +141,7 @@ async def test_a_big_set_never_loads_more_than_a_page(store):
         return real(*args, **kwargs)
 
     store.browse_page = spy
-    app = ChangeoverApp(store, rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_browse(pilot)
         await pilot.press("right_square_bracket", "right_square_bracket")

@@ -1,14 +1,13 @@
 """The blind labelling session, driven through the real app; every check reads the database."""
 
-import asyncio
-import functools
 from datetime import datetime
 
 import pytest
-from test_queue import MODELS, RATIONALE, make_workspace
+from helpers import MODELS, RATIONALE, make_workspace, run_async, screen_text, settle
 
 from changeover.core.store import Store
 from changeover.core.types import ChangeoverError
+from changeover.core.workspace import Workspace
 from changeover.tui.app import ChangeoverApp, run_app
 from changeover.tui.screens.browse import BrowseScreen
 from changeover.tui.screens.help import HelpScreen
@@ -16,32 +15,6 @@ from changeover.tui.screens.rate import RateScreen
 
 HOSTILE = "[bold red]x[/] \x1b]52;c;aGVsbG8=\x07 tail"
 KEYS = ("y", "n", "4")  # correct yes, refused no, style 4 -> levels 1, 0, 3
-
-
-def run_async(fn):
-    """Run an async Pilot test with asyncio.run (no async pytest plugin needed)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-
-    return wrapper
-
-
-def screen_text(app) -> str:
-    """What the terminal would show, as plain text."""
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
-
-
-async def settle(pilot):
-    """Wait until the app is quiet: messages handled, workers done, the screen's data in."""
-    for _ in range(500):
-        await pilot.pause()
-        await pilot.app.workers.wait_for_complete()
-        if not getattr(pilot.app.screen, "loading", False):
-            break
-        await pilot.pause(0.01)
-    await pilot.pause()
 
 
 async def start_rating(pilot):
@@ -52,17 +25,10 @@ async def start_rating(pilot):
     return pilot.app.screen
 
 
-@pytest.fixture
-def store():
-    s = Store.memory()
-    yield s
-    s.close()
-
-
 @run_async
 async def test_ten_responses_give_ten_times_metrics_ratings(store):
     es = make_workspace(store, n_items=30)
-    app = ChangeoverApp(store, rater="ann", seed=3)
+    app = ChangeoverApp(Workspace(store), rater="ann", seed=3)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await start_rating(pilot)
         shown = []
@@ -88,7 +54,7 @@ async def test_each_label_is_on_disk_before_the_next_key(tmp_path):
     with Store.open(path, create=True) as s:
         make_workspace(s, n_items=9)
     store = Store.open(path)
-    app = ChangeoverApp(store, rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
     async with app.run_test(size=(100, 30)) as pilot:
         await start_rating(pilot)
         for k, key in enumerate(KEYS * 2, start=1):
@@ -101,7 +67,7 @@ async def test_each_label_is_on_disk_before_the_next_key(tmp_path):
 @run_async
 async def test_undo_appends_a_retraction_and_walks_back(store):
     es = make_workspace(store, n_items=30)
-    app = ChangeoverApp(store, rater="ann", seed=4)
+    app = ChangeoverApp(Workspace(store), rater="ann", seed=4)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await start_rating(pilot)
         first = screen.view.response.id
@@ -136,7 +102,7 @@ async def test_undo_appends_a_retraction_and_walks_back(store):
 @run_async
 async def test_skip_stores_nothing(store):
     es = make_workspace(store, n_items=30)
-    app = ChangeoverApp(store, rater="ann", seed=5)
+    app = ChangeoverApp(Workspace(store), rater="ann", seed=5)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await start_rating(pilot)
         seen = set()
@@ -153,7 +119,7 @@ async def test_blind_screen_shows_no_model_no_judge_no_other_rater(store):
     es = make_workspace(store, n_items=12)
     for rid in range(1, 37, 2):  # another rater labelled every other response
         store.add_rating(rid, "correct", "bob-the-other", 1)
-    app = ChangeoverApp(store, rater="ann", seed=6)
+    app = ChangeoverApp(Workspace(store), rater="ann", seed=6)
     async with app.run_test(size=(100, 30)) as pilot:
         await start_rating(pilot)
         for _ in range(8):
@@ -185,7 +151,7 @@ async def test_blind_screen_shows_no_model_no_judge_no_other_rater(store):
 async def test_model_text_renders_literally(store):
     texts = {k: HOSTILE for k in range(9 * 3)}
     make_workspace(store, n_items=9, texts=texts)
-    app = ChangeoverApp(store, rater="ann", seed=7)
+    app = ChangeoverApp(Workspace(store), rater="ann", seed=7)
     async with app.run_test(size=(100, 30)) as pilot:
         await start_rating(pilot)
         text = screen_text(app)
@@ -208,7 +174,7 @@ async def test_read_only_refuses_rating(tmp_path):
     with pytest.raises(ChangeoverError, match="read-only"):
         run_app(path, read_only=True, rate=True, rater="ann")
     store = Store.open(path, read_only=True)
-    app = ChangeoverApp(store, rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await pilot.press("r")
@@ -227,7 +193,7 @@ async def test_read_only_refuses_rating(tmp_path):
 @run_async
 async def test_open_rating_from_browse_is_not_blind(store):
     es = make_workspace(store, n_items=6)
-    app = ChangeoverApp(store, rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await pilot.press("enter")

@@ -1,170 +1,44 @@
-"""The results screen: canned fits, the fit worker (finish and cancel), stale and instant marking."""
+"""The results screen: canned fits, the fit worker (finish and cancel), a stale fit updated by
+the labels since, the instant posterior without a fit."""
 
 from __future__ import annotations
 
-import asyncio
-import functools
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
-from textual.app import App
+from helpers import (
+    BAD,
+    GOOD,
+    INCUMBENT,
+    MAYBE,
+    RATES,
+    ScreenApp,
+    build_workspace,
+    canned_fitter,
+    canned_posteriors,
+    fixed_fitter,
+    plain,
+    run_async,
+    save_canned_fit,
+    settle,
+    table_text,
+)
+from helpers import (
+    RESULT_MODELS as MODELS,
+)
+from helpers import (
+    RESULT_REGIONS as REGIONS,
+)
 from textual.widgets import DataTable, Static
 
-from changeover.core.counts import counts_for, data_hash
-from changeover.core.posterior import Posterior, to_bytes
-from changeover.core.store import Store
-from changeover.core.types import EvalSet, Metric, Region
-from changeover.tui.screens.results import INSTANT_NOTE, ResultsScreen
+from changeover.core.types import FitCancelled
+from changeover.core.workspace import Workspace
+from changeover.tui.screens.results import ResultsScreen
+from changeover.tui.screens.results_tables import table_axis
 from changeover.tui.widgets.intervals import Axis, verdict_label
-
-INCUMBENT, GOOD, BAD, MAYBE = "old-model", "good-model", "bad-[b]model[/b]", "maybe-model"
-MODELS = (INCUMBENT, GOOD, BAD, MAYBE)
-REGIONS = ("eu", "us")
-TRAFFIC = (3.0, 1.0)
-# planted rates of "correct" per model (same in both regions) and half-widths of their draws
-RATES = {INCUMBENT: 0.80, GOOD: 0.86, BAD: 0.70, MAYBE: 0.79}
-WIDTHS = {INCUMBENT: 0.01, GOOD: 0.01, BAD: 0.01, MAYBE: 0.12}
-S = 400
-
-
-def make_eval_set(store: Store) -> EvalSet:
-    return store.save_eval_set(
-        EvalSet(
-            id=0,
-            name="support [red]mini[/red]",
-            incumbent=INCUMBENT,
-            regions=tuple(Region(r, t) for r, t in zip(REGIONS, TRAFFIC)),
-            metrics=(
-                Metric("correct", ("no", "yes"), "higher", 0.02, keys=("n", "y")),
-                Metric("style", ("1", "2", "3"), "higher", 0.1, keys=("1", "2", "3")),
-            ),
-        )
-    )
-
-
-def build_workspace(labels_per_cell: int = 6) -> tuple[Store, EvalSet]:
-    """Two regions, four models, 10 items per region; judge verdicts on all, a few labels."""
-    store = Store.memory()
-    es = make_eval_set(store)
-    responses, judgments, ratings = [], [], []
-    for region in REGIONS:
-        for k in range(10):
-            item = f"{region}-{k}"
-            for m, model in enumerate(MODELS):
-                responses.append(
-                    (item, region, f"question {item}", None, model, f"answer {item} {m}")
-                )
-                judge = int((k + m) % 5 != 0)
-                judgments.append((item, model, "correct", "judge", judge, str(judge), None, None))
-                judgments.append((item, model, "style", "judge", (k + m) % 3, None, None, None))
-                if k < labels_per_cell:
-                    human = judge if k % 4 else 1 - judge
-                    ratings.append((item, model, "correct", "ann", human, "2026-01-01T00:00:00"))
-                    ratings.append(
-                        (item, model, "style", "ann", (k + 2 * m) % 3, "2026-01-01T00:00:00")
-                    )
-                    if k < 3:
-                        ratings.append(
-                            (item, model, "correct", "bob", judge, "2026-01-01T00:00:01")
-                        )
-    with store.importing(es.id) as batch:
-        batch.add_responses(responses)
-        batch.add_judgments(judgments)
-        batch.add_ratings(ratings)
-    return store, es
-
-
-def canned_posteriors(es: EvalSet, cell_labels: int = 40) -> list[Posterior]:
-    """Draws symmetric around planted means, so every posterior mean is known exactly."""
-    offsets = np.linspace(-1.0, 1.0, S)
-    M, R = len(MODELS), len(REGIONS)
-    weights = np.array(es.traffic_weights)
-    flags = {"cell_labels": [[cell_labels] * R for _ in MODELS], "unlabelled_cells": []}
-    p = np.zeros((S, M, R, 2))
-    for m, model in enumerate(MODELS):
-        p[:, m, :, 1] = (RATES[model] + WIDTHS[model] * offsets)[:, None]
-    p[..., 0] = 1.0 - p[..., 1]
-    conf = np.zeros((S, M, R, 2, 2))
-    conf[..., 1, 1] = 0.9 + 0.05 * offsets[:, None, None]
-    conf[..., 1, 0] = 1.0 - conf[..., 1, 1]
-    conf[..., 0, 0] = 0.8 + 0.05 * offsets[:, None, None]
-    conf[..., 0, 1] = 1.0 - conf[..., 0, 0]
-    correct = Posterior(
-        "correct", ("no", "yes"), MODELS, REGIONS, weights, p, conf, "full", None, flags
-    )
-    ps = np.zeros((S, M, R, 3))
-    for m in range(M):
-        ps[:, m] = [0.2, 0.3, 0.5]  # mean level 2.3 everywhere: every candidate exactly even
-    ps[..., 0] += 0.05 * offsets[:, None, None]
-    ps[..., 2] -= 0.05 * offsets[:, None, None]
-    conf3 = np.tile(np.eye(3) * 0.7 + 0.1, (S, M, R, 1, 1))
-    style = Posterior(
-        "style", ("1", "2", "3"), MODELS, REGIONS, weights, ps, conf3, "full", 2, flags
-    )
-    return [correct, style]
-
-
-DIAGNOSTICS = {
-    "max_rhat": 1.003,
-    "min_ess_bulk": 812.0,
-    "min_ess_tail": 640.0,
-    "divergences": 0,
-    "ok": True,
-    "sampler": "canned",
-    "per_metric": {},
-}
-
-
-def save_canned_fit(store: Store, es: EvalSet, diagnostics: dict | None = None):
-    return store.save_fit(
-        es.id,
-        {"canned": True},
-        data_hash(counts_for(store, es)),
-        diagnostics or DIAGNOSTICS,
-        {},
-        to_bytes(canned_posteriors(es)),
-    )
-
-
-def sync(fn):
-    """Run an async Pilot test with asyncio.run (no async pytest plugin needed)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-
-    return wrapper
-
-
-async def settle(pilot) -> None:
-    """Let loading and fit workers finish and their messages land (no sleeping)."""
-    for _ in range(3):
-        await pilot.pause()
-        await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-class ScreenApp(App):
-    """A tiny host: the screen under test pushed on top of the default one."""
-
-    def __init__(self, make_screen):
-        super().__init__()
-        self.make_screen = make_screen
-
-    def on_mount(self) -> None:
-        self.push_screen(self.make_screen())
-
-
-def plain(renderable) -> str:
-    return getattr(renderable, "plain", str(renderable))
-
-
-def table_text(table: DataTable) -> str:
-    return "\n".join(
-        " | ".join(plain(c) for c in table.get_row(row.key)) for row in table.ordered_rows
-    )
 
 
 def status_text(screen) -> str:
@@ -175,11 +49,15 @@ def candidates_text(screen) -> str:
     return plain(screen.query_one("#results-candidates", Static).content)
 
 
-@sync
+def host(ws: Workspace, es) -> ScreenApp:
+    return ScreenApp(lambda: ResultsScreen(ws, es))
+
+
+@run_async
 async def test_canned_fit_numbers_and_verdicts():
     store, es = build_workspace()
     fit = save_canned_fit(store, es)
-    app = ScreenApp(lambda: ResultsScreen(store, es, None))
+    app = host(Workspace(store), es)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         screen = app.screen
@@ -188,14 +66,13 @@ async def test_canned_fit_numbers_and_verdicts():
         # the data behind the table: means are the planted ones (symmetric draws)
         for model in MODELS:
             for row in (*REGIONS, "overall"):
-                assert data.cell("correct", row, model).mean == pytest.approx(
-                    RATES[model], abs=1e-6
-                )
-        assert data.cell("correct", "eu", GOOD).verdict == "ready"
-        assert data.cell("correct", "eu", BAD).verdict == "not ready"
-        assert data.cell("correct", "eu", MAYBE).verdict == "undecided"
-        assert data.cell("correct", "eu", INCUMBENT).verdict is None
-        assert data.cell("correct", "overall", GOOD).delta == pytest.approx(0.06, abs=1e-6)
+                mean = data.cell("correct", row, model).value.mean
+                assert mean == pytest.approx(RATES[model], abs=1e-6)
+        assert data.cell("correct", "eu", GOOD).decision.verdict == "ready"
+        assert data.cell("correct", "eu", BAD).decision.verdict == "not ready"
+        assert data.cell("correct", "eu", MAYBE).decision.verdict == "undecided"
+        assert data.cell("correct", "eu", INCUMBENT).decision is None
+        assert data.cell("correct", "overall", GOOD).delta.mean == pytest.approx(0.06, abs=1e-6)
         # what is on screen
         text = table_text(screen.query_one("#results-table-0", DataTable))
         assert "0.860" in text and "0.700" in text and "+0.060" in text and "-0.100" in text
@@ -206,21 +83,20 @@ async def test_canned_fit_numbers_and_verdicts():
         assert f"{verdict_label('not ready')} {BAD}" in lines  # the name is shown literally
         assert f"{verdict_label('undecided')} {MAYBE}" in lines and "labels needed" in lines
         # the scale metric: mean level 2.3 and the share at or above its pass level ("3")
-        assert data.cell("style", "eu", GOOD).mean == pytest.approx(2.3, abs=1e-6)
-        assert data.cell("style", "eu", GOOD).pass_share[0] == pytest.approx(0.5, abs=1e-6)
+        assert data.cell("style", "eu", GOOD).value.mean == pytest.approx(2.3, abs=1e-6)
+        assert data.cell("style", "eu", GOOD).pass_share.mean == pytest.approx(0.5, abs=1e-6)
         style = table_text(screen.query_one("#results-table-1", DataTable))
         assert "2.30 [" in style and ">=3 0.500 [" in style and "mean level 1-3" in style
         # markup in the eval-set name is shown as text
-        assert "support [red]mini[/red]" in plain(
-            screen.query_one("#results-title", Static).content
-        )
+        title = plain(screen.query_one("#results-title", Static).content)
+        assert "support [red]mini[/red]" in title
 
 
-@sync
+@run_async
 async def test_all_metrics_tab_and_keyboard_tabs():
     store, es = build_workspace()
     save_canned_fit(store, es)
-    app = ScreenApp(lambda: ResultsScreen(store, es, None))
+    app = host(Workspace(store), es)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         text = table_text(app.screen.query_one("#results-table-all", DataTable))
@@ -231,56 +107,81 @@ async def test_all_metrics_tab_and_keyboard_tabs():
         assert app.screen.query_one("TabbedContent").active == "results-metric-all"
 
 
-@sync
+@run_async
 async def test_instant_posterior_without_a_fit_is_marked():
     store, es = build_workspace()
-    app = ScreenApp(lambda: ResultsScreen(store, es, None))
+    app = host(Workspace(store), es)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         screen = app.screen
         assert screen.data.source == "instant" and screen.data.fit is None
-        assert INSTANT_NOTE in status_text(screen)
+        assert "instant posterior" in status_text(screen)
         assert "no full fit yet" in status_text(screen)
+        await pilot.press("i")  # nothing to switch to
+        await settle(pilot)
+        assert "no full fit yet: press f" in status_text(screen)
 
 
-@sync
-async def test_new_label_makes_the_fit_stale_and_shows_the_instant_posterior():
+@run_async
+async def test_a_label_after_the_fit_updates_it_and_keeps_the_estimator():
+    """One more label: the screen keeps the fit (updated by that label, marked stale with the
+    count), never switches to the unpooled instant posterior, and the verdicts stay unless the
+    label really moves them."""
     store, es = build_workspace()
-    save_canned_fit(store, es)
-    app = ScreenApp(lambda: ResultsScreen(store, es, None))
+    ws = Workspace(store, canned_fitter())
+    fit = ws.fit(es)
+    app = host(ws, es)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         screen = app.screen
-        assert screen.data.source == "full"
-        before = screen.data.cell("correct", "us", GOOD)
+        before = screen.data
+        assert before.source == "full" and not before.stale
         unlabelled = next(r for r in store.browse(es.id) if r.n_ratings == 0 and r.model == GOOD)
-        store.add_rating(unlabelled.response_id, "correct", "cy", 0)
+        store.add_rating(unlabelled.response_id, "correct", "cy", 1)
         await pilot.press("r")  # the app reloads on resume; r does the same here
         await settle(pilot)
-        assert screen.data.stale and screen.data.source == "instant"
-        assert "stale" in status_text(screen) and INSTANT_NOTE in status_text(screen)
-        assert screen.data.cell("correct", "us", GOOD) != before
-        await pilot.press("i")  # back to the (stale) full fit, still marked
+        after = screen.data
+        assert after.stale and after.source == "updated" and after.fit.id == fit.id
+        assert after.labels_since == 1 and after.khat < 0.7
+        assert "stale: 1 label(s) since, shown updated by them" in status_text(screen)
+        assert [c.verdict for c in after.candidates] == [c.verdict for c in before.candidates]
+        # the label counts in the cell it went to
+        assert (
+            after.cell("correct", "eu" if "eu" in unlabelled.external_id else "us", GOOD).labels
+            == before.cell("correct", "eu" if "eu" in unlabelled.external_id else "us", GOOD).labels
+            + 1
+        )
+        await pilot.press("i")  # the unpooled instant posterior on request, marked as such
         await settle(pilot)
-        assert screen.data.source == "full" and "stale" in status_text(screen)
+        assert screen.data.source == "instant" and "instant posterior" in status_text(screen)
+        await pilot.press("i")
+        await settle(pilot)
+        assert screen.data.source == "updated"
 
 
-def canned_fitter(calls: list):
-    def fit(store, eval_set, settings, on_progress=None, cancel=None):
-        assert settings is not None
-        calls.append(threading.current_thread().name)
-        for k in range(5):
-            on_progress(k / 4, f"step {k}")
-        return save_canned_fit(store, eval_set)
+@run_async
+async def test_a_canned_fit_without_its_counts_is_shown_stale_as_fitted():
+    store, es = build_workspace()
+    save_canned_fit(store, es)  # kept without the counts it saw: it cannot be updated
+    app = host(Workspace(store), es)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        unlabelled = next(r for r in store.browse(es.id) if r.n_ratings == 0 and r.model == GOOD)
+        store.add_rating(unlabelled.response_id, "correct", "cy", 0)
+        await pilot.press("r")
+        await settle(pilot)
+        assert screen.data.stale and screen.data.source == "full"
+        assert "too far to update: f refits" in status_text(screen)
+        assert screen.data.cell("correct", "us", GOOD).value.mean == pytest.approx(0.86, abs=1e-6)
 
-    return fit
 
-
-@sync
+@run_async
 async def test_fit_from_the_screen_finishes_and_the_table_updates():
     store, es = build_workspace()
     calls: list = []
-    app = ScreenApp(lambda: ResultsScreen(store, es, canned_fitter(calls)))
+    ws = Workspace(store, fixed_fitter(canned_posteriors(es), calls=calls))
+    app = host(ws, es)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         screen = app.screen
@@ -290,29 +191,27 @@ async def test_fit_from_the_screen_finishes_and_the_table_updates():
         assert calls and calls[0] != threading.current_thread().name  # ran in a thread
         assert len(store.fits(es.id)) == 1
         assert screen.data.source == "full" and screen.data.fit.id == store.fits(es.id)[0].id
-        assert screen.data.cell("correct", "overall", GOOD).mean == pytest.approx(0.86, abs=1e-6)
+        overall = screen.data.cell("correct", "overall", GOOD).value.mean
+        assert overall == pytest.approx(0.86, abs=1e-6)
         assert "fit #1 finished" in status_text(screen) and not screen.fitting
         assert "0.860" in table_text(screen.query_one("#results-table-0", DataTable))
 
 
-class FitCancelled(Exception):
-    """Named like core.model.FitCancelled: the screen must recognise it by name."""
-
-
-@sync
+@run_async
 async def test_a_running_fit_is_cancelled_with_escape():
     store, es = build_workspace()
-    started, seen = threading.Event(), threading.Event()
+    started, seen, compiled = threading.Event(), threading.Event(), threading.Event()
 
-    def blocking(store_, eval_set, settings, on_progress=None, cancel=None):
+    def blocking(counts, weights, settings, on_progress=None, cancel=None, pass_levels=None):
         started.set()
-        on_progress(0.1, "warming up")
+        on_progress(0.1, "compiling the model for correct (once per shape)")
+        compiled.wait(timeout=20)  # compiling does not look at the cancel event
         if cancel.wait(timeout=20):
             seen.set()
             raise FitCancelled("cancelled")
-        return save_canned_fit(store_, eval_set)
+        raise AssertionError("not cancelled")
 
-    app = ScreenApp(lambda: ResultsScreen(store, es, blocking))
+    app = host(Workspace(store, blocking), es)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         screen = app.screen
@@ -321,20 +220,23 @@ async def test_a_running_fit_is_cancelled_with_escape():
         await pilot.pause()
         assert screen.fitting and screen.query_one("#results-progress").display
         await pilot.press("escape")
+        await pilot.pause()
+        assert "the model is compiling, which cannot be interrupted" in status_text(screen)
+        compiled.set()
         await settle(pilot)
         assert seen.is_set() and store.fits(es.id) == []
         assert not screen.fitting and "cancelled" in status_text(screen)
         assert app.screen is screen  # escape cancelled the fit; it did not leave the screen
 
 
-@sync
+@run_async
 async def test_a_failing_fitter_is_reported_not_raised():
     store, es = build_workspace()
 
-    def broken(store_, eval_set, settings, on_progress=None, cancel=None):
+    def broken(counts, weights, settings, on_progress=None, cancel=None, pass_levels=None):
         raise RuntimeError("sampler exploded")
 
-    app = ScreenApp(lambda: ResultsScreen(store, es, broken))
+    app = host(Workspace(store, broken), es)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await pilot.press("f")
@@ -345,13 +247,11 @@ async def test_a_failing_fitter_is_reported_not_raised():
 def test_shared_axis_holds_every_interval_of_the_table():
     store, es = build_workspace()
     save_canned_fit(store, es)
-    from changeover.tui.screens.results import table_axis
-    from changeover.tui.screens.results_data import load_results
-
-    view = load_results(store, es).table("correct")
-    axis = table_axis(view)
-    assert axis.lo <= min(c.lo for c in view.cells.values())
-    assert axis.hi >= max(c.hi for c in view.cells.values())
+    table = Workspace(store).results(es).table("correct")
+    axis = table_axis(table)
+    cells = [c for row in table.rows for c in row.cells]
+    assert axis.lo <= min(c.value.lower for c in cells)
+    assert axis.hi >= max(c.value.upper for c in cells)
     bar = axis.bar(0.7, 0.8, 0.9)
     assert len(bar) == axis.width and bar.count("●") == 1
 
@@ -360,63 +260,52 @@ def test_interval_bar_is_plain_text_with_ascii_fallback():
     axis = Axis(0.0, 1.0, 11, 0.5)
     assert axis.bar(0.2, 0.5, 0.8) == "  ├──●──┤  "
     assert axis.bar(0.2, 0.5, 0.8, ascii=True) == "  [--o--]  "
-    assert (
-        axis.ruler() == "┼────┼────┼" and axis.labels() == "0.0 0.5 1.0"
-    )  # each tick value centred on its mark
+    assert axis.ruler() == "┼────┼────┼" and axis.labels() == "0.0 0.5 1.0"
     assert verdict_label("not ready", ascii=True) == "x not ready"
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 def test_results_snapshot(snap_compare, monkeypatch, size):
-    monkeypatch.setattr("changeover.core.store.now", lambda: "2026-01-02T03:04:05.000000+00:00")
+    monkeypatch.setattr(
+        "changeover.core.store.base.now", lambda: "2026-01-02T03:04:05.000000+00:00"
+    )
     store, es = build_workspace()
     save_canned_fit(store, es)
-    app = ScreenApp(lambda: ResultsScreen(store, es, None))
-    assert snap_compare(app, terminal_size=size, run_before=_settle)
-
-
-async def _settle(pilot) -> None:
-    await settle(pilot)
+    app = host(Workspace(store), es)
+    assert snap_compare(app, terminal_size=size, run_before=settle)
 
 
 def test_opening_results_does_not_import_the_sampler():
-    import subprocess
-    import sys
-
     code = (
         "import sys\n"
         "sys.path.insert(0, 'tests')\n"
-        "from test_tui_results import build_workspace, save_canned_fit\n"
-        "from tui.screens.results_data import load_results\n"
+        "from helpers import build_workspace, save_canned_fit\n"
+        "from changeover.core.workspace import Workspace\n"
         "store, es = build_workspace(); save_canned_fit(store, es)\n"
-        "assert load_results(store, es).source == 'full'\n"
-        "assert load_results(store, es, prefer='instant').source == 'instant'\n"
+        "ws = Workspace(store)\n"
+        "assert ws.results(es).source == 'full'\n"
+        "assert ws.results(es, instant=True).source == 'instant'\n"
         "heavy = [m for m in ('pymc', 'pytensor', 'arviz', 'nutpie') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**__import__("os").environ, "PYTHONPATH": str(root)},
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120
     )
     assert out.returncode == 0, out.stderr
     assert "HEAVY []" in out.stdout
 
 
-@sync
+@run_async
 async def test_through_the_real_app_results_fit_and_calibration():
     from changeover.tui.app import ChangeoverApp
     from changeover.tui.screens.calibration import CalibrationScreen
 
     store, es = build_workspace()
     calls: list = []
-    app = ChangeoverApp(store, fitter=canned_fitter(calls), rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store, canned_fitter(calls)), rater="ann", seed=1)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await settle(pilot)
         await pilot.press("v")
         await settle(pilot)
         screen = app.screen
@@ -427,9 +316,8 @@ async def test_through_the_real_app_results_fit_and_calibration():
         await pilot.press("c")
         await settle(pilot)
         assert isinstance(app.screen, CalibrationScreen)
-        assert f"fit #{store.fits(es.id)[0].id}" in plain(
-            app.screen.query_one("#calibration-status", Static).content
-        )
+        calibration = plain(app.screen.query_one("#calibration-status", Static).content)
+        assert f"fit #{store.fits(es.id)[0].id}" in calibration
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is screen
@@ -469,14 +357,84 @@ def test_axis_spanning_holds_any_intervals():
     check()
 
 
-@sync
+@run_async
 async def test_ascii_glyphs_when_asked(monkeypatch):
     monkeypatch.setenv("CHANGEOVER_ASCII", "1")
     store, es = build_workspace()
     save_canned_fit(store, es)
-    app = ScreenApp(lambda: ResultsScreen(store, es, None))
+    app = host(Workspace(store), es)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         text = table_text(app.screen.query_one("#results-table-0", DataTable))
         assert "+ ready" in text and "x not ready" in text and "[" in text and "o" in text
         assert "✔" not in text and "●" not in text and "├" not in text
+
+
+def six_regions_four_models():
+    """The demo's shape: four models, six regions with long names, a few labels per cell."""
+    from changeover.core.store import Store
+    from changeover.core.types import EvalSet, Metric, Region
+
+    regions = ("North America", "UK & Ireland", "DACH", "Latin America", "Southeast Asia", "ME")
+    models = ("atlas-2", "atlas-3", "swift-mini", "guardian-1")
+    store = Store.memory()
+    es = store.save_eval_set(
+        EvalSet(
+            0,
+            "kestrel",
+            "atlas-2",
+            tuple(Region(r, 1.0 + k) for k, r in enumerate(regions)),
+            (Metric("correct", ("no", "yes"), "higher", 0.03),),
+        )
+    )
+    responses, judgments, ratings = [], [], []
+    for r in regions:
+        for k in range(30):
+            item = f"{r}-{k}"
+            for m, model in enumerate(models):
+                responses.append((item, r, f"q {item}", None, model, f"a {item} {m}"))
+                judge = int((k + m) % 4 != 0)
+                judgments.append((item, model, "correct", "judge", judge, None, None, None))
+                if k < 12:
+                    ratings.append((item, model, "correct", "ann", judge, "2026-01-01T00:00:00"))
+    with store.importing(es.id) as batch:
+        batch.add_responses(responses)
+        batch.add_judgments(judgments)
+        batch.add_ratings(ratings)
+    return store, es, regions, models
+
+
+@run_async
+async def test_at_80x24_every_model_region_and_candidate_is_on_screen():
+    """A triage engineer on an 80x24 SSH session sees every candidate's verdict, every region
+    and the overall row without scrolling; the numbers behind a cell are one key away."""
+    from helpers import screen_text
+
+    store, es, regions, models = six_regions_four_models()
+    app = host(Workspace(store, canned_fitter()), es)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert screen.compact
+        text = screen_text(app)
+        for name in (*models, *regions, "overall"):
+            assert name in text, name
+        lines = text.splitlines()
+        for c in screen.data.candidates:  # one line each, verdict and P(all hold) included
+            line = next(line for line in lines if f" {c.candidate}  P(all hold) " in line)
+            assert verdict_label(c.verdict) in line
+        assert len(lines) == 24
+        await pilot.press("right")  # arrows move within the table; they do not switch tabs
+        assert screen.query_one("TabbedContent").active == "results-metric-0"
+        await pilot.press("enter")  # the cell under the cursor, in full
+        await pilot.pause()
+        details = screen_text(app)
+        assert "Details: one cell" in details and "90% interval" in details
+        await pilot.press("escape", "d")
+        await pilot.pause()
+        assert "Details: the candidates" in screen_text(app)
+    wide = host(Workspace(store, canned_fitter()), es)
+    async with wide.run_test(size=(130, 40)) as pilot:
+        await settle(pilot)
+        assert not wide.screen.compact  # the full cells, with bars, where they fit
+        assert "├" in screen_text(wide) or "●" in screen_text(wide)

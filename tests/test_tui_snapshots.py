@@ -1,9 +1,10 @@
 """Layout guards: the eval sets, browse and rate screens at 80x24 and 120x40 on fixed data."""
 
 import pytest
-from test_queue import make_workspace
+from helpers import make_workspace
 
 from changeover.core.store import Store
+from changeover.core.workspace import Workspace
 from changeover.tui.app import ChangeoverApp
 
 SIZES = [(80, 24), (120, 40)]
@@ -19,7 +20,7 @@ def app_with_data() -> ChangeoverApp:
         },
     )
     store.add_rating(1, "correct", "carol", 1)
-    return ChangeoverApp(store, rater="ann", seed=11)
+    return ChangeoverApp(Workspace(store), rater="ann", seed=11)
 
 
 async def settle(pilot):
@@ -27,7 +28,8 @@ async def settle(pilot):
     for _ in range(500):
         await pilot.pause()
         await pilot.app.workers.wait_for_complete()
-        if not getattr(pilot.app.screen, "loading", False):
+        screen = pilot.app.screen
+        if not (getattr(screen, "loading", False) or getattr(screen, "counting", False)):
             break
         await pilot.pause(0.01)
     await pilot.pause()

@@ -1,6 +1,6 @@
-"""The changeover terminal app: a router. It is handed its world (a store, a fitter, a rater),
-builds each screen with what that screen needs, and moves between screens on their messages.
-`run_app` is the only place that opens a real workspace."""
+"""The changeover terminal app: a router. It is handed its world (a workspace, which holds the
+fitter, and a rater), builds each screen with what that screen needs, and moves between screens
+on their messages. `run_app` is the only place that opens a real workspace."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncio
 import os
 import random
 import signal
+import sys
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,19 +18,15 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from changeover.core.queue import LabelQueue
-from changeover.core.store import Store
-from changeover.core.types import ChangeoverError, EvalSet
+from changeover.core.settings import Settings
+from changeover.core.types import ChangeoverError, EvalSet, UsageError
+from changeover.core.workspace import Workspace
 from changeover.tui.screens.browse import BrowseScreen
+from changeover.tui.screens.calibration import CalibrationScreen
 from changeover.tui.screens.eval_sets import EvalSetsScreen
 from changeover.tui.screens.help import HelpScreen, keys_of
 from changeover.tui.screens.rate import RateScreen
-
-
-def _default_fitter(store, eval_set, settings, on_progress=None, cancel=None):
-    from changeover.core.fitting import run_fit  # pymc and friends load only when a fit starts
-
-    return run_fit(store, eval_set, settings, on_progress=on_progress, cancel=cancel)
+from changeover.tui.screens.results import ResultsScreen
 
 
 class ChangeoverApp(App):
@@ -43,20 +40,20 @@ class ChangeoverApp(App):
 
     def __init__(
         self,
-        store: Store,
-        fitter=None,
+        workspace: Workspace,
         rater: str = "rater",
         read_only: bool = False,
         start_rating: str | None = None,
         seed: int | None = None,
         overlap: float = 0.1,
+        fit_settings: Settings | None = None,
     ):
         super().__init__()
         self.overlap = overlap
-        self.store = store
-        self.fitter = fitter or _default_fitter
+        self.fit_settings = fit_settings  # how `f` fits (None: the full default settings)
+        self.workspace = workspace
         self.rater = rater
-        self.read_only = read_only or store.read_only
+        self.read_only = read_only or workspace.read_only
         self.start_rating = start_rating
         self.seed = seed if seed is not None else random.randrange(2**31)
         self.exit_on_hangup = False  # run_app turns it on: a dropped SSH session ends cleanly
@@ -69,37 +66,24 @@ class ChangeoverApp(App):
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGHUP, self.exit)
             loop.add_signal_handler(signal.SIGTERM, self.exit)  # `kill`: restore the terminal too
-        name = self.store.path.name if self.store.path else "in-memory workspace"
-        self.push_screen(EvalSetsScreen(self.store, name))
+        self.push_screen(EvalSetsScreen(self.workspace, self.workspace.name))
         if self.start_rating is not None:
-            self.open("rate", self.store.eval_set(self.start_rating))
+            self.open("rate", self.workspace.eval_set(self.start_rating))
 
     # ---- screen factories ----------------------------------------------------------------
 
-    def make_screen(self, where: str, es: EvalSet) -> Screen | None:
+    def make_screen(self, where: str, es: EvalSet) -> Screen:
+        ws = self.workspace
         if where == "browse":
-            return BrowseScreen(self.store, es, read_only=self.read_only)
+            return BrowseScreen(ws, es, read_only=self.read_only)
         if where == "rate":
-            return RateScreen(self.store, es, self.rater, queue=self.make_queue(es))
+            queue = ws.queue(es, self.rater, seed=self.seed, overlap=self.overlap)
+            return RateScreen(ws, es, self.rater, queue=queue)
         if where == "results":
-            from changeover.tui.screens.results import ResultsScreen
-
-            return ResultsScreen(self.store, es, self.fitter)
+            return ResultsScreen(ws, es, settings=self.fit_settings)
         if where == "calibration":
-            from changeover.tui.screens.calibration import CalibrationScreen
-
-            return CalibrationScreen(self.store, es)
+            return CalibrationScreen(ws, es)
         raise ValueError(where)
-
-    def make_queue(self, es: EvalSet):
-        """The labelling queue: cells filled to a minimum, then (after a fit) the cells whose
-        labels settle the most open decisions, with a share of blind second labels."""
-        from changeover.core.active import scorer_for_latest_fit
-        from changeover.core.overlap import OverlapQueue
-
-        scorer = scorer_for_latest_fit(self.store, es)  # None before the first fit
-        queue = LabelQueue(self.store, es, self.rater, seed=self.seed, scorer=scorer)
-        return OverlapQueue(queue, share=self.overlap, seed=self.seed) if self.overlap else queue
 
     def open(self, where: str, es: EvalSet) -> Screen | None:
         """Push the screen `where` for an eval set (refusing rating when read-only)."""
@@ -107,9 +91,6 @@ class ChangeoverApp(App):
             self.notify("The workspace is open read-only: rating is off.", severity="warning")
             return None
         screen = self.make_screen(where, es)
-        if screen is None:
-            self.notify(f"The {where} screen is not available in this build.", severity="warning")
-            return None
         self.push_screen(screen)
         return screen
 
@@ -120,8 +101,9 @@ class ChangeoverApp(App):
 
     def on_browse_screen_rate_openly(self, message: BrowseScreen.RateOpenly) -> None:
         browse = self.screen
+        assert isinstance(browse, BrowseScreen)
         screen = RateScreen(
-            self.store,
+            self.workspace,
             message.eval_set,
             self.rater,
             response_ids=[message.response_id],
@@ -134,7 +116,7 @@ class ChangeoverApp(App):
 
     # ---- actions -------------------------------------------------------------------------
 
-    def action_back(self) -> None:
+    def action_back(self) -> None:  # type: ignore[override]  # Textual's is a coroutine; screens call this one
         """Back to the previous screen; quit from the start screen."""
         if len(self.screen_stack) > 2:
             self.pop_screen()
@@ -152,8 +134,8 @@ class ChangeoverApp(App):
         self.push_screen(HelpScreen(title, keys_of(screen), extra))
 
     def current_eval_set(self) -> EvalSet | None:
-        es = getattr(self.screen, "eval_set", None)
-        if es is None and (sets := self.store.eval_sets()):
+        es: EvalSet | None = getattr(self.screen, "eval_set", None)
+        if es is None and (sets := self.workspace.eval_sets()):
             es = sets[0]
         return es
 
@@ -161,36 +143,24 @@ class ChangeoverApp(App):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for es in self.store.eval_sets():
+        for other in self.workspace.eval_sets():
             yield SystemCommand(
-                f"Switch eval set: {es.name}",
+                f"Switch eval set: {other.name}",
                 "Browse this eval set",
-                lambda es=es: self.switch_to(es),
+                lambda other=other: self.switch_to(other),
             )
-        es = self.current_eval_set()
-        if es is None:
+        current = self.current_eval_set()
+        if current is None:
             return
-        yield SystemCommand(
-            f"Rate {es.name}", "A blind labelling session", lambda: self.open("rate", es)
-        )
-        yield SystemCommand(
-            f"Fit {es.name}",
-            "Fit the calibration model (results screen)",
-            lambda: self.start_fit(es),
-        )
-        yield SystemCommand(
-            f"Results {es.name}",
-            "Candidates against the incumbent",
-            lambda: self.open("results", es),
-        )
-        yield SystemCommand(
-            f"Calibration {es.name}", "Judge against humans", lambda: self.open("calibration", es)
-        )
-        yield SystemCommand(
-            f"Export report {es.name}",
-            "Write the latest fit's report as Markdown",
-            lambda: self.export_report(es),
-        )
+        es = current
+        for title, help, callback in (
+            ("Rate", "A blind labelling session", lambda: self.open("rate", es)),
+            ("Fit", "Fit the calibration model (results screen)", lambda: self.start_fit(es)),
+            ("Results", "Candidates against the incumbent", lambda: self.open("results", es)),
+            ("Calibration", "Judge against humans", lambda: self.open("calibration", es)),
+            ("Export report", "Write the results as Markdown", lambda: self.export_report(es)),
+        ):
+            yield SystemCommand(f"{title} {es.name}", help, callback)
 
     def switch_to(self, es: EvalSet) -> None:
         while len(self.screen_stack) > 2:
@@ -205,8 +175,8 @@ class ChangeoverApp(App):
     @work(thread=True, exclusive=True, group="report")
     def export_report(self, es: EvalSet) -> None:
         try:
-            path = write_report(self.store, es)
-        except (ChangeoverError, ImportError) as exc:
+            path = write_report(self.workspace, es)
+        except ChangeoverError as exc:
             self.call_from_thread(self.notify, f"No report: {exc}", severity="error")
             return
         except OSError as exc:  # a read-only mount, a full disk: say so, keep the session
@@ -218,17 +188,16 @@ class ChangeoverApp(App):
         self.call_from_thread(self.notify, f"Report written to {path}")
 
 
-def write_report(store: Store, es: EvalSet, directory: Path | None = None) -> Path:
-    """Render the latest fit of `es` as Markdown next to the workspace; returns the file."""
-    from changeover.core.fitting import latest_posteriors
-    from changeover.core.report import build_report, render
+def write_report(ws: Workspace, es: EvalSet, directory: Path | None = None) -> Path:
+    """Render the results of `es` (as `changeover report` shows them) as Markdown next to the
+    workspace; returns the file."""
+    from changeover.core.report import render
 
-    fit, posteriors = latest_posteriors(store, es)
-    if fit is None:
+    if ws.latest_fit(es) is None:
         raise ChangeoverError(f"eval set {es.name!r} has no fit yet: fit it first (f on Results)")
-    text = render(build_report(es, posteriors, fit=fit), "markdown")
-    folder = directory or (store.path.parent if store.path else Path.cwd())
-    stem = store.path.stem if store.path else "workspace"
+    text = render(ws.results(es, require_fit=True), "markdown")
+    folder = directory or (ws.path.parent if ws.path else Path.cwd())
+    stem = ws.path.stem if ws.path else "workspace"
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in es.name)
     path = folder / f"{stem}-{safe}-report.md"
     path.write_text(text, encoding="utf-8")
@@ -265,6 +234,14 @@ def _remember(path: Path) -> None:
         pass  # a read-only home must not stop the app
 
 
+class NoTerminal(UsageError):
+    """The full-screen app was asked for where there is no terminal (a script, a CI step)."""
+
+
+def has_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
 def run_app(
     path,
     read_only: bool = False,
@@ -281,20 +258,19 @@ def run_app(
             f"{path}: --read-only opens a workspace for review; rating writes "
             "labels, so it is refused. Drop --read-only to rate."
         )
-    store = Store.open(path, read_only=read_only)
+    ws = Workspace.open(path, read_only=read_only)
     try:
         start = None
-        if rate or eval_set:
-            sets = store.eval_sets()
-            if eval_set is not None:
-                start = store.eval_set(eval_set).name
-            elif sets:
-                start = sets[0].name
-            else:
-                raise ChangeoverError(f"{path}: no eval sets to rate yet (import one first)")
+        if rate:
+            start = ws.choose_eval_set(eval_set, "changeover rate").name
+        if not has_terminal():  # instead of a full-screen app waiting forever on no one
+            raise NoTerminal(
+                "changeover: the app needs a terminal (standard input and output are not one); "
+                "in a script use changeover info, fit, report or export"
+            )
         _remember(path)
         app = ChangeoverApp(
-            store,
+            ws,
             rater=rater,
             read_only=read_only,
             start_rating=start if rate else None,
@@ -308,7 +284,7 @@ def run_app(
         app.run(mouse=use_mouse)
         code = app.return_code or 0
     finally:
-        store.close()
+        ws.close()
     _exit_if_stuck(code)
     return code
 

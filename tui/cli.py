@@ -11,8 +11,13 @@ import getpass
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from changeover.core.types import ChangeoverError
+from changeover.core.text import inert
+from changeover.core.types import ChangeoverError, UsageError
+
+if TYPE_CHECKING:
+    from changeover.core.workspace import Workspace
 
 FORMATS = ("csv", "jsonl", "parquet")
 
@@ -130,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="posterior probability a verdict needs (default 0.95)",
     )
     p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 3 when the fit failed its diagnostics or is stale (for CI)",
+    )
+    p.add_argument(
         "--min-labels",
         type=int,
         default=None,
@@ -156,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return _dispatch(args, parser)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     except ChangeoverError as exc:
         print(f"changeover: {exc}", file=sys.stderr)
         return 1
@@ -165,17 +178,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from changeover.core.store import Store
+    from changeover.core.workspace import Workspace
 
     cmd = args.command
     if cmd == "import":
-        from changeover.core.importer import import_file
-
         path = Path(args.workspace)
         fresh = not path.exists()
         try:
-            with Store.open(path, create=True) as store:
-                report = import_file(store, args.file, spec=args.spec, fmt=args.format)
+            with Workspace.open(path, create=True) as ws:
+                report = ws.import_file(args.file, spec=args.spec, fmt=args.format)
         except BaseException:
             if fresh:  # a failed first import leaves no empty workspace behind
                 for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
@@ -184,15 +195,14 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(report.summary())
         return 0
     if cmd == "import-labels":
-        from changeover.core.importer import import_labels
-
-        with Store.open(args.workspace) as store:
-            report = import_labels(store, args.file, eval_set=args.eval_set, fmt=args.format)
+        with Workspace.open(args.workspace) as ws:
+            es = ws.choose_eval_set(args.eval_set, "changeover import-labels")
+            report = ws.import_labels(args.file, es, fmt=args.format)
         print(report.summary())
         return 0
     if cmd == "info":
-        with Store.open(args.workspace, read_only=True) as store:
-            print(info_text(store))
+        with Workspace.open(args.workspace, read_only=True) as ws:
+            print(info_text(ws))
         return 0
     if cmd == "rate" and not 0 <= args.overlap < 1:
         parser.error(f"--overlap must be a share between 0 and 1, not {args.overlap}")
@@ -247,18 +257,19 @@ def _run_app(path: Path, args: argparse.Namespace) -> int:
     )
 
 
-def info_text(store) -> str:
+def info_text(ws: Workspace) -> str:
     """What `changeover info` prints."""
-    lines = [f"workspace {store.path} (schema {store.schema_version()})"]
-    sets = store.eval_sets()
+    lines = [f"workspace {ws.path} (schema {ws.schema_version()})"]
+    sets = ws.eval_sets()
     if not sets:
         lines.append("  no eval sets yet: changeover import WORKSPACE FILE --spec SPEC")
     for es in sets:
-        s = store.stats(es.id)
+        summary = ws.summary(es, with_results=False)
+        s = summary.stats
         lines.append(f"eval set {es.name!r}: incumbent {es.incumbent}, judge {es.judge}")
         if es.description:
             lines.append(f"  {es.description}")
-        lines.append("  models:  " + ", ".join(store.models(es.id)))
+        lines.append("  models:  " + ", ".join(summary.models))
         total = sum(r.traffic for r in es.regions)
         lines.append(
             "  regions: " + ", ".join(f"{r.name} ({r.traffic / total:.0%})" for r in es.regions)
@@ -268,14 +279,14 @@ def info_text(store) -> str:
             + ", ".join(f"{m.name} [{'/'.join(m.levels)}, {m.direction}]" for m in es.metrics)
         )
         lines.append(
-            f"  {s['items']:,} items, {s['responses']:,} responses, {s['judgments']:,} judgments "
-            f"({s['judgments_missing']:,} unmappable), {s['ratings']:,} ratings on "
-            f"{s['labelled_responses']:,} responses"
+            f"  {s.items:,} items, {s.responses:,} responses, {s.judgments:,} judgments "
+            f"({s.judgments_missing:,} unmappable), {s.ratings:,} ratings on "
+            f"{s.labelled_responses:,} responses"
         )
-        fits = store.fits(es.id)
-        if fits:
-            lines.append(f"  {len(fits)} fit(s), latest #{fits[0].id} at {fits[0].created_at}")
-    return "\n".join(lines)
+        if summary.latest_fit is not None:
+            fit = summary.latest_fit
+            lines.append(f"  {summary.fits} fit(s), latest #{fit.id} at {fit.created_at}")
+    return inert("\n".join(lines), ascii=True)
 
 
 if __name__ == "__main__":

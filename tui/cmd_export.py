@@ -1,4 +1,4 @@
-"""`changeover export`: a thin layer over core.export."""
+"""`changeover export`: a thin layer over the workspace's export."""
 
 from __future__ import annotations
 
@@ -6,20 +6,7 @@ import argparse
 import os
 import sys
 
-from changeover.core.export import export
-from changeover.core.store import Store
-from changeover.core.types import ChangeoverError
-
-
-def _eval_set(store, name: str | None):
-    if name is not None:
-        return store.eval_set(name)
-    sets = store.eval_sets()
-    if not sets:
-        raise ChangeoverError(
-            f"{store.path}: no eval sets yet: changeover import WORKSPACE FILE --spec SPEC"
-        )
-    return sets[0]
+from changeover.core.workspace import Workspace
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -30,10 +17,10 @@ def cmd_export(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    with Store.open(args.workspace, read_only=True) as store:
-        es = _eval_set(store, args.eval_set)
+    with Workspace.open(args.workspace, read_only=True) as ws:
+        es = ws.choose_eval_set(args.eval_set, "changeover export")
         try:
-            n = export(store, es, args.what, args.format, args.output or sys.stdout)
+            n = ws.export(es, args.what, args.format, args.output or sys.stdout)
         except BrokenPipeError:  # `changeover export ... | head`: the reader has had enough
             _silence_stdout()
             return 0

@@ -2,22 +2,23 @@
 
 Per cell: the judge-versus-human count table, Cohen's kappa, the judge's estimated sensitivity
 and specificity (or, for scales, P(judge = human level)) with 90% intervals, and warnings where
-the judge looks near random or a cell has too few labels. Above the table: agreement between
-human raters and the fit's diagnostics. Numbers come from core.agreement and the posterior.
+the judge looks near random or a cell has few labels. Above the table: agreement between
+human raters and the fit's diagnostics. Everything comes from the workspace's results value.
 """
 
 from __future__ import annotations
 
 from rich.text import Text
-from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
-from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
-from changeover.core.types import EvalSet, Metric
+from changeover.core.calibration import CELL_MINIMUM, CalibrationCell
+from changeover.core.posterior import Interval
+from changeover.core.results import INSTANT, Results, failure_kind
+from changeover.core.types import Diagnostics, Metric
+from changeover.tui.screens.results_view import RESULTS_BINDINGS, ResultsView
 from changeover.tui.widgets.safe_text import one_line
 
 COUNT_WIDTH = 18
@@ -31,15 +32,15 @@ def _num(x, fmt: str = ".2f") -> str:
     return format(x, fmt)
 
 
-def interval_text(iv) -> str:
-    return "-" if iv is None else f"{iv.mean:.2f} [{iv.lo:.2f},{iv.hi:.2f}]"
+def interval_text(iv: Interval | None) -> str:
+    return "-" if iv is None else f"{iv.mean:.2f} [{iv.lower:.2f},{iv.upper:.2f}]"
 
 
-def count_table(table, levels: tuple[str, ...]) -> Text:
+def count_table(table: tuple[tuple[int, ...], ...] | None, levels: tuple[str, ...]) -> Text:
     """Human levels as rows, judge levels as columns (labelled responses)."""
     if table is None:
         return Text("-")
-    width = max(3, *(len(str(int(x))) for x in table.ravel()))
+    width = max(3, *(len(str(int(x))) for row in table for x in row))
     short = [lv[:width] for lv in levels]
     lines = ["h\\j " + " ".join(s.rjust(width) for s in short)]
     for h, row in enumerate(table):
@@ -47,7 +48,7 @@ def count_table(table, levels: tuple[str, ...]) -> Text:
     return Text("\n".join(lines))
 
 
-TUI_HINTS = {  # what to do about a failed fit, by core.report.failure_kind
+TUI_HINTS = {  # what to do about a failed fit, by core.results.failure_kind
     "quick": "a quick fit is too short to pass them: f on Results runs a full fit",
     "divergences": (
         "f on Results refits with the next seed; changeover fit --target-accept 0.98 "
@@ -57,29 +58,25 @@ TUI_HINTS = {  # what to do about a failed fit, by core.report.failure_kind
 }
 
 
-def diagnostics_text(diagnostics: dict | None, draws: int | None = None) -> Text:
+def diagnostics_text(diagnostics: Diagnostics | None, quick: bool = False) -> Text:
     """R-hat, ESS and divergences as stored with the fit (not recomputed here); for a failed
-    fit also what to do in the app (core.report.refit_hint says it for the command line)."""
+    fit also what to do in the app (core.results.refit_hint says it for the command line)."""
     text = Text()
-    if not diagnostics:
+    if diagnostics is None:
         text.append(
             "no sampler diagnostics (instant posterior: exact, nothing to check)", style="dim"
         )
         return text
     text.append(
-        f"R-hat max {_num(diagnostics.get('max_rhat'), '.3f')} · ESS bulk min "
-        f"{_num(diagnostics.get('min_ess_bulk'), '.0f')} · tail min "
-        f"{_num(diagnostics.get('min_ess_tail'), '.0f')} · divergences "
-        f"{diagnostics.get('divergences', '-')}"
+        f"R-hat max {_num(diagnostics.max_rhat, '.3f')} · ESS bulk min "
+        f"{_num(diagnostics.min_ess_bulk, '.0f')} · tail min "
+        f"{_num(diagnostics.min_ess_tail, '.0f')} · divergences {diagnostics.divergences}"
     )
-    ok = diagnostics.get("ok")
-    if ok is True:
+    if diagnostics.ok:
         text.append(" · ✔ ok", style="bold")
-    elif ok is False:
+    else:
         text.append(" · ✘ FAILED (R-hat <= 1.01, ESS >= 400, no divergences)", style="bold reverse")
-        from changeover.core.report import failure_kind
-
-        text.append("\n" + TUI_HINTS[failure_kind(diagnostics, draws)])
+        text.append("\n" + TUI_HINTS[failure_kind(diagnostics, quick)])
     return text
 
 
@@ -107,15 +104,13 @@ def agreement_text(agreement) -> Text:
     return text
 
 
-class CalibrationScreen(Screen):
+class CalibrationScreen(ResultsView):
     """The judge against the humans, cell by cell, with the fit's diagnostics."""
 
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("q", "back", "Back"),
-        Binding("r", "reload", "Reload"),
-        Binding("right_square_bracket", "next_tab", "Next metric", key_display="]"),
-        Binding("left_square_bracket", "previous_tab", "Prev metric", key_display="["),
+        *RESULTS_BINDINGS,
     ]
 
     DEFAULT_CSS = """
@@ -127,34 +122,6 @@ class CalibrationScreen(Screen):
     CalibrationScreen .calibration-head { height: auto; max-height: 6; }
     CalibrationScreen #calibration-tabs DataTable { height: 1fr; }
     """
-
-    def __init__(
-        self,
-        store,
-        eval_set: EvalSet,
-        *,
-        min_labels: int | None = None,
-        name: str | None = None,
-        id: str | None = None,
-    ) -> None:
-        super().__init__(name=name, id=id)
-        self.store = store
-        self.eval_set = eval_set
-        self.min_labels = min_labels
-        self.cells: dict[str, list] = {}  # metric -> core.agreement.JudgeCell list
-        self.agreement: dict = {}
-        self.source = ""
-        self.fit = None
-        self._load_seq = 0
-
-    class Loaded(Message):
-        """What the loading thread read (data None and an error when that failed)."""
-
-        def __init__(self, seq: int, data: tuple | None, error: str) -> None:
-            super().__init__()
-            self.seq = seq
-            self.data = data
-            self.error = error
 
     def compose(self) -> ComposeResult:
         title = Text("Calibration · ", style="bold")
@@ -178,85 +145,41 @@ class CalibrationScreen(Screen):
         if self.eval_set.metrics:
             self.query_one("#calibration-table-0", DataTable).focus()
 
-    def on_screen_resume(self) -> None:
-        if self.is_mounted:
-            self.reload()
-
-    def reload(self) -> None:
-        """Read counts, the posterior and agreement through core in a thread, then redraw."""
-        self._load_seq += 1
-        seq = self._load_seq
-        self.run_worker(
-            lambda: self._load_in_thread(seq),
-            name="load",
-            group="load",
-            thread=True,
-            exit_on_error=False,
-        )
-
-    def _load_in_thread(self, seq: int) -> None:
-        from changeover.core.agreement import judge_calibration, rater_agreement
-        from changeover.tui.screens.results_data import choose_posteriors
-
-        try:
-            source, fit, stale, posteriors, counts = choose_posteriors(
-                self.store, self.eval_set, "full"
-            )
-            min_labels = self.min_labels or int((fit.settings if fit else {}).get("min_labels", 30))
-            by_metric = {p.metric: p for p in posteriors}
-            agreement = rater_agreement(self.store, self.eval_set)
-            cells = {
-                m.name: judge_calibration(counts.get(m.name), by_metric.get(m.name), min_labels)
-                for m in self.eval_set.metrics
-            }
-        except Exception as exc:  # a broken fit must not take the screen down
-            self.post_message(
-                self.Loaded(seq, None, f"cannot read the fit: {type(exc).__name__}: {exc}")
-            )
+    def show(self, data: Results | None, error: str) -> None:
+        self.data = data
+        if data is None:
+            self.query_one("#calibration-status", Static).update(Text(error, style="bold"))
             return
-        self.post_message(self.Loaded(seq, (source, fit, stale, min_labels, agreement, cells), ""))
-
-    @on(Loaded)
-    def _on_loaded(self, event: Loaded) -> None:
-        if event.seq != self._load_seq:
-            return
-        if event.data is None:
-            self.query_one("#calibration-status", Static).update(Text(event.error, style="bold"))
-            return
-        source, fit, stale, min_labels, self.agreement, self.cells = event.data
-        self.source, self.fit = source, fit
+        fit = data.fit
         status = Text()
-        if source == "full":
-            status.append(f"full model, fit #{fit.id} of {fit.created_at[:19]}")
-            if stale:
+        if data.source != INSTANT and fit is not None:
+            status.append(f"fit #{fit.id} of {fit.created_at[:16].replace('T', ' ')}")
+            if data.stale:
                 status.append(" · ")
                 status.append(
-                    "fit is stale: counts below are newer than the fit", style="bold reverse"
+                    f"stale: {data.labels_since} label(s) since; counts below are today's",
+                    style="bold reverse",
                 )
         else:
             status.append("instant posterior (unpooled, conjugate): no full fit yet", style="bold")
         status.append(
-            f" · warn at kappa < 0.2, se+sp-1 reaching 0, < {min_labels} labels", style="dim"
+            f" · warn at kappa < 0.2, se+sp-1 reaching 0, < {CELL_MINIMUM} labels", style="dim"
         )
         self.query_one("#calibration-status", Static).update(status)
-        diagnostics = fit.diagnostics if (fit is not None and source == "full") else None
+        quick = fit is not None and fit.settings.is_quick
         for k, metric in enumerate(self.eval_set.metrics):
-            per = (
-                (diagnostics or {}).get("per_metric", {}).get(metric.name) if diagnostics else None
-            )
-            head = diagnostics_text(
-                per or diagnostics, (fit.settings or {}).get("draws") if fit else None
-            )
+            d = data.diagnostics
+            head = diagnostics_text(None if d is None else d.for_metric(metric.name), quick)
             head.append("\n")
-            head.append_text(agreement_text(self.agreement.get(metric.name)))
+            head.append_text(agreement_text(data.agreement.get(metric.name)))
             self.query_one(f"#calibration-head-{k}", Static).update(head)
             self._fill(
                 self.query_one(f"#calibration-table-{k}", DataTable),
                 metric,
-                self.cells.get(metric.name, []),
+                data.calibration_of(metric.name),
             )
 
-    def _fill(self, table: DataTable, metric: Metric, cells: list) -> None:
+    def _fill(self, table: DataTable, metric: Metric, cells: tuple[CalibrationCell, ...]) -> None:
         table.clear(columns=True)
         binary = metric.is_binary
         table.add_column(Text("model"), key="model", width=14)
@@ -277,7 +200,7 @@ class CalibrationScreen(Screen):
         if not cells:
             return
         for cell in cells:
-            counts = count_table(cell.table, metric.levels)
+            counts = count_table(cell.counts, metric.levels)
             warn = (
                 Text("\n".join(f"! {w}" for w in cell.warnings), style="bold")
                 if cell.warnings
@@ -305,32 +228,3 @@ class CalibrationScreen(Screen):
                 row.append(Text("\n".join(lines) or "-"))
             height = max(metric.n_levels + 1, len(cell.warnings), 1)
             table.add_row(*row, height=height, key=f"{cell.model}\x00{cell.region}")
-
-    # ---- actions ---------------------------------------------------------------------------
-
-    def action_back(self) -> None:
-        back = getattr(
-            self.app, "action_back", None
-        )  # the router's back (it reloads what is under)
-        if back is not None:
-            back()
-        elif len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
-
-    def action_reload(self) -> None:
-        self.reload()
-
-    def _switch_tab(self, step: int) -> None:
-        tabs = self.query_one(TabbedContent)
-        ids = [pane.id for pane in self.query(TabPane)]
-        if not ids:
-            return
-        k = ids.index(tabs.active) if tabs.active in ids else 0
-        tabs.active = ids[(k + step) % len(ids)]
-        self.query_one(f"#{tabs.active} DataTable", DataTable).focus()
-
-    def action_next_tab(self) -> None:
-        self._switch_tab(1)
-
-    def action_previous_tab(self) -> None:
-        self._switch_tab(-1)

@@ -12,38 +12,29 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from changeover.core.types import EvalSet, FitRecord
+from changeover.core.results import probability_text
+from changeover.core.types import EvalSet
+from changeover.core.workspace import EvalSetSummary, Workspace
 from changeover.tui.widgets.safe_text import clean, one_line
 
 COLUMNS = ("Eval set", "Items", "Models", "Responses", "Labelled", "Last fit", "Verdicts")
 
 
-def verdict_summary(fit: FitRecord | None) -> str:
-    """Headline verdicts of a fit's summary, whatever shape it has (shown defensively)."""
-    if fit is None:
+def verdict_summary(summary: EvalSetSummary) -> str:
+    """Each candidate's verdict and P(all hold) from the latest fit's results."""
+    results = summary.results
+    if summary.latest_fit is None or results is None:
         return "no fit yet"
-    s = fit.summary or {}
-    verdicts = s.get("verdicts") or s.get("candidates") or s.get("overall")
-    if isinstance(verdicts, dict):
-        parts = []
-        for name, v in verdicts.items():
-            if isinstance(v, dict):
-                p = v.get("joint_probability")
-                v = v.get("verdict", "?") + (f" (P={p:.2f})" if isinstance(p, (int, float)) else "")
-            parts.append(f"{name}: {v}")
-        text = "; ".join(parts) or "no verdicts"
-        return text + (" · diagnostics failed" if s.get("ok") is False else "")
-    if isinstance(verdicts, list):
-        parts = []
-        for v in verdicts:
-            if isinstance(v, dict):
-                parts.append(f"{v.get('model', v.get('name', '?'))}: {v.get('verdict', '?')}")
-            else:
-                parts.append(str(v))
-        return "; ".join(parts) or "no verdicts"
-    if isinstance(s.get("headline"), str):
-        return s["headline"]
-    return "fit kept (no verdicts in summary)"
+    parts = [
+        f"{c.candidate}: {c.verdict} (P={probability_text(c.joint_probability, results.threshold)})"
+        for c in results.candidates
+    ]
+    text = "; ".join(parts) or "no verdicts"
+    if results.failed:
+        text += " · diagnostics failed"
+    if results.stale:
+        text += " · stale"
+    return text
 
 
 class EvalSetsScreen(Screen):
@@ -63,12 +54,13 @@ class EvalSetsScreen(Screen):
         eval_set: EvalSet
         where: str  # "browse" | "rate" | "results" | "calibration"
 
-    def __init__(self, store, workspace_name: str = ""):
+    def __init__(self, workspace: Workspace, workspace_name: str = ""):
         super().__init__()
-        self.store = store
+        self.workspace = workspace
         self.workspace_name = workspace_name
         self.sets: list[EvalSet] = []
-        self.loading = True  # counts still on their way
+        self.counting = True  # counts still on their way (not `loading`: that would cover the
+        # screen with a loading indicator that Textual keeps until the next key press)
 
     def compose(self) -> ComposeResult:
         yield Static(id="sets-title")
@@ -82,14 +74,13 @@ class EvalSetsScreen(Screen):
             title.append(f" · {clean(self.workspace_name, False)}")
         self.query_one("#sets-title", Static).update(title)
         table = self.query_one(DataTable)
-        table.add_columns(*COLUMNS)
         self.reload()
         table.focus()
 
     def reload(self) -> None:
         """Names at once; the counts (a full scan on big sets) arrive from a worker."""
-        self.sets = self.store.eval_sets()
-        self.loading = True
+        self.sets = self.workspace.eval_sets()
+        self.counting = True
         self.cells: dict[int, tuple[str, ...]] = {}
         self._show_rows()
         hint = (
@@ -103,7 +94,8 @@ class EvalSetsScreen(Screen):
     def _show_rows(self) -> None:
         table = self.query_one(DataTable)
         cursor = table.cursor_row
-        table.clear()
+        table.clear(columns=True)  # the columns widen to what the counts bring
+        table.add_columns(*COLUMNS)
         for es in self.sets:
             cells = self.cells.get(es.id, ("…",) * (len(COLUMNS) - 1))
             table.add_row(one_line(es.name, 30), *(one_line(c, 60) for c in cells), key=str(es.id))
@@ -112,26 +104,24 @@ class EvalSetsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="counts")
     def load_counts(self) -> None:
-        with self.store.reading() as reader:  # counts scan every row: not on the app's connection
+        # The counts scan every row: on their own connection, not the app's.
+        with self.workspace.reading() as reader:
             for es in list(self.sets):
                 self._count(reader, es)
-        self.app.call_from_thread(setattr, self, "loading", False)
+        self.app.call_from_thread(setattr, self, "counting", False)
 
-    def _count(self, reader, es: EvalSet) -> None:
-        responses = reader.response_total(es.id)
-        labelled = reader.labelled_total(es.id)
-        items = reader.item_count(es.id)
-        models = len(reader.models(es.id))
-        fits = reader.fits(es.id)
-        fit = fits[0] if fits else None
+    def _count(self, reader: Workspace, es: EvalSet) -> None:
+        summary = reader.summary(es)
+        s, fit = summary.stats, summary.latest_fit
+        responses, labelled = s.responses, s.labelled_responses
         share = f"{labelled:,} ({labelled / responses:.1%})" if responses else "0"
         cells = (
-            f"{items:,}",
-            str(models),
+            f"{s.items:,}",
+            str(len(summary.models)),
             f"{responses:,}",
             share,
             f"#{fit.id} {fit.created_at[:16].replace('T', ' ')}" if fit else "none",
-            verdict_summary(fit),
+            verdict_summary(summary),
         )
         self.app.call_from_thread(self._fill_row, es.id, cells)
 

@@ -1,15 +1,15 @@
 """Results: per metric, regions (and the traffic-weighted overall) x models side by side.
 
-Every number comes from core (core.report over the latest fit, or over the instant posterior
-while the fit is stale); this screen only lays them out. `f` runs the full fit in a thread
-worker with a progress bar; escape cancels it.
+Every number comes from the workspace's one results value (core/results.py): the latest fit,
+updated by the labels given since, or the instant posterior while there is no fit. This screen
+only lays it out. `f` runs the full fit in a thread worker with a progress bar; escape cancels
+it.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 
 from rich.text import Text
 from textual import on
@@ -19,55 +19,32 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, ProgressBar, Static, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
-from changeover.core.types import EvalSet, FitRecord
-from changeover.tui.screens.results_data import MetricView, ResultsData, load_results
-from changeover.tui.widgets.intervals import (
-    Axis,
-    axis_cell,
-    model_cell,
-    num,
-    prefers_ascii,
-    summary_cell,
-    verdict_label,
-    verdict_text,
+from changeover.core.results import INSTANT, UPDATED, Results
+from changeover.core.settings import Settings
+from changeover.core.types import EvalSet, FitCancelled, FitRecord
+from changeover.core.workspace import Workspace
+from changeover.tui.screens.help import HelpScreen
+from changeover.tui.screens.results_tables import (
+    candidate_lines,
+    cell_details,
+    details_text,
+    fill_all,
+    fill_metric,
+    fits_full,
 )
-from changeover.tui.widgets.safe_text import clean, one_line, safe_text
+from changeover.tui.screens.results_view import RESULTS_BINDINGS, ResultsView
+from changeover.tui.widgets.intervals import prefers_ascii, verdict_label
+from changeover.tui.widgets.safe_text import one_line
 
-BAR_WIDTH = 23
-COLUMN_WIDTH = BAR_WIDTH
-ROW_WIDTH = 14  # the first (region / metric) column, fixed while scrolling sideways
 PROGRESS_INTERVAL = 0.1  # seconds between progress messages from the worker
-LEGEND = "cells: mean [90% interval] / bar (shared axis) / delta, P(ok), verdict"
-INSTANT_NOTE = "instant posterior (unpooled, conjugate) - press f for the full model"
-
-Fitter = Callable[..., FitRecord]
+LEGEND = "cells: mean [90% interval] / bar (shared axis) / delta, P(holds), verdict"
+COMPACT_LEGEND = "cells: mean, delta, verdict (✔ ready ✘ not ready ? undecided) · enter: the cell"
 
 
-def default_fitter(store, eval_set: EvalSet, settings, on_progress=None, cancel=None) -> FitRecord:
-    """The real fit (imports PyMC only now, in the worker thread)."""
-    from changeover.core.fitting import run_fit
-
-    return run_fit(
-        store, eval_set, settings, on_progress=on_progress, cancel=cancel, vary_seed=True
-    )  # `f` again after a failed fit of the same labels: a new seed
-
-
-def default_settings():
-    from changeover.core.model import Settings
-
-    return Settings()
-
-
-def table_axis(table: MetricView, width: int = BAR_WIDTH) -> Axis:
-    """One axis for every interval in the table."""
-    return Axis.spanning(((c.lo, c.hi) for c in table.cells.values()), width=width)
-
-
-class ResultsScreen(Screen):
+class ResultsScreen(ResultsView):
     """Posterior means, intervals, deltas and verdicts; the fit runs from here."""
 
     BINDINGS = [
@@ -76,19 +53,9 @@ class ResultsScreen(Screen):
         Binding("q", "back", "Back"),
         Binding("i", "toggle_source", "Instant/full"),
         Binding("c", "calibration", "Calibration"),
-        Binding("r", "reload", "Reload"),
-        Binding("right_square_bracket", "next_tab", "Next metric", key_display="]"),
-        Binding("left_square_bracket", "previous_tab", "Prev metric", key_display="["),
+        Binding("d", "details", "Details"),
+        *RESULTS_BINDINGS,
     ]
-
-    class Loaded(Message):
-        """Results read in the loading thread (data None and an error when that failed)."""
-
-        def __init__(self, seq: int, data: ResultsData | None, error: str) -> None:
-            super().__init__()
-            self.seq = seq
-            self.data = data
-            self.error = error
 
     class FitProgressed(Message):
         def __init__(self, fraction: float, message: str) -> None:
@@ -124,36 +91,30 @@ class ResultsScreen(Screen):
     """
 
     fitting: reactive[bool] = reactive(False)
-    loading: reactive[bool] = reactive(False)
-    source: reactive[str] = reactive("auto")  # "auto" | "instant" | "full"
+    instant: reactive[bool] = reactive(False)  # show the instant posterior although a fit exists
+    compact: reactive[bool] = reactive(False)  # one line per region when the models do not fit
 
     def __init__(
         self,
-        store,
+        workspace: Workspace,
         eval_set: EvalSet,
-        fitter: Fitter | None = None,
         *,
-        settings=None,
+        settings: Settings | None = None,
         threshold: float = 0.95,
-        min_labels: int = 30,
+        min_labels: int | None = None,
         ascii: bool | None = None,
         name: str | None = None,
         id: str | None = None,
     ) -> None:
-        super().__init__(name=name, id=id)
-        self.store = store
-        self.eval_set = eval_set
-        self.fitter = fitter or default_fitter
-        self.settings = settings  # core.model.Settings for the fit; None: its defaults
+        super().__init__(workspace, eval_set, name=name, id=id)
+        self.settings = settings  # how to fit; None: the defaults
         self.threshold = threshold
-        self.min_labels = min_labels
+        self.min_labels = min_labels  # None: the fit's own
         self.ascii = prefers_ascii() if ascii is None else ascii
-        self.data: ResultsData | None = None
         self.status = ""
         self._cancel: threading.Event | None = None
         self._worker: Worker | None = None
-        self._load_seq = 0
-        self._after_load: Callable[[ResultsData | None], str] | None = None
+        self.progress_message = ""
 
     # ---- layout ----------------------------------------------------------------------------
 
@@ -186,6 +147,8 @@ class ResultsScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        # ← → scroll the table sideways: the metric tabs change with ] and [ only.
+        self.query_one(Tabs).can_focus = False
         self.query_one("#results-progress").display = False
         self.reload()
         self.query_one(
@@ -193,53 +156,16 @@ class ResultsScreen(Screen):
         ).focus()
 
     def on_screen_resume(self) -> None:
-        if self.is_mounted and not self.fitting:
-            self.reload()
+        if not self.fitting:
+            super().on_screen_resume()
 
-    # ---- data ------------------------------------------------------------------------------
+    def results_options(self) -> dict:
+        return {"instant": self.instant, "threshold": self.threshold, "min_labels": self.min_labels}
 
-    def reload(self) -> None:
-        """Read the latest fit (or the instant posterior) through core in a thread, then redraw.
-
-        The report takes a few hundred milliseconds on a real eval set: the screen stays live.
-        """
-        self._load_seq += 1
-        seq, prefer = self._load_seq, self.source
-        self.loading = True
-        self.run_worker(
-            lambda: self._load_in_thread(seq, prefer),
-            name="load",
-            group="load",
-            thread=True,
-            exit_on_error=False,
-        )
-
-    def _load_in_thread(self, seq: int, prefer: str) -> None:
-        try:
-            data = load_results(
-                self.store,
-                self.eval_set,
-                prefer=prefer,
-                threshold=self.threshold,
-                min_labels=self.min_labels,
-            )
-        except Exception as exc:  # a broken fit must not take the screen down
-            self.post_message(
-                self.Loaded(seq, None, f"cannot show results: {type(exc).__name__}: {exc}")
-            )
-            return
-        self.post_message(self.Loaded(seq, data, ""))
-
-    @on(Loaded)
-    def _on_loaded(self, event: Loaded) -> None:
-        if event.seq != self._load_seq:
-            return  # a newer reload is on its way
-        self.loading = False
-        self.data = event.data
-        if event.error:
-            self.status = event.error
-        elif self._after_load:
-            self.status, self._after_load = self._after_load(event.data), None
+    def show(self, data: Results | None, error: str) -> None:
+        self.data = data
+        if error:
+            self.status = error
         self.redraw()
         # Textual measures the active tab for its underline once, after a refresh, and about
         # one time in two before the tab has a width: the underline then stays empty. Place it
@@ -250,125 +176,36 @@ class ResultsScreen(Screen):
     def redraw(self) -> None:
         self._draw_status()
         data = self.data
+        self.compact = data is not None and not fits_full(self.size.width, len(data.models))
         for k, metric in enumerate(self.eval_set.metrics):
             table = self.query_one(f"#results-table-{k}", DataTable)
             view = data.table(metric.name) if data else None
-            self._fill_metric(table, view)
-        self._fill_all(self.query_one("#results-table-all", DataTable))
-        self._draw_candidates()
+            fill_metric(table, view, data, self.threshold, self.ascii, self.compact)
+        fill_all(self.query_one("#results-table-all", DataTable), data, self.threshold, self.ascii)
+        legend = COMPACT_LEGEND if self.compact else LEGEND
+        if self.ascii:
+            legend = legend.replace("✔", "+").replace("✘", "x")
+        self.query_one("#results-legend", Static).update(Text(legend, style="dim"))
+        width = self.size.width - 1 if (self.size.width < 120 or self.compact) else None
+        text = candidate_lines(data, self.threshold, self.ascii, width)
+        self.query_one("#results-candidates", Static).update(text)
+
+    def on_resize(self) -> None:
+        if self.data is not None and self.compact == fits_full(
+            self.size.width, len(self.data.models)
+        ):
+            self.redraw()  # crossed the width where the full columns fit (or stopped fitting)
 
     def _draw_status(self) -> None:
-        data = self.data
-        text = Text()
-        if data is None:
-            text.append(
-                self.status or ("loading..." if self.loading else "no results"), style="bold"
-            )
-        else:
-            if data.source == "instant":
-                text.append(INSTANT_NOTE, style="bold")
-            elif data.fit is not None:
-                text.append(f"full model, fit #{data.fit.id} of {data.fit.created_at[:19]}")
-            if data.stale:
-                text.append(" · ")
-                text.append("fit is stale: labels changed since", style="bold reverse")
-                if data.source == "full":
-                    text.append(" (i: instant posterior)")
-            if data.fit is not None and data.diagnostics_ok is False:
-                text.append(" · ")
-                text.append("fit diagnostics failed (see calibration)", style="bold reverse")
-            if data.fit is None:
-                text.append(" · no full fit yet")
-            if self.status:
-                text.append(" · " + self.status)
-        self.query_one("#results-status", Static).update(text)
-
-    def _fill_metric(self, table: DataTable, view: MetricView | None) -> None:
-        table.fixed_rows = 0  # an empty table with a fixed row fails to render
-        table.clear(columns=True)
-        if view is None:
-            table.add_column(Text("results"), key="none")
-            table.add_row(Text("no results for this metric"))
-            return
-        axis = table_axis(view)
-        table.add_column(
-            Text("region"),
-            key="__row__",
-            width=min(ROW_WIDTH, max(len(view.quantity), *(len(r) for r in view.rows))),
-        )
-        for model in view.models:
-            table.add_column(one_line(model, COLUMN_WIDTH), width=COLUMN_WIDTH, key=model)
-        table.add_row(
-            Text(view.quantity, style="dim"),
-            *[axis_cell(axis, self.ascii) for _ in view.models],
-            height=2,
-            key="__axis__",
-        )
-        for row in view.rows:
-            cells = [
-                model_cell(
-                    view.cells.get((row, m)), axis, m == view.incumbent, self.ascii, view.pass_label
-                )
-                for m in view.models
-            ]
-            table.add_row(safe_text(row), *cells, height=4 if view.pass_label else 3, key=row)
-        table.fixed_rows = 1  # the axis stays in view while scrolling down
-
-    def _fill_all(self, table: DataTable) -> None:
-        table.clear(columns=True)
-        data = self.data
-        if data is None or not data.tables:
-            table.add_column(Text("results"), key="none")
-            table.add_row(Text("no results"))
-            return
-        models: list[str] = []
-        for view in data.tables:
-            models += [m for m in view.models if m not in models]
-        table.add_column(
-            Text("overall"),
-            key="__row__",
-            width=min(ROW_WIDTH, max(max(len(v.metric), len(v.quantity)) for v in data.tables)),
-        )
-        for model in models:
-            table.add_column(one_line(model, COLUMN_WIDTH), width=COLUMN_WIDTH, key=model)
-        for view in data.tables:
-            overall = view.rows[-1]
-            cells = [
-                summary_cell(view.cells.get((overall, m)), m == view.incumbent, self.ascii)
-                for m in models
-            ]
-            name = safe_text(view.metric)
-            name.append("\n" + view.quantity, style="dim")
-            table.add_row(name, *cells, height=2, key=view.metric)
-
-    def _draw_candidates(self) -> None:
-        text = Text()
-        data = self.data
-        if data is None:
-            self.query_one("#results-candidates", Static).update(text)
-            return
-        for line in data.candidates:
-            text.append_text(verdict_text(line.verdict, self.ascii))
-            text.append(" ")
-            text.append_text(one_line(line.candidate, 30))
-            text.append(f"  P(all hold) {num(line.joint, '.2f')}")
-            reason = line.reason  # without the joint probability, which is shown already
-            if reason:  # reasons name regions and metrics from the user's files: data, not markup
-                text.append(f" · {clean(reason, False)}", style="dim")
-            if line.verdict == "undecided" and line.needed:
-                text.append(
-                    "\n    labels needed: " + "; ".join(clean(n, False) for n in line.needed)
-                )
-            text.append("\n")
-        text.rstrip()
-        self.query_one("#results-candidates", Static).update(text)
+        status = status_text(self.data, self.status, self.reading)
+        self.query_one("#results-status", Static).update(status)
 
     # ---- the fit ---------------------------------------------------------------------------
 
     def action_fit(self) -> None:
         if self.fitting:
             return
-        if getattr(self.store, "read_only", False):
+        if self.workspace.read_only:
             self.notify("workspace is open read-only: cannot keep a fit", severity="warning")
             return
         self._cancel = threading.Event()
@@ -395,15 +232,14 @@ class ResultsScreen(Screen):
                 self.post_message(self.FitProgressed(float(fraction), str(message)))
 
         try:
-            settings = self.settings if self.settings is not None else default_settings()
-            fit = self.fitter(
-                self.store, self.eval_set, settings, on_progress=on_progress, cancel=cancel
+            fit = self.workspace.fit(
+                self.eval_set, self.settings, on_progress=on_progress, cancel=cancel
             )
+        except FitCancelled:
+            self.post_message(self.FitStopped())
+            return
         except Exception as exc:
-            if cancel.is_set() or type(exc).__name__.endswith("Cancelled"):
-                self.post_message(self.FitStopped())
-            else:
-                self.post_message(self.FitFailed(f"{type(exc).__name__}: {exc}"))
+            self.post_message(self.FitFailed(f"{type(exc).__name__}: {exc}"))
             return
         self.post_message(self.FitFinished(fit))
 
@@ -421,6 +257,7 @@ class ResultsScreen(Screen):
         self.query_one("#results-progress-bar", ProgressBar).update(
             progress=min(max(event.fraction, 0.0), 1.0)
         )
+        self.progress_message = event.message
         self.query_one("#results-progress-message", Static).update(Text(event.message))
 
     @on(FitFinished)
@@ -428,7 +265,7 @@ class ResultsScreen(Screen):
         self.fitting = False
         fit_id = getattr(event.fit, "id", None)
         self.status = f"fit #{fit_id} finished" if fit_id is not None else "fit finished"
-        self.source = "auto"
+        self.instant = False
         self.reload()
 
     @on(FitStopped)
@@ -459,6 +296,11 @@ class ResultsScreen(Screen):
             if self._worker is not None:
                 self._worker.cancel()
             self.status = "cancelling the fit..."
+            if "compil" in self.progress_message:
+                self.status += (
+                    " (the model is compiling, which cannot be interrupted: the fit stops as "
+                    "soon as it is done, up to half a minute the first time)"
+                )
             self._draw_status()
             return
         self.action_back()
@@ -467,48 +309,76 @@ class ResultsScreen(Screen):
         if self.fitting:
             self.notify("a fit is running: escape cancels it first", severity="warning")
             return
-        back = getattr(
-            self.app, "action_back", None
-        )  # the router's back (it reloads what is under)
-        if back is not None:
-            back()
-        elif len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
+        super().action_back()
 
     def action_toggle_source(self) -> None:
-        current = self.data.source if self.data else "instant"
-        self.source = "full" if current == "instant" else "instant"
+        """Between the fit (updated by the labels since) and the instant posterior."""
+        if self.data is not None and self.data.fit is None:
+            self.status = "no full fit yet: press f"
+            self._draw_status()
+            return
+        self.instant = not self.instant
         self.status = ""
-        wanted = self.source
-        self._after_load = lambda data: (
-            "no full fit yet: press f" if data is not None and data.source != wanted else ""
-        )
         self.reload()
 
     def action_reload(self) -> None:
         self.status = ""
-        self.reload()
+        super().action_reload()
+
+    def action_details(self) -> None:
+        """Each candidate's full reason and every labels-needed forecast."""
+        if self.data is not None:
+            text = details_text(self.data, self.threshold, self.ascii)
+            self.app.push_screen(HelpScreen("Details: the candidates", [], text))
+
+    @on(DataTable.CellSelected)
+    def _on_cell_selected(self, event: DataTable.CellSelected) -> None:
+        """enter on a cell: that cell in full (its interval, P(holds), the verdict's reason)."""
+        region, model = str(event.cell_key.row_key.value), str(event.cell_key.column_key.value)
+        tabs = self.query_one(TabbedContent)
+        k = [pane.id for pane in self.query(TabPane)].index(tabs.active)
+        if self.data is None or k >= len(self.eval_set.metrics) or model == "__row__":
+            return
+        if region == "__axis__":
+            return
+        metric = self.eval_set.metrics[k].name
+        text = cell_details(self.data, metric, region, model, self.threshold)
+        self.app.push_screen(HelpScreen("Details: one cell", [], text))
 
     def action_calibration(self) -> None:
         from changeover.tui.screens.calibration import CalibrationScreen
 
-        self.app.push_screen(CalibrationScreen(self.store, self.eval_set))
-
-    def _switch_tab(self, step: int) -> None:
-        tabs = self.query_one(TabbedContent)
-        ids = [pane.id for pane in self.query(TabPane)]
-        if not ids:
-            return
-        k = ids.index(tabs.active) if tabs.active in ids else 0
-        tabs.active = ids[(k + step) % len(ids)]
-        table = self.query_one(f"#{tabs.active} DataTable", DataTable)
-        table.focus()
-
-    def action_next_tab(self) -> None:
-        self._switch_tab(1)
-
-    def action_previous_tab(self) -> None:
-        self._switch_tab(-1)
+        self.app.push_screen(CalibrationScreen(self.workspace, self.eval_set))
 
     def verdict_plain(self, verdict: str | None) -> str:
         return verdict_label(verdict, self.ascii)
+
+
+def status_text(data: Results | None, status: str, loading: bool) -> Text:
+    """Where the numbers come from, whether the fit is stale or failed, and what to press."""
+    text = Text()
+    if data is None:
+        text.append(status or ("loading..." if loading else "no results"), style="bold")
+        return text
+    fit = data.fit
+    if data.source == INSTANT:
+        what = "instant posterior (unpooled, conjugate)"
+        text.append(what + (" · i: the fit" if fit else " · no full fit yet: f fits"), style="bold")
+    elif fit is not None:
+        text.append(f"fit #{fit.id} of {fit.created_at[:16].replace('T', ' ')}")
+        if fit.settings.is_quick:
+            text.append(" (quick: a first look)")
+    if data.stale and fit is not None:
+        text.append(" · ")
+        since = f"{data.labels_since} label(s) since" if data.labels_since else "counts changed"
+        if data.source == UPDATED:
+            text.append(f"stale: {since}, shown updated by them", style="bold")
+            text.append(" · f refits")
+        elif data.source != INSTANT:
+            text.append(f"stale: {since}; too far to update: f refits", style="bold reverse")
+    if data.failed:
+        text.append(" · ")
+        text.append("fit diagnostics failed (see calibration)", style="bold reverse")
+    if status:
+        text.append(" · " + status)
+    return text

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
+from changeover.core.results import Cell, probability_text
+
 GLYPHS = {"ready": "✔", "not ready": "✘", "undecided": "?"}
 ASCII_GLYPHS = {"ready": "+", "not ready": "x", "undecided": "?"}
 # Styles are theme-independent attributes only; colour comes from app.tcss where classes apply.
@@ -167,40 +169,45 @@ def num(x: float | None, fmt: str = ".3f", signed: bool = False) -> str:
 
 
 def model_cell(
-    cell, axis: Axis, incumbent: bool, ascii: bool = False, pass_label: str | None = None
+    cell: Cell | None,
+    axis: Axis,
+    threshold: float,
+    ascii: bool = False,
+    pass_label: str | None = None,
 ) -> Text:
-    """`cell` has mean, lo, hi, delta, p, verdict and pass_share (tui.screens.results_data.CellView).
-
-    Three lines: mean and 90% interval; the bar on the shared axis; delta, P, verdict.
-    Scales with a pass level get a fourth: the share at or above it, with its interval."""
+    """Three lines: mean and 90% interval; the bar on the shared axis; delta, P(holds) and the
+    verdict (or "incumbent"). Scales with a pass level get a fourth: the share at or above it."""
     if cell is None:
         return Text("no data", style="dim")
     fmt = ".3f" if axis.hi <= 1.0 else ".2f"
-    text = Text(f"{num(cell.mean, fmt)} [{num(cell.lo, fmt)},{num(cell.hi, fmt)}]\n")
-    text.append(axis.bar(cell.lo, cell.mean, cell.hi, ascii=ascii) + "\n")
-    if incumbent:
-        text.append("incumbent", style="italic")
-    else:
-        text.append(f"{num(cell.delta, fmt, signed=True)} {num(cell.p, '.2f')} ")
-        text.append_text(verdict_text(cell.verdict, ascii))
+    v = cell.value
+    text = Text(f"{num(v.mean, fmt)} [{num(v.lower, fmt)},{num(v.upper, fmt)}]\n")
+    text.append(axis.bar(v.lower, v.mean, v.upper, ascii=ascii) + "\n")
+    _verdict_line(text, cell, threshold, fmt, ascii)
     if pass_label and cell.pass_share is not None:
-        mean, lo, hi = cell.pass_share
-        text.append(f"\n{pass_label} {num(mean)} [{num(lo)},{num(hi)}]", style="dim")
+        ps = cell.pass_share
+        text.append(f"\n{pass_label} {num(ps.mean)} [{num(ps.lower)},{num(ps.upper)}]", style="dim")
     return text
+
+
+def _verdict_line(text: Text, cell: Cell, threshold: float, fmt: str, ascii: bool) -> None:
+    if cell.decision is None or cell.delta is None:
+        text.append("incumbent", style="italic")
+        return
+    p = probability_text(cell.decision.probability, threshold)
+    text.append(f"{num(cell.delta.mean, fmt, signed=True)} {p} ")
+    text.append_text(verdict_text(cell.decision.verdict, ascii))
 
 
 def axis_cell(axis: Axis, ascii: bool = False) -> Text:
     return Text(axis.ruler(ascii) + "\n" + axis.labels(), style="dim")
 
 
-def summary_cell(cell, incumbent: bool, ascii: bool = False) -> Text:
-    """The all-metrics view: overall mean and interval; delta, P and verdict."""
+def summary_cell(cell: Cell | None, threshold: float, ascii: bool = False) -> Text:
+    """The all-metrics view: overall mean and interval; delta, P(holds) and verdict."""
     if cell is None:
         return Text("no data", style="dim")
-    text = Text(f"{num(cell.mean)} [{num(cell.lo)},{num(cell.hi)}]\n")
-    if incumbent:
-        text.append("incumbent", style="italic")
-    else:
-        text.append(f"{num(cell.delta, signed=True)} {num(cell.p, '.2f')} ")
-        text.append_text(verdict_text(cell.verdict, ascii))
+    v = cell.value
+    text = Text(f"{num(v.mean)} [{num(v.lower)},{num(v.upper)}]\n")
+    _verdict_line(text, cell, threshold, ".3f", ascii)
     return text

@@ -9,35 +9,14 @@ from __future__ import annotations
 
 from rich.text import Text
 
-# Bidirectional overrides and isolates can make text read differently from what it is.
-_BIDI = {0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069}
-
-
-def _visible(code: int) -> str:
-    if code < 0x20:
-        return chr(0x2400 + code)  # the Unicode "control pictures" block: ␀ ... ␟ (␛ for ESC)
-    if code == 0x7F:
-        return "␡"
-    return f"<U+{code:04X}>"  # C1 controls and bidi marks have no picture of their own
-
-
-_TABLE = {
-    c: _visible(c)
-    for c in [*range(0x20), 0x7F, *range(0x80, 0xA0), *_BIDI]
-    if c not in (0x09, 0x0A)
-}
+from changeover.core.text import inert
 
 
 def clean(text: object, newlines: bool = True) -> str:
-    """`text` with every control character except newline and tab made visible.
-
-    With `newlines=False` (table cells, one-line previews) newlines and tabs become spaces.
-    """
-    s = "" if text is None else str(text)
-    s = s.replace("\r\n", "\n").translate(_TABLE)
-    if not newlines:
-        s = s.replace("\n", " ").replace("\t", " ")
-    return s
+    """`text` with every control character except newline and tab made visible (core.text.inert:
+    the one rule every face uses). With `newlines=False` (table cells, one-line previews)
+    newlines and tabs become spaces."""
+    return inert(text, newlines=newlines)
 
 
 DISPLAY_LIMIT = 20_000  # characters of one text laid out on screen (a 1 MB response stays usable)

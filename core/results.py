@@ -1,0 +1,380 @@
+"""The results of an eval set as one typed value, built once and formatted by every face.
+
+`Results` holds everything the results and calibration screens, the eval-sets summary, the
+report (text, Markdown, JSON, CSV) and export show: per metric the cells (mean and 90%
+interval, share at the pass level, difference to the incumbent, verdict with its reason), each
+candidate's verdict with the joint probability and the labels needed, the judge's calibration
+per cell, agreement between raters, the baselines, the fit's diagnostics, where the numbers
+came from (a kept fit, brought up to date with the labels since, or the instant posterior) and
+the warnings. `build_results` makes it from posterior draws; core/workspace.py decides which
+draws. Faces format it and compute nothing.
+
+Quantities: a yes/no metric's rate of its positive (last) level; an L-point scale's mean level
+on 1..L, plus the share at or above the pass level. "overall" is the traffic-weighted sum over
+regions; delta = candidate - incumbent, draw by draw.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from changeover.core.agreement import RaterAgreement
+from changeover.core.calibration import CELL_MINIMUM, CalibrationCell, calibration_cells
+from changeover.core.counts import Counts
+from changeover.core.decide import CandidateDecision, Decision, decide, decide_all, specs_of
+from changeover.core.posterior import Interval, Posterior, interval
+from changeover.core.types import ChangeoverError, Diagnostics, EvalSet, FitRecord
+
+if TYPE_CHECKING:
+    from changeover.core.baselines import BaselineCell
+
+# Where the numbers come from.
+FULL = "full"  # a kept fit of the calibration model, on the counts it saw
+UPDATED = "updated"  # a kept fit reweighted by the labels given since (core/reweight.py)
+INSTANT = "instant"  # the conjugate, unpooled posterior (no fit yet, or asked for)
+
+
+@dataclass(frozen=True)
+class Cell:
+    model: str
+    labels: int | None
+    value: Interval
+    pass_share: Interval | None = None
+    delta: Interval | None = None  # None for the incumbent
+    decision: Decision | None = None
+
+
+@dataclass(frozen=True)
+class Row:
+    region: str  # a region or "overall"
+    weight: float
+    cells: tuple[Cell, ...]
+
+    def cell(self, model: str) -> Cell | None:
+        return next((c for c in self.cells if c.model == model), None)
+
+
+@dataclass(frozen=True)
+class MetricTable:
+    name: str
+    levels: tuple[str, ...]
+    direction: str
+    margin: float
+    quantity: str  # "rate" or "mean_level"
+    pass_level: int | None
+    source: str
+    rows: tuple[Row, ...]
+
+    @property
+    def quantity_label(self) -> str:
+        """What the numbers are: 'rate of yes', 'mean level 1-5'."""
+        if self.quantity == "rate":
+            return f"rate of {self.levels[-1]}"
+        return f"mean level 1-{len(self.levels)}"
+
+    @property
+    def pass_label(self) -> str | None:
+        """'>=4' for a scale with a pass level, else None."""
+        if self.pass_level is None or self.quantity == "rate":
+            return None
+        return f">={self.levels[self.pass_level]}"
+
+    def row(self, region: str) -> Row | None:
+        return next((r for r in self.rows if r.region == region), None)
+
+
+@dataclass(frozen=True)
+class Flag:
+    kind: str  # stale_fit, instant_posterior, diagnostics, unlabelled_cell, ties, open_labels,
+    # open_labels_counted, missing_judgments
+    message: str
+
+
+@dataclass(frozen=True)
+class Results:
+    eval_set: str
+    incumbent: str
+    models: tuple[str, ...]  # incumbent first
+    regions: tuple[tuple[str, float], ...]  # (name, traffic weight)
+    threshold: float
+    min_labels: int
+    source: str  # FULL, UPDATED or INSTANT
+    metrics: tuple[MetricTable, ...]
+    candidates: tuple[CandidateDecision, ...]
+    calibration: tuple[CalibrationCell, ...]
+    baselines: tuple[BaselineCell, ...] = ()
+    agreement: Mapping[str, RaterAgreement] = field(default_factory=dict)
+    fit: FitRecord | None = None
+    stale: bool = False  # labels (or judgments) changed since the fit
+    labels_since: int = 0  # label events given since the fit
+    khat: float | None = None  # Pareto k of the update by the labels since (UPDATED, or refused)
+    diagnostics: Diagnostics | None = None
+    flags: tuple[Flag, ...] = ()
+
+    def table(self, metric: str) -> MetricTable | None:
+        return next((t for t in self.metrics if t.name == metric), None)
+
+    def candidate(self, model: str) -> CandidateDecision | None:
+        return next((c for c in self.candidates if c.candidate == model), None)
+
+    def cell(self, metric: str, region: str, model: str) -> Cell | None:
+        table = self.table(metric)
+        row = None if table is None else table.row(region)
+        return None if row is None else row.cell(model)
+
+    def calibration_of(self, metric: str) -> tuple[CalibrationCell, ...]:
+        return tuple(c for c in self.calibration if c.metric == metric)
+
+    @property
+    def failed(self) -> bool:
+        """The fit behind these results failed its diagnostics."""
+        return self.diagnostics is not None and not self.diagnostics.ok
+
+
+def probability_text(p: float | None, threshold: float) -> str:
+    """A probability with two decimals, or as many more (up to four) as it takes for the shown
+    number to sit on the same side of the threshold as the verdict: never `0.95` beside
+    "undecided" at threshold 0.95 (shown `0.9495` then)."""
+    if p is None or not np.isfinite(p):
+        return "-"
+    above = p >= threshold - 1e-9
+    for digits in (2, 3, 4):
+        shown = round(p, digits)
+        if (shown >= threshold - 1e-12) == above:
+            return f"{p:.{digits}f}"
+    return f"{math.floor(p * 1e4) / 1e4:.4f}"  # just below: cut, do not round up to it
+
+
+# ---- building -----------------------------------------------------------------------------
+
+
+def _cell_labels(post: Posterior) -> list[list[int]] | None:
+    table = (post.flags or {}).get("cell_labels")
+    return None if table is None else [[int(x) for x in row] for row in table]
+
+
+def _metric_table(
+    post: Posterior, eval_set: EvalSet, models: tuple[str, ...], threshold: float
+) -> MetricTable:
+    metric = eval_set.metric(post.metric)
+    incumbent = eval_set.incumbent
+    q, share = post.quantity(), post.pass_share()
+    labels = _cell_labels(post)
+    i = post.model_index(incumbent)
+    rows = []
+    for r, region in enumerate([*post.regions, "overall"]):
+        overall = region == "overall"
+
+        def pick(a: np.ndarray, r: int = r, overall: bool = overall) -> np.ndarray:
+            return a @ post.weights if overall else a[:, :, r]
+
+        qq, ss = pick(q), None if share is None else pick(share)
+        cells = []
+        for model in models:
+            m = post.model_index(model)
+            n = None if labels is None else (sum(labels[m]) if overall else labels[m][r])
+            delta = dec = None
+            if model != incumbent:
+                d = qq[:, m] - qq[:, i]
+                delta = interval(d)
+                dec = decide(d, metric.direction, metric.margin, threshold)
+            pass_share = None if ss is None else interval(ss[:, m])
+            cells.append(Cell(model, n, interval(qq[:, m]), pass_share, delta, dec))
+        weight = 1.0 if overall else float(post.weights[r])
+        rows.append(Row(region, weight, tuple(cells)))
+    return MetricTable(
+        post.metric,
+        tuple(post.levels),
+        metric.direction,
+        float(metric.margin),
+        "rate" if post.is_binary else "mean_level",
+        post.pass_level,
+        post.source,
+        tuple(rows),
+    )
+
+
+def _models(eval_set: EvalSet, posteriors: Sequence[Posterior]) -> tuple[str, ...]:
+    incumbent = eval_set.incumbent
+    models = [incumbent]
+    known = {m.name for m in eval_set.metrics}
+    for post in posteriors:
+        if post.metric not in known:
+            raise ChangeoverError(
+                f"the fit has metric {post.metric!r}, which eval set {eval_set.name!r} no "
+                "longer defines: fit again"
+            )
+        if incumbent not in post.models:
+            raise ChangeoverError(
+                f"metric {post.metric!r}: the incumbent {incumbent!r} is not among the fitted "
+                f"models {list(post.models)}"
+            )
+        models += [m for m in post.models if m not in models]
+    return tuple(models)
+
+
+def build_results(
+    eval_set: EvalSet,
+    posteriors: Sequence[Posterior],
+    *,
+    source: str,
+    counts: Mapping[str, Counts] | None = None,
+    fit: FitRecord | None = None,
+    stale: bool = False,
+    labels_since: int = 0,
+    khat: float | None = None,
+    agreement: Mapping[str, RaterAgreement] | None = None,
+    threshold: float = 0.95,
+    min_labels: int = 30,
+    cell_minimum: int = CELL_MINIMUM,
+) -> Results:
+    """The results value from posterior draws of some or all metrics of `eval_set`.
+
+    `counts` (today's, metric -> Counts) add the count tables and the baselines; `fit`, `stale`,
+    `labels_since` and `khat` say where the draws came from."""
+    from changeover.core.baselines import baselines_all  # scipy: only when results are built
+
+    if not posteriors:
+        raise ChangeoverError(f"eval set {eval_set.name!r}: nothing to show (no posterior)")
+    models = _models(eval_set, posteriors)
+    names = {p.metric for p in posteriors}
+    specs = {k: v for k, v in specs_of(eval_set).items() if k in names}
+    counts = {k: v for k, v in (counts or {}).items() if k in names}
+    weights = dict(zip(eval_set.region_names, eval_set.traffic_weights))
+    diagnostics = fit.diagnostics if (fit is not None and source != INSTANT) else None
+    results = Results(
+        eval_set=eval_set.name,
+        incumbent=eval_set.incumbent,
+        models=models,
+        regions=tuple(zip(posteriors[0].regions, (float(w) for w in posteriors[0].weights))),
+        threshold=float(threshold),
+        min_labels=int(min_labels),
+        source=source,
+        metrics=tuple(_metric_table(p, eval_set, models, threshold) for p in posteriors),
+        candidates=tuple(decide_all(posteriors, specs, eval_set.incumbent, threshold, min_labels)),
+        calibration=tuple(
+            c for p in posteriors for c in calibration_cells(p, counts.get(p.metric), cell_minimum)
+        ),
+        baselines=tuple(baselines_all(counts, weights)) if counts else (),
+        agreement={k: v for k, v in (agreement or {}).items() if k in names},
+        fit=fit,
+        stale=stale,
+        labels_since=labels_since,
+        khat=khat,
+        diagnostics=diagnostics,
+    )
+    flags = _flags(results, posteriors, counts)
+    return replace(results, flags=tuple(flags))
+
+
+# ---- what to do about a failed fit, and the warnings -----------------------------------------
+
+
+def failure_kind(diagnostics: Diagnostics, quick: bool = False) -> str:
+    """Why a fit failed its diagnostics, as far as what to do goes: "quick" (a quick fit is
+    simply too short to pass), "divergences" or "mixing" (R-hat or ESS)."""
+    if quick:
+        return "quick"
+    return "divergences" if diagnostics.divergences else "mixing"
+
+
+def refit_hint(diagnostics: Diagnostics, quick: bool = False) -> str:
+    """What to do about a failed fit, for the command line."""
+    return {
+        "quick": "a quick fit is too short to pass them: fit without --quick",
+        "divergences": (
+            "refit with another seed (changeover fit --seed N), or with smaller steps "
+            "(changeover fit --target-accept 0.98: slower, fewer divergences)"
+        ),
+        "mixing": "refit with another seed (changeover fit --seed N)",
+    }[failure_kind(diagnostics, quick)]
+
+
+def _flags(
+    results: Results, posteriors: Sequence[Posterior], counts: Mapping[str, Counts]
+) -> list[Flag]:
+    flags = []
+    fit = results.fit
+    if fit is not None and results.stale:
+        since = f"{results.labels_since} label(s) given since" if results.labels_since else ""
+        since = since or "labels or judgments changed since"
+        if results.source == UPDATED:
+            how = (
+                f"{since}; shown updated by them (importance weights, Pareto k "
+                f"{results.khat:.2f}); fit again for the full model"
+            )
+        else:
+            why = (
+                f"the update by them is unreliable (Pareto k {results.khat:.2f} > 0.7)"
+                if results.khat is not None and np.isfinite(results.khat)
+                else "the fit cannot be updated (it kept no counts, or models or regions changed)"
+            )
+            how = f"{since}; {why}: shown as fitted; fit again"
+        flags.append(Flag("stale_fit", f"fit #{fit.id} is stale: {how}"))
+    if results.source == INSTANT:
+        flags.append(
+            Flag(
+                "instant_posterior",
+                "instant posterior (conjugate, unpooled, no sampling): a quick look, not the "
+                "full model",
+            )
+        )
+    d = results.diagnostics
+    if d is not None and not d.ok:
+        parts = d.reasons or (f"max R-hat {d.max_rhat:.3f}", f"{d.divergences} divergences")
+        quick = fit is not None and fit.settings.is_quick
+        flags.append(
+            Flag(
+                "diagnostics",
+                "the fit failed its diagnostics (R-hat <= 1.01, ESS >= 400, no divergences): "
+                + "; ".join(parts)
+                + "; "
+                + refit_hint(d, quick),
+            )
+        )
+    for post in posteriors:
+        for model, region in (post.flags or {}).get("unlabelled_cells") or ():
+            flags.append(
+                Flag(
+                    "unlabelled_cell",
+                    f"{post.metric}: no human labels for {model} in {region}; its estimate "
+                    "leans on the pooling",
+                )
+            )
+    for c in counts.values():
+        if c.ties:
+            flags.append(
+                Flag(
+                    "ties",
+                    f"{c.metric}: {c.ties} labelled response(s) left out because their raters tied",
+                )
+            )
+        if c.left_out:  # counts_for: labels chosen in browse stay out of the fit
+            flags.append(
+                Flag(
+                    "open_labels",
+                    f"{c.metric}: {c.left_out} labelled response(s) left out of the fit: their "
+                    "labels were chosen in browse (open), not drawn at random",
+                )
+            )
+        if c.open_counted:
+            flags.append(
+                Flag(
+                    "open_labels_counted",
+                    f"{c.metric}: {c.open_counted} response(s) labelled openly in browse count as "
+                    "if drawn at random: the intervals may be too narrow",
+                )
+            )
+        if c.missing_judgments:
+            flags.append(
+                Flag(
+                    "missing_judgments",
+                    f"{c.metric}: {c.missing_judgments} response(s) without a usable judge verdict",
+                )
+            )
+    return flags

@@ -1,0 +1,299 @@
+"""The workspace file: schema and migrations, opening, and transactions.
+
+Writes run in short `BEGIN IMMEDIATE` transactions (one per label); the journal is WAL so
+readers never block the rater; a busy timeout rides out other writers. Ratings are
+append-only events: an undo is a new row that retracts an earlier one.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+
+from changeover.core.types import ChangeoverError, WorkspaceError
+
+APP_ID = "changeover"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 10_000
+WRITE_WAIT_S = 120.0  # how long a write waits for the lock, busy timeout after busy timeout
+
+MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE changeover_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE eval_sets (
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, description TEXT NOT NULL DEFAULT '',
+        incumbent TEXT NOT NULL, judge TEXT NOT NULL DEFAULT 'judge', created_at TEXT NOT NULL);
+    CREATE TABLE regions (
+        eval_set_id INTEGER NOT NULL REFERENCES eval_sets(id), name TEXT NOT NULL,
+        position INTEGER NOT NULL, traffic REAL NOT NULL, PRIMARY KEY (eval_set_id, name));
+    CREATE TABLE metrics (
+        eval_set_id INTEGER NOT NULL REFERENCES eval_sets(id), name TEXT NOT NULL,
+        position INTEGER NOT NULL, levels TEXT NOT NULL, direction TEXT NOT NULL,
+        margin REAL NOT NULL, guideline TEXT NOT NULL, keys TEXT NOT NULL,
+        judge_map TEXT NOT NULL, unmapped TEXT NOT NULL, pass_level INTEGER,
+        PRIMARY KEY (eval_set_id, name));
+    CREATE TABLE models (
+        eval_set_id INTEGER NOT NULL REFERENCES eval_sets(id), name TEXT NOT NULL,
+        position INTEGER NOT NULL, PRIMARY KEY (eval_set_id, name));
+    CREATE TABLE items (
+        id INTEGER PRIMARY KEY, eval_set_id INTEGER NOT NULL REFERENCES eval_sets(id),
+        external_id TEXT NOT NULL, region TEXT NOT NULL, question TEXT NOT NULL,
+        reference TEXT, UNIQUE (eval_set_id, external_id));
+    CREATE INDEX items_region ON items (eval_set_id, region);
+    CREATE TABLE responses (
+        id INTEGER PRIMARY KEY, item_id INTEGER NOT NULL REFERENCES items(id),
+        model TEXT NOT NULL, text TEXT NOT NULL, UNIQUE (item_id, model));
+    CREATE INDEX responses_model ON responses (model, item_id);
+    CREATE TABLE judgments (
+        response_id INTEGER NOT NULL REFERENCES responses(id), metric TEXT NOT NULL,
+        judge TEXT NOT NULL, value INTEGER, raw TEXT, score REAL, rationale TEXT,
+        PRIMARY KEY (response_id, metric)) WITHOUT ROWID;
+    CREATE TABLE ratings (
+        id INTEGER PRIMARY KEY, response_id INTEGER NOT NULL REFERENCES responses(id),
+        metric TEXT NOT NULL, rater TEXT NOT NULL, value INTEGER, created_at TEXT NOT NULL,
+        blind INTEGER NOT NULL DEFAULT 1, source TEXT NOT NULL DEFAULT 'app',
+        retracts INTEGER REFERENCES ratings(id));
+    CREATE INDEX ratings_response ON ratings (response_id, metric);
+    CREATE INDEX ratings_retracts ON ratings (retracts);
+    CREATE VIEW active_ratings AS
+        SELECT r.* FROM ratings r
+        WHERE r.retracts IS NULL
+          AND NOT EXISTS (SELECT 1 FROM ratings x WHERE x.retracts = r.id);
+    CREATE TABLE fits (
+        id INTEGER PRIMARY KEY, eval_set_id INTEGER NOT NULL REFERENCES eval_sets(id),
+        created_at TEXT NOT NULL, settings TEXT NOT NULL, data_hash TEXT NOT NULL,
+        diagnostics TEXT NOT NULL, summary TEXT NOT NULL, draws BLOB NOT NULL);
+    """,
+}
+
+
+def now() -> str:
+    """UTC timestamp with microseconds, sortable as text."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _peek(uri: str) -> tuple[set[str], int, str | None]:
+    """Tables, schema version and app id of a database, read through `uri`."""
+    con = sqlite3.connect(uri, uri=True)
+    try:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        app = None
+        if "changeover_meta" in tables:
+            row = con.execute("SELECT value FROM changeover_meta WHERE key='app'").fetchone()
+            app = row[0] if row else None
+        return tables, version, app
+    finally:
+        con.close()
+
+
+def _check_existing(path: Path) -> None:
+    """Refuse a file that is not a changeover workspace, without writing a byte to it."""
+    if path.stat().st_size == 0:
+        return
+    try:
+        try:
+            tables, version, app = _peek(f"file:{path}?mode=ro")
+        except sqlite3.OperationalError:
+            # A cleanly closed WAL workspace on a read-only file system: no -shm can be made.
+            tables, version, app = _peek(f"file:{path}?immutable=1")
+    except sqlite3.DatabaseError as exc:
+        raise WorkspaceError(f"{path}: not a changeover workspace ({exc})") from None
+    if app != APP_ID:
+        what = "an empty SQLite database" if not tables else "a SQLite database of another program"
+        raise WorkspaceError(f"{path}: not a changeover workspace ({what})")
+    if version > SCHEMA_VERSION:
+        raise WorkspaceError(
+            f"{path}: written by a newer changeover (schema {version}; this version reads up to "
+            f"{SCHEMA_VERSION}). Upgrade changeover to open it."
+        )
+
+
+class StoreBase:
+    """The connection to a workspace file. Thread-safe: one connection guarded by a lock."""
+
+    def __init__(self, con: sqlite3.Connection, path: Path | None, read_only: bool = False):
+        self.con = con
+        self.path = path
+        self.read_only = read_only
+        self._lock = threading.RLock()
+        self._in_write = False
+
+    # ---- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, create: bool = False, read_only: bool = False) -> Self:
+        """Open (or with `create`, make) a workspace file; refuse foreign or newer files."""
+        path = Path(path)
+        if path.exists():
+            if path.is_dir():
+                raise WorkspaceError(f"{path}: is a directory, not a workspace file")
+            _check_existing(path)
+        elif not create:
+            raise WorkspaceError(f"{path}: no such workspace")
+        elif read_only:
+            raise WorkspaceError(f"{path}: no such workspace (and --read-only cannot create one)")
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            os.close(fd)
+        if read_only:
+            con = cls._connect_read_only(path)
+        else:
+            con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        store = cls(con, path, read_only=read_only)
+        if not read_only:
+            try:
+                con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                con.execute("PRAGMA journal_mode = WAL")
+                con.execute("PRAGMA synchronous = NORMAL")
+                store.migrate()
+            except sqlite3.OperationalError as exc:
+                con.close()
+                unwritable = not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+                if unwritable or "readonly" in str(exc):
+                    raise WorkspaceError(
+                        f"{path}: cannot be written here ({exc}); open it with --read-only "
+                        "to review it"
+                    ) from None
+                raise WorkspaceError(f"{path}: cannot be opened ({exc})") from None
+        return store
+
+    @staticmethod
+    def _connect_read_only(path: Path) -> sqlite3.Connection:
+        # mode=ro still needs the -shm file of a WAL database; on a read-only file system
+        # `immutable=1` is the only way in (no other process can be writing there anyway).
+        for params in ("mode=ro", "immutable=1"):
+            con = sqlite3.connect(
+                f"file:{path}?{params}", uri=True, isolation_level=None, check_same_thread=False
+            )
+            try:
+                con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                return con
+            except sqlite3.OperationalError:
+                con.close()
+        raise WorkspaceError(f"{path}: cannot be opened for reading")
+
+    @classmethod
+    def memory(cls) -> Self:
+        """A fresh in-memory workspace, for tests."""
+        con = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        store = cls(con, None)
+        store.migrate()
+        return store
+
+    def close(self) -> None:
+        with self._lock:
+            self.con.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Self]:
+        """A second, read-only connection to the same workspace, for long reads in a worker
+        thread (a count over a million rows) that must not hold this connection's lock; the
+        store itself when it lives in memory."""
+        if self.path is None:
+            yield self
+            return
+        other = type(self).open(self.path, read_only=True)
+        try:
+            yield other
+        finally:
+            other.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def schema_version(self) -> int:
+        return self.con.execute("PRAGMA user_version").fetchone()[0]
+
+    def migrate(self) -> int:
+        """Apply pending migrations; a no-op when the schema is current. Returns how many ran."""
+        if (
+            self.schema_version() == SCHEMA_VERSION
+            and self._one("SELECT 1 FROM changeover_meta WHERE key = 'app'") is not None
+        ):
+            return 0  # current: no write lock taken, so opening never waits for a long writer
+        ran = 0
+        with self.write():
+            version = self.schema_version()
+            for target in sorted(v for v in MIGRATIONS if v > version):
+                for statement in MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        self.con.execute(statement)
+                self.con.execute(f"PRAGMA user_version = {target}")
+                ran += 1
+            self.con.execute(
+                "INSERT OR IGNORE INTO changeover_meta (key, value) VALUES ('app', ?)", (APP_ID,)
+            )
+        return ran
+
+    # ---- transactions --------------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One `BEGIN IMMEDIATE` transaction; committed on exit, rolled back on error."""
+        if self.read_only:
+            raise ChangeoverError(f"{self.path}: workspace is open read-only")
+        with self._lock:
+            if self._in_write:  # nested: join the outer transaction
+                yield self.con
+                return
+            self._begin()
+            self._in_write = True
+            try:
+                yield self.con
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+            else:
+                self.con.execute("COMMIT")
+            finally:
+                self._in_write = False
+
+    def _begin(self) -> None:
+        """BEGIN IMMEDIATE, waiting out a long writer (a big import's merge) rather than failing
+        after one busy timeout; past WRITE_WAIT_S the error says what is going on."""
+        deadline = time.monotonic() + WRITE_WAIT_S
+        while True:
+            try:
+                self.con.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise ChangeoverError(
+                        f"{self.path}: another process has kept the workspace locked for over "
+                        f"{WRITE_WAIT_S:.0f} s (a large import?); nothing was written, try again"
+                    ) from None
+
+    def _rows(self, sql: str, params: Sequence | dict = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            cur = self.con.execute(sql, params)
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def _all(self, row_type: Any, sql: str, params: Sequence | dict = ()) -> list:
+        """Every row of a query as `row_type` (a named tuple or dataclass whose fields are the
+        query's columns, in order)."""
+        with self._lock:
+            return [row_type(*row) for row in self.con.execute(sql, params).fetchall()]
+
+    def _one(self, sql: str, params: Sequence | dict = ()) -> Any:
+        with self._lock:
+            return self.con.execute(sql, params).fetchone()
+
+    def _scalar(self, sql: str, params: Sequence | dict = ()) -> Any:
+        row = self._one(sql, params)
+        return None if row is None else row[0]

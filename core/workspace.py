@@ -1,0 +1,362 @@
+"""The one path from a workspace file to every face (the app, the command line, export).
+
+A `Workspace` opens the file (for review or for writing), chooses the eval set by one rule for
+every command, hands out responses and takes labels, fits with one default fitter and one seed
+policy, and builds the one `Results` value every face formats (core/results.py), choosing the
+draws by one rule:
+
+- a kept fit (the latest, or the one asked for) on the counts it saw: source "full";
+- when labels came since (the fit is stale), the fit's draws reweighted by the likelihood of
+  those labels (core/reweight.py): source "updated", with the Pareto k; when the weights cannot
+  be trusted the fit is shown as it was, marked stale, and the warning says to fit again. A
+  verdict on screen never changes estimator silently;
+- no fit yet (or asked for): the instant posterior, conjugate and unpooled: source "instant".
+
+The faces (tui/) reach the store and the model only through here.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from changeover.core.counts import Counts, counts_for, data_hash
+from changeover.core.fitting import Fitter, Progress, default_fitter, kept_fit, run_fit
+from changeover.core.settings import Settings
+from changeover.core.store import Store
+from changeover.core.store.rows import EvalSetStats
+from changeover.core.types import (
+    BrowseFilter,
+    BrowseRow,
+    ChangeoverError,
+    EvalSet,
+    EvalSetChoice,
+    FitRecord,
+    Rating,
+    ResponseView,
+)
+
+
+@dataclass(frozen=True)
+class EvalSetSummary:
+    """What the eval-sets screen and `changeover info` show about one eval set."""
+
+    eval_set: EvalSet
+    stats: EvalSetStats
+    models: tuple[str, ...]
+    fits: int
+    latest_fit: FitRecord | None
+    results: Results | None  # of the latest fit (None without a fit, or when not asked)
+
+
+if TYPE_CHECKING:  # the statistics load when results are first asked for, not at start-up
+    from changeover.core.agreement import RaterAgreement
+    from changeover.core.results import Results
+
+
+class Workspace:
+    """A workspace file and what every face does with it."""
+
+    def __init__(self, store: Store, fitter: Fitter | None = None) -> None:
+        self.store = store
+        self._fitter = fitter
+        self._results: dict[tuple, Results] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike,
+        *,
+        read_only: bool = False,
+        create: bool = False,
+        fitter: Fitter | None = None,
+    ) -> Workspace:
+        """Open a workspace file (refusing foreign or newer files); `create` makes a new one."""
+        return cls(Store.open(path, create=create, read_only=read_only), fitter)
+
+    @classmethod
+    def memory(cls, fitter: Fitter | None = None) -> Workspace:
+        """A fresh in-memory workspace (tests)."""
+        return cls(Store.memory(), fitter)
+
+    @property
+    def path(self) -> Path | None:
+        return self.store.path
+
+    @property
+    def read_only(self) -> bool:
+        return self.store.read_only
+
+    @property
+    def name(self) -> str:
+        return self.path.name if self.path else "in-memory workspace"
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Workspace]:
+        """A second, read-only connection for a long read in a worker thread (a count over a
+        million rows) that must not hold up this one."""
+        with self.store.reading() as other:
+            yield self if other is self.store else Workspace(other, self._fitter)
+
+    def schema_version(self) -> int:
+        return self.store.schema_version()
+
+    # ---- eval sets ---------------------------------------------------------------------------
+
+    def eval_sets(self) -> list[EvalSet]:
+        return self.store.eval_sets()
+
+    def eval_set(self, key: int | str) -> EvalSet:
+        return self.store.eval_set(key)
+
+    def choose_eval_set(self, name: str | None, command: str = "changeover") -> EvalSet:
+        """The eval set named; or, named none, the only one. Several and none named is an
+        `EvalSetChoice` (exit 2) that names them; none at all is a data error."""
+        if name is not None:
+            return self.store.eval_set(name)
+        sets = self.store.eval_sets()
+        if not sets:
+            raise ChangeoverError(
+                f"{self.path}: no eval sets yet (changeover import WORKSPACE FILE --spec SPEC)"
+            )
+        if len(sets) > 1:
+            names = ", ".join(repr(s.name) for s in sets)
+            raise EvalSetChoice(
+                f"{command}: {self.path} holds several eval sets ({names}); choose one with "
+                "--eval-set NAME"
+            )
+        return sets[0]
+
+    def models(self, eval_set_id: int) -> list[str]:
+        """Models of an eval set in import order."""
+        return self.store.models(eval_set_id)
+
+    def summary(self, es: EvalSet, with_results: bool = True) -> EvalSetSummary:
+        """Size, labels, fits and (with `with_results`) the latest fit's results."""
+        fits = self.store.fits(es.id)
+        latest = fits[0] if fits else None
+        results = self.results(es) if (with_results and latest is not None) else None
+        return EvalSetSummary(
+            es, self.store.stats(es.id), tuple(self.store.models(es.id)), len(fits), latest, results
+        )
+
+    # ---- responses and labels ------------------------------------------------------------------
+
+    def response_view(self, response_id: int) -> ResponseView:
+        return self.store.response_view(response_id)
+
+    def add_rating(
+        self, response_id: int, metric: str, rater: str, value: int, blind: bool = True
+    ) -> Rating:
+        """Store one label at once, in its own transaction."""
+        return self.store.add_rating(response_id, metric, rater, value, blind=blind)
+
+    def retract(self, rating_id: int, rater: str) -> Rating:
+        return self.store.retract(rating_id, rater)
+
+    def browse_page(
+        self,
+        eval_set_id: int,
+        f: BrowseFilter = BrowseFilter(),
+        after_id: int | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[BrowseRow]:
+        return self.store.browse_page(
+            eval_set_id, f, after_id=after_id, before_id=before_id, limit=limit
+        )
+
+    def browse_count(self, eval_set_id: int, f: BrowseFilter = BrowseFilter()) -> int:
+        return self.store.browse_count(eval_set_id, f)
+
+    def response_total(self, eval_set_id: int) -> int:
+        return self.store.response_total(eval_set_id)
+
+    def queue(self, es: EvalSet, rater: str, seed: int = 0, overlap: float = 0.1) -> Any:
+        """The labelling queue: cells filled to a minimum, then (after a fit) the cells whose
+        labels settle the most open decisions, with a share of blind second labels."""
+        from changeover.core.active import make_scorer
+        from changeover.core.overlap import OverlapQueue
+        from changeover.core.queue import LabelQueue
+
+        fit, posteriors = kept_fit(self.store, es)
+        scorer = None
+        if fit is not None and posteriors:
+            scorer = make_scorer(posteriors, es, min_labels=fit.settings.min_labels)
+        queue = LabelQueue(self.store, es, rater, seed=seed, scorer=scorer)
+        return OverlapQueue(queue, share=overlap, seed=seed) if overlap else queue
+
+    def agreement(self, es: EvalSet) -> dict[str, RaterAgreement]:
+        from changeover.core.agreement import rater_agreement
+
+        return rater_agreement(self.store, es)
+
+    # ---- the statistics ------------------------------------------------------------------------
+
+    def counts(self, es: EvalSet, exclude_raters: tuple[str, ...] = ()) -> dict[str, Counts]:
+        return counts_for(self.store, es, exclude_raters)
+
+    def latest_fit(self, es: EvalSet) -> FitRecord | None:
+        fits = self.store.fits(es.id)
+        return fits[0] if fits else None
+
+    def fit(
+        self,
+        es: EvalSet,
+        settings: Settings | None = None,
+        *,
+        seed: int | None = None,
+        exclude_raters: tuple[str, ...] = (),
+        on_progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+    ) -> FitRecord:
+        """Fit the calibration model and keep the fit (see core/fitting.py for the seed rule:
+        `seed` is used as given; without it a refit after a failed fit moves to the next seed).
+        Raises `FitCancelled` when `cancel` is set, and stores nothing then."""
+        settings = settings or Settings()
+        if seed is not None:
+            settings = Settings.from_dict({**settings.to_dict(), "seed": seed})
+        return run_fit(
+            self.store,
+            es,
+            settings,
+            self._fitter or default_fitter(),
+            seed_given=seed is not None,
+            exclude_raters=exclude_raters,
+            on_progress=on_progress,
+            cancel=cancel,
+        )
+
+    def results(
+        self,
+        es: EvalSet,
+        *,
+        fit_id: int | None = None,
+        instant: bool = False,
+        threshold: float = 0.95,
+        min_labels: int | None = None,
+        metric: str | None = None,
+        require_fit: bool = False,
+    ) -> Results:
+        """The one results value (see the module docstring for which draws it shows).
+
+        `min_labels` defaults to the fit's setting (30); `metric` keeps one metric;
+        `require_fit` refuses the instant posterior (the command line's report and export)."""
+        fit, posteriors = kept_fit(self.store, es, fit_id)
+        if fit is None and require_fit:
+            raise ChangeoverError(
+                f"eval set {es.name!r} has no fit yet: run `changeover fit` first"
+            )
+        excluded = fit.exclude_raters if fit is not None else ()
+        counts = counts_for(self.store, es, excluded)
+        events = self.store.labels_since(es.id, "")  # agreement changes with every label
+        key: tuple = (es.id, fit.id if fit else None, data_hash(counts), events, instant)
+        key += (threshold, min_labels, metric)
+        with self._lock:
+            hit = self._results.get(key)
+        if hit is not None:
+            return hit
+        results = self._build(es, fit, posteriors, counts, instant, threshold, min_labels, metric)
+        with self._lock:
+            if len(self._results) > 32:
+                self._results.clear()
+            self._results[key] = results
+        return results
+
+    def _build(
+        self,
+        es: EvalSet,
+        fit: FitRecord | None,
+        posteriors: list,
+        counts: dict[str, Counts],
+        instant: bool,
+        threshold: float,
+        min_labels: int | None,
+        metric: str | None,
+    ) -> Results:
+        from changeover.core.instant import instant_posterior
+        from changeover.core.results import FULL, INSTANT, UPDATED, build_results
+        from changeover.core.reweight import reweight
+
+        if metric is not None and metric not in {m.name for m in es.metrics}:
+            raise ChangeoverError(
+                f"eval set {es.name!r} has no metric {metric!r} "
+                f"(it has {', '.join(m.name for m in es.metrics)})"
+            )
+        stale, labels_since, khat, source = False, 0, None, FULL
+        if fit is None or instant:
+            source = INSTANT
+            posteriors = [
+                instant_posterior(counts[m.name], es.traffic_weights, pass_level=m.pass_level)
+                for m in es.metrics
+                if m.name in counts
+            ]
+        elif data_hash(counts) != fit.data_hash:
+            stale = True
+            labels_since = self.store.labels_since(es.id, fit.created_at)
+            updates = [
+                reweight(p, counts[p.metric], fit.settings.seed)
+                for p in posteriors
+                if p.metric in counts
+            ]
+            ks = [u.khat for u in updates]
+            khat = max(ks) if ks else None
+            if updates and all(u.usable for u in updates):
+                posteriors, source = [u.posterior for u in updates], UPDATED
+        if metric is not None:
+            posteriors = [p for p in posteriors if p.metric == metric]
+            if not posteriors:
+                raise ChangeoverError(f"fit #{fit.id if fit else '?'} has no metric {metric!r}")
+        if min_labels is None:
+            min_labels = fit.settings.min_labels if fit is not None else Settings().min_labels
+        return build_results(
+            es,
+            posteriors,
+            source=source,
+            counts=counts,
+            fit=fit,
+            stale=stale,
+            labels_since=labels_since,
+            khat=khat,
+            agreement=self.agreement(es),
+            threshold=threshold,
+            min_labels=min_labels,
+        )
+
+    # ---- files ---------------------------------------------------------------------------------
+
+    def import_file(self, path: str | Path, spec: str | Path | EvalSet, fmt: str | None = None):
+        """Import responses, judge verdicts and labels (all or nothing); an `ImportReport`."""
+        from changeover.core.importer import import_file
+
+        return import_file(self.store, path, spec=spec, fmt=fmt)
+
+    def import_labels(self, path: str | Path, es: EvalSet, fmt: str | None = None):
+        """Import human labels for responses of `es` (all or nothing); an `ImportReport`."""
+        from changeover.core.importer import import_labels
+
+        return import_labels(self.store, path, eval_set=es.name, fmt=fmt)
+
+    def export(
+        self, es: EvalSet, what: str, fmt: str, output: str | os.PathLike | IO[str] | None
+    ) -> int:
+        """Write ratings, responses or results (see core/export.py); returns the rows written."""
+        from changeover.core.export import export
+
+        results = self.results(es, require_fit=True) if what == "results" else None
+        return export(self.store, es, what, fmt, output, results=results)
