@@ -21,7 +21,7 @@ ready only if
 
 The checks read the count tables the posterior was computed from (`Posterior.counts`, kept
 with every fit); a posterior without them is decided on the minimum of labels alone, and its
-decisions say so.
+decisions say so (`CandidateDecision.unchecked`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import numpy as np
 from changeover.core.counts import Counts
 from changeover.core.instant import instant_posterior
 
-MIN_CELL_LABELS = 5  # why 5: see DESIGN.md / the README's "Decisions"
+MIN_CELL_LABELS = 5  # why 5: the README's "Decisions"
 UNIDENTIFIED_SHARE = 0.05  # a judge level this common with no labels leaves a model unidentified
 OWN_DRAWS = 2000
 

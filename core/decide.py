@@ -100,6 +100,7 @@ class CandidateDecision:
     cells: tuple[CellDecision, ...]
     labels: dict  # metric -> human-labelled responses of the candidate (None: unknown)
     to_label: tuple[LabelRequest, ...] = ()  # judge levels to label before deciding a metric
+    unchecked: bool = False  # some cell had no own-data check (a posterior without its counts)
 
     @property
     def reason(self) -> str:
@@ -341,10 +342,8 @@ def decide_candidate(
         reason += "; " + "; ".join(problems)
     if to_label:
         reason += "; not identified: " + "; ".join(x.text for x in to_label)
-    if unchecked:
-        reason += "; cells not checked against their own labels (a fit kept before that check)"
     return CandidateDecision(
-        candidate, verdict, joint, reason, tuple(cells), labels, tuple(to_label)
+        candidate, verdict, joint, reason, tuple(cells), labels, tuple(to_label), unchecked
     )
 
 

@@ -311,7 +311,15 @@ def test_pooling_alone_does_not_make_a_cell_ready():
     assert eu.decision.verdict == READY and eu.own_probability >= 0.95
     assert us.decision.verdict == UNDECIDED and us.own_probability < 0.5
     assert "its own labels give P = " in us.blocked and us.forecast is not None
-    assert d.verdict == UNDECIDED
+    assert d.verdict == UNDECIDED and not d.unchecked
+    # a posterior without its counts cannot be checked, and its decision says so
+    bare = decide_candidate(
+        [make_posterior(q, labels=[[40, 40], [40, 40]], models=("inc", "a"))],
+        {"correct": ("higher", 0.05)},
+        "a",
+        "inc",
+    )
+    assert bare.verdict == READY and bare.unchecked
     # an instant posterior is its own check: it is decided as it stands
     from dataclasses import replace
 
