@@ -240,12 +240,12 @@ def _shortfall(metric: str, region: str, nc, ni, minimum: int, max_labels: int) 
 
 
 def _cell(
-    post, own, c: int, i: int, r: int, spec: tuple[str, float], rule: dict, requests: list
+    post, q, own, c: int, i: int, r: int, spec: tuple[str, float], rule: dict, requests: list
 ) -> CellDecision:
-    """One (metric, region) comparison: the pooled verdict, then the checks it must pass."""
+    """One (metric, region) comparison: the pooled verdict (q: the posterior's quantity), then
+    the checks it must pass (own: the instant posterior's quantity, or None)."""
     direction, margin = spec
     metric, region, g = post.metric, post.regions[r], rule["threshold"]
-    q = post.quantity()
     dec = decide(q[:, c, r] - q[:, i, r], direction, margin, g)
     lab_c, lab_i = _cell_labels(post, post.models[c]), _cell_labels(post, post.models[i])
     nc = None if lab_c is None else lab_c[r]
@@ -312,7 +312,7 @@ def decide_candidate(
         unchecked |= own is None and post.source != "instant"
         for r in range(len(post.regions)):
             held.append(condition(q[:, c, r] - q[:, i, r], direction, margin)[0])
-            cells.append(_cell(post, own, c, i, r, specs[post.metric], rule, requests))
+            cells.append(_cell(post, q, own, c, i, r, specs[post.metric], rule, requests))
     if not cells:
         return CandidateDecision(
             candidate, UNDECIDED, float("nan"), "no metrics to decide on", (), labels
