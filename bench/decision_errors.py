@@ -154,7 +154,7 @@ def triage_store(rng, world: World) -> tuple[Store, EvalSet]:
     ids: dict[tuple[str, str], int] = {}
     page = store.responses_page(es.id)
     while page:
-        ids.update({(row["item_id"], row["model"]): row["response_id"] for row in page})
+        ids.update({(row.item_id, row.model): row.response_id for row in page})
         page = store.responses_page(es.id, page[-1].response_id)
     for r, region in enumerate(REGIONS):
         for m, model in enumerate(MODELS):

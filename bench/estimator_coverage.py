@@ -14,10 +14,14 @@ who is always right.
   posterior's 90% intervals with the old uniform prior (Dirichlet(1) on every P(H | J = j))
   against the prior worth two labels shaped like the metric's labels (core.instant).
 
+- margin: the own-data check of core/cell_checks.py alone, on bench/decision_errors.py's margin
+  world (a cell exactly at the margin): how often the instant posterior gives P >= 0.95 there,
+  which bounds how often the decision rule calls it ready (10, 20 and 40 labels per cell).
+
 Printed per row: mean estimate (or bias), coverage of the 90% interval, mean width, and the
 share of zero-width intervals and of intervals leaving the scale.
 
-Run: .venv/bin/python bench/estimator_coverage.py [--only baselines,instant] [--cells 2000]
+Run: .venv/bin/python bench/estimator_coverage.py [--only baselines,instant,margin] [--cells N]
 """
 
 from __future__ import annotations
@@ -32,10 +36,11 @@ from scipy.special import expit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from changeover.core import baselines as B  # noqa: E402
 from changeover.core.counts import Counts  # noqa: E402
-from changeover.core.instant import conjugate_draws, label_prior  # noqa: E402
+from changeover.core.instant import conjugate_draws, instant_posterior, label_prior  # noqa: E402
 
 
 def queue_labels(rng, h: np.ndarray, j: np.ndarray, L: int, k: int = 10):
@@ -182,16 +187,32 @@ def instant(cells: int, rng) -> None:
             )
 
 
+def margin(cells: int, rng) -> None:
+    """The own-data check alone: how often the instant posterior calls the margin cell of
+    bench/decision_errors.py's margin world ready (P >= 0.95), without any fit."""
+    import decision_errors as de
+
+    print(f"\n== the instant posterior at the margin: {cells} workspaces per row")
+    for labels in (10, 20, 40):
+        ready = []
+        for k in range(cells):
+            world_rng = np.random.default_rng([rng.integers(2**32), labels, k])
+            counts = de.simulate_counts(world_rng, de.make_world(world_rng, "margin", labels))
+            q = instant_posterior(counts, de.WEIGHTS, draws=2000, seed=k).quantity()
+            ready.append(np.mean(q[:, 1, -1] - q[:, 0, -1] > -de.MARGIN) >= 0.95)
+        print(f"  {labels} labels per cell: margin cell ready in {np.mean(ready):.3f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default="baselines,instant")
+    ap.add_argument("--only", default="baselines,instant,margin")
     ap.add_argument("--cells", type=int, default=2000, help="simulated cells per row")
     ap.add_argument("--seed", type=int, default=2026)
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     start = time.perf_counter()
     for name in args.only.split(","):
-        {"baselines": baselines, "instant": instant}[name](args.cells, rng)
+        {"baselines": baselines, "instant": instant, "margin": margin}[name](args.cells, rng)
     print(f"\n{time.perf_counter() - start:.0f} s")
     return 0
 
