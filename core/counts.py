@@ -150,7 +150,8 @@ def counts_for(
             if include_open and kinds.get("open"):
                 chosen_only[metric].add(response_id)  # counted although chosen openly
     replaced = getattr(store, "replaced_blind_votes", None)
-    if replaced is not None and not include_open:
+    any_open = any("open" in kinds for kinds in chosen.values())  # else nothing was replaced
+    if replaced is not None and not include_open and any_open:
         # A rater who re-rates openly a response the queue gave them (typically because the
         # judge disagreed) replaces their blind label; the blind one still counts, else the
         # re-rated disagreements would drop out of the fit and the judge would look better.

@@ -72,9 +72,10 @@ def label_prior(n: np.ndarray, labels: float = PRIOR_LABELS) -> np.ndarray:
     L = n.shape[-1]
     pooled = n.sum(axis=(0, 1)).T + 1.0 / L  # [j, h]
     shares = pooled / pooled.sum(axis=1, keepdims=True)
-    # Two significant digits: one more label rarely moves them, so a refresh after a label
-    # still redraws only that label's cell (the cache key holds the prior).
-    scale = 10.0 ** (np.floor(np.log10(shares)) - 1)
+    # One significant digit (renormalised): one more label rarely moves them, so a refresh
+    # after a label still redraws only that label's cell (the cache key holds the prior); the
+    # prior is worth two labels, so the rounding does not matter to the posterior.
+    scale = 10.0 ** (np.floor(np.log10(shares)))
     rounded = np.round(shares / scale) * scale
     return labels * rounded / rounded.sum(axis=1, keepdims=True)
 
