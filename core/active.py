@@ -138,7 +138,7 @@ def needs(
         leaning = [c for c in open_cells if c.decision.probability < 0.5]
         for c in leaning or open_cells:
             why = f"{c.metric}/{c.region}: {cand.candidate} vs {incumbent}"
-            if forecast == "decide":
+            if forecast == "decide" or c.blocked:  # blocked: labels for its own check
                 fc = c.forecast
                 split = (
                     None if fc is None or fc.capped else (fc.candidate_labels, fc.incumbent_labels)

@@ -59,7 +59,7 @@ HUMAN_DRAWS = 4000  # Monte Carlo draws of the post-stratified human-only poster
 # Pseudo-labels per judge level in the human-only prior, spread evenly over the human levels.
 # One (Perks; Jeffreys for yes/no) pulled a scale's strata of two labels each far toward the
 # middle; a quarter made intervals too narrow at rates near 0.5. Chosen by simulation
-# (bench/decision_errors.py --only baselines; figures in the README).
+# (bench/estimator_coverage.py; figures in the README).
 HUMAN_PRIOR = 0.5
 
 

@@ -87,8 +87,8 @@ def _chosen_votes(store, eval_set_id: int, exclude_raters: Iterable[str]) -> dic
     if chosen is None:  # a store that does not know how labels were chosen: all count as blind
         return {}
     out: dict[tuple, dict] = defaultdict(dict)
-    for response_id, metric, human, kind, n_votes in chosen(eval_set_id, exclude_raters):
-        out[(response_id, metric, human)][kind] = n_votes
+    for row in chosen(eval_set_id, exclude_raters):
+        out[(row.response_id, row.metric, row.human)][row.kind] = row.votes
     return out
 
 
@@ -155,6 +155,15 @@ def counts_for(
             tallies[key][3][human] += counted
             if include_open and kinds.get("open"):
                 chosen_only[metric].add(response_id)  # counted although chosen openly
+    replaced = getattr(store, "replaced_blind_votes", None)
+    any_open = any("open" in kinds for kinds in chosen.values())  # else nothing was replaced
+    if replaced is not None and not include_open and any_open:
+        # A rater who re-rates openly a response the queue gave them (typically because the
+        # judge disagreed) replaces their blind label; the blind one still counts, else the
+        # re-rated disagreements would drop out of the fit and the judge would look better.
+        for row in replaced(eval_set.id, exclude_raters):
+            if (row.response_id, row.metric) in tallies:
+                tallies[(row.response_id, row.metric)][3][row.human] += row.votes
 
     n = {name: np.zeros((M, R, m.n_levels, m.n_levels), np.int64) for name, m in metrics.items()}
     ties = dict.fromkeys(metrics, 0)

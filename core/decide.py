@@ -7,8 +7,13 @@ margin d and threshold g (DESIGN.md, "Decisions"):
 - ``lower``:  ready if P(delta < d) >= g,  not ready if P(delta > d) >= g,  else undecided;
 - ``match``:  ready if P(|delta| <= d) >= g, not ready if P(|delta| > d) >= g, else undecided.
 
+A cell is ready only if, besides the pooled posterior, it passes the checks of
+core/cell_checks.py: at least ``min_cell_labels`` labels in the candidate's and the incumbent's
+cell, its own labels agreeing (the instant posterior's P(condition) >= the threshold as well),
+and every common judge level of both models labelled. A cell that fails one is undecided, says
+why (`CellDecision.blocked`), and its forecast is the labels that would get it past the check.
 A candidate is ready only if every (metric, region) cell is ready; the joint probability that
-all cell conditions hold at once is computed from the same draws. A candidate with fewer than
+all cell conditions hold at once is computed from the pooled draws. A candidate with fewer than
 ``min_labels`` human labels on any metric is never ready.
 
 Labels-needed forecast (an approximation, stated here once): the posterior variance of each
@@ -30,6 +35,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from changeover.core import cell_checks
+from changeover.core.cell_checks import MIN_CELL_LABELS, LabelRequest
 
 READY, NOT_READY, UNDECIDED = "ready", "not ready", "undecided"
 _EPS = 1e-9  # probabilities are means of booleans; compare with a hair of slack at the threshold
@@ -75,6 +83,8 @@ class CellDecision:
     candidate_labels: int | None  # human-labelled responses in the cell (None: unknown)
     incumbent_labels: int | None
     forecast: Forecast | None = None
+    own_probability: float | None = None  # P(condition) from the cell's own labels (instant)
+    blocked: str = ""  # why the cell is undecided whatever the pooled posterior says
 
     @property
     def unlabelled(self) -> bool:
@@ -89,6 +99,8 @@ class CandidateDecision:
     summary: str  # the reason without the joint probability (for faces that show it apart)
     cells: tuple[CellDecision, ...]
     labels: dict  # metric -> human-labelled responses of the candidate (None: unknown)
+    to_label: tuple[LabelRequest, ...] = ()  # judge levels to label before deciding a metric
+    unchecked: bool = False  # some cell had no own-data check (a posterior without its counts)
 
     @property
     def reason(self) -> str:
@@ -221,6 +233,50 @@ def _cell_labels(post, model: str) -> list[int] | None:
     return [int(x) for x in table[post.model_index(model)]]
 
 
+def _shortfall(metric: str, region: str, nc, ni, minimum: int, max_labels: int) -> Forecast:
+    """The labels that bring both cells of a comparison to the minimum."""
+    a, b = max(minimum - (nc or 0), 0), max(minimum - (ni or 0), 0)
+    return Forecast(metric, region, a, b, False, max_labels)
+
+
+def _cell(
+    post, q, own, c: int, i: int, r: int, spec: tuple[str, float], rule: dict, requests: list
+) -> CellDecision:
+    """One (metric, region) comparison: the pooled verdict (q: the posterior's quantity), then
+    the checks it must pass (own: the instant posterior's quantity, or None)."""
+    direction, margin = spec
+    metric, region, g = post.metric, post.regions[r], rule["threshold"]
+    dec = decide(q[:, c, r] - q[:, i, r], direction, margin, g)
+    lab_c, lab_i = _cell_labels(post, post.models[c]), _cell_labels(post, post.models[i])
+    nc = None if lab_c is None else lab_c[r]
+    ni = None if lab_i is None else lab_i[r]
+    own_dec = None if own is None else decide(own[:, c, r] - own[:, i, r], direction, margin, g)
+    own_p = None if own_dec is None else own_dec.probability
+    lowest = min(x for x in (nc, ni, rule["min_cell_labels"]) if x is not None)
+    blocked, fc, draws = "", None, None  # draws: the posterior a forecast is made on
+    if requests:
+        blocked = "; ".join(x.text for x in requests)
+    elif lowest < rule["min_cell_labels"]:
+        blocked = (
+            f"fewer than {rule['min_cell_labels']} labels in the cell "
+            f"(candidate {nc}, incumbent {ni})"
+        )
+        fc = _shortfall(metric, region, nc, ni, rule["min_cell_labels"], rule["max_labels"])
+    elif dec.verdict == READY and own_dec is not None and own_dec.verdict != READY:
+        blocked = f"its own labels give P = {own_p:.2f} < {g:.2f} (instant posterior)"
+        draws = own
+    if blocked:
+        dec = Decision(UNDECIDED, dec.probability, f"{dec.reason}; but {blocked}")
+    elif dec.verdict == UNDECIDED:
+        draws = q
+    if draws is not None:
+        fc = forecast_labels(
+            draws[:, c, r], draws[:, i, r], direction, margin, g, nc, ni, rule["max_labels"],
+            metric, region,
+        )  # fmt: skip
+    return CellDecision(metric, region, dec, nc, ni, fc, own_p, blocked)
+
+
 def decide_candidate(
     posteriors: Sequence,
     specs: Mapping[str, tuple[str, float]],
@@ -229,44 +285,34 @@ def decide_candidate(
     threshold: float = 0.95,
     min_labels: int = 30,
     max_labels: int = 2000,
+    min_cell_labels: int = MIN_CELL_LABELS,
 ) -> CandidateDecision:
     """Verdict on one candidate over every (metric, region) cell of the posteriors.
 
     `specs` maps a metric name to (direction, margin); metrics not in it are skipped.
     """
+    rule = {"threshold": threshold, "min_cell_labels": min_cell_labels, "max_labels": max_labels}
     cells: list[CellDecision] = []
     held: list[np.ndarray] = []
     labels: dict[str, int | None] = {}
     problems: list[str] = []
+    to_label: list[LabelRequest] = []
+    unchecked = False
     for post in posteriors:
         if post.metric not in specs:
             continue
         direction, margin = specs[post.metric]
         q = post.quantity()
         c, i = post.model_index(candidate), post.model_index(incumbent)
-        lab_c, lab_i = _cell_labels(post, candidate), _cell_labels(post, incumbent)
+        lab_c = _cell_labels(post, candidate)
         labels[post.metric] = None if lab_c is None else sum(lab_c)
-        for r, region in enumerate(post.regions):
-            delta = q[:, c, r] - q[:, i, r]
-            dec = decide(delta, direction, margin, threshold)
-            held.append(condition(delta, direction, margin)[0])
-            nc = None if lab_c is None else lab_c[r]
-            ni = None if lab_i is None else lab_i[r]
-            fc = None
-            if dec.verdict == UNDECIDED:
-                fc = forecast_labels(
-                    q[:, c, r],
-                    q[:, i, r],
-                    direction,
-                    margin,
-                    threshold,
-                    nc,
-                    ni,
-                    max_labels,
-                    post.metric,
-                    region,
-                )
-            cells.append(CellDecision(post.metric, region, dec, nc, ni, fc))
+        requests = cell_checks.unidentified(post, (candidate, incumbent))
+        to_label += requests
+        own = cell_checks.own_quantity(post)
+        unchecked |= own is None and post.source != "instant"
+        for r in range(len(post.regions)):
+            held.append(condition(q[:, c, r] - q[:, i, r], direction, margin)[0])
+            cells.append(_cell(post, q, own, c, i, r, specs[post.metric], rule, requests))
     if not cells:
         return CandidateDecision(
             candidate, UNDECIDED, float("nan"), "no metrics to decide on", (), labels
@@ -294,7 +340,11 @@ def decide_candidate(
         verdict, reason = READY, f"ready in all {len(cells)} cells"
     if problems and (bad or open_):
         reason += "; " + "; ".join(problems)
-    return CandidateDecision(candidate, verdict, joint, reason, tuple(cells), labels)
+    if to_label:
+        reason += "; not identified: " + "; ".join(x.text for x in to_label)
+    return CandidateDecision(
+        candidate, verdict, joint, reason, tuple(cells), labels, tuple(to_label), unchecked
+    )
 
 
 def decide_all(
@@ -304,13 +354,16 @@ def decide_all(
     threshold: float = 0.95,
     min_labels: int = 30,
     max_labels: int = 2000,
+    min_cell_labels: int = MIN_CELL_LABELS,
 ) -> list[CandidateDecision]:
     """`decide_candidate` for every model of the posteriors except the incumbent, in order."""
     models: list[str] = []
     for post in posteriors:
         models += [m for m in post.models if m not in models]
     return [
-        decide_candidate(posteriors, specs, m, incumbent, threshold, min_labels, max_labels)
+        decide_candidate(
+            posteriors, specs, m, incumbent, threshold, min_labels, max_labels, min_cell_labels
+        )
         for m in models
         if m != incumbent
     ]

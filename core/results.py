@@ -90,7 +90,8 @@ class MetricTable:
 
 @dataclass(frozen=True)
 class Flag:
-    kind: str  # stale_fit, instant_posterior, diagnostics, unlabelled_cell, ties, missing_judgments
+    kind: str  # stale_fit, instant_posterior, diagnostics, unlabelled_cell, ties, open_labels,
+    # open_labels_counted, missing_judgments
     message: str
 
 
@@ -351,6 +352,22 @@ def _flags(
                 Flag(
                     "ties",
                     f"{c.metric}: {c.ties} labelled response(s) left out because their raters tied",
+                )
+            )
+        if c.left_out:  # counts_for: labels chosen in browse stay out of the fit
+            flags.append(
+                Flag(
+                    "open_labels",
+                    f"{c.metric}: {c.left_out} labelled response(s) left out of the fit: their "
+                    "labels were chosen in browse (open), not drawn at random",
+                )
+            )
+        if c.open_counted:
+            flags.append(
+                Flag(
+                    "open_labels_counted",
+                    f"{c.metric}: {c.open_counted} response(s) labelled openly in browse count as "
+                    "if drawn at random: the intervals may be too narrow",
                 )
             )
         if c.missing_judgments:

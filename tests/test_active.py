@@ -168,8 +168,15 @@ def test_the_workspace_queue_follows_the_latest_fit():
     scorer = ws.queue(es, "ann", overlap=0).scorer
     states = [CellState(m, r, 40) for m in ("old", "a", "b") for r in REGIONS]
     kept = {c for c, v in scorer(states).items() if v > 0}
-    direct = {c for c, v in make_scorer(canned, es)(states).items() if v > 0}
-    assert kept == direct and kept <= {("a", "US"), ("old", "US")}
+    # the kept fit carries the counts it was fitted on (no labels here), which the decisions
+    # check each cell against (core/cell_checks.py): the direct scorer gets them too
+    from dataclasses import replace
+
+    from changeover.core.counts import counts_for
+
+    with_counts = [replace(canned[0], counts=counts_for(store, es)["correct"])]
+    direct = {c for c, v in make_scorer(with_counts, es)(states).items() if v > 0}
+    assert kept == direct and kept
 
 
 def test_settle_forecast_moves_the_mean():
@@ -189,3 +196,17 @@ def test_settle_forecast_moves_the_mean():
     assert settle_forecast(qi, qi, "higher", 0.03, 0.95, 10, 10) == (0, 0)  # no doubt left
     hopeless = settle_forecast(on_margin, qi, "higher", 0.03, 0.95, 10, 10, max_labels=5)
     assert hopeless is None
+
+
+def test_a_cell_held_back_by_its_checks_asks_for_the_labels_they_need():
+    # The pooled draws settle a in US (ready), but the cell has 2 labels (minimum 5): the need
+    # is the decision's forecast (3 more), not the pooled posterior's "settled already".
+    from changeover.core.decide import decide_all
+
+    p = post({"old": OLD, "a": [(0.80, 0.005), (0.80, 0.005)]})
+    p.flags["cell_labels"] = [[40, 40], [40, 2]]
+    (a,) = decide_all([p], {"correct": ("higher", 0.03)}, "old")
+    us = a.cells[1]
+    assert us.blocked and us.forecast.candidate_labels == 3
+    got = [n for n in needs([p], ES) if n.cell == ("a", "US")]
+    assert [n.labels for n in got] == [3]

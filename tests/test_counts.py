@@ -184,3 +184,23 @@ def test_ties_are_counted_per_cell(workspace):
     c = counts_for(store, es)["refused"]
     assert c.ties_per_cell.tolist() == [[0, 0], [1, 1]]  # i1/cand in eu, i4/cand in us
     assert c.ties_per_cell.sum() == c.ties
+
+
+def test_a_blind_label_replaced_openly_still_counts(workspace):
+    # The rater gets i3/inc blind from the queue and says no; later, in browse, they see the
+    # judge said yes and re-rate it openly. Dropping the response would drop exactly the
+    # disagreements a triage looks at (coverage fell to 0.69 in simulation): the blind label
+    # counts. An undo, or a later blind re-rating, is not a replacement by an open label.
+    store, es = workspace
+    rid = _rid(store, es, "i3", "inc")
+    store.add_rating(rid, "refused", "dee", 0)
+    store.add_rating(rid, "refused", "dee", 1, blind=False)
+    c = counts_for(store, es)["refused"]
+    assert c.n[0, 1, 0, 1] == 1 and c.n[0, 1].sum() == 1 and c.left_out == 0
+    assert counts_for(store, es, include_open=True)["refused"].n[0, 1, 1, 1] == 1
+    store.add_rating(rid, "refused", "dee", 1)  # blind again: that label counts, alone
+    c = counts_for(store, es)["refused"]
+    assert c.n[0, 1, 1, 1] == 1 and c.n[0, 1].sum() == 1
+    last = store.active_ratings(rid)[-1]
+    store.retract(last.id, "dee")  # undone: nothing of dee's counts
+    assert counts_for(store, es)["refused"].n[0, 1].sum() == 0

@@ -229,3 +229,161 @@ def test_forecast_match_direction():
     f_edge = forecast_total(0.02, direction="match")
     assert not f_near.capped and not f_edge.capped
     assert f_near.total < f_edge.total
+
+
+# ---- the checks a cell must pass besides the pooled posterior (core/cell_checks.py) ----------
+
+
+def counted_posterior(q, n, u, models=("inc", "a"), regions=("eu", "us")):
+    """A 'full' posterior with draws q [S, M, R] that keeps the count tables n and u, as a
+    kept fit does."""
+    from changeover.core.counts import Counts
+    from changeover.core.instant import cell_flags
+
+    post = make_posterior(q, models=models, regions=regions)
+    counts = Counts("correct", ("no", "yes"), models, regions, np.asarray(n), np.asarray(u))
+    return Posterior(
+        post.metric,
+        post.levels,
+        models,
+        regions,
+        post.weights,
+        post.p,
+        post.confusion,
+        flags=cell_flags(counts),
+        counts=counts,
+    )
+
+
+def tables(labelled, judge_yes=0.75, per_cell=400):
+    """n [2, 2, 2, 2], u [2, 2, 2] from labelled[m][r] = (k, human yes where the judge said no,
+    human yes where it said yes), k labels at each judge level; the rest of the cell's
+    responses unlabelled, a share judge_yes of them judged yes."""
+    n = np.zeros((2, 2, 2, 2), np.int64)
+    u = np.zeros((2, 2, 2), np.int64)
+    for m in range(2):
+        for r in range(2):
+            k, yes_no, yes_yes = labelled[m][r]
+            n[m, r] = [[k - yes_no, k - yes_yes], [yes_no, yes_yes]]
+            rest = per_cell - 2 * k
+            u[m, r] = [round(rest * (1 - judge_yes)), rest - round(rest * (1 - judge_yes))]
+    return n, u
+
+
+def test_a_cell_needs_its_own_labels_to_be_ready():
+    # The pooled posterior is sure (+0.05, sd 0.01), but the incumbent's us cell has 2 labels:
+    # pooling alone decided it before; now it is undecided, says why, and asks for 3 labels.
+    q = cells(4000, [[0.80, 0.80], [0.85, 0.85]], [[0.01] * 2] * 2)
+    post = make_posterior(q, labels=[[40, 2], [40, 40]], models=("inc", "a"))
+    d = decide_candidate([post], {"correct": ("higher", 0.03)}, "a", "inc")
+    eu, us = d.cells
+    assert eu.decision.verdict == READY and not eu.blocked
+    assert us.decision.verdict == UNDECIDED and us.decision.probability > 0.99
+    assert "fewer than 5 labels in the cell (candidate 40, incumbent 2)" in us.blocked
+    assert (us.forecast.candidate_labels, us.forecast.incumbent_labels) == (0, 3)
+    assert d.verdict == UNDECIDED
+    # the minimum is an argument; a "not ready" on pooling alone is held back as well
+    assert (
+        decide_candidate(
+            [post], {"correct": ("higher", 0.03)}, "a", "inc", min_cell_labels=2
+        ).verdict
+        == READY
+    )
+    bad = make_posterior(
+        cells(4000, [[0.8, 0.8], [0.6, 0.6]], [[0.01] * 2] * 2),
+        labels=[[40, 0], [40, 0]],
+        models=("inc", "a"),
+    )
+    assert (
+        decide_candidate([bad], {"correct": ("higher", 0.03)}, "a", "inc").cells[1].decision.verdict
+        == UNDECIDED
+    )
+
+
+def test_pooling_alone_does_not_make_a_cell_ready():
+    # The pooled draws say the candidate is +0.05 in both regions (sure). In eu its own 80
+    # labels agree; in us its 10 labels put it well below the incumbent: 1 of 5 human yes where
+    # the judge said yes, against 5 of 5. That cell is undecided; its forecast is on its own data.
+    q = cells(4000, [[0.70, 0.70], [0.75, 0.75]], [[0.01] * 2] * 2)
+    n, u = tables([[(40, 8, 36), (5, 1, 5)], [(40, 8, 39), (5, 1, 1)]])
+    d = decide_candidate([counted_posterior(q, n, u)], {"correct": ("higher", 0.05)}, "a", "inc")
+    eu, us = d.cells
+    assert eu.decision.verdict == READY and eu.own_probability >= 0.95
+    assert us.decision.verdict == UNDECIDED and us.own_probability < 0.5
+    assert "its own labels give P = " in us.blocked and us.forecast is not None
+    assert d.verdict == UNDECIDED and not d.unchecked
+    # a posterior without its counts cannot be checked, and its decision says so
+    bare = decide_candidate(
+        [make_posterior(q, labels=[[40, 40], [40, 40]], models=("inc", "a"))],
+        {"correct": ("higher", 0.05)},
+        "a",
+        "inc",
+    )
+    assert bare.verdict == READY and bare.unchecked
+    # an instant posterior is its own check: it is decided as it stands
+    from dataclasses import replace
+
+    assert (
+        decide_candidate(
+            [replace(counted_posterior(q, n, u), source="instant")],
+            {"correct": ("higher", 0.05)},
+            "a",
+            "inc",
+        ).verdict
+        == READY
+    )
+
+
+def test_a_judge_level_without_labels_gives_no_verdict_but_says_what_to_label():
+    # Labels only where the judge said "no" (every fit failed its diagnostics in that case):
+    # no verdict on the metric, and the responses to label instead.
+    q = cells(4000, [[0.70, 0.70], [0.40, 0.40]], [[0.01] * 2] * 2)
+    n, u = tables([[(5, 1, 5), (5, 1, 5)], [(5, 1, 5), (5, 1, 5)]])
+    n[1, :, :, 1] = 0  # the candidate: no labels where the judge said yes
+    d = decide_candidate([counted_posterior(q, n, u)], {"correct": ("higher", 0.05)}, "a", "inc")
+    assert d.verdict == UNDECIDED  # pooled alone: not ready everywhere
+    assert all(c.decision.verdict == UNDECIDED for c in d.cells)
+    (request,) = d.to_label
+    assert (request.metric, request.model, request.level) == ("correct", "a", "yes")
+    assert request.judged == u[1, :, 1].sum()
+    assert "label responses of a the judge rated 'yes'" in d.reason
+    # the incumbent unidentified: every candidate waits
+    n2, _ = tables([[(5, 1, 5), (5, 1, 5)], [(5, 1, 5), (5, 1, 5)]])
+    n2[0, :, :, 0] = 0
+    d = decide_candidate([counted_posterior(q, n2, u)], {"correct": ("higher", 0.05)}, "a", "inc")
+    assert [x.model for x in d.to_label] == ["inc"] and d.verdict == UNDECIDED
+
+
+def test_an_unlabelled_cells_interval_carries_the_judges_unknown_lean():
+    # Without labels in a cell only the judge's level distribution is seen there; the full
+    # model borrows the judge's behaviour from other cells (unlabelled cells covered 0.71 in
+    # simulation with a lenient judge there). Widened, the judge's levels stay as observed.
+    from changeover.core.cell_checks import widen_unlabelled
+
+    rng = np.random.default_rng(0)
+    for L in (2, 3):
+        S = 2000
+        p = rng.dirichlet(np.full(L, 20.0), size=(S, 1, 2))
+        conf = np.broadcast_to(np.eye(L) * 0.8 + 0.2 / L, (S, 1, 2, L, L)).copy()
+        levels = ("no", "yes") if L == 2 else ("1", "2", "3")
+        post = Posterior(
+            "x",
+            levels,
+            ("a",),
+            ("eu", "us"),
+            np.array([0.5, 0.5]),
+            p,
+            conf,
+            flags={"cell_labels": [[0, 12]]},
+        )
+        wide = widen_unlabelled(post)
+        q, w = post.quantity(), wide.quantity()
+        width = lambda x: np.subtract(*np.quantile(x, [0.95, 0.05], axis=0))  # noqa: E731
+        assert width(w)[0, 0] > 2 * width(q)[0, 0]  # eu, unlabelled: much wider
+        np.testing.assert_array_equal(w[:, 0, 1], q[:, 0, 1])  # us, labelled: untouched
+        t = np.einsum("sh,shj->sj", post.p[:, 0, 0], post.confusion[:, 0, 0])
+        t2 = np.einsum("sh,shj->sj", wide.p[:, 0, 0], wide.confusion[:, 0, 0])
+        inside = (wide.p[:, 0, 0] > 1e-9).all(axis=1)  # draws not clipped to the simplex's edge
+        np.testing.assert_allclose(t2[inside], t[inside], atol=1e-6)
+        np.testing.assert_allclose(wide.p.sum(axis=-1), 1.0)
+        assert wide.flags["widened_cells"] == [["a", "eu"]]

@@ -175,13 +175,17 @@ def test_two_levels_is_the_sensitivity_specificity_model():
 
 
 def test_instant_posterior_matches_dirichlet_means():
+    from changeover.core.instant import PRIOR_LABELS, label_prior
+
     counts = tiny(L=3, M=2, R=2, seed=3)
     post = instant_posterior(counts, [0.5, 0.5], draws=40000, seed=1)
+    prior = label_prior(counts.n).T  # [h, j]: two pseudo-labels per judge level
+    np.testing.assert_allclose(prior.sum(axis=0), PRIOR_LABELS)
     for m in range(2):
         for r in range(2):
             n, u = counts.n[m, r], counts.u[m, r]
             q = (1 + n.sum(axis=0) + u) / (3 + n.sum() + u.sum())
-            h_given_j = (1 + n) / (3 + n.sum(axis=0))[None, :]  # [h, j]
+            h_given_j = (prior + n) / (PRIOR_LABELS + n.sum(axis=0))[None, :]  # [h, j]
             expected = h_given_j @ q  # independence of q and P(H|J) in the posterior
             np.testing.assert_allclose(post.p[:, m, r].mean(axis=0), expected, atol=4e-3)
     assert post.source == "instant"

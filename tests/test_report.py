@@ -358,3 +358,15 @@ def test_new_json_fields(canned):
         cal["warnings"], list
     )
     assert data["agreement"] == []
+
+
+def test_flags_say_when_open_labels_were_left_out_or_counted():
+    from dataclasses import replace
+
+    c = counts()
+    c["correct"] = replace(c["correct"], left_out=3)
+    c["style"] = replace(c["style"], open_counted=2)
+    results = build_results(eval_set(), posteriors(), source="full", counts=c)
+    flags = {f.kind: f.message for f in results.flags}
+    assert "correct: 3 labelled response(s) left out of the fit" in flags["open_labels"]
+    assert "style: 2 response(s) labelled openly" in flags["open_labels_counted"]

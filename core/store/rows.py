@@ -65,18 +65,6 @@ class LabelVote(NamedTuple):
     votes: int
 
 
-class ChosenVote(NamedTuple):
-    """Active labels of one response, metric and level that were not given blind in the app:
-    kind "open" (the browse screen's triage: the rater chose the response) or "import" (how
-    they were chosen is unknown)."""
-
-    response_id: int
-    metric: str
-    human: int
-    kind: str
-    votes: int
-
-
 class RaterLabel(NamedTuple):
     """One rater's active label of one response and metric (for agreement)."""
 
@@ -156,3 +144,23 @@ class EvalSetSource(NamedTuple):
     spec: str  # the spec file it was imported with (for the command that draws more)
     created_at: str
     updated_at: str
+
+
+class ChosenVote(NamedTuple):
+    """Active labels of one response, metric and level that were not given blind in the app:
+    kind "open" (browse triage: the rater chose the response) or "import"."""
+
+    response_id: int
+    metric: str
+    human: int
+    votes: int
+    kind: str
+
+
+class ReplacedVote(NamedTuple):
+    """A rater's blind label of one response and metric that they later replaced openly."""
+
+    response_id: int
+    metric: str
+    human: int
+    votes: int

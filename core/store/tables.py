@@ -12,6 +12,7 @@ from changeover.core.store.rows import (
     LabelVote,
     RaterLabel,
     RatingEvent,
+    ReplacedVote,
     ResponseRow,
     Vote,
 )
@@ -57,22 +58,6 @@ class Tables(base.StoreBase):
             "JOIN items i ON i.id = r.item_id "
             "LEFT JOIN judgments j ON j.response_id = a.response_id AND j.metric = a.metric "
             f"WHERE i.eval_set_id = ? {clause} GROUP BY 1, 2, 5, 6",
-            [eval_set_id, *excluded],
-        )
-
-    def chosen_label_votes(
-        self, eval_set_id: int, exclude_raters: Iterable[str] = ()
-    ) -> list[ChosenVote]:
-        """The active labels among `label_votes` that were not given blind in the app."""
-        excluded = list(exclude_raters)
-        skip = f"AND a.rater NOT IN ({','.join('?' * len(excluded))})" if excluded else ""
-        return self._all(
-            ChosenVote,
-            "SELECT a.response_id, a.metric, a.value, "
-            "CASE WHEN a.source = 'import' THEN 'import' ELSE 'open' END AS kind, count(*) "
-            "FROM active_ratings a JOIN responses r ON r.id = a.response_id JOIN items i "
-            "ON i.id = r.item_id WHERE i.eval_set_id = ? AND a.value IS NOT NULL "
-            f"AND (a.source = 'import' OR NOT a.blind) {skip} GROUP BY 1, 2, 3, 4",
             [eval_set_id, *excluded],
         )
 
@@ -135,4 +120,46 @@ class Tables(base.StoreBase):
             "SELECT response_id, metric, value, count(*) AS n FROM active_ratings "
             "WHERE response_id BETWEEN ? AND ? AND value IS NOT NULL GROUP BY 1, 2, 3",
             (first_id, last_id),
+        )
+
+    # ---- how labels were chosen (core/counts.py) ----------------------------------------
+
+    def chosen_label_votes(
+        self, eval_set_id: int, exclude_raters: Iterable[str] = ()
+    ) -> list[ChosenVote]:
+        """The active labels among `label_votes` that were not given blind in the app, per
+        (response, metric, level, kind): "open" (browse triage) or "import"."""
+        excluded = list(exclude_raters)
+        skip = f"AND a.rater NOT IN ({','.join('?' * len(excluded))})" if excluded else ""
+        return self._all(
+            ChosenVote,
+            "SELECT a.response_id, a.metric, a.value, count(*) AS votes, "
+            "CASE WHEN a.source = 'import' THEN 'import' ELSE 'open' END AS kind "
+            "FROM active_ratings a JOIN responses r ON r.id = a.response_id JOIN items i "
+            "ON i.id = r.item_id WHERE i.eval_set_id = ? AND a.value IS NOT NULL "
+            f"AND (a.source = 'import' OR NOT a.blind) {skip} GROUP BY 1, 2, 3, 5",
+            [eval_set_id, *excluded],
+        )
+
+    def replaced_blind_votes(
+        self, eval_set_id: int, exclude_raters: Iterable[str] = ()
+    ) -> list[ReplacedVote]:
+        """Blind labels their rater later replaced with an open one (browse triage): the
+        rater's latest blind label where their active label is open. A replacement's
+        retraction row carries the new label's blind flag (0 here); an undo carries the undone
+        label's own (1 for a blind one)."""
+        excluded = list(exclude_raters)
+        skip = f"AND b.rater NOT IN ({','.join('?' * len(excluded))})" if excluded else ""
+        return self._all(
+            ReplacedVote,
+            "SELECT b.response_id, b.metric, b.value, count(*) AS votes FROM ratings b "
+            "JOIN ratings x ON x.retracts = b.id AND NOT x.blind "
+            "JOIN active_ratings a ON a.response_id = b.response_id AND a.metric = b.metric "
+            "AND a.rater = b.rater AND NOT a.blind AND a.source = 'app' "
+            "JOIN responses r ON r.id = b.response_id JOIN items i ON i.id = r.item_id "
+            "WHERE i.eval_set_id = ? AND b.blind AND b.source = 'app' AND b.value IS NOT NULL "
+            f"{skip} AND b.id = (SELECT max(y.id) FROM ratings y WHERE "
+            "y.response_id = b.response_id AND y.metric = b.metric AND y.rater = b.rater "
+            "AND y.blind AND y.source = 'app' AND y.value IS NOT NULL) GROUP BY 1, 2, 3",
+            [eval_set_id, *excluded],
         )

@@ -1,0 +1,352 @@
+"""How often decisions go wrong on simulated workspaces with known truth (issue 14).
+
+Each workspace has 4 models (inc, the incumbent; cand; even, +0.02 everywhere; worse, -0.15
+everywhere) x 6 regions x 200 judged responses per cell, one yes/no metric ("higher", margin
+0.05), incumbent rates drawn from U(0.60, 0.80) per region. The judge errs differently by model,
+region and cell: logit false-positive rate -2.2 + N(0, 0.3) per model + N(0, 0.3) per region +
+N(0, 0.2) per cell, discrimination N(4.0, 0.4) per model (sensitivity ~0.86, false positives
+~0.10). Labels come as the queue gives them: 10 per cell, balancing the judge's levels, from a
+rater who is always right. Every workspace is fitted with the real default fitter
+(core.model.fit_counts, default Settings) and decided with core.decide's defaults.
+
+Scenarios:
+- margin: cand is +0.12 in five regions and exactly at the margin (-0.05) in the sixth. A cell
+  at the margin should be called ready at most ~5% of the time (threshold 0.95), and so should
+  the candidate, whose every cell must hold.
+- unlabelled: cand is +0.12 in five regions and -0.10 in the sixth, where nobody has labelled
+  anything (no model) and the judge is lenient (+1.5 on the logit of its yes rate). No cell
+  without labels may be ready; printed also is the coverage of the unlabelled cells' intervals.
+- triage: the margin world, plus labels chosen in the browse screen: per cell 4 open labels on
+  responses picked because the judge looks wrong (a response the judge got wrong with
+  probability 0.8, else any), and an open second opinion on every blind-labelled response where
+  judge and human disagree (wrong 20% of the time, a 1-1 tie then) -- by another rater in even
+  cells, by the same rater (replacing their blind label) in odd ones. Labels go through a real
+  Store and core.counts.counts_for; the 90% intervals should cover the truth in >= 88% of cells.
+  Every 4th workspace is also fitted with the open labels counted (include_open=True).
+
+Printed per scenario: the share of fits in which each candidate cell was called ready, the share
+in which the candidate was, coverage, failed diagnostics and the time taken.
+
+Run: .venv/bin/python bench/decision_errors.py [--fits 200] [--only margin,unlabelled,triage]
+     [--labels 10] [--cache DIR]
+With --cache, every fit is kept there (posterior draws, counts, truth) and reused when the bench
+runs again with the same options, so the decision rules can be re-measured without refitting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from scipy.special import expit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from changeover.core.cell_checks import widen_unlabelled  # noqa: E402
+from changeover.core.counts import Counts, counts_for  # noqa: E402
+from changeover.core.decide import READY, decide_all  # noqa: E402
+from changeover.core.instant import cell_flags  # noqa: E402
+from changeover.core.model import Settings, fit_counts  # noqa: E402
+from changeover.core.posterior import Posterior, from_bytes, to_bytes  # noqa: E402
+from changeover.core.store import Store  # noqa: E402
+from changeover.core.types import EvalSet, Metric, Region  # noqa: E402
+
+MODELS = ("inc", "cand", "even", "worse")
+REGIONS = tuple(f"r{k}" for k in range(6))
+MARGIN = 0.05
+PER_CELL = 200
+WEIGHTS = [1 / len(REGIONS)] * len(REGIONS)
+SPECS = {"correct": ("higher", MARGIN)}
+SCENARIOS = ("margin", "unlabelled", "triage")
+
+
+@dataclass
+class World:
+    theta: np.ndarray  # [M, R] true rates
+    fpr: np.ndarray  # [M, R] the judge's P(yes | human no)
+    se: np.ndarray  # [M, R] the judge's P(yes | human yes)
+    labels: np.ndarray  # [M, R] blind labels per cell
+
+
+def make_world(rng: np.random.Generator, scenario: str, labels: int) -> World:
+    M, R = len(MODELS), len(REGIONS)
+    inc = rng.uniform(0.60, 0.80, R)
+    cand = inc + 0.12
+    cand[-1] = inc[-1] - (0.10 if scenario == "unlabelled" else MARGIN)
+    theta = np.clip(np.stack([inc, cand, inc + 0.02, inc - 0.15]), 0.02, 0.98)
+    logit_fpr = (
+        -2.2 + rng.normal(0, 0.3, (M, 1)) + rng.normal(0, 0.3, (1, R)) + rng.normal(0, 0.2, (M, R))
+    )
+    beta = rng.normal(4.0, 0.4, (M, 1))
+    plan = np.full((M, R), labels)
+    if scenario == "unlabelled":
+        logit_fpr[:, -1] += 1.5  # a lenient judge where nobody labelled
+        plan[:, -1] = 0
+    return World(theta, expit(logit_fpr), expit(logit_fpr + beta), plan)
+
+
+def draw_cell(rng, theta: float, fpr: float, se: float) -> tuple[np.ndarray, np.ndarray]:
+    """(human, judge) levels of one cell's responses."""
+    h = (rng.random(PER_CELL) < theta).astype(int)
+    j = (rng.random(PER_CELL) < np.where(h == 1, se, fpr)).astype(int)
+    return h, j
+
+
+def balanced(rng, judge: np.ndarray, k: int) -> np.ndarray:
+    """k responses as the queue picks them: the judge level with the fewest labels first."""
+    pools = {level: list(rng.permutation(np.flatnonzero(judge == level))) for level in (0, 1)}
+    taken, chosen = {0: 0, 1: 0}, []
+    for _ in range(k):
+        options = [level for level in (0, 1) if pools[level]]
+        if not options:
+            break
+        level = min(options, key=lambda x: (taken[x], rng.random()))
+        chosen.append(pools[level].pop())
+        taken[level] += 1
+    return np.array(chosen, dtype=int)
+
+
+def simulate_counts(rng, world: World) -> Counts:
+    """Counts of a world labelled by the queue alone (margin and unlabelled scenarios)."""
+    M, R = world.theta.shape
+    n = np.zeros((M, R, 2, 2), np.int64)
+    u = np.zeros((M, R, 2), np.int64)
+    for m in range(M):
+        for r in range(R):
+            h, j = draw_cell(rng, world.theta[m, r], world.fpr[m, r], world.se[m, r])
+            picked = balanced(rng, j, int(world.labels[m, r]))
+            np.add.at(n[m, r], (h[picked], j[picked]), 1)
+            u[m, r] = np.bincount(np.delete(j, picked), minlength=2)
+    return Counts("correct", ("no", "yes"), MODELS, REGIONS, n, u)
+
+
+def triage_store(rng, world: World) -> tuple[Store, EvalSet]:
+    """A workspace with the queue's blind labels and browse-triage open labels (see above)."""
+    M, R = world.theta.shape
+    es = EvalSet(
+        0,
+        "triage",
+        "inc",
+        tuple(Region(r, 1.0) for r in REGIONS),
+        (Metric("correct", ("no", "yes"), "higher", MARGIN),),
+    )
+    store = Store.memory()
+    truth: dict[tuple[str, str], tuple[int, int]] = {}
+    with store.importing_eval_set(es) as batch:
+        rows, verdicts = [], []
+        for r, region in enumerate(REGIONS):
+            for m, model in enumerate(MODELS):
+                h, j = draw_cell(rng, world.theta[m, r], world.fpr[m, r], world.se[m, r])
+                for i in range(PER_CELL):
+                    item = f"{region}-{i}"
+                    truth[(item, model)] = (int(h[i]), int(j[i]))
+                    rows.append((item, region, "q", None, model, "a"))
+                    verdicts.append((item, model, "correct", "judge", int(j[i]), None, None, None))
+        batch.add_responses(rows)
+        batch.add_judgments(verdicts)
+    es = store.eval_set("triage")
+    ids: dict[tuple[str, str], int] = {}
+    page = store.responses_page(es.id)
+    while page:
+        ids.update({(row.item_id, row.model): row.response_id for row in page})
+        page = store.responses_page(es.id, page[-1].response_id)
+    for r, region in enumerate(REGIONS):
+        for m, model in enumerate(MODELS):
+            keys = [(f"{region}-{i}", model) for i in range(PER_CELL)]
+            h = np.array([truth[k][0] for k in keys])
+            j = np.array([truth[k][1] for k in keys])
+            picked = balanced(rng, j, int(world.labels[m, r]))
+            for i in picked:
+                store.add_rating(ids[keys[i]], "correct", "blind", int(h[i]))
+            rest = np.setdiff1d(np.arange(PER_CELL), picked)
+            wrong = rest[h[rest] != j[rest]]
+            for _ in range(4):  # open labels on responses that look wrongly judged
+                pool = wrong if wrong.size and rng.random() < 0.8 else rest
+                i = int(rng.choice(pool))
+                store.add_rating(ids[keys[i]], "correct", "triage", int(h[i]), blind=False)
+            rater = "triage" if (m + r) % 2 == 0 else "blind"  # odd cells: the same rater
+            for i in picked[h[picked] != j[picked]]:  # second opinions where they disagree
+                value = int(h[i]) if rng.random() >= 0.2 else 1 - int(h[i])
+                store.add_rating(ids[keys[i]], "correct", rater, value, blind=False)
+    return store, es
+
+
+@dataclass
+class Fit:
+    theta: np.ndarray
+    counts: Counts
+    posterior: Posterior
+    ok: bool
+    seconds: float
+
+
+def run_fit(counts: Counts, theta: np.ndarray) -> Fit:
+    result = fit_counts({"correct": counts}, WEIGHTS, Settings())
+    return Fit(theta, counts, result.posteriors[0], bool(result.diagnostics["ok"]), result.seconds)
+
+
+def _save(path: Path, fit: Fit) -> None:
+    c = fit.counts
+    np.savez(
+        path,
+        theta=fit.theta,
+        n=c.n,
+        u=c.u,
+        posterior=np.frombuffer(to_bytes([fit.posterior]), dtype=np.uint8),
+        meta=np.frombuffer(
+            json.dumps({"ok": fit.ok, "seconds": fit.seconds, "ties": c.ties}).encode(), np.uint8
+        ),
+    )
+
+
+def _load(path: Path) -> Fit:
+    data = np.load(path)
+    meta = json.loads(data["meta"].tobytes().decode())
+    counts = Counts(
+        "correct", ("no", "yes"), MODELS, REGIONS, data["n"], data["u"], ties=meta["ties"]
+    )
+    post = from_bytes(data["posterior"].tobytes())[0]
+    return Fit(data["theta"], counts, post, meta["ok"], meta["seconds"])
+
+
+def fits(scenario: str, k: int, labels: int, cache: Path | None) -> list[Fit]:
+    """The fits of workspace k of a scenario (two for every 4th triage workspace)."""
+    variants = ["default"] + (["open"] if scenario == "triage" and k % 4 == 0 else [])
+    out = []
+    for variant in variants:
+        path = None if cache is None else cache / f"{scenario}-{labels}-{k}-{variant}.npz"
+        if path is not None and path.exists():
+            out.append(_load(path))
+            continue
+        rng = np.random.default_rng([2026, SCENARIOS.index(scenario), k])
+        world = make_world(rng, scenario, labels)
+        if scenario == "triage":
+            store, es = triage_store(rng, world)
+            counts = counts_for(store, es, include_open=variant == "open")["correct"]
+            store.close()
+        else:
+            counts = simulate_counts(rng, world)
+        fit = run_fit(counts, world.theta)
+        if path is not None:
+            _save(path, fit)
+        out.append(fit)
+    return out
+
+
+def decided(fit: Fit):
+    """The candidates' decisions, with the flags today's code derives from the counts."""
+    post = replace(fit.posterior, flags=cell_flags(fit.counts), counts=fit.counts)
+    return {d.candidate: d for d in decide_all([post], SPECS, "inc")}
+
+
+def _covered(fit: Fit, widen: bool = False) -> np.ndarray:
+    """[M, R] whether each cell's 90% interval covers the true rate (with widen: after
+    core.cell_checks.widen_unlabelled)."""
+    post = replace(fit.posterior, flags=cell_flags(fit.counts))
+    post = widen_unlabelled(post) if widen else post
+    lo, hi = np.quantile(post.quantity(), [0.05, 0.95], axis=0)
+    return (lo <= fit.theta) & (fit.theta <= hi)
+
+
+def measure(results: list[Fit], open_results: list[Fit] = ()) -> dict:
+    """Error rates over fits: decided by core.decide ("rule") and by the pooled posterior
+    alone, P >= 0.95 in every cell ("pooled", the rule before the cell checks)."""
+    k = len(results)
+    ready = np.zeros((k, len(MODELS) - 1, len(REGIONS)), bool)
+    pooled = np.zeros_like(ready)
+    covered, unl_covered, widened = [], [], []
+    for f, fit in enumerate(results):
+        d = decided(fit)
+        for m, model in enumerate(MODELS[1:]):
+            ready[f, m] = [c.decision.verdict == READY for c in d[model].cells]
+            pooled[f, m] = [c.decision.probability >= 0.95 - 1e-9 for c in d[model].cells]
+        labelled = fit.counts.labels_per_cell > 0
+        covered.append(_covered(fit)[labelled])
+        unl_covered.append(_covered(fit)[~labelled])
+        widened.append(_covered(fit, widen=True)[~labelled])
+    unlabelled = np.stack([f.counts.labels_per_cell[1:] == 0 for f in results])
+    unlabelled |= np.stack([f.counts.labels_per_cell[:1] == 0 for f in results])
+    return {
+        "fits": k,
+        "cells": {name: x[:, 0].mean(axis=0) for name, x in (("rule", ready), ("pooled", pooled))},
+        "candidate": {
+            name: {model: float(x[:, m].all(axis=1).mean()) for m, model in enumerate(MODELS[1:])}
+            for name, x in (("rule", ready), ("pooled", pooled))
+        },
+        "unlabelled_ready": {
+            "rule": int((ready & unlabelled).sum()),
+            "pooled": int((pooled & unlabelled).sum()),
+        },
+        "coverage": np.concatenate(covered),
+        "unlabelled_coverage": np.concatenate(unl_covered),
+        "widened_coverage": np.concatenate(widened),
+        "open_coverage": np.concatenate([_covered(f).ravel() for f in open_results])
+        if open_results
+        else np.array([]),
+        "failed": sum(not f.ok for f in results),
+        "fit_seconds": sum(f.seconds for f in results) + sum(f.seconds for f in open_results),
+    }
+
+
+def summarise(name: str, m: dict, seconds: float) -> None:
+    k = m["fits"]
+    print(
+        f"\n== {name}: {k} fits; fitting took {m['fit_seconds']:.0f} s "
+        f"({m['fit_seconds'] / max(k, 1):.1f} s per fit), this run {seconds:.0f} s"
+    )
+    for rule in ("pooled", "rule"):
+        label = "pooled posterior alone" if rule == "pooled" else "core.decide (with checks)"
+        cells = ", ".join(f"{r} {x:.3f}" for r, x in zip(REGIONS, m["cells"][rule]))
+        c = m["candidate"][rule]
+        print(f"{label}: cand's cells ready in {cells}")
+        print(
+            f"  {'':24} candidates ready: cand {c['cand']:.3f}, even (truly ready) "
+            f"{c['even']:.3f}, worse (truly not) {c['worse']:.3f}; ready cells without labels "
+            f"{m['unlabelled_ready'][rule]}"
+        )
+    cov, unl, opened = m["coverage"], m["unlabelled_coverage"], m["open_coverage"]
+    print(f"90% coverage, labelled cells: {cov.mean():.3f} of {cov.size}")
+    if unl.size:
+        wide = m["widened_coverage"]
+        print(
+            f"90% coverage, unlabelled cells: {unl.mean():.3f} of {unl.size}; "
+            f"{wide.mean():.3f} after widen_unlabelled"
+        )
+    if opened.size:
+        print(
+            f"with the open labels counted (include_open): 90% coverage {opened.mean():.3f} "
+            f"of {opened.size} cells"
+        )
+    print(f"fits that failed diagnostics: {m['failed']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fits", type=int, default=200, help="simulated workspaces per scenario")
+    ap.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
+    ap.add_argument("--labels", type=int, default=10, help="blind labels per cell")
+    ap.add_argument("--cache", type=Path, default=None, help="keep and reuse fits here")
+    args = ap.parse_args(argv)
+    if args.cache is not None:
+        args.cache.mkdir(parents=True, exist_ok=True)
+    for name in args.only.split(","):
+        start = time.perf_counter()
+        default, opened = [], []
+        for k in range(args.fits):
+            got = fits(name, k, args.labels, args.cache)
+            default.append(got[0])
+            opened += got[1:]
+            if (k + 1) % 10 == 0:
+                print(f"{name}: {k + 1}/{args.fits} fits", file=sys.stderr, flush=True)
+        summarise(name, measure(default, opened), time.perf_counter() - start)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
