@@ -15,6 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
+from changeover.core.import_check import Columns
 from changeover.core.import_lake import (
     LakeReport,
     counts_fingerprint,
@@ -36,7 +37,6 @@ from changeover.core.import_read import (
     trimmed,
 )
 from changeover.core.import_spec import load_spec
-from changeover.core.importer import _Columns
 from changeover.core.lake_scan import not_a_level
 from changeover.core.store import Store, now
 from changeover.core.store.rows import EvalSetSource, JudgeLevelCount
@@ -85,7 +85,7 @@ def read_counts(path: Path, es: EvalSet, fmt: str | None = None) -> list[JudgeLe
         "count",
         lambda r: f"{show(r['count'])} is not a count (a whole number, 0 or more)",
     )
-    cols, level = _Columns(es), pl.Series("level", [None] * df.height, dtype=pl.Int64)
+    cols, level = Columns(es), pl.Series("level", [None] * df.height, dtype=pl.Int64)
     for m in es.metrics:
         mapped = cols.levels(df["judge_level"], m)
         level = pl.select(

@@ -25,9 +25,10 @@ from pathlib import Path
 
 import polars as pl
 
+from changeover.core.import_check import Columns
 from changeover.core.import_read import LINE, ImportFailed, Problem, Sink, Source, listing
 from changeover.core.import_spec import load_spec
-from changeover.core.importer import ImportReport, _Columns, import_rows
+from changeover.core.importer import ImportReport, import_rows
 from changeover.core.lake_files import Dataset, choose_period, find_dataset, frame, read_schemas
 from changeover.core.lake_scan import (
     Checker,
@@ -198,7 +199,7 @@ def import_dataset(
     sink = ds.sink()
     read_schemas(ds, sink)
     sink.raise_if_any()
-    cols = _Columns(es)
+    cols = Columns(es)
     _check_columns(ds, cols, sink)
     sink.raise_if_any()
     wanted = sorted(c for c in cols.known if c not in ("rater", *cols.human.values()))
@@ -271,7 +272,7 @@ def _absolute(location: str | Path | Sequence[str | Path]) -> str:
     return " ".join(os.path.abspath(p) for p in location)
 
 
-def _check_columns(ds: Dataset, cols: _Columns, sink: Sink) -> None:
+def _check_columns(ds: Dataset, cols: Columns, sink: Sink) -> None:
     """Per file: the required columns (from the file or its path), no unknown metric columns,
     and no human labels (a dataset's labels would not be a random sample: they come through
     `changeover import-labels` for the responses kept)."""

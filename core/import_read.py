@@ -20,6 +20,7 @@ import polars as pl
 from changeover.core.types import ChangeoverError
 
 MAX_SHOWN = 50
+CHUNK_ROWS = 100_000  # rows read at a time, so memory stays bounded however large the file
 FORMATS = ("csv", "jsonl", "parquet")
 LINE = "__line"
 BAD = (
