@@ -21,11 +21,11 @@ Level = Literal["nominal", "ordinal"]
 
 def confusion_table(a: Sequence, b: Sequence, n_levels: int | None = None) -> np.ndarray:
     """L x L table of (a level, b level) over positions where both are present."""
-    a, b = _pair_present(a, b)
+    la, lb = _pair_present(a, b)
     if n_levels is None:
-        n_levels = int(max(a.max(initial=-1), b.max(initial=-1))) + 1
+        n_levels = int(max(la.max(initial=-1), lb.max(initial=-1))) + 1
     table = np.zeros((n_levels, n_levels), dtype=np.int64)
-    np.add.at(table, (a, b), 1)
+    np.add.at(table, (la, lb), 1)
     return table
 
 

@@ -212,7 +212,8 @@ def _plain_rhat(chains: np.ndarray) -> np.ndarray:
 
 def _tail_ess(split: np.ndarray, pooled_sorted: np.ndarray, prob: Prob) -> np.ndarray:
     """Tail ESS from the split chains [K, M, N] and all draws sorted [K, C*D]."""
-    low, high = sorted((prob, 1 - prob)) if np.ndim(prob) == 0 else prob
+    # isinstance rather than np.ndim: it is what narrows the Prob union for the type checker
+    low, high = prob if isinstance(prob, tuple) else sorted((prob, 1 - prob))
     # The same np.quantile as ArviZ's; on sorted rows its selection step is cheap.
     quantiles = np.quantile(pooled_sorted, [low, high], axis=-1)  # [2, K]
     ess_low, ess_high = (_ess(split <= q[:, None, None]) for q in quantiles)
