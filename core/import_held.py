@@ -12,6 +12,14 @@ from changeover.core.import_read import LINE, Sink
 from changeover.core.types import EvalSet
 
 HELD = {"item_id": pl.String, "model": pl.String, "metric": pl.String, "held": pl.Int64}
+LABELS = {
+    "item_id": pl.String,
+    "model": pl.String,
+    "metric": pl.String,
+    "rater": pl.String,
+    "level": pl.Int64,
+    "active": pl.Boolean,
+}
 
 
 def level_columns(es: EvalSet) -> dict[str, str]:
@@ -61,3 +69,9 @@ def held_responses(store, held: EvalSet | None, keys: pl.DataFrame, sink: Sink) 
 
         sink.rows(differs, f"judge_{m.name}", message)
     return stored.select("item_id", "model").unique()
+
+
+def held_labels(store, eval_set_id: int) -> pl.DataFrame:
+    """Every label event the workspace holds in an eval set, by the names an import file uses;
+    `active` is false where the label was retracted since."""
+    return pl.DataFrame(store.rating_keys(eval_set_id), schema=LABELS, orient="row")

@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from changeover.core.import_check import Columns
+from changeover.core.import_held import held_labels
 from changeover.core.import_read import (
     BAD,
     CHUNK_ROWS,
@@ -16,6 +17,7 @@ from changeover.core.import_read import (
     ImportFailed,
     Problem,
     Sink,
+    all_rows,
     as_text,
     format_of,
     open_chunks,
@@ -139,13 +141,7 @@ def import_labels(
             skip.add(c)
     cols, times = Columns(es), dict[str, str | None]()
     parts = [_label_chunk(df, cols, sink, skip, times) for df in chunks]
-    k = pl.concat(parts) if parts else None
-    if k is None or k.height == 0:
-        if not sink.total:
-            sink.add(0, "", "no rows")
-        sink.raise_if_any()
-    assert k is not None  # no rows raised just above
-    k = k.filter(
+    k = all_rows(parts, sink).filter(
         pl.all_horizontal(pl.col("item_id", "model", "metric", "rater", "level").is_not_null())
     )
     _check_labels(store, es, k, sink)
@@ -196,19 +192,8 @@ def _check_labels(store: Store, es: EvalSet, k: pl.DataFrame, sink: Sink) -> Non
             f"no response of model {r['model']!r} to item {r['item_id']!r} in eval set {es.name!r}"
         ),
     )
-    events = [e for e in store.rating_keys(es.id) if e.active]
-    if events:
-        held = pl.DataFrame(
-            [(e.item_id, e.model, e.metric, e.rater, e.value) for e in events],
-            orient="row",
-            schema={
-                "item_id": pl.String,
-                "model": pl.String,
-                "metric": pl.String,
-                "rater": pl.String,
-                "held": pl.Int64,
-            },
-        )
+    held = held_labels(store, es.id).filter("active").select(*key, held=pl.col("level"))
+    if held.height:
         clash = k.join(held, on=key, how="inner").filter(pl.col("held") != pl.col("level"))
         sink.rows(
             clash.sort(LINE),

@@ -98,6 +98,16 @@ class Sink:
             raise ImportFailed(shown, self.total)
 
 
+def all_rows(parts: list[pl.DataFrame], sink: Sink) -> pl.DataFrame:
+    """The checked chunks as one frame. With no rows it raises, with the problems found so far
+    or else "no rows"."""
+    if not parts or sum(p.height for p in parts) == 0:
+        if not sink.total:
+            sink.add(0, "", "no rows")
+        sink.raise_if_any()
+    return pl.concat(parts)
+
+
 def show(value: object, width: int = 40) -> str:
     """A value quoted for a message: repr() escapes control characters, long text is cut."""
     if not isinstance(value, str):

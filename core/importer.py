@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from changeover.core.import_check import Columns, check_chunk, check_file, header_problems
-from changeover.core.import_held import held_responses
+from changeover.core.import_held import held_labels, held_responses
 from changeover.core.import_labels import import_labels
 from changeover.core.import_read import (
     CHUNK_ROWS,
@@ -28,6 +28,7 @@ from changeover.core.import_read import (
     ImportFailed,
     Problem,
     Source,
+    all_rows,
     listing,
 )
 from changeover.core.import_report import ImportReport
@@ -100,12 +101,7 @@ def import_rows(
     if header is None:
         for c in cols.unknown(sorted(seen - {LINE})):
             sink.add(0, c, f"no metric {c.split('_', 1)[1]!r} in the spec")
-    keys = pl.concat(parts) if parts else None
-    if keys is None or keys.height == 0:
-        if not sink.total:
-            sink.add(0, "", "no rows")
-        sink.raise_if_any()
-    assert keys is not None  # no rows raised just above
+    keys = all_rows(parts, sink)
     held_items = None
     if held is not None:
         rows = store.item_index(held.id)
@@ -163,20 +159,8 @@ def _write(
     quiet = source.sink()
     given = same = None
     if held is not None:
-        events = store.rating_keys(held.id)
-        if events:
-            ev = pl.DataFrame(
-                events,
-                orient="row",
-                schema={
-                    "item_id": pl.String,
-                    "model": pl.String,
-                    "metric": pl.String,
-                    "rater": pl.String,
-                    "level": pl.Int64,
-                    "active": pl.Boolean,
-                },
-            )
+        ev = held_labels(store, held.id)
+        if ev.height:
             given = ev.select("item_id", "model", "metric", "rater").unique()
             same = ev.filter("active").drop("active").unique()
     stamp = now()
