@@ -45,7 +45,13 @@ from statistics import NormalDist
 import numpy as np
 from scipy.special import ndtr
 
-from changeover.core.decide import UNDECIDED, DeltaProjection, decide_all, specs_of
+from changeover.core.decide import (
+    UNDECIDED,
+    DeltaProjection,
+    decide_all,
+    smallest_total,
+    specs_of,
+)
 from changeover.core.types import EvalSet
 
 Cell = tuple[str, str]  # (model, region)
@@ -100,14 +106,8 @@ def settle_forecast(
 
     if best(max_labels)[0] < 0.5:
         return None
-    lo, hi = 0, max_labels  # best(hi) >= 0.5; the chance grows with the total
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if best(mid)[0] >= 0.5:
-            hi = mid
-        else:
-            lo = mid
-    _, a, b = best(hi)
+    # the chance grows with the total
+    _, a, b = best(smallest_total(lambda t: best(t)[0] >= 0.5, max_labels))
     return a, b
 
 

@@ -31,7 +31,7 @@ for where to label, not a promise. Beyond ``max_labels`` it says "more than N".
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -182,6 +182,19 @@ class DeltaProjection:
         return a, b, self.vc * rc + self.vi * ri - 2 * self.cov * np.sqrt(rc * ri)
 
 
+def smallest_total(holds: Callable[[int], bool], max_labels: int) -> int:
+    """The smallest total in 1..max_labels for which `holds` is true, by bisection: `holds`
+    must grow with the total, hold at max_labels, and is assumed false at 0 (not tried)."""
+    lo, hi = 0, max_labels
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if holds(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
 def forecast_labels(
     q_candidate,
     q_incumbent,
@@ -215,14 +228,8 @@ def forecast_labels(
         return Forecast(metric, region, 0, 0, True, max_labels)
     if settled(0)[0]:
         return Forecast(metric, region, 0, 0, False, max_labels)
-    lo, hi = 0, max_labels  # settled(hi) holds; the projected variance falls with the total
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if settled(mid)[0]:
-            hi = mid
-        else:
-            lo = mid
-    _, a, b = settled(hi)
+    # the projected variance falls with the total, so being settled grows with it
+    _, a, b = settled(smallest_total(lambda t: settled(t)[0], max_labels))
     return Forecast(metric, region, a, b, False, max_labels)
 
 
