@@ -255,19 +255,18 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def record_span(cols: list[str]) -> pl.Expr:
+    """The physical lines each CSV record spans: 1 + the newlines inside its quoted fields."""
+    newlines = [pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in cols]
+    return (pl.sum_horizontal(newlines) + 1).cast(pl.Int64)
+
+
 def _csv_chunks(lf: pl.LazyFrame, sink: Sink, chunk_rows: int) -> Iterator[pl.DataFrame]:
     next_line = 2  # the header is line 1
     try:
         for df in lf.collect_batches(chunk_size=chunk_rows):
             cols = df.columns
-            # A record spans 1 + (newlines inside its quoted fields) physical lines.
-            span = (
-                pl.sum_horizontal(
-                    [pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in cols]
-                )
-                + 1
-            )
-            df = df.with_columns(span.cast(pl.Int64).alias("__span"))
+            df = df.with_columns(record_span(cols).alias("__span"))
             df = df.with_columns(
                 (pl.col("__span").cum_sum() - pl.col("__span") + next_line).alias(LINE)
             )

@@ -19,7 +19,14 @@ from urllib.parse import unquote
 
 import polars as pl
 
-from changeover.core.import_read import NESTED, ImportFailed, Problem, Sink, listing
+from changeover.core.import_read import (
+    NESTED,
+    ImportFailed,
+    Problem,
+    Sink,
+    listing,
+    record_span,
+)
 
 FILE = "__file"
 ROW = "__row"
@@ -290,12 +297,5 @@ def _row_count(f: DataFile, fmt: str) -> int:
 def _csv_lines(path: str) -> list[int]:
     """The physical line where each record of a CSV file starts (the header is line 1)."""
     lf = pl.scan_csv(path, infer_schema=False, encoding="utf8-lossy", raise_if_empty=False)
-    cols = lf.collect_schema().names()
-    span = (
-        pl.sum_horizontal(
-            [pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in cols]
-        )
-        + 1
-    )
-    spans = lf.select(span.cast(pl.Int64).alias("s")).collect()["s"]
+    spans = lf.select(record_span(lf.collect_schema().names()).alias("s")).collect()["s"]
     return (spans.cum_sum() - spans + 2).to_list()

@@ -22,7 +22,6 @@ from changeover.core.sampling import allocate
 from changeover.core.store.rows import JudgeLevelCount
 from changeover.core.types import EvalSet, Metric
 
-TEXT_COLS = ("item_id", "region", "question", "model", "response")
 KEYS = ("item_id", "region", "model")  # compared trimmed, as a file import does
 HASH = "__key"  # the seeded hash of (item_id, model) that orders a stratum's sample
 RARE = 0.02  # strata that need more than this share of their rows are read whole
