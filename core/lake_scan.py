@@ -114,7 +114,7 @@ def check_rows(
     es: EvalSet,
     levels: Callable[[pl.Series, Metric], pl.Series],
 ) -> None:
-    """The row checks of a file import (core/importer.py), on the grouped table."""
+    """The row checks of a file import (core/import_check.py), on the grouped table."""
 
     def count(expr: pl.Expr) -> int:
         return int(table.filter(expr)["n"].sum())
