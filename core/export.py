@@ -15,7 +15,7 @@ large eval set is never loaded whole. Three tables:
 - ``results``: the latest fit's table (the results value of core/results.py, flattened by
   core.report.report_rows, exactly as `changeover report --format csv`): per metric, region
   (and "overall") and model the mean, 90% interval, difference to the incumbent,
-  P(non-inferior), verdict and reason, judge sensitivity/specificity and the baselines, with
+  P(holds) (column ``p_noninferior``, named so since the first version), verdict and reason, judge sensitivity/specificity and the baselines, with
   the fit's id and time.
 
 CSV injection: a text cell that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage

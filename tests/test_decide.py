@@ -109,7 +109,7 @@ def test_candidate_ready_only_if_every_cell_ready():
     assert [d.candidate for d in decide_all([post], specs, "inc")] == ["a", "b"]
     # the summary is the reason without the joint probability (the app shows that apart)
     for d in (a, b):
-        assert d.reason == f"{d.summary}; P(all conditions hold) = {d.joint_probability:.2f}"
+        assert d.reason == f"{d.summary}; P(all hold) = {d.joint_probability:.2f}"
         assert "P(all" not in d.summary
 
 
