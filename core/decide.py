@@ -226,8 +226,8 @@ def forecast_labels(
     return Forecast(metric, region, a, b, False, max_labels)
 
 
-def _cell_labels(post, model: str) -> list[int] | None:
-    table = (post.flags or {}).get("cell_labels")
+def _cell_labels(post, model: str, key: str = "cell_labels") -> list[int] | None:
+    table = (post.flags or {}).get(key)
     if table is None:
         return None
     return [int(x) for x in table[post.model_index(model)]]
@@ -257,9 +257,11 @@ def _cell(
     if requests:
         blocked = "; ".join(x.text for x in requests)
     elif lowest < rule["min_cell_labels"]:
+        tied = sum((_cell_labels(post, post.models[x], "cell_ties") or {r: 0})[r] for x in (c, i))
+        ties = f"; {tied} more rated, but their raters tied" if tied else ""
         blocked = (
             f"fewer than {rule['min_cell_labels']} labels in the cell "
-            f"(candidate {nc}, incumbent {ni})"
+            f"(candidate {nc}, incumbent {ni}{ties})"
         )
         fc = _shortfall(metric, region, nc, ni, rule["min_cell_labels"], rule["max_labels"])
     elif dec.verdict == READY and own_dec is not None and own_dec.verdict != READY:

@@ -189,7 +189,7 @@ def result_columns() -> dict[str, str]:
 
     text = {"eval_set", "metric", "quantity", "region", "model", "verdict", "reason", "source"}
     kinds = {c: "str" if c in text else "float" for c in CSV_COLUMNS}
-    kinds.update({"fit_id": "int", "labels": "int", "incumbent": "bool"})
+    kinds.update({"fit_id": "int", "labels": "int", "ties": "int", "incumbent": "bool"})
     kinds["fit_created_at"] = "str"
     return kinds
 

@@ -49,6 +49,7 @@ class Cell:
     pass_share: Interval | None = None
     delta: Interval | None = None  # None for the incumbent
     decision: Decision | None = None
+    ties: int = 0  # responses of the cell rated but left out: their raters tied (unlabelled)
 
 
 @dataclass(frozen=True)
@@ -155,8 +156,8 @@ def probability_text(p: float | None, threshold: float) -> str:
 # ---- building -----------------------------------------------------------------------------
 
 
-def _cell_labels(post: Posterior) -> list[list[int]] | None:
-    table = (post.flags or {}).get("cell_labels")
+def _cell_labels(post: Posterior, key: str = "cell_labels") -> list[list[int]] | None:
+    table = (post.flags or {}).get(key)
     return None if table is None else [[int(x) for x in row] for row in table]
 
 
@@ -182,6 +183,7 @@ def _metric_table(
     incumbent = eval_set.incumbent
     q, share = post.quantity(), post.pass_share()
     labels = _cell_labels(post)
+    tied = _cell_labels(post, "cell_ties")
     i = post.model_index(incumbent)
     rows = []
     for r, region in enumerate([*post.regions, "overall"]):
@@ -195,6 +197,7 @@ def _metric_table(
         for model in models:
             m = post.model_index(model)
             n = None if labels is None else (sum(labels[m]) if overall else labels[m][r])
+            ties = 0 if tied is None else (sum(tied[m]) if overall else tied[m][r])
             delta = dec = None
             if model != incumbent:
                 d = qq[:, m] - qq[:, i]
@@ -203,7 +206,7 @@ def _metric_table(
                     d, metric.direction, metric.margin, threshold
                 )
             pass_share = None if ss is None else interval(ss[:, m])
-            cells.append(Cell(model, n, interval(qq[:, m]), pass_share, delta, dec))
+            cells.append(Cell(model, n, interval(qq[:, m]), pass_share, delta, dec, ties))
         weight = 1.0 if overall else float(post.weights[r])
         rows.append(Row(region, weight, tuple(cells)))
     return MetricTable(
@@ -361,27 +364,25 @@ def _flags(
         )
     for post in posteriors:
         widened = {tuple(x) for x in (post.flags or {}).get("widened_cells") or ()}
+        tied = _cell_labels(post, "cell_ties")
         for model, region in (post.flags or {}).get("unlabelled_cells") or ():
             how = (
                 "its interval carries the judge's unknown lean there"
                 if (model, region) in widened
                 else "its estimate leans on the pooling"
             )
+            ties = 0 if tied is None else tied[post.model_index(model)][post.regions.index(region)]
+            rated = f" ({ties} rated, but their raters tied)" if ties else ""
             flags.append(
                 Flag(
                     "unlabelled_cell",
-                    f"{post.metric}: no human labels for {model} in {region}; {how}, "
+                    f"{post.metric}: no human labels for {model} in {region}{rated}; {how}, "
                     "and no verdict there is ready without its own labels",
                 )
             )
     for c in counts.values():
         if c.ties:
-            flags.append(
-                Flag(
-                    "ties",
-                    f"{c.metric}: {c.ties} labelled response(s) left out because their raters tied",
-                )
-            )
+            flags.append(Flag("ties", _ties_text(c)))
         if c.left_out:  # counts_for: labels chosen in browse stay out of the fit
             flags.append(
                 Flag(
@@ -406,3 +407,19 @@ def _flags(
                 )
             )
     return flags
+
+
+def _ties_text(c: Counts) -> str:
+    """A metric's ties between raters, and the cells they fell in (the labels shown per cell
+    leave them out, so a cell rated twice can show 0)."""
+    where = ""
+    if c.ties_per_cell is not None:
+        cells = [
+            f"{c.models[m]} in {c.regions[r]}: {int(c.ties_per_cell[m, r])}"
+            for m, r in zip(*np.nonzero(c.ties_per_cell))
+        ]
+        where = " (" + ", ".join(cells[:6]) + (", ..." if len(cells) > 6 else "") + ")"
+    return (
+        f"{c.metric}: {c.ties} labelled response(s) left out of the fit because their raters "
+        f"tied{where}; each counts as unlabelled until another rating breaks the tie"
+    )

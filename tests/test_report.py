@@ -231,6 +231,7 @@ def test_json_shape(canned):
     assert set(cell) == {
         "model",
         "labels",
+        "ties",
         "mean",
         "lower",
         "upper",
