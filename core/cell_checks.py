@@ -26,6 +26,7 @@ decisions say so (`CandidateDecision.unchecked`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,7 +103,7 @@ def unidentified(post, models: tuple[str, ...]) -> list[LabelRequest]:
 UNLABELLED_JUDGE_SD = 1.0
 
 
-def widen_unlabelled(post, sd: float = UNLABELLED_JUDGE_SD, seed: int = 0):
+def widen_unlabelled(post, sd: float = UNLABELLED_JUDGE_SD, seed: int | Sequence[int] = 0):
     """The posterior with every unlabelled cell's interval carrying the judge's unknown lean.
 
     In a cell without labels only the judge's level distribution t = sum_h p_h P(J | H = h) is
@@ -110,7 +111,8 @@ def widen_unlabelled(post, sd: float = UNLABELLED_JUDGE_SD, seed: int = 0):
     cumulative log-odds in such a cell are shifted by one N(0, sd) lean (a harsher or more
     lenient judge), and the true level distribution re-solved so the judge's levels stay as
     observed (clipped to the simplex). Cells with labels are untouched. For the full model's
-    posterior; an instant posterior's unlabelled cells already carry its prior's width.
+    posterior; an instant posterior's unlabelled cells already carry its prior's width. Every
+    face shows the widened posterior (core/results.py, `build_results`).
     """
     from dataclasses import replace
 

@@ -13,10 +13,15 @@ import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from changeover.core.types import EvalSet
+
+if TYPE_CHECKING:
+    from changeover.core.store import Store
+    from changeover.core.store.rows import JudgeLevelCount
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,7 @@ class Counts:
         return self.n.sum(axis=(2, 3)) + self.u.sum(axis=2)
 
 
-def _model_order(store, eval_set: EvalSet, seen: Iterable[str]) -> tuple[str, ...]:
+def _model_order(store: Store, eval_set: EvalSet, seen: Iterable[str]) -> tuple[str, ...]:
     names = [eval_set.incumbent]
     for name in [*store.models(eval_set.id), *sorted(set(seen))]:
         if name not in names:
@@ -61,17 +66,13 @@ _JUDGED: weakref.WeakKeyDictionary = (
 )  # store -> {eval set: (mark, rows)}
 
 
-def _judge_level_counts(store, eval_set_id: int) -> list:
+def _judge_level_counts(store: Store, eval_set_id: int) -> list[JudgeLevelCount]:
     # An eval set whose responses live in a lake or warehouse keeps their judge-level counts;
     # its responses table holds only a sample, so the unlabelled counts are aggregate - labelled.
-    aggregate = getattr(store, "aggregate_counts", None)
-    rows = aggregate(eval_set_id) if aggregate is not None else None
+    rows = store.aggregate_counts(eval_set_id)
     if rows is not None:
         return rows
-    fingerprint = getattr(store, "judgments_fingerprint", None)
-    if fingerprint is None:
-        return store.judge_level_counts(eval_set_id)
-    mark = fingerprint()
+    mark = store.judgments_fingerprint()
     cached = _JUDGED.setdefault(store, {})
     hit = cached.get(eval_set_id)
     if hit is not None and hit[0] == mark:
@@ -81,19 +82,18 @@ def _judge_level_counts(store, eval_set_id: int) -> list:
     return rows
 
 
-def _chosen_votes(store, eval_set_id: int, exclude_raters: Iterable[str]) -> dict[tuple, dict]:
+def _chosen_votes(
+    store: Store, eval_set_id: int, exclude_raters: Iterable[str]
+) -> dict[tuple[int, str, int], dict[str, int]]:
     """(response, metric, human level) -> {kind: votes} of the labels not given blind."""
-    chosen = getattr(store, "chosen_label_votes", None)
-    if chosen is None:  # a store that does not know how labels were chosen: all count as blind
-        return {}
-    out: dict[tuple, dict] = defaultdict(dict)
-    for row in chosen(eval_set_id, exclude_raters):
+    out: dict[tuple[int, str, int], dict[str, int]] = defaultdict(dict)
+    for row in store.chosen_label_votes(eval_set_id, exclude_raters):
         out[(row.response_id, row.metric, row.human)][row.kind] = row.votes
     return out
 
 
 def counts_for(
-    store,
+    store: Store,
     eval_set: EvalSet,
     exclude_raters: Iterable[str] = (),
     include_open: bool = False,
@@ -155,15 +155,14 @@ def counts_for(
             tallies[key][3][human] += counted
             if include_open and kinds.get("open"):
                 chosen_only[metric].add(response_id)  # counted although chosen openly
-    replaced = getattr(store, "replaced_blind_votes", None)
     any_open = any("open" in kinds for kinds in chosen.values())  # else nothing was replaced
-    if replaced is not None and not include_open and any_open:
+    if not include_open and any_open:
         # A rater who re-rates openly a response the queue gave them (typically because the
         # judge disagreed) replaces their blind label; the blind one still counts, else the
         # re-rated disagreements would drop out of the fit and the judge would look better.
-        for row in replaced(eval_set.id, exclude_raters):
-            if (row.response_id, row.metric) in tallies:
-                tallies[(row.response_id, row.metric)][3][row.human] += row.votes
+        for vote in store.replaced_blind_votes(eval_set.id, exclude_raters):
+            if (vote.response_id, vote.metric) in tallies:
+                tallies[(vote.response_id, vote.metric)][3][vote.human] += vote.votes
 
     n = {name: np.zeros((M, R, m.n_levels, m.n_levels), np.int64) for name, m in metrics.items()}
     ties = dict.fromkeys(metrics, 0)
@@ -184,11 +183,11 @@ def counts_for(
         if 0 <= h < L:
             n[metric][m_ix[model], r_ix[region], h, judge] += 1
 
-    for name, metric in metrics.items():
+    for name, spec in metrics.items():
         u = total[name] - n[name].sum(axis=2)
         out[name] = Counts(
             metric=name,
-            levels=metric.levels,
+            levels=spec.levels,
             models=models,
             regions=tuple(regions),
             n=n[name],

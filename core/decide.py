@@ -12,9 +12,9 @@ core/cell_checks.py: at least ``min_cell_labels`` labels in the candidate's and 
 cell, its own labels agreeing (the instant posterior's P(condition) >= the threshold as well),
 and every common judge level of both models labelled. A cell that fails one is undecided, says
 why (`CellDecision.blocked`), and its forecast is the labels that would get it past the check.
-A candidate is ready only if every (metric, region) cell is ready; the joint probability that
-all cell conditions hold at once is computed from the pooled draws. A candidate with fewer than
-``min_labels`` human labels on any metric is never ready.
+A candidate is ready only if every (metric, region) cell is ready; P(all hold), the probability
+that every cell's condition holds at once, is computed from the same draws. A candidate with
+fewer than ``min_labels`` human labels on any metric is never ready.
 
 Labels-needed forecast (an approximation, stated here once): the posterior variance of each
 model's quantity in a cell is taken to shrink like 1 / (effective labels), with effective
@@ -46,7 +46,7 @@ _EPS = 1e-9  # probabilities are means of booleans; compare with a hair of slack
 @dataclass(frozen=True)
 class Decision:
     verdict: str  # "ready" | "not ready" | "undecided"
-    probability: float  # P(the ready condition holds), e.g. P(delta > -d): non-inferiority
+    probability: float  # P(holds): the cell's ready condition, e.g. P(delta > -d)
     reason: str
 
 
@@ -104,10 +104,10 @@ class CandidateDecision:
 
     @property
     def reason(self) -> str:
-        """The summary, then "; P(all conditions hold) = 0.93" (when there is one)."""
+        """The summary, then "; P(all hold) = 0.93" (when there is one)."""
         if math.isnan(self.joint_probability):
             return self.summary
-        return f"{self.summary}; P(all conditions hold) = {self.joint_probability:.2f}"
+        return f"{self.summary}; P(all hold) = {self.joint_probability:.2f}"
 
     @property
     def forecasts(self) -> tuple[Forecast, ...]:
@@ -233,8 +233,8 @@ def forecast_labels(
     return Forecast(metric, region, a, b, False, max_labels)
 
 
-def _cell_labels(post, model: str) -> list[int] | None:
-    table = (post.flags or {}).get("cell_labels")
+def _cell_labels(post, model: str, key: str = "cell_labels") -> list[int] | None:
+    table = (post.flags or {}).get(key)
     if table is None:
         return None
     return [int(x) for x in table[post.model_index(model)]]
@@ -264,9 +264,11 @@ def _cell(
     if requests:
         blocked = "; ".join(x.text for x in requests)
     elif lowest < rule["min_cell_labels"]:
+        tied = sum((_cell_labels(post, post.models[x], "cell_ties") or {r: 0})[r] for x in (c, i))
+        ties = f"; {tied} more rated, but their raters tied" if tied else ""
         blocked = (
             f"fewer than {rule['min_cell_labels']} labels in the cell "
-            f"(candidate {nc}, incumbent {ni})"
+            f"(candidate {nc}, incumbent {ni}{ties})"
         )
         fc = _shortfall(metric, region, nc, ni, rule["min_cell_labels"], rule["max_labels"])
     elif dec.verdict == READY and own_dec is not None and own_dec.verdict != READY:

@@ -15,7 +15,7 @@ large eval set is never loaded whole. Three tables:
 - ``results``: the latest fit's table (the results value of core/results.py, flattened by
   core.report.report_rows, exactly as `changeover report --format csv`): per metric, region
   (and "overall") and model the mean, 90% interval, difference to the incumbent,
-  P(non-inferior), verdict and reason, judge sensitivity/specificity and the baselines, with
+  P(holds) (column ``p_noninferior``, named so since the first version), verdict and reason, judge sensitivity/specificity and the baselines, with
   the fit's id and time.
 
 CSV injection: a text cell that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
@@ -189,7 +189,7 @@ def result_columns() -> dict[str, str]:
 
     text = {"eval_set", "metric", "quantity", "region", "model", "verdict", "reason", "source"}
     kinds = {c: "str" if c in text else "float" for c in CSV_COLUMNS}
-    kinds.update({"fit_id": "int", "labels": "int", "incumbent": "bool"})
+    kinds.update({"fit_id": "int", "labels": "int", "ties": "int", "incumbent": "bool"})
     kinds["fit_created_at"] = "str"
     return kinds
 

@@ -19,11 +19,12 @@ JSON shape (``render(results, "json")``, stable; fields are only ever added):
           "name": str, "levels": [str], "direction": "higher"|"lower"|"match", "margin": float,
           "quantity": "rate" | "mean_level", "pass_level": int | null, "source": str,
           "rows": [{"region": str ("overall" last), "weight": float, "cells": [{
-              "model": str, "labels": int | null,
+              "model": str, "labels": int | null, "ties": int (rated, raters tied: left out),
               "mean": float, "lower": float, "upper": float,
               "pass_share": null | {"mean", "lower", "upper"},
               "delta": null (incumbent) | {"mean", "lower", "upper"},
-              "p_noninferior": float | null, "verdict": str | null, "reason": str | null}]}]}],
+              "p_noninferior": float | null (P(holds); the key keeps its first name),
+              "verdict": str | null, "reason": str | null}]}]}],
       "candidates": [{"model": str, "verdict": "ready"|"not ready"|"undecided",
           "joint_probability": float, "reason": str, "labels": {metric: int | null},
           "labels_to_minimum": {metric: int},
@@ -88,6 +89,7 @@ CSV_COLUMNS = (
     *(f"{_csv_method(m)}{s}" for m in _FIRST_METHODS for s in _INTERVAL),
     "source", "kappa",  # added later: new columns go last
     *(f"{_csv_method(m)}{s}" for m in METHODS if m not in _FIRST_METHODS for s in _INTERVAL),
+    "ties",
 )  # fmt: skip
 
 
@@ -116,6 +118,7 @@ def report_rows(results: Results) -> list[dict[str, Any]]:
                     "model": cell.model,
                     "incumbent": cell.model == results.incumbent,
                     "labels": cell.labels,
+                    "ties": cell.ties,
                     "mean": cell.value.mean,
                     "lower_90": cell.value.lower,
                     "upper_90": cell.value.upper,
@@ -197,6 +200,7 @@ def to_json(results: Results) -> dict[str, Any]:
         return {
             **_pick(c, "model", "labels"),
             **_pick(c.value, "mean", "lower", "upper"),
+            "ties": c.ties,
             "pass_share": _ivj(c.pass_share),
             "delta": _ivj(c.delta),
             "p_noninferior": None if dec is None else dec.probability,

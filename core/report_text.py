@@ -16,7 +16,15 @@ from changeover.core.baselines import METHODS
 from changeover.core.calibration import CalibrationCell
 from changeover.core.decide import labels_to_minimum
 from changeover.core.posterior import Interval
-from changeover.core.results import FULL, INSTANT, UPDATED, MetricTable, Results, probability_text
+from changeover.core.results import (
+    FULL,
+    INSTANT,
+    UPDATED,
+    Cell,
+    MetricTable,
+    Results,
+    probability_text,
+)
 from changeover.core.text import inert
 from changeover.core.types import Diagnostics
 
@@ -140,10 +148,7 @@ def _sections(report: Results) -> list[tuple[str, list]]:
         blocks.append(
             (
                 ["region", *report.models],
-                [
-                    [r.region, *("?" if c.labels is None else str(c.labels) for c in r.cells)]
-                    for r in t.rows
-                ],
+                [[r.region, *(_labels_text(c) for c in r.cells)] for r in t.rows],
             )
         )
         out.append((t.name, blocks))
@@ -373,3 +378,9 @@ def markdown(report: Results) -> str:
                 lines += ["| " + " | ".join(_md(c) for c in r) + " |" for r in rows]
                 lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _labels_text(cell: Cell) -> str:
+    """A cell's labelled responses, and those its raters tied on: '4 (+2 tied)'."""
+    text = "?" if cell.labels is None else str(cell.labels)
+    return f"{text} (+{cell.ties} tied)" if cell.ties else text

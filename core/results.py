@@ -17,6 +17,7 @@ regions; delta = candidate - incumbent, draw by draw.
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ import numpy as np
 
 from changeover.core.agreement import RaterAgreement
 from changeover.core.calibration import CELL_MINIMUM, CalibrationCell, calibration_cells
+from changeover.core.cell_checks import widen_unlabelled
 from changeover.core.counts import Counts
 from changeover.core.decide import CandidateDecision, Decision, decide, decide_all, specs_of
 from changeover.core.posterior import Interval, Posterior, interval
@@ -47,6 +49,7 @@ class Cell:
     pass_share: Interval | None = None
     delta: Interval | None = None  # None for the incumbent
     decision: Decision | None = None
+    ties: int = 0  # responses of the cell rated but left out: their raters tied (unlabelled)
 
 
 @dataclass(frozen=True)
@@ -153,18 +156,34 @@ def probability_text(p: float | None, threshold: float) -> str:
 # ---- building -----------------------------------------------------------------------------
 
 
-def _cell_labels(post: Posterior) -> list[list[int]] | None:
-    table = (post.flags or {}).get("cell_labels")
+def _cell_labels(post: Posterior, key: str = "cell_labels") -> list[list[int]] | None:
+    table = (post.flags or {}).get(key)
     return None if table is None else [[int(x) for x in row] for row in table]
 
 
+def _widened(posteriors: Sequence[Posterior], fit: FitRecord | None) -> list[Posterior]:
+    """The posteriors every face is shown: a cell without labels carries the judge's unknown
+    lean there (core/cell_checks.py, `widen_unlabelled`). Seeded by the fit's seed and the
+    metric's name, so the same fit shows the same numbers and metrics lean independently."""
+    seed = fit.settings.seed if fit is not None else 0
+    return [widen_unlabelled(p, seed=[seed, zlib.crc32(p.metric.encode())]) for p in posteriors]
+
+
 def _metric_table(
-    post: Posterior, eval_set: EvalSet, models: tuple[str, ...], threshold: float
+    post: Posterior,
+    eval_set: EvalSet,
+    models: tuple[str, ...],
+    threshold: float,
+    checked: Mapping[tuple[str, str, str], Decision],
 ) -> MetricTable:
+    """One metric's rows; a region cell's verdict is its candidate's checked one (`checked`:
+    (candidate, metric, region) -> the cell's decision after core/cell_checks.py), so no face
+    shows "ready" where the candidate's verdict holds the cell back."""
     metric = eval_set.metric(post.metric)
     incumbent = eval_set.incumbent
     q, share = post.quantity(), post.pass_share()
     labels = _cell_labels(post)
+    tied = _cell_labels(post, "cell_ties")
     i = post.model_index(incumbent)
     rows = []
     for r, region in enumerate([*post.regions, "overall"]):
@@ -178,13 +197,16 @@ def _metric_table(
         for model in models:
             m = post.model_index(model)
             n = None if labels is None else (sum(labels[m]) if overall else labels[m][r])
+            ties = 0 if tied is None else (sum(tied[m]) if overall else tied[m][r])
             delta = dec = None
             if model != incumbent:
                 d = qq[:, m] - qq[:, i]
                 delta = interval(d)
-                dec = decide(d, metric.direction, metric.margin, threshold)
+                dec = checked.get((model, post.metric, region)) or decide(
+                    d, metric.direction, metric.margin, threshold
+                )
             pass_share = None if ss is None else interval(ss[:, m])
-            cells.append(Cell(model, n, interval(qq[:, m]), pass_share, delta, dec))
+            cells.append(Cell(model, n, interval(qq[:, m]), pass_share, delta, dec, ties))
         weight = 1.0 if overall else float(post.weights[r])
         rows.append(Row(region, weight, tuple(cells)))
     return MetricTable(
@@ -247,6 +269,9 @@ def build_results(
     counts = {k: v for k, v in (counts or {}).items() if k in names}
     weights = dict(zip(eval_set.region_names, eval_set.traffic_weights))
     diagnostics = fit.diagnostics if (fit is not None and source != INSTANT) else None
+    posteriors = _widened(posteriors, fit)
+    candidates = decide_all(posteriors, specs, eval_set.incumbent, threshold, min_labels)
+    checked = {(c.candidate, x.metric, x.region): x.decision for c in candidates for x in c.cells}
     results = Results(
         eval_set=eval_set.name,
         incumbent=eval_set.incumbent,
@@ -255,8 +280,8 @@ def build_results(
         threshold=float(threshold),
         min_labels=int(min_labels),
         source=source,
-        metrics=tuple(_metric_table(p, eval_set, models, threshold) for p in posteriors),
-        candidates=tuple(decide_all(posteriors, specs, eval_set.incumbent, threshold, min_labels)),
+        metrics=tuple(_metric_table(p, eval_set, models, threshold, checked) for p in posteriors),
+        candidates=tuple(candidates),
         calibration=tuple(
             c for p in posteriors for c in calibration_cells(p, counts.get(p.metric), cell_minimum)
         ),
@@ -338,22 +363,26 @@ def _flags(
             )
         )
     for post in posteriors:
+        widened = {tuple(x) for x in (post.flags or {}).get("widened_cells") or ()}
+        tied = _cell_labels(post, "cell_ties")
         for model, region in (post.flags or {}).get("unlabelled_cells") or ():
+            how = (
+                "its interval carries the judge's unknown lean there"
+                if (model, region) in widened
+                else "its estimate leans on the pooling"
+            )
+            ties = 0 if tied is None else tied[post.model_index(model)][post.regions.index(region)]
+            rated = f" ({ties} rated, but their raters tied)" if ties else ""
             flags.append(
                 Flag(
                     "unlabelled_cell",
-                    f"{post.metric}: no human labels for {model} in {region}; its estimate "
-                    "leans on the pooling",
+                    f"{post.metric}: no human labels for {model} in {region}{rated}; {how}, "
+                    "and no verdict there is ready without its own labels",
                 )
             )
     for c in counts.values():
         if c.ties:
-            flags.append(
-                Flag(
-                    "ties",
-                    f"{c.metric}: {c.ties} labelled response(s) left out because their raters tied",
-                )
-            )
+            flags.append(Flag("ties", _ties_text(c)))
         if c.left_out:  # counts_for: labels chosen in browse stay out of the fit
             flags.append(
                 Flag(
@@ -378,3 +407,19 @@ def _flags(
                 )
             )
     return flags
+
+
+def _ties_text(c: Counts) -> str:
+    """A metric's ties between raters, and the cells they fell in (the labels shown per cell
+    leave them out, so a cell rated twice can show 0)."""
+    where = ""
+    if c.ties_per_cell is not None:
+        cells = [
+            f"{c.models[m]} in {c.regions[r]}: {int(c.ties_per_cell[m, r])}"
+            for m, r in zip(*np.nonzero(c.ties_per_cell))
+        ]
+        where = " (" + ", ".join(cells[:6]) + (", ..." if len(cells) > 6 else "") + ")"
+    return (
+        f"{c.metric}: {c.ties} labelled response(s) left out of the fit because their raters "
+        f"tied{where}; each counts as unlabelled until another rating breaks the tie"
+    )

@@ -204,3 +204,25 @@ def test_a_blind_label_replaced_openly_still_counts(workspace):
     last = store.active_ratings(rid)[-1]
     store.retract(last.id, "dee")  # undone: nothing of dee's counts
     assert counts_for(store, es)["refused"].n[0, 1].sum() == 0
+
+
+def test_a_tie_between_raters_is_counted_and_said(workspace):
+    # i1/cand (eu) and i4/cand (us) were each rated by two raters who disagreed: each counts as
+    # unlabelled, and every face says so where the label went missing, not only in a total.
+    from changeover.core.report import render, report_rows
+    from changeover.core.workspace import Workspace
+
+    store, es = workspace
+    results = Workspace(store).results(es, instant=True)
+    eu = results.cell("refused", "eu", "cand")
+    assert (eu.labels, eu.ties) == (0, 1)
+    assert results.cell("refused", "overall", "cand").ties == 2
+    assert results.cell("refused", "eu", "inc").ties == 0
+    flags = {f.kind: f.message for f in results.flags}
+    assert "2 labelled response(s) left out" in flags["ties"]
+    assert "cand in eu: 1, cand in us: 1" in flags["ties"]
+    unlabelled = [f.message for f in results.flags if f.kind == "unlabelled_cell"]
+    assert any("cand in eu (1 rated, but their raters tied)" in m for m in unlabelled)
+    assert "0 (+1 tied)" in render(results, "text")
+    rows = {(r["metric"], r["region"], r["model"]): r for r in report_rows(results)}
+    assert rows["refused", "us", "cand"]["ties"] == 1

@@ -3,6 +3,8 @@ the minimum-labels rule and the labels-needed forecast."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -109,7 +111,7 @@ def test_candidate_ready_only_if_every_cell_ready():
     assert [d.candidate for d in decide_all([post], specs, "inc")] == ["a", "b"]
     # the summary is the reason without the joint probability (the app shows that apart)
     for d in (a, b):
-        assert d.reason == f"{d.summary}; P(all conditions hold) = {d.joint_probability:.2f}"
+        assert d.reason == f"{d.summary}; P(all hold) = {d.joint_probability:.2f}"
         assert "P(all" not in d.summary
 
 
@@ -282,6 +284,10 @@ def test_a_cell_needs_its_own_labels_to_be_ready():
     assert "fewer than 5 labels in the cell (candidate 40, incumbent 2)" in us.blocked
     assert (us.forecast.candidate_labels, us.forecast.incumbent_labels) == (0, 3)
     assert d.verdict == UNDECIDED
+    # labels lost to ties between raters are named where they would have counted
+    tied = replace(post, flags={**post.flags, "cell_ties": [[0, 2], [0, 1]]})
+    _, us = decide_candidate([tied], {"correct": ("higher", 0.03)}, "a", "inc").cells
+    assert "(candidate 40, incumbent 2; 3 more rated, but their raters tied)" in us.blocked
     # the minimum is an argument; a "not ready" on pooling alone is held back as well
     assert (
         decide_candidate(

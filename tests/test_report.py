@@ -231,6 +231,7 @@ def test_json_shape(canned):
     assert set(cell) == {
         "model",
         "labels",
+        "ties",
         "mean",
         "lower",
         "upper",
@@ -370,3 +371,35 @@ def test_flags_say_when_open_labels_were_left_out_or_counted():
     flags = {f.kind: f.message for f in results.flags}
     assert "correct: 3 labelled response(s) left out of the fit" in flags["open_labels"]
     assert "style: 2 response(s) labelled openly" in flags["open_labels_counted"]
+
+
+def test_an_unlabelled_cell_is_widened_in_the_report_and_never_ready():
+    # The candidate's eu cell has no labels: pooled, its delta of +0.10 would be "ready". Every
+    # face shows the posterior widened by the judge's unknown lean there (cell_checks), and the
+    # cell's verdict is the checked one: undecided, in the table as in the candidate's verdict.
+    from dataclasses import replace
+
+    labels = [[40, 35], [0, 12], [0, 30]]
+    flags = {"cell_labels": labels, "unlabelled_cells": [["cand", "eu"], [MODELS[2], "eu"]]}
+    posts = [replace(p, flags=flags) for p in posteriors()]
+    assert decide(delta_draws(1, 0), "higher", MARGIN).verdict == "ready"  # pooling alone
+    q = posts[0].quantity()[:, 1, 0]
+    narrow = np.subtract(*np.quantile(q, [0.95, 0.05]))
+    results = build_results(eval_set(), posts, source="full", counts=counts())
+    rows = {(r["metric"], r["region"], r["model"]): r for r in report_rows(results)}
+    row = rows["correct", "eu", "cand"]
+    assert row["labels"] == 0
+    assert row["upper_90"] - row["lower_90"] > 2 * narrow
+    assert row["verdict"] != "ready" and "labels in the cell" in row["reason"]
+    us = results.cell("correct", "us", "cand")  # labelled: as fitted
+    assert (us.value.lower, us.value.upper) == pytest.approx((0.645, 0.735), abs=1e-6)
+    (cell,) = [
+        c for c in results.candidate("cand").cells if c.region == "eu" and c.metric == "correct"
+    ]
+    assert cell.decision.verdict != "ready"
+    style = rows["style", "eu", "cand"]  # a judge that never errs: widening moves nothing
+    assert style["p_noninferior"] == 1.0 and style["verdict"] == "undecided"  # but unlabelled
+    assert rows["style", "us", "cand"]["verdict"] == "ready"
+    again = build_results(eval_set(), posts, source="full", counts=counts())
+    assert report_rows(again) == report_rows(results)  # seeded: the same numbers every time
+    assert any("judge's unknown lean" in f.message for f in results.flags)

@@ -438,3 +438,19 @@ async def test_at_80x24_every_model_region_and_candidate_is_on_screen():
         await settle(pilot)
         assert not wide.screen.compact  # the full cells, with bars, where they fit
         assert "├" in screen_text(wide) or "●" in screen_text(wide)
+
+
+def test_a_cells_details_say_how_many_responses_tied_between_raters():
+    from dataclasses import replace
+
+    from changeover.tui.screens.results_tables import cell_details
+
+    store, es = build_workspace()
+    data = Workspace(store).results(es, instant=True)
+    table = data.metrics[0]
+    row = table.rows[0]
+    tied = replace(row, cells=tuple(replace(c, ties=2) for c in row.cells))
+    data = replace(data, metrics=(replace(table, rows=(tied, *table.rows[1:])),))
+    model = row.cells[1].model
+    text = cell_details(data, table.name, row.region, model, data.threshold).plain
+    assert "(and 2 whose raters tied: unlabelled until a rating breaks it)" in text

@@ -206,4 +206,6 @@ def cell_details(data: Results, metric: str, region: str, model: str, threshold:
         text.append("\nthe incumbent")
     labels = "?" if cell.labels is None else str(cell.labels)
     text.append(f"\nhuman-labelled responses in the cell: {labels}")
+    if cell.ties:
+        text.append(f" (and {cell.ties} whose raters tied: unlabelled until a rating breaks it)")
     return text
