@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from changeover.core import model as model_mod  # noqa: E402
+from changeover.core import nuts  # noqa: E402
 from changeover.core.counts import Counts, counts_for  # noqa: E402
 from changeover.core.instant import instant_posterior  # noqa: E402
 from changeover.core.model import Settings, fit_counts  # noqa: E402
@@ -177,7 +178,7 @@ def main() -> None:
         t_pymc, f_pymc = timed_fit({"correct": small}, weights, settings)
         print(line("PyMC NUTS (incl. its compile)", t_pymc, f_pymc))
         print(f"  PyMC / nutpie = {t_pymc / t_nutpie:.1f}")
-    print(f"\ncompiled models cached: {len(model_mod._COMPILED)}")
+    print(f"\ncompiled models cached: {len(nuts._COMPILED)}")
 
 
 if __name__ == "__main__":

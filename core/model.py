@@ -23,9 +23,8 @@ time). For yes/no metrics whose cells hold enough judged responses to pin that r
 `geometry_for`), the model is sampled with tau[m, r] = logit P(J = yes) as a parameter and the
 cell's judge offset e[m, r] solved from it in closed form (`_aligned_cell_offset`): about 31
 steps per draw at 10k and at 1M. Small or one-sided cells (refusals at ~3% on 200 responses)
-mix better in the forward form. Ordinal metrics (L > 2) use the forward form with nutpie's
-low-rank mass matrix, which learns the correlation between the judge's and the truth's
-thresholds (on the sample's style metric: 32 steps per draw against 86 with a diagonal one).
+mix better in the forward form. Scales (L > 2) have their own judge-first model
+(core/model_scale.py): the forward form failed its diagnostics on real ratings.
 
 Three steps: build_model(counts, settings) -> sample(counts, settings, ...) (which builds or
 reuses the compiled model) -> summarise(...); fit_counts runs them for every metric.
@@ -36,11 +35,12 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from changeover.core import nuts
 from changeover.core.counts import Counts
 from changeover.core.instant import cell_flags
 from changeover.core.posterior import Posterior
@@ -49,7 +49,7 @@ from changeover.core.types import FitCancelled
 
 __all__ = ["FitCancelled", "FitResult", "Settings", "fit_counts"]
 
-Progress = Callable[[float, str], None]
+Progress = nuts.Progress
 
 
 @dataclass
@@ -121,11 +121,10 @@ def geometry_for(counts: Counts, settings: Settings) -> str:
 
 
 def adaptation_for(counts: Counts, settings: Settings) -> str:
-    """nutpie's mass-matrix adaptation: low-rank for ordinal metrics, diagonal otherwise
-    ("auto"; on the yes/no metrics the low-rank one left divergences and lower ESS)."""
-    if settings.adaptation != "auto":
-        return settings.adaptation
-    return "low_rank" if counts.u.shape[-1] > 2 else "diag"
+    """nutpie's mass-matrix adaptation: diagonal unless the settings say otherwise (on the
+    yes/no metrics the low-rank one left divergences and lower ESS; on the scale model, whose
+    parameters are few and weakly coupled, it made no difference)."""
+    return "diag" if settings.adaptation == "auto" else settings.adaptation
 
 
 def _zero_sum(name: str, shape: tuple[int, ...], axes: int = 1):
@@ -140,7 +139,8 @@ def _zero_sum(name: str, shape: tuple[int, ...], axes: int = 1):
 
 
 def build_model(counts: Counts, settings: Settings = Settings()):
-    """The PyMC model of one metric's counts. Counts are pm.Data "n" and "u" (swappable)."""
+    """The PyMC model of one yes/no metric's counts (pm.Data "n" and "u", swappable).
+    Scales have their own model: core/model_scale.py."""
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -150,8 +150,9 @@ def build_model(counts: Counts, settings: Settings = Settings()):
     aligned = geometry_for(counts, settings) == "aligned"
 
     M, R, L = counts.u.shape
+    if L != 2:
+        raise ValueError(f"{counts.metric}: {L} levels; scales are fitted by core/model_scale.py")
     h_levels = np.arange(L, dtype=float)
-    ordered = pm.distributions.transforms.ordered
     with pm.Model() as model:
         n = pm.Data("n", counts.n.astype(float))
         u = pm.Data("u", counts.u.astype(float))
@@ -165,24 +166,7 @@ def build_model(counts: Counts, settings: Settings = Settings()):
         # True levels. cut[m]: each model's own level shape, at its average over regions
         # (N(0, 2) on the logit scale covers rates from ~2% to ~98% without favouring any).
         # L = 2: one cut, -logit of the rate.
-        if L == 2:
-            cut = pm.Normal("cut", 0.0, 2.0, shape=(M, 1))
-        else:
-            start = np.tile(np.linspace(-1.5, 1.5, L - 1), (M, 1))
-            cut = pm.Normal("cut", 0.0, 2.0, shape=(M, L - 1), transform=ordered, initval=start)
-            # Every level of a scale occurs now and then: a factor prod_k P(level k) at the
-            # model's average (a Dirichlet(2)-like floor; a rating scale whose level no response
-            # ever reaches would not have been written). Without it, a level a good model
-            # never gets (atlas-3's two lowest style levels) left its cut gap a long tail in
-            # the log-gap coordinates: tail ESS 344 and occasional divergences on the sample
-            # workspace; with it, tail ESS 590-1290 and none, over five seeds.
-            # At loc 0, P(level k) = sigmoid(-cut[k-1]) sigmoid(cut[k]) (1 - exp(cut[k-1] - cut[k]))
-            # (see _ordered_logistic), so the sum of the logs over k is written directly.
-            pm.Potential(
-                "every_level_occurs",
-                -pt.sum(pt.softplus(cut) + pt.softplus(-cut))
-                + pt.sum(pt.log(-pt.expm1(cut[:, :-1] - cut[:, 1:]))),
-            )
+        cut = pm.Normal("cut", 0.0, 2.0, shape=(M, 1))
         # Regions differ from their model's average by s[m] * z (non-centred: few labels per
         # cell, so the data rarely pin a region's deviation tightly). z sums to zero over the
         # regions of a model, so the model's level lives in cut alone: with free z, cut and the
@@ -202,13 +186,7 @@ def build_model(counts: Counts, settings: Settings = Settings()):
         # latent class is which in cells without labels. cut_judge: its thresholds, centred
         # where a judge tracking the truth would put them, N(3 (k + 1/2), 2).
         beta0 = pm.Normal("beta0", 3.0, 2.0)
-        cj_mu = 3.0 * (np.arange(L - 1) + 0.5)
-        if L == 2:
-            cut_judge = pm.Normal("cut_judge", cj_mu, 2.0, shape=(1,))
-        else:
-            cut_judge = pm.Normal(
-                "cut_judge", cj_mu, 2.0, shape=(L - 1,), transform=ordered, initval=cj_mu
-            )
+        cut_judge = pm.Normal("cut_judge", 1.5, 2.0, shape=(1,))
         if settings.pooling == "shared":
             beta = pt.ones(M) * beta0
             b = pt.zeros((M, R))
@@ -296,56 +274,10 @@ def _aligned_cell_offset(theta, beta, b, cut_judge, tau):
 
 # ---- sample ------------------------------------------------------------------------------
 
-_COMPILED: dict[tuple, object] = {}  # nutpie models keyed by shape and structure; data swapped in
-
 
 def _compiled_key(counts: Counts, settings: Settings) -> tuple:
     """What a compiled model depends on besides the counts' values (which are swapped in)."""
     return counts.u.shape, settings.pooling, geometry_for(counts, settings)
-
-
-def nutpie_available() -> bool:
-    try:
-        import nutpie  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _sampler_name(settings: Settings) -> str:
-    if settings.sampler == "auto":
-        return "nutpie" if nutpie_available() else "pymc"
-    return settings.sampler
-
-
-def _compiled(counts: Counts, settings: Settings):
-    """A compiled nutpie model for these counts; compiles once per shape and pooling."""
-    import nutpie
-
-    key = _compiled_key(counts, settings)
-    compiled = _COMPILED.get(key)
-    if compiled is None:
-        compiled = nutpie.compile_pymc_model(
-            build_model(counts, settings), freeze_model=False, var_names=["p", "confusion"]
-        )
-        _COMPILED[key] = compiled
-    coef = _log_multinomial_coef(counts.n, (2, 3)) + _log_multinomial_coef(counts.u, (2,))
-    return compiled.with_data(
-        n=counts.n.astype(float), u=counts.u.astype(float), coef=np.array(coef)
-    )
-
-
-class _Throttle:
-    """Calls on_progress at most every `every` seconds (and always at the end)."""
-
-    def __init__(self, on_progress: Progress | None, every: float = 0.2):
-        self.on_progress, self.every, self.last = on_progress, every, -1.0
-
-    def __call__(self, fraction: float, message: str, force: bool = False) -> None:
-        now = time.monotonic()
-        if self.on_progress is not None and (force or now - self.last >= self.every):
-            self.last = now
-            self.on_progress(min(max(fraction, 0.0), 1.0), message)
 
 
 def sample(
@@ -356,104 +288,28 @@ def sample(
     seed_offset: int = 0,
     label: str = "",
 ):
-    """Draws of one metric: (p [C, D, M, R, L], confusion [C, D, M, R, L, L], stats dict)."""
-    throttle = _Throttle(on_progress)
+    """Draws of one metric: (p [C, D, M, R, L], confusion [C, D, M, R, L, L], stats dict).
+
+    Scales (L > 2) are sampled by core/model_scale.py's judge-first model."""
     seed = settings.seed + seed_offset
-    if _sampler_name(settings) == "nutpie":
-        return _sample_nutpie(counts, settings, throttle, cancel, seed, label)
-    return _sample_pymc(counts, settings, throttle, cancel, seed, label)
+    if counts.u.shape[-1] > 2:
+        from changeover.core.model_scale import sample_scale
 
-
-def _sample_nutpie(counts, settings, throttle, cancel, seed, label):
-    import nutpie
-
-    if _compiled_key(counts, settings) not in _COMPILED:
-        throttle(0.0, f"compiling the model for {label} (once per shape)", force=True)
-    compiled = _compiled(counts, settings)
-    if cancel is not None and cancel.is_set():
-        raise FitCancelled("fit cancelled")
-    state = {"done": 0, "total": 1}
-
-    def progress(chains) -> None:  # runs on nutpie's thread: only store numbers
-        state["done"] = sum(c.finished_draws for c in chains)
-        state["total"] = max(1, sum(c.total_draws for c in chains))
-
-    run = nutpie.sample(
-        compiled,
-        draws=settings.draws,
-        tune=settings.tune,
-        chains=settings.chains,
-        cores=settings.chains,
-        seed=seed,
-        target_accept=settings.target_accept,
-        adaptation=adaptation_for(counts, settings),
-        progress_bar=False,
-        blocking=False,
-        progress_callback=progress,
-        progress_rate=100,
-        save_warmup=False,
+        return sample_scale(counts, settings, seed, on_progress, cancel, label)
+    coef = _log_multinomial_coef(counts.n, (2, 3)) + _log_multinomial_coef(counts.u, (2,))
+    draws, extra = nuts.run(
+        lambda: build_model(counts, settings),
+        ("yes/no", *_compiled_key(counts, settings)),
+        {"n": counts.n, "u": counts.u, "coef": np.array(coef)},
+        ("p", "confusion"),
+        settings,
+        seed,
+        adaptation_for(counts, settings),
+        on_progress,
+        cancel,
+        label,
     )
-    while not _finished(run):
-        if cancel is not None and cancel.is_set():
-            run.cancel()
-            raise FitCancelled("fit cancelled")
-        throttle(state["done"] / state["total"], f"sampling {label}".strip())
-        time.sleep(0.05)
-    trace = run.wait()
-    post = trace.posterior
-    stats = trace.sample_stats
-    steps = np.asarray(stats["n_steps"].values, dtype=float)
-    extra = {
-        "mean_steps": float(steps.mean()),
-        "max_depth": int(np.asarray(stats["depth"]).max()),
-        "divergences": int(np.asarray(stats["diverging"].values).sum()),
-    }
-    return np.asarray(post["p"].values), np.asarray(post["confusion"].values), extra
-
-
-def _finished(run) -> bool:
-    try:
-        return bool(run.is_finished)
-    except TimeoutError:  # nutpie 0.16 reports a still-running sampler this way
-        return False
-
-
-def _sample_pymc(counts, settings, throttle, cancel, seed, label):
-    import pymc as pm
-
-    model = build_model(counts, settings)
-    total = settings.chains * (settings.draws + settings.tune)
-    state = {"done": 0}
-
-    def callback(trace, draw) -> None:
-        state["done"] += 1
-        if cancel is not None and cancel.is_set():
-            raise FitCancelled("fit cancelled")
-        throttle(state["done"] / total, f"sampling {label}".strip())
-
-    with model:
-        trace = pm.sample(
-            draws=settings.draws,
-            tune=settings.tune,
-            chains=settings.chains,
-            cores=1,
-            random_seed=seed,
-            target_accept=settings.target_accept,
-            progressbar=False,
-            compute_convergence_checks=False,
-            callback=callback,
-            var_names=["p", "confusion"],
-        )
-    if cancel is not None and cancel.is_set():
-        raise FitCancelled("fit cancelled")
-    post = trace.posterior
-    stats = trace.sample_stats
-    extra = {
-        "mean_steps": float(np.asarray(stats["n_steps"].values).mean()),
-        "max_depth": int(np.asarray(stats["tree_depth"].values).max()),
-        "divergences": int(np.asarray(stats["diverging"].values).sum()),
-    }
-    return np.asarray(post["p"].values), np.asarray(post["confusion"].values), extra
+    return draws["p"], draws["confusion"], extra
 
 
 # ---- summarise ---------------------------------------------------------------------------
@@ -549,14 +405,14 @@ def fit_counts(
         p, conf, stats = sample(counts[name], settings, scaled, cancel, seed_offset=k, label=name)
         per_metric[name] = {
             **diagnose(p, conf, stats["divergences"]),
-            "sampler": _sampler_name(settings),
+            "sampler": nuts.sampler_name(settings),
         }
         extra[name] = stats
         pass_level = (pass_levels or {}).get(name)
         posteriors.append(summarise(counts[name], weights, p, conf, settings, pass_level))
     if on_progress is not None:
         on_progress(1.0, "done")
-    diagnostics = _overall(per_metric, _sampler_name(settings))
+    diagnostics = _overall(per_metric, nuts.sampler_name(settings))
     return FitResult(posteriors, diagnostics, settings, time.perf_counter() - start, extra)
 
 

@@ -19,7 +19,7 @@ class Settings:
     pooling: str = "partial"  # "partial" | "shared" (one confusion for every model and region)
     min_labels: int = 30  # a candidate with fewer human labels on a metric is never ready
     adaptation: str = (
-        "auto"  # nutpie mass matrix: "auto" (low-rank for L > 2) | "diag" | "low_rank"
+        "auto"  # nutpie mass matrix: "auto" (diagonal) | "diag" | "low_rank"
     )
     geometry: str = "auto"  # "auto" | "aligned" (L = 2 only: tau parametrisation) | "forward"
     keep_draws: int = 2000  # draws kept per fit (thinned), to keep stored fits small

@@ -148,7 +148,6 @@ def tiny(L, seed):
         (2, "aligned", "partial"),
         (2, "forward", "partial"),
         (2, "forward", "shared"),
-        (4, "forward", "partial"),
     ],
 )
 @pytest.mark.parametrize("mode", ["FAST_RUN", "NUMBA"])
