@@ -18,9 +18,7 @@ class Settings:
     sampler: str = "auto"  # "auto" (nutpie when installed) | "pymc" | "nutpie"
     pooling: str = "partial"  # "partial" | "shared" (one confusion for every model and region)
     min_labels: int = 30  # a candidate with fewer human labels on a metric is never ready
-    adaptation: str = (
-        "auto"  # nutpie mass matrix: "auto" (diagonal) | "diag" | "low_rank"
-    )
+    adaptation: str = "auto"  # nutpie mass matrix: "auto" (diagonal) | "diag" | "low_rank"
     geometry: str = "auto"  # "auto" | "aligned" (L = 2 only: tau parametrisation) | "forward"
     keep_draws: int = 2000  # draws kept per fit (thinned), to keep stored fits small
 
