@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import math
 from pathlib import Path
+from typing import Any
 
 import numba
 import numpy as np
@@ -273,6 +274,14 @@ def _make_ops():
 
         n_values = 1
 
+        def kernel(self, *args: Any) -> Any:  # the numba kernel, called from Python
+            raise NotImplementedError
+
+        @staticmethod
+        def flat(result: Any) -> tuple:
+            """The kernel's result as one flat tuple of outputs."""
+            return tuple(result)
+
         def make_node(self, *args):
             inputs = [pt.as_tensor_variable(x).astype("float64") for x in args]
             params = [x for k, x in enumerate(inputs) if k not in DATA]
@@ -318,12 +327,9 @@ def _make_ops():
         def __init__(self, marginal: bool):
             self.marginal = bool(marginal)
 
-        def kernel(self, *args):
-            return table_loglik(*args, self.marginal)
-
-        @staticmethod
-        def flat(result):
-            return result
+        def kernel(self, *args: Any) -> Any:
+            run: Any = table_loglik  # a numba Dispatcher: mypy cannot see its signature
+            return run(*args, self.marginal)
 
     class AlignedLogLik(_KernelOp):
         """aligned_loglik: (eta, cut, beta, b, cut_judge, n, u, tau) -> (loglik, offset prior)."""
@@ -334,11 +340,12 @@ def _make_ops():
         def __init__(self, cell_sd: float):
             self.cell_sd = float(cell_sd)
 
-        def kernel(self, *args):
-            return aligned_loglik(*args, self.cell_sd)
+        def kernel(self, *args: Any) -> Any:
+            run: Any = aligned_loglik  # a numba Dispatcher
+            return run(*args, self.cell_sd)
 
         @staticmethod
-        def flat(result):
+        def flat(result: Any) -> tuple:
             return (result[0], result[1], *result[2], *result[3])
 
     @register_funcify_and_cache_key(TableLogLik)
