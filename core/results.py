@@ -309,14 +309,22 @@ def failure_kind(diagnostics: Diagnostics, quick: bool = False) -> str:
 
 
 def refit_hint(diagnostics: Diagnostics, quick: bool = False) -> str:
-    """What to do about a failed fit, for the command line."""
+    """What to do about a failed fit, for the command line.
+
+    Another seed is worth one try; a second failure means these labels do not pin the model
+    (with labels on one judge level only, every yes/no fit failed, whatever the seed or step
+    size), which only more labels fix: the report names the judge levels that need them."""
+    again = (
+        "; if it fails again, these labels do not pin the model: label where the report asks "
+        "(changeover rate, or the app's queue), then fit again"
+    )
     return {
         "quick": "a quick fit is too short to pass them: fit without --quick",
         "divergences": (
             "refit with another seed (changeover fit --seed N), or with smaller steps "
-            "(changeover fit --target-accept 0.98: slower, fewer divergences)"
+            "(changeover fit --target-accept 0.98: slower, fewer divergences)" + again
         ),
-        "mixing": "refit with another seed (changeover fit --seed N)",
+        "mixing": "refit with another seed (changeover fit --seed N)" + again,
     }[failure_kind(diagnostics, quick)]
 
 
