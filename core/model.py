@@ -293,23 +293,26 @@ def sample(
     Scales (L > 2) are sampled by core/model_scale.py's judge-first model."""
     seed = settings.seed + seed_offset
     if counts.u.shape[-1] > 2:
-        from changeover.core.model_scale import sample_scale
+        from changeover.core.model_scale import scale_job
 
-        return sample_scale(counts, settings, seed, on_progress, cancel, label)
-    coef = _log_multinomial_coef(counts.n, (2, 3)) + _log_multinomial_coef(counts.u, (2,))
+        job = scale_job(counts)
+    else:
+        job = _yes_no_job(counts, settings)
     draws, extra = nuts.run(
-        lambda: build_model(counts, settings),
-        ("yes/no", *_compiled_key(counts, settings)),
-        {"n": counts.n, "u": counts.u, "coef": np.array(coef)},
-        ("p", "confusion"),
-        settings,
-        seed,
-        adaptation_for(counts, settings),
-        on_progress,
-        cancel,
-        label,
+        job, settings, seed, adaptation_for(counts, settings), on_progress, cancel, label
     )
-    return draws["p"], draws["confusion"], extra
+    return (*job.finish(draws, seed), extra)
+
+
+def _yes_no_job(counts: Counts, settings: Settings) -> nuts.Job:
+    coef = _log_multinomial_coef(counts.n, (2, 3)) + _log_multinomial_coef(counts.u, (2,))
+    return nuts.Job(
+        build=lambda: build_model(counts, settings),
+        key=("yes/no", *_compiled_key(counts, settings)),
+        data={"n": counts.n, "u": counts.u, "coef": np.array(coef)},
+        var_names=("p", "confusion"),
+        finish=lambda draws, seed: (draws["p"], draws["confusion"]),
+    )
 
 
 # ---- summarise ---------------------------------------------------------------------------

@@ -30,14 +30,10 @@ rule: q[j] r[j, h] / pi[h].
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 from changeover.core import nuts
 from changeover.core.counts import Counts
-from changeover.core.model import adaptation_for
-from changeover.core.settings import Settings
 
 # Prior scales (logit units of the human's level given the judge's; one level of the human
 # scale is about two). Chosen on SummEval with 10% expert labels, 8 label seeds, coherence and
@@ -132,28 +128,18 @@ def combine(q: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pi, confusion
 
 
-def sample_scale(
-    counts: Counts,
-    settings: Settings,
-    seed: int,
-    on_progress: nuts.Progress | None = None,
-    cancel: threading.Event | None = None,
-    label: str = "",
-):
-    """Draws of one scale metric: (p [C, D, M, R, L], confusion [C, D, M, R, L, L], stats)."""
-    draws, extra = nuts.run(
-        lambda: build_scale_model(counts),
-        ("scale", counts.u.shape),
-        {"n": counts.n},
-        ("r",),
-        settings,
-        seed,
-        adaptation_for(counts, settings),
-        on_progress,
-        cancel,
-        label,
+def scale_job(counts: Counts) -> nuts.Job:
+    """One scale metric's fit: r by NUTS, then q drawn exactly with the same seed and combined
+    (core/model.sample runs it)."""
+
+    def finish(draws: dict[str, np.ndarray], seed: int) -> tuple[np.ndarray, np.ndarray]:
+        r = draws["r"]
+        return combine(judge_draws(counts, r.shape[0], r.shape[1], seed), r)
+
+    return nuts.Job(
+        build=lambda: build_scale_model(counts),
+        key=("scale", counts.u.shape),
+        data={"n": counts.n},
+        var_names=("r",),
+        finish=finish,
     )
-    r = draws["r"]
-    q = judge_draws(counts, r.shape[0], r.shape[1], seed)
-    p, confusion = combine(q, r)
-    return p, confusion, extra

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,20 @@ class Throttle:
             self.on_progress(min(max(fraction, 0.0), 1.0), message)
 
 
+@dataclass(frozen=True)
+class Job:
+    """What one metric's fit samples: `build()` makes the PyMC model (pm.Data named as `data`'s
+    keys), `key` names its structure (nutpie compiles once per key and swaps `data` in),
+    `var_names` are the draws kept, and `finish(draws, seed)` turns them into
+    (p [C, D, M, R, L], confusion [C, D, M, R, L, L])."""
+
+    build: Callable[[], Any]
+    key: Hashable
+    data: Mapping[str, np.ndarray]
+    var_names: tuple[str, ...]
+    finish: Callable[[dict[str, np.ndarray], int], tuple[np.ndarray, np.ndarray]]
+
+
 def nutpie_available() -> bool:
     try:
         import nutpie  # noqa: F401
@@ -52,15 +67,8 @@ def sampler_name(settings: Settings) -> str:
     return settings.sampler
 
 
-def is_compiled(key: Hashable) -> bool:
-    return key in _COMPILED
-
-
 def run(
-    build: Callable[[], Any],
-    key: Hashable,
-    data: Mapping[str, np.ndarray],
-    var_names: Sequence[str],
+    job: Job,
     settings: Settings,
     seed: int,
     adaptation: str = "diag",
@@ -68,37 +76,33 @@ def run(
     cancel: threading.Event | None = None,
     label: str = "",
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Draws of `var_names` ({name: [chains, draws, ...]}) and the sampler's statistics.
-
-    `build()` makes the PyMC model (with pm.Data named as `data`'s keys); `key` names its
-    structure: nutpie compiles it once per key and swaps `data` in afterwards."""
+    """Draws of the job's `var_names` ({name: [chains, draws, ...]}) and the sampler's
+    statistics."""
     throttle = Throttle(on_progress)
     if sampler_name(settings) == "nutpie":
-        return _run_nutpie(
-            build, key, data, var_names, settings, seed, adaptation, throttle, cancel, label
-        )
-    return _run_pymc(build, var_names, settings, seed, throttle, cancel, label)
+        return _run_nutpie(job, settings, seed, adaptation, throttle, cancel, label)
+    return _run_pymc(job, settings, seed, throttle, cancel, label)
 
 
-def _compiled(build, key, data, var_names, throttle, label):
+def _compiled(job: Job, throttle: Throttle, label: str):
     import nutpie
     import pytensor
 
-    compiled = _COMPILED.get(key)
+    compiled = _COMPILED.get(job.key)
     if compiled is None:
         throttle(0.0, f"compiling the model for {label} (once per shape)", force=True)
         with pytensor.config.change_flags(numba__fastmath=False):
             compiled = nutpie.compile_pymc_model(
-                build(), freeze_model=False, var_names=list(var_names)
+                job.build(), freeze_model=False, var_names=list(job.var_names)
             )
-        _COMPILED[key] = compiled
-    return compiled.with_data(**{name: np.asarray(v, dtype=float) for name, v in data.items()})
+        _COMPILED[job.key] = compiled
+    return compiled.with_data(**{k: np.asarray(v, dtype=float) for k, v in job.data.items()})
 
 
-def _run_nutpie(build, key, data, var_names, settings, seed, adaptation, throttle, cancel, label):
+def _run_nutpie(job, settings, seed, adaptation, throttle, cancel, label):
     import nutpie
 
-    compiled = _compiled(build, key, data, var_names, throttle, label)
+    compiled = _compiled(job, throttle, label)
     if cancel is not None and cancel.is_set():
         raise FitCancelled("fit cancelled")
     state = {"done": 0, "total": 1}
@@ -135,7 +139,7 @@ def _run_nutpie(build, key, data, var_names, settings, seed, adaptation, throttl
         "max_depth": int(np.asarray(stats["depth"]).max()),
         "divergences": int(np.asarray(stats["diverging"].values).sum()),
     }
-    return {name: np.asarray(trace.posterior[name].values) for name in var_names}, extra
+    return {name: np.asarray(trace.posterior[name].values) for name in job.var_names}, extra
 
 
 def _finished(sampling) -> bool:
@@ -145,10 +149,10 @@ def _finished(sampling) -> bool:
         return False
 
 
-def _run_pymc(build, var_names, settings, seed, throttle, cancel, label):
+def _run_pymc(job, settings, seed, throttle, cancel, label):
     import pymc as pm
 
-    model = build()
+    model = job.build()
     total = settings.chains * (settings.draws + settings.tune)
     state = {"done": 0}
 
@@ -169,7 +173,7 @@ def _run_pymc(build, var_names, settings, seed, throttle, cancel, label):
             progressbar=False,
             compute_convergence_checks=False,
             callback=callback,
-            var_names=list(var_names),
+            var_names=list(job.var_names),
         )
     if cancel is not None and cancel.is_set():
         raise FitCancelled("fit cancelled")
@@ -179,4 +183,4 @@ def _run_pymc(build, var_names, settings, seed, throttle, cancel, label):
         "max_depth": int(np.asarray(stats["tree_depth"].values).max()),
         "divergences": int(np.asarray(stats["diverging"].values).sum()),
     }
-    return {name: np.asarray(trace.posterior[name].values) for name in var_names}, extra
+    return {name: np.asarray(trace.posterior[name].values) for name in job.var_names}, extra
