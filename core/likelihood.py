@@ -14,7 +14,7 @@ per fit of the sample workspace, so this term was most of the fit's time. Here i
 over the cells, with the gradient written out; the priors and transforms stay in the PyMC model.
 A gradient now costs 15.2 microseconds for style, 8.3 for correct (aligned) and 6.1 for refused.
 
-The probabilities are the same products as `core.model._ordered_logistic`,
+The probabilities are the same products as `core.ordered.ordered_logistic`,
 P(Y = k) = sigmoid(a[k-1]) sigmoid(-a[k]) (1 - exp(cut[k-1] - cut[k])) with a[k] = loc - cut[k],
 so tails keep their relative precision; a labelled entry is floored at 1e-300 before its log.
 The gradient uses d log P(Y = k) / d a[k-1] = sigmoid(-a[k-1]), d log P(Y = k) / d a[k] =

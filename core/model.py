@@ -43,6 +43,7 @@ import numpy as np
 from changeover.core import nuts
 from changeover.core.counts import Counts
 from changeover.core.instant import cell_flags
+from changeover.core.ordered import ordered_logistic
 from changeover.core.posterior import Posterior
 from changeover.core.settings import Settings
 from changeover.core.types import FitCancelled
@@ -62,31 +63,6 @@ class FitResult:
 
 
 # ---- build -------------------------------------------------------------------------------
-
-
-def _ordered_logistic(loc, cut):
-    """P(Y = k) of an ordered logistic, k = 0..L-1 on the last axis.
-
-    Written as products, never as differences of probabilities, so the tails keep their
-    precision: with x = loc - cut[k-1] > y = loc - cut[k],
-    P(Y = k) = sigmoid(x) - sigmoid(y) = sigmoid(x) sigmoid(-y) (1 - exp(cut[k-1] - cut[k])),
-    and the last factor depends on the cutpoints only. `loc` broadcasts against `cut[..., :1]`;
-    `cut` holds the L-1 increasing cutpoints. (Probabilities rather than log-probabilities: the
-    likelihood takes one log per table entry, which made the gradient of the 5-level style
-    model about a quarter cheaper.)
-    """
-    import pytensor.tensor as pt
-
-    a = loc - cut  # log-odds of Y > k
-    ones = pt.ones_like(a[..., :1])
-    probs = pt.concatenate([ones, pt.sigmoid(a)], axis=-1) * pt.concatenate(
-        [pt.sigmoid(-a), ones], axis=-1
-    )
-    if cut.type.shape[-1] == 1:
-        return probs
-    gap = -pt.expm1(cut[..., :-1] - cut[..., 1:])
-    edge = pt.ones_like(cut[..., :1])
-    return probs * pt.concatenate([edge, gap, edge], axis=-1)
 
 
 def _log_multinomial_coef(n: np.ndarray, axes: tuple[int, ...]) -> float:
@@ -179,7 +155,7 @@ def build_model(counts: Counts, settings: Settings = Settings()):
         s = pm.HalfNormal("s", 1.0, shape=(M, 1))
         z = _zero_sum("z", (M, R))
         eta = s * z  # each cell's deviation from its model's average, on the logit scale
-        pi = _ordered_logistic(eta[:, :, None], cut[:, None, :])  # [M, R, L]
+        pi = ordered_logistic(eta[:, :, None], cut[:, None, :])  # [M, R, L]
 
         # The judge. beta: how far one true level moves the judge, N(3, 2) per level:
         # a useful judge is assumed better than chance (beta > 0), which also fixes which
@@ -220,7 +196,7 @@ def build_model(counts: Counts, settings: Settings = Settings()):
                 # N(0, CELL_SD) as in the aligned form (non-centred here).
                 b = b + CELL_SD * pm.Normal("z_e", 0.0, 1.0, shape=(M, R))
         loc = beta[:, None, None] * h_levels[None, None, :] + b[:, :, None]  # [M, R, L(h)]
-        confusion = _ordered_logistic(loc[..., None], cut_judge)  # [M, R, L(h), L(j)]
+        confusion = ordered_logistic(loc[..., None], cut_judge)  # [M, R, L(h), L(j)]
 
         if not aligned:
             # n[m, r, h, j] ~ pi[h] C[h, j] and u[m, r, j] ~ sum_h pi[h] C[h, j]: one compiled

@@ -65,7 +65,7 @@ def build_scale_model(counts: Counts):
     import pymc as pm
     import pytensor.tensor as pt
 
-    from changeover.core.model import _ordered_logistic
+    from changeover.core.ordered import ordered_logistic
 
     M, R, L = counts.u.shape
     with pm.Model() as model:
@@ -93,7 +93,7 @@ def build_scale_model(counts: Counts):
         else:
             cell = pt.zeros((M, R))
         loc = curve[None, None, :] + shift[:, None, :] + cell[:, :, None]  # [M, R, L(j)]
-        r = _ordered_logistic(loc[..., None], cut)  # [M, R, L(j), L(h)]
+        r = ordered_logistic(loc[..., None], cut)  # [M, R, L(j), L(h)]
         # n[m, r, h, j]: given the judge level, the human level is a draw from r[m, r, j].
         labels = pt.transpose(n, (0, 1, 3, 2))
         pm.Potential("labels", pt.sum(labels * pt.log(pt.clip(r, 1e-300, 1.0))))
