@@ -101,6 +101,7 @@ class CandidateDecision:
     labels: dict  # metric -> human-labelled responses of the candidate (None: unknown)
     to_label: tuple[LabelRequest, ...] = ()  # judge levels to label before deciding a metric
     unchecked: bool = False  # some cell had no own-data check (a posterior without its counts)
+    overall: tuple[CellDecision, ...] = ()  # per metric, the traffic-weighted overall (shown only)
 
     @property
     def reason(self) -> str:
@@ -286,6 +287,34 @@ def _cell(
     return CellDecision(metric, region, dec, nc, ni, fc, own_p, blocked)
 
 
+def _overall(
+    post, q, own, c: int, i: int, spec: tuple[str, float], rule: dict, requests: list, minimum: int
+) -> CellDecision:
+    """The traffic-weighted overall of one metric, shown beside the regions (the candidate's
+    verdict rests on the regions alone). It passes the checks a verdict would: the judge levels
+    labelled, the candidate's minimum of labels on the metric, its own labels agreeing; so it
+    never says "ready" where the candidate's checks hold the metric back (with one region it is
+    that region)."""
+    direction, margin = spec
+    g, w = rule["threshold"], post.weights
+    dec = decide((q[:, c] - q[:, i]) @ w, direction, margin, g)
+    lab_c, lab_i = _cell_labels(post, post.models[c]), _cell_labels(post, post.models[i])
+    nc = None if lab_c is None else sum(lab_c)
+    ni = None if lab_i is None else sum(lab_i)
+    own_dec = None if own is None else decide((own[:, c] - own[:, i]) @ w, direction, margin, g)
+    own_p = None if own_dec is None else own_dec.probability
+    blocked = ""
+    if requests:
+        blocked = "; ".join(x.text for x in requests)
+    elif nc is not None and nc < minimum:
+        blocked = f"only {nc} human labels on {post.metric} (minimum {minimum})"
+    elif dec.verdict == READY and own_dec is not None and own_dec.verdict != READY:
+        blocked = f"its own labels give P = {own_p:.2f} < {g:.2f} (instant posterior)"
+    if blocked:
+        dec = Decision(UNDECIDED, dec.probability, f"{dec.reason}; but {blocked}")
+    return CellDecision(post.metric, "overall", dec, nc, ni, None, own_p, blocked)
+
+
 def decide_candidate(
     posteriors: Sequence,
     specs: Mapping[str, tuple[str, float]],
@@ -306,6 +335,7 @@ def decide_candidate(
     labels: dict[str, int | None] = {}
     problems: list[str] = []
     to_label: list[LabelRequest] = []
+    overall: list[CellDecision] = []
     unchecked = False
     for post in posteriors:
         if post.metric not in specs:
@@ -322,6 +352,7 @@ def decide_candidate(
         for r in range(len(post.regions)):
             held.append(condition(q[:, c, r] - q[:, i, r], direction, margin)[0])
             cells.append(_cell(post, q, own, c, i, r, specs[post.metric], rule, requests))
+        overall.append(_overall(post, q, own, c, i, specs[post.metric], rule, requests, min_labels))
     if not cells:
         return CandidateDecision(
             candidate, UNDECIDED, float("nan"), "no metrics to decide on", (), labels
@@ -352,7 +383,15 @@ def decide_candidate(
     if to_label:
         reason += "; not identified: " + "; ".join(x.text for x in to_label)
     return CandidateDecision(
-        candidate, verdict, joint, reason, tuple(cells), labels, tuple(to_label), unchecked
+        candidate,
+        verdict,
+        joint,
+        reason,
+        tuple(cells),
+        labels,
+        tuple(to_label),
+        unchecked,
+        tuple(overall),
     )
 
 

@@ -176,9 +176,9 @@ def _metric_table(
     threshold: float,
     checked: Mapping[tuple[str, str, str], Decision],
 ) -> MetricTable:
-    """One metric's rows; a region cell's verdict is its candidate's checked one (`checked`:
-    (candidate, metric, region) -> the cell's decision after core/cell_checks.py), so no face
-    shows "ready" where the candidate's verdict holds the cell back."""
+    """One metric's rows; a cell's verdict, the overall's included, is its candidate's checked
+    one (`checked`: (candidate, metric, region or "overall") -> the decision after
+    core/cell_checks.py), so no face shows "ready" where the candidate's verdict holds it back."""
     metric = eval_set.metric(post.metric)
     incumbent = eval_set.incumbent
     q, share = post.quantity(), post.pass_share()
@@ -271,7 +271,11 @@ def build_results(
     diagnostics = fit.diagnostics if (fit is not None and source != INSTANT) else None
     posteriors = _widened(posteriors, fit)
     candidates = decide_all(posteriors, specs, eval_set.incumbent, threshold, min_labels)
-    checked = {(c.candidate, x.metric, x.region): x.decision for c in candidates for x in c.cells}
+    checked = {
+        (c.candidate, x.metric, x.region): x.decision
+        for c in candidates
+        for x in (*c.cells, *c.overall)
+    }
     results = Results(
         eval_set=eval_set.name,
         incumbent=eval_set.incumbent,

@@ -162,6 +162,27 @@ def test_min_labels_rule_blocks_ready():
     assert d.verdict == UNDECIDED and "unknown" in d.reason
 
 
+def test_the_overall_row_says_ready_only_where_the_candidate_could_be():
+    """The traffic-weighted overall passes the candidate's checks: with too few labels on the
+    metric it is undecided as the candidate is (it said "ready" beside an undecided region of a
+    one-region eval set); with enough it follows the pooled posterior."""
+    S = 4000
+    q = cells(S, [[0.8, 0.8], [0.85, 0.85]], [[0.01] * 2] * 2)
+    specs = {"correct": ("higher", 0.03)}
+    few = make_posterior(q, labels=[[40, 40], [10, 12]], models=("inc", "a"))
+    d = decide_candidate([few], specs, "a", "inc", min_labels=30)
+    (overall,) = d.overall
+    assert overall.region == "overall" and overall.decision.verdict == UNDECIDED
+    assert "only 22 human labels on correct (minimum 30)" in overall.decision.reason
+    d = decide_candidate([few], specs, "a", "inc", min_labels=20)
+    assert d.overall[0].decision.verdict == READY
+    worse = make_posterior(
+        cells(S, [[0.8, 0.8], [0.6, 0.6]], [[0.01] * 2] * 2), labels=[[40, 40]] * 2,
+        models=("inc", "a"),
+    )  # fmt: skip
+    assert decide_candidate([worse], specs, "a", "inc").overall[0].decision.verdict == NOT_READY
+
+
 def test_unlabelled_cells_are_flagged():
     q = cells(1000, [[0.8, 0.8], [0.85, 0.85]], [[0.01] * 2] * 2)
     post = make_posterior(q, labels=[[40, 40], [0, 60]], models=("inc", "a"))
