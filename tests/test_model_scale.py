@@ -2,6 +2,7 @@
 real 1-5 ratings with 10% expert labels (slow): diagnostics, coverage, width and error against
 the baselines, and same seed, same numbers."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -165,3 +166,62 @@ def test_same_seed_same_numbers_across_processes():
 
     digests.add(hashlib.sha256(here.tobytes()).hexdigest())
     assert len(digests) == 1
+
+
+@pytest.mark.slow
+@needs_summeval
+def test_summeval_the_way_a_user_meets_it(tmp_path, capsys):
+    """SummEval's files through the CLI (import, import-labels, fit with the default fitter,
+    report), then the app in a real terminal at 80x24: the workspace's counts are the ones the
+    acceptance test fits, the fit passes, the report has scale baselines inside [1, 5], the
+    overall row never says "ready" beside an undecided region, and the results screen shows
+    every candidate's verdict without scrolling."""
+    import json
+    import shutil
+
+    from summeval_data import write_files
+
+    from changeover.core.workspace import Workspace
+    from changeover.tui.cli import main
+
+    responses_csv, spec, labels = write_files(tmp_path, ("coherence", "relevance"), 0.10, 7)
+    ws = tmp_path / "summeval.changeover"
+    assert main(["import", str(ws), str(responses_csv), "--spec", str(spec)]) == 0
+    assert main(["import-labels", str(ws), str(labels)]) == 0
+    with Workspace.open(ws) as workspace:
+        stored = workspace.counts(workspace.choose_eval_set(None))
+    for dimension in ("coherence", "relevance"):
+        want, _ = summeval_counts(dimension, 0.10, 7)
+        np.testing.assert_array_equal(stored[dimension].n, want.n)
+        np.testing.assert_array_equal(stored[dimension].u, want.u)
+    assert main(["fit", str(ws)]) == 0  # exit 3 if the fit failed its diagnostics
+    capsys.readouterr()
+    assert main(["report", str(ws), "--format", "json", "--strict"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["diagnostics"]["ok"]
+    scale_cells = [b for b in report["baselines"] if b["metric"] in ("coherence", "relevance")]
+    assert len(scale_cells) == 2 * 12 * 2  # 12 models x (news, overall) x 2 metrics
+    for cell in scale_cells:
+        for e in cell["estimates"]:
+            if e["method"] in ("judge", "human", "ppi++"):
+                assert 1.0 <= e["lower"] <= e["estimate"] <= e["upper"] <= 5.0, (cell, e)
+    for metric in report["metrics"]:
+        news, overall = metric["rows"]
+        for a, b in zip(news["cells"], overall["cells"]):
+            assert a["verdict"] == b["verdict"]  # one region: the overall is that region
+
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    from helpers_tmux import Tmux
+
+    term = Tmux(tmp_path, width=80, height=24, env={"CHANGEOVER_DATA_DIR": str(tmp_path)})
+    try:
+        term.run(f"{Path(sys.executable).parent / 'changeover'} open {ws}")
+        term.wait_for("1,198", timeout=60)
+        term.keys("v")
+        screen = term.wait_for("P(all hold)", timeout=30)
+        screen = term.wait_for(lambda s: s.count("P(all hold)") == 11, timeout=10)
+        for name in report["models"][1:]:
+            assert re.search(rf"(undecided|ready|not ready) {name} ", screen), name
+    finally:
+        term.close()

@@ -44,6 +44,9 @@ LEGEND = "cells: mean [90% interval] / bar (shared axis) / delta, P(holds), verd
 COMPACT_LEGEND = "cells: mean, delta, verdict (✔ ready ✘ not ready ? undecided) · enter: the cell"
 
 
+FIXED_ROWS = 9  # title, status, progress, tab bar (2), legend, footer, and a spare line
+
+
 class ResultsScreen(ResultsView):
     """Posterior means, intervals, deltas and verdicts; the fit runs from here."""
 
@@ -76,7 +79,8 @@ class ResultsScreen(ResultsView):
             super().__init__()
             self.error = error
 
-    # Layout only (no colours): the table takes the room the candidate lines leave.
+    # Layout only (no colours): the table takes the room the candidate lines leave; they may
+    # grow past 6 lines where the table needs less (redraw).
     DEFAULT_CSS = """
     ResultsScreen { layout: vertical; }
     ResultsScreen #results-title, ResultsScreen #results-status { height: auto; max-height: 2; }
@@ -186,8 +190,15 @@ class ResultsScreen(ResultsView):
         if self.ascii:
             legend = legend.replace("✔", "+").replace("✘", "x")
         self.query_one("#results-legend", Static).update(Text(legend, style="dim"))
-        width = self.size.width - 1 if (self.size.width < 120 or self.compact) else None
-        text = candidate_lines(data, self.threshold, self.ascii, width)
+        # The candidate lines take the room the table does not need (every candidate of a
+        # 12-model, one-region eval set at 80x24), at least 6 lines; one line per candidate,
+        # cut short of the scrollbar the box shows when they overflow it.
+        room = max(6, self.size.height - FIXED_ROWS - (len(self.eval_set.regions) + 2))
+        self.query_one("#results-candidates-box").styles.max_height = room
+        scrollbar = 2 if data is not None and len(data.candidates) > room else 0
+        width = self.size.width - 1 - scrollbar
+        folded = self.size.width < 120 or self.compact
+        text = candidate_lines(data, self.threshold, self.ascii, width if folded else None)
         self.query_one("#results-candidates", Static).update(text)
 
     def on_resize(self) -> None:
