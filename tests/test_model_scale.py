@@ -225,3 +225,45 @@ def test_summeval_the_way_a_user_meets_it(tmp_path, capsys):
             assert re.search(rf"(undecided|ready|not ready) {name} ", screen), name
     finally:
         term.close()
+
+
+def simulate_scale(rng: np.random.Generator, M: int = 4, R: int = 6, per_cell: int = 400):
+    """5-level counts from a forward truth (not the model's own family): true levels ordered
+    logistic by model and region, the judge a biased ordered logistic of the true level that
+    differs by model and region; 5% of each cell labelled at random. Returns (Counts, the true
+    mean levels [M, R])."""
+    L = 5
+    loc = rng.normal(0.5, 0.6, size=(M, 1)) + rng.normal(0, 0.4, size=(M, R))
+    pi = ordered_logistic(loc, np.array([-2.0, -0.7, 0.5, 1.8]))
+    bias = rng.normal(0.5, 0.5, size=(M, 1)) + rng.normal(0, 0.3, size=(1, R))
+    judge_loc = 2.2 * np.arange(L)[None, None, :] - 4.4 + bias[..., None]  # [M, R, h]
+    confusion = ordered_logistic(judge_loc, np.array([-3.3, -1.1, 1.1, 3.3]))
+    joint = pi[..., :, None] * confusion
+    n = np.zeros((M, R, L, L), np.int64)
+    u = np.zeros((M, R, L), np.int64)
+    for m in range(M):
+        for r in range(R):
+            k = rng.binomial(per_cell, 0.05)
+            n[m, r] = rng.multinomial(k, joint[m, r].ravel()).reshape(L, L)
+            u[m, r] = rng.multinomial(per_cell - k, joint[m, r].sum(axis=0))
+    levels = tuple(str(k + 1) for k in range(L))
+    models = tuple(f"m{k}" for k in range(M))
+    counts = Counts("style", levels, models, tuple(f"r{k}" for k in range(R)), n, u)
+    return counts, (pi * np.arange(1, L + 1)).sum(axis=-1)
+
+
+@pytest.mark.slow
+def test_simulated_scales_with_regions_pass_and_cover():
+    """Four models x six regions, 20 labels per cell: the forward scale model failed its
+    diagnostics in 38 of 47 such fits; every judge-first fit passes, and the 90% intervals
+    cover the true mean level in at least 85% of the 96 cells."""
+    rng = np.random.default_rng(1)
+    covered = []
+    for k in range(4):
+        counts, truth = simulate_scale(rng)
+        fit = fit_counts({"style": counts}, [1 / 6] * 6, Settings(seed=k))
+        assert fit.diagnostics["ok"], fit.diagnostics["reasons"]
+        mean = (fit.posteriors[0].p * np.arange(1, 6)).sum(axis=-1)  # [D, M, R]
+        lo, hi = np.quantile(mean, [0.05, 0.95], axis=0)
+        covered += list(((lo <= truth) & (truth <= hi)).ravel())
+    assert np.mean(covered) >= 0.85
