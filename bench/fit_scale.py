@@ -147,9 +147,14 @@ def main() -> None:
     print(line("refit after 30 new labels", seconds, fit))
     for name, stats in fit.extra.items():
         c = counts[name]
+        form = (
+            f"geometry {model_mod.geometry_for(c, full)}"
+            if len(c.levels) == 2
+            else "judge-first scale model"
+        )
         print(
             f"    {name:<8} steps/draw {stats['mean_steps']:5.1f}  max depth {stats['max_depth']}  "
-            f"geometry {model_mod.geometry_for(c, full)}  mass matrix {model_mod.adaptation_for(c, full)}"
+            f"{form}  mass matrix {model_mod.adaptation_for(c, full)}"
         )
 
     print("\nscale: same 500 labels, more judged responses (yes/no, 4 models x 6 regions)")
