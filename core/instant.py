@@ -123,6 +123,20 @@ def instant_posterior(
             p[:, m, r], confusion[:, m, r] = _cell(
                 seed, stream, m, r, counts.n[m, r], counts.u[m, r], draws, prior
             )
+    return posterior_of(counts, weights, p, confusion, "instant", pass_level)
+
+
+def posterior_of(
+    counts: Counts,
+    weights: Sequence[float],
+    p: np.ndarray,
+    confusion: np.ndarray,
+    source: str,
+    pass_level: int | None = None,
+) -> Posterior:
+    """A Posterior of draws p [S, M, R, L] and confusion [S, M, R, L, L] computed from `counts`
+    (kept with it, with the cells' label counts as flags); the instant posterior's and the
+    full fit's."""
     return Posterior(
         metric=counts.metric,
         levels=counts.levels,
@@ -131,7 +145,7 @@ def instant_posterior(
         weights=np.asarray(weights, dtype=float),
         p=p,
         confusion=confusion,
-        source="instant",
+        source=source,
         pass_level=pass_level,
         flags=cell_flags(counts),
         counts=counts,

@@ -42,7 +42,7 @@ import numpy as np
 
 from changeover.core import nuts
 from changeover.core.counts import Counts
-from changeover.core.instant import cell_flags
+from changeover.core.instant import posterior_of
 from changeover.core.ordered import ordered_logistic
 from changeover.core.posterior import Posterior
 from changeover.core.settings import Settings
@@ -347,18 +347,7 @@ def summarise(
     step = max(1, math.ceil(C * D / settings.keep_draws))
     p = p[:, ::step].reshape(-1, *p.shape[2:])
     confusion = confusion[:, ::step].reshape(-1, *confusion.shape[2:])
-    return Posterior(
-        metric=counts.metric,
-        levels=counts.levels,
-        models=counts.models,
-        regions=counts.regions,
-        weights=np.asarray(weights, dtype=float),
-        p=p,
-        confusion=confusion,
-        source="full",
-        pass_level=pass_level,
-        flags=cell_flags(counts),
-    )
+    return posterior_of(counts, weights, p, confusion, "full", pass_level)
 
 
 def fit_counts(
