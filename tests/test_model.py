@@ -204,6 +204,7 @@ def test_instant_flags_unlabelled_cells():
     assert post.flags["cell_labels"][1][0] == 0
 
 
+@pytest.mark.slow  # real sampling
 def test_same_seed_same_numbers_and_progress():
     counts = {"m": tiny(L=2, M=2, R=2, seed=7)}
     seen: list[tuple[float, str]] = []
@@ -231,6 +232,7 @@ def test_same_seed_same_numbers_and_progress():
     assert not np.array_equal(first.posteriors[0].p, other.posteriors[0].p)
 
 
+@pytest.mark.slow  # real sampling
 @pytest.mark.parametrize("geometry", ["aligned", "forward"])
 def test_a_refit_swaps_the_counts_into_the_compiled_model(geometry):
     """New counts of the same shape reuse the compiled model (no recompiling) and give exactly
@@ -251,6 +253,7 @@ def test_a_refit_swaps_the_counts_into_the_compiled_model(geometry):
     assert not np.array_equal(swapped, model_mod.sample(before, settings)[0])
 
 
+@pytest.mark.slow  # real sampling
 def test_cancel_stops_promptly():
     counts = {"m": tiny(L=2, M=2, R=2, seed=7)}
     fit_counts(counts, [0.5, 0.5], Settings.quick(draws=20, tune=20))  # compile outside the timing
