@@ -193,6 +193,9 @@ async def test_command_palette_commands(store):
             "Rate support",
         ):
             assert wanted in titles, titles
+        # "Keys" is the app's own help screen (?), not Textual's widget help panel
+        keys = next(c for c in app.get_system_commands(app.screen) if c.title == "Keys")
+        assert keys.callback == app.action_help
         switch = next(
             c for c in app.get_system_commands(app.screen) if c.title == "Switch eval set: second"
         )

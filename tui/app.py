@@ -154,7 +154,11 @@ class ChangeoverApp(App):
     # ---- command palette -----------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        for command in super().get_system_commands(screen):
+            if command.title == "Keys":  # Textual's widget help panel: ours is `?`
+                yield SystemCommand("Keys", "The keys of this screen (?)", self.action_help)
+            else:
+                yield command
         for other in self.workspace.eval_sets():
             yield SystemCommand(
                 f"Switch eval set: {other.name}",
