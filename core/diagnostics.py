@@ -2,8 +2,8 @@
 
 These give the same numbers as ArviZ's `az.rhat(x, chain_axis=0, draw_axis=1)` and
 `az.ess(x, chain_axis=0, draw_axis=1, method="bulk" | "tail")` (Vehtari et al. 2021) for every
-column of a [chains, draws, K] array. ArviZ loops over the K columns in Python, which took
-2.2 s for K=720 (4 chains x 1000 draws) in `core.model.diagnose`; here each step (ranking,
+column of a [chains, draws, K] array. ArviZ loops over the K columns in Python, seconds for
+the hundreds of quantities of one fit; here each step (ranking,
 FFT autocovariance, Geyer's truncation) is one numpy operation over many columns at once.
 Columns go through in blocks of a few dozen only so that the temporaries stay in cache.
 

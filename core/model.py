@@ -16,15 +16,14 @@ without recompiling), so a gradient costs the same for 1M judged responses as fo
 term (and, in the aligned form, the cell offset with its prior and log-Jacobian) is one compiled
 kernel with a hand-written gradient (core/likelihood.py); the priors and transforms are PyMC's.
 
-Geometry (measured with bench/fit_scale.py and on the sample workspace, 4 chains x 1000 draws):
-in the forward parametrisation the unlabelled counts pin only the judge-positive rate, a ridge,
-and NUTS needed 65 leapfrog steps per draw at 10k judged responses and 683 at 1M (9.3x the
-time). For yes/no metrics whose cells hold enough judged responses to pin that rate (see
-`geometry_for`), the model is sampled with tau[m, r] = logit P(J = yes) as a parameter and the
-cell's judge offset e[m, r] solved from it in closed form (`_aligned_cell_offset`): about 31
-steps per draw at 10k and at 1M. Small or one-sided cells (refusals at ~3% on 200 responses)
-mix better in the forward form. Scales (L > 2) have their own judge-first model
-(core/model_scale.py): the forward form failed its diagnostics on real ratings.
+Geometry: in the forward parametrisation the unlabelled counts pin only the judge-positive
+rate, a narrow ridge that tightens like 1/sqrt(N), so NUTS trajectories lengthen with N. For
+yes/no metrics whose cells hold enough judged responses to pin that rate (see `geometry_for`),
+the model is sampled with tau[m, r] = logit P(J = yes) as a parameter and the cell's judge
+offset e[m, r] solved from it in closed form (`_aligned_cell_offset`): the counts then pin tau
+along one axis, which a diagonal mass matrix learns, and the steps per draw stay flat in N.
+Small or one-sided cells mix better in the forward form. Scales (L > 2) have their own
+judge-first model (core/model_scale.py). Step counts: README, "Sampling geometry".
 
 Three steps: build_model(counts, settings) -> sample(counts, settings, ...) (which builds or
 reuses the compiled model) -> summarise(...); fit_counts runs them for every metric.
@@ -81,11 +80,9 @@ def geometry_for(counts: Counts, settings: Settings) -> str:
     "auto" picks the aligned form for yes/no metrics (partial pooling) when the judged
     responses of a typical cell pin the judge-positive rate t: the median over cells of
     N t (1 - t), the Fisher information on logit t, is at least ALIGNED_INFORMATION (a standard
-    error below ~0.22 on the logit scale). Measured on the sample workspace (190 judged
-    responses per cell): correct (t ~ 0.75, information ~36) took 48 steps per draw aligned
-    against 55 forward, and had no divergences; refused (t ~ 0.03, information ~6) took 15
-    forward against 39 aligned (both at target_accept 0.9). The forward form is used for L > 2
-    and for shared pooling.
+    error below ~0.22 on the logit scale): a cell with little information on t has no ridge to
+    align with, and one-sided cells (a rare outcome) took more steps aligned than forward. The
+    forward form is used for shared pooling.
     """
     if counts.u.shape[-1] != 2 or settings.pooling == "shared":
         return "forward"
@@ -147,10 +144,9 @@ def build_model(counts: Counts, settings: Settings = Settings()):
         # cell, so the data rarely pin a region's deviation tightly). z sums to zero over the
         # regions of a model, so the model's level lives in cut alone: with free z, cut and the
         # mean of z made a ridge. Each model has its own spread s[m]: a candidate can be uneven
-        # across regions where the incumbent is not (the sample's swift-mini). One shared s
-        # tied every model's regions together, and the fit crawled between "this model is
-        # uneven" and "the judge is harsh in these cells" (tail ESS 302, R-hat 1.015 on the
-        # sample's correctness; per model: ESS > 1000, R-hat <= 1.006). s[m] ~ HalfNormal(1):
+        # across regions where the incumbent is not. One shared s tied every model's regions
+        # together, and the fit crawled between "this model is uneven" and "the judge is harsh
+        # in these cells" (low tail ESS; one s per model mixed well). s[m] ~ HalfNormal(1):
         # differences between regions of more than ~2 logits (e.g. 50% vs 88%) are not expected.
         s = pm.HalfNormal("s", 1.0, shape=(M, 1))
         z = _zero_sum("z", (M, R))
@@ -297,8 +293,8 @@ def _yes_no_job(counts: Counts, settings: Settings) -> nuts.Job:
 def diagnose(p: np.ndarray, confusion: np.ndarray, divergences: int) -> dict:
     """R-hat, bulk and tail ESS over the reported quantities ([C, D, ...] arrays).
 
-    ArviZ's numbers, from core.diagnostics (vectorised over the columns; ArviZ's per-column
-    loop took 2.2 s on the style metric's 720 quantities)."""
+    ArviZ's numbers, from core.diagnostics (vectorised over the columns, where ArviZ loops over
+    them in Python)."""
     from changeover.core.diagnostics import rhat_ess
 
     C, D = p.shape[:2]

@@ -12,17 +12,16 @@ probability, pi[m, r, h] = sum_j q[m, r, j] r[m, r, j, h]. The posterior factori
   cutpoints c shared by all. A[j] (the average judge's calibration curve, one free location per
   judge level, so a judge that compresses the scale is no harder than one that tracks it) is
   centred on "the human agrees with the judge" (N(0, 3) around level j's own interval);
-  d[m, j] (how the judge's errors differ by the model judged: SummEval's GPT-4 judge is off by
-  -0.70 to +2.02 levels depending on the system) and the region and cell effects are partially
+  d[m, j] (how the judge's errors differ by the model judged: one judge can be lenient on one
+  system and harsh on another by levels) and the region and cell effects are partially
   pooled, non-centred and sum to zero (the average lives in A alone).
 
-Why not the forward model (core/model.py, the truth first, then the judge given the truth) for
-scales: on SummEval with 10% expert labels every forward fit failed its diagnostics (R-hat up to
-1.256, bulk ESS 12), and its single judge slope with a floor prior on every level pulled the
-means toward the middle of the scale (a system at 1.74 came out 2.44). Here the counts'
-information sits on q, which is drawn exactly, and NUTS samples a few dozen weakly coupled
-parameters whose data are the labels alone, at the same cost for 1M judged responses as for
-1k.
+Why not the forward model (core/model.py: the truth first, then the judge given the truth) for
+scales: on real ratings it failed its diagnostics and its single judge slope, with a floor
+prior on every level, pulled the means toward the middle of the scale (README, "Scales: judge
+first"). Here the counts' information sits on q, which is drawn exactly, and NUTS samples a few
+dozen weakly coupled parameters whose data are the labels alone, at the same cost for 1M judged
+responses as for 1k.
 
 The confusion matrices kept per draw (P(J = j | H = h), as every face expects) follow by Bayes'
 rule: q[j] r[j, h] / pi[h].
@@ -36,11 +35,10 @@ from changeover.core import nuts
 from changeover.core.counts import Counts
 
 # Prior scales (logit units of the human's level given the judge's; one level of the human
-# scale is about two). Chosen on SummEval with 10% expert labels, 8 label seeds, coherence and
-# relevance (bench/scale_acceptance.py; figures in the README): CURVE_SD 1.5 pulled the top
-# level of a judge that puts most responses at 5 toward the middle (fluency, 5% labels: the
-# means 0.08-0.23 low on every seed; 3 halved that); MODEL_SD 1 shrank the systems whose judge
-# is off by two levels; both wider made no difference.
+# scale is about two). Chosen on SummEval (bench/scale_acceptance.py; README, "Scales on real
+# ratings"): a narrower CURVE_SD pulled the top level of a judge that puts most responses at 5
+# toward the middle, and a narrower MODEL_SD shrank the systems whose judge is off by levels;
+# wider ones changed nothing.
 CURVE_SD = 3.0  # A[j] around "the human agrees with the judge"
 GAP_MEAN, GAP_SD = float(np.log(2.0)), 0.75  # log of the gap between the human scale's cutpoints
 MODEL_SD = 2.0  # HalfNormal scale of the per-model shift of the judge's errors

@@ -4,8 +4,8 @@ statistics, the same for every calibration model (core/model.py, core/model_scal
 
 Same seed, same counts, same numbers: PyTensor's numba backend compiles with fastmath by
 default, which lets LLVM reorder floating-point sums; the order it picks can depend on how an
-array happens to be aligned in memory, so two runs of one seed drifted apart (up to 0.024 on a
-SummEval mean). Models are compiled here with fastmath off.
+array happens to be aligned in memory, so two processes of one seed drew different numbers.
+Models are compiled here with fastmath off (tests/test_model_scale.py compares two processes).
 """
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ class Settings:
 
     chains: int = 4
     draws: int = 1000
-    tune: int = 1000  # 500 saved ~25% on the sample workspace but left a divergence in 1 of 4 fits
+    tune: int = 1000  # half as many tuning steps left divergences in some fits
     seed: int = 20260601
-    target_accept: float = 0.95  # 0.9 left a few divergences on the sample workspace
+    target_accept: float = 0.95  # 0.9 left divergences in some fits
     sampler: str = "auto"  # "auto" (nutpie when installed) | "pymc" | "nutpie"
     pooling: str = "partial"  # "partial" | "shared" (one confusion for every model and region)
     min_labels: int = 30  # a candidate with fewer human labels on a metric is never ready
