@@ -251,7 +251,19 @@ def _baseline_sections(report: Results) -> list:
     out = []
     for name in dict.fromkeys(b.metric for b in report.baselines):
         cells = [b for b in report.baselines if b.metric == name]
-        head = ["model", "region", "judged", "labelled", *(_BASELINE_NAMES[m] for m in METHODS)]
+        # a method no cell of the metric has (Rogan-Gladen on a scale) gets no column
+        shown = [
+            k
+            for k, m in enumerate(METHODS)
+            if any(b.estimates[k].estimate is not None for b in cells)
+        ]
+        head = [
+            "model",
+            "region",
+            "judged",
+            "labelled",
+            *(_BASELINE_NAMES[METHODS[k]] for k in shown),
+        ]
         rows = [
             [
                 b.model,
@@ -260,18 +272,20 @@ def _baseline_sections(report: Results) -> list:
                 str(b.n_labelled),
                 *(
                     "-" if e.estimate is None else f"{e.estimate:.3f} [{e.lo:.3f}, {e.hi:.3f}]"
-                    for e in b.estimates
+                    for e in (b.estimates[k] for k in shown)
                 ),
             ]
             for b in cells
         ]
+        rogan = "rogan_gladen" in (METHODS[k] for k in shown)
         out.append(
             (
                 f"baselines: {name}",
                 [
                     "90% intervals: raw judge (Wilson; a mean level's normal interval on scales), "
                     "human only and PPI++ post-stratified by the judge's level (labels balance "
-                    "the judge's levels), Rogan-Gladen (yes/no, delta method)",
+                    "the judge's levels)"
+                    + (", Rogan-Gladen (yes/no, delta method)" if rogan else ""),
                     (head, rows, 2),
                 ],
             )
