@@ -251,12 +251,10 @@ def _baseline_sections(report: Results) -> list:
     out = []
     for name in dict.fromkeys(b.metric for b in report.baselines):
         cells = [b for b in report.baselines if b.metric == name]
-        # a method no cell of the metric has (Rogan-Gladen on a scale) gets no column
-        shown = [
-            k
-            for k, m in enumerate(METHODS)
-            if any(b.estimates[k].estimate is not None for b in cells)
-        ]
+        # Rogan-Gladen is for yes/no metrics only: a scale gets no column of dashes for it
+        table = report.table(name)
+        scale = table is not None and len(table.levels) > 2
+        shown = [k for k, m in enumerate(METHODS) if not (scale and m == "rogan_gladen")]
         head = [
             "model",
             "region",
@@ -277,7 +275,7 @@ def _baseline_sections(report: Results) -> list:
             ]
             for b in cells
         ]
-        rogan = "rogan_gladen" in (METHODS[k] for k in shown)
+        rogan = not scale
         out.append(
             (
                 f"baselines: {name}",
