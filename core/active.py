@@ -47,7 +47,7 @@ from scipy.special import ndtr
 
 from changeover.core.decide import (
     UNDECIDED,
-    DeltaProjection,
+    Comparison,
     decide_all,
     smallest_total,
     specs_of,
@@ -67,16 +67,7 @@ class Need:
     why: str  # e.g. "correct/EU: cand-a vs old"
 
 
-def settle_forecast(
-    q_candidate,
-    q_incumbent,
-    direction: str,
-    margin: float,
-    threshold: float,
-    candidate_labels: int | None,
-    incumbent_labels: int | None,
-    max_labels: int = 2000,
-) -> tuple[int, int] | None:
+def settle_forecast(comparison: Comparison, max_labels: int = 2000) -> tuple[int, int] | None:
     """Labels (candidate cell, incumbent cell) after which the comparison is settled with
     probability one half, or None beyond max_labels; a preposterior forecast.
 
@@ -88,7 +79,8 @@ def settle_forecast(
     z the threshold's normal quantile. A cell whose mean sits on the boundary is therefore not
     hopeless: a few multiples of its labels will usually push it to one side.
     """
-    projection = DeltaProjection(q_candidate, q_incumbent, candidate_labels, incumbent_labels)
+    projection = comparison.projection()
+    direction, margin, threshold = comparison.direction, comparison.margin, comparison.threshold
     mu, v0 = projection.mean, projection.variance
     if v0 <= 1e-18:
         return (0, 0)
@@ -147,7 +139,7 @@ def needs(
                 post, q = by_metric[c.metric], quantity[c.metric]
                 r = post.regions.index(c.region)
                 direction, margin = specs[c.metric]
-                split = settle_forecast(
+                comparison = Comparison(
                     q[:, post.model_index(cand.candidate), r],
                     q[:, post.model_index(incumbent), r],
                     direction,
@@ -155,8 +147,8 @@ def needs(
                     threshold,
                     c.candidate_labels,
                     c.incumbent_labels,
-                    max_labels,
                 )
+                split = settle_forecast(comparison, max_labels)
             if split is None:
                 n_total, a, b = 2 * max_labels, max_labels, max_labels
             else:

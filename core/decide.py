@@ -196,20 +196,31 @@ def smallest_total(holds: Callable[[int], bool], max_labels: int) -> int:
     return hi
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """One candidate-vs-incumbent comparison to forecast: draws of each cell's decision
+    quantity, the metric's rule and threshold, and the labels each cell holds today."""
+
+    q_candidate: np.ndarray
+    q_incumbent: np.ndarray
+    direction: str
+    margin: float
+    threshold: float
+    candidate_labels: int | None
+    incumbent_labels: int | None
+
+    def projection(self) -> DeltaProjection:
+        return DeltaProjection(
+            self.q_candidate, self.q_incumbent, self.candidate_labels, self.incumbent_labels
+        )
+
+
 def forecast_labels(
-    q_candidate,
-    q_incumbent,
-    direction: str,
-    margin: float,
-    threshold: float,
-    candidate_labels: int | None,
-    incumbent_labels: int | None,
-    max_labels: int = 2000,
-    metric: str = "",
-    region: str = "",
+    comparison: Comparison, max_labels: int = 2000, metric: str = "", region: str = ""
 ) -> Forecast:
     """Smallest extra labels that would settle an undecided cell (see the module docstring)."""
-    projection = DeltaProjection(q_candidate, q_incumbent, candidate_labels, incumbent_labels)
+    projection = comparison.projection()
+    direction, margin, threshold = comparison.direction, comparison.margin, comparison.threshold
     mu, v0 = projection.mean, projection.variance
     dev = projection.delta - mu
 
@@ -280,10 +291,8 @@ def _cell(
     elif dec.verdict == UNDECIDED:
         draws = q
     if draws is not None:
-        fc = forecast_labels(
-            draws[:, c, r], draws[:, i, r], direction, margin, g, nc, ni, rule["max_labels"],
-            metric, region,
-        )  # fmt: skip
+        comparison = Comparison(draws[:, c, r], draws[:, i, r], direction, margin, g, nc, ni)
+        fc = forecast_labels(comparison, rule["max_labels"], metric, region)
     return CellDecision(metric, region, dec, nc, ni, fc, own_p, blocked)
 
 

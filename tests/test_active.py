@@ -181,20 +181,25 @@ def test_the_workspace_queue_follows_the_latest_fit():
 
 def test_settle_forecast_moves_the_mean():
     from changeover.core.active import settle_forecast
-    from changeover.core.decide import forecast_labels
+    from changeover.core.decide import Comparison, forecast_labels
 
     rng = np.random.default_rng(5)
     qi = rng.normal(0.70, 0.03, S)
     on_margin = rng.normal(0.67, 0.03, S)  # delta's mean sits on -margin
     # core/decide keeps the mean where it is: on the margin it can never settle
-    assert forecast_labels(on_margin, qi, "higher", 0.03, 0.95, 10, 10).capped
-    a, b = settle_forecast(on_margin, qi, "higher", 0.03, 0.95, 10, 10)
+    assert forecast_labels(Comparison(on_margin, qi, "higher", 0.03, 0.95, 10, 10)).capped
+    a, b = settle_forecast(Comparison(on_margin, qi, "higher", 0.03, 0.95, 10, 10))
     assert 0 < a + b < 2000
-    near = settle_forecast(rng.normal(0.70, 0.03, S), qi, "higher", 0.03, 0.95, 10, 10)
-    far = settle_forecast(rng.normal(0.75, 0.03, S), qi, "higher", 0.03, 0.95, 10, 10)
+    near = settle_forecast(Comparison(rng.normal(0.70, 0.03, S), qi, "higher", 0.03, 0.95, 10, 10))
+    far = settle_forecast(Comparison(rng.normal(0.75, 0.03, S), qi, "higher", 0.03, 0.95, 10, 10))
     assert sum(far) < sum(near)
-    assert settle_forecast(qi, qi, "higher", 0.03, 0.95, 10, 10) == (0, 0)  # no doubt left
-    hopeless = settle_forecast(on_margin, qi, "higher", 0.03, 0.95, 10, 10, max_labels=5)
+    assert settle_forecast(Comparison(qi, qi, "higher", 0.03, 0.95, 10, 10)) == (
+        0,
+        0,
+    )  # no doubt left
+    hopeless = settle_forecast(
+        Comparison(on_margin, qi, "higher", 0.03, 0.95, 10, 10), max_labels=5
+    )
     assert hopeless is None
 
 

@@ -12,6 +12,7 @@ from changeover.core.decide import (
     NOT_READY,
     READY,
     UNDECIDED,
+    Comparison,
     decide,
     decide_all,
     decide_candidate,
@@ -208,7 +209,7 @@ def forecast_total(
     rng = np.random.default_rng(5)
     qi = 0.8 + sd_i * rng.standard_normal(4000)
     qc = 0.8 + mu + sd_c * rng.standard_normal(4000)
-    return forecast_labels(qc, qi, direction, 0.03, threshold, nc, ni, max_labels)
+    return forecast_labels(Comparison(qc, qi, direction, 0.03, threshold, nc, ni), max_labels)
 
 
 def test_forecast_is_monotone_and_sane():
@@ -225,7 +226,7 @@ def test_forecast_is_monotone_and_sane():
     rng = np.random.default_rng(5)
     qi = 0.8 + 0.02 * rng.standard_normal(4000)
     qc = 0.8 + 0.02 * rng.standard_normal(4000)
-    f = forecast_labels(qc, qi, "higher", 0.03, 0.95, 20, 20)
+    f = forecast_labels(Comparison(qc, qi, "higher", 0.03, 0.95, 20, 20))
     r_c, r_i = 20 / (20 + f.candidate_labels), 20 / (20 + f.incumbent_labels)
     delta = qc - qi
     shrink = np.sqrt(
@@ -242,7 +243,7 @@ def test_forecast_caps():
     qi = 0.8 + 0.02 * rng.standard_normal(4000)
     qc = qi - 0.03 + 0.02 * rng.standard_normal(4000)
     qc = qc - (qc - qi).mean() - 0.03
-    f = forecast_labels(qc, qi, "higher", 0.03, 0.95, 20, 20, max_labels=500)
+    f = forecast_labels(Comparison(qc, qi, "higher", 0.03, 0.95, 20, 20), max_labels=500)
     assert f.capped and "more than 500" in f.text
     assert forecast_total(-0.02, max_labels=50).capped
 
