@@ -223,10 +223,12 @@ def export_draws(
     what was written: fit id, chains, draws per chain, variables."""
     from changeover.core.counts import counts_for, data_hash
     from changeover.core.fitting import kept_fit
+    from changeover.core.results import shown_posteriors
 
     fit, posteriors = kept_fit(store, es, fit_id)
     if fit is None or not posteriors:
         raise ChangeoverError(f"eval set {es.name!r} has no fit yet: run `changeover fit` first")
+    posteriors = shown_posteriors(posteriors, fit)  # the report's draws, unlabelled cells widened
     provenance = {
         "workspace": str(store.path or ""),
         "eval_set": es.name,

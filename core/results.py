@@ -161,9 +161,9 @@ def _cell_labels(post: Posterior, key: str = "cell_labels") -> list[list[int]] |
     return None if table is None else [[int(x) for x in row] for row in table]
 
 
-def _widened(posteriors: Sequence[Posterior], fit: FitRecord | None) -> list[Posterior]:
-    """The posteriors every face is shown: a cell without labels carries the judge's unknown
-    lean there (core/cell_checks.py, `widen_unlabelled`). Seeded by the fit's seed and the
+def shown_posteriors(posteriors: Sequence[Posterior], fit: FitRecord | None) -> list[Posterior]:
+    """The posteriors every face is shown (and the draws export writes): a cell without labels
+    carries the judge's unknown lean there (core/cell_checks.py, `widen_unlabelled`). Seeded by the fit's seed and the
     metric's name, so the same fit shows the same numbers and metrics lean independently."""
     seed = fit.settings.seed if fit is not None else 0
     return [widen_unlabelled(p, seed=[seed, zlib.crc32(p.metric.encode())]) for p in posteriors]
@@ -269,7 +269,7 @@ def build_results(
     counts = {k: v for k, v in (counts or {}).items() if k in names}
     weights = dict(zip(eval_set.region_names, eval_set.traffic_weights))
     diagnostics = fit.diagnostics if (fit is not None and source != INSTANT) else None
-    posteriors = _widened(posteriors, fit)
+    posteriors = shown_posteriors(posteriors, fit)
     candidates = decide_all(posteriors, specs, eval_set.incumbent, threshold, min_labels)
     checked = {
         (c.candidate, x.metric, x.region): x.decision

@@ -37,9 +37,14 @@ metrics = [
 MODELS = {"inc": 0.8, "good": 0.85, "bad": 0.6}
 
 
-def make_workspace(tmp_path: Path, spec_text: str = SPEC, name: str = "ws") -> Path:
+def make_workspace(
+    tmp_path: Path,
+    spec_text: str = SPEC,
+    name: str = "ws",
+    unlabelled: tuple[str, str] | None = None,
+) -> Path:
     """Three models, two regions, the spec's metrics (correct, and style if it has it), human
-    labels on 12 of 30 items per region."""
+    labels on 12 of 30 items per region (none in the `unlabelled` (model, region) cell)."""
     rng = np.random.default_rng(7)
     rows = []
     for k in range(30):
@@ -48,7 +53,7 @@ def make_workspace(tmp_path: Path, spec_text: str = SPEC, name: str = "ws") -> P
                 truth = int(rng.random() < rate)
                 judge = truth if rng.random() < 0.9 else 1 - truth
                 style = int(rng.integers(1, 4))
-                labelled = k < 12
+                labelled = k < 12 and (model, region) != unlabelled
                 rows.append(
                     {
                         "item_id": f"{region}-{k}",
@@ -85,8 +90,21 @@ def _fit(ws: Path, settings: Settings = Settings.quick(), fitter=None):
         return w.fit(w.eval_set("support"), settings)
 
 
-def _fit_and_export(ws: Path, out: Path):
-    fit = _fit(ws)
+def _full_canned_fitter():
+    """The canned fitter's posteriors marked as the full model's (only those get an unlabelled
+    cell widened)."""
+    inner = canned_fitter()
+
+    def fit(*args, **kwargs):
+        result = inner(*args, **kwargs)
+        result.posteriors[:] = [replace(p, source="full") for p in result.posteriors]
+        return result
+
+    return fit
+
+
+def _fit_and_export(ws: Path, out: Path, fitter=None):
+    fit = _fit(ws, fitter=fitter)
     assert main(["export", str(ws), "--what", "draws", "--format", "netcdf", "-o", str(out)]) == 0
     return fit
 
@@ -102,12 +120,18 @@ def _eti(draws) -> tuple[float, float, float]:
     return float(flat.mean()), float(lo), float(hi)
 
 
-def test_netcdf_round_trip_gives_the_reports_numbers(workspace, tmp_path):
+@pytest.mark.parametrize("unlabelled", [None, ("bad", "US")], ids=["labelled", "unlabelled-cell"])
+def test_netcdf_round_trip_gives_the_reports_numbers(tmp_path, unlabelled):
+    """Also where a cell has no labels: its interval in the report carries the judge's unknown
+    lean there, and so do the exported draws."""
+    workspace = make_workspace(tmp_path, unlabelled=unlabelled)
     out = tmp_path / "draws.nc"
-    fit = _fit_and_export(workspace, out)
+    fit = _fit_and_export(workspace, out, _full_canned_fitter())
+    report = _results(workspace, fit.id)
+    widened = [f for f in report.flags if f.kind == "unlabelled_cell"]
+    assert bool(widened) == (unlabelled is not None)
     dt = az.from_netcdf(out)
     post = dt["posterior"]
-    report = _results(workspace, fit.id)
     checked = 0
     for table in report.metrics:
         name = "rate" if table.quantity == "rate" else "mean_level"
