@@ -1,6 +1,6 @@
 """Sufficient statistics of an eval set: per metric, the human x judge count tables per cell.
 
-`n[m, r, h, j]` counts responses of model m in region r whose (majority) human label is h and
+`n[m, r, h, j]` counts responses of model m in region r whose (consensus) human label is h and
 whose judge level is j; `u[m, r, j]` counts judged responses without a usable human label.
 Everything the calibration model and the instant posterior need is in these arrays, so their
 cost does not grow with the number of responses.
@@ -33,7 +33,7 @@ class Counts:
     models: tuple[str, ...]
     regions: tuple[str, ...]
     n: np.ndarray  # [M, R, L(h), L(j)] int64: labelled responses by human and judge level
-    u: np.ndarray  # [M, R, L(j)] int64: judged responses without a (majority) human label
+    u: np.ndarray  # [M, R, L(j)] int64: judged responses without a (consensus) human label
     ties: int = 0  # labelled responses left out of n because their raters tied
     missing_judgments: int = 0  # responses without a usable judge level (left out entirely)
     left_out: int = 0  # labelled responses left out of n: every label chosen, not drawn at random
@@ -101,8 +101,9 @@ def counts_for(
 ) -> dict[str, Counts]:
     """Counts of every metric of the eval set (metric name -> Counts), from grouped queries.
 
-    Several raters on one response: the majority level; a tie is counted in `ties` (and per
-    cell in `ties_per_cell`) and the response stays unlabelled (in `u`). Responses whose
+    Several raters on one response: their `consensus` (the median level; the majority on
+    yes/no); a tie is counted in `ties` (and per cell in `ties_per_cell`) and the response
+    stays unlabelled (in `u`). Responses whose
     judgment is missing are left out and counted in `missing_judgments`. Ratings of
     `exclude_raters` are ignored.
 
@@ -175,7 +176,7 @@ def counts_for(
         if not tally:
             left_out[metric] += 1  # every label of it was chosen, not drawn: unlabelled here
             continue
-        h = majority(tally)
+        h = consensus(tally)
         if h is None:
             ties[metric] += 1
             tie_cells[metric][m_ix[model], r_ix[region]] += 1
@@ -201,14 +202,27 @@ def counts_for(
     return out
 
 
-def majority(votes: Mapping[int, int]) -> int | None:
-    """The level with strictly the most votes; None on a tie or without votes (the model
-    leaves ties out: a response whose raters tie counts as unlabelled)."""
-    if not votes:
+def consensus(votes: Mapping[int, int]) -> int | None:
+    """A response's human label from its raters' votes (level -> votes): the median level when
+    the two middle ratings agree, as they always do with an odd number of raters; None on an
+    even split whose middle ratings differ, or without votes (the model leaves those out: a
+    response whose raters tie counts as unlabelled).
+
+    On yes/no this is the majority vote. On a scale the median keeps the responses whose raters
+    all differ (three raters at 2, 3 and 4: 3), which a majority vote would drop, and dropping
+    them is not random: they are the ones the raters found hard."""
+    total = sum(n for n in votes.values() if n > 0)
+    if total == 0:
         return None
-    best = max(votes.values())
-    winners = [level for level, n in votes.items() if n == best]
-    return winners[0] if len(winners) == 1 else None
+    middle = {(total - 1) // 2, total // 2}  # positions of the middle rating(s), 0-based
+    seen, found = 0, set()
+    for level in sorted(votes):
+        count = votes[level]
+        if count <= 0:
+            continue
+        found |= {level for k in middle if seen <= k < seen + count}
+        seen += count
+    return found.pop() if len(found) == 1 else None
 
 
 def data_hash(counts: dict[str, Counts]) -> str:

@@ -10,8 +10,9 @@ large eval set is never loaded whole. Three tables:
   ``active`` is true for the labels in force.
 - ``responses``: one row per response: item, region, question, model, text, and per metric
   the judge's verdict (``judge_<metric>_label``, ``_level``, ``_raw``, ``_score``,
-  ``_rationale``) and the majority human label over active ratings (``human_<metric>_label``,
-  ``_level``, ``_votes``; a tie leaves the label empty, as the model leaves ties out).
+  ``_rationale``) and the raters' consensus label over active ratings (the median level, the
+  majority on yes/no: ``human_<metric>_label``, ``_level``, ``_votes``; a tie leaves the label
+  empty, as the model leaves ties out).
 - ``results``: the latest fit's table (the results value of core/results.py, flattened by
   core.report.report_rows, exactly as `changeover report --format csv`): per metric, region
   (and "overall") and model the mean, 90% interval, difference to the incumbent,
@@ -40,7 +41,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from changeover.core.counts import majority
+from changeover.core.counts import consensus
 from changeover.core.results import Results
 from changeover.core.store import Store
 from changeover.core.text import DANGEROUS, inert, neutralise
@@ -145,7 +146,7 @@ def rating_rows(store, es: EvalSet, page: int = PAGE) -> Iterator[dict]:
 
 
 def response_rows(store, es: EvalSet, page: int = 2000) -> Iterator[dict]:
-    """One row per response with the judge's verdicts and the majority human label per metric."""
+    """One row per response with the judge's verdicts and the consensus human label per metric."""
     metrics = {m.name: m for m in es.metrics}
     after = 0
     while True:
@@ -172,7 +173,7 @@ def response_rows(store, es: EvalSet, page: int = 2000) -> Iterator[dict]:
                 out[p + "score"] = j.score if j is not None else None
                 out[p + "rationale"] = j.rationale if j is not None else None
                 tally = votes.get((rid, name), {})
-                level, total = majority(tally), sum(tally.values())
+                level, total = consensus(tally), sum(tally.values())
                 h = f"human_{name}_"
                 out[h + "label"] = (
                     m.levels[level] if level is not None and level < m.n_levels else None

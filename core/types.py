@@ -152,7 +152,7 @@ class BrowseFilter:
     metric: str | None = None  # judge_level / human_level / disagree refer to this metric
     judge_level: int | None = None
     human_level: int | None = None
-    disagree: bool = False  # judge and (majority) human label differ on `metric`
+    disagree: bool = False  # a human label differs from the judge on `metric` (any, if None)
     raters_disagree: bool = False  # two raters' active labels differ (on `metric`, or any)
     unrated: bool = False  # no active human rating (on `metric`, or on any metric if None)
     search: str | None = None  # substring of question or response text

@@ -90,7 +90,8 @@ def summeval_counts(
 def write_files(
     folder: Path, dimensions: tuple[str, ...], fraction: float, seed: int
 ) -> tuple[Path, Path, Path]:
-    """(responses CSV, spec TOML, labels CSV) as a user would import them."""
+    """(responses CSV, spec TOML, labels CSV) as a user would import them: the three experts'
+    ratings as three raters (their consensus, the median, is the label summeval_counts uses)."""
     frame = responses()
     folder.mkdir(parents=True, exist_ok=True)
     spec = folder / "spec.toml"
@@ -122,15 +123,15 @@ def write_files(
                 pl.col("item_id"),
                 pl.col("system").alias("model"),
                 pl.lit(d).alias("metric"),
-                pl.lit("experts").alias("rater"),
-                pl.col(f"human_{d}")
+                pl.lit(f"expert{k}").alias("rater"),
+                pl.col(f"expert{k}_{d}")
                 .cast(pl.Float64)
-                .round()
                 .cast(pl.Int64)
                 .cast(pl.Utf8)
                 .alias("value"),
             )
             for d in dimensions
+            for k in (1, 2, 3)
         ]
     ).write_csv(labels)
     return out, spec, labels

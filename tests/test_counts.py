@@ -1,4 +1,4 @@
-"""Counts from a small hand-built workspace: majority labels, ties, retractions, exclusions, missing."""
+"""Counts from a small hand-built workspace: consensus labels, ties, retractions, exclusions, missing."""
 
 import numpy as np
 import pytest
@@ -226,3 +226,33 @@ def test_a_tie_between_raters_is_counted_and_said(workspace):
     assert "0 (+1 tied)" in render(results, "text")
     rows = {(r["metric"], r["region"], r["model"]): r for r in report_rows(results)}
     assert rows["refused", "us", "cand"]["ties"] == 1
+
+
+def test_consensus_is_the_median_and_the_majority_on_yes_no():
+    from changeover.core.counts import consensus
+
+    for a in range(7):  # yes/no: exactly the majority vote, a tie on an even split
+        for b in range(7):
+            want = None if a == b else (0 if a > b else 1)
+            assert consensus({0: a, 1: b}) == want, (a, b)
+    assert consensus({1: 1, 2: 1, 3: 1}) == 2  # three raters who all differ: the median
+    assert consensus({2: 1, 3: 2, 4: 1}) == 3
+    assert consensus({0: 1, 4: 1}) is None  # two raters apart: no middle rating
+    assert consensus({1: 2, 3: 2}) is None
+    assert consensus({1: 1, 2: 1, 3: 2}) is None  # the middle ratings 2 and 3 differ
+    assert consensus({}) is None and consensus({2: 0}) is None
+
+
+def test_three_raters_who_all_differ_on_a_scale_give_the_median(workspace):
+    """A response whose three raters said 1, 2 and 3 is labelled 2 (a majority vote tied it
+    and left it out)."""
+    store, es = workspace
+    response = next(
+        b.response_id
+        for b in store.browse(es.id, limit=50)
+        if store.response_view(b.response_id).item.external_id == "i3" and b.model == "inc"
+    )
+    for rater, value in (("ann", 0), ("bob", 1), ("cy", 2)):
+        store.add_rating(response, "style", rater, value)
+    style = counts_for(store, es)["style"]
+    assert style.n[0, 1, 1, 2] == 1 and style.ties == 0  # inc in us: human 2 of 3, judge 3
