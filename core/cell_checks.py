@@ -60,7 +60,7 @@ class LabelRequest:
 def tables(post) -> tuple[np.ndarray, np.ndarray] | None:
     """(n [M, R, L, L], u [M, R, L]) the posterior was computed from, in its model and region
     order, or None when it does not keep its counts."""
-    counts = getattr(post, "counts", None)
+    counts = post.counts
     if counts is None:
         return None
     m = [counts.models.index(x) for x in post.models]

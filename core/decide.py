@@ -258,6 +258,24 @@ def _shortfall(metric: str, region: str, nc, ni, minimum: int, max_labels: int) 
     return Forecast(metric, region, a, b, False, max_labels)
 
 
+def _checked(
+    dec: Decision, own_dec: Decision | None, requests: list, short: str, g: float
+) -> tuple[Decision, str]:
+    """The pooled decision after the checks (core/cell_checks.py), and what holds it back:
+    judge levels without labels (`requests`), too few labels (`short`: why, or ""), or its own
+    labels disagreeing with a pooled "ready"."""
+    blocked = ""
+    if requests:
+        blocked = "; ".join(x.text for x in requests)
+    elif short:
+        blocked = short
+    elif dec.verdict == READY and own_dec is not None and own_dec.verdict != READY:
+        blocked = f"its own labels give P = {own_dec.probability:.2f} < {g:.2f} (instant posterior)"
+    if blocked:
+        dec = Decision(UNDECIDED, dec.probability, f"{dec.reason}; but {blocked}")
+    return dec, blocked
+
+
 def _cell(
     post, q, own, c: int, i: int, r: int, spec: tuple[str, float], rule: dict, requests: list
 ) -> CellDecision:
@@ -272,22 +290,22 @@ def _cell(
     own_dec = None if own is None else decide(own[:, c, r] - own[:, i, r], direction, margin, g)
     own_p = None if own_dec is None else own_dec.probability
     lowest = min(x for x in (nc, ni, rule["min_cell_labels"]) if x is not None)
-    blocked, fc, draws = "", None, None  # draws: the posterior a forecast is made on
-    if requests:
-        blocked = "; ".join(x.text for x in requests)
-    elif lowest < rule["min_cell_labels"]:
+    short = ""
+    if lowest < rule["min_cell_labels"]:
         tied = sum((_cell_labels(post, post.models[x], "cell_ties") or {r: 0})[r] for x in (c, i))
         ties = f"; {tied} more rated, but their raters tied" if tied else ""
-        blocked = (
+        short = (
             f"fewer than {rule['min_cell_labels']} labels in the cell "
             f"(candidate {nc}, incumbent {ni}{ties})"
         )
+    dec, blocked = _checked(dec, own_dec, requests, short, g)
+    fc, draws = None, None  # draws: the posterior a forecast is made on
+    if requests:
+        pass  # what to label is in the requests
+    elif short:
         fc = _shortfall(metric, region, nc, ni, rule["min_cell_labels"], rule["max_labels"])
-    elif dec.verdict == READY and own_dec is not None and own_dec.verdict != READY:
-        blocked = f"its own labels give P = {own_p:.2f} < {g:.2f} (instant posterior)"
-        draws = own
-    if blocked:
-        dec = Decision(UNDECIDED, dec.probability, f"{dec.reason}; but {blocked}")
+    elif blocked:
+        draws = own  # its own labels disagree: the labels that would settle them
     elif dec.verdict == UNDECIDED:
         draws = q
     if draws is not None:
@@ -312,15 +330,9 @@ def _overall(
     ni = None if lab_i is None else sum(lab_i)
     own_dec = None if own is None else decide((own[:, c] - own[:, i]) @ w, direction, margin, g)
     own_p = None if own_dec is None else own_dec.probability
-    blocked = ""
-    if requests:
-        blocked = "; ".join(x.text for x in requests)
-    elif nc is not None and nc < minimum:
-        blocked = f"only {nc} human labels on {post.metric} (minimum {minimum})"
-    elif dec.verdict == READY and own_dec is not None and own_dec.verdict != READY:
-        blocked = f"its own labels give P = {own_p:.2f} < {g:.2f} (instant posterior)"
-    if blocked:
-        dec = Decision(UNDECIDED, dec.probability, f"{dec.reason}; but {blocked}")
+    few = nc is not None and nc < minimum
+    short = f"only {nc} human labels on {post.metric} (minimum {minimum})" if few else ""
+    dec, blocked = _checked(dec, own_dec, requests, short, g)
     return CellDecision(post.metric, "overall", dec, nc, ni, None, own_p, blocked)
 
 

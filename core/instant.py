@@ -40,7 +40,7 @@ _CACHE: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 _CACHE_MAX = 4096
 
 
-def _dirichlet(rng: np.random.Generator, alpha: np.ndarray, draws: int) -> np.ndarray:
+def dirichlet(rng: np.random.Generator, alpha: np.ndarray, draws: int) -> np.ndarray:
     """[draws, *alpha.shape] Dirichlet draws over the last axis of alpha."""
     g = rng.standard_gamma(np.broadcast_to(alpha, (draws, *alpha.shape)))
     return g / g.sum(axis=-1, keepdims=True)
@@ -59,8 +59,8 @@ def conjugate_draws(
     n is [L(h), L(j)], u is [L(j)]; q = P(J) ~ Dirichlet(prior_judge + judged by level) and
     P(H | J = j) ~ Dirichlet(prior_human[j] + labelled with judge level j) (prior_human is
     [L(j), L(h)] or a scalar)."""
-    q = _dirichlet(rng, prior_judge + n.sum(axis=0) + u, draws)  # [S, L(j)]
-    h_given_j = _dirichlet(rng, prior_human + n.T, draws)  # [S, L(j), L(h)]
+    q = dirichlet(rng, prior_judge + n.sum(axis=0) + u, draws)  # [S, L(j)]
+    h_given_j = dirichlet(rng, prior_human + n.T, draws)  # [S, L(j), L(h)]
     joint = q[:, :, None] * h_given_j  # [S, j, h]
     p = joint.sum(axis=1)  # [S, h]
     return p, np.swapaxes(joint, 1, 2) / p[:, :, None]  # confusion [S, h, j]

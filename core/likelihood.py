@@ -13,7 +13,7 @@ thousands of times per fit. Here it is one loop over the cells, with the gradien
 the priors and transforms stay in the PyMC model. Used for yes/no metrics (scales:
 core/model_scale.py); the kernel itself is written for any number of levels.
 
-The probabilities are the same products as `core.ordered.ordered_logistic`,
+The probabilities are the same products as `core.model_parts.ordered_logistic`,
 P(Y = k) = sigmoid(a[k-1]) sigmoid(-a[k]) (1 - exp(cut[k-1] - cut[k])) with a[k] = loc - cut[k],
 so tails keep their relative precision; a labelled entry is floored at 1e-300 before its log.
 The gradient uses d log P(Y = k) / d a[k-1] = sigmoid(-a[k-1]), d log P(Y = k) / d a[k] =

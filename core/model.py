@@ -42,7 +42,7 @@ import numpy as np
 from changeover.core import nuts
 from changeover.core.counts import Counts
 from changeover.core.instant import posterior_of
-from changeover.core.ordered import ordered_logistic
+from changeover.core.model_parts import ordered_logistic, zero_sum
 from changeover.core.posterior import Posterior
 from changeover.core.settings import Settings
 from changeover.core.types import FitCancelled
@@ -100,17 +100,6 @@ def adaptation_for(counts: Counts, settings: Settings) -> str:
     return "diag" if settings.adaptation == "auto" else settings.adaptation
 
 
-def _zero_sum(name: str, shape: tuple[int, ...], axes: int = 1):
-    """Standard-normal effects that sum to zero over the last `axes` axes (zeros when an axis
-    has a single entry: there is nothing to deviate from)."""
-    import pymc as pm
-    import pytensor.tensor as pt
-
-    if min(shape[-axes:]) < 2:
-        return pt.zeros(shape)
-    return pm.ZeroSumNormal(name, 1.0, shape=shape, n_zerosum_axes=axes)
-
-
 def build_model(counts: Counts, settings: Settings = Settings()):
     """The PyMC model of one yes/no metric's counts (pm.Data "n" and "u", swappable).
     Scales have their own model: core/model_scale.py."""
@@ -149,14 +138,14 @@ def build_model(counts: Counts, settings: Settings = Settings()):
         # in these cells" (low tail ESS; one s per model mixed well). s[m] ~ HalfNormal(1):
         # differences between regions of more than ~2 logits (e.g. 50% vs 88%) are not expected.
         s = pm.HalfNormal("s", 1.0, shape=(M, 1))
-        z = _zero_sum("z", (M, R))
+        z = zero_sum("z", (M, R))
         eta = s * z  # each cell's deviation from its model's average, on the logit scale
         pi = ordered_logistic(eta[:, :, None], cut[:, None, :])  # [M, R, L]
 
-        # The judge. beta: how far one true level moves the judge, N(3, 2) per level:
-        # a useful judge is assumed better than chance (beta > 0), which also fixes which
-        # latent class is which in cells without labels. cut_judge: its thresholds, centred
-        # where a judge tracking the truth would put them, N(3 (k + 1/2), 2).
+        # The judge. beta: how far the true "yes" moves the judge's log-odds, N(3, 2): a useful
+        # judge is assumed better than chance (beta > 0), which also fixes which latent class
+        # is which in cells without labels. cut_judge: its threshold, centred where a judge
+        # tracking the truth would put it, halfway, N(1.5, 2).
         beta0 = pm.Normal("beta0", 3.0, 2.0)
         cut_judge = pm.Normal("cut_judge", 1.5, 2.0, shape=(1,))
         if settings.pooling == "shared":
@@ -172,9 +161,9 @@ def build_model(counts: Counts, settings: Settings = Settings()):
             sd_beta = pm.HalfNormal("sd_beta", 0.5)
             sd_bm = pm.HalfNormal("sd_bm", 1.0)
             sd_br = pm.HalfNormal("sd_br", 0.5)
-            beta = beta0 + sd_beta * _zero_sum("z_beta", (M,))
-            bm = sd_bm * _zero_sum("z_bm", (M,))
-            br = sd_br * _zero_sum("z_br", (R,))
+            beta = beta0 + sd_beta * zero_sum("z_beta", (M,))
+            bm = sd_bm * zero_sum("z_bm", (M,))
+            br = sd_br * zero_sum("z_br", (R,))
             b = bm[:, None] + br[None, :]
             if aligned:
                 # tau = logit P(J = yes) per cell is the parameter; the cell's judge offset is

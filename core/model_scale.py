@@ -33,6 +33,7 @@ import numpy as np
 
 from changeover.core import nuts
 from changeover.core.counts import Counts
+from changeover.core.instant import dirichlet
 
 # Prior scales (logit units of the human's level given the judge's; one level of the human
 # scale is about two). Chosen on SummEval (bench/scale_acceptance.py; README, "Scales on real
@@ -47,23 +48,12 @@ REGION_SD = 0.5  # HalfNormal scale of region effects
 CELL_SD = 0.5  # HalfNormal scale of the model x region interaction
 
 
-def _zero_sum(name: str, shape: tuple[int, ...], axes: int = 1):
-    """Standard-normal effects summing to zero over the last `axes` axes (zeros when one of
-    those axes has a single entry: nothing to deviate from)."""
-    import pymc as pm
-    import pytensor.tensor as pt
-
-    if min(shape[-axes:]) < 2:
-        return pt.zeros(shape)
-    return pm.ZeroSumNormal(name, 1.0, shape=shape, n_zerosum_axes=axes)
-
-
 def build_scale_model(counts: Counts):
     """The PyMC model of r = P(H | J) per cell; the labels are pm.Data "n" [M, R, L(h), L(j)]."""
     import pymc as pm
     import pytensor.tensor as pt
 
-    from changeover.core.ordered import ordered_logistic
+    from changeover.core.model_parts import ordered_logistic, zero_sum
 
     M, R, L = counts.u.shape
     with pm.Model() as model:
@@ -79,13 +69,13 @@ def build_scale_model(counts: Counts):
         curve = agree + pm.Normal("curve", 0.0, CURVE_SD, shape=(L,))
         sd_model = pm.HalfNormal("sd_model", MODEL_SD)
         sd_model_level = pm.HalfNormal("sd_model_level", MODEL_LEVEL_SD)
-        shift = sd_model * _zero_sum("z_model", (M,))[:, None] + sd_model_level * _zero_sum(
+        shift = sd_model * zero_sum("z_model", (M,))[:, None] + sd_model_level * zero_sum(
             "z_model_level", (M, L), axes=2
         )  # [M, L(j)]
         if R > 1:
             sd_region = pm.HalfNormal("sd_region", REGION_SD)
             sd_cell = pm.HalfNormal("sd_cell", CELL_SD)
-            cell = sd_region * _zero_sum("z_region", (R,))[None, :] + sd_cell * _zero_sum(
+            cell = sd_region * zero_sum("z_region", (R,))[None, :] + sd_cell * zero_sum(
                 "z_cell", (M, R), axes=2
             )
         else:
@@ -103,7 +93,14 @@ def judge_prior(counts: Counts) -> np.ndarray:
     """[M, R, L] Dirichlet prior of q: total weight one, spread as each model's judge levels
     over all its regions (a cell's own counts decide; the prior pulls nothing toward the
     middle of the scale)."""
-    judged = counts.u + counts.n.sum(axis=2)  # [M, R, L(j)]
+    return _prior(_judged(counts))
+
+
+def _judged(counts: Counts) -> np.ndarray:
+    return counts.u + counts.n.sum(axis=2)  # [M, R, L(j)]: every judged response
+
+
+def _prior(judged: np.ndarray) -> np.ndarray:
     per_model = judged.sum(axis=1, keepdims=True) + 1.0 / judged.shape[-1]
     shares = per_model / per_model.sum(axis=-1, keepdims=True)
     return np.broadcast_to(shares, judged.shape).astype(float)
@@ -111,11 +108,9 @@ def judge_prior(counts: Counts) -> np.ndarray:
 
 def judge_draws(counts: Counts, chains: int, draws: int, seed: int) -> np.ndarray:
     """[C, D, M, R, L] exact posterior draws of q (seeded: same seed, same draws)."""
-    judged = (counts.u + counts.n.sum(axis=2)).astype(float)
-    alpha = judged + judge_prior(counts)
-    rng = np.random.default_rng([seed, 0x5CA1E])
-    g = rng.standard_gamma(alpha, size=(chains, draws, *alpha.shape))
-    return g / g.sum(axis=-1, keepdims=True)
+    judged = _judged(counts)
+    q = dirichlet(np.random.default_rng([seed, 0x5CA1E]), judged + _prior(judged), chains * draws)
+    return q.reshape(chains, draws, *judged.shape)
 
 
 def combine(q: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

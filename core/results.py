@@ -163,8 +163,9 @@ def _cell_labels(post: Posterior, key: str = "cell_labels") -> list[list[int]] |
 
 def shown_posteriors(posteriors: Sequence[Posterior], fit: FitRecord | None) -> list[Posterior]:
     """The posteriors every face is shown (and the draws export writes): a cell without labels
-    carries the judge's unknown lean there (core/cell_checks.py, `widen_unlabelled`). Seeded by the fit's seed and the
-    metric's name, so the same fit shows the same numbers and metrics lean independently."""
+    carries the judge's unknown lean there (core/cell_checks.py, `widen_unlabelled`). Seeded by
+    the fit's seed and the metric's name, so the same fit shows the same numbers and metrics
+    lean independently."""
     seed = fit.settings.seed if fit is not None else 0
     return [widen_unlabelled(p, seed=[seed, zlib.crc32(p.metric.encode())]) for p in posteriors]
 

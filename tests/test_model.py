@@ -288,7 +288,7 @@ def test_ordered_logistic_keeps_precision_in_the_tails():
 
     import pytensor.tensor as pt
 
-    from changeover.core.ordered import ordered_logistic as _ordered_logistic
+    from changeover.core.model_parts import ordered_logistic as _ordered_logistic
 
     getcontext().prec = 60
     cut = [-1.0, 0.5, 2.0]

@@ -1,5 +1,5 @@
-"""The ordered logistic as a PyTensor graph, shared by the yes/no model (core/model.py) and the
-scale model (core/model_scale.py)."""
+"""Pieces of the PyMC graph both calibration models use (core/model.py, yes/no, and
+core/model_scale.py, scales): the ordered logistic and zero-sum effects."""
 
 from __future__ import annotations
 
@@ -27,3 +27,14 @@ def ordered_logistic(loc, cut):
     gap = -pt.expm1(cut[..., :-1] - cut[..., 1:])
     edge = pt.ones_like(cut[..., :1])
     return probs * pt.concatenate([edge, gap, edge], axis=-1)
+
+
+def zero_sum(name: str, shape: tuple[int, ...], axes: int = 1):
+    """Standard-normal effects that sum to zero over the last `axes` axes (zeros when one of
+    those axes has a single entry: there is nothing to deviate from)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    if min(shape[-axes:]) < 2:
+        return pt.zeros(shape)
+    return pm.ZeroSumNormal(name, 1.0, shape=shape, n_zerosum_axes=axes)
