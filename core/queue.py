@@ -115,7 +115,10 @@ class LabelQueue:
     def done(self, response_id: int, newly_labelled: bool = True) -> None:
         """The rater answered every metric of a response the queue handed out."""
         pick = self.handed.pop(response_id, None)
-        if pick is None or not newly_labelled:
+        if not newly_labelled:
+            return
+        if pick is None:  # handed out and answered before (an undo walked back into it)
+            self.refresh()  # its cell's counts, read again from the workspace
             return
         state = self.cells.get((pick.model, pick.region))
         if state is not None:

@@ -100,3 +100,13 @@ def test_metrics_must_count_the_same_responses_and_the_sample_fit_in(files, tmp_
     with pytest.raises(ImportFailed, match="the sample holds .* the counts only "):
         ws.import_counts(path, spec, sample=sample)
     assert ws.eval_sets() == []
+
+
+def test_a_workspace_in_a_missing_folder_is_refused(files, tmp_path, capsys):
+    """As `changeover import` does: a typo in the folder makes no tree of folders."""
+    spec, counts, sample = files
+    path = tmp_path / "no" / "such" / "ws.changeover"
+    argv = ["import-counts", str(path), str(counts), "--spec", str(spec), "--sample", str(sample)]
+    assert main(argv) == 1
+    assert "no folder" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()

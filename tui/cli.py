@@ -219,6 +219,25 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _import_into(path: Path, load) -> int:
+    """Run an import (`load(workspace)`) into the workspace at `path`, created if new: a typo in
+    its folder makes no tree of folders, and a failed first import leaves no empty workspace."""
+    from changeover.core.workspace import Workspace
+
+    if not path.parent.is_dir():
+        raise ChangeoverError(f"{path}: no folder {path.parent} (create it first)")
+    fresh = not path.exists()
+    try:
+        with Workspace.open(path, create=True) as ws:
+            report = load(ws)
+    except BaseException:
+        if fresh:
+            _remove_workspace(path)
+        raise
+    print(report.summary())
+    return 0
+
+
 def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from changeover.core.workspace import Workspace
 
@@ -226,10 +245,6 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if cmd == "import":
         if args.format and args.source:
             parser.error("--from inspect reads Inspect logs: leave out --format")
-        path = Path(args.workspace)
-        if not path.parent.is_dir():  # a typo in the folder must not make a new tree of folders
-            raise ChangeoverError(f"{path}: no folder {path.parent} (create it first)")
-        fresh = not path.exists()
         lake = args.sample_per_cell is not None
         if not lake and (args.period or args.seed is not None or args.stratify):
             parser.error("--period, --seed and --stratify go with --sample-per-cell N")
@@ -237,41 +252,29 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             parser.error(
                 "--sample-per-cell reads a dataset of Parquet or CSV files: leave out --format and --from"
             )
-        try:
-            with Workspace.open(path, create=True) as ws:
-                if lake:
-                    report = ws.import_dataset(
-                        args.file[0] if len(args.file) == 1 else args.file,
-                        args.spec,
-                        sample_per_cell=args.sample_per_cell,
-                        period=args.period,
-                        seed=args.seed,
-                        stratify=args.stratify,
-                    )
-                else:
-                    report = ws.import_file(
-                        args.file, spec=args.spec, fmt=args.source or args.format
-                    )
-        except BaseException:
-            if fresh:  # a failed first import leaves no empty workspace behind
-                _remove_workspace(path)
-            raise
-        print(report.summary())
-        return 0
+        if lake:
+            return _import_into(
+                Path(args.workspace),
+                lambda ws: ws.import_dataset(
+                    args.file[0] if len(args.file) == 1 else args.file,
+                    args.spec,
+                    sample_per_cell=args.sample_per_cell,
+                    period=args.period,
+                    seed=args.seed,
+                    stratify=args.stratify,
+                ),
+            )
+        return _import_into(
+            Path(args.workspace),
+            lambda ws: ws.import_file(args.file, spec=args.spec, fmt=args.source or args.format),
+        )
     if cmd == "import-counts":
-        path = Path(args.workspace)
-        fresh = not path.exists()
-        try:
-            with Workspace.open(path, create=True) as ws:
-                report = ws.import_counts(
-                    args.file, args.spec, sample=args.sample, period=args.period, fmt=args.format
-                )
-        except BaseException:
-            if fresh:
-                _remove_workspace(path)
-            raise
-        print(report.summary())
-        return 0
+        return _import_into(
+            Path(args.workspace),
+            lambda ws: ws.import_counts(
+                args.file, args.spec, sample=args.sample, period=args.period, fmt=args.format
+            ),
+        )
     if cmd == "import-labels":
         with Workspace.open(args.workspace) as ws:
             es = ws.choose_eval_set(args.eval_set, "changeover import-labels")

@@ -15,13 +15,13 @@ from textual.widgets import DataTable, Footer, Static
 from changeover.core.results import Results, probability_text
 from changeover.core.types import EvalSet, FitRecord
 from changeover.core.workspace import EvalSetSource, Workspace, responses_text
+from changeover.tui.widgets.intervals import verdict_label
 from changeover.tui.widgets.paged_table import fill_table
 from changeover.tui.widgets.safe_text import clean, one_line
 
 # Every candidate's verdict does not fit a table cell at 80 columns: the table counts the
 # verdicts, and the panel under it names every candidate of the highlighted set.
 COLUMNS = ("Eval set", "Items", "Responses", "Labelled", "Fit", "Verdicts")
-GLYPHS = {"ready": "✔", "not ready": "✘", "undecided": "?"}
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def verdict_panel(row: SetRow) -> Text:
     width = max((len(clean(c.candidate, False)) for c in results.candidates), default=0)
     for c in results.candidates:
         out.append(f"\n  {clean(c.candidate, False):<{width}}  ")
-        label = f"{GLYPHS.get(c.verdict, '·')} {c.verdict}"
+        label = verdict_label(c.verdict)
         out.append(f"{label:<12}", style="bold" if c.verdict == "ready" else "")
         p = probability_text(c.joint_probability, results.threshold)
         out.append(f"  P(all hold) {p}", style="dim")
@@ -168,18 +168,12 @@ class EvalSetsScreen(Screen):
         # The counts scan every row: on their own connection, not the app's. They show first;
         # the verdicts (the latest fit's results: seconds on a big set) follow.
         with self.workspace.reading() as reader:
-            rows = [
-                SetRow(
-                    es,
-                    *reader.size(es),
-                    tuple(reader.models(es.id)),
-                    reader.latest_fit(es),
-                    reader.source(es),
-                )
-                for es in list(self.sets)
-            ]
-            for row in rows:
+            rows = []
+            for es in list(self.sets):  # each set's counts as soon as they are read
+                models = tuple(reader.models(es.id))
+                row = SetRow(es, *reader.size(es), models, reader.latest_fit(es), reader.source(es))
                 self._show_set(row)
+                rows.append(row)
             for row in rows:
                 if row.latest_fit is not None:
                     self._show_set(replace(row, results=reader.results(row.eval_set)))

@@ -64,7 +64,6 @@ class RateScreen(Screen):
         self.returning: list[int] = []  # responses put aside by an undo, shown again first
         self.total: int | None = None
         self.newly = True
-        self.revisited: set[int] = set()  # responses an undo walked back into
         self.expanded = False  # question and reference in full (e), or one line each
 
     def compose(self) -> ComposeResult:
@@ -213,12 +212,6 @@ class RateScreen(Screen):
             self.completed.append(response_id)
             if self.queue is not None:
                 self.queue.done(response_id, newly_labelled=self.newly)
-                if response_id in self.revisited:
-                    # The queue counts a response when it hands it out and it is answered;
-                    # one an undo walked back into was handed out before, so its counts are
-                    # read again from the workspace (else the header stays one behind).
-                    self.revisited.discard(response_id)
-                    self.queue.refresh()
             self.advance()
         else:
             self.refresh_panes()
@@ -238,7 +231,6 @@ class RateScreen(Screen):
                 self.returning.append(self.view.response.id)
             if response_id in self.completed:
                 self.completed.remove(response_id)
-            self.revisited.add(response_id)
             if self.queue is not None:
                 self.queue.refresh()  # that response may count as labelled no more
             self.show(response_id)

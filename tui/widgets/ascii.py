@@ -18,8 +18,6 @@ import sys
 import unicodedata
 from collections.abc import Mapping
 
-from rich.cells import cell_len
-
 
 def locale_is_utf8(environ: Mapping[str, str] | None = None) -> bool | None:
     """What the locale environment says about UTF-8: the first of LC_ALL, LC_CTYPE and LANG
@@ -142,11 +140,6 @@ ASCII_TABLE = _build()
 def to_ascii(text: str) -> str:
     """`text` with every interface glyph swapped for ASCII of the same width."""
     return text.translate(ASCII_TABLE)
-
-
-def same_width(text: str) -> bool:
-    """Whether `to_ascii` keeps the width of `text` (what the table promises)."""
-    return cell_len(to_ascii(text)) == cell_len(text)
 
 
 def ascii_driver(base: type) -> type:
