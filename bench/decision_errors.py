@@ -267,8 +267,9 @@ def measure(results: list[Fit], open_results: list[Fit] = ()) -> dict:
             ready[f, m] = [c.decision.verdict == READY for c in d[model].cells]
             pooled[f, m] = [c.decision.probability >= 0.95 - 1e-9 for c in d[model].cells]
         labelled = fit.counts.labels_per_cell > 0
-        covered.append(_covered(fit)[labelled])
-        unl_covered.append(_covered(fit)[~labelled])
+        cover = _covered(fit)
+        covered.append(cover[labelled])
+        unl_covered.append(cover[~labelled])
         widened.append(_covered(fit, widen=True)[~labelled])
     unlabelled = np.stack([f.counts.labels_per_cell[1:] == 0 for f in results])
     unlabelled |= np.stack([f.counts.labels_per_cell[:1] == 0 for f in results])

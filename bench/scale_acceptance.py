@@ -38,10 +38,6 @@ from changeover.core.baselines import baselines  # noqa: E402
 from changeover.core.model import Settings, fit_counts  # noqa: E402
 
 
-def mean_level(post) -> np.ndarray:
-    return (post.p[:, :, 0, :] * np.arange(1, post.p.shape[-1] + 1)).sum(axis=-1)  # [D, M]
-
-
 def acceptance(seeds, dimensions, fraction) -> None:
     frame = responses()
     rows = {"model": [], "ppi++": [], "human": []}  # per cell: (covered, width, error)
@@ -58,7 +54,7 @@ def acceptance(seeds, dimensions, fraction) -> None:
             seconds = time.perf_counter() - start
             diag = fit.diagnostics
             failed += not diag["ok"]
-            mean = mean_level(fit.posteriors[0])
+            mean = fit.posteriors[0].quantity()[:, :, 0]  # [D, M] mean levels
             lo, hi = np.quantile(mean, [0.05, 0.95], axis=0)
             here = {"model": list(zip(lo, hi, mean.mean(axis=0)))}
             cells = [b for b in baselines(counts, [1.0]) if b.region != "overall"]

@@ -33,8 +33,8 @@ from changeover.core.import_read import (
     listing,
     show,
 )
-from changeover.core.import_spec import _key_lines, _line_of, load_spec
-from changeover.core.importer import CHUNK_ROWS, ImportReport, import_rows
+from changeover.core.import_spec import _key_lines, _line_of
+from changeover.core.importer import CHUNK_ROWS, ImportReport, import_rows, resolve_spec
 from changeover.core.store import Store
 from changeover.core.types import ChangeoverError, EvalSet
 
@@ -425,10 +425,7 @@ def import_logs(
 ) -> ImportReport:
     """Check the samples of every log, then write them all in one transaction (or nothing).
     `options` default to the spec file's [inspect] table (or to defaults for an EvalSet)."""
-    if isinstance(spec, EvalSet):
-        es, spec_file = spec, "spec"
-    else:
-        es, spec_file = load_spec(spec), str(spec)
+    es, spec_file = resolve_spec(spec)
     if options is None and not isinstance(spec, EvalSet):
         options = load_options(spec, es)
     else:

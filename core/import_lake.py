@@ -28,7 +28,7 @@ import polars as pl
 from changeover.core.import_check import Columns
 from changeover.core.import_read import LINE, ImportFailed, Problem, Sink, Source, listing
 from changeover.core.import_spec import load_spec
-from changeover.core.importer import ImportReport, import_rows
+from changeover.core.importer import ImportReport, held_eval_set, import_rows
 from changeover.core.lake_files import Dataset, choose_period, find_dataset, frame, read_schemas
 from changeover.core.lake_scan import (
     Checker,
@@ -105,7 +105,7 @@ def period_named(es: EvalSet, period: str | None) -> EvalSet:
 
 def held_source(store: Store, es: EvalSet, fingerprint: str) -> EvalSetSource | None:
     """The source of the eval set of that name, if it exists: only the same data may add to it."""
-    held = next((e for e in store.eval_sets() if e.name == es.name), None)
+    held = held_eval_set(store, es.name)
     if held is None:
         return None
     source = store.eval_set_source(held.id)

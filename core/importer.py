@@ -50,13 +50,15 @@ __all__ = [
 ]
 
 
-def _resolve_spec(spec: str | Path | EvalSet) -> tuple[EvalSet, str]:
+def resolve_spec(spec: str | Path | EvalSet) -> tuple[EvalSet, str]:
+    """(the eval set, the name errors give its spec) of a spec file or an EvalSet."""
     if isinstance(spec, EvalSet):
         return spec, "spec"
     return load_spec(spec), str(spec)
 
 
-def _held_eval_set(store: Store, name: str) -> EvalSet | None:
+def held_eval_set(store: Store, name: str) -> EvalSet | None:
+    """The workspace's eval set of that name, or None."""
     return next((e for e in store.eval_sets() if e.name == name), None)
 
 
@@ -68,7 +70,7 @@ def import_file(
     chunk_rows: int = CHUNK_ROWS,
 ) -> ImportReport:
     """Check every row of a responses file, then write it all in one transaction (or nothing)."""
-    resolved = _resolve_spec(spec)
+    resolved = resolve_spec(spec)
     return import_rows(store, FileSource(Path(path), fmt), resolved, chunk_rows)
 
 
@@ -78,7 +80,7 @@ def import_rows(
     """Check every row of a source (a file, or Inspect logs), then write it all or nothing."""
     es, spec_file = spec
     sink = source.sink()
-    held = _held_eval_set(store, es.name)
+    held = held_eval_set(store, es.name)
     if held is not None:
         for m in es.metrics:
             old = next((x for x in held.metrics if x.name == m.name), None)

@@ -16,7 +16,7 @@ from functools import partial
 
 import polars as pl
 
-from changeover.core.import_read import MAX_SHOWN, Problem, Sink, listing, show
+from changeover.core.import_read import MAX_SHOWN, Problem, Sink, listing, show, trimmed
 from changeover.core.lake_files import FILE, ROW, Dataset, locate
 from changeover.core.sampling import allocate
 from changeover.core.store.rows import JudgeLevelCount
@@ -33,9 +33,7 @@ def blank(c: str) -> pl.Expr:
 
 def prepared(lf: pl.LazyFrame) -> pl.LazyFrame:
     """Key columns trimmed, blank as missing."""
-    return lf.with_columns(
-        pl.when(blank(c)).then(None).otherwise(pl.col(c).str.strip_chars()).alias(c) for c in KEYS
-    )
+    return lf.with_columns(trimmed(list(KEYS)))
 
 
 def owned(columns: list[str] | tuple[str, ...]) -> list[pl.Expr]:
@@ -304,7 +302,6 @@ def draw_sample(
     )
     share = {s: (k + 6 * math.sqrt(k) + 10) / sizes_of[s] for s, k in want.items()}
     whole = {s for s, x in share.items() if x > RARE}  # small strata: read every row
-    keys = None
     while True:
         common = max((x for s, x in share.items() if s not in whole), default=0.0)
         cut = min(int(common * 2**64), 2**64 - 1)
@@ -331,7 +328,7 @@ def draw_sample(
             keys = found[HASH]
             break
         whole |= short  # vanishingly rare: a stratum's keys fell short of the cut
-    if keys is None or keys.len() == 0:
+    if keys.len() == 0:
         return pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
     sample = lf.filter(key.is_in(keys.implode())).select(owned(columns))
     return sample.collect(engine="streaming").with_columns(key).sort(HASH).select(columns)

@@ -106,10 +106,6 @@ needs_summeval = pytest.mark.skipif(summeval_dir() is None, reason="../shared/da
 SEEDS = (1, 2, 3, 4, 5)
 
 
-def mean_level(post) -> np.ndarray:
-    return (post.p[:, :, 0, :] * np.arange(1, post.p.shape[-1] + 1)).sum(axis=-1)  # [D, M]
-
-
 @pytest.mark.slow
 @needs_summeval
 def test_summeval_scale_acceptance():
@@ -125,7 +121,7 @@ def test_summeval_scale_acceptance():
             counts, truth = summeval_counts(dimension, 0.10, seed)
             fit = fit_counts({dimension: counts}, [1.0], Settings(seed=seed))
             assert fit.diagnostics["ok"], (dimension, seed, fit.diagnostics["reasons"])
-            mean = mean_level(fit.posteriors[0])
+            mean = fit.posteriors[0].quantity()[:, :, 0]  # [D, M] mean levels
             lo, hi = np.quantile(mean, [0.05, 0.95], axis=0)
             covered += list((lo <= truth) & (truth <= hi))
             width += list(hi - lo)
