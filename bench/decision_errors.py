@@ -12,7 +12,7 @@ rater who is always right. Every workspace is fitted with the real default fitte
 Scenarios:
 - margin: cand is +0.12 in five regions and exactly at the margin (-0.05) in the sixth. A cell
   at the margin should be called ready at most ~5% of the time (threshold 0.95), and so should
-  the candidate, whose every cell must hold.
+  the candidate, whose every cell must hold. Run at each of --labels (10 and 20 per cell).
 - unlabelled: cand is +0.12 in five regions and -0.10 in the sixth, where nobody has labelled
   anything (no model) and the judge is lenient (+1.5 on the logit of its yes rate). No cell
   without labels may be ready; printed also is the coverage of the unlabelled cells' intervals.
@@ -23,12 +23,20 @@ Scenarios:
   cells, by the same rater (replacing their blind label) in odd ones. Labels go through a real
   Store and core.counts.counts_for; the 90% intervals should cover the truth in >= 88% of cells.
   Every 4th workspace is also fitted with the open labels counted (include_open=True).
+- until-ready ("label until ready", bench/until_ready.py): the margin world in a workspace; one
+  rater labels through the app's active queue and looks at the verdicts every --every labels
+  (the instant posterior before the first fit, then the kept fit updated by the labels since,
+  refitted when the update is unusable) until every candidate is settled or --budget labels
+  past the fill; counted are the runs in which the margin cell or cand was ever shown ready.
 
 Printed per scenario: the share of fits in which each candidate cell was called ready, the share
-in which the candidate was, coverage, failed diagnostics and the time taken.
+in which the candidate was, coverage, how often the cell checks held back what the pooled
+posterior alone called ready (and whether the cell truly was at or below the margin: caught, or
+above it: cost), failed diagnostics and the time taken; at the end the targets of issue 22
+against what this run measured.
 
-Run: .venv/bin/python bench/decision_errors.py [--fits 200] [--only margin,unlabelled,triage]
-     [--labels 10] [--cache DIR]
+Run: .venv/bin/python bench/decision_errors.py [--fits 200] [--labels 10,20] [--runs 200]
+     [--only margin,unlabelled,triage,until-ready] [--budget 300] [--every 10] [--cache DIR]
 With --cache, every fit is kept there (posterior draws, counts, truth) and reused when the bench
 runs again with the same options, so the decision rules can be re-measured without refitting.
 """
@@ -64,6 +72,7 @@ PER_CELL = 200
 WEIGHTS = [1 / len(REGIONS)] * len(REGIONS)
 SPECS = {"correct": ("higher", MARGIN)}
 SCENARIOS = ("margin", "unlabelled", "triage")
+STREAM = {"margin": 0, "unlabelled": 1, "triage": 2, "until-ready": 3}  # rng streams
 
 
 @dataclass
@@ -224,7 +233,7 @@ def fits(scenario: str, k: int, labels: int, cache: Path | None) -> list[Fit]:
         if path is not None and path.exists():
             out.append(_load(path))
             continue
-        rng = np.random.default_rng([2026, SCENARIOS.index(scenario), k])
+        rng = np.random.default_rng([2026, STREAM[scenario], k])
         world = make_world(rng, scenario, labels)
         if scenario == "triage":
             store, es = triage_store(rng, world)
@@ -273,6 +282,10 @@ def measure(results: list[Fit], open_results: list[Fit] = ()) -> dict:
         widened.append(_covered(fit, widen=True)[~labelled])
     unlabelled = np.stack([f.counts.labels_per_cell[1:] == 0 for f in results])
     unlabelled |= np.stack([f.counts.labels_per_cell[:1] == 0 for f in results])
+    # The checks fire where the pooled posterior alone said ready and the rule did not; they
+    # catch a cell whose true delta is at or below the margin, and cost one that is above it.
+    truly = np.stack([f.theta[1:] - f.theta[:1] > -MARGIN + 1e-12 for f in results])
+    held = pooled & ~ready
     return {
         "fits": k,
         "cells": {name: x[:, 0].mean(axis=0) for name, x in (("rule", ready), ("pooled", pooled))},
@@ -292,6 +305,16 @@ def measure(results: list[Fit], open_results: list[Fit] = ()) -> dict:
         else np.array([]),
         "failed": sum(not f.ok for f in results),
         "fit_seconds": sum(f.seconds for f in results) + sum(f.seconds for f in open_results),
+        "checks": {
+            "pooled_ready": int(pooled.sum()),
+            "held": int(held.sum()),
+            "caught": int((held & ~truly).sum()),
+            "cost": int((held & truly).sum()),
+        },
+        "wrong_ready": {
+            "rule": int((ready & ~truly).sum()),
+            "pooled": int((pooled & ~truly).sum()),
+        },
     }
 
 
@@ -324,28 +347,123 @@ def summarise(name: str, m: dict, seconds: float) -> None:
             f"with the open labels counted (include_open): 90% coverage {opened.mean():.3f} "
             f"of {opened.size} cells"
         )
+    ch = m["checks"]
+    print(
+        f"the cell checks: the pooled posterior alone called {ch['pooled_ready']} cells ready; "
+        f"the checks held back {ch['held']} of them: {ch['caught']} truly at or below the "
+        f"margin (caught), {ch['cost']} above it (cost); ready cells truly at or below the "
+        f"margin: {m['wrong_ready']['rule']} with the checks, {m['wrong_ready']['pooled']} without"
+    )
     print(f"fits that failed diagnostics: {m['failed']}")
+
+
+def until_ready(runs: int, budget: int, every: int, cache: Path | None = None) -> dict:
+    """The "label until ready" scenario (bench/until_ready.py) over `runs` margin worlds. With a
+    cache each session's outcome is kept (and reused: delete them after changing the rules)."""
+    import until_ready as session
+
+    out = []
+    for k in range(runs):
+        path = None if cache is None else cache / f"until-ready-{budget}-{every}-{k}.json"
+        if path is not None and path.exists():
+            out.append(session.Run(**json.loads(path.read_text())))
+            continue
+        rng = np.random.default_rng([2026, STREAM["until-ready"], k])
+        world = make_world(rng, "margin", 0)
+        store, es, truth = session.world_store(
+            rng, world.theta, world.fpr, world.se, MODELS, REGIONS, MARGIN, PER_CELL
+        )
+        run = session.label_until_ready(store, es, truth, seed=k, every=every, budget=budget)
+        store.close()
+        if path is not None:
+            kept = {**run.__dict__, "trace": []}  # the outcome, not every look
+            path.write_text(json.dumps(kept))
+        out.append(run)
+        print(
+            f"until-ready {k + 1}/{runs}: {run.labels} labels, {run.fits} fits, {run.ended}, "
+            f"margin cell ready {run.margin_ready}, cand ready {run.cand_ready}",
+            file=sys.stderr,
+            flush=True,
+        )
+    return session.summary(out)
+
+
+def summarise_until_ready(m: dict, every: int, budget: int) -> None:
+    print(
+        f"\n== label until ready: {m['runs']} runs, a look every {every} labels, at most "
+        f"{budget} labels after the fill; {m['seconds']:.0f} s"
+    )
+    print(
+        f"margin cell shown ready at some look in {m['margin_ready']:.3f} of runs, cand "
+        f"{m['cand_ready']:.3f}, either {m['either']:.3f}"
+    )
+    print(
+        f"labels per run {m['labels']:.0f}, fits per run {m['fits']:.1f} "
+        f"({m['failed_fits']} failed their diagnostics); runs ended: {m['ended']}"
+    )
+    for cand, counts in m["verdicts"].items():
+        print(f"  last verdict of {cand}: {counts}")
+
+
+def targets(margin: dict[int, dict], ready_runs: dict | None) -> None:
+    """The issue's targets against what this run measured."""
+    rows = []
+    for labels in (10, 20):
+        if labels in margin:
+            x = float(margin[labels]["cells"]["rule"][-1])
+            rows.append((f"margin cell ready, {labels} labels per cell", "<= 5%", x, x <= 0.05))
+    if 10 in margin:
+        five = margin[10]["cells"]["rule"][:-1]
+        good = float(np.mean(five))
+        name = f"+0.12 cells ready, 10 labels per cell ({np.min(five):.0%}-{np.max(five):.0%})"
+        rows.append((name, ">= 65%", good, good >= 0.65))
+    if ready_runs is not None:
+        x = ready_runs["either"]
+        rows.append(("label until ready: margin cell or cand ready", "<= 5%", x, x <= 0.05))
+    print("\n== targets (issue 22), the default fit with the cell checks")
+    print(f"{'':56s} {'target':>7s} {'measured':>9s}  met")
+    for name, goal, value, met in rows:
+        print(f"{name:56s} {goal:>7s} {value:9.1%}  {'yes' if met else 'NO'}")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fits", type=int, default=200, help="simulated workspaces per scenario")
-    ap.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
-    ap.add_argument("--labels", type=int, default=10, help="blind labels per cell")
+    ap.add_argument(
+        "--only", default=",".join((*SCENARIOS, "until-ready")), help="comma-separated scenarios"
+    )
+    ap.add_argument(
+        "--labels", default="10,20", help="blind labels per cell (margin: each; others: the first)"
+    )
     ap.add_argument("--cache", type=Path, default=None, help="keep and reuse fits here")
+    ap.add_argument("--runs", type=int, default=200, help="label-until-ready sessions")
+    ap.add_argument("--budget", type=int, default=300, help="labels after the fill, per session")
+    ap.add_argument("--every", type=int, default=10, help="labels between looks")
     args = ap.parse_args(argv)
     if args.cache is not None:
         args.cache.mkdir(parents=True, exist_ok=True)
+    label_counts = [int(x) for x in args.labels.split(",")]
+    margin: dict[int, dict] = {}
+    ready_runs = None
     for name in args.only.split(","):
-        start = time.perf_counter()
-        default, opened = [], []
-        for k in range(args.fits):
-            got = fits(name, k, args.labels, args.cache)
-            default.append(got[0])
-            opened += got[1:]
-            if (k + 1) % 10 == 0:
-                print(f"{name}: {k + 1}/{args.fits} fits", file=sys.stderr, flush=True)
-        summarise(name, measure(default, opened), time.perf_counter() - start)
+        if name == "until-ready":
+            ready_runs = until_ready(args.runs, args.budget, args.every, args.cache)
+            summarise_until_ready(ready_runs, args.every, args.budget)
+            continue
+        for labels in label_counts if name == "margin" else label_counts[:1]:
+            start = time.perf_counter()
+            default, opened = [], []
+            for k in range(args.fits):
+                got = fits(name, k, labels, args.cache)
+                default.append(got[0])
+                opened += got[1:]
+                if (k + 1) % 10 == 0:
+                    print(f"{name}: {k + 1}/{args.fits} fits", file=sys.stderr, flush=True)
+            m = measure(default, opened)
+            summarise(f"{name}, {labels} labels per cell", m, time.perf_counter() - start)
+            if name == "margin":
+                margin[labels] = m
+    targets(margin, ready_runs)
     return 0
 
 

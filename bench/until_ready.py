@@ -1,0 +1,182 @@
+"""The "label until ready" scenario of bench/decision_errors.py: a rater labels the margin world
+through the app's active queue and looks at the verdicts every few labels until they settle.
+
+One run, as a user takes it, through core/workspace.py (the path the app and the CLI take):
+the margin world (bench/decision_errors.py: cand +0.12 in five regions, exactly at the margin in
+the sixth) imported into an in-memory workspace; one rater labels blind what `Workspace.queue`
+hands out (every cell filled to 10 first, emptiest first; after a fit, the cells whose labels
+settle the most open decisions), answering with the truth. Every `every` labels the rater looks
+at `Workspace.results`: the instant posterior before the first fit, afterwards the kept fit,
+updated by the labels given since (Pareto-smoothed reweighting), exactly what the results
+screen shows. The first fit comes when every cell holds the queue's minimum; after that the
+rater refits whenever the screen says the update is unusable (Pareto k > 0.7) and then takes a
+fresh queue (its scorer comes from the latest fit). A run stops when every candidate is settled
+(ready or not ready) or after `budget` labels past the fill.
+
+Counted per run: whether the margin cell (cand in the last region) or the candidate cand was
+ever shown "ready" at a look, the labels given, the fits run, and how each run ended.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from changeover.core.decide import NOT_READY, READY, UNDECIDED
+from changeover.core.queue import MIN_LABELS_PER_CELL
+from changeover.core.results import UPDATED
+from changeover.core.store import Store
+from changeover.core.types import EvalSet, Metric, Region
+from changeover.core.workspace import Workspace
+
+RATER = "rater"
+
+
+@dataclass
+class Run:
+    """One labelling session and what the rater saw."""
+
+    margin_ready: bool = False  # the margin cell shown "ready" at some look
+    cand_ready: bool = False  # the candidate cand shown "ready" at some look
+    first_ready_look: int | None = None  # labels given when the margin cell or cand was first ready
+    labels: int = 0
+    fits: int = 0
+    failed_fits: int = 0
+    looks: int = 0
+    ended: str = ""  # "settled" | "budget" | "exhausted"
+    verdicts: dict = field(default_factory=dict)  # candidate -> last verdict seen
+    trace: list = field(
+        default_factory=list
+    )  # per look: (labels, {(cand, region): (P, own P, nc, ni)})
+    seconds: float = 0.0
+
+
+def world_store(rng, theta, fpr, se, models, regions, margin, per_cell):
+    """(store, eval set, truth {response id: human level}) of one world: every response of every
+    cell judged, none labelled."""
+    es = EvalSet(
+        0,
+        "until-ready",
+        models[0],
+        tuple(Region(r, 1.0) for r in regions),
+        (Metric("correct", ("no", "yes"), "higher", margin),),
+    )
+    store = Store.memory()
+    human: dict[tuple[str, str], int] = {}
+    with store.importing_eval_set(es) as batch:
+        rows, verdicts = [], []
+        for r, region in enumerate(regions):
+            for m, model in enumerate(models):
+                h = (rng.random(per_cell) < theta[m, r]).astype(int)
+                j = (rng.random(per_cell) < np.where(h == 1, se[m, r], fpr[m, r])).astype(int)
+                for i in range(per_cell):
+                    item = f"{region}-{i}"
+                    human[(item, model)] = int(h[i])
+                    rows.append((item, region, "q", None, model, "a"))
+                    verdicts.append((item, model, "correct", "judge", int(j[i]), None, None, None))
+        batch.add_responses(rows)
+        batch.add_judgments(verdicts)
+    es = store.eval_set("until-ready")
+    truth: dict[int, int] = {}
+    page = store.responses_page(es.id)
+    while page:
+        truth.update({row.response_id: human[(row.item_id, row.model)] for row in page})
+        page = store.responses_page(es.id, page[-1].response_id)
+    return store, es, truth
+
+
+def _look(results, run: Run, margin_region: str, cand: str = "cand") -> bool:
+    """Record what the screen shows; True when every candidate is settled."""
+    run.looks += 1
+    seen = {}
+    settled = True
+    for c in results.candidates:
+        run.verdicts[c.candidate] = c.verdict
+        settled &= c.verdict in (READY, NOT_READY)
+        for cell in c.cells:
+            seen[(c.candidate, cell.region)] = (
+                cell.decision.probability,
+                cell.own_probability,
+                cell.candidate_labels,
+                cell.incumbent_labels,
+                cell.decision.verdict,
+            )
+        if c.candidate != cand:
+            continue
+        margin_cell = next(x for x in c.cells if x.region == margin_region)
+        ready_now = margin_cell.decision.verdict == READY or c.verdict == READY
+        if ready_now and run.first_ready_look is None:
+            run.first_ready_look = run.labels
+        run.margin_ready |= margin_cell.decision.verdict == READY
+        run.cand_ready |= c.verdict == READY
+    run.trace.append((run.labels, seen))
+    return settled
+
+
+def label_until_ready(
+    store: Store, es: EvalSet, truth: dict[int, int], seed: int, every: int = 10, budget: int = 600
+) -> Run:
+    """One session (see the module docstring)."""
+    start = time.perf_counter()
+    ws = Workspace(store)
+    run = Run()
+    margin_region = es.region_names[-1]
+    cells = len(store.models(es.id)) * len(es.region_names)
+    fill = cells * MIN_LABELS_PER_CELL
+    queue = ws.queue(es, RATER, seed=seed, overlap=0)
+    fitted = False
+    while True:
+        pick = queue.next()
+        if pick is None:
+            run.ended = "exhausted"
+            break
+        store.add_rating(pick.response_id, "correct", RATER, truth[pick.response_id])
+        queue.done(pick.response_id)
+        run.labels += 1
+        if run.labels % every:
+            continue
+        if not fitted and run.labels >= fill:
+            fitted = _fit(ws, es, run)
+            queue = ws.queue(es, RATER, seed=seed + run.fits, overlap=0)
+        results = ws.results(es)
+        if fitted and results.stale and results.source != UPDATED:
+            _fit(ws, es, run)  # the screen says the update is unusable: refit
+            queue = ws.queue(es, RATER, seed=seed + run.fits, overlap=0)
+            results = ws.results(es)
+        if _look(results, run, margin_region):
+            run.ended = "settled"
+            break
+        if run.labels >= fill + budget:
+            run.ended = "budget"
+            break
+    run.seconds = time.perf_counter() - start
+    return run
+
+
+def _fit(ws: Workspace, es: EvalSet, run: Run) -> bool:
+    record = ws.fit(es)
+    run.fits += 1
+    run.failed_fits += not record.diagnostics.ok
+    return True
+
+
+def summary(runs: list[Run]) -> dict:
+    """Shares over runs."""
+    k = max(len(runs), 1)
+    return {
+        "runs": len(runs),
+        "margin_ready": sum(r.margin_ready for r in runs) / k,
+        "cand_ready": sum(r.cand_ready for r in runs) / k,
+        "either": sum(r.margin_ready or r.cand_ready for r in runs) / k,
+        "labels": float(np.mean([r.labels for r in runs])) if runs else 0.0,
+        "fits": float(np.mean([r.fits for r in runs])) if runs else 0.0,
+        "failed_fits": sum(r.failed_fits for r in runs),
+        "ended": {e: sum(r.ended == e for r in runs) for e in ("settled", "budget", "exhausted")},
+        "verdicts": {
+            c: {v: sum(r.verdicts.get(c) == v for r in runs) for v in (READY, NOT_READY, UNDECIDED)}
+            for c in ("cand", "even", "worse")
+        },
+        "seconds": sum(r.seconds for r in runs),
+    }
