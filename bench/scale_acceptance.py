@@ -97,6 +97,8 @@ def acceptance(seeds, dimensions, fraction) -> None:
         print(
             f"  {method:6s} coverage {cov:6.1%}  mean width {np.mean([s[1] for s in stats]):.3f}"
             f"  mean abs error {np.mean([s[2] for s in stats]):.3f}"
+            f"  off by more than 0.5: {sum(s[2] > 0.5 for s in stats)}"
+            f" (largest {max(s[2] for s in stats):.2f})"
         )
     errors = np.array([s[2] for s in rows["model"]])
     print(
