@@ -40,11 +40,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from statistics import NormalDist
 
 import numpy as np
-from scipy.special import ndtr
+from scipy.special import ndtr, ndtri
 
+from changeover.core.cell_checks import threshold_at
 from changeover.core.decide import (
     UNDECIDED,
     Comparison,
@@ -76,8 +76,9 @@ def settle_forecast(comparison: Comparison, max_labels: int = 2000) -> tuple[int
     moves: after the labels it is distributed around today's mean with the variance they
     remove (law of total variance). Settled means the new mean lies z * new sd beyond the
     boundary (-margin for "higher", +margin for "lower", the nearer of the two for "match"),
-    z the threshold's normal quantile. A cell whose mean sits on the boundary is therefore not
-    hopeless: a few multiples of its labels will usually push it to one side.
+    z the normal quantile of the threshold the cell must reach with those labels (it rises with
+    the labels: core/cell_checks.threshold_at). A cell whose mean sits on the boundary is
+    therefore not hopeless: a few multiples of its labels will usually push it to one side.
     """
     projection = comparison.projection()
     direction, margin, threshold = comparison.direction, comparison.margin, comparison.threshold
@@ -85,10 +86,10 @@ def settle_forecast(comparison: Comparison, max_labels: int = 2000) -> tuple[int
     if v0 <= 1e-18:
         return (0, 0)
     bound = {"higher": -margin, "lower": margin}.get(direction, margin if mu >= 0 else -margin)
-    z = NormalDist().inv_cdf(threshold)
 
     def best(total: int) -> tuple[float, int, int]:
         a, b, v = projection.after(total)
+        z = ndtri(threshold_at(threshold, *comparison.labels_after(a, b)))
         v = np.maximum(v, 1e-18)
         tau = np.sqrt(np.maximum(v0 - v, 1e-18))
         sd = np.sqrt(v)

@@ -6,14 +6,17 @@ candidate exactly at the margin in one region and well above it in five others w
 by about 0.06 there and called ready there in about 15% of fits at threshold 0.95. So a cell is
 ready only if
 
-- it holds at least `min_cell_labels` human labels in the candidate's cell and in the
-  incumbent's (a cell is never decided on pooling alone, and an unlabelled cell's posterior
-  rests on how the judge behaves elsewhere);
+- it holds at least `min_cell_labels` labelled responses in the candidate's cell and in the
+  incumbent's, the queue's minimum (a cell is never decided on pooling alone, and an
+  unlabelled cell's posterior rests on how the judge behaves elsewhere);
 - its own labels agree: the instant posterior (core/instant.py: each cell read on its own, the
   judge's level distribution from every judged response and P(H | J) from the cell's labels
-  with a prior worth two labels) also gives P(condition) >= the threshold. That posterior is
+  with a prior worth two labels) also gives P(condition) >= the bar. That posterior is
   calibrated cell by cell, so a cell at the margin passes it about 1 - threshold of the time
   whatever the other cells do, and the rule inherits that bound;
+- it reaches the bar for its labels: "ready" needs a probability that rises with the labels
+  beyond the minimum (`threshold_at`), because a rater looks again after every few labels and
+  each look is another chance to cross a fixed threshold;
 - the candidate's and the incumbent's judge levels are all labelled: a judge level holding at
   least UNIDENTIFIED_SHARE of a model's judged responses without one label in any of its cells
   leaves P(H | J) there to the pooling and the priors (with labels only where the judge said
@@ -33,8 +36,13 @@ import numpy as np
 
 from changeover.core.counts import Counts
 from changeover.core.instant import instant_posterior
+from changeover.core.queue import MIN_LABELS_PER_CELL
 
-MIN_CELL_LABELS = 5  # why 5: the README's "Decisions"
+# A cell is decided once the candidate's and the incumbent's cell each hold the labels the queue
+# brings every cell to first (core/queue.py); a response whose raters tied counts, it was
+# labelled. Why not fewer: README, "Decisions" (verdicts on 5-9 labels, looked at while the
+# queue fills the cells, were the first false "ready"s of a labelling session).
+MIN_CELL_LABELS = MIN_LABELS_PER_CELL
 UNIDENTIFIED_SHARE = 0.05  # a judge level this common with no labels leaves a model unidentified
 OWN_DRAWS = 2000
 
@@ -55,6 +63,32 @@ class LabelRequest:
             f"{self.metric}: label responses of {self.model} the judge rated {self.level!r} "
             f"({self.judged} judged, none labelled)"
         )
+
+
+# Repeated looks. A rater looks at the verdicts every few labels until they settle, and every
+# look is another chance for a cell at the margin to cross a fixed threshold (a random walk
+# crosses any level sooner or later). So "ready" must reach a bar that rises with the labels the
+# comparison holds beyond the queue's minimum, as the boundaries of a group-sequential design
+# do: with g the threshold asked for, n the harmonic mean of the two cells' labels (the labels
+# the variance of delta falls with) and rho = n / MIN_CELL_LABELS, at least 1,
+#     1 - (1 - g) / rho ** DECAY.
+# With DECAY = 1 the bar on the normal scale grows like sqrt(2 log rho), the growth of the
+# normal-mixture boundary of always-valid inference (Robbins 1970), anchored at g where the
+# queue's minimum is first reached; calibrated by simulation (bench/decision_errors.py, "label
+# until ready"), as Bayesian sequential designs calibrate their thresholds. "Not ready" keeps g:
+# a cell exactly at the margin lies on that side. README, "Decisions".
+DECAY = 1.0
+
+
+def threshold_at(threshold: float, candidate_labels, incumbent_labels):
+    """The probability "ready" must reach with these labels in the candidate's and the
+    incumbent's cell (numbers or arrays of them; see above); `threshold` itself when they are
+    unknown (None)."""
+    if candidate_labels is None or incumbent_labels is None:
+        return threshold
+    nc, ni = np.maximum(candidate_labels, 1), np.maximum(incumbent_labels, 1)
+    rho = np.maximum(2.0 / (1.0 / nc + 1.0 / ni) / MIN_CELL_LABELS, 1.0)
+    return 1.0 - (1.0 - threshold) / rho**DECAY
 
 
 def tables(post) -> tuple[np.ndarray, np.ndarray] | None:

@@ -8,9 +8,11 @@ margin d and threshold g (DESIGN.md, "Decisions"):
 - ``match``:  ready if P(|delta| <= d) >= g, not ready if P(|delta| > d) >= g, else undecided.
 
 A cell is ready only if, besides the pooled posterior, it passes the checks of
-core/cell_checks.py: at least ``min_cell_labels`` labels in the candidate's and the incumbent's
-cell, its own labels agreeing (the instant posterior's P(condition) >= the threshold as well),
-and every common judge level of both models labelled. A cell that fails one is undecided, says
+core/cell_checks.py: at least ``min_cell_labels`` labelled responses in the candidate's and the
+incumbent's cell, a probability that reaches the bar for its labels (the threshold, rising with
+the labels beyond the queue's minimum: repeated looks), its own labels agreeing (the instant
+posterior's P(condition) reaching that bar as well), and every common judge level of both
+models labelled. A cell that fails one is undecided, says
 why (`CellDecision.blocked`), and its forecast is the labels that would get it past the check.
 A candidate is ready only if every (metric, region) cell is ready; P(all hold), the probability
 that every cell's condition holds at once, is computed from the same draws. A candidate with
@@ -23,9 +25,10 @@ variance by n / (n + a); the covariance between candidate and incumbent scales b
 geometric mean of the two factors. The projected posterior of delta keeps the same mean and
 shape: every draw's deviation from the mean shrinks by sd_new / sd_now. The forecast is the
 smallest total of extra labels, split between the candidate's and the incumbent's cell in the
-best of 21 proportions, at which the projected decision is no longer undecided. It assumes the
-new labels agree with what the posterior already believes (the mean stays put); it is a guide
-for where to label, not a promise. Beyond ``max_labels`` it says "more than N".
+best of 21 proportions, at which the projected decision (against the bar at the projected
+labels) is no longer undecided. It assumes the new labels agree with what the posterior already
+believes (the mean stays put); it is a guide for where to label, not a promise. Beyond
+``max_labels`` it says "more than N".
 """
 
 from __future__ import annotations
@@ -119,6 +122,14 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
+def _p(x: float, bar: float | None = None) -> str:
+    """A probability with two decimals, or three where two would put it on the other side of
+    `bar`; a threshold (no bar) with three where two would change it (0.982, 0.95)."""
+    if bar is None:
+        return f"{x:.2f}" if abs(round(x, 2) - x) < 1e-9 else f"{x:.3f}"
+    return f"{x:.2f}" if (round(x, 2) >= bar) == (x >= bar) else f"{x:.3f}"
+
+
 def condition(
     delta_draws: np.ndarray, direction: str, margin: float
 ) -> tuple[np.ndarray, np.ndarray, str, str]:
@@ -135,15 +146,33 @@ def condition(
     raise ValueError(f"unknown direction {direction!r} (higher, lower or match)")
 
 
-def decide(delta_draws, direction: str, margin: float, threshold: float = 0.95) -> Decision:
-    """Verdict on one cell from draws of delta = candidate - incumbent."""
+def decide(
+    delta_draws,
+    direction: str,
+    margin: float,
+    threshold: float = 0.95,
+    ready_threshold: float | None = None,
+    labels: tuple = (),
+) -> Decision:
+    """Verdict on one cell from draws of delta = candidate - incumbent. `ready_threshold`
+    (default: `threshold`) is what "ready" must reach, higher after repeated looks
+    (core/cell_checks.threshold_at, with the two cells' `labels` for the reason)."""
     ok, bad, ok_text, bad_text = condition(delta_draws, direction, margin)
     if ok.size == 0:
         return Decision(UNDECIDED, float("nan"), "no draws")
     p_ok, p_bad = float(ok.mean()), float(bad.mean())
     g = float(threshold)
+    g_ready = g if ready_threshold is None else max(float(ready_threshold), g)
+    if p_ok >= g_ready - _EPS:
+        return Decision(READY, p_ok, f"P({ok_text}) = {p_ok:.2f} >= {_p(g_ready)}")
     if p_ok >= g - _EPS:
-        return Decision(READY, p_ok, f"P({ok_text}) = {p_ok:.2f} >= {g:.2f}")
+        looks = f" with {labels[0]} and {labels[1]} labels" if len(labels) == 2 else ""
+        return Decision(
+            UNDECIDED,
+            p_ok,
+            f"P({ok_text}) = {_p(p_ok, g_ready)}, but ready needs {_p(g_ready)}{looks} "
+            "(the bar rises with the labels: repeated looks)",
+        )
     if p_bad >= g - _EPS:
         return Decision(NOT_READY, p_ok, f"P({bad_text}) = {p_bad:.2f} >= {g:.2f}")
     return Decision(
@@ -214,6 +243,11 @@ class Comparison:
             self.q_candidate, self.q_incumbent, self.candidate_labels, self.incumbent_labels
         )
 
+    def labels_after(self, a, b) -> tuple:
+        """The two cells' labels after a and b more (None stays None: unknown)."""
+        nc, ni = self.candidate_labels, self.incumbent_labels
+        return (None if nc is None else nc + a), (None if ni is None else ni + b)
+
 
 def forecast_labels(
     comparison: Comparison, max_labels: int = 2000, metric: str = "", region: str = ""
@@ -232,7 +266,8 @@ def forecast_labels(
     def settled(total: int) -> tuple[bool, int, int]:
         v, a, b = best(total)
         shrink = np.sqrt(v / v0) if v0 > 0 else 0.0
-        dec = decide(mu + dev * shrink, direction, margin, threshold)
+        g = cell_checks.threshold_at(threshold, *comparison.labels_after(a, b))
+        dec = decide(mu + dev * shrink, direction, margin, threshold, g)
         return dec.verdict != UNDECIDED, a, b
 
     ok, a, b = settled(max_labels)
@@ -270,7 +305,8 @@ def _checked(
     elif short:
         blocked = short
     elif dec.verdict == READY and own_dec is not None and own_dec.verdict != READY:
-        blocked = f"its own labels give P = {own_dec.probability:.2f} < {g:.2f} (instant posterior)"
+        own_p = own_dec.probability
+        blocked = f"its own labels give P = {_p(own_p, g)} < {_p(g)} (instant posterior)"
     if blocked:
         dec = Decision(UNDECIDED, dec.probability, f"{dec.reason}; but {blocked}")
     return dec, blocked
@@ -283,27 +319,33 @@ def _cell(
     the checks it must pass (own: the instant posterior's quantity, or None)."""
     direction, margin = spec
     metric, region, g = post.metric, post.regions[r], rule["threshold"]
-    dec = decide(q[:, c, r] - q[:, i, r], direction, margin, g)
     lab_c, lab_i = _cell_labels(post, post.models[c]), _cell_labels(post, post.models[i])
     nc = None if lab_c is None else lab_c[r]
     ni = None if lab_i is None else lab_i[r]
-    own_dec = None if own is None else decide(own[:, c, r] - own[:, i, r], direction, margin, g)
+    # "ready" must reach a threshold that rises with the labels (repeated looks); "not ready"
+    # is the side a cell at the margin lies on, and keeps the threshold asked for
+    g_ready = cell_checks.threshold_at(g, nc, ni)
+    dec = decide(q[:, c, r] - q[:, i, r], direction, margin, g, g_ready, (nc, ni))
+    own_dec = None
+    if own is not None:
+        own_dec = decide(own[:, c, r] - own[:, i, r], direction, margin, g_ready)
     own_p = None if own_dec is None else own_dec.probability
-    lowest = min(x for x in (nc, ni, rule["min_cell_labels"]) if x is not None)
+    tied = [(_cell_labels(post, post.models[x], "cell_ties") or {r: 0})[r] for x in (c, i)]
+    # labelled responses: a response whose raters tied was labelled, though it is not fitted
+    rated = [None if x is None else x + t for x, t in zip((nc, ni), tied)]
     short = ""
-    if lowest < rule["min_cell_labels"]:
-        tied = sum((_cell_labels(post, post.models[x], "cell_ties") or {r: 0})[r] for x in (c, i))
-        ties = f"; {tied} more rated, but their raters tied" if tied else ""
+    if min((x for x in rated if x is not None), default=1 << 30) < rule["min_cell_labels"]:
+        ties = f"; {sum(tied)} more rated, but their raters tied" if sum(tied) else ""
         short = (
             f"fewer than {rule['min_cell_labels']} labels in the cell "
             f"(candidate {nc}, incumbent {ni}{ties})"
         )
-    dec, blocked = _checked(dec, own_dec, requests, short, g)
+    dec, blocked = _checked(dec, own_dec, requests, short, g_ready)
     fc, draws = None, None  # draws: the posterior a forecast is made on
     if requests:
         pass  # what to label is in the requests
     elif short:
-        fc = _shortfall(metric, region, nc, ni, rule["min_cell_labels"], rule["max_labels"])
+        fc = _shortfall(metric, region, *rated, rule["min_cell_labels"], rule["max_labels"])
     elif blocked:
         draws = own  # its own labels disagree: the labels that would settle them
     elif dec.verdict == UNDECIDED:
@@ -324,15 +366,21 @@ def _overall(
     that region)."""
     direction, margin = spec
     g, w = rule["threshold"], post.weights
-    dec = decide((q[:, c] - q[:, i]) @ w, direction, margin, g)
     lab_c, lab_i = _cell_labels(post, post.models[c]), _cell_labels(post, post.models[i])
     nc = None if lab_c is None else sum(lab_c)
     ni = None if lab_i is None else sum(lab_i)
-    own_dec = None if own is None else decide((own[:, c] - own[:, i]) @ w, direction, margin, g)
+    # the bar after repeated looks, on the labels per region (with one region: the region's)
+    regions = len(post.regions)
+    per = [None if x is None else x / regions for x in (nc, ni)]
+    g_ready = cell_checks.threshold_at(g, *per)
+    dec = decide((q[:, c] - q[:, i]) @ w, direction, margin, g, g_ready, (nc, ni))
+    own_dec = None
+    if own is not None:
+        own_dec = decide((own[:, c] - own[:, i]) @ w, direction, margin, g_ready)
     own_p = None if own_dec is None else own_dec.probability
     few = nc is not None and nc < minimum
     short = f"only {nc} human labels on {post.metric} (minimum {minimum})" if few else ""
-    dec, blocked = _checked(dec, own_dec, requests, short, g)
+    dec, blocked = _checked(dec, own_dec, requests, short, g_ready)
     return CellDecision(post.metric, "overall", dec, nc, ni, None, own_p, blocked)
 
 

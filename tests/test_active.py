@@ -85,8 +85,8 @@ def test_leaning_not_ready_cell_alone_counts():
 
 
 def test_minimum_labels_shortfall():
-    e = [(0.90, 0.005), (0.90, 0.005)]  # ready everywhere but with 10 labels (< 30)
-    scores = cell_scores([post({"old": OLD, "e": e}, labels=5)], ES)
+    e = [(0.90, 0.005), (0.90, 0.005)]  # ready everywhere but with 20 labels (< 30)
+    scores = cell_scores([post({"old": OLD, "e": e}, labels=10)], ES)
     assert scores[("e", "EU")] > 0 and scores[("e", "US")] > 0
     assert scores[("old", "EU")] == 0
 
@@ -204,14 +204,14 @@ def test_settle_forecast_moves_the_mean():
 
 
 def test_a_cell_held_back_by_its_checks_asks_for_the_labels_they_need():
-    # The pooled draws settle a in US (ready), but the cell has 2 labels (minimum 5): the need
-    # is the decision's forecast (3 more), not the pooled posterior's "settled already".
+    # The pooled draws settle a in US (ready), but the cell has 2 labels (minimum 10): the need
+    # is the decision's forecast (8 more), not the pooled posterior's "settled already".
     from changeover.core.decide import decide_all
 
     p = post({"old": OLD, "a": [(0.80, 0.005), (0.80, 0.005)]})
     p.flags["cell_labels"] = [[40, 40], [40, 2]]
     (a,) = decide_all([p], {"correct": ("higher", 0.03)}, "old")
     us = a.cells[1]
-    assert us.blocked and us.forecast.candidate_labels == 3
+    assert us.blocked and us.forecast.candidate_labels == 8
     got = [n for n in needs([p], ES) if n.cell == ("a", "US")]
-    assert [n.labels for n in got] == [3]
+    assert [n.labels for n in got] == [8]

@@ -250,7 +250,7 @@ def test_forecast_caps():
 
 def test_forecast_match_direction():
     f_near = forecast_total(0.0, direction="match")
-    f_edge = forecast_total(0.02, direction="match")
+    f_edge = forecast_total(0.01, direction="match")
     assert not f_near.capped and not f_edge.capped
     assert f_near.total < f_edge.total
 
@@ -296,20 +296,26 @@ def tables(labelled, judge_yes=0.75, per_cell=400):
 
 def test_a_cell_needs_its_own_labels_to_be_ready():
     # The pooled posterior is sure (+0.05, sd 0.01), but the incumbent's us cell has 2 labels:
-    # pooling alone decided it before; now it is undecided, says why, and asks for 3 labels.
+    # pooling alone decided it before; now it is undecided, says why, and asks for 8 labels
+    # (the queue's minimum is 10).
     q = cells(4000, [[0.80, 0.80], [0.85, 0.85]], [[0.01] * 2] * 2)
     post = make_posterior(q, labels=[[40, 2], [40, 40]], models=("inc", "a"))
     d = decide_candidate([post], {"correct": ("higher", 0.03)}, "a", "inc")
     eu, us = d.cells
     assert eu.decision.verdict == READY and not eu.blocked
     assert us.decision.verdict == UNDECIDED and us.decision.probability > 0.99
-    assert "fewer than 5 labels in the cell (candidate 40, incumbent 2)" in us.blocked
-    assert (us.forecast.candidate_labels, us.forecast.incumbent_labels) == (0, 3)
+    assert "fewer than 10 labels in the cell (candidate 40, incumbent 2)" in us.blocked
+    assert (us.forecast.candidate_labels, us.forecast.incumbent_labels) == (0, 8)
     assert d.verdict == UNDECIDED
     # labels lost to ties between raters are named where they would have counted
     tied = replace(post, flags={**post.flags, "cell_ties": [[0, 2], [0, 1]]})
     _, us = decide_candidate([tied], {"correct": ("higher", 0.03)}, "a", "inc").cells
     assert "(candidate 40, incumbent 2; 3 more rated, but their raters tied)" in us.blocked
+    # a response whose raters tied was labelled: it counts toward the minimum (8 + 2 here)
+    eight = make_posterior(q, labels=[[40, 8], [40, 40]], models=("inc", "a"))
+    eight = replace(eight, flags={**eight.flags, "cell_ties": [[0, 2], [0, 0]]})
+    _, us = decide_candidate([eight], {"correct": ("higher", 0.03)}, "a", "inc").cells
+    assert us.decision.verdict == READY and not us.blocked
     # the minimum is an argument; a "not ready" on pooling alone is held back as well
     assert (
         decide_candidate(
@@ -329,11 +335,12 @@ def test_a_cell_needs_its_own_labels_to_be_ready():
 
 
 def test_pooling_alone_does_not_make_a_cell_ready():
-    # The pooled draws say the candidate is +0.05 in both regions (sure). In eu its own 80
-    # labels agree; in us its 10 labels put it well below the incumbent: 1 of 5 human yes where
-    # the judge said yes, against 5 of 5. That cell is undecided; its forecast is on its own data.
+    # The pooled draws say the candidate is +0.05 in both regions (sure). In eu its own 10
+    # labels agree (5 of 5 human yes where the judge said yes, against 2 of 5); in us its 10
+    # labels put it well below the incumbent: 1 of 5 against 5 of 5. That cell is undecided;
+    # its forecast is on its own data.
     q = cells(4000, [[0.70, 0.70], [0.75, 0.75]], [[0.01] * 2] * 2)
-    n, u = tables([[(40, 8, 36), (5, 1, 5)], [(40, 8, 39), (5, 1, 1)]])
+    n, u = tables([[(5, 2, 2), (5, 1, 5)], [(5, 0, 5), (5, 1, 1)]])
     d = decide_candidate([counted_posterior(q, n, u)], {"correct": ("higher", 0.05)}, "a", "inc")
     eu, us = d.cells
     assert eu.decision.verdict == READY and eu.own_probability >= 0.95
@@ -357,9 +364,47 @@ def test_pooling_alone_does_not_make_a_cell_ready():
             {"correct": ("higher", 0.05)},
             "a",
             "inc",
+            min_labels=20,
         ).verdict
         == READY
     )
+
+
+def test_the_bar_for_ready_rises_with_the_labels_of_a_comparison():
+    # Repeated looks: at the queue's minimum (10 labels a cell) ready needs the threshold asked
+    # for; with more labels it needs more, 1 - (1 - g) / rho with rho the harmonic mean of the
+    # two cells' labels over 10. Unknown labels leave the threshold as it is.
+    from changeover.core.cell_checks import threshold_at
+
+    assert threshold_at(0.95, 10, 10) == pytest.approx(0.95)
+    assert threshold_at(0.95, 6, 7) == pytest.approx(0.95)  # below the minimum: not lower
+    assert threshold_at(0.95, 20, 20) == pytest.approx(0.975)
+    assert threshold_at(0.95, 10, 40) == pytest.approx(1 - 0.05 / 1.6)  # harmonic mean 16
+    assert threshold_at(0.90, 40, 40) == pytest.approx(0.975)
+    assert threshold_at(0.95, None, 40) == 0.95
+    np.testing.assert_allclose(
+        threshold_at(0.95, np.array([10, 20]), 20), [1 - 0.05 / (4 / 3), 0.975]
+    )
+
+
+def test_the_same_probability_is_ready_at_the_minimum_but_not_after_many_looks():
+    # P(delta > -0.03) about 0.97 in both regions: ready with 10 labels a cell, undecided with
+    # 40 (the bar is 0.9875 there) and the reason says why. "Not ready" keeps the threshold.
+    # delta ~ N(-0.0034, 0.0141): P(delta > -0.03) = P(z > -1.88) = 0.97
+    q = cells(4000, [[0.80, 0.80], [0.7966, 0.7966]], [[0.01, 0.01], [0.01, 0.01]])
+    early = make_posterior(q, labels=[[10, 10], [10, 10]], models=("inc", "a"))
+    late = make_posterior(q, labels=[[40, 40], [40, 40]], models=("inc", "a"))
+    spec = {"correct": ("higher", 0.03)}
+    (eu, _) = decide_candidate([early], spec, "a", "inc", min_labels=10).cells
+    assert eu.decision.verdict == READY and 0.95 < eu.decision.probability < 0.9875
+    (eu, _) = decide_candidate([late], spec, "a", "inc", min_labels=10).cells
+    assert eu.decision.verdict == UNDECIDED
+    assert "ready needs 0.988 with 40 and 40 labels" in eu.decision.reason
+    assert "repeated looks" in eu.decision.reason
+    worse = q - np.array([0.0, 0.2])[None, :, None]
+    bad = make_posterior(worse, labels=[[40, 40], [40, 40]], models=("inc", "a"))
+    (eu, _) = decide_candidate([bad], spec, "a", "inc", min_labels=10).cells
+    assert eu.decision.verdict == NOT_READY
 
 
 def test_a_judge_level_without_labels_gives_no_verdict_but_says_what_to_label():
