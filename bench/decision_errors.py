@@ -357,6 +357,21 @@ def summarise(name: str, m: dict, seconds: float) -> None:
     print(f"fits that failed diagnostics: {m['failed']}")
 
 
+def ready_session(k: int, budget: int = 300, every: int = 10):
+    """Label-until-ready session k (bench/until_ready.py) in margin world k of its stream."""
+    import until_ready as session
+
+    rng = np.random.default_rng([2026, STREAM["until-ready"], k])
+    world = make_world(rng, "margin", 0)
+    store, es, truth = session.world_store(
+        rng, world.theta, world.fpr, world.se, MODELS, REGIONS, MARGIN, PER_CELL
+    )
+    try:
+        return session.label_until_ready(store, es, truth, seed=k, every=every, budget=budget)
+    finally:
+        store.close()
+
+
 def until_ready(runs: int, budget: int, every: int, cache: Path | None = None) -> dict:
     """The "label until ready" scenario (bench/until_ready.py) over `runs` margin worlds. With a
     cache each session's outcome is kept (and reused: delete them after changing the rules)."""
@@ -368,13 +383,7 @@ def until_ready(runs: int, budget: int, every: int, cache: Path | None = None) -
         if path is not None and path.exists():
             out.append(session.Run(**json.loads(path.read_text())))
             continue
-        rng = np.random.default_rng([2026, STREAM["until-ready"], k])
-        world = make_world(rng, "margin", 0)
-        store, es, truth = session.world_store(
-            rng, world.theta, world.fpr, world.se, MODELS, REGIONS, MARGIN, PER_CELL
-        )
-        run = session.label_until_ready(store, es, truth, seed=k, every=every, budget=budget)
-        store.close()
+        run = ready_session(k, budget, every)
         if path is not None:
             kept = {**run.__dict__, "trace": []}  # the outcome, not every look
             path.write_text(json.dumps(kept))

@@ -46,3 +46,15 @@ def test_triage_labels_do_not_break_coverage():
     m = run("triage", 6)
     assert m["coverage"].mean() >= 0.85, m["coverage"].mean()
     assert m["cells"]["rule"][-1] <= 1 / 6
+
+
+def test_labelling_until_ready_shows_no_false_ready_at_any_look():
+    # Issue 22: a rater labels the margin world through the app's queue (core/workspace.py) and
+    # looks at the verdicts every 10 labels. With the rule before, sessions 1 and 4 showed the
+    # margin cell ready at some look: at 340 labels after the fit, and at 120 from the instant
+    # posterior on 5 labels a cell while the queue filled the cells. The queue's minimum and the
+    # bar that rises with the labels hold both back (the bench runs 200 sessions).
+    runs = [bench.ready_session(k, budget=120) for k in (1, 4)]
+    assert [(r.margin_ready, r.cand_ready) for r in runs] == [(False, False)] * 2
+    # the sessions went through the queue past the fill, with a fit and looks after it
+    assert all(r.labels >= 240 + 100 and r.fits >= 1 and r.looks >= 30 for r in runs)
