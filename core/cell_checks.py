@@ -71,24 +71,36 @@ class LabelRequest:
 # comparison holds beyond the queue's minimum, as the boundaries of a group-sequential design
 # do: with g the threshold asked for, n the harmonic mean of the two cells' labels (the labels
 # the variance of delta falls with) and rho = n / MIN_CELL_LABELS, at least 1,
-#     1 - (1 - g) / rho ** DECAY.
-# With DECAY = 1 the bar on the normal scale grows like sqrt(2 log rho), the growth of the
-# normal-mixture boundary of always-valid inference (Robbins 1970), anchored at g where the
-# queue's minimum is first reached; calibrated by simulation (bench/decision_errors.py, "label
-# until ready"), as Bayesian sequential designs calibrate their thresholds. "Not ready" keeps g:
-# a cell exactly at the margin lies on that side. README, "Decisions".
-DECAY = 1.0
+#     own data (the instant posterior):   1 - (1 - g) / rho
+#     the pooled posterior:               1 - (1 - g) * POOLED_SHARE / rho
+# On the normal scale the bar grows like sqrt(2 log rho), the growth of the normal-mixture
+# boundary of always-valid inference (Robbins 1970). The pooled posterior is asked for more than
+# the cell's own data at every look: it borrows from the other cells, which pulls a cell unlike
+# them toward them (by +0.065 at the margin on simulated workspaces). Both constants are
+# calibrated by simulation, as Bayesian sequential designs calibrate their thresholds
+# (bench/decision_errors.py, "until-ready"); "not ready" keeps g, the side a cell exactly at
+# the margin lies on. README, "Decisions".
+POOLED_SHARE = 0.5
 
 
-def threshold_at(threshold: float, candidate_labels, incumbent_labels):
+def threshold_at(threshold: float, candidate_labels, incumbent_labels, pooled: bool = True):
     """The probability "ready" must reach with these labels in the candidate's and the
-    incumbent's cell (numbers or arrays of them; see above); `threshold` itself when they are
-    unknown (None)."""
+    incumbent's cell (numbers or arrays of them; see above), for the pooled posterior or for a
+    cell's own data; `threshold` itself when the labels are unknown (None)."""
     if candidate_labels is None or incumbent_labels is None:
         return threshold
     nc, ni = np.maximum(candidate_labels, 1), np.maximum(incumbent_labels, 1)
     rho = np.maximum(2.0 / (1.0 / nc + 1.0 / ni) / MIN_CELL_LABELS, 1.0)
-    return 1.0 - (1.0 - threshold) / rho**DECAY
+    return 1.0 - (1.0 - threshold) * (POOLED_SHARE if pooled else 1.0) / rho
+
+
+def bars(threshold: float, candidate_labels, incumbent_labels, source: str):
+    """(what "ready" needs from a posterior of `source`, what it needs from the cell's own
+    data): the pooled bar for a fit, the own bar for an instant posterior, which is unpooled."""
+    own = threshold_at(threshold, candidate_labels, incumbent_labels, pooled=False)
+    if source == "instant":
+        return own, own
+    return threshold_at(threshold, candidate_labels, incumbent_labels), own
 
 
 def tables(post) -> tuple[np.ndarray, np.ndarray] | None:

@@ -7,12 +7,10 @@ margin d and threshold g (DESIGN.md, "Decisions"):
 - ``lower``:  ready if P(delta < d) >= g,  not ready if P(delta > d) >= g,  else undecided;
 - ``match``:  ready if P(|delta| <= d) >= g, not ready if P(|delta| > d) >= g, else undecided.
 
-A cell is ready only if, besides the pooled posterior, it passes the checks of
-core/cell_checks.py: at least ``min_cell_labels`` labelled responses in the candidate's and the
-incumbent's cell, a probability that reaches the bar for its labels (the threshold, rising with
-the labels beyond the queue's minimum: repeated looks), its own labels agreeing (the instant
-posterior's P(condition) reaching that bar as well), and every common judge level of both
-models labelled. A cell that fails one is undecided, says
+A cell is ready only if it passes the checks of core/cell_checks.py: at least
+``min_cell_labels`` labelled responses in the candidate's and the incumbent's cell, the pooled
+posterior and its own labels (the instant posterior) both reaching their bars for its labels
+(rising with them: repeated looks), and every common judge level of both models labelled. A cell that fails one is undecided, says
 why (`CellDecision.blocked`), and its forecast is the labels that would get it past the check.
 A candidate is ready only if every (metric, region) cell is ready; P(all hold), the probability
 that every cell's condition holds at once, is computed from the same draws. A candidate with
@@ -250,9 +248,10 @@ class Comparison:
 
 
 def forecast_labels(
-    comparison: Comparison, max_labels: int = 2000, metric: str = "", region: str = ""
+    comparison: Comparison, max_labels=2000, metric="", region="", pooled=True
 ) -> Forecast:
-    """Smallest extra labels that would settle an undecided cell (see the module docstring)."""
+    """Smallest extra labels that would settle an undecided cell (see the module docstring);
+    `pooled`: the draws are the pooled posterior's (else a cell's own data: its lower bar)."""
     projection = comparison.projection()
     direction, margin, threshold = comparison.direction, comparison.margin, comparison.threshold
     mu, v0 = projection.mean, projection.variance
@@ -266,7 +265,7 @@ def forecast_labels(
     def settled(total: int) -> tuple[bool, int, int]:
         v, a, b = best(total)
         shrink = np.sqrt(v / v0) if v0 > 0 else 0.0
-        g = cell_checks.threshold_at(threshold, *comparison.labels_after(a, b))
+        g = cell_checks.threshold_at(threshold, *comparison.labels_after(a, b), pooled)
         dec = decide(mu + dev * shrink, direction, margin, threshold, g)
         return dec.verdict != UNDECIDED, a, b
 
@@ -324,11 +323,11 @@ def _cell(
     ni = None if lab_i is None else lab_i[r]
     # "ready" must reach a threshold that rises with the labels (repeated looks); "not ready"
     # is the side a cell at the margin lies on, and keeps the threshold asked for
-    g_ready = cell_checks.threshold_at(g, nc, ni)
+    g_ready, g_own = cell_checks.bars(g, nc, ni, post.source)
     dec = decide(q[:, c, r] - q[:, i, r], direction, margin, g, g_ready, (nc, ni))
     own_dec = None
     if own is not None:
-        own_dec = decide(own[:, c, r] - own[:, i, r], direction, margin, g_ready)
+        own_dec = decide(own[:, c, r] - own[:, i, r], direction, margin, g_own)
     own_p = None if own_dec is None else own_dec.probability
     tied = [(_cell_labels(post, post.models[x], "cell_ties") or {r: 0})[r] for x in (c, i)]
     # labelled responses: a response whose raters tied was labelled, though it is not fitted
@@ -340,7 +339,7 @@ def _cell(
             f"fewer than {rule['min_cell_labels']} labels in the cell "
             f"(candidate {nc}, incumbent {ni}{ties})"
         )
-    dec, blocked = _checked(dec, own_dec, requests, short, g_ready)
+    dec, blocked = _checked(dec, own_dec, requests, short, g_own)
     fc, draws = None, None  # draws: the posterior a forecast is made on
     if requests:
         pass  # what to label is in the requests
@@ -352,7 +351,8 @@ def _cell(
         draws = q
     if draws is not None:
         comparison = Comparison(draws[:, c, r], draws[:, i, r], direction, margin, g, nc, ni)
-        fc = forecast_labels(comparison, rule["max_labels"], metric, region)
+        pooled = draws is q and post.source != "instant"
+        fc = forecast_labels(comparison, rule["max_labels"], metric, region, pooled)
     return CellDecision(metric, region, dec, nc, ni, fc, own_p, blocked)
 
 
@@ -372,15 +372,15 @@ def _overall(
     # the bar after repeated looks, on the labels per region (with one region: the region's)
     regions = len(post.regions)
     per = [None if x is None else x / regions for x in (nc, ni)]
-    g_ready = cell_checks.threshold_at(g, *per)
+    g_ready, g_own = cell_checks.bars(g, *per, post.source)
     dec = decide((q[:, c] - q[:, i]) @ w, direction, margin, g, g_ready, (nc, ni))
     own_dec = None
     if own is not None:
-        own_dec = decide((own[:, c] - own[:, i]) @ w, direction, margin, g_ready)
+        own_dec = decide((own[:, c] - own[:, i]) @ w, direction, margin, g_own)
     own_p = None if own_dec is None else own_dec.probability
     few = nc is not None and nc < minimum
     short = f"only {nc} human labels on {post.metric} (minimum {minimum})" if few else ""
-    dec, blocked = _checked(dec, own_dec, requests, short, g_ready)
+    dec, blocked = _checked(dec, own_dec, requests, short, g_own)
     return CellDecision(post.metric, "overall", dec, nc, ni, None, own_p, blocked)
 
 

@@ -371,35 +371,41 @@ def test_pooling_alone_does_not_make_a_cell_ready():
 
 
 def test_the_bar_for_ready_rises_with_the_labels_of_a_comparison():
-    # Repeated looks: at the queue's minimum (10 labels a cell) ready needs the threshold asked
-    # for; with more labels it needs more, 1 - (1 - g) / rho with rho the harmonic mean of the
-    # two cells' labels over 10. Unknown labels leave the threshold as it is.
-    from changeover.core.cell_checks import threshold_at
+    # Repeated looks: at the queue's minimum (10 labels a cell) a cell's own data must reach the
+    # threshold asked for and the pooled posterior half as close to 1 again; with more labels
+    # both must reach more: 1 - (1 - g) * share / rho, rho the harmonic mean of the two cells'
+    # labels over 10. Unknown labels leave the threshold as it is.
+    from changeover.core.cell_checks import bars, threshold_at
 
-    assert threshold_at(0.95, 10, 10) == pytest.approx(0.95)
-    assert threshold_at(0.95, 6, 7) == pytest.approx(0.95)  # below the minimum: not lower
-    assert threshold_at(0.95, 20, 20) == pytest.approx(0.975)
-    assert threshold_at(0.95, 10, 40) == pytest.approx(1 - 0.05 / 1.6)  # harmonic mean 16
-    assert threshold_at(0.90, 40, 40) == pytest.approx(0.975)
+    assert threshold_at(0.95, 10, 10, pooled=False) == pytest.approx(0.95)
+    assert threshold_at(0.95, 10, 10) == pytest.approx(0.975)
+    assert threshold_at(0.95, 6, 7, pooled=False) == pytest.approx(0.95)  # not lower below
+    assert threshold_at(0.95, 20, 20, pooled=False) == pytest.approx(0.975)
+    assert threshold_at(0.95, 10, 40, pooled=False) == pytest.approx(1 - 0.05 / 1.6)  # n = 16
+    assert threshold_at(0.90, 40, 40) == pytest.approx(1 - 0.1 * 0.5 / 4)
     assert threshold_at(0.95, None, 40) == 0.95
     np.testing.assert_allclose(
-        threshold_at(0.95, np.array([10, 20]), 20), [1 - 0.05 / (4 / 3), 0.975]
+        threshold_at(0.95, np.array([10, 20]), 20, pooled=False), [1 - 0.05 / (4 / 3), 0.975]
     )
+    # an instant posterior is a cell's own data: its bar is the own one
+    assert bars(0.95, 10, 10, "instant") == (pytest.approx(0.95), pytest.approx(0.95))
+    assert bars(0.95, 10, 10, "full") == (pytest.approx(0.975), pytest.approx(0.95))
 
 
 def test_the_same_probability_is_ready_at_the_minimum_but_not_after_many_looks():
-    # P(delta > -0.03) about 0.97 in both regions: ready with 10 labels a cell, undecided with
-    # 40 (the bar is 0.9875 there) and the reason says why. "Not ready" keeps the threshold.
-    # delta ~ N(-0.0034, 0.0141): P(delta > -0.03) = P(z > -1.88) = 0.97
-    q = cells(4000, [[0.80, 0.80], [0.7966, 0.7966]], [[0.01, 0.01], [0.01, 0.01]])
+    # P(delta > -0.03) about 0.98 in both regions: ready with 10 labels a cell (the pooled bar
+    # is 0.975 there), undecided with 40 (0.994) and the reason says why. "Not ready" keeps the
+    # threshold.
+    # delta ~ N(0.0, 0.0141): P(delta > -0.03) = P(z > -2.12) = 0.983
+    q = cells(4000, [[0.80, 0.80], [0.80, 0.80]], [[0.01, 0.01], [0.01, 0.01]])
     early = make_posterior(q, labels=[[10, 10], [10, 10]], models=("inc", "a"))
     late = make_posterior(q, labels=[[40, 40], [40, 40]], models=("inc", "a"))
     spec = {"correct": ("higher", 0.03)}
     (eu, _) = decide_candidate([early], spec, "a", "inc", min_labels=10).cells
-    assert eu.decision.verdict == READY and 0.95 < eu.decision.probability < 0.9875
+    assert eu.decision.verdict == READY and 0.975 < eu.decision.probability < 0.994
     (eu, _) = decide_candidate([late], spec, "a", "inc", min_labels=10).cells
     assert eu.decision.verdict == UNDECIDED
-    assert "ready needs 0.988 with 40 and 40 labels" in eu.decision.reason
+    assert "ready needs 0.994 with 40 and 40 labels" in eu.decision.reason
     assert "repeated looks" in eu.decision.reason
     worse = q - np.array([0.0, 0.2])[None, :, None]
     bad = make_posterior(worse, labels=[[40, 40], [40, 40]], models=("inc", "a"))
