@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -165,12 +166,8 @@ def decide(
         return Decision(READY, p_ok, f"P({ok_text}) = {p_ok:.2f} >= {_p(g_ready)}")
     if p_ok >= g - _EPS:
         looks = f" with {labels[0]} and {labels[1]} labels" if len(labels) == 2 else ""
-        return Decision(
-            UNDECIDED,
-            p_ok,
-            f"P({ok_text}) = {_p(p_ok, g_ready)}, but ready needs {_p(g_ready)}{looks} "
-            "(the bar rises with the labels: repeated looks)",
-        )
+        why = f"P({ok_text}) = {_p(p_ok, g_ready)}, but ready needs {_p(g_ready)}{looks}"
+        return Decision(UNDECIDED, p_ok, f"{why} (the bar rises with the labels: repeated looks)")
     if p_bad >= g - _EPS:
         return Decision(NOT_READY, p_ok, f"P({bad_text}) = {p_bad:.2f} >= {g:.2f}")
     return Decision(
@@ -241,7 +238,7 @@ class Comparison:
             self.q_candidate, self.q_incumbent, self.candidate_labels, self.incumbent_labels
         )
 
-    def labels_after(self, a, b) -> tuple:
+    def labels_after(self, a, b) -> tuple[Any, Any]:
         """The two cells' labels after a and b more (None stays None: unknown)."""
         nc, ni = self.candidate_labels, self.incumbent_labels
         return (None if nc is None else nc + a), (None if ni is None else ni + b)
@@ -265,7 +262,8 @@ def forecast_labels(
     def settled(total: int) -> tuple[bool, int, int]:
         v, a, b = best(total)
         shrink = np.sqrt(v / v0) if v0 > 0 else 0.0
-        g = cell_checks.threshold_at(threshold, *comparison.labels_after(a, b), pooled)
+        after_c, after_i = comparison.labels_after(a, b)
+        g = cell_checks.threshold_at(threshold, after_c, after_i, pooled)
         dec = decide(mu + dev * shrink, direction, margin, threshold, g)
         return dec.verdict != UNDECIDED, a, b
 
@@ -286,10 +284,10 @@ def _cell_labels(post, model: str, key: str = "cell_labels") -> list[int] | None
     return [int(x) for x in table[post.model_index(model)]]
 
 
-def _shortfall(metric: str, region: str, nc, ni, minimum: int, max_labels: int) -> Forecast:
+def _shortfall(metric: str, region: str, rated: list, rule: dict) -> Forecast:
     """The labels that bring both cells of a comparison to the minimum."""
-    a, b = max(minimum - (nc or 0), 0), max(minimum - (ni or 0), 0)
-    return Forecast(metric, region, a, b, False, max_labels)
+    a, b = (max(rule["min_cell_labels"] - (x or 0), 0) for x in rated)
+    return Forecast(metric, region, a, b, False, rule["max_labels"])
 
 
 def _checked(
@@ -344,7 +342,7 @@ def _cell(
     if requests:
         pass  # what to label is in the requests
     elif short:
-        fc = _shortfall(metric, region, *rated, rule["min_cell_labels"], rule["max_labels"])
+        fc = _shortfall(metric, region, rated, rule)
     elif blocked:
         draws = own  # its own labels disagree: the labels that would settle them
     elif dec.verdict == UNDECIDED:
@@ -371,8 +369,8 @@ def _overall(
     ni = None if lab_i is None else sum(lab_i)
     # the bar after repeated looks, on the labels per region (with one region: the region's)
     regions = len(post.regions)
-    per = [None if x is None else x / regions for x in (nc, ni)]
-    g_ready, g_own = cell_checks.bars(g, *per, post.source)
+    per_c, per_i = (None if x is None else x / regions for x in (nc, ni))
+    g_ready, g_own = cell_checks.bars(g, per_c, per_i, post.source)
     dec = decide((q[:, c] - q[:, i]) @ w, direction, margin, g, g_ready, (nc, ni))
     own_dec = None
     if own is not None:
