@@ -249,6 +249,26 @@ class FitRecord:
     seconds: float | None = None
 
 
+@dataclass(frozen=True)
+class ModelsReady:
+    """How an eval set's compiled models got ready for a fit (core/model_cache.py): compiled
+    now and kept for next time, read from the disk cache, or already in this process."""
+
+    compiled: tuple[str, ...] = ()
+    from_cache: tuple[str, ...] = ()
+    in_memory: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    def text(self) -> str:
+        """One line for `changeover fit` and the app: "compiled in 41 s; kept for next time",
+        "model from cache" or "model already loaded" ("" when nothing needed compiling)."""
+        if self.compiled:
+            return f"model compiled in {self.seconds:.0f} s; kept for next time"
+        if self.from_cache:
+            return "model from cache"
+        return "model already loaded" if self.in_memory else ""
+
+
 class FitCancelled(Exception):
     """A fit was cancelled through its cancel event; nothing was stored."""
 

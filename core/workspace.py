@@ -37,6 +37,7 @@ from changeover.core.types import (
     EvalSet,
     EvalSetChoice,
     FitRecord,
+    ModelsReady,
     Rating,
     ResponseView,
     UsageError,
@@ -288,6 +289,36 @@ class Workspace:
             exclude_raters=exclude_raters,
             on_progress=on_progress,
             cancel=cancel,
+        )
+
+    def prepare_models(
+        self,
+        es: EvalSet,
+        settings: Settings | None = None,
+        *,
+        exclude_raters: tuple[str, ...] = (),
+        cancel: threading.Event | None = None,
+        on_progress: Progress | None = None,
+    ) -> ModelsReady:
+        """Have the eval set's compiled models ready for a fit: loaded from the disk cache, or
+        compiled (in child processes, kept for next time). The app starts this when a workspace
+        opens; `changeover fit` says how it went. Raises `FitCancelled` when cancelled. A canned
+        fitter (tests) has nothing to prepare."""
+        if self._fitter is not None:
+            return ModelsReady()
+        from changeover.core.model import prepare_models
+
+        counts = counts_for(self.store, es, tuple(sorted(set(exclude_raters))))
+        prepared = prepare_models(counts, settings or Settings(), cancel, on_progress)
+        by = {
+            s: tuple(m for m, p in prepared.items() if p.source == s)
+            for s in ("compiled", "disk", "memory")
+        }
+        return ModelsReady(
+            compiled=by["compiled"],
+            from_cache=by["disk"],
+            in_memory=by["memory"],
+            seconds=max((p.seconds for p in prepared.values()), default=0.0),
         )
 
     def results(

@@ -234,23 +234,33 @@ def test_same_seed_same_numbers_and_progress():
 
 @pytest.mark.slow  # real sampling
 @pytest.mark.parametrize("geometry", ["aligned", "forward"])
-def test_a_refit_swaps_the_counts_into_the_compiled_model(geometry):
-    """New counts of the same shape reuse the compiled model (no recompiling) and give exactly
-    the draws a freshly compiled model gives on them."""
+def test_a_refit_swaps_the_counts_into_the_compiled_model(geometry, tmp_path, monkeypatch):
+    """New counts, of the same shape or another, reuse the compiled model (no recompiling) and
+    give exactly the draws a model freshly compiled on them gives."""
     from changeover.core import model as model_mod
-    from changeover.core import nuts
+    from changeover.core import model_cache
 
+    monkeypatch.setenv("CHANGEOVER_CACHE_DIR", str(tmp_path / "first"))
+    monkeypatch.setattr(model_cache, "_LOADED", {})
     settings = Settings.quick(seed=5, geometry=geometry)
     before, after = tiny(L=2, M=2, R=2, seed=7), tiny(L=2, M=2, R=2, seed=8)
-    nuts._COMPILED.clear()
-    model_mod.sample(before, settings)
-    compiled = dict(nuts._COMPILED)
-    swapped = model_mod.sample(after, settings)[0]
-    assert compiled == nuts._COMPILED  # the same compiled object, data swapped in
-    nuts._COMPILED.clear()
-    fresh = model_mod.sample(after, settings)[0]
-    np.testing.assert_array_equal(swapped, fresh)
-    assert not np.array_equal(swapped, model_mod.sample(before, settings)[0])
+    other_shape = tiny(L=2, M=3, R=4, seed=9)
+    assert model_mod.sample(before, settings)[2]["model"] == "compiled"
+    swapped = model_mod.sample(after, settings)
+    reshaped = model_mod.sample(other_shape, settings)
+    assert swapped[2]["model"] == reshaped[2]["model"] == "memory"  # one compiled model
+    assert len(model_cache._LOADED) == 1
+
+    monkeypatch.setenv("CHANGEOVER_CACHE_DIR", str(tmp_path / "second"))
+    monkeypatch.setattr(model_cache, "_LOADED", {})
+    fresh = model_mod.sample(after, settings)
+    assert fresh[2]["model"] == "compiled"
+    np.testing.assert_array_equal(swapped[0], fresh[0])
+    monkeypatch.setattr(model_cache, "_LOADED", {})
+    fresh_other = model_mod.sample(other_shape, settings)
+    np.testing.assert_array_equal(reshaped[0], fresh_other[0])
+    assert reshaped[0].shape[2:4] == (3, 4)
+    assert not np.array_equal(swapped[0], model_mod.sample(before, settings)[0])
 
 
 @pytest.mark.slow  # real sampling
