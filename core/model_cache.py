@@ -272,12 +272,16 @@ def write_check(folder: Path, bundle: Bundle, data: dict[str, np.ndarray]) -> No
     )
 
 
-def load(key: str) -> Bundle | None:
-    """The bundle of `key` from disk, checked; None when it is missing or does not check out."""
+def load(key: str, structure: Hashable = None) -> Bundle | None:
+    """The bundle of `key` from disk, checked; None when it is missing, was compiled for another
+    structure (`structure`: the job's key, when given), or does not compute what it did when it
+    was compiled."""
     folder = bundle_folder(key)
     try:
         meta = json.loads((folder / "bundle.json").read_text())
-        if meta.get("key") != key:
+        if meta.get("key") != key or (
+            structure is not None and meta.get("structure") != repr(structure)
+        ):
             return None
         cfuncs = {
             kind: make_cfunc(folder, key, kind, meta["sources"][kind], meta["stem"], None)
@@ -354,6 +358,7 @@ class Request:
     make: Callable[..., Any]
     args: tuple
     label: str = ""
+    structure: Hashable = None  # the job's key, which bundle.json must name
 
 
 @dataclass(frozen=True)
@@ -383,7 +388,7 @@ def prepare(
             found[r.key] = Prepared(_LOADED[r.key], "memory", 0.0)
             continue
         t = time.perf_counter()
-        bundle = load(r.key)
+        bundle = load(r.key, r.structure)
         if bundle is None:
             missing.append(r)
         else:
@@ -395,7 +400,7 @@ def prepare(
         compile_in_children(missing, cancel)
         seconds = time.perf_counter() - start
         for r in missing:
-            bundle = load(r.key)
+            bundle = load(r.key, r.structure)
             if bundle is None:
                 raise ChangeoverError(
                     f"the compiled model could not be read back from {bundle_folder(r.key)}"
@@ -449,7 +454,9 @@ def compile_in_children(requests: list[Request], cancel: threading.Event | None)
 
 def _start_child(tmp: Path, k: int, r: Request) -> tuple[subprocess.Popen, Path]:
     request, log = tmp / f"request-{k}.pickle", tmp / f"compile-{k}.log"
-    request.write_bytes(pickle.dumps({"key": r.key, "make": r.make, "args": r.args}))
+    request.write_bytes(
+        pickle.dumps({"key": r.key, "make": r.make, "args": r.args, "parent": os.getpid()})
+    )
     with open(log, "wb") as out:
         child = subprocess.Popen(
             [sys.executable, "-m", "changeover.core.model_compile", str(request)],

@@ -244,6 +244,7 @@ def compile_bundle(job, key: str, folder: Path) -> None:
         }
     meta = {
         "key": key,
+        "structure": repr(job.key),
         "stem": stem,
         "sources": sources,
         "functions": functions,
@@ -264,12 +265,27 @@ def compile_bundle(job, key: str, folder: Path) -> None:
     os.replace(tmp, folder / "bundle.json")
 
 
+def _die_with_parent(parent: int) -> None:
+    """End this process when the one that asked for it ends (Linux): a compile nobody waits
+    for, after a quit or a crash, would hold a core for a minute."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it ended before the line above
+        os._exit(1)
+
+
 def main(argv: list[str]) -> int:
-    """Child process: compile the job pickled in argv[1] (see model_cache.compile_in_child)."""
+    """Child process: compile the job pickled in argv[1] (see model_cache.compile_in_children)."""
     from changeover.core import model_cache
 
     with open(argv[1], "rb") as f:
         request = pickle.load(f)
+    _die_with_parent(request["parent"])
     job = request["make"](*request["args"])
     folder = model_cache.bundle_folder(request["key"])
     with model_cache.compile_lock(request["key"]):

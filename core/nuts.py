@@ -102,14 +102,14 @@ def prepare(
 
     names = list(labels) or [""] * len(jobs)
     requests = [
-        model_cache.Request(model_cache.bundle_key(job.key), job.make, job.args, label)
+        model_cache.Request(model_cache.bundle_key(job.key), job.make, job.args, label, job.key)
         for job, label in zip(jobs, names)
     ]
 
     def compiling(which: list[str]) -> None:
         if on_progress is not None:
-            what = f" for {', '.join(w for w in which if w)}" if any(which) else ""
-            on_progress(0.0, f"compiling the model{what} (once per machine)")
+            what = ", ".join(w for w in which if w) or "the model"
+            on_progress(0.0, f"compiling {what} (once per machine)")
 
     return model_cache.prepare(requests, cancel, on_compile=compiling)
 

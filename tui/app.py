@@ -16,10 +16,11 @@ from pathlib import Path
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.reactive import reactive
 from textual.screen import Screen
 
 from changeover.core.settings import Settings
-from changeover.core.types import ChangeoverError, EvalSet, UsageError
+from changeover.core.types import ChangeoverError, EvalSet, FitCancelled, ModelsReady, UsageError
 from changeover.core.workspace import Workspace
 from changeover.tui.screens.browse import BrowseScreen
 from changeover.tui.screens.calibration import CalibrationScreen
@@ -41,6 +42,10 @@ class ChangeoverApp(App):
         Binding("question_mark", "help", "Keys", key_display="?"),
     ]
 
+    # What the background warm-up of the compiled models is doing ("" when it is not running):
+    # the results screens show it as "preparing the model".
+    preparing: reactive[str] = reactive("")
+
     def __init__(
         self,
         workspace: Workspace,
@@ -60,6 +65,8 @@ class ChangeoverApp(App):
         self.start_rating = start_rating
         self.seed = seed if seed is not None else random.randrange(2**31)
         self.exit_on_hangup = False  # run_app turns it on: a dropped SSH session ends cleanly
+        self.models_ready: dict[int, ModelsReady] = {}  # by eval set id, once warmed up
+        self._stop_preparing = threading.Event()
 
     def on_mount(self) -> None:
         if self.exit_on_hangup and hasattr(signal, "SIGHUP"):
@@ -74,6 +81,52 @@ class ChangeoverApp(App):
         self.push_screen(EvalSetsScreen(self.workspace, self.workspace.name))
         if self.start_rating is not None:
             self.open("rate", self.workspace.eval_set(self.start_rating))
+        if not self.read_only:  # a read-only session cannot keep a fit: nothing to prepare
+            self.prepare_models()
+
+    # ---- the compiled models, warmed up in the background ---------------------------------
+
+    @work(thread=True, exclusive=True, group="prepare", exit_on_error=False)
+    def prepare_models(self) -> None:
+        """Load every eval set's compiled models from the disk cache, or compile them (in child
+        processes: no key waits), so that `f` starts sampling at once. Stops when the app does."""
+        with self.workspace.reading() as reader:
+            for es in reader.eval_sets():
+                if self._stop_preparing.is_set():
+                    return
+                self.call_from_thread(self._preparing, "preparing the model")
+
+                def heard(fraction: float, message: str) -> None:
+                    compiling = message.startswith("compiling")
+                    what = " (compiling, once per machine)" if compiling else ""
+                    self.call_from_thread(self._preparing, f"preparing the model{what}")
+
+                try:
+                    ready = reader.prepare_models(
+                        es, self.fit_settings, cancel=self._stop_preparing, on_progress=heard
+                    )
+                except FitCancelled:
+                    return
+                except ChangeoverError as exc:  # a fit compiles again and reports it there
+                    self.call_from_thread(self._preparing, "")
+                    self.call_from_thread(
+                        self.notify, f"Model not prepared: {exc}", severity="warning"
+                    )
+                    return
+                self.models_ready[es.id] = ready
+        self.call_from_thread(self._preparing, "")
+
+    def _preparing(self, text: str) -> None:
+        self.preparing = text
+
+    def watch_preparing(self, text: str) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, ResultsScreen):
+                screen.preparing = text
+
+    def exit(self, *args, **kwargs) -> None:
+        self._stop_preparing.set()  # the warm-up's compiling processes stop with the app
+        super().exit(*args, **kwargs)
 
     def hang_up(self) -> None:
         """The terminal went away (SIGHUP) or we were asked to stop (SIGTERM): exit, and if
@@ -95,7 +148,9 @@ class ChangeoverApp(App):
             queue = ws.queue(es, self.rater, seed=self.seed, overlap=self.overlap)
             return RateScreen(ws, es, self.rater, queue=queue)
         if where == "results":
-            return ResultsScreen(ws, es, settings=self.fit_settings)
+            screen = ResultsScreen(ws, es, settings=self.fit_settings)
+            screen.preparing = self.preparing
+            return screen
         if where == "calibration":
             return CalibrationScreen(ws, es)
         raise ValueError(where)

@@ -97,6 +97,8 @@ class ResultsScreen(ResultsView):
     fitting: reactive[bool] = reactive(False)
     instant: reactive[bool] = reactive(False)  # show the instant posterior although a fit exists
     compact: reactive[bool] = reactive(False)  # one line per region when the models do not fit
+    # The app's background warm-up of the compiled models ("" when it is not running).
+    preparing: reactive[str] = reactive("", init=False)
 
     def __init__(
         self,
@@ -208,8 +210,14 @@ class ResultsScreen(ResultsView):
             self.redraw()  # crossed the width where the full columns fit (or stopped fitting)
 
     def _draw_status(self) -> None:
-        status = status_text(self.data, self.status, self.reading)
+        preparing = self.preparing if not self.fitting else ""  # a fit shows its own progress
+        line = " · ".join(part for part in (self.status, preparing) if part)
+        status = status_text(self.data, line, self.reading)
         self.query_one("#results-status", Static).update(status)
+
+    def watch_preparing(self, text: str) -> None:
+        if self.is_mounted:
+            self._draw_status()
 
     # ---- the fit ---------------------------------------------------------------------------
 
