@@ -100,7 +100,7 @@ async def test_all_metrics_tab_and_keyboard_tabs():
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         text = table_text(app.screen.query_one("#results-table-all", DataTable))
-        assert text.splitlines()[0].startswith("correct") and "2.300" in text
+        assert text.splitlines()[0].startswith("correct") and "2.30 inc" in text
         await pilot.press("right_square_bracket")
         assert app.screen.query_one("TabbedContent").active == "results-metric-1"
         await pilot.press("left_square_bracket", "left_square_bracket")

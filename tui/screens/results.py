@@ -17,6 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
+from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Footer, ProgressBar, Static, TabbedContent, TabPane, Tabs
@@ -27,24 +28,29 @@ from changeover.core.settings import Settings
 from changeover.core.types import EvalSet, FitCancelled, FitRecord
 from changeover.core.workspace import Workspace
 from changeover.tui.screens.help import HelpScreen
+from changeover.tui.screens.results_layout import (
+    FULL,
+    Layout,
+    choose_layout,
+    legend,
+    metric_rows,
+    overall_rows,
+)
 from changeover.tui.screens.results_tables import (
     candidate_lines,
     cell_details,
     details_text,
     fill_all,
     fill_metric,
-    fits_full,
+    kept_cursor,
+    wrapped_lines,
 )
 from changeover.tui.screens.results_view import RESULTS_BINDINGS, ResultsView
 from changeover.tui.widgets.intervals import prefers_ascii, verdict_label
 from changeover.tui.widgets.safe_text import one_line
 
 PROGRESS_INTERVAL = 0.1  # seconds between progress messages from the worker
-LEGEND = "cells: mean [90% interval] / bar (shared axis) / delta, P(holds), verdict"
-COMPACT_LEGEND = "cells: mean, delta, verdict (✔ ready ✘ not ready ? undecided) · enter: the cell"
-
-
-FIXED_ROWS = 9  # title, status, progress, tab bar (2), legend, footer, and a spare line
+TABLE_OVERHEAD = 8  # title, status, tab bar (2), legend, footer, progress, a spare line
 
 
 class ResultsScreen(ResultsView):
@@ -96,7 +102,6 @@ class ResultsScreen(ResultsView):
 
     fitting: reactive[bool] = reactive(False)
     instant: reactive[bool] = reactive(False)  # show the instant posterior although a fit exists
-    compact: reactive[bool] = reactive(False)  # one line per region when the models do not fit
 
     def __init__(
         self,
@@ -119,6 +124,8 @@ class ResultsScreen(ResultsView):
         self._cancel: threading.Event | None = None
         self._worker: Worker | None = None
         self.progress_message = ""
+        self.layouts: dict[str, Layout] = {}  # per tab pane id
+        self._drawn_at = Size(0, 0)  # the screen's size at the last redraw
 
     # ---- layout ----------------------------------------------------------------------------
 
@@ -146,7 +153,7 @@ class ResultsScreen(ResultsView):
                     cursor_type="cell",
                     show_row_labels=False,
                 )
-        yield Static(Text(LEGEND, style="dim"), id="results-legend")
+        yield Static("", id="results-legend")
         yield VerticalScroll(Static("", id="results-candidates"), id="results-candidates-box")
         yield Footer()
 
@@ -180,32 +187,78 @@ class ResultsScreen(ResultsView):
     def redraw(self) -> None:
         self._draw_status()
         data = self.data
-        self.compact = data is not None and not fits_full(self.size.width, len(data.models))
+        self.layouts = self._layouts(data)
+        self._drawn_at = self.size
         for k, metric in enumerate(self.eval_set.metrics):
             table = self.query_one(f"#results-table-{k}", DataTable)
             view = data.table(metric.name) if data else None
-            fill_metric(table, view, data, self.threshold, self.ascii, self.compact)
-        fill_all(self.query_one("#results-table-all", DataTable), data, self.threshold, self.ascii)
-        legend = COMPACT_LEGEND if self.compact else LEGEND
-        if self.ascii:
-            legend = legend.replace("✔", "+").replace("✘", "x")
-        self.query_one("#results-legend", Static).update(Text(legend, style="dim"))
-        # The candidate lines take the room the table does not need (every candidate of a
-        # 12-model, one-region eval set at 80x24), at least 6 lines; one line per candidate,
-        # cut short of the scrollbar the box shows when they overflow it.
-        room = max(6, self.size.height - FIXED_ROWS - (len(self.eval_set.regions) + 2))
+            layout = self.layouts.get(f"results-metric-{k}")
+            with kept_cursor(table):
+                fill_metric(table, view, data, self.threshold, self.ascii, layout)
+            table.fixed_columns = 2 if view is not None else 1  # names and the incumbent stay
+        table = self.query_one("#results-table-all", DataTable)
+        with kept_cursor(table):
+            fill_all(
+                table, data, self.threshold, self.ascii, self.layouts.get("results-metric-all")
+            )
+        table.fixed_columns = 2 if data is not None else 1
+        self._draw_legend()
+        # The candidate lines take the room the tallest table does not need (every candidate
+        # of a 12-model, one-region eval set at 80x24), at least a line each up to 6; one line
+        # per candidate below 120 columns, cut short of the box's scrollbar when they overflow.
+        tallest = max((x.height for x in self.layouts.values()), default=0)
+        least = min(len(data.candidates), 6) if data is not None else 6
+        room = max(least, self.size.height - TABLE_OVERHEAD - tallest)
         self.query_one("#results-candidates-box").styles.max_height = room
         scrollbar = 2 if data is not None and len(data.candidates) > room else 0
         width = self.size.width - 1 - scrollbar
-        folded = self.size.width < 120 or self.compact
-        text = candidate_lines(data, self.threshold, self.ascii, width if folded else None)
+        text = candidate_lines(data, self.threshold, self.ascii)
+        if self.size.width < 120 or self.compact or wrapped_lines(text, width) > room:
+            text = candidate_lines(data, self.threshold, self.ascii, width)  # one line each
         self.query_one("#results-candidates", Static).update(text)
 
+    def _layouts(self, data: Results | None) -> dict[str, Layout]:
+        """Per tab, the richest cells whose columns fit the width and, with bars, whose rows
+        fit the height the candidate lines leave (see results_layout.py)."""
+        if data is None:
+            return {}
+        room = self.size.height - TABLE_OVERHEAD - min(len(data.candidates), 6)
+        width = self.size.width
+
+        def layout(rows, quantities) -> Layout:
+            return choose_layout(
+                rows, data.models, width, room, self.threshold, self.ascii, quantities
+            )
+
+        out = {}
+        for k, metric in enumerate(self.eval_set.metrics):
+            view = data.table(metric.name)
+            if view is not None:
+                rows = metric_rows(view, data.models)
+                out[f"results-metric-{k}"] = layout(rows, [view.quantity_label])
+        quantities = [view.quantity_label for view in data.metrics]
+        out["results-metric-all"] = layout(overall_rows(data), quantities)
+        return out
+
+    @property
+    def compact(self) -> bool:
+        """The first tab shows one line per region (its full cells do not fit)."""
+        first = self.layouts.get("results-metric-0")
+        return first is not None and first.compact
+
+    def _draw_legend(self) -> None:
+        active = self.query_one(TabbedContent).active
+        layout = self.layouts.get(active)
+        text = legend(layout.kind if layout else FULL, self.ascii)
+        self.query_one("#results-legend", Static).update(Text(text, style="dim"))
+
+    @on(TabbedContent.TabActivated)
+    def _on_tab(self, event: TabbedContent.TabActivated) -> None:
+        self._draw_legend()  # each tab has its own layout
+
     def on_resize(self) -> None:
-        if self.data is not None and self.compact == fits_full(
-            self.size.width, len(self.data.models)
-        ):
-            self.redraw()  # crossed the width where the full columns fit (or stopped fitting)
+        if self.data is not None and self.size != self._drawn_at:
+            self.redraw()
 
     def _draw_status(self) -> None:
         status = status_text(self.data, self.status, self.reading)
@@ -346,13 +399,16 @@ class ResultsScreen(ResultsView):
     def _on_cell_selected(self, event: DataTable.CellSelected) -> None:
         """enter on a cell: that cell in full (its interval, P(holds), the verdict's reason)."""
         region, model = str(event.cell_key.row_key.value), str(event.cell_key.column_key.value)
-        tabs = self.query_one(TabbedContent)
-        k = [pane.id for pane in self.query(TabPane)].index(tabs.active)
-        if self.data is None or k >= len(self.eval_set.metrics) or model == "__row__":
+        table = event.data_table.id or ""  # the table the key went to, whatever tab is showing
+        if self.data is None or model in ("__row__", "none") or region == "__axis__":
             return
-        if region == "__axis__":
-            return
-        metric = self.eval_set.metrics[k].name
+        if table != "results-table-all":
+            metric = self.eval_set.metrics[int(table.rsplit("-", 1)[1])].name
+        else:  # "all metrics": rows are the metrics, each its overall row
+            view = self.data.table(region)
+            if view is None or not view.rows:
+                return
+            metric, region = view.name, view.rows[-1].region
         text = cell_details(self.data, metric, region, model, self.threshold)
         self.app.push_screen(HelpScreen("Details: one cell", [], text))
 
