@@ -143,7 +143,7 @@ async def test_a_label_after_the_fit_updates_it_and_keeps_the_estimator():
         after = screen.data
         assert after.stale and after.source == "updated" and after.fit.id == fit.id
         assert after.labels_since == 1 and after.khat < 0.7
-        assert "stale: 1 label(s) since, shown updated by them" in status_text(screen)
+        assert "stale: 1 label since, updated by it · f refits" in status_text(screen)
         assert [c.verdict for c in after.candidates] == [c.verdict for c in before.candidates]
         # the label counts in the cell it went to
         assert (
@@ -172,7 +172,7 @@ async def test_a_canned_fit_without_its_counts_is_shown_stale_as_fitted():
         await pilot.press("r")
         await settle(pilot)
         assert screen.data.stale and screen.data.source == "full"
-        assert "too far to update: f refits" in status_text(screen)
+        assert "too far to update · f refits" in status_text(screen)
         assert screen.data.cell("correct", "us", GOOD).value.mean == pytest.approx(0.86, abs=1e-6)
 
 

@@ -23,7 +23,7 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Footer, ProgressBar, Static, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
-from changeover.core.results import INSTANT, UPDATED, Results
+from changeover.core.results import Results
 from changeover.core.settings import Settings
 from changeover.core.types import EvalSet, FitCancelled, FitRecord
 from changeover.core.workspace import Workspace
@@ -36,6 +36,7 @@ from changeover.tui.screens.results_layout import (
     metric_rows,
     overall_rows,
 )
+from changeover.tui.screens.results_status import StatusLine
 from changeover.tui.screens.results_tables import (
     candidate_lines,
     cell_details,
@@ -89,7 +90,7 @@ class ResultsScreen(ResultsView):
     # grow past 6 lines where the table needs less (redraw).
     DEFAULT_CSS = """
     ResultsScreen { layout: vertical; }
-    ResultsScreen #results-title, ResultsScreen #results-status { height: auto; max-height: 2; }
+    ResultsScreen #results-title { height: auto; max-height: 2; }
     ResultsScreen #results-progress { height: 1; }
     ResultsScreen #results-progress-bar { width: auto; margin-right: 1; }
     ResultsScreen #results-tabs { height: 1fr; }
@@ -133,7 +134,7 @@ class ResultsScreen(ResultsView):
         title = Text("Results · ", style="bold")
         title.append_text(one_line(self.eval_set.name, 60))
         yield Static(title, id="results-title")
-        yield Static("", id="results-status")
+        yield StatusLine(id="results-status")
         with Horizontal(id="results-progress"):
             yield ProgressBar(total=1.0, show_eta=False, id="results-progress-bar")
             yield Static("", id="results-progress-message")
@@ -261,8 +262,26 @@ class ResultsScreen(ResultsView):
             self.redraw()
 
     def _draw_status(self) -> None:
-        status = status_text(self.data, self.status, self.reading)
-        self.query_one("#results-status", Static).update(status)
+        self.query_one(StatusLine).show(self.data, self.status)
+
+    def set_activity(self, key: str, text: str | None) -> None:
+        """Show on the status line that something is under way (`text`), or no longer (None):
+        reading the results, preparing the model..."""
+        self.query_one(StatusLine).working(key, text)
+
+    def watch_reading(self, reading: bool) -> None:
+        if not self.query(StatusLine):  # not composed yet
+            return
+        if not reading:
+            self.set_activity("load", None)
+        elif self.data is None:  # the first read: the screen is empty until it is in
+            self.set_activity("load", "loading the results...")
+        else:  # a reread (after a label, a fit): say so only if it takes a while
+            self.set_timer(0.5, self._still_reading)
+
+    def _still_reading(self) -> None:
+        if self.reading:
+            self.set_activity("load", "reloading the results...")
 
     # ---- the fit ---------------------------------------------------------------------------
 
@@ -419,33 +438,3 @@ class ResultsScreen(ResultsView):
 
     def verdict_plain(self, verdict: str | None) -> str:
         return verdict_label(verdict, self.ascii)
-
-
-def status_text(data: Results | None, status: str, loading: bool) -> Text:
-    """Where the numbers come from, whether the fit is stale or failed, and what to press."""
-    text = Text()
-    if data is None:
-        text.append(status or ("loading..." if loading else "no results"), style="bold")
-        return text
-    fit = data.fit
-    if data.source == INSTANT:
-        what = "instant posterior (unpooled, conjugate)"
-        text.append(what + (" · i: the fit" if fit else " · no full fit yet: f fits"), style="bold")
-    elif fit is not None:
-        text.append(f"fit #{fit.id} of {fit.created_at[:16].replace('T', ' ')}")
-        if fit.settings.is_quick:
-            text.append(" (quick: a first look)")
-    if data.stale and fit is not None:
-        text.append(" · ")
-        since = f"{data.labels_since} label(s) since" if data.labels_since else "counts changed"
-        if data.source == UPDATED:
-            text.append(f"stale: {since}, shown updated by them", style="bold")
-            text.append(" · f refits")
-        elif data.source != INSTANT:
-            text.append(f"stale: {since}; too far to update: f refits", style="bold reverse")
-    if data.failed:
-        text.append(" · ")
-        text.append("fit diagnostics failed (see calibration)", style="bold reverse")
-    if status:
-        text.append(" · " + status)
-    return text

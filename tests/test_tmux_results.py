@@ -133,3 +133,51 @@ def test_every_verdict_on_every_tab_at_80x24(tmp_path, candidates):
         term.wait_for(lambda s: not term.alternate_on(), timeout=20)
     finally:
         term.close()
+
+
+def test_the_first_results_show_a_loading_line_at_once(tmp_path):
+    """Without a fit the first results take seconds (the instant posterior, and the statistics
+    libraries loading for the first time in the process); the screen says so from its first
+    frame instead of standing blank."""
+    workspace = tmp_path / "w.changeover"
+    build(workspace, 4)
+    term = Tmux(tmp_path, width=80, height=24)
+    try:
+        term.run(f"cd {ROOT} && {sys.executable} -m changeover.tui.cli open {workspace}")
+        term.wait_for("enter browse", timeout=60)
+        term.keys("v")
+        frames = []
+        while not frames or " region " not in frames[-1]:
+            frames.append(term.screen())
+            assert len(frames) < 3000, "the results never came"
+        before = [f for f in frames if f.startswith("Results · kestrel") and " region " not in f]
+        assert before, "no frame between the screen and its results"
+        for frame in before:
+            assert frame.splitlines()[1].startswith("loading the results..."), frame
+        assert "loading" not in frames[-1]
+    finally:
+        term.close()
+
+
+def test_a_stale_fit_says_f_refits_on_the_first_line_at_80_columns_in_ascii(tmp_path):
+    """A label after the fit: the status line's first line at 80 columns, in ASCII mode, keeps
+    the fit, its staleness and the key that refits (it wrapped 'refits' onto a second line)."""
+    from helpers import canned_fitter
+
+    workspace = tmp_path / "w.changeover"
+    es = build(workspace, 4)
+    with Workspace.open(workspace, fitter=canned_fitter()) as ws:
+        fit = ws.fit(es)
+        response = next(r for r in ws.browse_page(es.id, limit=500) if r.n_ratings == 0)
+        ws.store.add_rating(response.response_id, "correct", "cy", 1)
+    term = Tmux(tmp_path, width=80, height=24, env={"CHANGEOVER_ASCII": "1"})
+    try:
+        term.run(f"cd {ROOT} && {sys.executable} -m changeover.tui.cli open {workspace}")
+        term.wait_for("enter browse", timeout=60)
+        term.keys("v")
+        screen = term.wait_for("stale", timeout=60)
+        status = screen.splitlines()[1]
+        assert status.startswith(f"fit #{fit.id}, ") and "." in status  # ASCII separators
+        assert "stale: 1 label since, updated by it . f refits" in status, status
+    finally:
+        term.close()
