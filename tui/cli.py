@@ -206,8 +206,14 @@ def _add_app_options(p: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    code = 0
     try:
-        return _dispatch(args, parser)
+        code = _dispatch(args, parser)
+        sys.stdout.flush()  # a reader gone away shows here, not in the interpreter's last flush
+        return code
+    except BrokenPipeError:  # `changeover info WS | head -1`: the reader has had enough
+        _silence_stdout()
+        return code  # what the command said (fit: 3 for a failed fit), else 0
     except UsageError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -217,6 +223,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("changeover: interrupted", file=sys.stderr)
         return 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush of what is still buffered
+    does not fail again (and print a traceback) after the reader has gone."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is an OSError
+        pass
 
 
 def _import_into(path: Path, load) -> int:
