@@ -16,7 +16,6 @@ regions; delta = candidate - incumbent, draw by draw.
 
 from __future__ import annotations
 
-import math
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -30,6 +29,7 @@ from changeover.core.cell_checks import widen_unlabelled
 from changeover.core.counts import Counts
 from changeover.core.decide import CandidateDecision, Decision, decide, decide_all, specs_of
 from changeover.core.posterior import Interval, Posterior, interval
+from changeover.core.shown import probability_text as probability_text
 from changeover.core.types import ChangeoverError, Diagnostics, EvalSet, FitRecord
 
 if TYPE_CHECKING:
@@ -137,20 +137,6 @@ class Results:
     def failed(self) -> bool:
         """The fit behind these results failed its diagnostics."""
         return self.diagnostics is not None and not self.diagnostics.ok
-
-
-def probability_text(p: float | None, threshold: float) -> str:
-    """A probability with two decimals, or as many more (up to four) as it takes for the shown
-    number to sit on the same side of the threshold as the verdict: never `0.95` beside
-    "undecided" at threshold 0.95 (shown `0.9495` then)."""
-    if p is None or not np.isfinite(p):
-        return "-"
-    above = p >= threshold - 1e-9
-    for digits in (2, 3, 4):
-        shown = round(p, digits)
-        if (shown >= threshold - 1e-12) == above:
-            return f"{p:.{digits}f}"
-    return f"{math.floor(p * 1e4) / 1e4:.4f}"  # just below: cut, do not round up to it
 
 
 # ---- building -----------------------------------------------------------------------------
@@ -364,7 +350,7 @@ def _flags(
         )
     d = results.diagnostics
     if d is not None and not d.ok:
-        parts = d.reasons or (f"max R-hat {d.max_rhat:.3f}", f"{d.divergences} divergences")
+        parts = d.failures() or (f"max R-hat {d.max_rhat:.3f}", f"{d.divergences} divergences")
         quick = fit is not None and fit.settings.is_quick
         flags.append(
             Flag(

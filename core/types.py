@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from changeover.core.settings import Settings
+from changeover.core.shown import beside
 
 Direction = Literal["higher", "lower", "match"]
 Unmapped = Literal["error", "missing"]
@@ -169,6 +170,9 @@ class BrowseRow:
     n_ratings: int
 
 
+RHAT_MAX, ESS_MIN = 1.01, 400  # what a fit must meet (core/model.py judges by the same)
+
+
 @dataclass(frozen=True)
 class Diagnostics:
     """Sampler diagnostics of a fit, overall and per metric (R-hat, bulk and tail ESS,
@@ -232,6 +236,24 @@ class Diagnostics:
     def for_metric(self, name: str) -> Diagnostics:
         """This metric's diagnostics, or the overall ones when none were kept per metric."""
         return self.per_metric.get(name, self)
+
+    def failures(self) -> tuple[str, ...]:
+        """Why the fit failed, metric by metric, with the digits that decide ("correct: R-hat
+        1.0104 > 1.01", never "1.010 > 1.01"); the kept reasons when no metric's numbers were
+        kept. Every face shows these."""
+        if not self.per_metric:
+            return self.reasons
+        out = []
+        for name, d in self.per_metric.items():
+            if not d.max_rhat <= RHAT_MAX:
+                out.append(f"{name}: R-hat {beside(d.max_rhat, RHAT_MAX, '>', 3, 6)} > {RHAT_MAX}")
+            ess = min(d.min_ess_bulk, d.min_ess_tail)
+            if not ess >= ESS_MIN:
+                out.append(f"{name}: ESS {beside(ess, ESS_MIN, '<', 0, 2)} < {ESS_MIN}")
+            if d.divergences:
+                n = d.divergences
+                out.append(f"{name}: {n} divergent transition{'s' * (n != 1)}")
+        return tuple(out) or self.reasons
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,10 @@ def _needed_gist(forecasts: list) -> str:
     settle = [f for f in forecasts if not f.capped]
     if not settle:
         return f"{len(forecasts)} cell(s) open, none settled by {forecasts[0].max_labels} labels"
-    return f"{len(forecasts)} cell(s) open; the nearest settles with about {min(f.total for f in settle)} labels"
+    n = min(f.total for f in settle)
+    return (
+        f"{len(forecasts)} cell(s) open; the nearest settles with about {n} label{'s' * (n != 1)}"
+    )
 
 
 def details_text(data: Results, threshold: float, ascii: bool) -> Text:
