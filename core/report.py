@@ -56,7 +56,6 @@ run as formulas are neutralised.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -68,7 +67,6 @@ from changeover.core.baselines import METHODS
 from changeover.core.decide import labels_to_minimum
 from changeover.core.posterior import LEVEL, LOWER_Q, UPPER_Q, Interval
 from changeover.core.results import INSTANT, Results
-from changeover.core.text import neutralise
 
 SCHEMA = "changeover.report/1"
 FORMATS = ("text", "markdown", "json", "csv")
@@ -163,12 +161,12 @@ def render(results: Results, fmt: str = "text") -> str:
         return report_text.text(results) if fmt == "text" else report_text.markdown(results)
     if fmt == "json":
         return json.dumps(to_json(results), indent=2, ensure_ascii=True, allow_nan=False) + "\n"
-    if fmt == "csv":
+    if fmt == "csv":  # the export's writer: one convention for both (true/false, no formulas)
+        from changeover.core.export import result_columns, write_csv
+
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
-        w.writeheader()
-        for row in report_rows(results):
-            w.writerow({k: "" if v is None else neutralise(v) for k, v in row.items()})
+        columns = {c: kind for c, kind in result_columns().items() if c in CSV_COLUMNS}
+        write_csv(report_rows(results), columns, buf)
         return buf.getvalue()
     raise ValueError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
 
