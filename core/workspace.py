@@ -276,6 +276,13 @@ class Workspace:
         """Fit the calibration model and keep the fit (see core/fitting.py for the seed rule:
         `seed` is used as given; without it a refit after a failed fit moves to the next seed).
         Raises `FitCancelled` when `cancel` is set, and stores nothing then."""
+        unknown = sorted(set(exclude_raters) - set(self.store.raters(es.id)))
+        if unknown:
+            raters = ", ".join(self.store.raters(es.id)) or "none: nobody has labelled it yet"
+            raise UsageError(
+                f"changeover fit: --exclude-rater {', '.join(unknown)}: no such rater in eval set "
+                f"{es.name!r} (its raters: {raters})"
+            )
         settings = settings or Settings()
         if seed is not None:
             settings = Settings.from_dict({**settings.to_dict(), "seed": seed})

@@ -461,3 +461,21 @@ def test_a_failed_fit_prints_the_digits_that_decide(ws_file, capsys, monkeypatch
     assert main(["report", str(ws_file)]) == 0
     text = capsys.readouterr()
     assert "R-hat 1.0104 > 1.01" in text.err and "1.0104" in text.out
+
+
+def test_bad_options_are_usage_errors(ws_file, capsys):
+    """`report --min-labels -3` and `fit --exclude-rater nobody` ran as if nothing were wrong
+    (exit 0, "left out raters: nobody"): exit 2, the reason, the raters there are, no fit."""
+    assert main(["fit", str(ws_file)]) == 0
+    with pytest.raises(SystemExit) as exc:
+        main(["report", str(ws_file), "--min-labels", "-3"])
+    assert exc.value.code == 2 and "--min-labels: -3 is below 0" in capsys.readouterr().err
+    with Store.open(ws_file, read_only=True) as store:
+        raters = sorted({r.rater for r in store.ratings(1)})
+    capsys.readouterr()
+    assert main(["fit", str(ws_file), "--exclude-rater", "nobody"]) == 2
+    err = capsys.readouterr().err
+    assert "--exclude-rater nobody: no such rater" in err and ", ".join(raters) in err
+    with Store.open(ws_file, read_only=True) as store:
+        assert len(store.fits(1)) == 1  # nothing fitted
+    assert main(["fit", str(ws_file), "--exclude-rater", raters[0]]) == 0

@@ -56,6 +56,16 @@ def _step_target(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is below 0 (a number of labels)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="changeover",
@@ -160,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--min-labels",
-        type=int,
+        type=_count,
         default=None,
         metavar="N",
         help="human labels per metric a candidate needs to be ready (default: the fit's, 30)",

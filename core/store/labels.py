@@ -105,6 +105,15 @@ class Labels(base.StoreBase):
             )
         ]
 
+    def raters(self, eval_set_id: int) -> list[str]:
+        """Everyone who has labelled a response of the eval set (undone labels included)."""
+        rows = self._rows(
+            "SELECT DISTINCT a.rater FROM ratings a JOIN responses r ON r.id = a.response_id "
+            "JOIN items i ON i.id = r.item_id WHERE i.eval_set_id = ? ORDER BY a.rater",
+            (eval_set_id,),
+        )
+        return [r["rater"] for r in rows]
+
     # ---- overlap (core/overlap.py) ----------------------------------------------------
 
     def rater_overlap_counts(self, eval_set_id: int) -> tuple[int, int]:
