@@ -297,6 +297,18 @@ class Workspace:
             cancel=cancel,
         )
 
+    def current_fit(self, es: EvalSet, settings: Settings | None = None) -> FitRecord | None:
+        """The latest fit when fitting `settings` now (no rater left out) would only repeat it:
+        the same counts, the same settings but the seed, and it passed its diagnostics (after
+        a failed fit the seed rule moves on by itself). None when a fit would be new."""
+        fit = self.latest_fit(es)
+        want = (settings or Settings()).to_dict()
+        if fit is None or fit.exclude_raters or not fit.diagnostics.ok:
+            return None
+        if {**fit.settings.to_dict(), "seed": 0} != {**want, "seed": 0}:
+            return None
+        return fit if data_hash(counts_for(self.store, es)) == fit.data_hash else None
+
     def results(
         self,
         es: EvalSet,

@@ -454,3 +454,35 @@ def test_a_cells_details_say_how_many_responses_tied_between_raters():
     model = row.cells[1].model
     text = cell_details(data, table.name, row.region, model, data.threshold).plain
     assert "(and 2 whose raters tied: unlabelled until a rating breaks it)" in text
+
+
+@run_async
+async def test_f_on_a_current_fit_says_so_and_offers_another_seed():
+    """f with no labels since the last (passing) fit refitted the same counts with the same
+    seed (35 s for the same draws): it says the fit is current; f again refits, next seed."""
+    store, es = build_workspace()
+    calls: list = []
+    ws = Workspace(store, canned_fitter(calls))
+    app = host(ws, es)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        await pilot.press("f")
+        await settle(pilot)
+        first = store.fits(es.id)[0]
+        assert len(calls) == 1 and "fit #1 finished" in status_text(screen)
+        await pilot.press("f")
+        await settle(pilot)
+        assert len(calls) == 1 and len(store.fits(es.id)) == 1  # nothing fitted
+        seed = first.settings.seed + 1
+        assert f"fit #1 is current (no labels since): f again refits with seed {seed}" in (
+            status_text(screen)
+        )
+        await pilot.press("f")
+        await settle(pilot)
+        assert len(calls) == 2 and store.fits(es.id)[0].settings.seed == seed
+        unlabelled = next(r for r in store.browse(es.id) if r.n_ratings == 0)
+        store.add_rating(unlabelled.response_id, "correct", "cy", 1)  # new labels: f fits
+        await pilot.press("r", "f")
+        await settle(pilot)
+        assert len(calls) == 3

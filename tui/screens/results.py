@@ -78,6 +78,13 @@ class ResultsScreen(ResultsView):
             super().__init__()
             self.fit = fit
 
+    class FitCurrent(Message):
+        """The latest fit has these labels and settings: fitting again would repeat it."""
+
+        def __init__(self, fit: FitRecord) -> None:
+            super().__init__()
+            self.fit = fit
+
     class FitStopped(Message):
         """The fit was cancelled; nothing was saved."""
 
@@ -126,6 +133,7 @@ class ResultsScreen(ResultsView):
         self._worker: Worker | None = None
         self.progress_message = ""
         self.layouts: dict[str, Layout] = {}  # per tab pane id
+        self.refit_seed: int | None = None  # f was told the fit is current: f again uses this
         self._drawn_at = Size(0, 0)  # the screen's size at the last redraw
 
     # ---- layout ----------------------------------------------------------------------------
@@ -176,6 +184,7 @@ class ResultsScreen(ResultsView):
 
     def show(self, data: Results | None, error: str) -> None:
         self.data = data
+        self.refit_seed = None  # the labels may have changed: ask again
         if error:
             self.status = error
         self.redraw()
@@ -295,9 +304,9 @@ class ResultsScreen(ResultsView):
         self.fitting = True
         self.status = "fitting..."
         self._draw_status()
-        cancel = self._cancel
+        cancel, seed, self.refit_seed = self._cancel, self.refit_seed, None
         self._worker = self.run_worker(
-            lambda: self._fit_in_thread(cancel),
+            lambda: self._fit_in_thread(cancel, seed),
             name="fit",
             group="fit",
             thread=True,
@@ -305,7 +314,9 @@ class ResultsScreen(ResultsView):
             exit_on_error=False,
         )
 
-    def _fit_in_thread(self, cancel: threading.Event) -> None:
+    def _fit_in_thread(self, cancel: threading.Event, seed: int | None) -> None:
+        """Fit with `seed` (None: the settings' seed rule); without one, only when the latest
+        fit would not simply be repeated (FitCurrent says so instead)."""
         last = [0.0]
 
         def on_progress(fraction: float, message: str = "") -> None:
@@ -315,8 +326,16 @@ class ResultsScreen(ResultsView):
                 self.post_message(self.FitProgressed(float(fraction), str(message)))
 
         try:
+            current = (
+                None
+                if seed is not None
+                else self.workspace.current_fit(self.eval_set, self.settings)
+            )
+            if current is not None:
+                self.post_message(self.FitCurrent(current))
+                return
             fit = self.workspace.fit(
-                self.eval_set, self.settings, on_progress=on_progress, cancel=cancel
+                self.eval_set, self.settings, seed=seed, on_progress=on_progress, cancel=cancel
             )
         except FitCancelled:
             self.post_message(self.FitStopped())
@@ -350,6 +369,16 @@ class ResultsScreen(ResultsView):
         self.status = f"fit #{fit_id} finished" if fit_id is not None else "fit finished"
         self.instant = False
         self.reload()
+
+    @on(FitCurrent)
+    def _on_current(self, event: FitCurrent) -> None:
+        self.fitting = False
+        self.refit_seed = event.fit.settings.seed + 1
+        self.status = (
+            f"fit #{event.fit.id} is current (no labels since): f again refits with seed "
+            f"{self.refit_seed}"
+        )
+        self._draw_status()
 
     @on(FitStopped)
     def _on_stopped(self, event: FitStopped) -> None:
