@@ -101,6 +101,13 @@ class Workspace:
         """Open a workspace file (refusing foreign or newer files); `create` makes a new one."""
         return cls(Store.open(path, create=create, read_only=read_only), fitter)
 
+    @staticmethod
+    def is_workspace(path: str | os.PathLike) -> bool:
+        """Whether `path` is a workspace file this version opens; nothing is written to it."""
+        from changeover.core.store import is_workspace
+
+        return is_workspace(path)
+
     @classmethod
     def memory(cls, fitter: Fitter | None = None) -> Workspace:
         """A fresh in-memory workspace (tests)."""

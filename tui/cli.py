@@ -344,7 +344,8 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from changeover.tui.app import last_workspace
 
         last = last_workspace()
-        if last is None or not last.exists():
+        # the remembered file may be gone, emptied or replaced: then the demo, never a write to it
+        if last is None or not Workspace.is_workspace(last):
             from changeover.core.demo import build_demo
 
             last = demo_path()

@@ -153,6 +153,19 @@ def _check_existing(path: Path) -> None:
         )
 
 
+def is_workspace(path: str | os.PathLike) -> bool:
+    """Whether `path` is a changeover workspace this version can open (read without writing a
+    byte: an empty file, another program's database or a text file is not)."""
+    path = Path(path)
+    try:
+        if not path.is_file() or path.stat().st_size == 0:
+            return False
+        _check_existing(path)
+    except (OSError, WorkspaceError):
+        return False
+    return True
+
+
 class StoreBase:
     """The connection to a workspace file. Thread-safe: one connection guarded by a lock."""
 
