@@ -486,3 +486,32 @@ async def test_f_on_a_current_fit_says_so_and_offers_another_seed():
         await pilot.press("r", "f")
         await settle(pilot)
         assert len(calls) == 3
+
+
+@run_async
+async def test_the_fit_progress_line_fits_80_columns():
+    """The compile message was cut at 80 columns ('... (once per'): the bar is narrower."""
+    from helpers import screen_text
+
+    store, es = build_workspace()
+    go = threading.Event()
+    message = "compiling the model for correct (once per shape)"
+
+    def blocking(counts, weights, settings, on_progress=None, cancel=None, pass_levels=None):
+        on_progress(0.4, message)
+        go.wait(timeout=20)
+        raise FitCancelled("cancelled")
+
+    app = host(Workspace(store, blocking), es)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("f")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if app.screen.progress_message == message:
+                break
+        await pilot.pause()
+        line = next(x for x in screen_text(app).splitlines() if "40%" in x)
+        go.set()
+        await settle(pilot)
+    assert message in line, line

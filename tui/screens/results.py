@@ -100,6 +100,8 @@ class ResultsScreen(ResultsView):
     ResultsScreen #results-title { height: auto; max-height: 2; }
     ResultsScreen #results-progress { height: 1; }
     ResultsScreen #results-progress-bar { width: auto; margin-right: 1; }
+    ResultsScreen #results-progress-bar Bar { width: 16; }
+    ResultsScreen #results-progress-message { text-wrap: nowrap; text-overflow: ellipsis; }
     ResultsScreen #results-tabs { height: 1fr; }
     ResultsScreen #results-tabs ContentSwitcher { height: 1fr; }
     ResultsScreen #results-tabs TabPane { height: 1fr; padding: 0; }
