@@ -29,7 +29,6 @@ from changeover.core.types import EvalSet, FitCancelled, FitRecord
 from changeover.core.workspace import Workspace
 from changeover.tui.screens.help import HelpScreen
 from changeover.tui.screens.results_layout import (
-    FULL,
     Layout,
     choose_layout,
     legend,
@@ -261,7 +260,7 @@ class ResultsScreen(ResultsView):
     def _draw_legend(self) -> None:
         active = self.query_one(TabbedContent).active
         layout = self.layouts.get(active)
-        text = legend(layout.kind if layout else FULL, self.ascii)
+        text = legend(layout.kind, self.ascii) if layout else ""  # nothing yet: no legend
         self.query_one("#results-legend", Static).update(Text(text, style="dim"))
 
     @on(TabbedContent.TabActivated)
