@@ -30,7 +30,6 @@ never terminal commands; to a file or pipe the text goes out as it is.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -44,7 +43,7 @@ from typing import IO, Any
 from changeover.core.counts import consensus
 from changeover.core.results import Results
 from changeover.core.store import Store
-from changeover.core.text import DANGEROUS, inert, neutralise
+from changeover.core.text import DANGEROUS, write_csv
 from changeover.core.types import ChangeoverError, EvalSet
 
 WHATS = ("ratings", "responses", "results")
@@ -186,13 +185,9 @@ def response_rows(store, es: EvalSet, page: int = 2000) -> Iterator[dict]:
 
 def result_columns() -> dict[str, str]:
     """Columns of the results table: the report's CSV columns plus when the fit was made."""
-    from changeover.core.report import CSV_COLUMNS
+    from changeover.core.report import CSV_KINDS
 
-    text = {"eval_set", "metric", "quantity", "region", "model", "verdict", "reason", "source"}
-    kinds = {c: "str" if c in text else "float" for c in CSV_COLUMNS}
-    kinds.update({"fit_id": "int", "labels": "int", "ties": "int", "incumbent": "bool"})
-    kinds["fit_created_at"] = "str"
-    return kinds
+    return {**CSV_KINDS, "fit_created_at": "str"}
 
 
 def result_rows(results: Results) -> Iterator[dict]:
@@ -206,29 +201,6 @@ def result_rows(results: Results) -> Iterator[dict]:
 
 
 # ---- writers ----------------------------------------------------------------------------------
-
-
-def _csv_cell(value: Any, kind: str, tty: bool) -> Any:
-    if value is None:
-        return ""
-    if kind == "bool":
-        return "true" if value else "false"
-    if kind == "str":
-        text = str(neutralise(str(value)))
-        return inert(text, ascii=True) if tty else text
-    return value
-
-
-def write_csv(
-    rows: Iterable[dict], columns: dict[str, str], out: IO[str], tty: bool = False
-) -> int:
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(list(columns))
-    n = 0
-    for row in rows:
-        writer.writerow([_csv_cell(row.get(c), k, tty) for c, k in columns.items()])
-        n += 1
-    return n
 
 
 def write_jsonl(

@@ -67,6 +67,7 @@ from changeover.core.baselines import METHODS
 from changeover.core.decide import labels_to_minimum
 from changeover.core.posterior import LEVEL, LOWER_Q, UPPER_Q, Interval
 from changeover.core.results import INSTANT, Results
+from changeover.core.text import write_csv
 
 SCHEMA = "changeover.report/1"
 FORMATS = ("text", "markdown", "json", "csv")
@@ -89,6 +90,11 @@ CSV_COLUMNS = (
     *(f"{_csv_method(m)}{s}" for m in METHODS if m not in _FIRST_METHODS for s in _INTERVAL),
     "ties",
 )  # fmt: skip
+_TEXT_COLUMNS = {"eval_set", "metric", "quantity", "region", "model", "verdict", "reason", "source"}
+_INT_COLUMNS = {"fit_id", "labels", "ties"}
+CSV_KINDS = {  # each column's type: the CSV's cells, the results export's Parquet schema
+    c: "str" if c in _TEXT_COLUMNS else "int" if c in _INT_COLUMNS else "float" for c in CSV_COLUMNS
+} | {"incumbent": "bool"}
 
 
 def _iv(prefix: str, iv: Interval | None) -> dict[str, float | None]:
@@ -161,12 +167,9 @@ def render(results: Results, fmt: str = "text") -> str:
         return report_text.text(results) if fmt == "text" else report_text.markdown(results)
     if fmt == "json":
         return json.dumps(to_json(results), indent=2, ensure_ascii=True, allow_nan=False) + "\n"
-    if fmt == "csv":  # the export's writer: one convention for both (true/false, no formulas)
-        from changeover.core.export import result_columns, write_csv
-
+    if fmt == "csv":  # the results export's writer: one convention (true/false, no formulas)
         buf = io.StringIO()
-        columns = {c: kind for c, kind in result_columns().items() if c in CSV_COLUMNS}
-        write_csv(report_rows(results), columns, buf)
+        write_csv(report_rows(results), CSV_KINDS, buf)
         return buf.getvalue()
     raise ValueError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
 

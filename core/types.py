@@ -237,6 +237,15 @@ class Diagnostics:
         """This metric's diagnostics, or the overall ones when none were kept per metric."""
         return self.per_metric.get(name, self)
 
+    def numbers(self) -> str:
+        """'max R-hat 1.0104, min ESS bulk 399.6, tail 700, 0 divergences': the digits that
+        decide against the limits."""
+        bulk, tail = (beside(x, ESS_MIN, "<", 0, 2) for x in (self.min_ess_bulk, self.min_ess_tail))
+        return (
+            f"max R-hat {beside(self.max_rhat, RHAT_MAX, '>', 3, 6)}, min ESS bulk {bulk}, "
+            f"tail {tail}, {self.divergences} divergences"
+        )
+
     def failures(self) -> tuple[str, ...]:
         """Why the fit failed, metric by metric, with the digits that decide ("correct: R-hat
         1.0104 > 1.01", never "1.010 > 1.01"); the kept reasons when no metric's numbers were

@@ -16,9 +16,8 @@ from dataclasses import replace
 
 from changeover.core.results import Results, failure_kind, probability_text, refit_hint
 from changeover.core.settings import Settings
-from changeover.core.shown import beside
 from changeover.core.text import inert
-from changeover.core.types import ESS_MIN, RHAT_MAX, EvalSet, FitRecord
+from changeover.core.types import EvalSet, FitRecord
 from changeover.core.workspace import Workspace
 
 # The fitter fits use (None: the calibration model). Tests swap in a canned one.
@@ -115,11 +114,7 @@ def fit_summary_text(fit: FitRecord, results: Results, es: EvalSet, workspace: s
     if fit.exclude_raters:
         lines.append("  left out raters: " + ", ".join(fit.exclude_raters))
     status = "ok" if d.ok else "FAILED (do not trust the verdicts)"
-    lines.append(
-        f"diagnostics {status}: max R-hat {beside(d.max_rhat, RHAT_MAX, '>', 3, 6)}, "
-        f"min ESS bulk {beside(d.min_ess_bulk, ESS_MIN, '<', 0, 2)}, "
-        f"tail {beside(d.min_ess_tail, ESS_MIN, '<', 0, 2)}, {d.divergences} divergences"
-    )
+    lines.append(f"diagnostics {status}: {d.numbers()}")
     lines += [f"  {r}" for r in d.failures()[:5]]
     if not d.ok:
         lines.append(f"  {refit_hint(d, st.is_quick)}")
