@@ -515,3 +515,28 @@ async def test_the_fit_progress_line_fits_80_columns():
         go.set()
         await settle(pilot)
     assert message in line, line
+
+
+def test_a_full_cell_is_as_wide_as_its_verdict_line():
+    """'+0.008 0.9496 ? undecided' (25 cells) lost its word in a 23-cell column on "all
+    metrics": the columns take their widest line."""
+    from changeover.core.decide import Decision
+    from changeover.core.posterior import Interval
+    from changeover.core.results import Cell
+    from changeover.tui.screens.results_layout import FULL, GridRow, choose_layout
+    from changeover.tui.widgets.intervals import summary_cell
+
+    iv = Interval(0.5, 0.4, 0.6)
+    inc = Cell("a", 10, iv)
+    cand = Cell(
+        "b",
+        10,
+        iv,
+        delta=Interval(0.008, -0.1, 0.1),
+        decision=Decision("undecided", 0.9496, "P = 0.9496"),
+    )
+    rows = [GridRow("correct", "correct", (inc, cand), ".3f", 2)]
+    layout = choose_layout(rows, ("a", "b"), 200, 40, 0.95, False)
+    assert layout.kind == FULL
+    line = summary_cell(cand, 0.95).plain.splitlines()[1]
+    assert line == "+0.008 0.9496 ? undecided" and layout.widths[1] >= len(line)
