@@ -15,6 +15,7 @@ class EvalSetStats(NamedTuple):
     judgments_missing: int
     ratings: int
     labelled_responses: int
+    open_ratings: int = 0  # of `ratings`: open ones (core.types.label_selection), not fitted
 
 
 class ItemKey(NamedTuple):
@@ -41,6 +42,7 @@ class RatingKey(NamedTuple):
     rater: str
     value: int | None
     active: bool
+    open: bool  # chosen by a person (core.types.label_selection), not drawn at random
 
 
 class JudgeLevelCount(NamedTuple):
