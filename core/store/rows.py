@@ -150,7 +150,8 @@ class EvalSetSource(NamedTuple):
 
 class ChosenVote(NamedTuple):
     """Active labels of one response, metric and level that were not given blind in the app:
-    kind "open" (browse triage: the rater chose the response) or "import"."""
+    kind "open" (the rater chose the response: browse triage, or imported with --open) or
+    "import" (imported as random)."""
 
     response_id: int
     metric: str
