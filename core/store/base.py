@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from changeover.core.store import fts
-from changeover.core.types import ChangeoverError, WorkspaceError
+from changeover.core.types import IMPORT, ChangeoverError, WorkspaceError
 
 APP_ID = "changeover"
 SCHEMA_VERSION = 3
@@ -109,6 +109,11 @@ MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
     CREATE INDEX judged_counts_set ON judged_counts (eval_set_id, metric);
     """,
 }
+
+
+def open_label(alias: str) -> str:
+    """SQL: the rating `alias` is open, chosen by a person (core.types.label_selection)."""
+    return f"(NOT {alias}.blind AND {alias}.source <> '{IMPORT}')"
 
 
 def now() -> str:
