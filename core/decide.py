@@ -38,6 +38,7 @@ import numpy as np
 
 from changeover.core import cell_checks
 from changeover.core.cell_checks import MIN_CELL_LABELS, LabelRequest
+from changeover.core.shown import probability_text
 
 READY, NOT_READY, UNDECIDED = "ready", "not ready", "undecided"
 _EPS = 1e-9  # probabilities are means of booleans; compare with a hair of slack at the threshold
@@ -70,7 +71,7 @@ class Forecast:
         if self.capped:
             return f"{self.metric}/{self.region}: more than {self.max_labels} labels"
         return (
-            f"{self.metric}/{self.region}: about {self.total} labels "
+            f"{self.metric}/{self.region}: about {self.total} label{'s' * (self.total != 1)} "
             f"({self.candidate_labels} candidate, {self.incumbent_labels} incumbent)"
         )
 
@@ -143,13 +144,14 @@ def decide(delta_draws, direction: str, margin: float, threshold: float = 0.95) 
     p_ok, p_bad = float(ok.mean()), float(bad.mean())
     g = float(threshold)
     if p_ok >= g - _EPS:
-        return Decision(READY, p_ok, f"P({ok_text}) = {p_ok:.2f} >= {g:.2f}")
+        return Decision(READY, p_ok, f"P({ok_text}) = {probability_text(p_ok, g)} >= {g:g}")
     if p_bad >= g - _EPS:
-        return Decision(NOT_READY, p_ok, f"P({bad_text}) = {p_bad:.2f} >= {g:.2f}")
+        return Decision(NOT_READY, p_ok, f"P({bad_text}) = {probability_text(p_bad, g)} >= {g:g}")
     return Decision(
         UNDECIDED,
         p_ok,
-        f"P({ok_text}) = {p_ok:.2f}, P({bad_text}) = {p_bad:.2f}, neither >= {g:.2f}",
+        f"P({ok_text}) = {probability_text(p_ok, g)}, P({bad_text}) = "
+        f"{probability_text(p_bad, g)}, neither >= {g:g}",
     )
 
 
@@ -270,7 +272,8 @@ def _checked(
     elif short:
         blocked = short
     elif dec.verdict == READY and own_dec is not None and own_dec.verdict != READY:
-        blocked = f"its own labels give P = {own_dec.probability:.2f} < {g:.2f} (instant posterior)"
+        own = probability_text(own_dec.probability, g)
+        blocked = f"its own labels give P = {own} < {g:g} (instant posterior)"
     if blocked:
         dec = Decision(UNDECIDED, dec.probability, f"{dec.reason}; but {blocked}")
     return dec, blocked

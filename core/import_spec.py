@@ -230,11 +230,15 @@ def _metric_from_dict(m: dict, where: str, bad, text_of) -> Metric | None:
             fail("keys", f"{len(raw)} keys for {len(levels)} levels")
         elif len(set(raw)) != len(raw):
             fail("keys", "keys must differ")
-        elif RESERVED_KEYS & set(raw):
+        elif taken := sorted(RESERVED_KEYS & set(raw)):
+            are = (
+                "is the rate screen's own key"
+                if len(taken) == 1
+                else "are the rate screen's own keys"
+            )
             fail(
                 "keys",
-                f"{', '.join(sorted(RESERVED_KEYS & set(raw)))} are the rate screen's own "
-                "keys (u undo, s skip, e full question, q quit, ? help)",
+                f"{', '.join(taken)} {are} (u undo, s skip, e full question, q quit, ? help)",
             )
         else:
             keys = tuple(raw)

@@ -46,7 +46,7 @@ from changeover.core.instant import posterior_of
 from changeover.core.model_parts import ordered_logistic, zero_sum
 from changeover.core.posterior import Posterior
 from changeover.core.settings import Settings
-from changeover.core.types import FitCancelled
+from changeover.core.types import ESS_MIN, RHAT_MAX, FitCancelled
 
 __all__ = ["FitCancelled", "FitResult", "Settings", "fit_counts"]
 
@@ -336,10 +336,10 @@ def diagnose(p: np.ndarray, confusion: np.ndarray, divergences: int) -> dict:
 
 def _judge_diagnostics(d: dict) -> dict:
     reasons = []
-    if not d["max_rhat"] <= 1.01:
-        reasons.append(f"R-hat {d['max_rhat']:.3f} > 1.01")
-    if not min(d["min_ess_bulk"], d["min_ess_tail"]) >= 400:
-        reasons.append(f"ESS {min(d['min_ess_bulk'], d['min_ess_tail']):.0f} < 400")
+    if not d["max_rhat"] <= RHAT_MAX:
+        reasons.append(f"R-hat {d['max_rhat']:.3f} > {RHAT_MAX}")
+    if not min(d["min_ess_bulk"], d["min_ess_tail"]) >= ESS_MIN:
+        reasons.append(f"ESS {min(d['min_ess_bulk'], d['min_ess_tail']):.0f} < {ESS_MIN}")
     if d["divergences"]:
         reasons.append(f"{d['divergences']} divergent transitions")
     return {**d, "ok": not reasons, "reasons": reasons}

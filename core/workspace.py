@@ -102,6 +102,13 @@ class Workspace:
         """Open a workspace file (refusing foreign or newer files); `create` makes a new one."""
         return cls(Store.open(path, create=create, read_only=read_only), fitter)
 
+    @staticmethod
+    def is_workspace(path: str | os.PathLike) -> bool:
+        """Whether `path` is a workspace file this version opens; nothing is written to it."""
+        from changeover.core.store import is_workspace
+
+        return is_workspace(path)
+
     @classmethod
     def memory(cls, fitter: Fitter | None = None) -> Workspace:
         """A fresh in-memory workspace (tests)."""
@@ -277,6 +284,13 @@ class Workspace:
         """Fit the calibration model and keep the fit (see core/fitting.py for the seed rule:
         `seed` is used as given; without it a refit after a failed fit moves to the next seed).
         Raises `FitCancelled` when `cancel` is set, and stores nothing then."""
+        unknown = sorted(set(exclude_raters) - set(self.store.raters(es.id)))
+        if unknown:
+            raters = ", ".join(self.store.raters(es.id)) or "none: nobody has labelled it yet"
+            raise UsageError(
+                f"changeover fit: --exclude-rater {', '.join(unknown)}: no such rater in eval set "
+                f"{es.name!r} (its raters: {raters})"
+            )
         settings = settings or Settings()
         if seed is not None:
             settings = Settings.from_dict({**settings.to_dict(), "seed": seed})
@@ -320,6 +334,18 @@ class Workspace:
             in_memory=by["memory"],
             seconds=max((p.seconds for p in prepared.values()), default=0.0),
         )
+
+    def current_fit(self, es: EvalSet, settings: Settings | None = None) -> FitRecord | None:
+        """The latest fit when fitting `settings` now (no rater left out) would only repeat it:
+        the same counts, the same settings but the seed, and it passed its diagnostics (after
+        a failed fit the seed rule moves on by itself). None when a fit would be new."""
+        fit = self.latest_fit(es)
+        want = (settings or Settings()).to_dict()
+        if fit is None or fit.exclude_raters or not fit.diagnostics.ok:
+            return None
+        if {**fit.settings.to_dict(), "seed": 0} != {**want, "seed": 0}:
+            return None
+        return fit if data_hash(counts_for(self.store, es)) == fit.data_hash else None
 
     def results(
         self,
@@ -476,11 +502,17 @@ class Workspace:
 
         return import_counts(self.store, counts, spec, sample=sample, period=period, fmt=fmt)
 
-    def import_labels(self, path: str | Path, es: EvalSet, fmt: str | None = None):
-        """Import human labels for responses of `es` (all or nothing); an `ImportReport`."""
+    def import_labels(
+        self, path: str | Path, es: EvalSet, fmt: str | None = None, open_labels: bool = False
+    ):
+        """Import human labels for responses of `es` (all or nothing); an `ImportReport`.
+        `open_labels`: the file's labels were chosen by a person (rows with a `selection` of
+        their own keep it), stored as open and left out of the fit."""
         from changeover.core.importer import import_labels
+        from changeover.core.types import OPEN, RANDOM
 
-        return import_labels(self.store, path, eval_set=es.name, fmt=fmt)
+        selection = OPEN if open_labels else RANDOM
+        return import_labels(self.store, path, eval_set=es.name, fmt=fmt, selection=selection)
 
     def export(
         self, es: EvalSet, what: str, fmt: str, output: str | os.PathLike | IO[str] | None

@@ -196,3 +196,46 @@ def test_import_killed_midway_leaves_the_workspace_as_it_was(tmp_path, phase):
         f"\nkilled the import while {phase} ({time.monotonic() - started:.1f}s in, "
         f"{killed_with_wal:,} bytes in the WAL); workspace unchanged"
     )
+
+
+def response_shown(screen: str) -> str:
+    """The 'Response N: ...' text on the rate screen."""
+    return next(line.strip(" │|") for line in screen.splitlines() if "Response " in line)
+
+
+@needs_tmux
+def test_a_response_left_half_labelled_comes_back_first(tmp_path):
+    """A session killed after one metric of a response: the next session of that rater gives
+    that response back first, at its next metric, and `u` undoes the label given before."""
+    workspace = tmp_path / "rate.changeover"
+    es = build_rate_workspace(workspace)
+    command = f"cd {ROOT} && {sys.executable} -m changeover.tui.cli rate {workspace} --rater ann"
+    term = Tmux(tmp_path, width=100, height=30)
+    try:
+        term.run(command)
+        screen = term.wait_for(lambda s: "this session: 0 responses" in s and "Response " in s)
+        left = response_shown(screen)
+        term.keys("y")  # correct: yes; style not yet
+        term.wait_for("✓ correct: yes", timeout=20)
+        app = find_process(term.shell_pid(), "changeover.tui.cli rate")
+        os.kill(app, signal.SIGKILL)
+        assert wait_gone(app, timeout=10)
+        term.run("tput rmcup; clear; echo KILLED")  # SIGKILL left the app's screen up
+        term.wait_for("KILLED\nREADY$", timeout=20)
+        term.run(command)
+        screen = term.wait_for(lambda s: "this session: 0 responses" in s and "Response " in s)
+        assert response_shown(screen) == left
+        assert "✓ correct: yes" in screen and "▶ style" in screen
+        term.keys("u")
+        screen = term.wait_for("▶ correct", timeout=20)
+        assert "Nothing to undo" not in screen and response_shown(screen) == left
+        term.keys("n", "3")
+        term.wait_for("this session: 1 response", timeout=20)
+        term.keys("q", "q")
+        term.wait_for(lambda s: not term.alternate_on(), timeout=20)
+    finally:
+        term.close()
+    with Store.open(workspace, read_only=True) as store:
+        active = store.ratings(es.id, include_retracted=False)
+    assert sorted((r.metric, r.value) for r in active) == [("correct", 0), ("style", 2)]
+    assert len({r.response_id for r in active}) == 1

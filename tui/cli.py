@@ -56,6 +56,16 @@ def _step_target(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is below 0 (a number of labels)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="changeover",
@@ -111,9 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("import-labels", help="import human labels for responses already imported")
     p.add_argument("workspace")
-    p.add_argument("file", help="rows of item_id, model, metric, rater, value [, created_at]")
+    p.add_argument(
+        "file", help="rows of item_id, model, metric, rater, value [, created_at, selection]"
+    )
     _add_eval_set(p)
     p.add_argument("--format", choices=FORMATS, help="file format (default: from the extension)")
+    p.add_argument(
+        "--open",
+        action="store_true",
+        help="the responses were chosen by a person (a triage), not drawn at random: store the "
+        "labels as open, left out of the fit, like browse's open labels",
+    )
 
     p = sub.add_parser("info", help="eval sets, models, regions and counts of a workspace")
     p.add_argument("workspace")
@@ -160,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--min-labels",
-        type=int,
+        type=_count,
         default=None,
         metavar="N",
         help="human labels per metric a candidate needs to be ready (default: the fit's, 30)",
@@ -206,8 +224,14 @@ def _add_app_options(p: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    code = 0
     try:
-        return _dispatch(args, parser)
+        code = _dispatch(args, parser)
+        sys.stdout.flush()  # a reader gone away shows here, not in the interpreter's last flush
+        return code
+    except BrokenPipeError:  # `changeover info WS | head -1`: the reader has had enough
+        _silence_stdout()
+        return code  # what the command said (fit: 3 for a failed fit), else 0
     except UsageError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -217,6 +241,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("changeover: interrupted", file=sys.stderr)
         return 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush of what is still buffered
+    does not fail again (and print a traceback) after the reader has gone."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is an OSError
+        pass
 
 
 def _import_into(path: Path, load) -> int:
@@ -278,7 +312,7 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if cmd == "import-labels":
         with Workspace.open(args.workspace) as ws:
             es = ws.choose_eval_set(args.eval_set, "changeover import-labels")
-            report = ws.import_labels(args.file, es, fmt=args.format)
+            report = ws.import_labels(args.file, es, fmt=args.format, open_labels=args.open)
         print(report.summary())
         return 0
     if cmd == "info":
@@ -318,7 +352,8 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from changeover.tui.app import last_workspace
 
         last = last_workspace()
-        if last is None or not last.exists():
+        # the remembered file may be gone, emptied or replaced: then the demo, never a write to it
+        if last is None or not Workspace.is_workspace(last):
             from changeover.core.demo import build_demo
 
             last = demo_path()
@@ -373,10 +408,15 @@ def info_text(ws: Workspace) -> str:
         )
         if summary.source is not None:
             lines.append("  " + source_text(summary.source))
+        chosen = (
+            f" ({s.open_ratings:,} of them open: chosen by a person, left out of the fit)"
+            if s.open_ratings
+            else ""
+        )
         lines.append(
             f"  {s.items:,} items, {s.responses:,} responses, {s.judgments:,} judgments "
             f"({s.judgments_missing:,} unmappable), {s.ratings:,} ratings on "
-            f"{s.labelled_responses:,} responses"
+            f"{s.labelled_responses:,} responses{chosen}"
         )
         if summary.latest_fit is not None:
             fit = summary.latest_fit

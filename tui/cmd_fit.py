@@ -140,11 +140,8 @@ def fit_summary_text(
     if fit.exclude_raters:
         lines.append("  left out raters: " + ", ".join(fit.exclude_raters))
     status = "ok" if d.ok else "FAILED (do not trust the verdicts)"
-    lines.append(
-        f"diagnostics {status}: max R-hat {d.max_rhat:.3f}, min ESS bulk {d.min_ess_bulk:.0f}, "
-        f"tail {d.min_ess_tail:.0f}, {d.divergences} divergences"
-    )
-    lines += [f"  {r}" for r in d.reasons[:5]]
+    lines.append(f"diagnostics {status}: {d.numbers()}")
+    lines += [f"  {r}" for r in d.failures()[:5]]
     if not d.ok:
         lines.append(f"  {refit_hint(d, st.is_quick)}")
     if results.candidates:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from changeover.core.store import fts
-from changeover.core.types import ChangeoverError, WorkspaceError
+from changeover.core.types import IMPORT, ChangeoverError, WorkspaceError
 
 APP_ID = "changeover"
 SCHEMA_VERSION = 3
@@ -111,6 +111,11 @@ MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
 }
 
 
+def open_label(alias: str) -> str:
+    """SQL: the rating `alias` is open, chosen by a person (core.types.label_selection)."""
+    return f"(NOT {alias}.blind AND {alias}.source <> '{IMPORT}')"
+
+
 def now() -> str:
     """UTC timestamp with microseconds, sortable as text."""
     return datetime.now(UTC).isoformat(timespec="microseconds")
@@ -151,6 +156,19 @@ def _check_existing(path: Path) -> None:
             f"{path}: written by a newer changeover (schema {version}; this version reads up to "
             f"{SCHEMA_VERSION}). Upgrade changeover to open it."
         )
+
+
+def is_workspace(path: str | os.PathLike) -> bool:
+    """Whether `path` is a changeover workspace this version can open (read without writing a
+    byte: an empty file, another program's database or a text file is not)."""
+    path = Path(path)
+    try:
+        if not path.is_file() or path.stat().st_size == 0:
+            return False
+        _check_existing(path)
+    except (OSError, WorkspaceError):
+        return False
+    return True
 
 
 class StoreBase:
