@@ -46,7 +46,7 @@ from changeover.core.instant import posterior_of
 from changeover.core.model_parts import ordered_logistic, zero_sum
 from changeover.core.posterior import Posterior
 from changeover.core.settings import Settings
-from changeover.core.types import ESS_MIN, RHAT_MAX, FitCancelled
+from changeover.core.types import ESS_MIN, RHAT_MAX, FitCancelled, ModelsReady
 
 __all__ = ["FitCancelled", "FitResult", "Settings", "fit_counts"]
 
@@ -274,6 +274,7 @@ def prepare_models(
     settings: Settings,
     cancel: threading.Event | None = None,
     on_progress: Progress | None = None,
+    background: bool = False,
 ) -> dict[str, Any]:
     """Every metric's compiled model (nuts.prepare: from memory, the disk cache, or compiled
     in child processes, several at once), by metric; {} when the sampler compiles nothing of
@@ -281,7 +282,17 @@ def prepare_models(
     if nuts.sampler_name(settings) != "nutpie":
         return {}
     jobs = [job_for(c, settings) for c in counts.values()]
-    return dict(zip(counts, nuts.prepare(jobs, cancel, on_progress, list(counts))))
+    return dict(zip(counts, nuts.prepare(jobs, cancel, on_progress, list(counts), background)))
+
+
+def models_ready(prepared: dict[str, Any]) -> ModelsReady:
+    """How the metrics' compiled models came (prepare_models' result), for the faces."""
+    came = {
+        source: tuple(m for m, p in prepared.items() if p.source == source)
+        for source in ("compiled", "disk", "memory")
+    }
+    seconds = max((p.seconds for p in prepared.values()), default=0.0)
+    return ModelsReady(came["compiled"], came["disk"], came["memory"], seconds)
 
 
 def job_for(counts: Counts, settings: Settings) -> nuts.Job:

@@ -374,10 +374,12 @@ def prepare(
     requests: list[Request],
     cancel: threading.Event | None = None,
     on_compile: Callable[[list[str]], None] | None = None,
+    background: bool = False,
 ) -> list[Prepared]:
     """Each request's bundle: from this process, from disk, or compiled by child processes (as
-    many at once as there are cores; `on_compile` hears the labels first). Raises
-    FitCancelled when cancelled (the children are stopped)."""
+    many at once as there are cores; `on_compile` hears the labels first; `background`: at a
+    lower priority, so a warm-up never slows what the user does). Raises FitCancelled when
+    cancelled (the children are stopped)."""
     start = time.perf_counter()
     found: dict[str, Prepared] = {}
     missing: list[Request] = []
@@ -397,7 +399,7 @@ def prepare(
     if missing:
         if on_compile is not None:
             on_compile([r.label for r in missing])
-        compile_in_children(missing, cancel)
+        compile_in_children(missing, cancel, background)
         seconds = time.perf_counter() - start
         for r in missing:
             bundle = load(r.key, r.structure)
@@ -421,7 +423,9 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def compile_in_children(requests: list[Request], cancel: threading.Event | None) -> None:
+def compile_in_children(
+    requests: list[Request], cancel: threading.Event | None, background: bool = False
+) -> None:
     """Run core/model_compile.py for each request, each in its own process and session (a
     Ctrl-C in the terminal reaches only us, and we stop them), as many at once as there are
     cores. Raises FitCancelled on cancel; KeyboardInterrupt passes through, children killed."""
@@ -435,7 +439,7 @@ def compile_in_children(requests: list[Request], cancel: threading.Event | None)
                     raise FitCancelled("fit cancelled")
                 while waiting and len(running) < max(1, os.cpu_count() or 1):
                     k, r = waiting.pop(0)
-                    running.append(_start_child(Path(tmp), k, r))
+                    running.append(_start_child(Path(tmp), k, r, 10 if background else 0))
                 for child, log in list(running):
                     if child.poll() is not None:
                         running.remove((child, log))
@@ -452,11 +456,10 @@ def compile_in_children(requests: list[Request], cancel: threading.Event | None)
         raise ChangeoverError(f"compiling the model failed: {failed[0]}")
 
 
-def _start_child(tmp: Path, k: int, r: Request) -> tuple[subprocess.Popen, Path]:
+def _start_child(tmp: Path, k: int, r: Request, nice: int) -> tuple[subprocess.Popen, Path]:
     request, log = tmp / f"request-{k}.pickle", tmp / f"compile-{k}.log"
-    request.write_bytes(
-        pickle.dumps({"key": r.key, "make": r.make, "args": r.args, "parent": os.getpid()})
-    )
+    asked = {"key": r.key, "make": r.make, "args": r.args, "parent": os.getpid(), "nice": nice}
+    request.write_bytes(pickle.dumps(asked))
     with open(log, "wb") as out:
         child = subprocess.Popen(
             [sys.executable, "-m", "changeover.core.model_compile", str(request)],

@@ -286,6 +286,8 @@ def main(argv: list[str]) -> int:
     with open(argv[1], "rb") as f:
         request = pickle.load(f)
     _die_with_parent(request["parent"])
+    if request.get("nice"):
+        os.nice(request["nice"])
     job = request["make"](*request["args"])
     folder = model_cache.bundle_folder(request["key"])
     with model_cache.compile_lock(request["key"]):

@@ -59,11 +59,11 @@ class Job:
 
 
 def nutpie_available() -> bool:
-    try:
-        import nutpie  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether nutpie is installed (found, not imported: it loads PyTensor and ArviZ, and the
+    app asks this at start-up)."""
+    from importlib.util import find_spec
+
+    return find_spec("nutpie") is not None
 
 
 def sampler_name(settings: Settings) -> str:
@@ -95,9 +95,11 @@ def prepare(
     cancel: threading.Event | None = None,
     on_progress: Progress | None = None,
     labels: Sequence[str] = (),
+    background: bool = False,
 ) -> list[Any]:
     """Each job's compiled model (model_cache.Prepared: from this process, from the disk cache,
-    or compiled by child processes, several at once). Raises FitCancelled when cancelled."""
+    or compiled by child processes, several at once; `background`: at a lower priority).
+    Raises FitCancelled when cancelled."""
     from changeover.core import model_cache
 
     names = list(labels) or [""] * len(jobs)
@@ -111,7 +113,7 @@ def prepare(
             what = ", ".join(w for w in which if w) or "the model"
             on_progress(0.0, f"compiling {what} (once per machine)")
 
-    return model_cache.prepare(requests, cancel, on_compile=compiling)
+    return model_cache.prepare(requests, cancel, compiling, background)
 
 
 def _run_nutpie(job, settings, seed, adaptation, throttle, cancel, label, prepared):

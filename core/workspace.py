@@ -21,7 +21,6 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -29,7 +28,8 @@ from changeover.core.counts import Counts, counts_for, data_hash
 from changeover.core.fitting import Fitter, Progress, default_fitter, kept_fit, run_fit
 from changeover.core.settings import Settings
 from changeover.core.store import Store
-from changeover.core.store.rows import EvalSetSource, EvalSetStats
+from changeover.core.store.rows import EvalSetSource
+from changeover.core.summary import EvalSetSummary
 from changeover.core.types import (
     BrowseFilter,
     BrowseRow,
@@ -42,39 +42,6 @@ from changeover.core.types import (
     ResponseView,
     UsageError,
 )
-
-
-@dataclass(frozen=True)
-class EvalSetSummary:
-    """What the eval-sets screen and `changeover info` show about one eval set."""
-
-    eval_set: EvalSet
-    stats: EvalSetStats
-    models: tuple[str, ...]
-    fits: int
-    latest_fit: FitRecord | None
-    results: Results | None  # of the latest fit (None without a fit, or when not asked)
-    source: EvalSetSource | None = None  # where the judged responses live, if not all here
-
-    @property
-    def responses_judged(self) -> int:
-        """Judged responses the counts cover: the dataset's rows, or every stored response."""
-        return self.source.rows if self.source is not None else self.stats.responses
-
-    @property
-    def responses_text(self) -> str:
-        return responses_text(self.stats.responses, self.source)
-
-
-def responses_text(stored: int, source: EvalSetSource | None) -> str:
-    """How many responses an eval set holds: "4,800", or for a sample of a dataset
-    "6,000 of 20,000,000 · sampled · 2026-11"."""
-    if source is None:
-        return f"{stored:,}"
-    kind = "sampled" if source.kind == "dataset" else "counts + sample"
-    period = f" · {source.period}" if source.period else ""
-    return f"{stored:,} of {source.rows:,} · {kind}{period}"
-
 
 if TYPE_CHECKING:  # the statistics load when results are first asked for, not at start-up
     from changeover.core.agreement import RaterAgreement
@@ -313,27 +280,19 @@ class Workspace:
         exclude_raters: tuple[str, ...] = (),
         cancel: threading.Event | None = None,
         on_progress: Progress | None = None,
+        background: bool = False,
     ) -> ModelsReady:
         """Have the eval set's compiled models ready for a fit: loaded from the disk cache, or
-        compiled (in child processes, kept for next time). The app starts this when a workspace
-        opens; `changeover fit` says how it went. Raises `FitCancelled` when cancelled. A canned
-        fitter (tests) has nothing to prepare."""
+        compiled (in child processes, kept for next time; `background`: at a lower priority).
+        The app starts this when a workspace opens; `changeover fit` says how it went. Raises
+        `FitCancelled` when cancelled. A canned fitter (tests) has nothing to prepare."""
         if self._fitter is not None:
             return ModelsReady()
-        from changeover.core.model import prepare_models
+        from changeover.core.model import models_ready, prepare_models
 
         counts = counts_for(self.store, es, tuple(sorted(set(exclude_raters))))
-        prepared = prepare_models(counts, settings or Settings(), cancel, on_progress)
-        by = {
-            s: tuple(m for m, p in prepared.items() if p.source == s)
-            for s in ("compiled", "disk", "memory")
-        }
-        return ModelsReady(
-            compiled=by["compiled"],
-            from_cache=by["disk"],
-            in_memory=by["memory"],
-            seconds=max((p.seconds for p in prepared.values()), default=0.0),
-        )
+        settings = settings or Settings()
+        return models_ready(prepare_models(counts, settings, cancel, on_progress, background))
 
     def current_fit(self, es: EvalSet, settings: Settings | None = None) -> FitRecord | None:
         """The latest fit when fitting `settings` now (no rater left out) would only repeat it:

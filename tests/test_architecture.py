@@ -91,6 +91,7 @@ def _imports(path: Path) -> set[str]:
 FACE_MAY_IMPORT = {
     "changeover.core.workspace",
     "changeover.core.results",
+    "changeover.core.summary",
     "changeover.core.report",
     "changeover.core.calibration",
     "changeover.core.posterior",

@@ -103,7 +103,11 @@ class ChangeoverApp(App):
 
                 try:
                     ready = reader.prepare_models(
-                        es, self.fit_settings, cancel=self._stop_preparing, on_progress=heard
+                        es,
+                        self.fit_settings,
+                        cancel=self._stop_preparing,
+                        on_progress=heard,
+                        background=True,
                     )
                 except FitCancelled:
                     return

@@ -38,11 +38,29 @@ class StatusLine(Static):
         self.redraw()
 
     def redraw(self) -> None:
-        self.update(status_text(self.data, self.status, list(self.activities.values())))
+        # Reading the results comes first (nothing else shows until they are in); the rest of
+        # what is under way (preparing the model in the background) after what a user acts on.
+        first = [text for key, text in self.activities.items() if key == "load"]
+        later = [text for key, text in self.activities.items() if key != "load"]
+        self.update(status_text(self.data, self.status, first, later))
 
 
-def status_text(data: Results | None, status: str, activities: list[str] | None = None) -> Text:
-    """Where the numbers come from, whether the fit is stale or failed, and what to press."""
+def status_text(
+    data: Results | None,
+    status: str,
+    activities: list[str] | None = None,
+    later: list[str] | None = None,
+) -> Text:
+    """Where the numbers come from, whether the fit is stale or failed, and what to press;
+    `activities` under way before all that, `later` ones after it."""
+    text = _status(data, status, activities)
+    for activity in later or ():
+        text.append(" · " if text.plain else "")
+        text.append(activity, style="bold")
+    return text
+
+
+def _status(data: Results | None, status: str, activities: list[str] | None) -> Text:
     text = Text()
     for activity in activities or ():
         text.append(activity, style="bold")
