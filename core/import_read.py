@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -353,13 +354,41 @@ def _parse_line(raw: bytes, no: int, sink: Sink) -> dict | None:
     except RecursionError:
         sink.add(no, "", "JSON nested too deeply")
         return None
+    except ValueError:  # an integer past Python's 4,300-digit limit for text conversion
+        sink.add(no, "", "a number of more than 4,300 digits")
+        return None
     if too_deep(obj):
         sink.add(no, "", "JSON nested too deeply")
         return None
     if not isinstance(obj, dict):
         sink.add(no, "", f"not a JSON object but {type(obj).__name__}")
         return None
+    if _SURROGATE_ESCAPE.search(raw) and (where := _lone_surrogate(obj)) is not None:
+        sink.add(no, where, "a lone surrogate escape (\\ud800-\\udfff) is not text")
+        return None
     return obj
+
+
+# a \uD800-\uDFFF escape: a pair of them is one character, one alone is no text at all
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(obj: dict) -> str | None:
+    """The key under which a JSON object holds a lone surrogate ("" for a key itself)."""
+    for k, v in obj.items():
+        if not _is_text(k):
+            return ""
+        if isinstance(v, str) and not _is_text(v):
+            return k
+    return None
+
+
+def _is_text(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _jsonl_frame(keep: list[bytes], nums: list[int], sink: Sink, checking: bool) -> pl.DataFrame:
@@ -418,7 +447,7 @@ def _jsonl_slow(keep: list[bytes], nums: list[int], sink: Sink) -> pl.DataFrame:
 
 def as_text(df: pl.DataFrame, sink: Sink) -> pl.DataFrame:
     """Every column as text (3.0 -> "3"); nested values are reported and replaced by BAD."""
-    exprs = []
+    exprs: list[pl.Expr | pl.Series] = []
     for c, dtype in df.schema.items():
         if c == LINE or dtype == pl.String:
             continue
@@ -441,9 +470,30 @@ def as_text(df: pl.DataFrame, sink: Sink) -> pl.DataFrame:
                 .otherwise(col.cast(pl.String))
                 .alias(c)
             )
+        elif dtype == pl.Binary:
+            exprs.append(_binary_text(df, c, sink))
         else:
             exprs.append(col.cast(pl.String, strict=False).alias(c))
     return df.with_columns(exprs) if exprs else df
+
+
+def _binary_text(df: pl.DataFrame, c: str, sink: Sink) -> pl.Series:
+    """A Parquet column of bytes as text: bytes that are not UTF-8 are reported (polars would
+    stop at the first) and replaced by BAD."""
+    try:
+        return df[c].cast(pl.String)
+    except pl.exceptions.PolarsError:
+        pass
+    values: list[str | None] = []
+    bad: list[int] = []
+    for i, raw in enumerate(df[c].to_list()):
+        try:
+            values.append(None if raw is None else raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            bad.append(i)
+            values.append(BAD)
+    sink.rows(df[bad].select(LINE), c, lambda r: "not valid UTF-8")
+    return pl.Series(c, values, dtype=pl.String)
 
 
 def trimmed(cols: list[str]) -> list[pl.Expr]:

@@ -204,19 +204,44 @@ def _add_app_options(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = None
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
         return _dispatch(args, parser)
     except UsageError as exc:
-        print(exc, file=sys.stderr)
+        say(exc, file=sys.stderr)
         return 2
     except ChangeoverError as exc:
-        print(f"changeover: {exc}", file=sys.stderr)
+        say(f"changeover: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("changeover: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise
+    except Exception as exc:  # never a traceback: the one block a user can act on
+        return _unexpected(exc, getattr(args, "workspace", None))
+
+
+def _unexpected(exc: Exception, workspace: str | None) -> int:
+    """An error nothing above expected: a damaged workspace that was too big to check whole
+    when opened, a file the system refused, or else a bug, said in one block (exit 1)."""
+    from changeover.core.workspace import user_error
+
+    known = user_error(exc, workspace)
+    if known is not None:
+        say(f"changeover: {known}", file=sys.stderr)
+        return 1
+    if os.environ.get("CHANGEOVER_DEBUG"):
+        raise exc
+    say(
+        f"changeover: internal error ({type(exc).__name__}: {str(exc).strip()[:300]}); this is a "
+        "bug in changeover: please report it with the command that caused it "
+        "(CHANGEOVER_DEBUG=1 shows where it happened)",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _import_into(path: Path, load) -> int:
@@ -234,8 +259,14 @@ def _import_into(path: Path, load) -> int:
         if fresh:
             _remove_workspace(path)
         raise
-    print(report.summary())
+    say(report.summary())
     return 0
+
+
+def say(text: object, file=None) -> None:
+    """Print a message that may quote a file (a column, a rater, a file name): its control
+    characters as escapes (`\\x1b`), so nothing in a file can act on the terminal."""
+    print(inert(text, ascii=True), file=file or sys.stdout)
 
 
 def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -279,7 +310,7 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         with Workspace.open(args.workspace) as ws:
             es = ws.choose_eval_set(args.eval_set, "changeover import-labels")
             report = ws.import_labels(args.file, es, fmt=args.format)
-        print(report.summary())
+        say(report.summary())
         return 0
     if cmd == "info":
         with Workspace.open(args.workspace, read_only=True) as ws:

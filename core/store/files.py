@@ -9,11 +9,12 @@ file changes) the reader switches to `mode=ro`, whose files the writer has made 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
 from changeover.core.text import inert
-from changeover.core.types import WorkspaceError
+from changeover.core.types import ChangeoverError, WorkspaceError
 
 APP_ID = "changeover"
 # Whole-file checks (PRAGMA quick_check) run on files up to this size: about 0.14 s for 53 MB
@@ -102,7 +103,23 @@ def damaged(path: Path | None, detail: object) -> WorkspaceError:
     )
 
 
-def _shown(path: Path | None) -> str:
+def user_error(exc: Exception, workspace: str | os.PathLike | None) -> ChangeoverError | None:
+    """A failure the user can act on, as the error that says so, or None (a bug): a damaged
+    workspace found after it was opened (one too big to check whole first), a file or disk
+    the system refused."""
+    where = Path(workspace) if workspace is not None else None
+    if isinstance(exc, sqlite3.OperationalError):
+        if any(w in str(exc) for w in ("disk is full", "disk I/O", "readonly", "unable to open")):
+            return ChangeoverError(f"{_shown(where)}: {exc}")
+        return None
+    if isinstance(exc, sqlite3.DatabaseError):  # SQLITE_CORRUPT, SQLITE_NOTADB
+        return damaged(where, exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        return ChangeoverError(f"{_shown(exc.filename or where)}: {exc.strerror}")
+    return None
+
+
+def _shown(path: object) -> str:
     return inert(path if path is not None else "this workspace", newlines=False, ascii=True)
 
 
