@@ -2,23 +2,25 @@
 
 A workspace holds a small eval set that a rater labels; `changeover import` of a file of N
 responses (a new eval set, 4 models, 3 metrics, `bench/import_scale.py`'s generator) runs in a
-child process. Beside it, in this process:
+child process. Beside it:
 
-- a prober tries `BEGIN IMMEDIATE` with no busy timeout every millisecond and records the
-  longest stretch in which the write lock was held by someone else (the longest lock hold);
-- a rater stores a label every 50 ms through `Store.add_rating`, the call the rate screen
-  makes on a key press, and records how long each took.
+- a prober (this process) tries `BEGIN IMMEDIATE` with no busy timeout every millisecond and
+  records the longest stretch in which the write lock was held by someone else (the longest
+  lock hold: the import's, the rater's own commits are a few ms);
+- a rater (another child) stores a label every 50 ms through `Store.add_rating`, the call the
+  rate screen makes on a key press, and records how long each took.
 
-Prints the import's wall time, the longest lock hold, the labels given during the import and
-their median and longest wait. Run it on two checkouts to compare (the figures depend on the
-load: the load average is printed before and after).
+`--roots A B` runs the import and the rater from two checkouts (e.g. main's and a branch's)
+one after the other, `--repeat` times, so the figures are measured side by side under the same
+load (the load average is printed).
 
-    .venv/bin/python bench/label_wait.py [--rows 100000] [--dir DIR]
+    .venv/bin/python bench/label_wait.py [--rows 100000] [--roots ROOT ...] [--repeat 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sqlite3
 import statistics
@@ -78,41 +80,44 @@ def probe(path: Path, stop: threading.Event, holds: list[float]) -> None:
     con.close()
 
 
-def rate(path: Path, ids: list[int], stop: threading.Event, waits: list[tuple[float, float]]):
-    with Store.open(path) as store:
-        k = 0
-        while not stop.is_set():
-            began = time.perf_counter()
-            store.add_rating(ids[k % len(ids)], "correct", "ann", k % 2)
-            waits.append((began, time.perf_counter() - began))
-            k += 1
-            time.sleep(0.05)
+RATER = """
+import sys, time, json
+from changeover.core.store import Store
+path, ids, stop = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+import os
+waits = []
+with Store.open(path) as store:
+    k = 0
+    while not os.path.exists(stop):
+        began = time.perf_counter()
+        store.add_rating(ids[k % len(ids)], "correct", "ann", k % 2)
+        waits.append((time.time(), time.perf_counter() - began))
+        k += 1
+        time.sleep(0.05)
+print(json.dumps(waits))
+"""
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=100_000)
-    ap.add_argument("--dir", type=Path, default=None)
-    args = ap.parse_args()
-    folder = args.dir or Path(tempfile.mkdtemp(prefix="label-wait-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    data, spec = generate(args.rows, folder, "parquet")
+def one_run(root: Path, folder: Path, data: Path, spec: Path) -> dict:
+    """The import from `root`, with the rater from `root` and the prober beside it."""
     ws = folder / "wait.changeover"
-    for leftover in (ws, Path(f"{ws}-wal"), Path(f"{ws}-shm")):
+    for leftover in (ws, Path(f"{ws}-wal"), Path(f"{ws}-shm"), folder / "stop"):
         leftover.unlink(missing_ok=True)
     _, ids = labelled_workspace(ws)
-    print(f"load average before: {os.getloadavg()[0]:.2f}")
-
-    stop = threading.Event()
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    stop_probe = threading.Event()
     holds: list[float] = []
-    waits: list[tuple[float, float]] = []
-    threads = [
-        threading.Thread(target=probe, args=(ws, stop, holds)),
-        threading.Thread(target=rate, args=(ws, ids, stop, waits)),
-    ]
-    for t in threads:
-        t.start()
-    t0 = time.perf_counter()
+    prober = threading.Thread(target=probe, args=(ws, stop_probe, holds))
+    prober.start()
+    rater = subprocess.Popen(
+        [sys.executable, "-c", RATER, str(ws), json.dumps(ids), str(folder / "stop")],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(0.5)
+    load = os.getloadavg()[0]
+    t0 = time.time()
     done = subprocess.run(
         [
             sys.executable,
@@ -124,27 +129,48 @@ def main() -> None:
             "--spec",
             str(spec),
         ],
-        cwd=ROOT,
+        cwd=root,
+        env=env,
         capture_output=True,
         text=True,
     )
-    t1 = time.perf_counter()
-    time.sleep(0.2)
-    stop.set()
-    for t in threads:
-        t.join()
+    t1 = time.time()
+    (folder / "stop").touch()
+    waits = json.loads(rater.communicate()[0])
+    stop_probe.set()
+    prober.join()
     if done.returncode != 0:
         sys.exit(done.stderr)
     during = [w for began, w in waits if t0 <= began <= t1]
-    print(done.stdout.strip())
-    print(f"import: {t1 - t0:.1f} s for {args.rows:,} rows")
-    print(f"longest lock hold: {max(holds, default=0.0) * 1000:.0f} ms ({len(holds)} holds seen)")
-    if during:
-        print(
-            f"labels during the import: {len(during)}, median wait "
-            f"{statistics.median(during) * 1000:.1f} ms, longest {max(during) * 1000:.0f} ms"
-        )
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    return {
+        "load": load,
+        "import_s": t1 - t0,
+        "hold_ms": max(holds, default=0.0) * 1000,
+        "labels": len(during),
+        "median_ms": statistics.median(during) * 1000 if during else float("nan"),
+        "longest_ms": max(during, default=0.0) * 1000,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--roots", type=Path, nargs="+", default=[ROOT])
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--dir", type=Path, default=None)
+    args = ap.parse_args()
+    folder = args.dir or Path(tempfile.mkdtemp(prefix="label-wait-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    data, spec = generate(args.rows, folder, "parquet")
+    print(f"{args.rows:,} rows imported into a workspace a rater labels (a label every 50 ms)")
+    for _ in range(args.repeat):
+        for root in args.roots:
+            r = one_run(root.resolve(), folder, data, spec)
+            print(
+                f"{str(root):<28} load {r['load']:5.2f}  import {r['import_s']:5.1f} s  longest "
+                f"lock hold {r['hold_ms']:6.0f} ms  labels during it {r['labels']:3d}: median "
+                f"wait {r['median_ms']:6.1f} ms, longest {r['longest_ms']:6.0f} ms"
+            )
 
 
 if __name__ == "__main__":

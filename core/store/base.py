@@ -22,9 +22,10 @@ from changeover.core.store import files, fts
 from changeover.core.types import ChangeoverError, WorkspaceError
 
 APP_ID = files.APP_ID
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 10_000
-WRITE_WAIT_S = 120.0  # how long a write waits for the lock, busy timeout after busy timeout
+WRITE_WAIT_S = 120.0  # how long a write waits for the lock
+WRITE_POLL_S = 0.002  # how often a waiting write asks for the lock again
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -109,6 +110,8 @@ MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
         model TEXT NOT NULL, region TEXT NOT NULL, level INTEGER, n INTEGER NOT NULL);
     CREATE INDEX judged_counts_set ON judged_counts (eval_set_id, metric);
     """,
+    # 4: a response an import moves to the item it shadows keeps its search index entry
+    4: fts.keep_entries_on_move,
 }
 
 
@@ -272,21 +275,30 @@ class StoreBase:
                 self._in_write = False
 
     def _begin(self) -> None:
-        """BEGIN IMMEDIATE, waiting out a long writer (a big import's merge) rather than failing
-        after one busy timeout; past WRITE_WAIT_S the error says what is going on."""
+        """BEGIN IMMEDIATE, waiting out another writer rather than failing after one busy
+        timeout; past WRITE_WAIT_S the error says what is going on. It asks for the lock every
+        WRITE_POLL_S itself: SQLite's own busy handler retries ever more rarely (every 100 ms
+        after the first 0.3 s), and would miss the pauses a big import leaves between its
+        chunks (core/store/publish.py)."""
         deadline = time.monotonic() + WRITE_WAIT_S
-        while True:
-            try:
-                self.con.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise ChangeoverError(
-                        f"{self.path}: another process has kept the workspace locked for over "
-                        f"{WRITE_WAIT_S:.0f} s (a large import?); nothing was written, try again"
-                    ) from None
+        self.con.execute("PRAGMA busy_timeout = 0")
+        try:
+            while True:
+                try:
+                    self.con.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) and "busy" not in str(exc):
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise ChangeoverError(
+                            f"{self.path}: another process has kept the workspace locked for "
+                            f"over {WRITE_WAIT_S:.0f} s (a large import?); nothing was written, "
+                            "try again"
+                        ) from None
+                time.sleep(WRITE_POLL_S)
+        finally:
+            self.con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     def _rows(self, sql: str, params: Sequence | dict = ()) -> list[dict[str, Any]]:
         with self._lock:
