@@ -31,7 +31,7 @@ from changeover.core.store import base
 PENDING = "pending_import:"  # changeover_meta key prefix: one per import being written
 PUBLISHED = "imports_published"  # changeover_meta: how many imports were published
 CHUNK_S = 0.05  # how long one chunk may hold the write lock; the rows per chunk adapt to it
-FIRST_ROWS, MIN_ROWS, MAX_ROWS = 500, 50, 50_000  # rows per chunk: the first, and the bounds
+FIRST_ROWS, MIN_ROWS, MAX_ROWS = 500, 50, 10_000  # rows per chunk: the first, the bounds (it at most doubles)
 YIELD_SHARE = 0.2  # after each chunk the lock stays free for this share of its hold ...
 MIN_YIELD_S = 0.005  # ... and at least this long, for a waiting label to get in
 # A generation is this far above every eval set's id and every other pending generation:
@@ -158,7 +158,7 @@ class Publisher:
             self.added[key] = self.added.get(key, 0) + n
             start += rows
             fit = rows * CHUNK_S / max(held, 1e-4)  # the rows that would have taken CHUNK_S
-            rows = int(min(MAX_ROWS, max(MIN_ROWS, (rows + fit) / 2)))
+            rows = int(min(MAX_ROWS, 2 * rows, max(MIN_ROWS, (rows + fit) / 2)))
             pause_after(held)
 
     def _chunks(self) -> None:
