@@ -37,28 +37,42 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from import_scale import generate  # noqa: E402
 
-from changeover.core.store import Store  # noqa: E402
-from changeover.core.types import EvalSet, Metric, Region  # noqa: E402
+BUILD = """
+import json, sys
+from changeover.core.store import Store
+from changeover.core.types import EvalSet, Metric, Region
+
+es = EvalSet(
+    id=0,
+    name="rated",
+    incumbent="old",
+    regions=(Region("EU", 1.0),),
+    metrics=(Metric("correct", ("no", "yes"), "higher", 0.03, "Right?", ("n", "y")),),
+)
+with Store.open(sys.argv[1], create=True) as store:
+    es = store.save_eval_set(es)
+    with store.importing(es.id) as batch:
+        batch.add_responses(
+            (f"r{i // 2}", "EU", f"Q {i // 2}?", None, ("old", "new")[i % 2], f"A {i}.")
+            for i in range(400)
+        )
+    print(json.dumps([row.response_id for row in store.browse(es.id, limit=400)]))
+"""
 
 
-def labelled_workspace(path: Path, responses: int = 400) -> tuple[EvalSet, list[int]]:
-    """A workspace with one small eval set to label; returns it and its response ids."""
-    es = EvalSet(
-        id=0,
-        name="rated",
-        incumbent="old",
-        regions=(Region("EU", 1.0),),
-        metrics=(Metric("correct", ("no", "yes"), "higher", 0.03, "Right?", ("n", "y")),),
+def labelled_workspace(path: Path, env: dict) -> list[int]:
+    """A workspace with one small eval set to label, made by the checkout in `env`; returns
+    its response ids."""
+    out = subprocess.run(
+        [sys.executable, "-c", BUILD, str(path)],
+        env=env,
+        cwd=env["PYTHONPATH"],
+        capture_output=True,
+        text=True,
     )
-    with Store.open(path, create=True) as store:
-        es = store.save_eval_set(es)
-        with store.importing(es.id) as batch:
-            batch.add_responses(
-                (f"r{i // 2}", "EU", f"Q {i // 2}?", None, ("old", "new")[i % 2], f"A {i}.")
-                for i in range(responses)
-            )
-        ids = [row.response_id for row in store.browse(es.id, limit=responses)]
-    return es, ids
+    if out.returncode != 0:
+        sys.exit(out.stderr)
+    return json.loads(out.stdout)
 
 
 def probe(path: Path, stop: threading.Event, holds: list[float]) -> None:
@@ -103,8 +117,8 @@ def one_run(root: Path, folder: Path, data: Path, spec: Path) -> dict:
     ws = folder / "wait.changeover"
     for leftover in (ws, Path(f"{ws}-wal"), Path(f"{ws}-shm"), folder / "stop"):
         leftover.unlink(missing_ok=True)
-    _, ids = labelled_workspace(ws)
     env = {**os.environ, "PYTHONPATH": str(root)}
+    ids = labelled_workspace(ws, env)
     stop_probe = threading.Event()
     holds: list[float] = []
     prober = threading.Thread(target=probe, args=(ws, stop_probe, holds))
@@ -112,6 +126,7 @@ def one_run(root: Path, folder: Path, data: Path, spec: Path) -> dict:
     rater = subprocess.Popen(
         [sys.executable, "-c", RATER, str(ws), json.dumps(ids), str(folder / "stop")],
         env=env,
+        cwd=root,
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -239,16 +239,16 @@ def test_a_failing_import_deletes_what_it_wrote(tmp_path, monkeypatch, where):
 
     if where == "chunks":
         monkeypatch.setattr(publish, "pause_after", interrupt)
-    else:
-        monkeypatch.setattr(publish.Publisher, "_join", interrupt)
-        csv2 = tmp_path / "second.csv"  # a second file into the same eval set: shadows, join
-        csv2.write_text(
-            csv.read_text().replace("Bulk answer", "Other answer").replace(",old,", ",older,")
-        )
+    else:  # a second file into the same eval set: shadow items, moved when publishing
         with Store.open(path) as store:
             import_file(store, csv, spec)
         before = visible(path)
-        csv = csv2
+        more = tmp_path / "second.csv"
+        more.write_text(
+            csv.read_text().replace("Bulk answer", "Other answer").replace(",old,", ",older,")
+        )
+        csv = more
+        monkeypatch.setattr(publish.Publisher, "_join", interrupt)
     with Store.open(path) as store, pytest.raises(KeyboardInterrupt):
         import_file(store, csv, spec)
     assert calls

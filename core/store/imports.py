@@ -42,7 +42,7 @@ class Imports(EvalSets):
             batch._create_stage()
             try:
                 yield batch
-                batch.added = Publisher(self, eval_set_id).run(lambda new_id: eval_set_id)
+                batch.added = Publisher(self, eval_set_id).run(lambda: eval_set_id)
             finally:
                 batch._drop_stage()
 
@@ -69,9 +69,7 @@ class Imports(EvalSets):
                     batch._merge()
                 else:
                     held = self._scalar("SELECT id FROM eval_sets WHERE name = ?", (es.name,))
-                    batch.added = Publisher(self, held).run(
-                        lambda new_id: self.save_eval_set(es, new_id).id
-                    )
+                    batch.added = Publisher(self, held).run(lambda: self.save_eval_set(es).id)
             finally:
                 batch._drop_stage()
                 for db, size in caches.items():

@@ -4,16 +4,15 @@ transaction publishes them.
 
 The rows go into the real tables a chunk per transaction (sized to hold the write lock about
 CHUNK_S), with a pause after each that leaves the lock free: a label waits one chunk at most.
-Until published, the import's items carry as their eval set id the generation, a number no eval
-set has (far above them all), so its responses, verdicts and labels are invisible (every read of
-an eval set goes through its items). An item the eval set already holds, given a new response,
-gets a "shadow" item in the generation with the same id and question. Publishing, in one
-transaction: save the eval set (a new one takes the generation as its id, so its items are in
-it at once), or else move the shadows' responses onto the items they shadow (the search index
-keeps their entries: same question, same text; schema migration 4) and give the other items
-the eval set's id; then add what belongs to responses already held (verdicts of a new metric,
-labels). A failed or interrupted import deletes its generation; one whose process died
-(SIGKILL, power) is deleted by the next import.
+Until published, the import's items carry as their eval set id the generation, a negative
+number, so its responses, verdicts and labels are invisible (every read of an eval set goes
+through its items). An item the eval set already holds, given a new response, gets a "shadow"
+item in the generation with the same id and question. Publishing, in one transaction: save the
+eval set, move the shadows' responses onto the items they shadow (the search index keeps their
+entries: same question, same text; schema migration 4), give the other items the eval set's
+id, and add what belongs to responses already held (verdicts of a new metric, labels). A failed
+or interrupted import deletes its generation; one whose process died (SIGKILL, power) is
+deleted by the next import.
 """
 
 from __future__ import annotations
@@ -31,12 +30,13 @@ from changeover.core.store import base
 PENDING = "pending_import:"  # changeover_meta key prefix: one per import being written
 PUBLISHED = "imports_published"  # changeover_meta: how many imports were published
 CHUNK_S = 0.05  # how long one chunk may hold the write lock; the rows per chunk adapt to it
-FIRST_ROWS, MIN_ROWS, MAX_ROWS = 500, 50, 10_000  # rows per chunk: the first, the bounds (it at most doubles)
-YIELD_SHARE = 0.2  # after each chunk the lock stays free for this share of its hold ...
-MIN_YIELD_S = 0.005  # ... and at least this long, for a waiting label to get in
-# A generation is this far above every eval set's id and every other pending generation:
-# eval sets made meanwhile (max id + 1 each) never reach it.
-GENERATION_GAP = 2**20
+FIRST_ROWS, MIN_ROWS, MAX_ROWS = (
+    500,
+    50,
+    10_000,
+)  # rows per chunk: the first, the bounds (it at most doubles)
+YIELD_SHARE = 0.1  # after each chunk the lock stays free for this share of its hold ...
+MIN_YIELD_S = 0.004  # ... and at least this long, for a waiting label (it asks every 2 ms)
 
 
 def pause_after(held: float) -> None:
@@ -53,35 +53,48 @@ class Publisher:
         self.held_id = held_id  # the eval set's id when the workspace holds it already
         self.gen = 0  # chosen when the import registers (run)
         self.added: dict[str, int] = {}
+        self.new = "stage_new"  # the staged responses the eval set does not hold (_prepare)
 
     # ---- staging what goes where (temp tables: no lock) ---------------------------------
 
     def _prepare(self) -> None:
-        held = self.held_id if self.held_id is not None else 0
-        statements = [
-            # responses the eval set does not hold yet, in file order
-            "CREATE TEMP TABLE stage_new AS SELECT s.* FROM stage_responses s WHERE NOT EXISTS "
-            "(SELECT 1 FROM items i JOIN responses r ON r.item_id = i.id WHERE i.eval_set_id = "
-            f"{held} AND i.external_id = s.external_id AND r.model = s.model) ORDER BY s.seq",
-            # their items, in the order of their first response
+        held = self.held_id
+        if held is None:  # a new eval set: every staged row is new
+            self.new = "stage_responses"
+            statements = [
+                "CREATE TEMP TABLE stage_judgments_held AS SELECT * FROM stage_judgments WHERE 0",
+                "CREATE TEMP TABLE stage_ratings_held AS SELECT * FROM stage_ratings WHERE 0",
+            ]
+        else:
+            self.new = "stage_new"
+            statements = [
+                # responses the eval set does not hold yet, in file order
+                "CREATE TEMP TABLE stage_new AS SELECT s.* FROM stage_responses s WHERE NOT "
+                "EXISTS (SELECT 1 FROM items i JOIN responses r ON r.item_id = i.id WHERE "
+                f"i.eval_set_id = {held} AND i.external_id = s.external_id AND r.model = s.model) "
+                "ORDER BY s.seq",
+                "CREATE INDEX temp.stage_new_key ON stage_new (external_id, model)",
+                # verdicts (of a new metric) and labels of responses already held, which are
+                # added when publishing: only those the workspace does not hold yet
+                "CREATE TEMP TABLE stage_judgments_held AS SELECT s.* FROM stage_judgments s "
+                "WHERE NOT EXISTS (SELECT 1 FROM stage_new n WHERE n.external_id = "
+                "s.external_id AND n.model = s.model) AND NOT EXISTS (SELECT 1 FROM items i "
+                "JOIN responses r ON r.item_id = i.id JOIN judgments j ON j.response_id = r.id "
+                f"AND j.metric = s.metric WHERE i.eval_set_id = {held} AND i.external_id = "
+                "s.external_id AND r.model = s.model)",
+                "CREATE TEMP TABLE stage_ratings_held AS SELECT s.* FROM stage_ratings s "
+                "WHERE NOT EXISTS (SELECT 1 FROM stage_new n WHERE n.external_id = "
+                "s.external_id AND n.model = s.model) AND NOT EXISTS (SELECT 1 FROM items i "
+                "JOIN responses r ON r.item_id = i.id JOIN active_ratings a ON a.response_id = "
+                "r.id AND a.metric = s.metric AND a.rater = s.rater AND a.value = s.value WHERE "
+                f"i.eval_set_id = {held} AND i.external_id = s.external_id AND r.model = s.model)",
+            ]
+        statements += [
+            # the new responses' items, in the order of their first response
             "CREATE TEMP TABLE stage_items AS SELECT external_id, region, question, "
-            "max(reference) AS reference FROM stage_new GROUP BY external_id ORDER BY min(seq)",
+            f"max(reference) AS reference FROM {self.new} GROUP BY external_id ORDER BY min(seq)",
             "CREATE TEMP TABLE stage_models AS SELECT model, min(seq) AS first "
             "FROM stage_responses GROUP BY model",
-            "CREATE INDEX temp.stage_new_key ON stage_new (external_id, model)",
-            # verdicts (of a new metric) and labels of responses already held, which are
-            # added when publishing: only those the workspace does not hold yet
-            "CREATE TEMP TABLE stage_judgments_held AS SELECT s.* FROM stage_judgments s "
-            "WHERE NOT EXISTS (SELECT 1 FROM stage_new n WHERE n.external_id = s.external_id "
-            "AND n.model = s.model) AND NOT EXISTS (SELECT 1 FROM items i JOIN responses r ON "
-            "r.item_id = i.id JOIN judgments j ON j.response_id = r.id AND j.metric = s.metric "
-            f"WHERE i.eval_set_id = {held} AND i.external_id = s.external_id AND r.model = s.model)",
-            "CREATE TEMP TABLE stage_ratings_held AS SELECT s.* FROM stage_ratings s "
-            "WHERE NOT EXISTS (SELECT 1 FROM stage_new n WHERE n.external_id = s.external_id "
-            "AND n.model = s.model) AND NOT EXISTS (SELECT 1 FROM items i JOIN responses r ON "
-            "r.item_id = i.id JOIN active_ratings a ON a.response_id = r.id AND a.metric = "
-            f"s.metric AND a.rater = s.rater AND a.value = s.value WHERE i.eval_set_id = {held} "
-            "AND i.external_id = s.external_id AND r.model = s.model)",
         ]
         with self._temp():
             for sql in statements:
@@ -110,26 +123,20 @@ class Publisher:
 
     # ---- writing ---------------------------------------------------------------------------
 
-    def run(self, save: Callable[[int], int]) -> dict[str, int]:
-        """Write everything staged, then publish with `save(generation)`, which saves the eval
-        set in the publishing transaction (a new one with the generation as its id) and returns
-        its id. Returns the rows added per table."""
+    def run(self, save: Callable[[], int]) -> dict[str, int]:
+        """Write everything staged, then publish with `save()`, which saves the eval set in the
+        publishing transaction and returns its id. Returns the rows added per table."""
         clear_abandoned(self.store)
         self._prepare()
         try:
             with self.store.write() as con:
-                self.gen = GENERATION_GAP + max(
-                    con.execute("SELECT coalesce(max(id), 0) FROM eval_sets").fetchone()[0],
-                    max(
-                        (
-                            int(k[len(PENDING) :])
-                            for (k,) in con.execute(
-                                "SELECT key FROM changeover_meta WHERE key LIKE ?", (f"{PENDING}%",)
-                            )
-                        ),
-                        default=0,
-                    ),
-                )
+                taken = [
+                    int(k[len(PENDING) :])
+                    for (k,) in con.execute(
+                        "SELECT key FROM changeover_meta WHERE key LIKE ?", (f"{PENDING}%",)
+                    )
+                ]
+                self.gen = min(taken, default=0) - 1  # eval set ids are positive
                 con.execute(
                     "INSERT INTO changeover_meta (key, value) VALUES (?, ?)",
                     (f"{PENDING}{self.gen}", _owner()),
@@ -174,10 +181,10 @@ class Publisher:
         )
         self._chunked(
             "responses",
-            "stage_new",
+            self.new,
             "INSERT INTO responses (item_id, model, text) SELECT i.id, s.model, s.text "
-            f"FROM stage_new s CROSS JOIN items i ON i.eval_set_id = {g} AND i.external_id = s.external_id "
-            "WHERE s.rowid BETWEEN ? AND ? ORDER BY s.rowid",
+            f"FROM {self.new} s CROSS JOIN items i ON i.eval_set_id = {g} AND i.external_id = "
+            "s.external_id WHERE s.rowid BETWEEN ? AND ? ORDER BY s.rowid",
         )
         self._chunked(
             "judgments",
@@ -198,10 +205,10 @@ class Publisher:
             "WHERE s.rowid BETWEEN ? AND ?",
         )
 
-    def _publish(self, save: Callable[[int], int]) -> None:
+    def _publish(self, save: Callable[[], int]) -> None:
         g = self.gen
         with self.store.write() as con:
-            es = save(g)
+            es = save()
 
             def run(key: str, sql: str, params: tuple = (), sign: int = 1) -> None:
                 n = con.execute(sql, params).rowcount
@@ -214,8 +221,7 @@ class Publisher:
                 "ORDER BY first",
                 (es, es),
             )
-            if es != g:  # an eval set the workspace holds: the generation's items join it
-                self._join(con, es, run)
+            self._join(con, es, run)
             run(
                 "judgments",
                 "INSERT OR IGNORE INTO judgments (response_id, metric, judge, value, raw, score, "
@@ -244,9 +250,9 @@ class Publisher:
                 )
 
     def _join(self, con, es: int, run: Callable[..., None]) -> None:
-        """The generation's items into the held eval set `es`: a shadow's responses move to the
-        item it shadows (one another import published meanwhile is dropped), the rest of the
-        items take the eval set's id."""
+        """The generation's items into the eval set `es`: a shadow's responses move to the item
+        it shadows (one that another import published meanwhile is dropped), the other items
+        take the eval set's id."""
         g = self.gen
         con.execute("DROP TABLE IF EXISTS temp.shadows")
         con.execute(

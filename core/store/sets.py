@@ -10,9 +10,8 @@ from changeover.core.types import ChangeoverError, EvalSet, Metric, Region
 
 
 class EvalSets(base.StoreBase):
-    def save_eval_set(self, es: EvalSet, new_id: int | None = None) -> EvalSet:
-        """Insert an eval set (with the id `new_id` if given), or update the settings of one
-        with that name.
+    def save_eval_set(self, es: EvalSet) -> EvalSet:
+        """Insert an eval set, or update the settings of one with that name.
 
         Levels of an existing metric cannot change (stored judgments and ratings index them).
         """
@@ -20,9 +19,9 @@ class EvalSets(base.StoreBase):
             row = con.execute("SELECT id FROM eval_sets WHERE name = ?", (es.name,)).fetchone()
             if row is None:
                 cur = con.execute(
-                    "INSERT INTO eval_sets (id, name, description, incumbent, judge, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (new_id, es.name, es.description, es.incumbent, es.judge, base.now()),
+                    "INSERT INTO eval_sets (name, description, incumbent, judge, created_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (es.name, es.description, es.incumbent, es.judge, base.now()),
                 )
                 set_id = cur.lastrowid
                 assert set_id is not None
