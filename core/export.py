@@ -4,7 +4,9 @@ Rows are streamed page by page from the store (a page of a few thousand rows at 
 large eval set is never loaded whole. Three tables:
 
 - ``ratings``: every rating event, retractions included: who (rater), when (created_at),
-  blind or not, where it came from (source "app" or "import"), whether this event retracts an
+  blind or not, where it came from (source "app" or "import"), how its response was chosen
+  (``selection``: "random", as the fit assumes, or "open": chosen by a person, browse triage or
+  ``import-labels --open``; empty on a retraction), whether this event retracts an
   earlier one (``retracts``), and, for a label that was undone or replaced, which event
   retracted it, by whom and when (``retracted_by``, ``retracted_by_rater``, ``retracted_at``).
   ``active`` is true for the labels in force.
@@ -45,7 +47,7 @@ from changeover.core.counts import consensus
 from changeover.core.results import Results
 from changeover.core.store import Store
 from changeover.core.text import DANGEROUS, inert, neutralise
-from changeover.core.types import ChangeoverError, EvalSet
+from changeover.core.types import IMPORT, IMPORT_OPEN, ChangeoverError, EvalSet, label_selection
 
 WHATS = ("ratings", "responses", "results")
 FORMATS = ("csv", "jsonl", "parquet")
@@ -74,6 +76,7 @@ RATING_COLUMNS: dict[str, str] = {
     "retracted_by_rater": "str",
     "retracted_at": "str",
     "active": "bool",
+    "selection": "str",  # added later: new columns go last
 }
 
 
@@ -134,13 +137,14 @@ def rating_rows(store, es: EvalSet, page: int = PAGE) -> Iterator[dict]:
                 "label": names[value] if value is not None and 0 <= value < len(names) else None,
                 "created_at": r.created_at,
                 "blind": r.blind,
-                "source": r.source,
+                "source": IMPORT if r.source == IMPORT_OPEN else r.source,
                 "retracts": r.retracts,
                 "retracted": r.retracted_by is not None,
                 "retracted_by": r.retracted_by,
                 "retracted_by_rater": r.retracted_by_rater,
                 "retracted_at": r.retracted_at,
                 "active": r.retracts is None and r.retracted_by is None,
+                "selection": None if value is None else label_selection(r.blind, r.source),
             }
         after = rows[-1].id
 

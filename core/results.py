@@ -50,6 +50,7 @@ class Cell:
     delta: Interval | None = None  # None for the incumbent
     decision: Decision | None = None
     ties: int = 0  # responses of the cell rated but left out: their raters tied (unlabelled)
+    open: int = 0  # responses of the cell with open labels only (chosen): left out of the fit
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,7 @@ def _metric_table(
     models: tuple[str, ...],
     threshold: float,
     checked: Mapping[tuple[str, str, str], Decision],
+    counts: Counts | None = None,
 ) -> MetricTable:
     """One metric's rows; a cell's verdict, the overall's included, is its candidate's checked
     one (`checked`: (candidate, metric, region or "overall") -> the decision after
@@ -185,6 +187,7 @@ def _metric_table(
     q, share = post.quantity(), post.pass_share()
     labels = _cell_labels(post)
     tied = _cell_labels(post, "cell_ties")
+    chosen = _open_cells(counts)
     i = post.model_index(incumbent)
     rows = []
     for r, region in enumerate([*post.regions, "overall"]):
@@ -199,6 +202,7 @@ def _metric_table(
             m = post.model_index(model)
             n = None if labels is None else (sum(labels[m]) if overall else labels[m][r])
             ties = 0 if tied is None else (sum(tied[m]) if overall else tied[m][r])
+            left = sum(n for (x, y), n in chosen.items() if x == model and (overall or y == region))
             delta = dec = None
             if model != incumbent:
                 d = qq[:, m] - qq[:, i]
@@ -207,7 +211,7 @@ def _metric_table(
                     d, metric.direction, metric.margin, threshold
                 )
             pass_share = None if ss is None else interval(ss[:, m])
-            cells.append(Cell(model, n, interval(qq[:, m]), pass_share, delta, dec, ties))
+            cells.append(Cell(model, n, interval(qq[:, m]), pass_share, delta, dec, ties, left))
         weight = 1.0 if overall else float(post.weights[r])
         rows.append(Row(region, weight, tuple(cells)))
     return MetricTable(
@@ -220,6 +224,15 @@ def _metric_table(
         post.source,
         tuple(rows),
     )
+
+
+def _open_cells(c: Counts | None) -> dict[tuple[str, str], int]:
+    """(model, region) -> responses left out of the fit because their labels are all open,
+    from today's counts (open labels leave the fit's data as it was, so it is not stale)."""
+    if c is None or c.left_out_per_cell is None:
+        return {}
+    cells = c.left_out_per_cell
+    return {(c.models[m], c.regions[r]): int(cells[m, r]) for m, r in zip(*np.nonzero(cells))}
 
 
 def _models(eval_set: EvalSet, posteriors: Sequence[Posterior]) -> tuple[str, ...]:
@@ -285,7 +298,10 @@ def build_results(
         threshold=float(threshold),
         min_labels=int(min_labels),
         source=source,
-        metrics=tuple(_metric_table(p, eval_set, models, threshold, checked) for p in posteriors),
+        metrics=tuple(
+            _metric_table(p, eval_set, models, threshold, checked, counts.get(p.metric))
+            for p in posteriors
+        ),
         candidates=tuple(candidates),
         calibration=tuple(
             c for p in posteriors for c in calibration_cells(p, counts.get(p.metric), cell_minimum)
@@ -396,20 +412,21 @@ def _flags(
     for c in counts.values():
         if c.ties:
             flags.append(Flag("ties", _ties_text(c)))
-        if c.left_out:  # counts_for: labels chosen in browse stay out of the fit
+        if c.left_out:  # counts_for: open labels stay out of the fit
             flags.append(
                 Flag(
                     "open_labels",
                     f"{c.metric}: {c.left_out} labelled response(s) left out of the fit: their "
-                    "labels were chosen in browse (open), not drawn at random",
+                    "labels are open (the response chosen by a person, in browse or imported "
+                    "with --open), not drawn at random",
                 )
             )
         if c.open_counted:
             flags.append(
                 Flag(
                     "open_labels_counted",
-                    f"{c.metric}: {c.open_counted} response(s) labelled openly in browse count as "
-                    "if drawn at random: the intervals may be too narrow",
+                    f"{c.metric}: {c.open_counted} response(s) with open labels count as if "
+                    "drawn at random: the intervals may be too narrow",
                 )
             )
         if c.missing_judgments:

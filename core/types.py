@@ -118,6 +118,20 @@ class Judgment:
     judge: str = "judge"
 
 
+# Where a label came from (ratings.source). An *open* label is one whose response a person
+# chose having seen it (browse triage in the app, stored not blind; or a file imported with
+# `import-labels --open`, stored the same way with source IMPORT_OPEN): the fit leaves it out,
+# as it assumes labelled responses were drawn at random given the cell and the judge's level.
+# Blind labels from the rate screen and labels imported without --open count as random.
+APP, IMPORT, IMPORT_OPEN = "app", "import", "import-open"
+RANDOM, OPEN = "random", "open"  # a label's selection
+
+
+def label_selection(blind: bool, source: str) -> str:
+    """RANDOM or OPEN: how the labelled response was chosen (see IMPORT_OPEN)."""
+    return RANDOM if blind or source == IMPORT else OPEN
+
+
 @dataclass(frozen=True)
 class Rating:
     """An append-only rating event. A retraction is a Rating with `retracts` set and no value."""
@@ -129,8 +143,17 @@ class Rating:
     value: int | None
     created_at: str
     blind: bool = True
-    source: str = "app"  # "app" or "import"
+    source: str = APP  # APP, IMPORT or IMPORT_OPEN
     retracts: int | None = None
+
+    @property
+    def open(self) -> bool:
+        """Chosen by a person, not drawn at random: left out of the fit."""
+        return label_selection(self.blind, self.source) == OPEN
+
+    @property
+    def imported(self) -> bool:
+        return self.source != APP
 
 
 @dataclass(frozen=True)

@@ -448,11 +448,17 @@ class Workspace:
 
         return import_counts(self.store, counts, spec, sample=sample, period=period, fmt=fmt)
 
-    def import_labels(self, path: str | Path, es: EvalSet, fmt: str | None = None):
-        """Import human labels for responses of `es` (all or nothing); an `ImportReport`."""
+    def import_labels(
+        self, path: str | Path, es: EvalSet, fmt: str | None = None, open_labels: bool = False
+    ):
+        """Import human labels for responses of `es` (all or nothing); an `ImportReport`.
+        `open_labels`: the file's labels were chosen by a person (rows with a `selection` of
+        their own keep it), stored as open and left out of the fit."""
         from changeover.core.importer import import_labels
+        from changeover.core.types import OPEN, RANDOM
 
-        return import_labels(self.store, path, eval_set=es.name, fmt=fmt)
+        selection = OPEN if open_labels else RANDOM
+        return import_labels(self.store, path, eval_set=es.name, fmt=fmt, selection=selection)
 
     def export(
         self, es: EvalSet, what: str, fmt: str, output: str | os.PathLike | IO[str] | None

@@ -258,6 +258,7 @@ def test_csv_jsonl_and_parquet_give_identical_workspaces(tmp_path, spec):
         "judgments_missing": 1,
         "ratings": 3,
         "labelled_responses": 2,
+        "open_ratings": 0,
     }
     assert responses[0].text == "Hold the button\nfor ten seconds."  # verbatim, newlines kept
     assert responses[1].text == "Unplug it, [bold]wait[/bold]."

@@ -377,7 +377,7 @@ def test_flags_say_when_open_labels_were_left_out_or_counted():
     results = build_results(eval_set(), posteriors(), source="full", counts=c)
     flags = {f.kind: f.message for f in results.flags}
     assert "correct: 3 labelled response(s) left out of the fit" in flags["open_labels"]
-    assert "style: 2 response(s) labelled openly" in flags["open_labels_counted"]
+    assert "style: 2 response(s) with open labels count as if drawn" in flags["open_labels_counted"]
 
 
 def test_an_unlabelled_cell_is_widened_in_the_report_and_never_ready():

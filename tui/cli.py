@@ -111,9 +111,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("import-labels", help="import human labels for responses already imported")
     p.add_argument("workspace")
-    p.add_argument("file", help="rows of item_id, model, metric, rater, value [, created_at]")
+    p.add_argument(
+        "file", help="rows of item_id, model, metric, rater, value [, created_at, selection]"
+    )
     _add_eval_set(p)
     p.add_argument("--format", choices=FORMATS, help="file format (default: from the extension)")
+    p.add_argument(
+        "--open",
+        action="store_true",
+        help="the responses were chosen by a person (a triage), not drawn at random: store the "
+        "labels as open, left out of the fit, like browse's open labels",
+    )
 
     p = sub.add_parser("info", help="eval sets, models, regions and counts of a workspace")
     p.add_argument("workspace")
@@ -309,7 +317,7 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if cmd == "import-labels":
         with Workspace.open(args.workspace) as ws:
             es = ws.choose_eval_set(args.eval_set, "changeover import-labels")
-            report = ws.import_labels(args.file, es, fmt=args.format)
+            report = ws.import_labels(args.file, es, fmt=args.format, open_labels=args.open)
         say(report.summary())
         return 0
     if cmd == "info":
@@ -404,10 +412,15 @@ def info_text(ws: Workspace) -> str:
         )
         if summary.source is not None:
             lines.append("  " + source_text(summary.source))
+        chosen = (
+            f" ({s.open_ratings:,} of them open: chosen by a person, left out of the fit)"
+            if s.open_ratings
+            else ""
+        )
         lines.append(
             f"  {s.items:,} items, {s.responses:,} responses, {s.judgments:,} judgments "
             f"({s.judgments_missing:,} unmappable), {s.ratings:,} ratings on "
-            f"{s.labelled_responses:,} responses"
+            f"{s.labelled_responses:,} responses{chosen}"
         )
         if summary.latest_fit is not None:
             fit = summary.latest_fit

@@ -19,7 +19,7 @@ from typing import Any, Self
 
 from changeover.core.paths import private_folder
 from changeover.core.store import files, fts
-from changeover.core.types import ChangeoverError, WorkspaceError
+from changeover.core.types import IMPORT, ChangeoverError, WorkspaceError
 
 APP_ID = files.APP_ID
 SCHEMA_VERSION = 4
@@ -113,6 +113,11 @@ MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
     # 4: a response an import moves to the item it shadows keeps its search index entry
     4: fts.keep_entries_on_move,
 }
+
+
+def open_label(alias: str) -> str:
+    """SQL: the rating `alias` is open, chosen by a person (core.types.label_selection)."""
+    return f"(NOT {alias}.blind AND {alias}.source <> '{IMPORT}')"
 
 
 def now() -> str:

@@ -12,7 +12,7 @@ from changeover.core.store import base
 from changeover.core.store.publish import Publisher
 from changeover.core.store.rows import ItemKey, JudgmentKey, RatingKey
 from changeover.core.store.sets import EvalSets
-from changeover.core.types import ChangeoverError, EvalSet
+from changeover.core.types import IMPORT, ChangeoverError, EvalSet
 
 IMPORT_CACHE_KB = 128 * 1024  # page cache during a bulk import (importing_eval_set)
 
@@ -113,11 +113,12 @@ class Imports(EvalSets):
     def rating_keys(self, eval_set_id: int) -> list[RatingKey]:
         """Every label event of an eval set that is not itself a retraction."""
         return [
-            r._replace(active=bool(r.active))
+            r._replace(active=bool(r.active), open=bool(r.open))
             for r in self._all(
                 RatingKey,
                 "SELECT i.external_id, r.model, a.metric, a.rater, a.value, "
-                "NOT EXISTS (SELECT 1 FROM ratings x WHERE x.retracts = a.id) "
+                "NOT EXISTS (SELECT 1 FROM ratings x WHERE x.retracts = a.id), "
+                f"{base.open_label('a')} "
                 "FROM ratings a JOIN responses r ON r.id = a.response_id "
                 "JOIN items i ON i.id = r.item_id WHERE i.eval_set_id = ? AND a.retracts IS NULL",
                 (eval_set_id,),
@@ -146,7 +147,7 @@ class ImportBatch:
         )
         self.con.execute(
             "CREATE TEMP TABLE IF NOT EXISTS stage_ratings (external_id TEXT, "
-            "model TEXT, metric TEXT, rater TEXT, value INTEGER, created_at TEXT)"
+            "model TEXT, metric TEXT, rater TEXT, value INTEGER, created_at TEXT, source TEXT)"
         )
         self._seq = 0
 
@@ -165,9 +166,13 @@ class ImportBatch:
         """Rows of (external_id, model, metric, judge, level or None, raw, score, rationale)."""
         self._stage("INSERT INTO stage_judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
-    def add_ratings(self, rows: Iterable[tuple]) -> None:
-        """Rows of (external_id, model, metric, rater, level, created_at)."""
-        self._stage("INSERT INTO stage_ratings VALUES (?, ?, ?, ?, ?, ?)", rows)
+    def add_ratings(self, rows: Iterable[tuple], source: str = IMPORT) -> None:
+        """Rows of (external_id, model, metric, rater, level, created_at); `source` IMPORT
+        (drawn at random) or IMPORT_OPEN (chosen by a person: stored not blind, as the app's
+        open labels are, and left out of the fit)."""
+        self._stage(
+            "INSERT INTO stage_ratings VALUES (?, ?, ?, ?, ?, ?, ?)", ((*r, source) for r in rows)
+        )
 
     def _stage(self, sql: str, rows: Iterable[tuple]) -> None:
         # Outside a write, one transaction per call: it touches only temp tables, so it takes
@@ -229,7 +234,7 @@ class ImportBatch:
         run(
             "ratings",
             "INSERT INTO ratings (response_id, metric, rater, value, created_at, blind, "
-            "source) SELECT DISTINCT r.id, s.metric, s.rater, s.value, s.created_at, 0, 'import' "
+            "source) SELECT DISTINCT r.id, s.metric, s.rater, s.value, s.created_at, 0, s.source "
             "FROM stage_ratings s JOIN items i ON i.eval_set_id = ? AND i.external_id = s.external_id "
             "JOIN responses r ON r.item_id = i.id AND r.model = s.model "
             "WHERE NOT EXISTS (SELECT 1 FROM active_ratings a WHERE a.response_id = r.id "

@@ -199,7 +199,7 @@ class Publisher:
             "ratings",
             "stage_ratings",
             "INSERT INTO ratings (response_id, metric, rater, value, created_at, blind, source) "
-            "SELECT DISTINCT r.id, s.metric, s.rater, s.value, s.created_at, 0, 'import' "
+            "SELECT DISTINCT r.id, s.metric, s.rater, s.value, s.created_at, 0, s.source "
             f"FROM stage_ratings s CROSS JOIN items i ON i.eval_set_id = {g} AND i.external_id = "
             "s.external_id JOIN responses r ON r.item_id = i.id AND r.model = s.model "
             "WHERE s.rowid BETWEEN ? AND ?",
@@ -235,7 +235,7 @@ class Publisher:
                 "ratings",
                 "INSERT INTO ratings (response_id, metric, rater, value, created_at, blind, "
                 "source) SELECT DISTINCT r.id, s.metric, s.rater, s.value, s.created_at, 0, "
-                "'import' FROM stage_ratings_held s JOIN items i ON i.eval_set_id = ? AND "
+                "s.source FROM stage_ratings_held s JOIN items i ON i.eval_set_id = ? AND "
                 "i.external_id = s.external_id JOIN responses r ON r.item_id = i.id AND r.model "
                 "= s.model WHERE NOT EXISTS (SELECT 1 FROM active_ratings a WHERE a.response_id "
                 "= r.id AND a.metric = s.metric AND a.rater = s.rater AND a.value = s.value)",

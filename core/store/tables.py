@@ -133,7 +133,8 @@ class Tables(base.StoreBase):
         self, eval_set_id: int, exclude_raters: Iterable[str] = ()
     ) -> list[ChosenVote]:
         """The active labels among `label_votes` that were not given blind in the app, per
-        (response, metric, level, kind): "open" (browse triage) or "import"."""
+        (response, metric, level, kind): "open" (browse triage, or imported with --open: source
+        'import-open', not blind) or "import" (imported as random)."""
         excluded = list(exclude_raters)
         skip = f"AND a.rater NOT IN ({','.join('?' * len(excluded))})" if excluded else ""
         return self._all(

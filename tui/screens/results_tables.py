@@ -208,4 +208,9 @@ def cell_details(data: Results, metric: str, region: str, model: str, threshold:
     text.append(f"\nhuman-labelled responses in the cell: {labels}")
     if cell.ties:
         text.append(f" (and {cell.ties} whose raters tied: unlabelled until a rating breaks it)")
+    if cell.open:
+        text.append(
+            f"\nopen-labelled responses left out of the fit: {cell.open} (chosen by a person, "
+            "not drawn at random)"
+        )
     return text
