@@ -91,6 +91,7 @@ class Input:
 
     def write(self, folder) -> list[str]:
         for name, data in self.files.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
             if isinstance(data, pa.Table):
                 pq.write_table(data, folder / name)
             else:

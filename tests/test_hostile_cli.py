@@ -146,6 +146,13 @@ CORPUS = {
         ),
         "row 2: item_id: not valid UTF-8",
     ),
+    "a dataset's Parquet bytes not UTF-8": (
+        Input(
+            {"lake/part.parquet": _binary_parquet(), **SPEC_FILE},
+            ["{dir}/lake", "--spec", "{dir}/spec.toml", "--sample-per-cell", "2"],
+        ),
+        "part.parquet: row 2: item_id: not valid UTF-8",
+    ),
     "spec number of 400 digits": (
         Input(
             {"in.csv": ROWS_CSV, "spec.toml": SPEC.replace("3000000", "9" * 400).encode()},
