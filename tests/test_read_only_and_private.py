@@ -219,3 +219,33 @@ def test_the_palette_shows_an_eval_set_name_inert():
     text = asyncio.run(run())
     assert "Switch eval set: [bold]set[/bold]␛]0;PWNED␇" in text, text
     assert "\x1b" not in text and "\x07" not in text
+
+
+def test_the_report_notice_shows_an_eval_set_name_as_text():
+    """'Export report' on a set without a fit says so, naming the set: as Textual draws the
+    notice, its brackets are not markup (`[/]` was read as a closing tag: MarkupError) and its
+    escapes show as escapes."""
+    from textual.content import Content
+
+    name = "[/]set\x1b]0;PWNED\x07"
+    notes: list[tuple[str, bool]] = []
+
+    async def run() -> None:
+        store = Store.memory()
+        es = populate(store, name=name)
+        app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
+        async with app.run_test(size=(120, 40)) as pilot:
+            original = app.notify
+            app.notify = lambda message, *a, markup=True, **k: (  # type: ignore[method-assign]
+                notes.append((str(message), markup)),
+                original(message, *a, markup=markup, **k),
+            )[1]
+            await pilot.pause()
+            app.export_report(es)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+
+    asyncio.run(run())
+    [(message, markup)] = notes
+    shown = (Content.from_markup(message) if markup else Content(message)).plain
+    assert "No report: eval set '[/]set\\x1b]0;PWNED\\x07' has no fit yet" in shown

@@ -208,15 +208,19 @@ class ChangeoverApp(App):
         try:
             path = write_report(self.workspace, es)
         except ChangeoverError as exc:
-            self.call_from_thread(self.notify, f"No report: {exc}", severity="error")
+            self._notice(f"No report: {exc}", severity="error")
             return
         except OSError as exc:  # a read-only mount, a full disk: say so, keep the session
             where = exc.filename or "next to the workspace"
-            self.call_from_thread(
-                self.notify, f"No report written ({where}): {exc.strerror or exc}", severity="error"
-            )
+            self._notice(f"No report written ({where}): {exc.strerror or exc}", severity="error")
             return
-        self.call_from_thread(self.notify, f"Report written to {path}")
+        self._notice(f"Report written to {path}")
+
+    def _notice(self, text: str, severity: str = "information") -> None:
+        """A notice from a worker thread; names and paths in it are text, never markup."""
+        self.call_from_thread(
+            self.notify, inert(text, newlines=False), severity=severity, markup=False
+        )
 
 
 def write_report(ws: Workspace, es: EvalSet, directory: Path | None = None) -> Path:
