@@ -30,11 +30,8 @@ from changeover.core.store import base
 PENDING = "pending_import:"  # changeover_meta key prefix: one per import being written
 PUBLISHED = "imports_published"  # changeover_meta: how many imports were published
 CHUNK_S = 0.05  # how long one chunk may hold the write lock; the rows per chunk adapt to it
-FIRST_ROWS, MIN_ROWS, MAX_ROWS = (
-    500,
-    50,
-    10_000,
-)  # rows per chunk: the first, the bounds (it at most doubles)
+FIRST_ROWS = 500  # rows in the first chunk; then as many as took CHUNK_S, at most doubling,
+MIN_ROWS, MAX_ROWS = 50, 10_000  # between these
 YIELD_SHARE = 0.1  # after each chunk the lock stays free for this share of its hold ...
 MIN_YIELD_S = 0.004  # ... and at least this long, for a waiting label (it asks every 2 ms)
 
