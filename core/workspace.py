@@ -29,6 +29,7 @@ from changeover.core.counts import Counts, counts_for, data_hash
 from changeover.core.fitting import Fitter, Progress, default_fitter, kept_fit, run_fit
 from changeover.core.settings import Settings
 from changeover.core.store import Store
+from changeover.core.store.files import user_error
 from changeover.core.store.rows import EvalSetSource, EvalSetStats
 from changeover.core.types import (
     BrowseFilter,
@@ -41,6 +42,8 @@ from changeover.core.types import (
     ResponseView,
     UsageError,
 )
+
+__all__ = ["EvalSetSummary", "Workspace", "responses_text", "user_error"]
 
 
 @dataclass(frozen=True)
