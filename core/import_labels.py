@@ -26,14 +26,13 @@ from changeover.core.import_read import (
     Problem,
     Sink,
     all_rows,
-    as_text,
     format_of,
     open_chunks,
     scan_bytes,
     show,
-    trimmed,
 )
 from changeover.core.import_report import ImportReport
+from changeover.core.import_text import as_text, trimmed
 from changeover.core.store import Store, now
 from changeover.core.types import (
     IMPORT,

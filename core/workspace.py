@@ -28,8 +28,9 @@ from changeover.core.counts import Counts, counts_for, data_hash
 from changeover.core.fitting import Fitter, Progress, default_fitter, kept_fit, run_fit
 from changeover.core.settings import Settings
 from changeover.core.store import Store
+from changeover.core.store.files import user_error
 from changeover.core.store.rows import EvalSetSource
-from changeover.core.summary import EvalSetSummary
+from changeover.core.summary import EvalSetSummary, responses_text
 from changeover.core.types import (
     BrowseFilter,
     BrowseRow,
@@ -42,6 +43,8 @@ from changeover.core.types import (
     ResponseView,
     UsageError,
 )
+
+__all__ = ["EvalSetSummary", "Workspace", "responses_text", "user_error"]
 
 if TYPE_CHECKING:  # the statistics load when results are first asked for, not at start-up
     from changeover.core.agreement import RaterAgreement

@@ -99,6 +99,7 @@ FACE_MAY_IMPORT = {
     "changeover.core.types",
     "changeover.core.text",
     "changeover.core.demo",
+    "changeover.core.paths",  # private folders and files (the remembered workspace)
 }
 
 

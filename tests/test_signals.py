@@ -6,6 +6,7 @@ workspace exactly as it was."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -52,6 +53,7 @@ def session_until_signal(
     try:
         term.run(
             f"cd {ROOT} && {sys.executable} -m changeover.tui.cli rate {workspace} --rater ann"
+            "; echo APP-EXIT-$?-"
         )
         given = label_responses(term, responses=responses)
         app = find_process(term.shell_pid(), "changeover.tui.cli rate")
@@ -59,8 +61,9 @@ def session_until_signal(
         assert wait_gone(app, timeout=10), f"the app did not end on {signal.Signals(signum).name}"
         # The shell has the terminal again: it runs what is typed.
         term.run("echo SHELL-BACK-$((6*7))")
-        term.wait_for("SHELL-BACK-42", timeout=10)
+        shown = term.wait_for("SHELL-BACK-42", timeout=10)
         state = {
+            "exit": " ".join(re.findall(r"APP-EXIT-(\d+)-", shown)),
             "alternate_on": term.display("#{alternate_on}"),
             "cursor_flag": term.display("#{cursor_flag}"),
             "mouse_any_flag": term.display("#{mouse_any_flag}"),
@@ -81,9 +84,15 @@ def test_signal_mid_session_keeps_every_label(tmp_path, signum):
 @needs_tmux
 def test_sighup_restores_the_terminal(tmp_path):
     """Without a handler Python's default action ends the app mid-frame, leaving the pane on the
-    alternate screen with the cursor hidden; tui/app.py exits cleanly on SIGHUP instead."""
+    alternate screen with the cursor hidden; tui/app.py exits cleanly on SIGHUP instead, with
+    the status a shell gives a process ended by SIGHUP, 128 + 1 (it was 0)."""
     _, _, _, state = session_until_signal(tmp_path, signal.SIGHUP, responses=1)
-    assert state == {"alternate_on": "0", "cursor_flag": "1", "mouse_any_flag": "0"}
+    assert state == {
+        "exit": "129",
+        "alternate_on": "0",
+        "cursor_flag": "1",
+        "mouse_any_flag": "0",
+    }
 
 
 @needs_tmux

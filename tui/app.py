@@ -16,10 +16,13 @@ from pathlib import Path
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.markup import escape
 from textual.reactive import reactive
 from textual.screen import Screen
 
+from changeover.core.paths import private_folder, write_private
 from changeover.core.settings import Settings
+from changeover.core.text import inert
 from changeover.core.types import ChangeoverError, EvalSet, FitCancelled, ModelsReady, UsageError
 from changeover.core.workspace import Workspace
 from changeover.tui.screens.browse import BrowseScreen
@@ -74,10 +77,9 @@ class ChangeoverApp(App):
             # on the alternate screen with the cursor hidden; exiting restores it. Labels are
             # already on disk (one transaction per key), so nothing else needs saving.
             loop = asyncio.get_running_loop()
-            loop.add_signal_handler(signal.SIGHUP, self.hang_up)
-            loop.add_signal_handler(
-                signal.SIGTERM, self.hang_up
-            )  # `kill`: restore the terminal too
+            loop.add_signal_handler(signal.SIGHUP, self.hang_up, signal.SIGHUP)
+            # `kill`: restore the terminal too
+            loop.add_signal_handler(signal.SIGTERM, self.hang_up, signal.SIGTERM)
         self.push_screen(EvalSetsScreen(self.workspace, self.workspace.name))
         if self.start_rating is not None:
             self.open("rate", self.workspace.eval_set(self.start_rating))
@@ -132,13 +134,15 @@ class ChangeoverApp(App):
         self._stop_preparing.set()  # the warm-up's compiling processes stop with the app
         super().exit(*args, **kwargs)
 
-    def hang_up(self) -> None:
-        """The terminal went away (SIGHUP) or we were asked to stop (SIGTERM): exit, and if
-        Textual's shutdown then blocks writing to the dead terminal (seen: its output queue
-        never drains), end the process anyway after a few seconds. Every label is already
-        committed, and SQLite's journal makes the file whole on the next open."""
-        self.exit()
-        watchdog = threading.Timer(HANG_UP_GRACE_S, os._exit, args=(129,))
+    def hang_up(self, signum: int = signal.SIGHUP) -> None:
+        """The terminal went away (SIGHUP) or we were asked to stop (SIGTERM): exit with the
+        shell's status for that signal (129, 143), and if Textual's shutdown then blocks
+        writing to the dead terminal (seen: its output queue never drains), end the process
+        anyway after a few seconds. Every label is already committed, and SQLite's journal
+        makes the file whole on the next open."""
+        code = 128 + int(signum)
+        self.exit(return_code=code)
+        watchdog = threading.Timer(HANG_UP_GRACE_S, os._exit, args=(code,))
         watchdog.daemon = True
         watchdog.start()
 
@@ -220,7 +224,7 @@ class ChangeoverApp(App):
                 yield command
         for other in self.workspace.eval_sets():
             yield SystemCommand(
-                f"Switch eval set: {other.name}",
+                f"Switch eval set: {shown_name(other)}",
                 "Browse this eval set",
                 lambda other=other: self.switch_to(other),
             )
@@ -235,7 +239,7 @@ class ChangeoverApp(App):
             ("Calibration", "Judge against humans", lambda: self.open("calibration", es)),
             ("Export report", "Write the results as Markdown", lambda: self.export_report(es)),
         ):
-            yield SystemCommand(f"{title} {es.name}", help, callback)
+            yield SystemCommand(f"{title} {shown_name(es)}", help, callback)
 
     def switch_to(self, es: EvalSet) -> None:
         while len(self.screen_stack) > 2:
@@ -247,20 +251,35 @@ class ChangeoverApp(App):
         if screen is not None and hasattr(screen, "action_fit"):
             self.call_after_refresh(screen.action_fit)
 
-    @work(thread=True, exclusive=True, group="report")
     def export_report(self, es: EvalSet) -> None:
+        """Write the report next to the workspace (not in read-only mode: no byte written)."""
+        if self.read_only:
+            self.notify(
+                "The workspace is open read-only: no report is written "
+                "(changeover report WORKSPACE --format markdown prints it).",
+                severity="warning",
+            )
+            return
+        self._write_report(es)
+
+    @work(thread=True, exclusive=True, group="report")
+    def _write_report(self, es: EvalSet) -> None:
         try:
             path = write_report(self.workspace, es)
         except ChangeoverError as exc:
-            self.call_from_thread(self.notify, f"No report: {exc}", severity="error")
+            self._notice(f"No report: {exc}", severity="error")
             return
         except OSError as exc:  # a read-only mount, a full disk: say so, keep the session
             where = exc.filename or "next to the workspace"
-            self.call_from_thread(
-                self.notify, f"No report written ({where}): {exc.strerror or exc}", severity="error"
-            )
+            self._notice(f"No report written ({where}): {exc.strerror or exc}", severity="error")
             return
-        self.call_from_thread(self.notify, f"Report written to {path}")
+        self._notice(f"Report written to {path}")
+
+    def _notice(self, text: str, severity: str = "information") -> None:
+        """A notice from a worker thread; names and paths in it are text, never markup."""
+        self.call_from_thread(
+            self.notify, inert(text, newlines=False), severity=severity, markup=False
+        )
 
 
 def write_report(ws: Workspace, es: EvalSet, directory: Path | None = None) -> Path:
@@ -303,10 +322,15 @@ def last_workspace() -> Path | None:
 def _remember(path: Path) -> None:
     try:
         folder = _config_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "last_workspace").write_text(str(path.resolve()) + "\n", encoding="utf-8")
+        private_folder(folder)
+        write_private(folder / "last_workspace", str(path.resolve()) + "\n")
     except OSError:
         pass  # a read-only home must not stop the app
+
+
+def shown_name(es: EvalSet) -> str:
+    """An eval set's name for the command palette, which reads its titles as markup."""
+    return escape(inert(es.name, newlines=False))
 
 
 class NoTerminal(UsageError):

@@ -222,10 +222,11 @@ def _add_app_options(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = None
     code = 0
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
         code = _dispatch(args, parser)
         sys.stdout.flush()  # a reader gone away shows here, not in the interpreter's last flush
         return code
@@ -233,14 +234,36 @@ def main(argv: list[str] | None = None) -> int:
         _silence_stdout()
         return code  # what the command said (fit: 3 for a failed fit), else 0
     except UsageError as exc:
-        print(exc, file=sys.stderr)
+        say(exc, file=sys.stderr)
         return 2
     except ChangeoverError as exc:
-        print(f"changeover: {exc}", file=sys.stderr)
+        say(f"changeover: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("changeover: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # never a traceback: the one block a user can act on
+        return _unexpected(exc, getattr(args, "workspace", None))
+
+
+def _unexpected(exc: Exception, workspace: str | None) -> int:
+    """An error nothing above expected: a damaged workspace that was too big to check whole
+    when opened, a file the system refused, or else a bug, said in one block (exit 1)."""
+    from changeover.core.workspace import user_error
+
+    known = user_error(exc, workspace)
+    if known is not None:
+        say(f"changeover: {known}", file=sys.stderr)
+        return 1
+    if os.environ.get("CHANGEOVER_DEBUG"):
+        raise exc
+    say(
+        f"changeover: internal error ({type(exc).__name__}: {str(exc).strip()[:300]}); this is a "
+        "bug in changeover: please report it with the command that caused it "
+        "(CHANGEOVER_DEBUG=1 shows where it happened)",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _silence_stdout() -> None:
@@ -268,8 +291,14 @@ def _import_into(path: Path, load) -> int:
         if fresh:
             _remove_workspace(path)
         raise
-    print(report.summary())
+    say(report.summary())
     return 0
+
+
+def say(text: object, file=None) -> None:
+    """Print a message that may quote a file (a column, a rater, a file name): its control
+    characters as escapes (`\\x1b`), so nothing in a file can act on the terminal."""
+    print(inert(text, ascii=True), file=file or sys.stdout)
 
 
 def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -313,7 +342,7 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         with Workspace.open(args.workspace) as ws:
             es = ws.choose_eval_set(args.eval_set, "changeover import-labels")
             report = ws.import_labels(args.file, es, fmt=args.format, open_labels=args.open)
-        print(report.summary())
+        say(report.summary())
         return 0
     if cmd == "info":
         with Workspace.open(args.workspace, read_only=True) as ws:

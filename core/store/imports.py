@@ -1,5 +1,6 @@
-"""All-or-nothing bulk imports: rows staged in temporary tables, merged set-wise in one
-transaction, and the lookups the importer's checks need."""
+"""All-or-nothing bulk imports: rows staged in temporary tables, then written in short
+transactions and published in one (core/store/publish.py), and the lookups the importer's
+checks need."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from changeover.core.store import base
+from changeover.core.store.publish import Publisher
 from changeover.core.store.rows import ItemKey, JudgmentKey, RatingKey
 from changeover.core.store.sets import EvalSets
 from changeover.core.types import IMPORT, ChangeoverError, EvalSet
@@ -18,10 +20,11 @@ IMPORT_CACHE_KB = 128 * 1024  # page cache during a bulk import (importing_eval_
 class Imports(EvalSets):
     @contextmanager
     def importing(self, eval_set_id: int) -> Iterator[ImportBatch]:
-        """All-or-nothing bulk import: stage rows, then merge them set-wise in one transaction.
+        """All-or-nothing bulk import: stage rows, then write and publish them (Publisher).
 
-        Staging writes only this connection's temporary tables, so it runs before the write
-        lock is taken: raters labelling meanwhile wait for the merge alone, not the staging.
+        Staging writes only this connection's temporary tables, so it takes no write lock;
+        the writing holds it a chunk at a time, so raters labelling meanwhile wait for one
+        chunk at most. Inside the caller's transaction everything is merged there at once.
         """
         if self.read_only:
             raise ChangeoverError(f"{self.path}: workspace is open read-only")
@@ -39,14 +42,13 @@ class Imports(EvalSets):
             batch._create_stage()
             try:
                 yield batch
-                with self.write():
-                    batch._merge()
+                batch.added = Publisher(self, eval_set_id).run(lambda: eval_set_id)
             finally:
                 batch._drop_stage()
 
     @contextmanager
     def importing_eval_set(self, es: EvalSet) -> Iterator[ImportBatch]:
-        """Like `importing`, but the eval set is saved (created or updated) in the merge's own
+        """Like `importing`, but the eval set is saved (created or updated) in the publishing
         transaction, so a failed import leaves neither rows nor a new eval set behind."""
         if self.read_only:
             raise ChangeoverError(f"{self.path}: workspace is open read-only")
@@ -62,9 +64,12 @@ class Imports(EvalSets):
             batch._create_stage()
             try:
                 yield batch
-                with self.write():
+                if self._in_write:  # inside the caller's transaction: merge there, at once
                     batch.eval_set_id = self.save_eval_set(es).id
                     batch._merge()
+                else:
+                    held = self._scalar("SELECT id FROM eval_sets WHERE name = ?", (es.name,))
+                    batch.added = Publisher(self, held).run(lambda: self.save_eval_set(es).id)
             finally:
                 batch._drop_stage()
                 for db, size in caches.items():
