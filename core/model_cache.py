@@ -20,6 +20,7 @@ Where: `CHANGEOVER_CACHE_DIR`, else the user's cache directory (platformdirs), `
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
@@ -43,6 +44,7 @@ import numpy as np
 from changeover.core.types import ChangeoverError, FitCancelled
 
 FORMAT = 1  # the bundle layout; part of every key
+FOUND = 10  # a compiling process's exit status when another process had compiled it meanwhile
 KEEP_DAYS = 30  # a bundle unused this long is removed when another one is written
 _SOURCES = ("model.py", "model_scale.py", "model_parts.py", "likelihood.py", "model_compile.py")
 _LIBRARIES = ("pymc", "pytensor", "nutpie", "numba", "llvmlite", "numpy")
@@ -53,8 +55,13 @@ SIGNATURES = {  # the C callbacks nutpie calls (logp, expand) and ours (layout)
 }
 
 
+_FALLBACK: list[Path] = []  # this process's private folder, when the cache cannot be written
+
+
 def cache_root() -> Path:
     """Where bundles live: CHANGEOVER_CACHE_DIR, or the user's cache directory."""
+    if _FALLBACK:
+        return _FALLBACK[0]
     given = os.environ.get("CHANGEOVER_CACHE_DIR")
     if given:
         return Path(given).expanduser()
@@ -76,6 +83,22 @@ def bundle_key(structure: Hashable) -> str:
 
 def bundle_folder(key: str) -> Path:
     return cache_root() / key
+
+
+def writable_root() -> Path:
+    """The cache folder, made if need be; when it cannot be written (a read-only home), a
+    private temporary folder for this process instead, removed at exit: the models then
+    compile once per process, as they did before there was a cache, and a fit still works."""
+    root = cache_root()
+    try:
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tempfile.TemporaryFile(dir=root).close()
+        return root
+    except OSError:
+        fallback = Path(tempfile.mkdtemp(prefix="changeover-models-"))
+        atexit.register(shutil.rmtree, fallback, True)
+        _FALLBACK.append(fallback)
+        return fallback
 
 
 # ---- numba's cache, under our key --------------------------------------------------------
@@ -397,9 +420,10 @@ def prepare(
             _LOADED[r.key] = bundle
             found[r.key] = Prepared(bundle, "disk", time.perf_counter() - t)
     if missing:
+        writable_root()
         if on_compile is not None:
             on_compile([r.label for r in missing])
-        compile_in_children(missing, cancel, background)
+        others = compile_in_children(missing, cancel, background)
         seconds = time.perf_counter() - start
         for r in missing:
             bundle = load(r.key, r.structure)
@@ -408,14 +432,14 @@ def prepare(
                     f"the compiled model could not be read back from {bundle_folder(r.key)}"
                 )
             _LOADED[r.key] = bundle
-            found[r.key] = Prepared(bundle, "compiled", seconds)
+            found[r.key] = Prepared(bundle, "disk" if r.key in others else "compiled", seconds)
         with contextlib.suppress(OSError):
             prune(keep={r.key for r in requests})
     return [found[r.key] for r in requests]
 
 
 def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
+    env = {**os.environ, "CHANGEOVER_CACHE_DIR": str(cache_root())}
     flags = env.get("PYTENSOR_FLAGS", "")
     if "compiledir" not in flags:  # PyTensor's own compiled pieces live beside our bundles
         compiledir = cache_root() / "pytensor"
@@ -425,13 +449,15 @@ def _child_env() -> dict[str, str]:
 
 def compile_in_children(
     requests: list[Request], cancel: threading.Event | None, background: bool = False
-) -> None:
+) -> set[str]:
     """Run core/model_compile.py for each request, each in its own process and session (a
     Ctrl-C in the terminal reaches only us, and we stop them), as many at once as there are
-    cores. Raises FitCancelled on cancel; KeyboardInterrupt passes through, children killed."""
+    cores; the keys another process compiled while ours waited for it. Raises FitCancelled on
+    cancel; KeyboardInterrupt passes through, children killed."""
+    others: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="changeover-compile-") as tmp:
         waiting = list(enumerate(requests))
-        running: list[tuple[subprocess.Popen, Path]] = []
+        running: list[tuple[subprocess.Popen, Path, str]] = []
         failed: list[str] = []
         try:
             while waiting or running:
@@ -439,21 +465,24 @@ def compile_in_children(
                     raise FitCancelled("fit cancelled")
                 while waiting and len(running) < max(1, os.cpu_count() or 1):
                     k, r = waiting.pop(0)
-                    running.append(_start_child(Path(tmp), k, r, 10 if background else 0))
-                for child, log in list(running):
+                    running.append((*_start_child(Path(tmp), k, r, 10 if background else 0), r.key))
+                for child, log, key in list(running):
                     if child.poll() is not None:
-                        running.remove((child, log))
-                        if child.returncode != 0:
+                        running.remove((child, log, key))
+                        if child.returncode == FOUND:
+                            others.add(key)
+                        elif child.returncode != 0:
                             lines = log.read_text(errors="replace").strip().splitlines()
                             failed.append(lines[-1] if lines else f"exit {child.returncode}")
                 time.sleep(0.05)
         except BaseException:
-            for child, _ in running:
+            for child, _, _ in running:
                 child.kill()
                 child.wait()
             raise
     if failed:
         raise ChangeoverError(f"compiling the model failed: {failed[0]}")
+    return others
 
 
 def _start_child(tmp: Path, k: int, r: Request, nice: int) -> tuple[subprocess.Popen, Path]:

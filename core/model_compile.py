@@ -291,8 +291,9 @@ def main(argv: list[str]) -> int:
     job = request["make"](*request["args"])
     folder = model_cache.bundle_folder(request["key"])
     with model_cache.compile_lock(request["key"]):
-        if model_cache.load(request["key"]) is None:  # another process may have just done it
-            compile_bundle(job, request["key"], folder)
+        if model_cache.load(request["key"]) is not None:  # another process did, while we waited
+            return model_cache.FOUND
+        compile_bundle(job, request["key"], folder)
     return 0
 
 

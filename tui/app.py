@@ -33,6 +33,7 @@ from changeover.tui.screens.rate import RateScreen
 from changeover.tui.screens.results import ResultsScreen
 from changeover.tui.widgets.ascii import ascii_driver, prefers_ascii
 
+WARM_UP_AFTER_S = 1.0  # the compiled models are made ready this long after the app starts
 HANG_UP_GRACE_S = 5.0  # how long a hung-up app may take to shut down before it is ended
 
 
@@ -84,7 +85,8 @@ class ChangeoverApp(App):
         if self.start_rating is not None:
             self.open("rate", self.workspace.eval_set(self.start_rating))
         if not self.read_only:  # a read-only session cannot keep a fit: nothing to prepare
-            self.prepare_models()
+            # once the start screen is up: the warm-up loads numba (and with it PyTensor)
+            self.set_timer(WARM_UP_AFTER_S, self.prepare_models)
 
     # ---- the compiled models, warmed up in the background ---------------------------------
 

@@ -8,14 +8,25 @@ interpreter itself is starting up, which no program's code can reach.)
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
 
+def _leave(signum: int, frame: object) -> None:
+    """Ctrl-C while the command's modules load: nothing is open or written yet, so leave at
+    once. (A KeyboardInterrupt raised here could land in one of importlib's weakref callbacks,
+    where Python prints "Exception ignored ... Traceback" and carries on: 1 of 25 moments.)"""
+    os.write(2, b"changeover: interrupted\n")
+    os._exit(130)
+
+
 def main() -> int:
     try:
+        signal.signal(signal.SIGINT, _leave)
         from changeover.tui.cli import main as run
 
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         code = run()
     except KeyboardInterrupt:
         code = 130
