@@ -233,7 +233,7 @@ def test_same_seed_same_numbers_and_progress():
 
 @pytest.mark.slow  # compiles a model, then samples
 @pytest.mark.parametrize("geometry", ["aligned", "forward"])
-def test_a_refit_swaps_the_counts_into_the_compiled_model(geometry, tmp_path, monkeypatch):
+def test_a_refit_swaps_the_counts_into_the_compiled_model(geometry, monkeypatch):
     """New counts, of the same shape or another, reuse the compiled model (no recompiling), and
     fed another shape's counts it computes exactly the log-density and gradient that PyMC's own
     graph, built on those counts, computes."""
@@ -242,12 +242,11 @@ def test_a_refit_swaps_the_counts_into_the_compiled_model(geometry, tmp_path, mo
     from changeover.core import model as model_mod
     from changeover.core import model_cache
 
-    monkeypatch.setenv("CHANGEOVER_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(model_cache, "_LOADED", {})
+    monkeypatch.setattr(model_cache, "_LOADED", {})  # the machine's cache: compiled once, any test
     settings = Settings.quick(seed=5, geometry=geometry)
     before, after = tiny(L=2, M=2, R=2, seed=7), tiny(L=2, M=2, R=2, seed=8)
     other = tiny(L=2, M=3, R=4, seed=9)
-    assert model_mod.sample(before, settings)[2]["model"] == "compiled"
+    assert model_mod.sample(before, settings)[2]["model"] in ("compiled", "disk")
     swapped, reshaped = model_mod.sample(after, settings), model_mod.sample(other, settings)
     assert swapped[2]["model"] == reshaped[2]["model"] == "memory"  # one compiled model
     assert reshaped[0].shape[2:4] == (3, 4)
