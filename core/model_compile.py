@@ -13,7 +13,7 @@ own generated functions.
 
 Shapes are data: the graph takes the number of models, regions and levels from the counts'
 shapes, and the flat parameter vector is cut up symbolically, so one compiled model serves every
-workspace of the same structure (model_cache.structure_key says which shapes still matter). A
+workspace of the same structure (the job's key, core/model.py, says which shapes still matter). A
 third function, "layout", gives a data set's parameter shapes and the model's starting point.
 """
 
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-# The wrapper sources below are what numba caches (their C signatures: model_cache.SIGNATURES);
+# The wrapper sources below are what numba caches (their C signatures: model_bundle.SIGNATURES);
 # a change here changes every cache key (the key hashes this file's source).
 
 
@@ -223,7 +223,7 @@ def compile_bundle(job, key: str, folder: Path) -> None:
     folder without bundle.json is never read)."""
     import pytensor
 
-    from changeover.core import model_cache
+    from changeover.core import model_bundle
 
     with pytensor.config.change_flags(numba__fastmath=False):
         model = job.build()
@@ -237,7 +237,7 @@ def compile_bundle(job, key: str, folder: Path) -> None:
         stem = key[:24]
         sources, ud_len = wrapper_sources(stem, functions, ndims)
         cfuncs = {
-            kind: model_cache.make_cfunc(
+            kind: model_bundle.make_cfunc(
                 folder, key, kind, sources[kind], stem, built[kind].vm.jit_fn
             )
             for kind in sources
@@ -253,13 +253,13 @@ def compile_bundle(job, key: str, folder: Path) -> None:
         "free": built["free"],
         "kept": built["kept"],
     }
-    bundle = model_cache.Bundle(meta, cfuncs)
+    bundle = model_bundle.Bundle(meta, cfuncs)
     check = {name: np.array(a, dtype=float, order="C") for name, a in arrays.items()}
     point = model.initial_point()  # PyMC's own start: the layout must give the same
     pymc_start = np.concatenate([np.ravel(point[name]) for name, _ in built["free"]])
     if not np.allclose(bundle.layout(check)[2], pymc_start, rtol=1e-12, atol=1e-12):
         raise ValueError("the compiled start point differs from PyMC's initial point")
-    model_cache.write_check(folder, bundle, check)
+    model_bundle.write_check(folder, bundle, check)
     tmp = folder / f"bundle.json.{os.getpid()}"
     tmp.write_text(json.dumps(meta))
     os.replace(tmp, folder / "bundle.json")

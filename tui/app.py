@@ -19,6 +19,7 @@ from textual.binding import Binding
 from textual.markup import escape
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.worker import get_current_worker
 
 from changeover.core.paths import private_folder, write_private
 from changeover.core.settings import Settings
@@ -70,7 +71,6 @@ class ChangeoverApp(App):
         self.seed = seed if seed is not None else random.randrange(2**31)
         self.exit_on_hangup = False  # run_app turns it on: a dropped SSH session ends cleanly
         self.models_ready: dict[int, ModelsReady] = {}  # by eval set id, once warmed up
-        self._stop_preparing = threading.Event()
 
     def on_mount(self) -> None:
         if self.exit_on_hangup and hasattr(signal, "SIGHUP"):
@@ -94,9 +94,12 @@ class ChangeoverApp(App):
     def prepare_models(self) -> None:
         """Load every eval set's compiled models from the disk cache, or compile them (in child
         processes: no key waits), so that `f` starts sampling at once. Stops when the app does."""
+        # Textual sets this when the app shuts down, however it ends (q, a hang-up, a test's
+        # run_test): the compiling processes are stopped then, not waited for.
+        stop = get_current_worker().cancelled_event
         with self.workspace.reading() as reader:
             for es in reader.eval_sets():
-                if self._stop_preparing.is_set():
+                if stop.is_set():
                     return
                 self.call_from_thread(self._preparing, "preparing the model")
 
@@ -109,7 +112,7 @@ class ChangeoverApp(App):
                     ready = reader.prepare_models(
                         es,
                         self.fit_settings,
-                        cancel=self._stop_preparing,
+                        cancel=stop,
                         on_progress=heard,
                         background=True,
                     )
@@ -131,10 +134,6 @@ class ChangeoverApp(App):
         for screen in self.screen_stack:
             if isinstance(screen, ResultsScreen):
                 screen.preparing = text
-
-    def exit(self, *args, **kwargs) -> None:
-        self._stop_preparing.set()  # the warm-up's compiling processes stop with the app
-        super().exit(*args, **kwargs)
 
     def hang_up(self, signum: int = signal.SIGHUP) -> None:
         """The terminal went away (SIGHUP) or we were asked to stop (SIGTERM): exit with the
