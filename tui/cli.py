@@ -21,6 +21,17 @@ if TYPE_CHECKING:
 
 FORMATS = ("csv", "jsonl", "parquet")
 
+_interrupted = False
+
+
+def on_interrupt(signum: int, frame: object) -> None:
+    """Ctrl-C: raise KeyboardInterrupt, and remember it was pressed. A C extension that is
+    loading at that moment (numpy's, while a command imports the workspace) turns the
+    interrupt into an ImportError, which `main` must still end as "interrupted", not as a bug."""
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
 
 def demo_path() -> Path:
     """Where `changeover demo` keeps its workspace (the user's data directory)."""
@@ -243,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
         print("changeover: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # never a traceback: the one block a user can act on
+        if _interrupted:  # the Ctrl-C, turned into another error by the code it stopped
+            print("changeover: interrupted", file=sys.stderr)
+            return 130
         return _unexpected(exc, getattr(args, "workspace", None))
 
 

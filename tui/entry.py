@@ -25,8 +25,9 @@ def main() -> int:
     try:
         signal.signal(signal.SIGINT, _leave)
         from changeover.tui.cli import main as run
+        from changeover.tui.cli import on_interrupt
 
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, on_interrupt)
         code = run()
     except KeyboardInterrupt:
         code = 130
