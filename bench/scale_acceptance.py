@@ -21,8 +21,10 @@ Needs ../shared/data/summeval (see tests/summeval_data.py).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,7 +36,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from summeval_data import responses, summeval_counts  # noqa: E402
 
-from changeover.core import nuts  # noqa: E402
+from changeover.core import model_cache  # noqa: E402
 from changeover.core.baselines import baselines  # noqa: E402
 from changeover.core.model import Settings, fit_counts  # noqa: E402
 
@@ -112,8 +114,15 @@ def acceptance(seeds, dimensions, fraction) -> None:
 def same_seed(dimension: str, fraction: float) -> None:
     counts, _ = summeval_counts(dimension, fraction, 3)
     first = fit_counts({dimension: counts}, [1.0], Settings(seed=3)).posteriors[0].p
-    nuts._COMPILED.clear()
-    again = fit_counts({dimension: counts}, [1.0], Settings(seed=3)).posteriors[0].p
+    with tempfile.TemporaryDirectory() as fresh:  # compile again, into an empty cache
+        os.environ["CHANGEOVER_CACHE_DIR"], kept = fresh, os.environ.get("CHANGEOVER_CACHE_DIR")
+        model_cache._LOADED.clear()
+        again = fit_counts({dimension: counts}, [1.0], Settings(seed=3)).posteriors[0].p
+        model_cache._LOADED.clear()
+        if kept is None:
+            del os.environ["CHANGEOVER_CACHE_DIR"]
+        else:
+            os.environ["CHANGEOVER_CACHE_DIR"] = kept
     print(
         f"\nsame seed, recompiled: identical draws {np.array_equal(first, again)}, "
         f"largest difference {float(np.abs(first - again).max()):.3g} (target: identical)"

@@ -39,6 +39,7 @@ class Counts:
     left_out: int = 0  # labelled responses left out of n: every label chosen, not drawn at random
     open_counted: int = 0  # responses in n whose labels include open ones (include_open=True)
     ties_per_cell: np.ndarray | None = None  # [M, R] ties per cell (None: not counted)
+    left_out_per_cell: np.ndarray | None = None  # [M, R] of `left_out` per cell
 
     @property
     def labels_per_cell(self) -> np.ndarray:
@@ -109,12 +110,12 @@ def counts_for(
 
     Only labels whose response was drawn at random given its cell and judge level enter `n`,
     the assumption the calibration model rests on: blind labels from the rate screen, and
-    imported labels unless `imported_random` is False (an import does not say how its labels
-    were chosen; a team that imports a random sample of human labels expects them counted).
-    Open labels from the browse screen were chosen by a person who saw the judge's verdict,
-    often because it looked wrong: they are left out (`left_out` counts the responses that
-    fall back to unlabelled) unless `include_open`, which counts them and sets `open_counted`
-    so the faces can warn that the intervals may be too narrow.
+    labels imported as random (`import-labels` without --open) unless `imported_random` is
+    False. Open labels (browse triage, or imported with --open) were chosen by a person who
+    saw the response, often because the judge's verdict looked wrong: they are left out
+    (`left_out` counts the responses that fall back to unlabelled, per cell in
+    `left_out_per_cell`) unless `include_open`, which counts them and sets `open_counted` so
+    the faces can warn that the intervals may be too narrow.
     """
     judged = _judge_level_counts(store, eval_set.id)
     votes = store.label_votes(eval_set.id, exclude_raters)
@@ -169,12 +170,14 @@ def counts_for(
     ties = dict.fromkeys(metrics, 0)
     tie_cells = {name: np.zeros((M, R), np.int64) for name in metrics}
     left_out = dict.fromkeys(metrics, 0)
+    out_cells = {name: np.zeros((M, R), np.int64) for name in metrics}
     for (_, metric), (judge, model, region, tally) in tallies.items():
         L = metrics[metric].n_levels
         if judge is None or not 0 <= judge < L:
             continue  # already counted as a missing judgment
         if not tally:
             left_out[metric] += 1  # every label of it was chosen, not drawn: unlabelled here
+            out_cells[metric][m_ix[model], r_ix[region]] += 1
             continue
         h = consensus(tally)
         if h is None:
@@ -198,6 +201,7 @@ def counts_for(
             left_out=left_out[name],
             open_counted=len(chosen_only[name]),
             ties_per_cell=tie_cells[name],
+            left_out_per_cell=out_cells[name],
         )
     return out
 

@@ -40,6 +40,7 @@ import numpy as np
 
 from changeover.core import cell_checks
 from changeover.core.cell_checks import MIN_CELL_LABELS, LabelRequest
+from changeover.core.shown import probability_text
 
 READY, NOT_READY, UNDECIDED = "ready", "not ready", "undecided"
 _EPS = 1e-9  # probabilities are means of booleans; compare with a hair of slack at the threshold
@@ -72,7 +73,7 @@ class Forecast:
         if self.capped:
             return f"{self.metric}/{self.region}: more than {self.max_labels} labels"
         return (
-            f"{self.metric}/{self.region}: about {self.total} labels "
+            f"{self.metric}/{self.region}: about {self.total} label{'s' * (self.total != 1)} "
             f"({self.candidate_labels} candidate, {self.incumbent_labels} incumbent)"
         )
 
@@ -121,12 +122,10 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
-def _p(x: float, bar: float | None = None) -> str:
-    """A probability with two decimals, or three where two would put it on the other side of
-    `bar`; a threshold (no bar) with three where two would change it (0.982, 0.95)."""
-    if bar is None:
-        return f"{x:.2f}" if abs(round(x, 2) - x) < 1e-9 else f"{x:.3f}"
-    return f"{x:.2f}" if (round(x, 2) >= bar) == (x >= bar) else f"{x:.3f}"
+def _bar(x: float) -> str:
+    """A bar with as few decimals as show it, at most four (0.95, 0.975, 0.9833): the
+    probabilities beside it are shown with up to four (core/shown.py)."""
+    return f"{round(x, 4):g}"
 
 
 def condition(
@@ -163,17 +162,20 @@ def decide(
     g = float(threshold)
     g_ready = g if ready_threshold is None else max(float(ready_threshold), g)
     if p_ok >= g_ready - _EPS:
-        return Decision(READY, p_ok, f"P({ok_text}) = {p_ok:.2f} >= {_p(g_ready)}")
+        shown = probability_text(p_ok, g_ready)
+        return Decision(READY, p_ok, f"P({ok_text}) = {shown} >= {_bar(g_ready)}")
     if p_ok >= g - _EPS:
         looks = f" with {labels[0]} and {labels[1]} labels" if len(labels) == 2 else ""
-        why = f"P({ok_text}) = {_p(p_ok, g_ready)}, but ready needs {_p(g_ready)}{looks}"
+        shown = probability_text(p_ok, g_ready)
+        why = f"P({ok_text}) = {shown}, but ready needs {_bar(g_ready)}{looks}"
         return Decision(UNDECIDED, p_ok, f"{why} (the bar rises with the labels: repeated looks)")
     if p_bad >= g - _EPS:
-        return Decision(NOT_READY, p_ok, f"P({bad_text}) = {p_bad:.2f} >= {g:.2f}")
+        return Decision(NOT_READY, p_ok, f"P({bad_text}) = {probability_text(p_bad, g)} >= {g:g}")
     return Decision(
         UNDECIDED,
         p_ok,
-        f"P({ok_text}) = {p_ok:.2f}, P({bad_text}) = {p_bad:.2f}, neither >= {g:.2f}",
+        f"P({ok_text}) = {probability_text(p_ok, g)}, P({bad_text}) = "
+        f"{probability_text(p_bad, g)}, neither >= {g:g}",
     )
 
 
@@ -302,8 +304,8 @@ def _checked(
     elif short:
         blocked = short
     elif dec.verdict == READY and own_dec is not None and own_dec.verdict != READY:
-        own_p = own_dec.probability
-        blocked = f"its own labels give P = {_p(own_p, g)} < {_p(g)} (instant posterior)"
+        own = probability_text(own_dec.probability, g)
+        blocked = f"its own labels give P = {own} < {_bar(g)} (instant posterior)"
     if blocked:
         dec = Decision(UNDECIDED, dec.probability, f"{dec.reason}; but {blocked}")
     return dec, blocked

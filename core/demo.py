@@ -11,6 +11,8 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
+from changeover.core.paths import private_folder
+from changeover.core.text import inert
 from changeover.core.types import ChangeoverError
 
 
@@ -33,8 +35,14 @@ def build_demo(path: Path, rebuild: bool = False) -> Path:
     if path.exists() and not rebuild:
         return path
     csv, spec = sample_paths()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".building", dir=path.parent)
+    try:
+        private_folder(path.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".building", dir=path.parent)
+    except OSError as exc:
+        raise ChangeoverError(
+            f"cannot make the demo workspace in {inert(path.parent, ascii=True)}: "
+            f"{exc.strerror or exc}; set CHANGEOVER_DATA_DIR to a folder you can write"
+        ) from None
     os.close(fd)
     tmp = Path(name)
     try:

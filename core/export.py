@@ -4,7 +4,9 @@ Rows are streamed page by page from the store (a page of a few thousand rows at 
 large eval set is never loaded whole. Three tables:
 
 - ``ratings``: every rating event, retractions included: who (rater), when (created_at),
-  blind or not, where it came from (source "app" or "import"), whether this event retracts an
+  blind or not, where it came from (source "app" or "import"), how its response was chosen
+  (``selection``: "random", as the fit assumes, or "open": chosen by a person, browse triage or
+  ``import-labels --open``; empty on a retraction), whether this event retracts an
   earlier one (``retracts``), and, for a label that was undone or replaced, which event
   retracted it, by whom and when (``retracted_by``, ``retracted_by_rater``, ``retracted_at``).
   ``active`` is true for the labels in force.
@@ -30,7 +32,6 @@ never terminal commands; to a file or pipe the text goes out as it is.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -44,8 +45,8 @@ from typing import IO, Any
 from changeover.core.counts import consensus
 from changeover.core.results import Results
 from changeover.core.store import Store
-from changeover.core.text import DANGEROUS, inert, neutralise
-from changeover.core.types import ChangeoverError, EvalSet
+from changeover.core.text import DANGEROUS, write_csv
+from changeover.core.types import IMPORT, IMPORT_OPEN, ChangeoverError, EvalSet, label_selection
 
 WHATS = ("ratings", "responses", "results")
 FORMATS = ("csv", "jsonl", "parquet")
@@ -74,6 +75,7 @@ RATING_COLUMNS: dict[str, str] = {
     "retracted_by_rater": "str",
     "retracted_at": "str",
     "active": "bool",
+    "selection": "str",  # added later: new columns go last
 }
 
 
@@ -134,13 +136,14 @@ def rating_rows(store, es: EvalSet, page: int = PAGE) -> Iterator[dict]:
                 "label": names[value] if value is not None and 0 <= value < len(names) else None,
                 "created_at": r.created_at,
                 "blind": r.blind,
-                "source": r.source,
+                "source": IMPORT if r.source == IMPORT_OPEN else r.source,
                 "retracts": r.retracts,
                 "retracted": r.retracted_by is not None,
                 "retracted_by": r.retracted_by,
                 "retracted_by_rater": r.retracted_by_rater,
                 "retracted_at": r.retracted_at,
                 "active": r.retracts is None and r.retracted_by is None,
+                "selection": None if value is None else label_selection(r.blind, r.source),
             }
         after = rows[-1].id
 
@@ -186,13 +189,9 @@ def response_rows(store, es: EvalSet, page: int = 2000) -> Iterator[dict]:
 
 def result_columns() -> dict[str, str]:
     """Columns of the results table: the report's CSV columns plus when the fit was made."""
-    from changeover.core.report import CSV_COLUMNS
+    from changeover.core.report import CSV_KINDS
 
-    text = {"eval_set", "metric", "quantity", "region", "model", "verdict", "reason", "source"}
-    kinds = {c: "str" if c in text else "float" for c in CSV_COLUMNS}
-    kinds.update({"fit_id": "int", "labels": "int", "ties": "int", "incumbent": "bool"})
-    kinds["fit_created_at"] = "str"
-    return kinds
+    return {**CSV_KINDS, "fit_created_at": "str"}
 
 
 def result_rows(results: Results) -> Iterator[dict]:
@@ -206,29 +205,6 @@ def result_rows(results: Results) -> Iterator[dict]:
 
 
 # ---- writers ----------------------------------------------------------------------------------
-
-
-def _csv_cell(value: Any, kind: str, tty: bool) -> Any:
-    if value is None:
-        return ""
-    if kind == "bool":
-        return "true" if value else "false"
-    if kind == "str":
-        text = str(neutralise(str(value)))
-        return inert(text, ascii=True) if tty else text
-    return value
-
-
-def write_csv(
-    rows: Iterable[dict], columns: dict[str, str], out: IO[str], tty: bool = False
-) -> int:
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(list(columns))
-    n = 0
-    for row in rows:
-        writer.writerow([_csv_cell(row.get(c), k, tty) for c, k in columns.items()])
-        n += 1
-    return n
 
 
 def write_jsonl(

@@ -13,7 +13,8 @@ import re
 import polars as pl
 
 from changeover.core.import_held import level_columns
-from changeover.core.import_read import BAD, LINE, Sink, as_text, listing, show, trimmed
+from changeover.core.import_read import BAD, LINE, Sink, listing, show
+from changeover.core.import_text import as_text, trimmed
 from changeover.core.types import EvalSet, Metric
 
 TEXT_COLS = ("item_id", "region", "question", "model", "response")

@@ -29,14 +29,13 @@ from changeover.core.import_read import (
     ImportFailed,
     Problem,
     Sink,
-    as_text,
     format_of,
     listing,
     open_chunks,
     show,
-    trimmed,
 )
 from changeover.core.import_spec import load_spec
+from changeover.core.import_text import as_text, trimmed
 from changeover.core.lake_scan import not_a_level
 from changeover.core.store import Store, now
 from changeover.core.store.rows import EvalSetSource, JudgeLevelCount

@@ -19,6 +19,7 @@ LABELS = {
     "rater": pl.String,
     "level": pl.Int64,
     "active": pl.Boolean,
+    "open": pl.Boolean,
 }
 
 

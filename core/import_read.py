@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -353,13 +354,41 @@ def _parse_line(raw: bytes, no: int, sink: Sink) -> dict | None:
     except RecursionError:
         sink.add(no, "", "JSON nested too deeply")
         return None
+    except ValueError:  # an integer past Python's 4,300-digit limit for text conversion
+        sink.add(no, "", "a number of more than 4,300 digits")
+        return None
     if too_deep(obj):
         sink.add(no, "", "JSON nested too deeply")
         return None
     if not isinstance(obj, dict):
         sink.add(no, "", f"not a JSON object but {type(obj).__name__}")
         return None
+    if _SURROGATE_ESCAPE.search(raw) and (where := _lone_surrogate(obj)) is not None:
+        sink.add(no, where, "a lone surrogate escape (\\ud800-\\udfff) is not text")
+        return None
     return obj
+
+
+# a \uD800-\uDFFF escape: a pair of them is one character, one alone is no text at all
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(obj: dict) -> str | None:
+    """The key under which a JSON object holds a lone surrogate ("" for a key itself)."""
+    for k, v in obj.items():
+        if not _is_text(k):
+            return ""
+        if isinstance(v, str) and not _is_text(v):
+            return k
+    return None
+
+
+def _is_text(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _jsonl_frame(keep: list[bytes], nums: list[int], sink: Sink, checking: bool) -> pl.DataFrame:
@@ -414,42 +443,3 @@ def _jsonl_slow(keep: list[bytes], nums: list[int], sink: Sink) -> pl.DataFrame:
     cols = list(dict.fromkeys(k for r in records for k in r))
     data = {c: pl.Series(c, [r.get(c) for r in records], dtype=pl.String) for c in cols}
     return pl.DataFrame(data).with_columns(pl.Series(LINE, lines, dtype=pl.Int64))
-
-
-def as_text(df: pl.DataFrame, sink: Sink) -> pl.DataFrame:
-    """Every column as text (3.0 -> "3"); nested values are reported and replaced by BAD."""
-    exprs = []
-    for c, dtype in df.schema.items():
-        if c == LINE or dtype == pl.String:
-            continue
-        col = pl.col(c)
-        if dtype.is_nested():
-            bad = df.filter(col.is_not_null()).select(LINE)
-            sink.rows(bad, c, lambda r: NESTED)
-            exprs.append(
-                pl.when(col.is_not_null())
-                .then(pl.lit(BAD))
-                .otherwise(None)
-                .cast(pl.String)
-                .alias(c)
-            )
-        elif dtype.is_float():
-            whole = col.is_finite() & (col == col.round()) & (col.abs() < 1e15)
-            exprs.append(
-                pl.when(whole)
-                .then(col.cast(pl.Int64, strict=False).cast(pl.String))
-                .otherwise(col.cast(pl.String))
-                .alias(c)
-            )
-        else:
-            exprs.append(col.cast(pl.String, strict=False).alias(c))
-    return df.with_columns(exprs) if exprs else df
-
-
-def trimmed(cols: list[str]) -> list[pl.Expr]:
-    """Key columns compared as trimmed text; blank is missing."""
-    out = []
-    for c in cols:
-        s = pl.col(c).str.strip_chars()
-        out.append(pl.when(s == "").then(None).otherwise(s).alias(c))
-    return out

@@ -27,6 +27,8 @@ class ImportReport:
         0  # file labels not added: the workspace already holds that rater's own label
     )
     kind: str = "responses"  # or "labels" (import_labels)
+    open_labels: int = 0  # of `labels`: open ones (chosen by a person), left out of the fit
+    not_in_force: int = 0  # rows of a ratings export skipped: retracted labels, retractions
 
     def summary(self) -> str:
         """A short human text: what was added, what was already there, what became missing."""
@@ -55,6 +57,13 @@ class ImportReport:
             already = self.labels - a.get("ratings", 0)
             if already > 0:
                 text += f" ({already:,} already in the workspace)"
+            if self.open_labels:
+                text += (
+                    f"; {self.open_labels:,} of the file's labels are open (chosen by a person): "
+                    "kept apart and left out of the fit"
+                )
+            if self.not_in_force:
+                text += f"; {self.not_in_force:,} rows not active (retracted) were skipped"
         if self.kept_labels:
             text += (
                 f"; {self.kept_labels:,} labels already given by the same rater in the "

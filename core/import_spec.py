@@ -70,7 +70,19 @@ def _line_of(lines: dict[str, int], path: str) -> int:
 
 
 def _is_number(v: object) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    if not isinstance(v, int | float) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an integer of hundreds of digits: beyond any float
+        return False
+
+
+def _shown_number(v: object) -> str:
+    """A value for a message; an integer too large for a float by its number of digits."""
+    if isinstance(v, int) and not isinstance(v, bool) and not _is_number(v):
+        return f"{show(v, 12)}... ({len(str(abs(v)))} digits, too large)"
+    return show(v)
 
 
 def load_spec(path: str | Path) -> EvalSet:
@@ -97,6 +109,12 @@ def load_spec(path: str | Path) -> EvalSet:
         ) from None
     except RecursionError:
         data = None
+    except ValueError:  # an integer past Python's 4,300-digit limit for text conversion
+        long = re.search(r"\d{4300}", text)
+        line = text[: long.start()].count("\n") + 1 if long else 0
+        raise ImportFailed(
+            [Problem(str(path), line, "", "invalid TOML: a number of more than 4,300 digits")]
+        ) from None
     if data is None or too_deep(data):
         raise ImportFailed([Problem(str(path), 0, "", "invalid TOML: nested too deeply")])
     return _spec_from_dict(data, str(path), _key_lines(text))
@@ -141,7 +159,9 @@ def _spec_from_dict(data: dict, file: str, lines: dict[str, int]) -> EvalSet:
             if not rname.strip():
                 bad(f"regions.{rname}", "empty region name")
             elif not _is_number(traffic) or traffic <= 0:
-                bad(f"regions.{rname}", f"traffic {show(traffic)} is not a positive number")
+                bad(
+                    f"regions.{rname}", f"traffic {_shown_number(traffic)} is not a positive number"
+                )
             else:
                 regions.append(Region(rname, float(traffic)))
 
@@ -166,6 +186,7 @@ def _spec_from_dict(data: dict, file: str, lines: dict[str, int]) -> EvalSet:
                 continue
             seen.add(metric.name)
             metrics.append(metric)
+        _colliding_columns(metrics, bad)
     if problems:
         raise ImportFailed(problems)
     return EvalSet(
@@ -177,6 +198,25 @@ def _spec_from_dict(data: dict, file: str, lines: dict[str, int]) -> EvalSet:
         description=description,
         judge=judge,
     )
+
+
+def metric_columns(name: str) -> tuple[str, ...]:
+    """The columns a metric names in a responses file."""
+    return (f"judge_{name}", f"judge_{name}_score", f"judge_{name}_rationale", f"human_{name}")
+
+
+def _colliding_columns(metrics: list[Metric], bad) -> None:
+    """Two metrics may not name the same column (a metric `style_score` beside `style`)."""
+    owner: dict[str, str] = {}
+    for i, m in enumerate(metrics):
+        clash = next((c for c in metric_columns(m.name) if c in owner), None)
+        if clash is not None:
+            bad(
+                f"metrics[{i}].name",
+                f"its column {clash} is also a column of metric {owner[clash]!r}: rename one",
+            )
+        for c in metric_columns(m.name):
+            owner.setdefault(c, m.name)
 
 
 def _metric_from_dict(m: dict, where: str, bad, text_of) -> Metric | None:
@@ -215,7 +255,7 @@ def _metric_from_dict(m: dict, where: str, bad, text_of) -> Metric | None:
         fail("direction", f"{show(direction)} is not one of {', '.join(DIRECTIONS)}")
     margin = m.get("margin", 0.0)
     if not _is_number(margin) or margin < 0:
-        fail("margin", f"{show(margin)} is not a number >= 0")
+        fail("margin", f"{_shown_number(margin)} is not a number >= 0")
         margin = 0.0
     guideline = text_of(m, "guideline", f"{where}.guideline")
     unmapped = m.get("unmapped", "error")
@@ -230,11 +270,15 @@ def _metric_from_dict(m: dict, where: str, bad, text_of) -> Metric | None:
             fail("keys", f"{len(raw)} keys for {len(levels)} levels")
         elif len(set(raw)) != len(raw):
             fail("keys", "keys must differ")
-        elif RESERVED_KEYS & set(raw):
+        elif taken := sorted(RESERVED_KEYS & set(raw)):
+            are = (
+                "is the rate screen's own key"
+                if len(taken) == 1
+                else "are the rate screen's own keys"
+            )
             fail(
                 "keys",
-                f"{', '.join(sorted(RESERVED_KEYS & set(raw)))} are the rate screen's own "
-                "keys (u undo, s skip, e full question, q quit, ? help)",
+                f"{', '.join(taken)} {are} (u undo, s skip, e full question, q quit, ? help)",
             )
         else:
             keys = tuple(raw)

@@ -3,10 +3,11 @@
 Every row is checked before anything is written; all problems are collected with their line
 (CSV: the physical line where the record starts, JSONL: the physical line, Parquet: the row)
 and nothing is stored when there is any. Files are read in chunks, twice (check, then write),
-so memory stays bounded; the write is one transaction (`Store.importing_eval_set`): the eval
-set and its rows are saved together or not at all. Reading is in core/import_read.py, the
-spec in core/import_spec.py, the checks in core/import_check.py, labels for responses
-already there in core/import_labels.py.
+so memory stays bounded; the write is all or nothing (`Store.importing_eval_set`: written in
+chunks nobody sees, published in one transaction, core/store/publish.py): the eval set and its
+rows are saved together or not at all. Reading is in core/import_read.py (values as text in
+core/import_text.py), the spec in core/import_spec.py, the checks in core/import_check.py,
+labels for responses already there in core/import_labels.py.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def import_file(
     fmt: str | None = None,
     chunk_rows: int = CHUNK_ROWS,
 ) -> ImportReport:
-    """Check every row of a responses file, then write it all in one transaction (or nothing)."""
+    """Check every row of a responses file, then write it all or nothing."""
     resolved = resolve_spec(spec)
     return import_rows(store, FileSource(Path(path), fmt), resolved, chunk_rows)
 
@@ -157,7 +158,7 @@ def _write(
     held: EvalSet | None,
     chunk_rows: int,
 ) -> tuple[dict[str, int], int, int]:
-    """Second pass: stage every chunk, then save the eval set and merge in one transaction."""
+    """Second pass: stage every chunk, then write it and publish it with the eval set."""
     quiet = source.sink()
     given = same = None
     if held is not None:

@@ -20,6 +20,7 @@ from urllib.parse import unquote
 import polars as pl
 
 from changeover.core.import_read import (
+    BAD,
     NESTED,
     ImportFailed,
     Problem,
@@ -27,6 +28,7 @@ from changeover.core.import_read import (
     listing,
     record_span,
 )
+from changeover.core.import_text import NOT_UTF8, utf8_or_bad
 
 FILE = "__file"
 ROW = "__row"
@@ -195,6 +197,15 @@ def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:
     return col.cast(pl.String, strict=False).alias(name)
 
 
+def _report_not_utf8(f: DataFile, column: str, sink: Sink) -> None:
+    """Each row of a Parquet file whose bytes in `column` are not UTF-8 text."""
+    values = pl.read_parquet(f.path, columns=[column])[column]
+    for row, v in enumerate(utf8_or_bad(values).to_list(), start=1):
+        if v == BAD:
+            sink.total += 1
+            sink.kept.append(Problem(f.name, row, column, NOT_UTF8, sink.unit))
+
+
 def _groups(ds: Dataset) -> list[tuple[dict[str, pl.DataType], list[DataFile]]]:
     """The readable files in groups of one schema, each in dataset order."""
     groups: dict[tuple, list[DataFile]] = {}
@@ -241,6 +252,10 @@ def frame(ds: Dataset, wanted: Sequence[str], sink: Sink) -> pl.LazyFrame | None
                 for f in files:
                     sink.add(0, c, f"{NESTED} (the column holds lists or structs)", file=f.name)
                 exprs.append(pl.lit(None, dtype=pl.String).alias(c))
+            elif dtype == pl.Binary:  # polars' cast stops at the first byte that is not UTF-8
+                for f in files:
+                    _report_not_utf8(f, c, sink)
+                exprs.append(pl.col(c).map_batches(utf8_or_bad, return_dtype=pl.String).alias(c))
             elif dtype is not None:
                 exprs.append(_as_text(c, dtype))
             elif any(f.key(c) is not None for f in files):  # from the path, file by file

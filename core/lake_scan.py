@@ -16,7 +16,8 @@ from functools import partial
 
 import polars as pl
 
-from changeover.core.import_read import MAX_SHOWN, Problem, Sink, listing, show, trimmed
+from changeover.core.import_read import MAX_SHOWN, Problem, Sink, listing, show
+from changeover.core.import_text import trimmed
 from changeover.core.lake_files import FILE, ROW, Dataset, locate
 from changeover.core.sampling import allocate
 from changeover.core.store.rows import JudgeLevelCount

@@ -36,6 +36,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +46,7 @@ from changeover.core.instant import posterior_of
 from changeover.core.model_parts import ordered_logistic, zero_sum
 from changeover.core.posterior import Posterior
 from changeover.core.settings import Settings
-from changeover.core.types import FitCancelled
+from changeover.core.types import ESS_MIN, RHAT_MAX, FitCancelled, ModelsReady
 
 __all__ = ["FitCancelled", "FitResult", "Settings", "fit_counts"]
 
@@ -111,13 +112,16 @@ def build_model(counts: Counts, settings: Settings = Settings()):
 
     aligned = geometry_for(counts, settings) == "aligned"
 
-    M, R, L = counts.u.shape
+    M, R, L = counts.u.shape  # which terms exist (one model or region has no deviations)
     if L != 2:
         raise ValueError(f"{counts.metric}: {L} levels; scales are fitted by core/model_scale.py")
     h_levels = np.arange(L, dtype=float)
     with pm.Model() as model:
         n = pm.Data("n", counts.n.astype(float))
         u = pm.Data("u", counts.u.astype(float))
+        # The sizes of the parameters come from the data, so one compiled model serves every
+        # workspace of this structure (core/model_cache.py); M and R above only choose terms.
+        Ms, Rs = n.shape[0], n.shape[1]
         coef = pm.Data(
             "coef",
             np.array(
@@ -128,7 +132,7 @@ def build_model(counts: Counts, settings: Settings = Settings()):
         # True levels. cut[m]: each model's own level shape, at its average over regions
         # (N(0, 2) on the logit scale covers rates from ~2% to ~98% without favouring any).
         # L = 2: one cut, -logit of the rate.
-        cut = pm.Normal("cut", 0.0, 2.0, shape=(M, 1))
+        cut = pm.Normal("cut", 0.0, 2.0, shape=(Ms, 1))
         # Regions differ from their model's average by s[m] * z (non-centred: few labels per
         # cell, so the data rarely pin a region's deviation tightly). z sums to zero over the
         # regions of a model, so the model's level lives in cut alone: with free z, cut and the
@@ -137,8 +141,8 @@ def build_model(counts: Counts, settings: Settings = Settings()):
         # together, and the fit crawled between "this model is uneven" and "the judge is harsh
         # in these cells" (low tail ESS; one s per model mixed well). s[m] ~ HalfNormal(1):
         # differences between regions of more than ~2 logits (e.g. 50% vs 88%) are not expected.
-        s = pm.HalfNormal("s", 1.0, shape=(M, 1))
-        z = zero_sum("z", (M, R))
+        s = pm.HalfNormal("s", 1.0, shape=(Ms, 1))
+        z = zero_sum("z", (M, R), (Ms, Rs))
         eta = s * z  # each cell's deviation from its model's average, on the logit scale
         pi = ordered_logistic(eta[:, :, None], cut[:, None, :])  # [M, R, L]
 
@@ -149,8 +153,8 @@ def build_model(counts: Counts, settings: Settings = Settings()):
         beta0 = pm.Normal("beta0", 3.0, 2.0)
         cut_judge = pm.Normal("cut_judge", 1.5, 2.0, shape=(1,))
         if settings.pooling == "shared":
-            beta = pt.ones(M) * beta0
-            b = pt.zeros((M, R))
+            beta = pt.ones(Ms) * beta0
+            b = pt.zeros((Ms, Rs))
         else:
             # The judge's errors differ by the model judged and by region (DESIGN.md: on XSTest
             # one judge's sensitivity ranged 0.21-0.87 across models). Partial pooling,
@@ -161,16 +165,16 @@ def build_model(counts: Counts, settings: Settings = Settings()):
             sd_beta = pm.HalfNormal("sd_beta", 0.5)
             sd_bm = pm.HalfNormal("sd_bm", 1.0)
             sd_br = pm.HalfNormal("sd_br", 0.5)
-            beta = beta0 + sd_beta * zero_sum("z_beta", (M,))
-            bm = sd_bm * zero_sum("z_bm", (M,))
-            br = sd_br * zero_sum("z_br", (R,))
+            beta = beta0 + sd_beta * zero_sum("z_beta", (M,), (Ms,))
+            bm = sd_bm * zero_sum("z_bm", (M,), (Ms,))
+            br = sd_br * zero_sum("z_br", (R,), (Rs,))
             b = bm[:, None] + br[None, :]
             if aligned:
                 # tau = logit P(J = yes) per cell is the parameter; the cell's judge offset is
                 # derived from it (_aligned_cell_offset). Its prior, the log-Jacobian and the
                 # likelihood are one compiled kernel (core/likelihood.aligned_loglik); the
                 # offset is also written out here, for the confusion matrices kept per draw.
-                tau = pm.Flat("tau", shape=(M, R))
+                tau = pm.Flat("tau", shape=(Ms, Rs))
                 data, offset_prior = aligned_loglik(
                     eta, cut, beta, b, cut_judge, n, u, tau, CELL_SD
                 )
@@ -179,7 +183,7 @@ def build_model(counts: Counts, settings: Settings = Settings()):
             else:
                 # Judge shifts particular to one cell, beyond the model and region effects,
                 # N(0, CELL_SD) as in the aligned form (non-centred here).
-                b = b + CELL_SD * pm.Normal("z_e", 0.0, 1.0, shape=(M, R))
+                b = b + CELL_SD * pm.Normal("z_e", 0.0, 1.0, shape=(Ms, Rs))
         loc = beta[:, None, None] * h_levels[None, None, :] + b[:, :, None]  # [M, R, L(h)]
         confusion = ordered_logistic(loc[..., None], cut_judge)  # [M, R, L(h), L(j)]
 
@@ -237,8 +241,11 @@ def _aligned_cell_offset(theta, beta, b, cut_judge, tau):
 
 
 def _compiled_key(counts: Counts, settings: Settings) -> tuple:
-    """What a compiled model depends on besides the counts' values (which are swapped in)."""
-    return counts.u.shape, settings.pooling, geometry_for(counts, settings)
+    """What a compiled model depends on besides the counts (swapped in, shapes included): the
+    pooling, the geometry, and whether there are several models and several regions (with one,
+    the deviations between them are not in the graph)."""
+    M, R, _ = counts.u.shape
+    return settings.pooling, geometry_for(counts, settings), M > 1, R > 1
 
 
 def sample(
@@ -248,24 +255,52 @@ def sample(
     cancel: threading.Event | None = None,
     seed_offset: int = 0,
     label: str = "",
+    prepared: Any = None,
 ):
     """Draws of one metric: (p [C, D, M, R, L], confusion [C, D, M, R, L, L], stats dict).
 
-    Scales (L > 2) are sampled by core/model_scale.py's judge-first model."""
+    Scales (L > 2) are sampled by core/model_scale.py's judge-first model. `prepared`: the
+    compiled model from `prepare_models`, when at hand."""
     seed = settings.seed + seed_offset
-    if counts.u.shape[-1] > 2:
-        from changeover.core.model_scale import scale_job
-
-        job = scale_job(counts)
-    else:
-        job = _yes_no_job(counts, settings)
+    job = job_for(counts, settings)
     draws, extra = nuts.run(
-        job, settings, seed, adaptation_for(counts, settings), on_progress, cancel, label
+        job, settings, seed, adaptation_for(counts, settings), on_progress, cancel, label, prepared
     )
     return (*job.finish(draws, seed), extra)
 
 
-def _yes_no_job(counts: Counts, settings: Settings) -> nuts.Job:
+def prepare_models(
+    counts: dict[str, Counts],
+    settings: Settings,
+    cancel: threading.Event | None = None,
+    on_progress: Progress | None = None,
+    background: bool = False,
+) -> dict[str, Any]:
+    """Every metric's compiled model (nuts.prepare: from memory, the disk cache, or compiled
+    in child processes, several at once), by metric; {} when the sampler compiles nothing of
+    ours (PyMC's own)."""
+    if nuts.sampler_name(settings) != "nutpie":
+        return {}
+    jobs = [job_for(c, settings) for c in counts.values()]
+    return dict(zip(counts, nuts.prepare(jobs, cancel, on_progress, list(counts), background)))
+
+
+def models_ready(prepared: dict[str, Any]) -> ModelsReady:
+    """How the metrics' compiled models came (prepare_models' result), for the faces."""
+    came = {
+        source: tuple(m for m, p in prepared.items() if p.source == source)
+        for source in ("compiled", "disk", "memory")
+    }
+    seconds = max((p.seconds for p in prepared.values()), default=0.0)
+    return ModelsReady(came["compiled"], came["disk"], came["memory"], seconds)
+
+
+def job_for(counts: Counts, settings: Settings) -> nuts.Job:
+    """What one metric's fit samples: the yes/no model, or the judge-first model of a scale."""
+    if counts.u.shape[-1] > 2:
+        from changeover.core.model_scale import scale_job
+
+        return scale_job(counts)
     coef = _log_multinomial_coef(counts.n, (2, 3)) + _log_multinomial_coef(counts.u, (2,))
     return nuts.Job(
         build=lambda: build_model(counts, settings),
@@ -273,6 +308,8 @@ def _yes_no_job(counts: Counts, settings: Settings) -> nuts.Job:
         data={"n": counts.n, "u": counts.u, "coef": np.array(coef)},
         var_names=("p", "confusion"),
         finish=lambda draws, seed: (draws["p"], draws["confusion"]),
+        make=job_for,
+        args=(counts, settings),
     )
 
 
@@ -310,10 +347,10 @@ def diagnose(p: np.ndarray, confusion: np.ndarray, divergences: int) -> dict:
 
 def _judge_diagnostics(d: dict) -> dict:
     reasons = []
-    if not d["max_rhat"] <= 1.01:
-        reasons.append(f"R-hat {d['max_rhat']:.3f} > 1.01")
-    if not min(d["min_ess_bulk"], d["min_ess_tail"]) >= 400:
-        reasons.append(f"ESS {min(d['min_ess_bulk'], d['min_ess_tail']):.0f} < 400")
+    if not d["max_rhat"] <= RHAT_MAX:
+        reasons.append(f"R-hat {d['max_rhat']:.3f} > {RHAT_MAX}")
+    if not min(d["min_ess_bulk"], d["min_ess_tail"]) >= ESS_MIN:
+        reasons.append(f"ESS {min(d['min_ess_bulk'], d['min_ess_tail']):.0f} < {ESS_MIN}")
     if d["divergences"]:
         reasons.append(f"{d['divergences']} divergent transitions")
     return {**d, "ok": not reasons, "reasons": reasons}
@@ -347,6 +384,7 @@ def fit_counts(
     start = time.perf_counter()
     posteriors, per_metric, extra = [], {}, {}
     names = list(counts)
+    prepared = prepare_models(counts, settings, cancel, on_progress)
     for k, name in enumerate(names):
         if cancel is not None and cancel.is_set():
             raise FitCancelled("fit cancelled")
@@ -355,7 +393,7 @@ def fit_counts(
             if on_progress is not None:
                 on_progress((k + fraction) / len(names), message)
 
-        p, conf, stats = sample(counts[name], settings, scaled, cancel, seed_offset=k, label=name)
+        p, conf, stats = sample(counts[name], settings, scaled, cancel, k, name, prepared.get(name))
         per_metric[name] = {
             **diagnose(p, conf, stats["divergences"]),
             "sampler": nuts.sampler_name(settings),

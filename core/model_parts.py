@@ -29,12 +29,15 @@ def ordered_logistic(loc, cut):
     return probs * pt.concatenate([edge, gap, edge], axis=-1)
 
 
-def zero_sum(name: str, shape: tuple[int, ...], axes: int = 1):
-    """Standard-normal effects that sum to zero over the last `axes` axes (zeros when one of
-    those axes has a single entry: there is nothing to deviate from)."""
+def zero_sum(name: str, sizes: tuple[int, ...], shape: tuple = (), axes: int = 1):
+    """Standard-normal effects of `shape` (symbolic sizes, read from the data; default `sizes`)
+    that sum to zero over the last `axes` axes; zeros when one of those axes has a single entry
+    in `sizes`: there is nothing to deviate from (a different graph, so part of the compiled
+    model's key)."""
     import pymc as pm
     import pytensor.tensor as pt
 
-    if min(shape[-axes:]) < 2:
+    shape = shape or sizes
+    if min(sizes[-axes:]) < 2:
         return pt.zeros(shape)
     return pm.ZeroSumNormal(name, 1.0, shape=shape, n_zerosum_axes=axes)

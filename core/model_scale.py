@@ -55,31 +55,32 @@ def build_scale_model(counts: Counts):
 
     from changeover.core.model_parts import ordered_logistic, zero_sum
 
-    M, R, L = counts.u.shape
+    M, R, L = counts.u.shape  # which terms exist; the sizes come from the data (model_cache)
     with pm.Model() as model:
         n = pm.Data("n", counts.n.astype(float))
+        Ms, Rs, Ls = n.shape[0], n.shape[1], n.shape[2]
         # The human scale's cutpoints: centred (A carries the location), gaps positive.
-        log_gap = pm.Normal("log_gap", GAP_MEAN, GAP_SD, shape=(L - 2,))
+        log_gap = pm.Normal("log_gap", GAP_MEAN, GAP_SD, shape=(Ls - 2,))
         steps = pt.concatenate([pt.zeros((1,)), pt.cumsum(pt.exp(log_gap))])
         cut = steps - pt.mean(steps)
         # Level j's own interval on that scale: (cut[j-1], cut[j]), its ends one mean gap out.
         gap = pt.mean(pt.exp(log_gap))
         ends = pt.concatenate([cut[:1] - gap, cut, cut[-1:] + gap])
         agree = 0.5 * (ends[:-1] + ends[1:])  # [L]: the location where H = j is most likely
-        curve = agree + pm.Normal("curve", 0.0, CURVE_SD, shape=(L,))
+        curve = agree + pm.Normal("curve", 0.0, CURVE_SD, shape=(Ls,))
         sd_model = pm.HalfNormal("sd_model", MODEL_SD)
         sd_model_level = pm.HalfNormal("sd_model_level", MODEL_LEVEL_SD)
-        shift = sd_model * zero_sum("z_model", (M,))[:, None] + sd_model_level * zero_sum(
-            "z_model_level", (M, L), axes=2
+        shift = sd_model * zero_sum("z_model", (M,), (Ms,))[:, None] + sd_model_level * zero_sum(
+            "z_model_level", (M, L), (Ms, Ls), axes=2
         )  # [M, L(j)]
         if R > 1:
             sd_region = pm.HalfNormal("sd_region", REGION_SD)
             sd_cell = pm.HalfNormal("sd_cell", CELL_SD)
-            cell = sd_region * zero_sum("z_region", (R,))[None, :] + sd_cell * zero_sum(
-                "z_cell", (M, R), axes=2
+            cell = sd_region * zero_sum("z_region", (R,), (Rs,))[None, :] + sd_cell * zero_sum(
+                "z_cell", (M, R), (Ms, Rs), axes=2
             )
         else:
-            cell = pt.zeros((M, R))
+            cell = pt.zeros((Ms, Rs))
         loc = curve[None, None, :] + shift[:, None, :] + cell[:, :, None]  # [M, R, L(j)]
         r = ordered_logistic(loc[..., None], cut)  # [M, R, L(j), L(h)]
         # n[m, r, h, j]: given the judge level, the human level is a draw from r[m, r, j].
@@ -129,10 +130,13 @@ def scale_job(counts: Counts) -> nuts.Job:
         r = draws["r"]
         return combine(judge_draws(counts, r.shape[0], r.shape[1], seed), r)
 
+    M, R, _ = counts.u.shape
     return nuts.Job(
         build=lambda: build_scale_model(counts),
-        key=("scale", counts.u.shape),
+        key=("scale", M > 1, R > 1),  # the sizes are data (see build_scale_model)
         data={"n": counts.n},
         var_names=("r",),
         finish=finish,
+        make=scale_job,
+        args=(counts,),
     )

@@ -83,6 +83,8 @@ class OverlapQueue:
     def next(self):
         """A second label when one is due (see `pick_overlap`), else the queue's next pick."""
         q = self.queue
+        if (resumed := q.resume()) is not None:  # a response left half-labelled comes first
+            return resumed
         exclude = set(q.skipped) | set(q.handed) | set(self.overlaps)
         rid = pick_overlap(q.store, q.eval_set, q.rater, self.share, self.seed, exclude)
         if rid is None:

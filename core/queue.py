@@ -5,7 +5,8 @@ emptiest cell first); after that cells are drawn at random, or in proportion to 
 `scorer` (the value of a label once a fit exists). Inside a cell the pick is random and
 balances the judge's levels: the level with the fewest labels so far is tried first. So which
 response gets a human label depends only on its cell and its judge level, the promise the
-calibration model rests on. Deterministic given the seed and the workspace's contents.
+calibration model rests on. Deterministic given the seed and the workspace's contents. A
+response the rater left half-labelled (a session that was killed) comes back to them first.
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ class LabelQueue:
         self._since_refresh = 0
         self.cells: dict[Cell, CellState] = {}
         self.refresh()
+        # responses this rater left half-labelled (a session that was killed): first, in order
+        self.unfinished = store.unfinished(eval_set.id, rater, [m.name for m in eval_set.metrics])
 
     # ---- state ---------------------------------------------------------------------------
 
@@ -127,8 +130,24 @@ class LabelQueue:
 
     # ---- choosing ------------------------------------------------------------------------
 
+    def resume(self) -> Pick | None:
+        """A response this rater left half-labelled in an earlier session, or None."""
+        while self.unfinished:
+            rid = self.unfinished.pop(0)
+            if rid in self.skipped or rid in self.handed:
+                continue
+            view = self.store.response_view(rid)
+            level = next((j.value for j in view.judgments if j.metric == self.metric), None)
+            pick = Pick(rid, view.response.model, view.item.region, level)
+            self.handed[rid] = pick
+            return pick
+        return None
+
     def next(self) -> Pick | None:
-        """The next response to label, or None when nothing is left for this rater."""
+        """The next response to label, or None when nothing is left for this rater: a response
+        left half-labelled first, then the queue's pick."""
+        if (resumed := self.resume()) is not None:
+            return resumed
         self._since_refresh += 1
         if self._since_refresh >= self.REFRESH_EVERY:
             self.refresh()

@@ -56,7 +56,6 @@ run as formulas are neutralised.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -68,7 +67,7 @@ from changeover.core.baselines import METHODS
 from changeover.core.decide import labels_to_minimum
 from changeover.core.posterior import LEVEL, LOWER_Q, UPPER_Q, Interval
 from changeover.core.results import INSTANT, Results
-from changeover.core.text import neutralise
+from changeover.core.text import write_csv
 
 SCHEMA = "changeover.report/1"
 FORMATS = ("text", "markdown", "json", "csv")
@@ -91,6 +90,11 @@ CSV_COLUMNS = (
     *(f"{_csv_method(m)}{s}" for m in METHODS if m not in _FIRST_METHODS for s in _INTERVAL),
     "ties",
 )  # fmt: skip
+_TEXT_COLUMNS = {"eval_set", "metric", "quantity", "region", "model", "verdict", "reason", "source"}
+_INT_COLUMNS = {"fit_id", "labels", "ties"}
+CSV_KINDS = {  # each column's type: the CSV's cells, the results export's Parquet schema
+    c: "str" if c in _TEXT_COLUMNS else "int" if c in _INT_COLUMNS else "float" for c in CSV_COLUMNS
+} | {"incumbent": "bool"}
 
 
 def _iv(prefix: str, iv: Interval | None) -> dict[str, float | None]:
@@ -163,12 +167,9 @@ def render(results: Results, fmt: str = "text") -> str:
         return report_text.text(results) if fmt == "text" else report_text.markdown(results)
     if fmt == "json":
         return json.dumps(to_json(results), indent=2, ensure_ascii=True, allow_nan=False) + "\n"
-    if fmt == "csv":
+    if fmt == "csv":  # the results export's writer: one convention (true/false, no formulas)
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(CSV_COLUMNS), lineterminator="\n")
-        w.writeheader()
-        for row in report_rows(results):
-            w.writerow({k: "" if v is None else neutralise(v) for k, v in row.items()})
+        write_csv(report_rows(results), CSV_KINDS, buf)
         return buf.getvalue()
     raise ValueError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
 

@@ -25,8 +25,9 @@ from changeover.core.results import (
     Results,
     probability_text,
 )
+from changeover.core.shown import beside
 from changeover.core.text import inert
-from changeover.core.types import Diagnostics
+from changeover.core.types import ESS_MIN, RHAT_MAX, Diagnostics
 
 _SOURCE = {
     FULL: "the kept fit of the calibration model",
@@ -296,14 +297,15 @@ def _diagnostic_blocks(diag: Diagnostics | None) -> list:
         return ["no sampler diagnostics (no full fit)"]
 
     def row(d: Diagnostics) -> list[str]:
-        return [_f(d.max_rhat), _f(d.min_ess_bulk, digits=0), _f(d.min_ess_tail, digits=0),
+        ess = [beside(x, ESS_MIN, "<", 0, 2) for x in (d.min_ess_bulk, d.min_ess_tail)]
+        return [beside(d.max_rhat, RHAT_MAX, ">", 3, 6), *ess,
                 str(d.divergences), "ok" if d.ok else "FAILED"]  # fmt: skip
 
     head = ["max R-hat", "min ESS bulk", "min ESS tail", "divergences", "diagnostics"]
     rows = [[name, *row(d)] for name, d in diag.per_metric.items()]
     blocks: list = [
-        f"sampler {diag.sampler or '?'}; a fit passes with R-hat <= 1.01, bulk and tail ESS >= "
-        "400 and no divergences"
+        f"sampler {diag.sampler or '?'}; a fit passes with R-hat <= {RHAT_MAX}, bulk and tail "
+        f"ESS >= {ESS_MIN} and no divergences"
     ]
     blocks.append((["metric", *head], [*rows, ["all", *row(diag)]]))
     return blocks

@@ -16,7 +16,6 @@ regions; delta = candidate - incumbent, draw by draw.
 
 from __future__ import annotations
 
-import math
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -30,6 +29,7 @@ from changeover.core.cell_checks import widen_unlabelled
 from changeover.core.counts import Counts
 from changeover.core.decide import CandidateDecision, Decision, decide, decide_all, specs_of
 from changeover.core.posterior import Interval, Posterior, interval
+from changeover.core.shown import probability_text as probability_text
 from changeover.core.types import ChangeoverError, Diagnostics, EvalSet, FitRecord
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ class Cell:
     delta: Interval | None = None  # None for the incumbent
     decision: Decision | None = None
     ties: int = 0  # responses of the cell rated but left out: their raters tied (unlabelled)
+    open: int = 0  # responses of the cell with open labels only (chosen): left out of the fit
 
 
 @dataclass(frozen=True)
@@ -139,20 +140,6 @@ class Results:
         return self.diagnostics is not None and not self.diagnostics.ok
 
 
-def probability_text(p: float | None, threshold: float) -> str:
-    """A probability with two decimals, or as many more (up to four) as it takes for the shown
-    number to sit on the same side of the threshold as the verdict: never `0.95` beside
-    "undecided" at threshold 0.95 (shown `0.9495` then)."""
-    if p is None or not np.isfinite(p):
-        return "-"
-    above = p >= threshold - 1e-9
-    for digits in (2, 3, 4):
-        shown = round(p, digits)
-        if (shown >= threshold - 1e-12) == above:
-            return f"{p:.{digits}f}"
-    return f"{math.floor(p * 1e4) / 1e4:.4f}"  # just below: cut, do not round up to it
-
-
 # ---- building -----------------------------------------------------------------------------
 
 
@@ -176,6 +163,7 @@ def _metric_table(
     models: tuple[str, ...],
     threshold: float,
     checked: Mapping[tuple[str, str, str], Decision],
+    counts: Counts | None = None,
 ) -> MetricTable:
     """One metric's rows; a cell's verdict, the overall's included, is its candidate's checked
     one (`checked`: (candidate, metric, region or "overall") -> the decision after
@@ -185,6 +173,7 @@ def _metric_table(
     q, share = post.quantity(), post.pass_share()
     labels = _cell_labels(post)
     tied = _cell_labels(post, "cell_ties")
+    chosen = _open_cells(counts)
     i = post.model_index(incumbent)
     rows = []
     for r, region in enumerate([*post.regions, "overall"]):
@@ -199,6 +188,7 @@ def _metric_table(
             m = post.model_index(model)
             n = None if labels is None else (sum(labels[m]) if overall else labels[m][r])
             ties = 0 if tied is None else (sum(tied[m]) if overall else tied[m][r])
+            left = sum(n for (x, y), n in chosen.items() if x == model and (overall or y == region))
             delta = dec = None
             if model != incumbent:
                 d = qq[:, m] - qq[:, i]
@@ -207,7 +197,7 @@ def _metric_table(
                     d, metric.direction, metric.margin, threshold
                 )
             pass_share = None if ss is None else interval(ss[:, m])
-            cells.append(Cell(model, n, interval(qq[:, m]), pass_share, delta, dec, ties))
+            cells.append(Cell(model, n, interval(qq[:, m]), pass_share, delta, dec, ties, left))
         weight = 1.0 if overall else float(post.weights[r])
         rows.append(Row(region, weight, tuple(cells)))
     return MetricTable(
@@ -220,6 +210,15 @@ def _metric_table(
         post.source,
         tuple(rows),
     )
+
+
+def _open_cells(c: Counts | None) -> dict[tuple[str, str], int]:
+    """(model, region) -> responses left out of the fit because their labels are all open,
+    from today's counts (open labels leave the fit's data as it was, so it is not stale)."""
+    if c is None or c.left_out_per_cell is None:
+        return {}
+    cells = c.left_out_per_cell
+    return {(c.models[m], c.regions[r]): int(cells[m, r]) for m, r in zip(*np.nonzero(cells))}
 
 
 def _models(eval_set: EvalSet, posteriors: Sequence[Posterior]) -> tuple[str, ...]:
@@ -285,7 +284,10 @@ def build_results(
         threshold=float(threshold),
         min_labels=int(min_labels),
         source=source,
-        metrics=tuple(_metric_table(p, eval_set, models, threshold, checked) for p in posteriors),
+        metrics=tuple(
+            _metric_table(p, eval_set, models, threshold, checked, counts.get(p.metric))
+            for p in posteriors
+        ),
         candidates=tuple(candidates),
         calibration=tuple(
             c for p in posteriors for c in calibration_cells(p, counts.get(p.metric), cell_minimum)
@@ -364,7 +366,7 @@ def _flags(
         )
     d = results.diagnostics
     if d is not None and not d.ok:
-        parts = d.reasons or (f"max R-hat {d.max_rhat:.3f}", f"{d.divergences} divergences")
+        parts = d.failures() or (f"max R-hat {d.max_rhat:.3f}", f"{d.divergences} divergences")
         quick = fit is not None and fit.settings.is_quick
         flags.append(
             Flag(
@@ -396,20 +398,21 @@ def _flags(
     for c in counts.values():
         if c.ties:
             flags.append(Flag("ties", _ties_text(c)))
-        if c.left_out:  # counts_for: labels chosen in browse stay out of the fit
+        if c.left_out:  # counts_for: open labels stay out of the fit
             flags.append(
                 Flag(
                     "open_labels",
                     f"{c.metric}: {c.left_out} labelled response(s) left out of the fit: their "
-                    "labels were chosen in browse (open), not drawn at random",
+                    "labels are open (the response chosen by a person, in browse or imported "
+                    "with --open), not drawn at random",
                 )
             )
         if c.open_counted:
             flags.append(
                 Flag(
                     "open_labels_counted",
-                    f"{c.metric}: {c.open_counted} response(s) labelled openly in browse count as "
-                    "if drawn at random: the intervals may be too narrow",
+                    f"{c.metric}: {c.open_counted} response(s) with open labels count as if "
+                    "drawn at random: the intervals may be too narrow",
                 )
             )
         if c.missing_judgments:

@@ -4,6 +4,10 @@ spreadsheet or a table cell. Every face (the app, the report, export) goes throu
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Iterable
+from typing import IO
+
 # Bidirectional overrides and isolates can make text read differently from what it is.
 BIDI = (0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069)
 # Everything a terminal may act on: C0 controls but tab and newline, DEL, C1 controls (0x9b is
@@ -49,3 +53,29 @@ def neutralise(value: object) -> object:
     if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value
+
+
+def csv_cell(value: object, kind: str, tty: bool = False) -> object:
+    """One CSV cell of a typed column ("str", "int", "float", "bool"): empty for None,
+    true/false, text neutralised (and made inert for a terminal); numbers as they are."""
+    if value is None:
+        return ""
+    if kind == "bool":
+        return "true" if value else "false"
+    if kind == "str":
+        text = str(neutralise(str(value)))
+        return inert(text, ascii=True) if tty else text
+    return value
+
+
+def write_csv(
+    rows: Iterable[dict], columns: dict[str, str], out: IO[str], tty: bool = False
+) -> int:
+    """`rows` as CSV with a header, typed by `columns` (name -> kind); returns how many."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(list(columns))
+    n = 0
+    for row in rows:
+        writer.writerow([csv_cell(row.get(c), k, tty) for c, k in columns.items()])
+        n += 1
+    return n

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from changeover.core.settings import Settings
+from changeover.core.shown import beside
 
 Direction = Literal["higher", "lower", "match"]
 Unmapped = Literal["error", "missing"]
@@ -118,6 +119,20 @@ class Judgment:
     judge: str = "judge"
 
 
+# Where a label came from (ratings.source). An *open* label is one whose response a person
+# chose having seen it (browse triage in the app, stored not blind; or a file imported with
+# `import-labels --open`, stored the same way with source IMPORT_OPEN): the fit leaves it out,
+# as it assumes labelled responses were drawn at random given the cell and the judge's level.
+# Blind labels from the rate screen and labels imported without --open count as random.
+APP, IMPORT, IMPORT_OPEN = "app", "import", "import-open"
+RANDOM, OPEN = "random", "open"  # a label's selection
+
+
+def label_selection(blind: bool, source: str) -> str:
+    """RANDOM or OPEN: how the labelled response was chosen (see IMPORT_OPEN)."""
+    return RANDOM if blind or source == IMPORT else OPEN
+
+
 @dataclass(frozen=True)
 class Rating:
     """An append-only rating event. A retraction is a Rating with `retracts` set and no value."""
@@ -129,8 +144,17 @@ class Rating:
     value: int | None
     created_at: str
     blind: bool = True
-    source: str = "app"  # "app" or "import"
+    source: str = APP  # APP, IMPORT or IMPORT_OPEN
     retracts: int | None = None
+
+    @property
+    def open(self) -> bool:
+        """Chosen by a person, not drawn at random: left out of the fit."""
+        return label_selection(self.blind, self.source) == OPEN
+
+    @property
+    def imported(self) -> bool:
+        return self.source != APP
 
 
 @dataclass(frozen=True)
@@ -167,6 +191,9 @@ class BrowseRow:
     question: str
     text_preview: str
     n_ratings: int
+
+
+RHAT_MAX, ESS_MIN = 1.01, 400  # what a fit must meet (core/model.py judges by the same)
 
 
 @dataclass(frozen=True)
@@ -233,6 +260,33 @@ class Diagnostics:
         """This metric's diagnostics, or the overall ones when none were kept per metric."""
         return self.per_metric.get(name, self)
 
+    def numbers(self) -> str:
+        """'max R-hat 1.0104, min ESS bulk 399.6, tail 700, 0 divergences': the digits that
+        decide against the limits."""
+        bulk, tail = (beside(x, ESS_MIN, "<", 0, 2) for x in (self.min_ess_bulk, self.min_ess_tail))
+        return (
+            f"max R-hat {beside(self.max_rhat, RHAT_MAX, '>', 3, 6)}, min ESS bulk {bulk}, "
+            f"tail {tail}, {self.divergences} divergences"
+        )
+
+    def failures(self) -> tuple[str, ...]:
+        """Why the fit failed, metric by metric, with the digits that decide ("correct: R-hat
+        1.0104 > 1.01", never "1.010 > 1.01"); the kept reasons when no metric's numbers were
+        kept. Every face shows these."""
+        if not self.per_metric:
+            return self.reasons
+        out = []
+        for name, d in self.per_metric.items():
+            if not d.max_rhat <= RHAT_MAX:
+                out.append(f"{name}: R-hat {beside(d.max_rhat, RHAT_MAX, '>', 3, 6)} > {RHAT_MAX}")
+            ess = min(d.min_ess_bulk, d.min_ess_tail)
+            if not ess >= ESS_MIN:
+                out.append(f"{name}: ESS {beside(ess, ESS_MIN, '<', 0, 2)} < {ESS_MIN}")
+            if d.divergences:
+                n = d.divergences
+                out.append(f"{name}: {n} divergent transition{'s' * (n != 1)}")
+        return tuple(out) or self.reasons
+
 
 @dataclass(frozen=True)
 class FitRecord:
@@ -247,6 +301,26 @@ class FitRecord:
     diagnostics: Diagnostics
     exclude_raters: tuple[str, ...] = ()
     seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class ModelsReady:
+    """How an eval set's compiled models got ready for a fit (core/model_cache.py): compiled
+    now and kept for next time, read from the disk cache, or already in this process."""
+
+    compiled: tuple[str, ...] = ()
+    from_cache: tuple[str, ...] = ()
+    in_memory: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    def text(self) -> str:
+        """One line for `changeover fit` and the app: "compiled in 41 s; kept for next time",
+        "model from cache" or "model already loaded" ("" when nothing needed compiling)."""
+        if self.compiled:
+            return f"model compiled in {self.seconds:.0f} s; kept for next time"
+        if self.from_cache:
+            return "model from cache"
+        return "model already loaded" if self.in_memory else ""
 
 
 class FitCancelled(Exception):

@@ -21,7 +21,6 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -29,7 +28,9 @@ from changeover.core.counts import Counts, counts_for, data_hash
 from changeover.core.fitting import Fitter, Progress, default_fitter, kept_fit, run_fit
 from changeover.core.settings import Settings
 from changeover.core.store import Store
-from changeover.core.store.rows import EvalSetSource, EvalSetStats
+from changeover.core.store.files import user_error
+from changeover.core.store.rows import EvalSetSource
+from changeover.core.summary import EvalSetSummary, responses_text
 from changeover.core.types import (
     BrowseFilter,
     BrowseRow,
@@ -37,43 +38,13 @@ from changeover.core.types import (
     EvalSet,
     EvalSetChoice,
     FitRecord,
+    ModelsReady,
     Rating,
     ResponseView,
     UsageError,
 )
 
-
-@dataclass(frozen=True)
-class EvalSetSummary:
-    """What the eval-sets screen and `changeover info` show about one eval set."""
-
-    eval_set: EvalSet
-    stats: EvalSetStats
-    models: tuple[str, ...]
-    fits: int
-    latest_fit: FitRecord | None
-    results: Results | None  # of the latest fit (None without a fit, or when not asked)
-    source: EvalSetSource | None = None  # where the judged responses live, if not all here
-
-    @property
-    def responses_judged(self) -> int:
-        """Judged responses the counts cover: the dataset's rows, or every stored response."""
-        return self.source.rows if self.source is not None else self.stats.responses
-
-    @property
-    def responses_text(self) -> str:
-        return responses_text(self.stats.responses, self.source)
-
-
-def responses_text(stored: int, source: EvalSetSource | None) -> str:
-    """How many responses an eval set holds: "4,800", or for a sample of a dataset
-    "6,000 of 20,000,000 · sampled · 2026-11"."""
-    if source is None:
-        return f"{stored:,}"
-    kind = "sampled" if source.kind == "dataset" else "counts + sample"
-    period = f" · {source.period}" if source.period else ""
-    return f"{stored:,} of {source.rows:,} · {kind}{period}"
-
+__all__ = ["EvalSetSummary", "Workspace", "responses_text", "user_error"]
 
 if TYPE_CHECKING:  # the statistics load when results are first asked for, not at start-up
     from changeover.core.agreement import RaterAgreement
@@ -100,6 +71,13 @@ class Workspace:
     ) -> Workspace:
         """Open a workspace file (refusing foreign or newer files); `create` makes a new one."""
         return cls(Store.open(path, create=create, read_only=read_only), fitter)
+
+    @staticmethod
+    def is_workspace(path: str | os.PathLike) -> bool:
+        """Whether `path` is a workspace file this version opens; nothing is written to it."""
+        from changeover.core.store import is_workspace
+
+        return is_workspace(path)
 
     @classmethod
     def memory(cls, fitter: Fitter | None = None) -> Workspace:
@@ -276,6 +254,13 @@ class Workspace:
         """Fit the calibration model and keep the fit (see core/fitting.py for the seed rule:
         `seed` is used as given; without it a refit after a failed fit moves to the next seed).
         Raises `FitCancelled` when `cancel` is set, and stores nothing then."""
+        unknown = sorted(set(exclude_raters) - set(self.store.raters(es.id)))
+        if unknown:
+            raters = ", ".join(self.store.raters(es.id)) or "none: nobody has labelled it yet"
+            raise UsageError(
+                f"changeover fit: --exclude-rater {', '.join(unknown)}: no such rater in eval set "
+                f"{es.name!r} (its raters: {raters})"
+            )
         settings = settings or Settings()
         if seed is not None:
             settings = Settings.from_dict({**settings.to_dict(), "seed": seed})
@@ -289,6 +274,40 @@ class Workspace:
             on_progress=on_progress,
             cancel=cancel,
         )
+
+    def prepare_models(
+        self,
+        es: EvalSet,
+        settings: Settings | None = None,
+        *,
+        exclude_raters: tuple[str, ...] = (),
+        cancel: threading.Event | None = None,
+        on_progress: Progress | None = None,
+        background: bool = False,
+    ) -> ModelsReady:
+        """Have the eval set's compiled models ready for a fit: loaded from the disk cache, or
+        compiled (in child processes, kept for next time; `background`: at a lower priority).
+        The app starts this when a workspace opens; `changeover fit` says how it went. Raises
+        `FitCancelled` when cancelled. A canned fitter (tests) has nothing to prepare."""
+        if self._fitter is not None:
+            return ModelsReady()
+        from changeover.core.model import models_ready, prepare_models
+
+        counts = counts_for(self.store, es, tuple(sorted(set(exclude_raters))))
+        settings = settings or Settings()
+        return models_ready(prepare_models(counts, settings, cancel, on_progress, background))
+
+    def current_fit(self, es: EvalSet, settings: Settings | None = None) -> FitRecord | None:
+        """The latest fit when fitting `settings` now (no rater left out) would only repeat it:
+        the same counts, the same settings but the seed, and it passed its diagnostics (after
+        a failed fit the seed rule moves on by itself). None when a fit would be new."""
+        fit = self.latest_fit(es)
+        want = (settings or Settings()).to_dict()
+        if fit is None or fit.exclude_raters or not fit.diagnostics.ok:
+            return None
+        if {**fit.settings.to_dict(), "seed": 0} != {**want, "seed": 0}:
+            return None
+        return fit if data_hash(counts_for(self.store, es)) == fit.data_hash else None
 
     def results(
         self,
@@ -445,11 +464,17 @@ class Workspace:
 
         return import_counts(self.store, counts, spec, sample=sample, period=period, fmt=fmt)
 
-    def import_labels(self, path: str | Path, es: EvalSet, fmt: str | None = None):
-        """Import human labels for responses of `es` (all or nothing); an `ImportReport`."""
+    def import_labels(
+        self, path: str | Path, es: EvalSet, fmt: str | None = None, open_labels: bool = False
+    ):
+        """Import human labels for responses of `es` (all or nothing); an `ImportReport`.
+        `open_labels`: the file's labels were chosen by a person (rows with a `selection` of
+        their own keep it), stored as open and left out of the fit."""
         from changeover.core.importer import import_labels
+        from changeover.core.types import OPEN, RANDOM
 
-        return import_labels(self.store, path, eval_set=es.name, fmt=fmt)
+        selection = OPEN if open_labels else RANDOM
+        return import_labels(self.store, path, eval_set=es.name, fmt=fmt, selection=selection)
 
     def export(
         self, es: EvalSet, what: str, fmt: str, output: str | os.PathLike | IO[str] | None

@@ -91,6 +91,7 @@ def _imports(path: Path) -> set[str]:
 FACE_MAY_IMPORT = {
     "changeover.core.workspace",
     "changeover.core.results",
+    "changeover.core.summary",
     "changeover.core.report",
     "changeover.core.calibration",
     "changeover.core.posterior",
@@ -98,6 +99,7 @@ FACE_MAY_IMPORT = {
     "changeover.core.types",
     "changeover.core.text",
     "changeover.core.demo",
+    "changeover.core.paths",  # private folders and files (the remembered workspace)
 }
 
 

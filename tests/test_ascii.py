@@ -2,12 +2,23 @@
 and every glyph Textual draws (borders, tab underline, scrollbars, toast bars, the palette's
 icon) becomes ASCII of the same width."""
 
+import sys
+from pathlib import Path
+
 import pytest
+from helpers_tmux import Tmux, build_rate_workspace, tmux_missing
 from rich.cells import cell_len
 
-from changeover.tui.widgets.ascii import ASCII_TABLE, locale_is_utf8, prefers_ascii, to_ascii
+from changeover.tui.widgets.ascii import (
+    ASCII_TABLE,
+    locale_is_utf8,
+    prefers_ascii,
+    to_ascii,
+    user_locale,
+)
 from changeover.tui.widgets.intervals import prefers_ascii as from_intervals
 
+ROOT = Path(__file__).resolve().parents[1]
 LOCALE = ("LC_ALL", "LC_CTYPE", "LANG", "CHANGEOVER_ASCII")
 
 
@@ -73,3 +84,31 @@ def test_every_textual_glyph_becomes_ascii_of_the_same_width():
 def test_text_from_the_workspace_keeps_its_letters():
     assert to_ascii("Grüße, £5 · €4 … done ✔") == "Grüße, £5 . €4 ~ done +"
     assert all(len(v) == 1 or k > 0xFFFF for k, v in ASCII_TABLE.items())
+
+
+def test_python_coercing_lang_c_is_not_taken_for_the_users_choice():
+    """Python sets LC_CTYPE=C.UTF-8 itself under LANG=C (PEP 538): what the process started
+    with decides; an LC_CTYPE the user gave stays theirs."""
+    coerced = {"LANG": "C", "LC_CTYPE": "C.UTF-8"}
+    assert user_locale(coerced, original={"LANG": "C"}) == {"LANG": "C"}
+    assert prefers_ascii(user_locale(coerced, original={"LANG": "C"}), encoding="utf-8")
+    assert user_locale(coerced, original=coerced) == coerced  # the user's own LC_CTYPE
+    assert user_locale({"LC_CTYPE": "C.UTF-8"}, original={"LC_CTYPE": "C"}) == {"LC_CTYPE": "C"}
+
+
+@pytest.mark.skipif(tmux_missing() is not None, reason=str(tmux_missing()))
+def test_only_lang_c_in_a_real_terminal_draws_ascii(tmp_path):
+    """The README's own example: a terminal with LANG=C and no other locale variable."""
+    workspace = tmp_path / "rate.changeover"
+    build_rate_workspace(workspace)
+    term = Tmux(tmp_path, width=80, height=24)
+    try:
+        term.run(
+            f"cd {ROOT} && env -u LC_ALL -u LC_CTYPE -u CHANGEOVER_ASCII LANG=C "
+            f"{sys.executable} -m changeover.tui.cli open {workspace}"
+        )
+        screen = term.wait_for("enter browse", timeout=60)
+        assert "rate . 2 models . incumbent old" in screen, screen
+        assert screen.isascii(), [ch for ch in screen if not ch.isascii()]
+    finally:
+        term.close()

@@ -114,3 +114,29 @@ def test_the_app_without_a_terminal_exits_2_at_once(files, args):
     assert out.returncode == 2, out.stderr
     assert out.stdout == "" and len(out.stderr.strip().splitlines()) == 1
     assert "needs a terminal" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["info", "--format", "json"], ["info"], ["export", "--what", "responses"]],
+    ids=["info-json", "info", "export"],
+)
+def test_a_reader_that_goes_away_ends_the_command_quietly(files, args):
+    """`changeover info WS --format json | head -1`: the pipe closes before (or while) the
+    command writes; it exits 0 with nothing on stderr, as Unix tools do (a BrokenPipeError
+    traceback, in 5 runs of 6)."""
+    ws = files / "w.changeover"
+    assert (
+        main(["import", str(ws), str(files / "data.csv"), "--spec", str(files / "spec.toml")]) == 0
+    )
+    command, *rest = args
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "changeover.tui.cli", command, str(ws), *rest],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    proc.stdout.close()  # the reader is gone before the command has written a byte
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, err
+    assert err == ""

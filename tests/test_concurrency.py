@@ -1,6 +1,7 @@
 """Four raters label one eval set at once while an import, fits (counts query + kept fit) and a
-long read transaction run beside them: every label lands once, no "database is locked" escapes,
-and no single label waits a second."""
+long read transaction run beside them: every label lands once and no "database is locked"
+escapes. (That a label never waits for the import is tests/test_import_chunks.py's; how long
+labels wait is measured by bench/label_wait.py, not asserted: load decides it.)"""
 
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ LABELS_EACH = 250
 METRICS = ("correct", "style")
 RESPONSES = LABELS_EACH // len(METRICS)  # each rater labels every metric of these responses
 BULK_ROWS = 30_000  # responses in the file imported while the raters work
-MAX_LATENCY_S = 1.0
 PAUSE_S = 0.008  # between two labels: keeps the labelling going while the import runs
 
 
@@ -253,7 +253,6 @@ def test_four_raters_with_import_fit_and_long_reader(tmp_path):
     assert rows == BULK_ROWS
     assert during_import > 0, "the import did not overlap the labelling: nothing was tested"
     assert fit_runs > 0
-    assert worst < MAX_LATENCY_S, f"a label waited {worst:.2f}s"
 
     with Store.open(path) as store:
         events = store.ratings(es.id)

@@ -405,7 +405,7 @@ def test_the_same_probability_is_ready_at_the_minimum_but_not_after_many_looks()
     assert eu.decision.verdict == READY and 0.975 < eu.decision.probability < 0.994
     (eu, _) = decide_candidate([late], spec, "a", "inc", min_labels=10).cells
     assert eu.decision.verdict == UNDECIDED
-    assert "ready needs 0.994 with 40 and 40 labels" in eu.decision.reason
+    assert "ready needs 0.9938 with 40 and 40 labels" in eu.decision.reason
     assert "repeated looks" in eu.decision.reason
     worse = q - np.array([0.0, 0.2])[None, :, None]
     bad = make_posterior(worse, labels=[[40, 40], [40, 40]], models=("inc", "a"))
@@ -466,3 +466,23 @@ def test_an_unlabelled_cells_interval_carries_the_judges_unknown_lean():
         np.testing.assert_allclose(t2[inside], t[inside], atol=1e-6)
         np.testing.assert_allclose(wide.p.sum(axis=-1), 1.0)
         assert wide.flags["widened_cells"] == [["a", "eu"]]
+
+
+def test_a_reason_shows_the_digits_that_decide():
+    """0.9485 of the draws hold at threshold 0.95: undecided, and the reason says 0.949 (or
+    0.948), never "0.95 ... neither >= 0.95"; a threshold of 0.975 is not cut to 0.97."""
+    delta = np.r_[np.full(9485, 0.0), np.full(515, -1.0)]
+    d = decide(delta, "match", 0.05)
+    assert d.verdict == "undecided"
+    assert "P(|delta| <= 0.05) = 0.948" in d.reason or "= 0.949" in d.reason
+    assert "neither >= 0.95" in d.reason and "= 0.95," not in d.reason
+    assert decide(delta, "match", 0.05, 0.975).reason.endswith("neither >= 0.975")
+
+
+def test_one_label_is_one_label():
+    from changeover.core.decide import Forecast
+
+    assert Forecast("correct", "eu", 1, 0, False, 2000).text == (
+        "correct/eu: about 1 label (1 candidate, 0 incumbent)"
+    )
+    assert "about 3 labels" in Forecast("correct", "eu", 2, 1, False, 2000).text

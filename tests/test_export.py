@@ -154,11 +154,13 @@ def test_responses_round_trip(workspace, tmp_path, fmt):
 
 
 def test_neutralise():
+    from changeover.core.text import neutralise
+
     for bad in ("=1+1", "+1", "-1", "@x", "\tx", "\rx"):
-        assert ex.neutralise(bad) == "'" + bad
+        assert neutralise(bad) == "'" + bad
     for fine in ("a=1", "1-2", "", " =x"):
-        assert ex.neutralise(fine) == fine
-    assert ex.neutralise(-3) == -3
+        assert neutralise(fine) == fine
+    assert neutralise(-3) == -3
 
 
 def test_stdout_csv_and_terminal_escapes(workspace, capsys):
@@ -335,3 +337,21 @@ def test_unwritable_output_is_a_clear_error(workspace, tmp_path, monkeypatch, ca
     )
     assert "no such directory" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_report_csv_and_results_export_write_the_same_cells(workspace, capsys):
+    """`report --format csv` and `export --what results` write one convention: the same cells,
+    byte for byte, booleans as true/false (the report wrote True/False)."""
+    from changeover.core.fitting import run_fit
+    from changeover.core.model import Settings
+
+    path, *_ = workspace
+    with Store.open(path) as store:
+        run_fit(store, store.eval_set("support"), Settings.quick(), fitter=canned_fitter)
+    assert main(["report", str(path), "--format", "csv"]) == 0
+    report = capsys.readouterr().out.splitlines()
+    assert main(["export", str(path), "--what", "results"]) == 0
+    exported = capsys.readouterr().out.splitlines()
+    assert [line.rsplit(",", 1)[0] for line in exported] == report
+    column = report[0].split(",").index("incumbent")
+    assert {row.split(",")[column] for row in report[1:]} == {"true", "false"}

@@ -437,3 +437,45 @@ def test_the_app_runs_the_real_fitter_and_refits_a_failed_fit_with_the_next_seed
             assert [c.verdict for c in after.candidates] == [c.verdict for c in before.candidates]
 
     asyncio.run(session())
+
+
+def test_a_failed_fit_prints_the_digits_that_decide(ws_file, capsys, monkeypatch):
+    """R-hat 1.0104 fails R-hat <= 1.01: `changeover fit` says 1.0104, never "1.010 > 1.01";
+    an ESS of 399.6 is not printed as 400 beside "< 400"; one divergence is "1 divergent
+    transition"."""
+    one = {"max_rhat": 1.0104, "min_ess_bulk": 399.6, "min_ess_tail": 700.0, "divergences": 1}
+    ok = {"max_rhat": 1.002, "min_ess_bulk": 900.0, "min_ess_tail": 800.0, "divergences": 0}
+    diagnostics = {
+        **one,
+        "ok": False,
+        "sampler": "nutpie",
+        "per_metric": {"correct": {**one, "ok": False}, "style": {**ok, "ok": True}},
+        "reasons": ["correct: R-hat 1.010 > 1.01"],
+    }
+    monkeypatch.setattr(cmd_fit, "FITTER", canned_fitter(diagnostics=diagnostics))
+    assert main(["fit", str(ws_file)]) == 3
+    out = capsys.readouterr().out
+    assert "max R-hat 1.0104, min ESS bulk 399.6" in out
+    assert "correct: R-hat 1.0104 > 1.01" in out and "1.010 >" not in out
+    assert "correct: ESS 399.6 < 400" in out and "correct: 1 divergent transition\n" in out
+    assert main(["report", str(ws_file)]) == 0
+    text = capsys.readouterr()
+    assert "R-hat 1.0104 > 1.01" in text.err and "1.0104" in text.out
+
+
+def test_bad_options_are_usage_errors(ws_file, capsys):
+    """`report --min-labels -3` and `fit --exclude-rater nobody` ran as if nothing were wrong
+    (exit 0, "left out raters: nobody"): exit 2, the reason, the raters there are, no fit."""
+    assert main(["fit", str(ws_file)]) == 0
+    with pytest.raises(SystemExit) as exc:
+        main(["report", str(ws_file), "--min-labels", "-3"])
+    assert exc.value.code == 2 and "--min-labels: -3 is below 0" in capsys.readouterr().err
+    with Store.open(ws_file, read_only=True) as store:
+        raters = sorted({r.rater for r in store.ratings(1)})
+    capsys.readouterr()
+    assert main(["fit", str(ws_file), "--exclude-rater", "nobody"]) == 2
+    err = capsys.readouterr().err
+    assert "--exclude-rater nobody: no such rater" in err and ", ".join(raters) in err
+    with Store.open(ws_file, read_only=True) as store:
+        assert len(store.fits(1)) == 1  # nothing fitted
+    assert main(["fit", str(ws_file), "--exclude-rater", raters[0]]) == 0

@@ -258,6 +258,7 @@ def test_csv_jsonl_and_parquet_give_identical_workspaces(tmp_path, spec):
         "judgments_missing": 1,
         "ratings": 3,
         "labelled_responses": 2,
+        "open_ratings": 0,
     }
     assert responses[0].text == "Hold the button\nfor ten seconds."  # verbatim, newlines kept
     assert responses[1].text == "Unplug it, [bold]wait[/bold]."
@@ -661,11 +662,11 @@ def test_spec_syntax_error_names_the_line(tmp_path):
         (('name = "acme"\n', ""), "spec.toml: name: required"),
         (
             ("margin = 0.03", 'margin = 0.03\nkeys = ["n", "q"]'),
-            "spec.toml:14: metrics[0].keys: q are the rate screen's own keys",
+            "spec.toml:14: metrics[0].keys: q is the rate screen's own key (u undo",
         ),
         (
             ("margin = 0.03", 'margin = 0.03\nkeys = ["n", "e"]'),  # e: the full question
-            "spec.toml:14: metrics[0].keys: e are the rate screen's own keys",
+            "spec.toml:14: metrics[0].keys: e is the rate screen's own key (u undo",
         ),
         (
             ("margin = 0.03", 'margin = 0.03\nkeys = ["n", "n"]'),

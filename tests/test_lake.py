@@ -221,7 +221,7 @@ def test_a_schema_1_workspace_opens_and_migrates(tmp_path):
     con.commit()
     con.close()
     with Workspace.open(path) as ws:
-        assert ws.schema_version() == SCHEMA_VERSION == 3
+        assert ws.schema_version() == SCHEMA_VERSION == 4
         es = ws.eval_set("old")
         assert ws.source(es) is None and ws.store.aggregate_counts(es.id) is None
 

@@ -150,10 +150,17 @@ def tiny(L, seed):
         (2, "forward", "shared"),
     ],
 )
-@pytest.mark.parametrize("mode", ["FAST_RUN", "NUMBA"])
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "FAST_COMPILE",  # the kernels called from Python: no compilation of the graph
+        pytest.param("FAST_RUN", marks=pytest.mark.slow),  # C: compiles the graph
+        pytest.param("NUMBA", marks=pytest.mark.slow),  # numba, as the sampler runs it
+    ],
+)
 def test_model_gradient_through_the_ops(L, geometry, pooling, mode):
     """The model's log-density gradient (the kernels' pullbacks wired into PyMC's transforms and
-    priors) against finite differences of its log-density, in the C and the numba backends."""
+    priors) against finite differences of its log-density, through Python, C and numba."""
     model = build_model(tiny(L, seed=L), Settings(geometry=geometry, pooling=pooling))
     f = model.logp_dlogp_function(mode=mode, ravel_inputs=True)
     f.set_extra_values({})

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from changeover.core.importer import import_file
+from changeover.core.importer import import_file, import_labels
 from changeover.core.store import Store
 from changeover.tui.cli import build_parser
 
@@ -35,8 +35,15 @@ def test_the_import_example_imports(tmp_path):
             "judgments_missing": 1,
             "ratings": 6,
             "labelled_responses": 1,
+            "open_ratings": 0,
         }
     assert report.missing_judgments == {"correct": 0, "refused": 1, "style": 0}
+    labels = re.search(r"`labels.csv` for the responses above:\n\n```csv\n(.*?)```", README, re.S)
+    (tmp_path / "labels.csv").write_text(labels.group(1))
+    with Store.open(tmp_path / "acme.changeover") as store:
+        report = import_labels(store, tmp_path / "labels.csv")
+        assert report.labels == 2 and report.open_labels == 1
+        assert store.stats(store.eval_set("acme-support").id).open_ratings == 1
 
 
 def test_every_command_is_in_the_readme_table():

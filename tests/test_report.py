@@ -377,7 +377,7 @@ def test_flags_say_when_open_labels_were_left_out_or_counted():
     results = build_results(eval_set(), posteriors(), source="full", counts=c)
     flags = {f.kind: f.message for f in results.flags}
     assert "correct: 3 labelled response(s) left out of the fit" in flags["open_labels"]
-    assert "style: 2 response(s) labelled openly" in flags["open_labels_counted"]
+    assert "style: 2 response(s) with open labels count as if drawn" in flags["open_labels_counted"]
 
 
 def test_an_unlabelled_cell_is_widened_in_the_report_and_never_ready():
@@ -410,3 +410,27 @@ def test_an_unlabelled_cell_is_widened_in_the_report_and_never_ready():
     again = build_results(eval_set(), posts, source="full", counts=counts())
     assert report_rows(again) == report_rows(results)  # seeded: the same numbers every time
     assert any("judge's unknown lean" in f.message for f in results.flags)
+
+
+def test_a_reason_never_shows_a_probability_on_the_wrong_side_of_the_threshold(tmp_path, capsys):
+    """`changeover report`: cand in us has P(delta > -0.03) = 0.6002 (1201 of 2001 draws); at
+    --threshold 0.6005 it is undecided, and its reason must not read "= 0.60 ... neither >=
+    0.60" (the threshold cut to two decimals)."""
+    import re
+
+    from changeover.tui.cli import main
+
+    path = tmp_path / "w.changeover"
+    with Store.open(path, create=True) as store:
+        es = store.save_eval_set(eval_set())
+        diag = Diagnostics(ok=True, max_rhat=1.004, min_ess_bulk=812, min_ess_tail=640)
+        store.save_fit(es.id, Settings(seed=7), "x", diag, to_bytes(posteriors()))
+    assert main(["report", str(path), "--format", "json", "--threshold", "0.6005"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    cells = [c for m in report["metrics"] for row in m["rows"] for c in row["cells"]]
+    us = next(c for c in report["metrics"][0]["rows"] if c["region"] == "us")["cells"][1]
+    assert us["verdict"] == "undecided" and "neither >= 0.6005" in us["reason"]
+    for cell in cells:
+        if "neither" in (cell["reason"] or ""):  # undecided on the probabilities themselves
+            for shown in re.findall(r"\) = ([0-9.]+)", cell["reason"]):
+                assert float(shown) < 0.6005, cell["reason"]

@@ -6,6 +6,7 @@ workspace exactly as it was."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -52,6 +53,7 @@ def session_until_signal(
     try:
         term.run(
             f"cd {ROOT} && {sys.executable} -m changeover.tui.cli rate {workspace} --rater ann"
+            "; echo APP-EXIT-$?-"
         )
         given = label_responses(term, responses=responses)
         app = find_process(term.shell_pid(), "changeover.tui.cli rate")
@@ -59,8 +61,9 @@ def session_until_signal(
         assert wait_gone(app, timeout=10), f"the app did not end on {signal.Signals(signum).name}"
         # The shell has the terminal again: it runs what is typed.
         term.run("echo SHELL-BACK-$((6*7))")
-        term.wait_for("SHELL-BACK-42", timeout=10)
+        shown = term.wait_for("SHELL-BACK-42", timeout=10)
         state = {
+            "exit": " ".join(re.findall(r"APP-EXIT-(\d+)-", shown)),
             "alternate_on": term.display("#{alternate_on}"),
             "cursor_flag": term.display("#{cursor_flag}"),
             "mouse_any_flag": term.display("#{mouse_any_flag}"),
@@ -81,9 +84,15 @@ def test_signal_mid_session_keeps_every_label(tmp_path, signum):
 @needs_tmux
 def test_sighup_restores_the_terminal(tmp_path):
     """Without a handler Python's default action ends the app mid-frame, leaving the pane on the
-    alternate screen with the cursor hidden; tui/app.py exits cleanly on SIGHUP instead."""
+    alternate screen with the cursor hidden; tui/app.py exits cleanly on SIGHUP instead, with
+    the status a shell gives a process ended by SIGHUP, 128 + 1 (it was 0)."""
     _, _, _, state = session_until_signal(tmp_path, signal.SIGHUP, responses=1)
-    assert state == {"alternate_on": "0", "cursor_flag": "1", "mouse_any_flag": "0"}
+    assert state == {
+        "exit": "129",
+        "alternate_on": "0",
+        "cursor_flag": "1",
+        "mouse_any_flag": "0",
+    }
 
 
 @needs_tmux
@@ -196,3 +205,46 @@ def test_import_killed_midway_leaves_the_workspace_as_it_was(tmp_path, phase):
         f"\nkilled the import while {phase} ({time.monotonic() - started:.1f}s in, "
         f"{killed_with_wal:,} bytes in the WAL); workspace unchanged"
     )
+
+
+def response_shown(screen: str) -> str:
+    """The 'Response N: ...' text on the rate screen."""
+    return next(line.strip(" │|") for line in screen.splitlines() if "Response " in line)
+
+
+@needs_tmux
+def test_a_response_left_half_labelled_comes_back_first(tmp_path):
+    """A session killed after one metric of a response: the next session of that rater gives
+    that response back first, at its next metric, and `u` undoes the label given before."""
+    workspace = tmp_path / "rate.changeover"
+    es = build_rate_workspace(workspace)
+    command = f"cd {ROOT} && {sys.executable} -m changeover.tui.cli rate {workspace} --rater ann"
+    term = Tmux(tmp_path, width=100, height=30)
+    try:
+        term.run(command)
+        screen = term.wait_for(lambda s: "this session: 0 responses" in s and "Response " in s)
+        left = response_shown(screen)
+        term.keys("y")  # correct: yes; style not yet
+        term.wait_for("✓ correct: yes", timeout=20)
+        app = find_process(term.shell_pid(), "changeover.tui.cli rate")
+        os.kill(app, signal.SIGKILL)
+        assert wait_gone(app, timeout=10)
+        term.run("tput rmcup; clear; echo KILLED")  # SIGKILL left the app's screen up
+        term.wait_for("KILLED\nREADY$", timeout=20)
+        term.run(command)
+        screen = term.wait_for(lambda s: "this session: 0 responses" in s and "Response " in s)
+        assert response_shown(screen) == left
+        assert "✓ correct: yes" in screen and "▶ style" in screen
+        term.keys("u")
+        screen = term.wait_for("▶ correct", timeout=20)
+        assert "Nothing to undo" not in screen and response_shown(screen) == left
+        term.keys("n", "3")
+        term.wait_for("this session: 1 response", timeout=20)
+        term.keys("q", "q")
+        term.wait_for(lambda s: not term.alternate_on(), timeout=20)
+    finally:
+        term.close()
+    with Store.open(workspace, read_only=True) as store:
+        active = store.ratings(es.id, include_retracted=False)
+    assert sorted((r.metric, r.value) for r in active) == [("correct", 0), ("style", 2)]
+    assert len({r.response_id for r in active}) == 1

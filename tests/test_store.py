@@ -78,6 +78,7 @@ def test_round_trip(tmp_path):
             "judgments_missing": 1,
             "ratings": 1,
             "labelled_responses": 1,
+            "open_ratings": 0,
         }
         view = store.response_view(2)
         assert view.response.text == "You can pay online [b]now[/b]."

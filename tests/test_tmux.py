@@ -51,3 +51,34 @@ def test_rating_in_tmux_reaches_the_workspace(tmp_path):
     assert sorted(v for _, m, _, v in got if m == "style") == [0, 1, 2]
     with Store.open(workspace, read_only=True) as store:
         assert sum(r.retracts is not None for r in store.ratings(1)) == 1
+
+
+@pytest.mark.parametrize("last", ["missing", "empty", "text"])
+def test_plain_changeover_opens_the_last_workspace_only_if_it_is_one(tmp_path, last):
+    """On a shared account the remembered workspace may be gone, emptied or something else by
+    now: plain `changeover` then opens the demo, and writes nothing to that file."""
+    remembered = tmp_path / "z.changeover"
+    if last != "missing":
+        remembered.write_text("" if last == "empty" else "notes, not a workspace\n")
+    before = remembered.read_bytes() if remembered.exists() else None
+    config = tmp_path / "cfg"
+    config.mkdir()
+    (config / "last_workspace").write_text(f"{remembered}\n")
+    python = PYTHON if PYTHON.exists() else Path(sys.executable)
+    term = Tmux(
+        tmp_path,
+        width=100,
+        height=30,
+        env={"CHANGEOVER_CONFIG_DIR": str(config), "CHANGEOVER_DATA_DIR": str(tmp_path / "data")},
+    )
+    try:
+        term.run(f"cd {ROOT} && {python} -m changeover.tui.cli")
+        screen = term.wait_for("kestrel-support", timeout=90)
+        assert "demo.changeover" in screen and "z.changeover" not in screen
+        term.keys("q")
+        term.wait_for(lambda s: not term.alternate_on(), timeout=20)
+    finally:
+        term.close()
+    after = remembered.read_bytes() if remembered.exists() else None
+    assert after == before  # untouched (main wrote a 120 KB schema into the empty file)
+    assert not Path(f"{remembered}-wal").exists()

@@ -100,7 +100,7 @@ async def test_all_metrics_tab_and_keyboard_tabs():
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         text = table_text(app.screen.query_one("#results-table-all", DataTable))
-        assert text.splitlines()[0].startswith("correct") and "2.300" in text
+        assert text.splitlines()[0].startswith("correct") and "2.30 inc" in text
         await pilot.press("right_square_bracket")
         assert app.screen.query_one("TabbedContent").active == "results-metric-1"
         await pilot.press("left_square_bracket", "left_square_bracket")
@@ -143,7 +143,7 @@ async def test_a_label_after_the_fit_updates_it_and_keeps_the_estimator():
         after = screen.data
         assert after.stale and after.source == "updated" and after.fit.id == fit.id
         assert after.labels_since == 1 and after.khat < 0.7
-        assert "stale: 1 label(s) since, shown updated by them" in status_text(screen)
+        assert "stale: 1 label since, updated by it · f refits" in status_text(screen)
         assert [c.verdict for c in after.candidates] == [c.verdict for c in before.candidates]
         # the label counts in the cell it went to
         assert (
@@ -172,7 +172,7 @@ async def test_a_canned_fit_without_its_counts_is_shown_stale_as_fitted():
         await pilot.press("r")
         await settle(pilot)
         assert screen.data.stale and screen.data.source == "full"
-        assert "too far to update: f refits" in status_text(screen)
+        assert "too far to update · f refits" in status_text(screen)
         assert screen.data.cell("correct", "us", GOOD).value.mean == pytest.approx(0.86, abs=1e-6)
 
 
@@ -454,3 +454,89 @@ def test_a_cells_details_say_how_many_responses_tied_between_raters():
     model = row.cells[1].model
     text = cell_details(data, table.name, row.region, model, data.threshold).plain
     assert "(and 2 whose raters tied: unlabelled until a rating breaks it)" in text
+
+
+@run_async
+async def test_f_on_a_current_fit_says_so_and_offers_another_seed():
+    """f with no labels since the last (passing) fit refitted the same counts with the same
+    seed (35 s for the same draws): it says the fit is current; f again refits, next seed."""
+    store, es = build_workspace()
+    calls: list = []
+    ws = Workspace(store, canned_fitter(calls))
+    app = host(ws, es)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        await pilot.press("f")
+        await settle(pilot)
+        first = store.fits(es.id)[0]
+        assert len(calls) == 1 and "fit #1 finished" in status_text(screen)
+        await pilot.press("f")
+        await settle(pilot)
+        assert len(calls) == 1 and len(store.fits(es.id)) == 1  # nothing fitted
+        seed = first.settings.seed + 1
+        assert f"fit #1 is current (no labels since): f again refits with seed {seed}" in (
+            status_text(screen)
+        )
+        await pilot.press("f")
+        await settle(pilot)
+        assert len(calls) == 2 and store.fits(es.id)[0].settings.seed == seed
+        unlabelled = next(r for r in store.browse(es.id) if r.n_ratings == 0)
+        store.add_rating(unlabelled.response_id, "correct", "cy", 1)  # new labels: f fits
+        await pilot.press("r", "f")
+        await settle(pilot)
+        assert len(calls) == 3
+
+
+@run_async
+async def test_the_fit_progress_line_fits_80_columns():
+    """The compile message was cut at 80 columns ('... (once per'): the bar is narrower."""
+    from helpers import screen_text
+
+    store, es = build_workspace()
+    go = threading.Event()
+    message = "compiling the model for correct (once per shape)"
+
+    def blocking(counts, weights, settings, on_progress=None, cancel=None, pass_levels=None):
+        on_progress(0.4, message)
+        go.wait(timeout=20)
+        raise FitCancelled("cancelled")
+
+    app = host(Workspace(store, blocking), es)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("f")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if app.screen.progress_message == message:
+                break
+        await pilot.pause()
+        line = next(x for x in screen_text(app).splitlines() if "40%" in x)
+        go.set()
+        await settle(pilot)
+    assert message in line, line
+
+
+def test_a_full_cell_is_as_wide_as_its_verdict_line():
+    """'+0.008 0.9496 ? undecided' (25 cells) lost its word in a 23-cell column on "all
+    metrics": the columns take their widest line."""
+    from changeover.core.decide import Decision
+    from changeover.core.posterior import Interval
+    from changeover.core.results import Cell
+    from changeover.tui.screens.results_layout import FULL, GridRow, choose_layout
+    from changeover.tui.widgets.intervals import summary_cell
+
+    iv = Interval(0.5, 0.4, 0.6)
+    inc = Cell("a", 10, iv)
+    cand = Cell(
+        "b",
+        10,
+        iv,
+        delta=Interval(0.008, -0.1, 0.1),
+        decision=Decision("undecided", 0.9496, "P = 0.9496"),
+    )
+    rows = [GridRow("correct", "correct", (inc, cand), ".3f", 2)]
+    layout = choose_layout(rows, ("a", "b"), 200, 40, 0.95, False)
+    assert layout.kind == FULL
+    line = summary_cell(cand, 0.95).plain.splitlines()[1]
+    assert line == "+0.008 0.9496 ? undecided" and layout.widths[1] >= len(line)

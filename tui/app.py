@@ -16,10 +16,15 @@ from pathlib import Path
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.markup import escape
+from textual.reactive import reactive
 from textual.screen import Screen
+from textual.worker import get_current_worker
 
+from changeover.core.paths import private_folder, write_private
 from changeover.core.settings import Settings
-from changeover.core.types import ChangeoverError, EvalSet, UsageError
+from changeover.core.text import inert
+from changeover.core.types import ChangeoverError, EvalSet, FitCancelled, ModelsReady, UsageError
 from changeover.core.workspace import Workspace
 from changeover.tui.screens.browse import BrowseScreen
 from changeover.tui.screens.calibration import CalibrationScreen
@@ -29,6 +34,7 @@ from changeover.tui.screens.rate import RateScreen
 from changeover.tui.screens.results import ResultsScreen
 from changeover.tui.widgets.ascii import ascii_driver, prefers_ascii
 
+WARM_UP_AFTER_S = 1.0  # the compiled models are made ready this long after the app starts
 HANG_UP_GRACE_S = 5.0  # how long a hung-up app may take to shut down before it is ended
 
 
@@ -40,6 +46,10 @@ class ChangeoverApp(App):
         Binding("escape", "back", "Back", show=False),
         Binding("question_mark", "help", "Keys", key_display="?"),
     ]
+
+    # What the background warm-up of the compiled models is doing ("" when it is not running):
+    # the results screens show it as "preparing the model".
+    preparing: reactive[str] = reactive("")
 
     def __init__(
         self,
@@ -60,6 +70,7 @@ class ChangeoverApp(App):
         self.start_rating = start_rating
         self.seed = seed if seed is not None else random.randrange(2**31)
         self.exit_on_hangup = False  # run_app turns it on: a dropped SSH session ends cleanly
+        self.models_ready: dict[int, ModelsReady] = {}  # by eval set id, once warmed up
 
     def on_mount(self) -> None:
         if self.exit_on_hangup and hasattr(signal, "SIGHUP"):
@@ -67,21 +78,72 @@ class ChangeoverApp(App):
             # on the alternate screen with the cursor hidden; exiting restores it. Labels are
             # already on disk (one transaction per key), so nothing else needs saving.
             loop = asyncio.get_running_loop()
-            loop.add_signal_handler(signal.SIGHUP, self.hang_up)
-            loop.add_signal_handler(
-                signal.SIGTERM, self.hang_up
-            )  # `kill`: restore the terminal too
+            loop.add_signal_handler(signal.SIGHUP, self.hang_up, signal.SIGHUP)
+            # `kill`: restore the terminal too
+            loop.add_signal_handler(signal.SIGTERM, self.hang_up, signal.SIGTERM)
         self.push_screen(EvalSetsScreen(self.workspace, self.workspace.name))
         if self.start_rating is not None:
             self.open("rate", self.workspace.eval_set(self.start_rating))
+        if not self.read_only:  # a read-only session cannot keep a fit: nothing to prepare
+            # once the start screen is up: the warm-up loads numba (and with it PyTensor)
+            self.set_timer(WARM_UP_AFTER_S, self.prepare_models)
 
-    def hang_up(self) -> None:
-        """The terminal went away (SIGHUP) or we were asked to stop (SIGTERM): exit, and if
-        Textual's shutdown then blocks writing to the dead terminal (seen: its output queue
-        never drains), end the process anyway after a few seconds. Every label is already
-        committed, and SQLite's journal makes the file whole on the next open."""
-        self.exit()
-        watchdog = threading.Timer(HANG_UP_GRACE_S, os._exit, args=(129,))
+    # ---- the compiled models, warmed up in the background ---------------------------------
+
+    @work(thread=True, exclusive=True, group="prepare", exit_on_error=False)
+    def prepare_models(self) -> None:
+        """Load every eval set's compiled models from the disk cache, or compile them (in child
+        processes: no key waits), so that `f` starts sampling at once. Stops when the app does."""
+        # Textual sets this when the app shuts down, however it ends (q, a hang-up, a test's
+        # run_test): the compiling processes are stopped then, not waited for.
+        stop = get_current_worker().cancelled_event
+        with self.workspace.reading() as reader:
+            for es in reader.eval_sets():
+                if stop.is_set():
+                    return
+                self.call_from_thread(self._preparing, "preparing the model")
+
+                def heard(fraction: float, message: str) -> None:
+                    compiling = message.startswith("compiling")
+                    what = " (compiling, once per machine)" if compiling else ""
+                    self.call_from_thread(self._preparing, f"preparing the model{what}")
+
+                try:
+                    ready = reader.prepare_models(
+                        es,
+                        self.fit_settings,
+                        cancel=stop,
+                        on_progress=heard,
+                        background=True,
+                    )
+                except FitCancelled:
+                    return
+                except ChangeoverError as exc:  # a fit compiles again and reports it there
+                    self.call_from_thread(self._preparing, "")
+                    self.call_from_thread(
+                        self.notify, f"Model not prepared: {exc}", severity="warning"
+                    )
+                    return
+                self.models_ready[es.id] = ready
+        self.call_from_thread(self._preparing, "")
+
+    def _preparing(self, text: str) -> None:
+        self.preparing = text
+
+    def watch_preparing(self, text: str) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, ResultsScreen):
+                screen.preparing = text
+
+    def hang_up(self, signum: int = signal.SIGHUP) -> None:
+        """The terminal went away (SIGHUP) or we were asked to stop (SIGTERM): exit with the
+        shell's status for that signal (129, 143), and if Textual's shutdown then blocks
+        writing to the dead terminal (seen: its output queue never drains), end the process
+        anyway after a few seconds. Every label is already committed, and SQLite's journal
+        makes the file whole on the next open."""
+        code = 128 + int(signum)
+        self.exit(return_code=code)
+        watchdog = threading.Timer(HANG_UP_GRACE_S, os._exit, args=(code,))
         watchdog.daemon = True
         watchdog.start()
 
@@ -95,7 +157,9 @@ class ChangeoverApp(App):
             queue = ws.queue(es, self.rater, seed=self.seed, overlap=self.overlap)
             return RateScreen(ws, es, self.rater, queue=queue)
         if where == "results":
-            return ResultsScreen(ws, es, settings=self.fit_settings)
+            screen = ResultsScreen(ws, es, settings=self.fit_settings)
+            screen.preparing = self.preparing
+            return screen
         if where == "calibration":
             return CalibrationScreen(ws, es)
         raise ValueError(where)
@@ -161,7 +225,7 @@ class ChangeoverApp(App):
                 yield command
         for other in self.workspace.eval_sets():
             yield SystemCommand(
-                f"Switch eval set: {other.name}",
+                f"Switch eval set: {shown_name(other)}",
                 "Browse this eval set",
                 lambda other=other: self.switch_to(other),
             )
@@ -176,7 +240,7 @@ class ChangeoverApp(App):
             ("Calibration", "Judge against humans", lambda: self.open("calibration", es)),
             ("Export report", "Write the results as Markdown", lambda: self.export_report(es)),
         ):
-            yield SystemCommand(f"{title} {es.name}", help, callback)
+            yield SystemCommand(f"{title} {shown_name(es)}", help, callback)
 
     def switch_to(self, es: EvalSet) -> None:
         while len(self.screen_stack) > 2:
@@ -188,20 +252,35 @@ class ChangeoverApp(App):
         if screen is not None and hasattr(screen, "action_fit"):
             self.call_after_refresh(screen.action_fit)
 
-    @work(thread=True, exclusive=True, group="report")
     def export_report(self, es: EvalSet) -> None:
+        """Write the report next to the workspace (not in read-only mode: no byte written)."""
+        if self.read_only:
+            self.notify(
+                "The workspace is open read-only: no report is written "
+                "(changeover report WORKSPACE --format markdown prints it).",
+                severity="warning",
+            )
+            return
+        self._write_report(es)
+
+    @work(thread=True, exclusive=True, group="report")
+    def _write_report(self, es: EvalSet) -> None:
         try:
             path = write_report(self.workspace, es)
         except ChangeoverError as exc:
-            self.call_from_thread(self.notify, f"No report: {exc}", severity="error")
+            self._notice(f"No report: {exc}", severity="error")
             return
         except OSError as exc:  # a read-only mount, a full disk: say so, keep the session
             where = exc.filename or "next to the workspace"
-            self.call_from_thread(
-                self.notify, f"No report written ({where}): {exc.strerror or exc}", severity="error"
-            )
+            self._notice(f"No report written ({where}): {exc.strerror or exc}", severity="error")
             return
-        self.call_from_thread(self.notify, f"Report written to {path}")
+        self._notice(f"Report written to {path}")
+
+    def _notice(self, text: str, severity: str = "information") -> None:
+        """A notice from a worker thread; names and paths in it are text, never markup."""
+        self.call_from_thread(
+            self.notify, inert(text, newlines=False), severity=severity, markup=False
+        )
 
 
 def write_report(ws: Workspace, es: EvalSet, directory: Path | None = None) -> Path:
@@ -244,10 +323,15 @@ def last_workspace() -> Path | None:
 def _remember(path: Path) -> None:
     try:
         folder = _config_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "last_workspace").write_text(str(path.resolve()) + "\n", encoding="utf-8")
+        private_folder(folder)
+        write_private(folder / "last_workspace", str(path.resolve()) + "\n")
     except OSError:
         pass  # a read-only home must not stop the app
+
+
+def shown_name(es: EvalSet) -> str:
+    """An eval set's name for the command palette, which reads its titles as markup."""
+    return escape(inert(es.name, newlines=False))
 
 
 class NoTerminal(UsageError):

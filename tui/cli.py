@@ -21,6 +21,17 @@ if TYPE_CHECKING:
 
 FORMATS = ("csv", "jsonl", "parquet")
 
+_interrupted = False
+
+
+def on_interrupt(signum: int, frame: object) -> None:
+    """Ctrl-C: raise KeyboardInterrupt, and remember it was pressed. A C extension that is
+    loading at that moment (numpy's, while a command imports the workspace) turns the
+    interrupt into an ImportError, which `main` must still end as "interrupted", not as a bug."""
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
 
 def demo_path() -> Path:
     """Where `changeover demo` keeps its workspace (the user's data directory)."""
@@ -53,6 +64,16 @@ def _step_target(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not 0.5 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"{text} is not between 0.5 and 1 (e.g. 0.98)")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is below 0 (a number of labels)")
     return value
 
 
@@ -111,9 +132,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("import-labels", help="import human labels for responses already imported")
     p.add_argument("workspace")
-    p.add_argument("file", help="rows of item_id, model, metric, rater, value [, created_at]")
+    p.add_argument(
+        "file", help="rows of item_id, model, metric, rater, value [, created_at, selection]"
+    )
     _add_eval_set(p)
     p.add_argument("--format", choices=FORMATS, help="file format (default: from the extension)")
+    p.add_argument(
+        "--open",
+        action="store_true",
+        help="the responses were chosen by a person (a triage), not drawn at random: store the "
+        "labels as open, left out of the fit, like browse's open labels",
+    )
 
     p = sub.add_parser("info", help="eval sets, models, regions and counts of a workspace")
     p.add_argument("workspace")
@@ -160,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--min-labels",
-        type=int,
+        type=_count,
         default=None,
         metavar="N",
         help="human labels per metric a candidate needs to be ready (default: the fit's, 30)",
@@ -204,19 +233,61 @@ def _add_app_options(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = None
+    code = 0
     try:
-        return _dispatch(args, parser)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        code = _dispatch(args, parser)
+        sys.stdout.flush()  # a reader gone away shows here, not in the interpreter's last flush
+        return code
+    except BrokenPipeError:  # `changeover info WS | head -1`: the reader has had enough
+        _silence_stdout()
+        return code  # what the command said (fit: 3 for a failed fit), else 0
     except UsageError as exc:
-        print(exc, file=sys.stderr)
+        say(exc, file=sys.stderr)
         return 2
     except ChangeoverError as exc:
-        print(f"changeover: {exc}", file=sys.stderr)
+        say(f"changeover: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("changeover: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # never a traceback: the one block a user can act on
+        if _interrupted:  # the Ctrl-C, turned into another error by the code it stopped
+            print("changeover: interrupted", file=sys.stderr)
+            return 130
+        return _unexpected(exc, getattr(args, "workspace", None))
+
+
+def _unexpected(exc: Exception, workspace: str | None) -> int:
+    """An error nothing above expected: a damaged workspace that was too big to check whole
+    when opened, a file the system refused, or else a bug, said in one block (exit 1)."""
+    from changeover.core.workspace import user_error
+
+    known = user_error(exc, workspace)
+    if known is not None:
+        say(f"changeover: {known}", file=sys.stderr)
+        return 1
+    if os.environ.get("CHANGEOVER_DEBUG"):
+        raise exc
+    say(
+        f"changeover: internal error ({type(exc).__name__}: {str(exc).strip()[:300]}); this is a "
+        "bug in changeover: please report it with the command that caused it "
+        "(CHANGEOVER_DEBUG=1 shows where it happened)",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush of what is still buffered
+    does not fail again (and print a traceback) after the reader has gone."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is an OSError
+        pass
 
 
 def _import_into(path: Path, load) -> int:
@@ -234,8 +305,14 @@ def _import_into(path: Path, load) -> int:
         if fresh:
             _remove_workspace(path)
         raise
-    print(report.summary())
+    say(report.summary())
     return 0
+
+
+def say(text: object, file=None) -> None:
+    """Print a message that may quote a file (a column, a rater, a file name): its control
+    characters as escapes (`\\x1b`), so nothing in a file can act on the terminal."""
+    print(inert(text, ascii=True), file=file or sys.stdout)
 
 
 def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -278,8 +355,8 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if cmd == "import-labels":
         with Workspace.open(args.workspace) as ws:
             es = ws.choose_eval_set(args.eval_set, "changeover import-labels")
-            report = ws.import_labels(args.file, es, fmt=args.format)
-        print(report.summary())
+            report = ws.import_labels(args.file, es, fmt=args.format, open_labels=args.open)
+        say(report.summary())
         return 0
     if cmd == "info":
         with Workspace.open(args.workspace, read_only=True) as ws:
@@ -318,7 +395,8 @@ def _dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from changeover.tui.app import last_workspace
 
         last = last_workspace()
-        if last is None or not last.exists():
+        # the remembered file may be gone, emptied or replaced: then the demo, never a write to it
+        if last is None or not Workspace.is_workspace(last):
             from changeover.core.demo import build_demo
 
             last = demo_path()
@@ -373,10 +451,15 @@ def info_text(ws: Workspace) -> str:
         )
         if summary.source is not None:
             lines.append("  " + source_text(summary.source))
+        chosen = (
+            f" ({s.open_ratings:,} of them open: chosen by a person, left out of the fit)"
+            if s.open_ratings
+            else ""
+        )
         lines.append(
             f"  {s.items:,} items, {s.responses:,} responses, {s.judgments:,} judgments "
             f"({s.judgments_missing:,} unmappable), {s.ratings:,} ratings on "
-            f"{s.labelled_responses:,} responses"
+            f"{s.labelled_responses:,} responses{chosen}"
         )
         if summary.latest_fit is not None:
             fit = summary.latest_fit

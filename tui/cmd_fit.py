@@ -17,7 +17,7 @@ from dataclasses import replace
 from changeover.core.results import Results, failure_kind, probability_text, refit_hint
 from changeover.core.settings import Settings
 from changeover.core.text import inert
-from changeover.core.types import EvalSet, FitRecord
+from changeover.core.types import EvalSet, FitRecord, ModelsReady
 from changeover.core.workspace import Workspace
 
 # The fitter fits use (None: the calibration model). Tests swap in a canned one.
@@ -40,16 +40,20 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_fit(args: argparse.Namespace) -> int:
     with Workspace.open(args.workspace, fitter=FITTER) as ws:
         es = ws.choose_eval_set(args.eval_set, "changeover fit")
-        fit = _fit(ws, es, args)
-        if fit is None:
+        done = _fit(ws, es, args)
+        if done is None:
             print("changeover fit: cancelled; nothing was stored", file=sys.stderr)
             return 130
-        print(fit_summary_text(fit, ws.results(es, fit_id=fit.id), es, args.workspace))
+        fit, ready = done
+        print(fit_summary_text(fit, ws.results(es, fit_id=fit.id), es, args.workspace, ready))
     return 0 if fit.diagnostics.ok else FAILED
 
 
-def _fit(ws: Workspace, es: EvalSet, args: argparse.Namespace) -> FitRecord | None:
-    """Fit in a worker thread with a progress bar on stderr; None when Ctrl-C cancelled it."""
+def _fit(
+    ws: Workspace, es: EvalSet, args: argparse.Namespace
+) -> tuple[FitRecord, ModelsReady] | None:
+    """Ready the compiled models, then fit, in a worker thread with a progress bar on stderr;
+    None when Ctrl-C cancelled it."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -74,51 +78,70 @@ def _fit(ws: Workspace, es: EvalSet, args: argparse.Namespace) -> FitRecord | No
             )
 
         def work() -> None:
+            excluded = tuple(getattr(args, "exclude_rater", None) or ())
             try:
+                outcome["ready"] = ws.prepare_models(
+                    es,
+                    _settings(args),
+                    exclude_raters=excluded,
+                    cancel=cancel,
+                    on_progress=on_progress,
+                )
                 outcome["fit"] = ws.fit(
                     es,
                     _settings(args),
                     seed=getattr(args, "seed", None),
-                    exclude_raters=tuple(getattr(args, "exclude_rater", None) or ()),
+                    exclude_raters=excluded,
                     on_progress=on_progress,
                     cancel=cancel,
                 )
             except BaseException as exc:  # handed to the main thread
                 outcome["error"] = exc
+            finally:
+                finished.set()
 
+        # Ctrl-C lands in this (the main) thread, wherever it is, and the worker stops cleanly.
+        # The wait is on an event, not on Thread.join: a join interrupted by Ctrl-C marks a
+        # running thread as stopped (CPython's fix for bpo-45274 releases the lock the thread
+        # still holds), so the second join returned at once, the process exited with nutpie
+        # still sampling, and every Ctrl-C during sampling ended in a segfault.
+        finished = threading.Event()
         worker = threading.Thread(target=work, name="changeover-fit", daemon=True)
-        try:  # Ctrl-C lands in this (the main) thread, wherever it is: the worker stops cleanly
+        try:
             worker.start()
-            while worker.is_alive():
-                worker.join(0.1)
+            while not finished.wait(0.1):
+                pass
         except KeyboardInterrupt:
             cancel.set()
             progress.update(task, what="cancelling...")
             if worker.ident is not None:
-                worker.join()
+                finished.wait()
     if cancel.is_set() and "fit" not in outcome:
+        outcome.clear()  # the cancelled fit's frames and nutpie's sampler go now, not at exit
         return None
     if "error" in outcome:
         raise outcome["error"]
-    return outcome["fit"]
+    return outcome["fit"], outcome["ready"]
 
 
-def fit_summary_text(fit: FitRecord, results: Results, es: EvalSet, workspace: str) -> str:
-    """What `changeover fit` prints: the fit, its diagnostics and each candidate's verdict."""
+def fit_summary_text(
+    fit: FitRecord, results: Results, es: EvalSet, workspace: str, ready: ModelsReady | None = None
+) -> str:
+    """What `changeover fit` prints: the fit, how its compiled model came, its diagnostics and
+    each candidate's verdict."""
     st, d = fit.settings, fit.diagnostics
     took = f" in {fit.seconds:.1f} s" if fit.seconds is not None else ""
     lines = [
         f"fit #{fit.id} of {es.name}{took} ({st.chains} chains x {st.draws} draws, seed "
         f"{st.seed}, sampler {d.sampler or '?'})"
     ]
+    if ready is not None and ready.text():
+        lines.append(f"  {ready.text()}")
     if fit.exclude_raters:
         lines.append("  left out raters: " + ", ".join(fit.exclude_raters))
     status = "ok" if d.ok else "FAILED (do not trust the verdicts)"
-    lines.append(
-        f"diagnostics {status}: max R-hat {d.max_rhat:.3f}, min ESS bulk {d.min_ess_bulk:.0f}, "
-        f"tail {d.min_ess_tail:.0f}, {d.divergences} divergences"
-    )
-    lines += [f"  {r}" for r in d.reasons[:5]]
+    lines.append(f"diagnostics {status}: {d.numbers()}")
+    lines += [f"  {r}" for r in d.failures()[:5]]
     if not d.ok:
         lines.append(f"  {refit_hint(d, st.is_quick)}")
     if results.candidates:

@@ -4,7 +4,8 @@ JSON shape (`"schema": "changeover.info/1"`): the workspace and its schema versi
 set its name, incumbent, judge, models, regions, metrics, `period`, `source` (null when every
 judged response is stored, else kind, location, files, rows, fingerprint, sample_per_cell,
 stratify, seed, engine, spec, created_at, updated_at), `responses_judged` (what the counts
-cover), `responses_stored` (texts kept), items, judgments, ratings, labelled responses and fits.
+cover), `responses_stored` (texts kept), items, judgments, ratings (and `ratings_open`, those
+chosen by a person and left out of the fit), labelled responses and fits.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def info_json(ws: Workspace) -> str:
                 "judgments": s.judgments,
                 "judgments_missing": s.judgments_missing,
                 "ratings": s.ratings,
+                "ratings_open": s.open_ratings,
                 "labelled_responses": s.labelled_responses,
                 "fits": summary.fits,
                 "latest_fit": None if fit is None else {"id": fit.id, "created_at": fit.created_at},

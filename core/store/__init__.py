@@ -10,14 +10,14 @@ Rows leave it as the named tuples of `rows` or the dataclasses of core/types.py.
 from __future__ import annotations
 
 from changeover.core.store.aggregates import Aggregates
-from changeover.core.store.base import SCHEMA_VERSION, now
+from changeover.core.store.base import SCHEMA_VERSION, is_workspace, now
 from changeover.core.store.browse import Browse
 from changeover.core.store.fits import Fits
 from changeover.core.store.imports import ImportBatch, Imports
 from changeover.core.store.labels import Labels
 from changeover.core.store.tables import Tables
 
-__all__ = ["SCHEMA_VERSION", "ImportBatch", "Store", "now"]
+__all__ = ["SCHEMA_VERSION", "ImportBatch", "Store", "is_workspace", "now"]
 
 
 class Store(Imports, Fits, Labels, Browse, Tables, Aggregates):

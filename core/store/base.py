@@ -17,13 +17,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
-from changeover.core.store import fts
-from changeover.core.types import ChangeoverError, WorkspaceError
+from changeover.core.paths import private_folder
+from changeover.core.store import files, fts
+from changeover.core.types import IMPORT, ChangeoverError, WorkspaceError
 
-APP_ID = "changeover"
-SCHEMA_VERSION = 3
+APP_ID = files.APP_ID
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 10_000
-WRITE_WAIT_S = 120.0  # how long a write waits for the lock, busy timeout after busy timeout
+WRITE_WAIT_S = 120.0  # how long a write waits for the lock
+WRITE_POLL_S = 0.002  # how often a waiting write asks for the lock again
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -108,7 +110,14 @@ MIGRATIONS: dict[int, str | Callable[[sqlite3.Connection], None]] = {
         model TEXT NOT NULL, region TEXT NOT NULL, level INTEGER, n INTEGER NOT NULL);
     CREATE INDEX judged_counts_set ON judged_counts (eval_set_id, metric);
     """,
+    # 4: a response an import moves to the item it shadows keeps its search index entry
+    4: fts.keep_entries_on_move,
 }
+
+
+def open_label(alias: str) -> str:
+    """SQL: the rating `alias` is open, chosen by a person (core.types.label_selection)."""
+    return f"(NOT {alias}.blind AND {alias}.source <> '{IMPORT}')"
 
 
 def now() -> str:
@@ -116,108 +125,90 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def _peek(uri: str) -> tuple[set[str], int, str | None]:
-    """Tables, schema version and app id of a database, read through `uri`."""
-    con = sqlite3.connect(uri, uri=True)
+def is_workspace(path: str | os.PathLike) -> bool:
+    """Whether `path` is a changeover workspace this version can open (read without writing a
+    byte: an empty file, another program's database or a text file is not)."""
+    path = Path(path)
     try:
-        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        version = con.execute("PRAGMA user_version").fetchone()[0]
-        app = None
-        if "changeover_meta" in tables:
-            row = con.execute("SELECT value FROM changeover_meta WHERE key='app'").fetchone()
-            app = row[0] if row else None
-        return tables, version, app
-    finally:
-        con.close()
-
-
-def _check_existing(path: Path) -> None:
-    """Refuse a file that is not a changeover workspace, without writing a byte to it."""
-    if path.stat().st_size == 0:
-        return
-    try:
-        try:
-            tables, version, app = _peek(f"file:{path}?mode=ro")
-        except sqlite3.OperationalError:
-            # A cleanly closed WAL workspace on a read-only file system: no -shm can be made.
-            tables, version, app = _peek(f"file:{path}?immutable=1")
-    except sqlite3.DatabaseError as exc:
-        raise WorkspaceError(f"{path}: not a changeover workspace ({exc})") from None
-    if app != APP_ID:
-        what = "an empty SQLite database" if not tables else "a SQLite database of another program"
-        raise WorkspaceError(f"{path}: not a changeover workspace ({what})")
-    if version > SCHEMA_VERSION:
-        raise WorkspaceError(
-            f"{path}: written by a newer changeover (schema {version}; this version reads up to "
-            f"{SCHEMA_VERSION}). Upgrade changeover to open it."
-        )
+        if not path.is_file() or path.stat().st_size == 0:
+            return False
+        files.check_existing(path, SCHEMA_VERSION, verify=False)
+    except (OSError, ChangeoverError):
+        return False
+    return True
 
 
 class StoreBase:
     """The connection to a workspace file. Thread-safe: one connection guarded by a lock."""
 
-    def __init__(self, con: sqlite3.Connection, path: Path | None, read_only: bool = False):
-        self.con = con
+    def __init__(
+        self,
+        con: sqlite3.Connection | files.ReadOnlyConnection,
+        path: Path | None,
+        read_only: bool = False,
+    ):
+        self._con = con
         self.path = path
         self.read_only = read_only
         self._lock = threading.RLock()
         self._in_write = False
 
+    @property
+    def con(self) -> sqlite3.Connection:
+        if isinstance(self._con, files.ReadOnlyConnection):
+            return self._con.current()
+        return self._con
+
     # ---- opening -------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | os.PathLike, create: bool = False, read_only: bool = False) -> Self:
-        """Open (or with `create`, make) a workspace file; refuse foreign or newer files."""
+    def open(
+        cls,
+        path: str | os.PathLike,
+        create: bool = False,
+        read_only: bool = False,
+        verify: bool = True,
+    ) -> Self:
+        """Open (or with `create`, make) a workspace file; refuse foreign, newer or (when the
+        check is cheap: `verify` and a small file) damaged files before writing to them."""
         path = Path(path)
         if path.exists():
             if path.is_dir():
                 raise WorkspaceError(f"{path}: is a directory, not a workspace file")
-            _check_existing(path)
+            files.check_existing(path, SCHEMA_VERSION, verify)
         elif not create:
             raise WorkspaceError(f"{path}: no such workspace")
         elif read_only:
             raise WorkspaceError(f"{path}: no such workspace (and --read-only cannot create one)")
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-            os.close(fd)
+            try:
+                private_folder(path.parent)
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except OSError as exc:
+                raise WorkspaceError(
+                    f"{path}: cannot create a workspace there ({exc.strerror or exc})"
+                ) from None
         if read_only:
-            con = cls._connect_read_only(path)
-        else:
-            con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            return cls(files.ReadOnlyConnection(path, BUSY_TIMEOUT_MS), path, read_only=True)
+        con = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         store = cls(con, path, read_only=read_only)
-        if not read_only:
-            try:
-                con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                con.execute("PRAGMA journal_mode = WAL")
-                con.execute("PRAGMA synchronous = NORMAL")
-                store.migrate()
-            except sqlite3.OperationalError as exc:
-                con.close()
-                unwritable = not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
-                if unwritable or "readonly" in str(exc):
-                    raise WorkspaceError(
-                        f"{path}: cannot be written here ({exc}); open it with --read-only "
-                        "to review it"
-                    ) from None
-                raise WorkspaceError(f"{path}: cannot be opened ({exc})") from None
+        try:
+            con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            con.execute("PRAGMA journal_mode = WAL")
+            con.execute("PRAGMA synchronous = NORMAL")
+            store.migrate()
+        except sqlite3.OperationalError as exc:
+            con.close()
+            unwritable = not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+            if unwritable or "readonly" in str(exc):
+                raise WorkspaceError(
+                    f"{path}: cannot be written here ({exc}); open it with --read-only to review it"
+                ) from None
+            raise WorkspaceError(f"{path}: cannot be opened ({exc})") from None
+        except sqlite3.DatabaseError as exc:
+            con.close()
+            raise files.damaged(path, exc) from None
         return store
-
-    @staticmethod
-    def _connect_read_only(path: Path) -> sqlite3.Connection:
-        # mode=ro still needs the -shm file of a WAL database; on a read-only file system
-        # `immutable=1` is the only way in (no other process can be writing there anyway).
-        for params in ("mode=ro", "immutable=1"):
-            con = sqlite3.connect(
-                f"file:{path}?{params}", uri=True, isolation_level=None, check_same_thread=False
-            )
-            try:
-                con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                con.execute("SELECT count(*) FROM sqlite_master").fetchone()
-                return con
-            except sqlite3.OperationalError:
-                con.close()
-        raise WorkspaceError(f"{path}: cannot be opened for reading")
 
     @classmethod
     def memory(cls) -> Self:
@@ -229,7 +220,7 @@ class StoreBase:
 
     def close(self) -> None:
         with self._lock:
-            self.con.close()
+            self._con.close()
 
     @contextmanager
     def reading(self) -> Iterator[Self]:
@@ -239,7 +230,7 @@ class StoreBase:
         if self.path is None:
             yield self
             return
-        other = type(self).open(self.path, read_only=True)
+        other = type(self).open(self.path, read_only=True, verify=False)
         try:
             yield other
         finally:
@@ -302,21 +293,30 @@ class StoreBase:
                 self._in_write = False
 
     def _begin(self) -> None:
-        """BEGIN IMMEDIATE, waiting out a long writer (a big import's merge) rather than failing
-        after one busy timeout; past WRITE_WAIT_S the error says what is going on."""
+        """BEGIN IMMEDIATE, waiting out another writer rather than failing after one busy
+        timeout; past WRITE_WAIT_S the error says what is going on. It asks for the lock every
+        WRITE_POLL_S itself: SQLite's own busy handler retries ever more rarely (every 100 ms
+        after the first 0.3 s), and would miss the pauses a big import leaves between its
+        chunks (core/store/publish.py)."""
         deadline = time.monotonic() + WRITE_WAIT_S
-        while True:
-            try:
-                self.con.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise ChangeoverError(
-                        f"{self.path}: another process has kept the workspace locked for over "
-                        f"{WRITE_WAIT_S:.0f} s (a large import?); nothing was written, try again"
-                    ) from None
+        self.con.execute("PRAGMA busy_timeout = 0")
+        try:
+            while True:
+                try:
+                    self.con.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) and "busy" not in str(exc):
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise ChangeoverError(
+                            f"{self.path}: another process has kept the workspace locked for "
+                            f"over {WRITE_WAIT_S:.0f} s (a large import?); nothing was written, "
+                            "try again"
+                        ) from None
+                time.sleep(WRITE_POLL_S)
+        finally:
+            self.con.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     def _rows(self, sql: str, params: Sequence | dict = ()) -> list[dict[str, Any]]:
         with self._lock:

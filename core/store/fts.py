@@ -39,6 +39,15 @@ Q_OLD, Q_NEW = (
     f"(SELECT {_indexed('question')} FROM items WHERE id = {row}.item_id)" for row in ("old", "new")
 )
 
+# A response moved to another item with the same question (an import publishing its rows,
+# core/store/publish.py) keeps its index entry: the WHEN spares re-indexing it.
+UPDATE_TRIGGER = f"""CREATE TRIGGER responses_fts_au AFTER UPDATE OF item_id, text ON responses
+WHEN old.text IS NOT new.text OR {Q_OLD} IS NOT {Q_NEW} BEGIN
+    INSERT INTO {INDEX} ({INDEX}, rowid, question, text)
+    VALUES ('delete', old.id, {Q_OLD}, {_indexed("old.text")});
+    INSERT INTO {INDEX} (rowid, question, text) VALUES (new.id, {Q_NEW}, {_indexed("new.text")});
+END"""
+
 # Statements of schema migration 2; trigger bodies hold semicolons, so they are split with
 # sqlite3.complete_statement (see base._statements), not on every ";".
 SCHEMA = f"""
@@ -55,11 +64,7 @@ CREATE TRIGGER responses_fts_ad AFTER DELETE ON responses BEGIN
     INSERT INTO {INDEX} ({INDEX}, rowid, question, text)
     VALUES ('delete', old.id, {Q_OLD}, {_indexed("old.text")});
 END;
-CREATE TRIGGER responses_fts_au AFTER UPDATE OF item_id, text ON responses BEGIN
-    INSERT INTO {INDEX} ({INDEX}, rowid, question, text)
-    VALUES ('delete', old.id, {Q_OLD}, {_indexed("old.text")});
-    INSERT INTO {INDEX} (rowid, question, text) VALUES (new.id, {Q_NEW}, {_indexed("new.text")});
-END;
+{UPDATE_TRIGGER};
 CREATE TRIGGER items_fts_au AFTER UPDATE OF question ON items BEGIN
     INSERT INTO {INDEX} ({INDEX}, rowid, question, text)
     SELECT 'delete', r.id, {_indexed("old.question")}, {_indexed("r.text")}
@@ -81,6 +86,13 @@ def available(con: sqlite3.Connection) -> bool:
         return False
     con.execute("DROP TABLE temp.fts_probe")
     return True
+
+
+def keep_entries_on_move(con: sqlite3.Connection) -> None:
+    """Migration 4: the update trigger with its WHEN (a workspace without the index: nothing)."""
+    if con.execute(f"SELECT 1 FROM sqlite_master WHERE name = '{INDEX}'").fetchone():
+        con.execute("DROP TRIGGER IF EXISTS responses_fts_au")
+        con.execute(UPDATE_TRIGGER)
 
 
 def match_expression(query: str) -> str | None:

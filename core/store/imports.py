@@ -1,5 +1,6 @@
-"""All-or-nothing bulk imports: rows staged in temporary tables, merged set-wise in one
-transaction, and the lookups the importer's checks need."""
+"""All-or-nothing bulk imports: rows staged in temporary tables, then written in short
+transactions and published in one (core/store/publish.py), and the lookups the importer's
+checks need."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from changeover.core.store import base
+from changeover.core.store.publish import Publisher
 from changeover.core.store.rows import ItemKey, JudgmentKey, RatingKey
 from changeover.core.store.sets import EvalSets
-from changeover.core.types import ChangeoverError, EvalSet
+from changeover.core.types import IMPORT, ChangeoverError, EvalSet
 
 IMPORT_CACHE_KB = 128 * 1024  # page cache during a bulk import (importing_eval_set)
 
@@ -18,10 +20,11 @@ IMPORT_CACHE_KB = 128 * 1024  # page cache during a bulk import (importing_eval_
 class Imports(EvalSets):
     @contextmanager
     def importing(self, eval_set_id: int) -> Iterator[ImportBatch]:
-        """All-or-nothing bulk import: stage rows, then merge them set-wise in one transaction.
+        """All-or-nothing bulk import: stage rows, then write and publish them (Publisher).
 
-        Staging writes only this connection's temporary tables, so it runs before the write
-        lock is taken: raters labelling meanwhile wait for the merge alone, not the staging.
+        Staging writes only this connection's temporary tables, so it takes no write lock;
+        the writing holds it a chunk at a time, so raters labelling meanwhile wait for one
+        chunk at most. Inside the caller's transaction everything is merged there at once.
         """
         if self.read_only:
             raise ChangeoverError(f"{self.path}: workspace is open read-only")
@@ -39,14 +42,13 @@ class Imports(EvalSets):
             batch._create_stage()
             try:
                 yield batch
-                with self.write():
-                    batch._merge()
+                batch.added = Publisher(self, eval_set_id).run(lambda: eval_set_id)
             finally:
                 batch._drop_stage()
 
     @contextmanager
     def importing_eval_set(self, es: EvalSet) -> Iterator[ImportBatch]:
-        """Like `importing`, but the eval set is saved (created or updated) in the merge's own
+        """Like `importing`, but the eval set is saved (created or updated) in the publishing
         transaction, so a failed import leaves neither rows nor a new eval set behind."""
         if self.read_only:
             raise ChangeoverError(f"{self.path}: workspace is open read-only")
@@ -62,9 +64,12 @@ class Imports(EvalSets):
             batch._create_stage()
             try:
                 yield batch
-                with self.write():
+                if self._in_write:  # inside the caller's transaction: merge there, at once
                     batch.eval_set_id = self.save_eval_set(es).id
                     batch._merge()
+                else:
+                    held = self._scalar("SELECT id FROM eval_sets WHERE name = ?", (es.name,))
+                    batch.added = Publisher(self, held).run(lambda: self.save_eval_set(es).id)
             finally:
                 batch._drop_stage()
                 for db, size in caches.items():
@@ -108,11 +113,12 @@ class Imports(EvalSets):
     def rating_keys(self, eval_set_id: int) -> list[RatingKey]:
         """Every label event of an eval set that is not itself a retraction."""
         return [
-            r._replace(active=bool(r.active))
+            r._replace(active=bool(r.active), open=bool(r.open))
             for r in self._all(
                 RatingKey,
                 "SELECT i.external_id, r.model, a.metric, a.rater, a.value, "
-                "NOT EXISTS (SELECT 1 FROM ratings x WHERE x.retracts = a.id) "
+                "NOT EXISTS (SELECT 1 FROM ratings x WHERE x.retracts = a.id), "
+                f"{base.open_label('a')} "
                 "FROM ratings a JOIN responses r ON r.id = a.response_id "
                 "JOIN items i ON i.id = r.item_id WHERE i.eval_set_id = ? AND a.retracts IS NULL",
                 (eval_set_id,),
@@ -141,7 +147,7 @@ class ImportBatch:
         )
         self.con.execute(
             "CREATE TEMP TABLE IF NOT EXISTS stage_ratings (external_id TEXT, "
-            "model TEXT, metric TEXT, rater TEXT, value INTEGER, created_at TEXT)"
+            "model TEXT, metric TEXT, rater TEXT, value INTEGER, created_at TEXT, source TEXT)"
         )
         self._seq = 0
 
@@ -160,9 +166,13 @@ class ImportBatch:
         """Rows of (external_id, model, metric, judge, level or None, raw, score, rationale)."""
         self._stage("INSERT INTO stage_judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
-    def add_ratings(self, rows: Iterable[tuple]) -> None:
-        """Rows of (external_id, model, metric, rater, level, created_at)."""
-        self._stage("INSERT INTO stage_ratings VALUES (?, ?, ?, ?, ?, ?)", rows)
+    def add_ratings(self, rows: Iterable[tuple], source: str = IMPORT) -> None:
+        """Rows of (external_id, model, metric, rater, level, created_at); `source` IMPORT
+        (drawn at random) or IMPORT_OPEN (chosen by a person: stored not blind, as the app's
+        open labels are, and left out of the fit)."""
+        self._stage(
+            "INSERT INTO stage_ratings VALUES (?, ?, ?, ?, ?, ?, ?)", ((*r, source) for r in rows)
+        )
 
     def _stage(self, sql: str, rows: Iterable[tuple]) -> None:
         # Outside a write, one transaction per call: it touches only temp tables, so it takes
@@ -224,7 +234,7 @@ class ImportBatch:
         run(
             "ratings",
             "INSERT INTO ratings (response_id, metric, rater, value, created_at, blind, "
-            "source) SELECT DISTINCT r.id, s.metric, s.rater, s.value, s.created_at, 0, 'import' "
+            "source) SELECT DISTINCT r.id, s.metric, s.rater, s.value, s.created_at, 0, s.source "
             "FROM stage_ratings s JOIN items i ON i.eval_set_id = ? AND i.external_id = s.external_id "
             "JOIN responses r ON r.item_id = i.id AND r.model = s.model "
             "WHERE NOT EXISTS (SELECT 1 FROM active_ratings a WHERE a.response_id = r.id "

@@ -105,6 +105,31 @@ class Labels(base.StoreBase):
             )
         ]
 
+    def unfinished(self, eval_set_id: int, rater: str, metrics: list[str]) -> list[int]:
+        """Responses of the eval set the rater began labelling blind in the app and left with
+        some of `metrics` unanswered (a session killed midway), the latest first."""
+        if not metrics:
+            return []
+        marks = ", ".join("?" * len(metrics))
+        rows = self._rows(
+            "SELECT a.response_id, max(a.id) AS last FROM active_ratings a "
+            "JOIN responses r ON r.id = a.response_id JOIN items i ON i.id = r.item_id "
+            "WHERE i.eval_set_id = ? AND a.rater = ? AND a.blind = 1 AND a.source = 'app' "
+            f"AND a.value IS NOT NULL AND a.metric IN ({marks}) GROUP BY a.response_id "
+            "HAVING count(DISTINCT a.metric) < ? ORDER BY last DESC",
+            (eval_set_id, rater, *metrics, len(metrics)),
+        )
+        return [r["response_id"] for r in rows]
+
+    def raters(self, eval_set_id: int) -> list[str]:
+        """Everyone who has labelled a response of the eval set (undone labels included)."""
+        rows = self._rows(
+            "SELECT DISTINCT a.rater FROM ratings a JOIN responses r ON r.id = a.response_id "
+            "JOIN items i ON i.id = r.item_id WHERE i.eval_set_id = ? ORDER BY a.rater",
+            (eval_set_id,),
+        )
+        return [r["rater"] for r in rows]
+
     # ---- overlap (core/overlap.py) ----------------------------------------------------
 
     def rater_overlap_counts(self, eval_set_id: int) -> tuple[int, int]:

@@ -15,6 +15,7 @@ class EvalSetStats(NamedTuple):
     judgments_missing: int
     ratings: int
     labelled_responses: int
+    open_ratings: int = 0  # of `ratings`: open ones (core.types.label_selection), not fitted
 
 
 class ItemKey(NamedTuple):
@@ -41,6 +42,7 @@ class RatingKey(NamedTuple):
     rater: str
     value: int | None
     active: bool
+    open: bool  # chosen by a person (core.types.label_selection), not drawn at random
 
 
 class JudgeLevelCount(NamedTuple):
@@ -148,7 +150,8 @@ class EvalSetSource(NamedTuple):
 
 class ChosenVote(NamedTuple):
     """Active labels of one response, metric and level that were not given blind in the app:
-    kind "open" (browse triage: the rater chose the response) or "import"."""
+    kind "open" (the rater chose the response: browse triage, or imported with --open) or
+    "import" (imported as random)."""
 
     response_id: int
     metric: str

@@ -126,7 +126,8 @@ class EvalSets(base.StoreBase):
         ]
 
     def stats(self, eval_set_id: int) -> EvalSetStats:
-        """Counts of items, responses, judgments, ratings (active) and labelled responses."""
+        """Counts of items, responses, judgments, ratings (active; and open ones) and labelled
+        responses."""
         q = {
             "items": "SELECT count(*) FROM items WHERE eval_set_id = ?",
             "responses": "SELECT count(*) FROM responses r JOIN items i ON i.id = r.item_id "
@@ -141,5 +142,8 @@ class EvalSets(base.StoreBase):
             "labelled_responses": "SELECT count(DISTINCT a.response_id) FROM active_ratings a "
             "JOIN responses r ON r.id = a.response_id "
             "JOIN items i ON i.id = r.item_id WHERE i.eval_set_id = ?",
+            "open_ratings": "SELECT count(*) FROM active_ratings a JOIN responses r "
+            "ON r.id = a.response_id JOIN items i ON i.id = r.item_id "
+            f"WHERE i.eval_set_id = ? AND {base.open_label('a')}",
         }
         return EvalSetStats(**{k: self._scalar(sql, (eval_set_id,)) for k, sql in q.items()})

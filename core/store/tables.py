@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from changeover.core.store import base
+from changeover.core.store.publish import PUBLISHED
 from changeover.core.store.rows import (
     ChosenVote,
     JudgeLevelCount,
@@ -20,13 +21,17 @@ from changeover.core.types import Judgment
 
 
 class Tables(base.StoreBase):
-    def judgments_fingerprint(self) -> tuple[int, int]:
-        """(judgment rows, response rows) of the workspace: changes whenever an import adds
-        judged responses (judgments are never updated), so judge-level counts can be cached."""
+    def judgments_fingerprint(self) -> tuple[int, int, str | None]:
+        """(judgment rows, response rows, imports published) of the workspace: changes whenever
+        an import adds judged responses (judgments are never updated) or publishes rows it
+        wrote before (core/store/publish.py), so judge-level counts can be cached."""
         with self._lock:
             j = self.con.execute("SELECT count(*) FROM judgments").fetchone()[0]
             r = self.con.execute("SELECT count(*) FROM responses").fetchone()[0]
-        return j, r
+            p = self.con.execute(
+                "SELECT value FROM changeover_meta WHERE key = ?", (PUBLISHED,)
+            ).fetchone()
+        return j, r, p[0] if p else None
 
     def judge_level_counts(self, eval_set_id: int) -> list[JudgeLevelCount]:
         """Judged responses per (metric, model, region, judge level).
@@ -128,7 +133,8 @@ class Tables(base.StoreBase):
         self, eval_set_id: int, exclude_raters: Iterable[str] = ()
     ) -> list[ChosenVote]:
         """The active labels among `label_votes` that were not given blind in the app, per
-        (response, metric, level, kind): "open" (browse triage) or "import"."""
+        (response, metric, level, kind): "open" (browse triage, or imported with --open: source
+        'import-open', not blind) or "import" (imported as random)."""
         excluded = list(exclude_raters)
         skip = f"AND a.rater NOT IN ({','.join('?' * len(excluded))})" if excluded else ""
         return self._all(

@@ -13,8 +13,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from changeover.core.results import Results, probability_text
+from changeover.core.summary import responses_text
 from changeover.core.types import EvalSet, FitRecord
-from changeover.core.workspace import EvalSetSource, Workspace, responses_text
+from changeover.core.workspace import EvalSetSource, Workspace
 from changeover.tui.widgets.intervals import verdict_label
 from changeover.tui.widgets.paged_table import fill_table
 from changeover.tui.widgets.safe_text import clean, one_line

@@ -119,6 +119,13 @@ class RateScreen(Screen):
             if r.rater == self.rater and r.value is not None
         }
         self.newly = not any(r.value is not None for r in self.view.ratings)
+        if self.queue is not None:  # left half-labelled before: its labels can be undone here
+            held = {rating_id for _, _, rating_id in self.history}
+            self.history += [
+                (response_id, r.metric, r.id)
+                for r in self.view.ratings
+                if r.rater == self.rater and r.value is not None and r.id not in held
+            ]
         self.current = self._first_open()
         self.refresh_panes()
         self.query_one("#rate-body").scroll_home(animate=False)

@@ -17,34 +17,40 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
+from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Footer, ProgressBar, Static, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
-from changeover.core.results import INSTANT, UPDATED, Results
+from changeover.core.results import Results
 from changeover.core.settings import Settings
 from changeover.core.types import EvalSet, FitCancelled, FitRecord
 from changeover.core.workspace import Workspace
 from changeover.tui.screens.help import HelpScreen
+from changeover.tui.screens.results_layout import (
+    Layout,
+    choose_layout,
+    legend,
+    metric_rows,
+    overall_rows,
+)
+from changeover.tui.screens.results_status import StatusLine
 from changeover.tui.screens.results_tables import (
     candidate_lines,
     cell_details,
     details_text,
     fill_all,
     fill_metric,
-    fits_full,
+    kept_cursor,
+    wrapped_lines,
 )
 from changeover.tui.screens.results_view import RESULTS_BINDINGS, ResultsView
 from changeover.tui.widgets.intervals import prefers_ascii, verdict_label
 from changeover.tui.widgets.safe_text import one_line
 
 PROGRESS_INTERVAL = 0.1  # seconds between progress messages from the worker
-LEGEND = "cells: mean [90% interval] / bar (shared axis) / delta, P(holds), verdict"
-COMPACT_LEGEND = "cells: mean, delta, verdict (✔ ready ✘ not ready ? undecided) · enter: the cell"
-
-
-FIXED_ROWS = 9  # title, status, progress, tab bar (2), legend, footer, and a spare line
+TABLE_OVERHEAD = 8  # title, status, tab bar (2), legend, footer, progress, a spare line
 
 
 class ResultsScreen(ResultsView):
@@ -71,6 +77,13 @@ class ResultsScreen(ResultsView):
             super().__init__()
             self.fit = fit
 
+    class FitCurrent(Message):
+        """The latest fit has these labels and settings: fitting again would repeat it."""
+
+        def __init__(self, fit: FitRecord) -> None:
+            super().__init__()
+            self.fit = fit
+
     class FitStopped(Message):
         """The fit was cancelled; nothing was saved."""
 
@@ -83,9 +96,11 @@ class ResultsScreen(ResultsView):
     # grow past 6 lines where the table needs less (redraw).
     DEFAULT_CSS = """
     ResultsScreen { layout: vertical; }
-    ResultsScreen #results-title, ResultsScreen #results-status { height: auto; max-height: 2; }
+    ResultsScreen #results-title { height: auto; max-height: 2; }
     ResultsScreen #results-progress { height: 1; }
     ResultsScreen #results-progress-bar { width: auto; margin-right: 1; }
+    ResultsScreen #results-progress-bar Bar { width: 16; }
+    ResultsScreen #results-progress-message { text-wrap: nowrap; text-overflow: ellipsis; }
     ResultsScreen #results-tabs { height: 1fr; }
     ResultsScreen #results-tabs ContentSwitcher { height: 1fr; }
     ResultsScreen #results-tabs TabPane { height: 1fr; padding: 0; }
@@ -96,7 +111,8 @@ class ResultsScreen(ResultsView):
 
     fitting: reactive[bool] = reactive(False)
     instant: reactive[bool] = reactive(False)  # show the instant posterior although a fit exists
-    compact: reactive[bool] = reactive(False)  # one line per region when the models do not fit
+    # The app's background warm-up of the compiled models ("" when it is not running).
+    preparing: reactive[str] = reactive("", init=False)
 
     def __init__(
         self,
@@ -119,6 +135,9 @@ class ResultsScreen(ResultsView):
         self._cancel: threading.Event | None = None
         self._worker: Worker | None = None
         self.progress_message = ""
+        self.layouts: dict[str, Layout] = {}  # per tab pane id
+        self.refit_seed: int | None = None  # f was told the fit is current: f again uses this
+        self._drawn_at = Size(0, 0)  # the screen's size at the last redraw
 
     # ---- layout ----------------------------------------------------------------------------
 
@@ -126,7 +145,7 @@ class ResultsScreen(ResultsView):
         title = Text("Results · ", style="bold")
         title.append_text(one_line(self.eval_set.name, 60))
         yield Static(title, id="results-title")
-        yield Static("", id="results-status")
+        yield StatusLine(id="results-status")
         with Horizontal(id="results-progress"):
             yield ProgressBar(total=1.0, show_eta=False, id="results-progress-bar")
             yield Static("", id="results-progress-message")
@@ -146,7 +165,7 @@ class ResultsScreen(ResultsView):
                     cursor_type="cell",
                     show_row_labels=False,
                 )
-        yield Static(Text(LEGEND, style="dim"), id="results-legend")
+        yield Static("", id="results-legend")
         yield VerticalScroll(Static("", id="results-candidates"), id="results-candidates-box")
         yield Footer()
 
@@ -154,6 +173,8 @@ class ResultsScreen(ResultsView):
         # ← → scroll the table sideways: the metric tabs change with ] and [ only.
         self.query_one(Tabs).can_focus = False
         self.query_one("#results-progress").display = False
+        if self.preparing:  # the app's warm-up was under way when this screen was made
+            self.set_activity("prepare", self.preparing)
         self.reload()
         self.query_one(
             "#results-table-0" if self.eval_set.metrics else "#results-table-all", DataTable
@@ -168,6 +189,7 @@ class ResultsScreen(ResultsView):
 
     def show(self, data: Results | None, error: str) -> None:
         self.data = data
+        self.refit_seed = None  # the labels may have changed: ask again
         if error:
             self.status = error
         self.redraw()
@@ -180,36 +202,104 @@ class ResultsScreen(ResultsView):
     def redraw(self) -> None:
         self._draw_status()
         data = self.data
-        self.compact = data is not None and not fits_full(self.size.width, len(data.models))
+        self.layouts = self._layouts(data)
+        self._drawn_at = self.size
         for k, metric in enumerate(self.eval_set.metrics):
             table = self.query_one(f"#results-table-{k}", DataTable)
             view = data.table(metric.name) if data else None
-            fill_metric(table, view, data, self.threshold, self.ascii, self.compact)
-        fill_all(self.query_one("#results-table-all", DataTable), data, self.threshold, self.ascii)
-        legend = COMPACT_LEGEND if self.compact else LEGEND
-        if self.ascii:
-            legend = legend.replace("✔", "+").replace("✘", "x")
-        self.query_one("#results-legend", Static).update(Text(legend, style="dim"))
-        # The candidate lines take the room the table does not need (every candidate of a
-        # 12-model, one-region eval set at 80x24), at least 6 lines; one line per candidate,
-        # cut short of the scrollbar the box shows when they overflow it.
-        room = max(6, self.size.height - FIXED_ROWS - (len(self.eval_set.regions) + 2))
+            layout = self.layouts.get(f"results-metric-{k}")
+            with kept_cursor(table):
+                fill_metric(table, view, data, self.threshold, self.ascii, layout)
+            table.fixed_columns = 2 if view is not None else 1  # names and the incumbent stay
+        table = self.query_one("#results-table-all", DataTable)
+        with kept_cursor(table):
+            fill_all(
+                table, data, self.threshold, self.ascii, self.layouts.get("results-metric-all")
+            )
+        table.fixed_columns = 2 if data is not None else 1
+        self._draw_legend()
+        # The candidate lines take the room the tallest table does not need (every candidate
+        # of a 12-model, one-region eval set at 80x24), at least a line each up to 6; one line
+        # per candidate below 120 columns, cut short of the box's scrollbar when they overflow.
+        tallest = max((x.height for x in self.layouts.values()), default=0)
+        least = min(len(data.candidates), 6) if data is not None else 6
+        room = max(least, self.size.height - TABLE_OVERHEAD - tallest)
         self.query_one("#results-candidates-box").styles.max_height = room
         scrollbar = 2 if data is not None and len(data.candidates) > room else 0
         width = self.size.width - 1 - scrollbar
-        folded = self.size.width < 120 or self.compact
-        text = candidate_lines(data, self.threshold, self.ascii, width if folded else None)
+        text = candidate_lines(data, self.threshold, self.ascii)
+        if self.size.width < 120 or self.compact or wrapped_lines(text, width) > room:
+            text = candidate_lines(data, self.threshold, self.ascii, width)  # one line each
         self.query_one("#results-candidates", Static).update(text)
 
+    def _layouts(self, data: Results | None) -> dict[str, Layout]:
+        """Per tab, the richest cells whose columns fit the width and, with bars, whose rows
+        fit the height the candidate lines leave (see results_layout.py)."""
+        if data is None:
+            return {}
+        room = self.size.height - TABLE_OVERHEAD - min(len(data.candidates), 6)
+        width = self.size.width
+
+        def layout(rows, quantities) -> Layout:
+            return choose_layout(
+                rows, data.models, width, room, self.threshold, self.ascii, quantities
+            )
+
+        out = {}
+        for k, metric in enumerate(self.eval_set.metrics):
+            view = data.table(metric.name)
+            if view is not None:
+                rows = metric_rows(view, data.models)
+                out[f"results-metric-{k}"] = layout(rows, [view.quantity_label])
+        quantities = [view.quantity_label for view in data.metrics]
+        out["results-metric-all"] = layout(overall_rows(data), quantities)
+        return out
+
+    @property
+    def compact(self) -> bool:
+        """The first tab shows one line per region (its full cells do not fit)."""
+        first = self.layouts.get("results-metric-0")
+        return first is not None and first.compact
+
+    def _draw_legend(self) -> None:
+        active = self.query_one(TabbedContent).active
+        layout = self.layouts.get(active)
+        text = legend(layout.kind, self.ascii) if layout else ""  # nothing yet: no legend
+        self.query_one("#results-legend", Static).update(Text(text, style="dim"))
+
+    @on(TabbedContent.TabActivated)
+    def _on_tab(self, event: TabbedContent.TabActivated) -> None:
+        self._draw_legend()  # each tab has its own layout
+
     def on_resize(self) -> None:
-        if self.data is not None and self.compact == fits_full(
-            self.size.width, len(self.data.models)
-        ):
-            self.redraw()  # crossed the width where the full columns fit (or stopped fitting)
+        if self.data is not None and self.size != self._drawn_at:
+            self.redraw()
 
     def _draw_status(self) -> None:
-        status = status_text(self.data, self.status, self.reading)
-        self.query_one("#results-status", Static).update(status)
+        self.query_one(StatusLine).show(self.data, self.status)
+
+    def set_activity(self, key: str, text: str | None) -> None:
+        """Show on the status line that something is under way (`text`), or no longer (None):
+        reading the results, preparing the model..."""
+        self.query_one(StatusLine).working(key, text)
+
+    def watch_reading(self, reading: bool) -> None:
+        if not self.query(StatusLine):  # not composed yet
+            return
+        if not reading:
+            self.set_activity("load", None)
+        elif self.data is None:  # the first read: the screen is empty until it is in
+            self.set_activity("load", "loading the results...")
+        else:  # a reread (after a label, a fit): say so only if it takes a while
+            self.set_timer(0.5, self._still_reading)
+
+    def _still_reading(self) -> None:
+        if self.reading:
+            self.set_activity("load", "reloading the results...")
+
+    def watch_preparing(self, text: str) -> None:
+        if self.query(StatusLine):  # composed: else on_mount shows it
+            self.set_activity("prepare", text or None)
 
     # ---- the fit ---------------------------------------------------------------------------
 
@@ -223,9 +313,9 @@ class ResultsScreen(ResultsView):
         self.fitting = True
         self.status = "fitting..."
         self._draw_status()
-        cancel = self._cancel
+        cancel, seed, self.refit_seed = self._cancel, self.refit_seed, None
         self._worker = self.run_worker(
-            lambda: self._fit_in_thread(cancel),
+            lambda: self._fit_in_thread(cancel, seed),
             name="fit",
             group="fit",
             thread=True,
@@ -233,7 +323,9 @@ class ResultsScreen(ResultsView):
             exit_on_error=False,
         )
 
-    def _fit_in_thread(self, cancel: threading.Event) -> None:
+    def _fit_in_thread(self, cancel: threading.Event, seed: int | None) -> None:
+        """Fit with `seed` (None: the settings' seed rule); without one, only when the latest
+        fit would not simply be repeated (FitCurrent says so instead)."""
         last = [0.0]
 
         def on_progress(fraction: float, message: str = "") -> None:
@@ -243,8 +335,16 @@ class ResultsScreen(ResultsView):
                 self.post_message(self.FitProgressed(float(fraction), str(message)))
 
         try:
+            current = (
+                None
+                if seed is not None
+                else self.workspace.current_fit(self.eval_set, self.settings)
+            )
+            if current is not None:
+                self.post_message(self.FitCurrent(current))
+                return
             fit = self.workspace.fit(
-                self.eval_set, self.settings, on_progress=on_progress, cancel=cancel
+                self.eval_set, self.settings, seed=seed, on_progress=on_progress, cancel=cancel
             )
         except FitCancelled:
             self.post_message(self.FitStopped())
@@ -278,6 +378,16 @@ class ResultsScreen(ResultsView):
         self.status = f"fit #{fit_id} finished" if fit_id is not None else "fit finished"
         self.instant = False
         self.reload()
+
+    @on(FitCurrent)
+    def _on_current(self, event: FitCurrent) -> None:
+        self.fitting = False
+        self.refit_seed = event.fit.settings.seed + 1
+        self.status = (
+            f"fit #{event.fit.id} is current (no labels since): f again refits with seed "
+            f"{self.refit_seed}"
+        )
+        self._draw_status()
 
     @on(FitStopped)
     def _on_stopped(self, event: FitStopped) -> None:
@@ -346,13 +456,16 @@ class ResultsScreen(ResultsView):
     def _on_cell_selected(self, event: DataTable.CellSelected) -> None:
         """enter on a cell: that cell in full (its interval, P(holds), the verdict's reason)."""
         region, model = str(event.cell_key.row_key.value), str(event.cell_key.column_key.value)
-        tabs = self.query_one(TabbedContent)
-        k = [pane.id for pane in self.query(TabPane)].index(tabs.active)
-        if self.data is None or k >= len(self.eval_set.metrics) or model == "__row__":
+        table = event.data_table.id or ""  # the table the key went to, whatever tab is showing
+        if self.data is None or model in ("__row__", "none") or region == "__axis__":
             return
-        if region == "__axis__":
-            return
-        metric = self.eval_set.metrics[k].name
+        if table != "results-table-all":
+            metric = self.eval_set.metrics[int(table.rsplit("-", 1)[1])].name
+        else:  # "all metrics": rows are the metrics, each its overall row
+            view = self.data.table(region)
+            if view is None or not view.rows:
+                return
+            metric, region = view.name, view.rows[-1].region
         text = cell_details(self.data, metric, region, model, self.threshold)
         self.app.push_screen(HelpScreen("Details: one cell", [], text))
 
@@ -363,33 +476,3 @@ class ResultsScreen(ResultsView):
 
     def verdict_plain(self, verdict: str | None) -> str:
         return verdict_label(verdict, self.ascii)
-
-
-def status_text(data: Results | None, status: str, loading: bool) -> Text:
-    """Where the numbers come from, whether the fit is stale or failed, and what to press."""
-    text = Text()
-    if data is None:
-        text.append(status or ("loading..." if loading else "no results"), style="bold")
-        return text
-    fit = data.fit
-    if data.source == INSTANT:
-        what = "instant posterior (unpooled, conjugate)"
-        text.append(what + (" · i: the fit" if fit else " · no full fit yet: f fits"), style="bold")
-    elif fit is not None:
-        text.append(f"fit #{fit.id} of {fit.created_at[:16].replace('T', ' ')}")
-        if fit.settings.is_quick:
-            text.append(" (quick: a first look)")
-    if data.stale and fit is not None:
-        text.append(" · ")
-        since = f"{data.labels_since} label(s) since" if data.labels_since else "counts changed"
-        if data.source == UPDATED:
-            text.append(f"stale: {since}, shown updated by them", style="bold")
-            text.append(" · f refits")
-        elif data.source != INSTANT:
-            text.append(f"stale: {since}; too far to update: f refits", style="bold reverse")
-    if data.failed:
-        text.append(" · ")
-        text.append("fit diagnostics failed (see calibration)", style="bold reverse")
-    if status:
-        text.append(" · " + status)
-    return text

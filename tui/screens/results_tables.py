@@ -5,14 +5,23 @@ core/results.py."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import DataTable
 
-from changeover.core.results import Cell, MetricTable, Results, probability_text
+from changeover.core.results import MetricTable, Results, probability_text
+from changeover.tui.screens.results_layout import (
+    MIN_FULL_WIDTH,
+    Layout,
+    compact_cell,
+    header,
+    metric_rows,
+    overall_rows,
+)
 from changeover.tui.widgets.intervals import (
-    ASCII_GLYPHS,
-    GLYPHS,
-    VERDICT_STYLE,
     Axis,
     axis_cell,
     model_cell,
@@ -22,11 +31,7 @@ from changeover.tui.widgets.intervals import (
 )
 from changeover.tui.widgets.safe_text import clean, one_line, safe_text
 
-BAR_WIDTH = 23
-COLUMN_WIDTH = BAR_WIDTH  # a full cell: interval, bar, delta and verdict
-COMPACT_WIDTH = 15  # a compact cell: mean, delta and the verdict's glyph
-ROW_WIDTH = 14  # the first (region / metric) column, fixed while scrolling sideways
-CELL_PADDING = 2  # DataTable pads each cell by one on either side
+BAR_WIDTH = MIN_FULL_WIDTH
 
 
 def table_axis(table: MetricTable, width: int = BAR_WIDTH) -> Axis:
@@ -36,15 +41,27 @@ def table_axis(table: MetricTable, width: int = BAR_WIDTH) -> Axis:
     )
 
 
-def fits_full(width: int, models: int) -> bool:
-    """Whether every model's full column (with its bar) fits the screen's width."""
-    return ROW_WIDTH + CELL_PADDING + models * (COLUMN_WIDTH + CELL_PADDING) <= width
+@contextmanager
+def kept_cursor(table: DataTable) -> Iterator[None]:
+    """Refill a table with the cursor where it was (a reload after a label must not send it
+    back to the first cell)."""
+    where = table.cursor_coordinate
+    yield
+    if where.row < table.row_count and where.column < len(table.columns):
+        table.cursor_coordinate = where
 
 
-def _row_column(table: DataTable, view: MetricTable) -> None:
-    quantity = view.quantity_label
-    width = min(ROW_WIDTH, max(len(quantity), *(len(r.region) for r in view.rows)))
-    table.add_column(Text("region"), key="__row__", width=width)
+def _columns(table: DataTable, models: tuple[str, ...], layout: Layout, first: str) -> None:
+    table.header_height = layout.header_lines
+    table.add_column(Text(first), key="__row__", width=layout.row_width)
+    for model, width in zip(models, layout.widths):
+        table.add_column(header(model, width, layout.header_lines), width=width, key=model)
+
+
+def _empty(table: DataTable, what: str) -> None:
+    table.header_height = 1
+    table.add_column(Text("results"), key="none")
+    table.add_row(Text(what))
 
 
 def fill_metric(
@@ -53,74 +70,52 @@ def fill_metric(
     data: Results | None,
     threshold: float,
     ascii: bool,
-    compact: bool,
+    layout: Layout | None,
 ) -> None:
     """One metric: regions and overall as rows, models (incumbent first) as columns."""
     table.fixed_rows = 0  # an empty table with a fixed row fails to render
     table.clear(columns=True)
-    if view is None or data is None:
-        table.add_column(Text("results"), key="none")
-        table.add_row(Text("no results for this metric"))
+    if view is None or data is None or layout is None:
+        _empty(table, "no results for this metric")
         return
-    _row_column(table, view)
-    if compact:
-        for model in data.models:
-            table.add_column(one_line(model, COMPACT_WIDTH), width=COMPACT_WIDTH, key=model)
-        fmt = ".3f" if view.quantity == "rate" else ".2f"
-        for row in view.rows:
-            cells = [compact_cell(row.cell(m), threshold, ascii, fmt) for m in data.models]
-            table.add_row(safe_text(row.region), *cells, height=1, key=row.region)
+    _columns(table, data.models, layout, "region")
+    rows = metric_rows(view, data.models)
+    if layout.compact:
+        for row in rows:
+            cells = [compact_cell(c, layout.kind, row.fmt, ascii) for c in row.cells]
+            table.add_row(safe_text(row.label), *cells, height=1, key=row.key)
         return
     axis = table_axis(view)
-    for model in data.models:
-        table.add_column(one_line(model, COLUMN_WIDTH), width=COLUMN_WIDTH, key=model)
     table.add_row(
         Text(view.quantity_label, style="dim"),
         *[axis_cell(axis, ascii) for _ in data.models],
         height=2,
         key="__axis__",
     )
-    for row in view.rows:
-        cells = [
-            model_cell(row.cell(m), axis, threshold, ascii, view.pass_label) for m in data.models
-        ]
-        height = 4 if view.pass_label else 3
-        table.add_row(safe_text(row.region), *cells, height=height, key=row.region)
+    for row in rows:
+        cells = [model_cell(c, axis, threshold, ascii, view.pass_label) for c in row.cells]
+        table.add_row(safe_text(row.label), *cells, height=row.lines, key=row.key)
     table.fixed_rows = 1  # the axis stays in view while scrolling down
 
 
-def compact_cell(cell: Cell | None, threshold: float, ascii: bool, fmt: str) -> Text:
-    """One line: the mean, then the difference to the incumbent and the verdict's glyph (the
-    incumbent's cell says "inc"); the interval and P(holds) are in the cell's details."""
-    if cell is None:
-        return Text("-", style="dim")
-    text = Text(num(cell.value.mean, fmt))
-    if cell.decision is None or cell.delta is None:
-        text.append(" inc", style="italic")
-        return text
-    text.append(f" {num(cell.delta.mean, fmt, signed=True)} ")
-    verdict = cell.decision.verdict
-    text.append((ASCII_GLYPHS if ascii else GLYPHS).get(verdict, "?"), VERDICT_STYLE[verdict])
-    return text
-
-
-def fill_all(table: DataTable, data: Results | None, threshold: float, ascii: bool) -> None:
+def fill_all(
+    table: DataTable, data: Results | None, threshold: float, ascii: bool, layout: Layout | None
+) -> None:
     """Every metric's overall row, models side by side."""
     table.clear(columns=True)
-    if data is None or not data.metrics:
-        table.add_column(Text("results"), key="none")
-        table.add_row(Text("no results"))
+    if data is None or not data.metrics or layout is None:
+        _empty(table, "no results")
         return
-    width = max(max(len(t.name), len(t.quantity_label)) for t in data.metrics)
-    table.add_column(Text("overall"), key="__row__", width=min(ROW_WIDTH, width))
-    for model in data.models:
-        table.add_column(one_line(model, COLUMN_WIDTH), width=COLUMN_WIDTH, key=model)
-    for view in data.metrics:
-        overall = view.rows[-1]
-        cells = [summary_cell(overall.cell(m), threshold, ascii) for m in data.models]
+    _columns(table, data.models, layout, "overall")
+    for row, view in zip(overall_rows(data), data.metrics):
+        if layout.compact:
+            cells = [compact_cell(c, layout.kind, row.fmt, ascii) for c in row.cells]
+            table.add_row(safe_text(row.label), *cells, height=1, key=row.key)
+            continue
+        cells = [summary_cell(c, threshold, ascii) for c in row.cells]
         name = safe_text(view.name)
         name.append("\n" + view.quantity_label, style="dim")
-        table.add_row(name, *cells, height=2, key=view.name)
+        table.add_row(name, *cells, height=2, key=row.key)
 
 
 def candidate_lines(
@@ -155,11 +150,19 @@ def candidate_lines(
     return Text("\n").join(lines)
 
 
+def wrapped_lines(text: Text, width: int) -> int:
+    """How many lines `text` takes wrapped at `width` cells."""
+    return sum(max(1, -(-cell_len(line) // max(width, 1))) for line in text.plain.split("\n"))
+
+
 def _needed_gist(forecasts: list) -> str:
     settle = [f for f in forecasts if not f.capped]
     if not settle:
         return f"{len(forecasts)} cell(s) open, none settled by {forecasts[0].max_labels} labels"
-    return f"{len(forecasts)} cell(s) open; the nearest settles with about {min(f.total for f in settle)} labels"
+    n = min(f.total for f in settle)
+    return (
+        f"{len(forecasts)} cell(s) open; the nearest settles with about {n} label{'s' * (n != 1)}"
+    )
 
 
 def details_text(data: Results, threshold: float, ascii: bool) -> Text:
@@ -208,4 +211,9 @@ def cell_details(data: Results, metric: str, region: str, model: str, threshold:
     text.append(f"\nhuman-labelled responses in the cell: {labels}")
     if cell.ties:
         text.append(f" (and {cell.ties} whose raters tied: unlabelled until a rating breaks it)")
+    if cell.open:
+        text.append(
+            f"\nopen-labelled responses left out of the fit: {cell.open} (chosen by a person, "
+            "not drawn at random)"
+        )
     return text

@@ -1,8 +1,10 @@
 """ASCII mode, for terminals (or fonts) that cannot draw Unicode glyphs.
 
-Whether to use it: `CHANGEOVER_ASCII=1` (or `0` to refuse it), else the locale environment.
-Python 3.12 reports UTF-8 under `LANG=C` (PEP 538/540 coerce the C locale), so the encoding
-of stdout alone would never say no; the locale variables still tell what the terminal expects.
+Whether to use it: `CHANGEOVER_ASCII=1` (or `0` to refuse it), else the locale environment as
+the user set it. Python 3.12 reports UTF-8 under `LANG=C` (PEP 538/540 coerce the C locale,
+writing LC_CTYPE=C.UTF-8 into the process's environment), so neither the encoding of stdout nor
+the environment Python shows would ever say no; the environment the process was started with
+(/proc/self/environ) still tells what the terminal expects.
 
 What it changes: every frame the app writes goes through `to_ascii`, which swaps the glyphs an
 interface draws -- box and block characters (borders, Textual's tab underline, scrollbars and
@@ -17,12 +19,48 @@ import os
 import sys
 import unicodedata
 from collections.abc import Mapping
+from pathlib import Path
+
+# What Python 3.7+ writes into LC_CTYPE when it coerces the C locale at start-up (PEP 538).
+COERCION_TARGETS = frozenset({"C.UTF-8", "C.utf8", "UTF-8"})
+
+
+def started_with(path: str = "/proc/self/environ") -> dict[str, str] | None:
+    """The environment this process was started with (Linux keeps it apart from the one
+    Python edits), or None where the system does not say."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError:
+        return None
+    pairs = (entry.split(b"=", 1) for entry in raw.split(b"\0") if b"=" in entry)
+    return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
+
+
+def user_locale(
+    environ: Mapping[str, str] | None = None, original: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The locale variables as the user set them. Under LANG=C (or no locale at all) Python
+    3.12 sets LC_CTYPE=C.UTF-8 in its own environment before any of our code runs (PEP 538),
+    so an LC_CTYPE that names a coercion target and that the process was not started with is
+    Python's, not the user's: it is taken back. `original` defaults to /proc/self/environ; where
+    there is none the environment is taken as it is."""
+    env = {k: v for k, v in (os.environ if environ is None else environ).items()}
+    if original is None and environ is None:
+        original = started_with()
+    ctype = env.get("LC_CTYPE")
+    if original is not None and ctype in COERCION_TARGETS and original.get("LC_CTYPE") != ctype:
+        if "LC_CTYPE" in original:
+            env["LC_CTYPE"] = original["LC_CTYPE"]
+        else:
+            del env["LC_CTYPE"]
+    return env
 
 
 def locale_is_utf8(environ: Mapping[str, str] | None = None) -> bool | None:
     """What the locale environment says about UTF-8: the first of LC_ALL, LC_CTYPE and LANG
-    that is set decides (POSIX precedence); None when none is set."""
-    env = os.environ if environ is None else environ
+    that is set decides (POSIX precedence); None when none is set. Without `environ`, the
+    variables as the user set them (`user_locale`)."""
+    env = user_locale() if environ is None else environ
     for name in ("LC_ALL", "LC_CTYPE", "LANG"):
         value = env.get(name, "")
         if value:
@@ -34,7 +72,7 @@ def locale_is_utf8(environ: Mapping[str, str] | None = None) -> bool | None:
 def prefers_ascii(environ: Mapping[str, str] | None = None, encoding: str | None = None) -> bool:
     """ASCII when asked (CHANGEOVER_ASCII=1), when the locale is not UTF-8 (LANG=C, a Latin-1
     locale), or when stdout is not UTF-8. CHANGEOVER_ASCII=0 keeps Unicode whatever the rest."""
-    env = os.environ if environ is None else environ
+    env = user_locale() if environ is None else environ
     asked = env.get("CHANGEOVER_ASCII", "")
     if asked:
         return asked != "0"

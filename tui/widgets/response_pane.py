@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from changeover.core.types import EvalSet, ResponseView
+from changeover.core.types import EvalSet, Rating, ResponseView
 from changeover.tui.widgets.safe_text import clean, clip
 
 
@@ -77,6 +77,14 @@ def response_text(
     for r in view.ratings:
         out.append(
             f"  {clean(r.metric, False)}: {clean(level_label(es, r.metric, r.value), False)}"
-            f" by {clean(r.rater, False)}" + ("" if r.blind else " (open)") + "\n"
+            f" by {clean(r.rater, False)}{provenance(r)}\n"
         )
     return out
+
+
+def provenance(r: Rating) -> str:
+    """How a label came to be, beside its rater: " (open)" only for a label left out of the fit
+    because a person chose its response (browse triage, or imported with --open), the word the
+    fit's warnings and the README use; " (imported)" for one from a file."""
+    words = [w for w, yes in (("imported", r.imported), ("open", r.open)) if yes]
+    return f" ({', '.join(words)})" if words else ""
