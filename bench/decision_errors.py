@@ -81,6 +81,8 @@ class World:
     fpr: np.ndarray  # [M, R] the judge's P(yes | human no)
     se: np.ndarray  # [M, R] the judge's P(yes | human yes)
     labels: np.ndarray  # [M, R] blind labels per cell
+    judge_base: np.ndarray  # [M, R] logit fpr from the model and region effects (no cell's own)
+    beta: np.ndarray  # [M, 1] the judge's discrimination per model (logit se - logit fpr)
 
 
 def make_world(rng: np.random.Generator, scenario: str, labels: int) -> World:
@@ -89,15 +91,15 @@ def make_world(rng: np.random.Generator, scenario: str, labels: int) -> World:
     cand = inc + 0.12
     cand[-1] = inc[-1] - (0.10 if scenario == "unlabelled" else MARGIN)
     theta = np.clip(np.stack([inc, cand, inc + 0.02, inc - 0.15]), 0.02, 0.98)
-    logit_fpr = (
-        -2.2 + rng.normal(0, 0.3, (M, 1)) + rng.normal(0, 0.3, (1, R)) + rng.normal(0, 0.2, (M, R))
-    )
+    base = -2.2 + rng.normal(0, 0.3, (M, 1)) + rng.normal(0, 0.3, (1, R))
+    logit_fpr = base + rng.normal(0, 0.2, (M, R))
     beta = rng.normal(4.0, 0.4, (M, 1))
     plan = np.full((M, R), labels)
     if scenario == "unlabelled":
         logit_fpr[:, -1] += 1.5  # a lenient judge where nobody labelled
+        base[:, -1] += 1.5
         plan[:, -1] = 0
-    return World(theta, expit(logit_fpr), expit(logit_fpr + beta), plan)
+    return World(theta, expit(logit_fpr), expit(logit_fpr + beta), plan, base, beta)
 
 
 def draw_cell(rng, theta: float, fpr: float, se: float) -> tuple[np.ndarray, np.ndarray]:
@@ -269,12 +271,17 @@ def measure(results: list[Fit], open_results: list[Fit] = ()) -> dict:
     k = len(results)
     ready = np.zeros((k, len(MODELS) - 1, len(REGIONS)), bool)
     pooled = np.zeros_like(ready)
+    p_cand = np.zeros((k, 2, len(REGIONS)))  # cand's P(condition): pooled, own data
     covered, unl_covered, widened = [], [], []
     for f, fit in enumerate(results):
         d = decided(fit)
         for m, model in enumerate(MODELS[1:]):
             ready[f, m] = [c.decision.verdict == READY for c in d[model].cells]
             pooled[f, m] = [c.decision.probability >= 0.95 - 1e-9 for c in d[model].cells]
+        p_cand[f] = [
+            [c.decision.probability for c in d["cand"].cells],
+            [np.nan if c.own_probability is None else c.own_probability for c in d["cand"].cells],
+        ]
         labelled = fit.counts.labels_per_cell > 0
         cover = _covered(fit)
         covered.append(cover[labelled])
@@ -311,11 +318,29 @@ def measure(results: list[Fit], open_results: list[Fit] = ()) -> dict:
             "caught": int((held & ~truly).sum()),
             "cost": int((held & truly).sum()),
         },
+        "bars": best_bars(p_cand),
         "wrong_ready": {
             "rule": int((ready & ~truly).sum()),
             "pooled": int((pooled & ~truly).sum()),
         },
     }
+
+
+def best_bars(p: np.ndarray, rate: float = 0.05) -> dict:
+    """The frontier on these fits (margin world: cand's last region at the margin, the others
+    +0.12): for the pooled posterior alone and for the cell's own data alone, the lowest bar
+    that calls the margin cell ready in at most `rate` of them, and the share of the other
+    cells ready at it (in-sample, so a little optimistic)."""
+    out = {}
+    for j, name in enumerate(("pooled", "own")):
+        margin, others = p[:, j, -1], p[:, j, :-1]
+        if np.isnan(margin).any():
+            continue
+        allowed = int(np.floor(rate * margin.size))
+        top = np.sort(margin)[::-1]
+        bar = top[allowed] + 1e-9 if allowed < top.size else 0.0
+        out[name] = (bar, float((margin >= bar).mean()), float((others >= bar).mean()))
+    return out
 
 
 def summarise(name: str, m: dict, seconds: float) -> None:
@@ -354,6 +379,12 @@ def summarise(name: str, m: dict, seconds: float) -> None:
         f"margin (caught), {ch['cost']} above it (cost); ready cells truly at or below the "
         f"margin: {m['wrong_ready']['rule']} with the checks, {m['wrong_ready']['pooled']} without"
     )
+    if name.startswith("margin"):
+        for rule, (bar, margin, good) in m["bars"].items():
+            print(
+                f"best single bar, {rule} alone: P >= {bar:.4f} calls the margin cell ready in "
+                f"{margin:.3f} of fits and the +0.12 cells in {good:.3f}"
+            )
     print(f"fits that failed diagnostics: {m['failed']}")
 
 
