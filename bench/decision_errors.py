@@ -464,6 +464,12 @@ def targets(margin: dict[int, dict], ready_runs: dict | None) -> None:
     print(f"{'':56s} {'target':>7s} {'measured':>9s}  met")
     for name, goal, value, met in rows:
         print(f"{name:56s} {goal:>7s} {value:9.1%}  {'yes' if met else 'NO'}")
+    print(
+        "(SummEval's coverage >= 88% and no cell off by more than 0.5 levels: "
+        "bench/scale_acceptance.py;\n XSTest's and the sample workspace's verdicts no worse: "
+        "tests/test_verdicts_real.py;\n what any rule could reach from a cell's own data: "
+        "bench/decision_bound.py)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
