@@ -388,63 +388,6 @@ def summarise(name: str, m: dict, seconds: float) -> None:
     print(f"fits that failed diagnostics: {m['failed']}")
 
 
-def ready_session(k: int, budget: int = 300, every: int = 10):
-    """Label-until-ready session k (bench/until_ready.py) in margin world k of its stream."""
-    import until_ready as session
-
-    rng = np.random.default_rng([2026, STREAM["until-ready"], k])
-    world = make_world(rng, "margin", 0)
-    store, es, truth = session.world_store(
-        rng, world.theta, world.fpr, world.se, MODELS, REGIONS, MARGIN, PER_CELL
-    )
-    try:
-        return session.label_until_ready(store, es, truth, seed=k, every=every, budget=budget)
-    finally:
-        store.close()
-
-
-def until_ready(runs: int, budget: int, every: int, cache: Path | None = None) -> dict:
-    """The "label until ready" scenario (bench/until_ready.py) over `runs` margin worlds. With a
-    cache each session's outcome is kept (and reused: delete them after changing the rules)."""
-    import until_ready as session
-
-    out = []
-    for k in range(runs):
-        path = None if cache is None else cache / f"until-ready-{budget}-{every}-{k}.json"
-        if path is not None and path.exists():
-            out.append(session.Run(**json.loads(path.read_text())))
-            continue
-        run = ready_session(k, budget, every)
-        if path is not None:
-            kept = {**run.__dict__, "trace": []}  # the outcome, not every look
-            path.write_text(json.dumps(kept))
-        out.append(run)
-        print(
-            f"until-ready {k + 1}/{runs}: {run.labels} labels, {run.fits} fits, {run.ended}, "
-            f"margin cell ready {run.margin_ready}, cand ready {run.cand_ready}",
-            file=sys.stderr,
-            flush=True,
-        )
-    return session.summary(out)
-
-
-def summarise_until_ready(m: dict, every: int, budget: int) -> None:
-    print(
-        f"\n== label until ready: {m['runs']} runs, a look every {every} labels, at most "
-        f"{budget} labels after the fill; {m['seconds']:.0f} s"
-    )
-    print(
-        f"margin cell shown ready at some look in {m['margin_ready']:.3f} of runs, cand "
-        f"{m['cand_ready']:.3f}, either {m['either']:.3f}"
-    )
-    print(
-        f"labels per run {m['labels']:.0f}, fits per run {m['fits']:.1f} "
-        f"({m['failed_fits']} failed their diagnostics); runs ended: {m['ended']}"
-    )
-    for cand, counts in m["verdicts"].items():
-        print(f"  last verdict of {cand}: {counts}")
-
-
 def targets(margin: dict[int, dict], ready_runs: dict | None) -> None:
     """The issue's targets against what this run measured."""
     rows = []
@@ -458,12 +401,15 @@ def targets(margin: dict[int, dict], ready_runs: dict | None) -> None:
         name = f"+0.12 cells ready, 10 labels per cell ({np.min(five):.0%}-{np.max(five):.0%})"
         rows.append((name, ">= 65%", good, good >= 0.65))
     if ready_runs is not None:
-        x = ready_runs["either"]
-        rows.append(("label until ready: margin cell or cand ready", "<= 5%", x, x <= 0.05))
+        x, runs = ready_runs["either"], ready_runs["runs"]
+        name = f"label until ready: margin cell or cand ready ({runs} runs)"
+        # the target is over 200 sessions: fewer cannot show it met
+        rows.append((name, "<= 5%", x, x <= 0.05 if runs >= 200 or x > 0.05 else None))
     print("\n== targets (issue 22), the default fit with the cell checks")
     print(f"{'':56s} {'target':>7s} {'measured':>9s}  met")
     for name, goal, value, met in rows:
-        print(f"{name:56s} {goal:>7s} {value:9.1%}  {'yes' if met else 'NO'}")
+        shown = {True: "yes", False: "NO", None: "too few runs"}[met]
+        print(f"{name:56s} {goal:>7s} {value:9.1%}  {shown}")
     print(
         "(SummEval's coverage >= 88% and no cell off by more than 0.5 levels: "
         "bench/scale_acceptance.py;\n XSTest's and the sample workspace's verdicts no worse: "
@@ -493,8 +439,10 @@ def main(argv: list[str] | None = None) -> int:
     ready_runs = None
     for name in args.only.split(","):
         if name == "until-ready":
-            ready_runs = until_ready(args.runs, args.budget, args.every, args.cache)
-            summarise_until_ready(ready_runs, args.every, args.budget)
+            import until_ready
+
+            ready_runs = until_ready.sessions(args.runs, args.budget, args.every, args.cache)
+            until_ready.summarise(ready_runs, args.every, args.budget)
             continue
         for labels in label_counts if name == "margin" else label_counts[:1]:
             start = time.perf_counter()

@@ -19,8 +19,11 @@ ever shown "ready" at a look, the labels given, the fits run, and how each run e
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -180,3 +183,59 @@ def summary(runs: list[Run]) -> dict:
         },
         "seconds": sum(r.seconds for r in runs),
     }
+
+
+def ready_session(k: int, budget: int = 300, every: int = 10):
+    """Label-until-ready session k in margin world k of its stream (bench/decision_errors.py)."""
+    import decision_errors as sim
+
+    rng = np.random.default_rng([2026, sim.STREAM["until-ready"], k])
+    world = sim.make_world(rng, "margin", 0)
+    store, es, truth = world_store(
+        rng, world.theta, world.fpr, world.se, sim.MODELS, sim.REGIONS, sim.MARGIN, sim.PER_CELL
+    )
+    try:
+        return label_until_ready(store, es, truth, seed=k, every=every, budget=budget)
+    finally:
+        store.close()
+
+
+def sessions(runs: int, budget: int, every: int, cache: Path | None = None) -> dict:
+    """The "label until ready" scenario over `runs` margin worlds. With a cache each session's
+    outcome is kept (and reused: delete them after changing the rules)."""
+    out = []
+    for k in range(runs):
+        path = None if cache is None else cache / f"until-ready-{budget}-{every}-{k}.json"
+        if path is not None and path.exists():
+            out.append(Run(**json.loads(path.read_text())))
+            continue
+        run = ready_session(k, budget, every)
+        if path is not None:
+            kept = {**run.__dict__, "trace": []}  # the outcome, not every look
+            path.write_text(json.dumps(kept))
+        out.append(run)
+        print(
+            f"until-ready {k + 1}/{runs}: {run.labels} labels, {run.fits} fits, {run.ended}, "
+            f"margin cell ready {run.margin_ready}, cand ready {run.cand_ready}",
+            file=sys.stderr,
+            flush=True,
+        )
+    return summary(out)
+
+
+def summarise(m: dict, every: int, budget: int) -> None:
+    """Print what `sessions` measured."""
+    print(
+        f"\n== label until ready: {m['runs']} runs, a look every {every} labels, at most "
+        f"{budget} labels after the fill; {m['seconds']:.0f} s"
+    )
+    print(
+        f"margin cell shown ready at some look in {m['margin_ready']:.3f} of runs, cand "
+        f"{m['cand_ready']:.3f}, either {m['either']:.3f}"
+    )
+    print(
+        f"labels per run {m['labels']:.0f}, fits per run {m['fits']:.1f} "
+        f"({m['failed_fits']} failed their diagnostics); runs ended: {m['ended']}"
+    )
+    for cand, counts in m["verdicts"].items():
+        print(f"  last verdict of {cand}: {counts}")

@@ -11,6 +11,7 @@ pytestmark = pytest.mark.slow
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import decision_errors as bench  # noqa: E402
+import until_ready  # noqa: E402
 
 
 def run(scenario: str, fits: int) -> dict:
@@ -54,7 +55,7 @@ def test_labelling_until_ready_shows_no_false_ready_at_any_look():
     # margin cell ready at some look: at 340 labels after the fit, and at 120 from the instant
     # posterior on 5 labels a cell while the queue filled the cells. The queue's minimum and the
     # bar that rises with the labels hold both back (the bench runs 200 sessions).
-    runs = [bench.ready_session(k, budget=120) for k in (1, 4)]
+    runs = [until_ready.ready_session(k, budget=120) for k in (1, 4)]
     assert [(r.margin_ready, r.cand_ready) for r in runs] == [(False, False)] * 2
     # the sessions went through the queue past the fill, with a fit and looks after it
     assert all(r.labels >= 240 + 100 and r.fits >= 1 and r.looks >= 30 for r in runs)
