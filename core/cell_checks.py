@@ -76,7 +76,7 @@ class LabelRequest:
 # On the normal scale the bar grows like sqrt(2 log rho), the growth of the normal-mixture
 # boundary of always-valid inference (Robbins 1970). The pooled posterior is asked for more than
 # the cell's own data at every look: it borrows from the other cells, which pulls a cell unlike
-# them toward them (by +0.065 at the margin on simulated workspaces). Both constants are
+# them toward them (by +0.056 at the margin on simulated workspaces). Both constants are
 # calibrated by simulation, as Bayesian sequential designs calibrate their thresholds
 # (bench/decision_errors.py, "until-ready"); "not ready" keeps g, the side a cell exactly at
 # the margin lies on. README, "Decisions".
