@@ -70,7 +70,7 @@ class LabelRequest:
 # crosses any level sooner or later). So "ready" must reach a bar that rises with the labels the
 # comparison holds beyond the queue's minimum, as the boundaries of a group-sequential design
 # do: with g the threshold asked for, n the harmonic mean of the two cells' labels (the labels
-# the variance of delta falls with) and rho = n / MIN_CELL_LABELS, at least 1,
+# the variance of delta falls with) and rho = n / MIN_CELL_LABELS, between 1 and MAX_RHO,
 #     own data (the instant posterior):   1 - (1 - g) / rho
 #     the pooled posterior:               1 - (1 - g) * POOLED_SHARE / rho
 # On the normal scale the bar grows like sqrt(2 log rho), the growth of the normal-mixture
@@ -79,8 +79,12 @@ class LabelRequest:
 # them toward them (by +0.056 at the margin on simulated workspaces). Both constants are
 # calibrated by simulation, as Bayesian sequential designs calibrate their thresholds
 # (bench/decision_errors.py, "until-ready"); "not ready" keeps g, the side a cell exactly at
-# the margin lies on. README, "Decisions".
+# the margin lies on. The bar stops rising at MAX_RHO (40 labels a cell: 0.9875 and 0.99375 at
+# g = 0.95): rising without end, it roughly doubled the labels the active queue needed to settle
+# every decision and left some unsettled at 8,000 (tests/test_label_efficiency_slow.py).
+# README, "Decisions".
 POOLED_SHARE = 0.5
+MAX_RHO = 4.0
 
 
 def threshold_at(threshold: float, candidate_labels, incumbent_labels, pooled: bool = True):
@@ -90,7 +94,7 @@ def threshold_at(threshold: float, candidate_labels, incumbent_labels, pooled: b
     if candidate_labels is None or incumbent_labels is None:
         return threshold
     nc, ni = np.maximum(candidate_labels, 1), np.maximum(incumbent_labels, 1)
-    rho = np.maximum(2.0 / (1.0 / nc + 1.0 / ni) / MIN_CELL_LABELS, 1.0)
+    rho = np.clip(2.0 / (1.0 / nc + 1.0 / ni) / MIN_CELL_LABELS, 1.0, MAX_RHO)
     return 1.0 - (1.0 - threshold) * (POOLED_SHARE if pooled else 1.0) / rho
 
 

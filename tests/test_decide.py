@@ -374,7 +374,7 @@ def test_the_bar_for_ready_rises_with_the_labels_of_a_comparison():
     # Repeated looks: at the queue's minimum (10 labels a cell) a cell's own data must reach the
     # threshold asked for and the pooled posterior half as close to 1 again; with more labels
     # both must reach more: 1 - (1 - g) * share / rho, rho the harmonic mean of the two cells'
-    # labels over 10. Unknown labels leave the threshold as it is.
+    # labels over 10, at most 4. Unknown labels leave the threshold as it is.
     from changeover.core.cell_checks import bars, threshold_at
 
     assert threshold_at(0.95, 10, 10, pooled=False) == pytest.approx(0.95)
@@ -384,6 +384,10 @@ def test_the_bar_for_ready_rises_with_the_labels_of_a_comparison():
     assert threshold_at(0.95, 10, 40, pooled=False) == pytest.approx(1 - 0.05 / 1.6)  # n = 16
     assert threshold_at(0.90, 40, 40) == pytest.approx(1 - 0.1 * 0.5 / 4)
     assert threshold_at(0.95, None, 40) == 0.95
+    # it stops rising at 40 labels a cell (MAX_RHO): rising without end, the active queue needed
+    # about twice the labels to settle every decision (tests/test_label_efficiency_slow.py)
+    assert threshold_at(0.95, 400, 400, pooled=False) == pytest.approx(1 - 0.05 / 4)
+    assert threshold_at(0.95, 80, 40) == threshold_at(0.95, 40, 40) == pytest.approx(0.99375)
     np.testing.assert_allclose(
         threshold_at(0.95, np.array([10, 20]), 20, pooled=False), [1 - 0.05 / (4 / 3), 0.975]
     )
