@@ -98,9 +98,23 @@ class Tmux:
         while time.monotonic() < deadline:
             screen = self.screen()
             if test(screen):
-                return screen
+                return self._settled(screen, test)
             time.sleep(0.1)
         raise AssertionError(f"timed out waiting for {what!r}; screen:\n{screen}")
+
+    def _settled(self, screen: str, test: Callable[[str], bool]) -> str:
+        """A capture can catch a frame half drawn (the table painted, the title line not yet):
+        look again until two captures agree (at most 0.3 s; a progress bar never does) and
+        return the last one that still passes the test."""
+        for _ in range(6):
+            time.sleep(0.05)
+            again = self.screen()
+            if not test(again):
+                return screen
+            if again == screen:
+                return again
+            screen = again
+        return screen
 
     def display(self, fmt: str) -> str:
         return self._tmux("display-message", "-p", "-t", self.session, fmt).strip()

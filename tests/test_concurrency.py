@@ -266,13 +266,36 @@ def test_four_raters_with_import_fit_and_long_reader(tmp_path):
         assert store.con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-def hold_write_lock(path: Path, seconds: float, held: threading.Event) -> None:
-    con = sqlite3.connect(path, isolation_level=None)
-    con.execute("BEGIN IMMEDIATE")
-    held.set()
-    time.sleep(seconds)
-    con.execute("COMMIT")
-    con.close()
+class WriteLock:
+    """Another connection holding the workspace's write lock (a big import's merge) from
+    `with` until `release()`; `released_at` is when it let go (perf_counter). The tests order
+    events against it instead of timing them: load cannot reorder a lock."""
+
+    def __init__(self, path: Path):
+        self.path, self.held, self.go = path, threading.Event(), threading.Event()
+        self.released_at = float("inf")
+        self.thread = threading.Thread(target=self._hold)
+
+    def _hold(self) -> None:
+        con = sqlite3.connect(self.path, isolation_level=None)
+        con.execute("BEGIN IMMEDIATE")
+        self.held.set()
+        self.go.wait(timeout=300)
+        self.released_at = time.perf_counter()
+        con.execute("COMMIT")
+        con.close()
+
+    def release(self) -> None:
+        self.go.set()
+
+    def __enter__(self) -> WriteLock:
+        self.thread.start()
+        self.held.wait()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+        self.thread.join()
 
 
 def test_a_label_waits_out_a_writer_longer_than_the_busy_timeout(tmp_path, monkeypatch):
@@ -287,25 +310,18 @@ def test_a_label_waits_out_a_writer_longer_than_the_busy_timeout(tmp_path, monke
     with Store.open(path) as store:
         store.con.execute("PRAGMA busy_timeout = 100")  # one busy timeout: 0.1 s
         rid = store.browse(es.id, limit=1)[0].response_id
-        held = threading.Event()
-        holder = threading.Thread(target=hold_write_lock, args=(path, 1.0, held))
-        holder.start()
-        held.wait()
-        t0 = time.perf_counter()
-        store.add_rating(rid, "correct", "ann", 1)
-        waited = time.perf_counter() - t0
-        holder.join()
-        assert 0.5 < waited < 5, waited
+        with WriteLock(path) as lock:
+            # let go a second after the label starts waiting: ten busy timeouts
+            threading.Timer(1.0, lock.release).start()
+            store.add_rating(rid, "correct", "ann", 1)
+            stored_at = time.perf_counter()
+        assert stored_at > lock.released_at  # it waited for the writer, then landed
         assert [r.value for r in store.active_ratings(rid)] == [1]
 
         monkeypatch.setattr(store_module, "WRITE_WAIT_S", 0.3)
-        held = threading.Event()
-        holder = threading.Thread(target=hold_write_lock, args=(path, 1.5, held))
-        holder.start()
-        held.wait()
-        with pytest.raises(ChangeoverError, match="locked for over"):
+        refused = pytest.raises(ChangeoverError, match="locked for over")
+        with WriteLock(path), refused:  # the lock is held until the label has given up
             store.add_rating(rid, "correct", "bob", 0)
-        holder.join()
         assert [r.rater for r in store.active_ratings(rid)] == ["ann"]
 
 
@@ -313,17 +329,12 @@ def test_opening_a_workspace_does_not_wait_for_a_writer(tmp_path):
     """A rater starting the app while a large import merges gets in at once (and can read)."""
     path = tmp_path / "open.changeover"
     es = build_workspace(path)
-    held = threading.Event()
-    holder = threading.Thread(target=hold_write_lock, args=(path, 2.0, held))
-    holder.start()
-    held.wait()
-    t0 = time.perf_counter()
-    with Store.open(path) as store:
-        rows = store.browse(es.id, limit=5)
-    opened = time.perf_counter() - t0
-    holder.join()
+    with WriteLock(path) as lock:  # held until the workspace is open and read
+        with Store.open(path) as store:
+            rows = store.browse(es.id, limit=5)
+        opened_at = time.perf_counter()
     assert len(rows) == 5
-    assert opened < 1.0, f"opening waited {opened:.2f}s for the writer"
+    assert opened_at < lock.released_at, "opening waited for the writer"
 
 
 def test_rate_screen_survives_a_workspace_locked_too_long(tmp_path, monkeypatch):
@@ -350,13 +361,9 @@ def test_rate_screen_survives_a_workspace_locked_too_long(tmp_path, monkeypatch)
                 )[1]
                 await pilot.pause()
                 assert isinstance(app.screen, RateScreen)
-                held = threading.Event()
-                holder = threading.Thread(target=hold_write_lock, args=(path, 1.0, held))
-                holder.start()
-                held.wait()
-                await pilot.press("y")  # refused: the workspace stays locked past the wait
-                await pilot.pause()
-                holder.join()
+                with WriteLock(path):  # held until the label has been refused
+                    await pilot.press("y")  # refused: the workspace stays locked past the wait
+                    await pilot.pause()
                 await pilot.press("y")  # the same key again, now that the lock is free
                 await pilot.pause()
                 assert app.is_running

@@ -155,22 +155,26 @@ margin = 0.05
 """
 
 
-def tiny_workspace(folder: Path) -> Path:
+def tiny_workspace(folder: Path, models: int = 2, regions: int = 2) -> Path:
     """One yes/no metric, two models, two regions, 40 items per region, 12 labels per cell:
-    one compiled model."""
+    one compiled model. More models and regions are the same compiled model (its sizes are
+    data) with more parameters to sample."""
     rng = np.random.default_rng(3)
+    names = ["old", "new", *(f"cand{k}" for k in range(2, models))]
+    places = ["EU", "US", *(f"R{k}" for k in range(2, regions))]
     rows = ["item_id,region,question,model,response,judge_correct,rater,human_correct"]
-    for region in ("EU", "US"):
+    for region in places:
         for k in range(40):
-            for model, rate in (("old", 0.8), ("new", 0.7)):
-                truth = rng.random() < rate
+            for j, model in enumerate(names):
+                truth = rng.random() < (0.8 if j == 0 else 0.7)
                 judge = truth if rng.random() < 0.85 else not truth
                 rater, human = ("ann", "yes" if truth else "no") if k < 12 else ("", "")
                 rows.append(
                     f"{region}{k},{region},q {region}{k}?,{model},answer {k} of {model},"
                     f"{'yes' if judge else 'no'},{rater},{human}"
                 )
-    (folder / "spec.toml").write_text(SPEC)
+    weights = "".join(f'"{r}" = {3 if r == "EU" else 2}\n' for r in places)
+    (folder / "spec.toml").write_text(SPEC.replace('"EU" = 3\n"US" = 2\n', weights))
     (folder / "rows.csv").write_text("\n".join(rows) + "\n")
     ws = folder / "tiny.changeover"
     subprocess.run(
@@ -265,7 +269,9 @@ def test_a_cache_folder_that_cannot_be_written_falls_back_to_a_private_one(tmp_p
 def test_ctrl_c_while_compiling_or_sampling_exits_130_and_stores_nothing(tmp_path):
     if (why := tmux_missing()) is not None:
         pytest.skip(why)
-    ws, cache = tiny_workspace(tmp_path), tmp_path / "cache"
+    # 12 models x 12 regions: the tiny workspace's compiled model, sampling for seconds (about
+    # 6 s at load 4), so the Ctrl-C lands while it samples (2 x 2 can be done in 0.2 s)
+    ws, cache = tiny_workspace(tmp_path, 12, 12), tmp_path / "cache"
     term = Tmux(tmp_path, width=120, height=20, env={"CHANGEOVER_CACHE_DIR": str(cache)})
     command = f"{sys.executable} -m changeover.tui.cli fit {ws} --seed 7; echo EXIT=$?"
     try:

@@ -9,8 +9,11 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from changeover.core.text import inert
@@ -24,12 +27,21 @@ FORMATS = ("csv", "jsonl", "parquet")
 _interrupted = False
 
 
-def on_interrupt(signum: int, frame: object) -> None:
-    """Ctrl-C: raise KeyboardInterrupt, and remember it was pressed. A C extension that is
-    loading at that moment (numpy's, while a command imports the workspace) turns the
-    interrupt into an ImportError, which `main` must still end as "interrupted", not as a bug."""
+def on_interrupt(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C: raise KeyboardInterrupt, and remember it was pressed (see `main`). Not in the
+    middle of an import: Python ignores an exception raised in importlib's weakref callbacks
+    (it prints "Exception ignored ... Traceback" and carries on), and a C extension that is
+    loading (numpy's, while a command imports the workspace) turns it into an ImportError. So
+    the key is sent again 10 ms later, until the import is over."""
     global _interrupted
     _interrupted = True
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            again = threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGINT))
+            again.daemon = True
+            again.start()
+            return
+        frame = frame.f_back
     raise KeyboardInterrupt
 
 
