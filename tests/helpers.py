@@ -16,7 +16,7 @@ import numpy as np
 from textual.app import App
 from textual.widgets import DataTable
 
-from changeover.core.counts import counts_for, data_hash
+from changeover.core.counts import Counts, counts_for, data_hash
 from changeover.core.instant import instant_posterior
 from changeover.core.model import FitResult
 from changeover.core.posterior import Posterior, to_bytes
@@ -372,3 +372,19 @@ def fixed_fitter(posteriors, diagnostics: dict | None = None, calls: list | None
         return FitResult(list(posteriors), dict(diagnostics or DIAGNOSTICS), settings, 0.01)
 
     return fit
+
+
+def random_counts(M: int, R: int, L: int = 2, seed: int = 0, judged=(5, 40)) -> Counts:
+    """Counts of one metric with M models, R regions and L levels: up to 5 labels per (human,
+    judge) pair and `judged` (low, high) judged responses per judge level, drawn at random."""
+    rng = np.random.default_rng(seed)
+    n = rng.integers(0, 6, size=(M, R, L, L))
+    u = rng.integers(*judged, size=(M, R, L))
+    return Counts(
+        "m",
+        tuple(str(k) for k in range(L)),
+        tuple(f"mod{k}" for k in range(M)),
+        tuple(f"reg{k}" for k in range(R)),
+        n.astype(np.int64),
+        u.astype(np.int64),
+    )

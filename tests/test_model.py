@@ -4,6 +4,7 @@ import threading
 
 import numpy as np
 import pytest
+from helpers import random_counts
 from scipy import stats
 from scipy.special import expit
 
@@ -13,17 +14,7 @@ from changeover.core.model import CELL_SD, FitCancelled, Settings, build_model, 
 
 
 def tiny(L=2, M=1, R=2, seed=0) -> Counts:
-    rng = np.random.default_rng(seed)
-    n = rng.integers(0, 6, size=(M, R, L, L))
-    u = rng.integers(5, 40, size=(M, R, L))
-    return Counts(
-        "m",
-        tuple(str(k) for k in range(L)),
-        tuple(f"mod{k}" for k in range(M)),
-        tuple(f"reg{k}" for k in range(R)),
-        n.astype(np.int64),
-        u.astype(np.int64),
-    )
+    return random_counts(M, R, L, seed)
 
 
 def multinomial_loglik(counts: Counts, p: np.ndarray, conf: np.ndarray) -> float:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import random_counts
+from helpers_tmux import Tmux, tmux_missing
 
 from changeover.core import model as model_mod
 from changeover.core import model_cache
@@ -25,23 +27,12 @@ from changeover.core.counts import Counts
 from changeover.core.settings import Settings
 from changeover.core.store import Store
 from changeover.core.types import ModelsReady
-from tests.helpers_tmux import Tmux, tmux_missing
 
 CLI = [sys.executable, "-m", "changeover.tui.cli"]
 
 
-def counts(M: int, R: int, L: int = 2, judged: int = 200, seed: int = 0) -> Counts:
-    rng = np.random.default_rng(seed)
-    n = rng.integers(0, 6, size=(M, R, L, L))
-    u = rng.integers(judged // 2, judged, size=(M, R, L))
-    return Counts(
-        "m",
-        tuple(str(k) for k in range(L)),
-        tuple(f"mod{k}" for k in range(M)),
-        tuple(f"reg{k}" for k in range(R)),
-        n.astype(np.int64),
-        u.astype(np.int64),
-    )
+def counts(M: int, R: int, L: int = 2) -> Counts:
+    return random_counts(M, R, L, judged=(100, 200))
 
 
 # ---- keys: which shapes compile again ----------------------------------------------------
