@@ -9,40 +9,18 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
 from changeover.core.text import inert
 from changeover.core.types import ChangeoverError, UsageError
+from changeover.tui import entry
 
 if TYPE_CHECKING:
     from changeover.core.workspace import Workspace
 
 FORMATS = ("csv", "jsonl", "parquet")
-
-_interrupted = False
-
-
-def on_interrupt(signum: int, frame: FrameType | None) -> None:
-    """Ctrl-C: raise KeyboardInterrupt, and remember it was pressed (see `main`). Not in the
-    middle of an import: Python ignores an exception raised in importlib's weakref callbacks
-    (it prints "Exception ignored ... Traceback" and carries on), and a C extension that is
-    loading (numpy's, while a command imports the workspace) turns it into an ImportError. So
-    the key is sent again 10 ms later, until the import is over."""
-    global _interrupted
-    _interrupted = True
-    while frame is not None:
-        if frame.f_code.co_filename.startswith("<frozen importlib"):
-            again = threading.Timer(0.01, os.kill, (os.getpid(), signal.SIGINT))
-            again.daemon = True
-            again.start()
-            return
-        frame = frame.f_back
-    raise KeyboardInterrupt
 
 
 def demo_path() -> Path:
@@ -266,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         print("changeover: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # never a traceback: the one block a user can act on
-        if _interrupted:  # the Ctrl-C, turned into another error by the code it stopped
+        if entry.interrupted:  # the Ctrl-C, turned into another error by the code it stopped
             print("changeover: interrupted", file=sys.stderr)
             return 130
         return _unexpected(exc, getattr(args, "workspace", None))
