@@ -126,21 +126,21 @@ def test_ctrl_c_inside_a_c_extension_import_is_still_an_interrupt(workspace, mon
     not import module", and the error report then imported numpy again and printed a traceback.
     Replayed here on purpose: the signal handler runs, and the code it stops raises another
     error in its place, as numpy does."""
-    from changeover.tui import cli, entry
+    from changeover.tui import cli, interrupt
 
     def dispatch(args, parser):
         try:
-            entry.on_interrupt(2, None)
+            interrupt.on_interrupt(2, None)
         except KeyboardInterrupt as exc:
             raise ImportError('PyCapsule_Import could not import module "datetime"') from exc
         raise AssertionError("on_interrupt must raise")
 
     monkeypatch.setattr(cli, "_dispatch", dispatch)
-    monkeypatch.setattr(entry, "interrupted", False)
+    monkeypatch.setattr(interrupt, "interrupted", False)
     assert cli.main(["info", str(workspace)]) == 130
     assert capsys.readouterr().err == "changeover: interrupted\n"
     # without a Ctrl-C the same error is what it is: a bug, said in one block
-    monkeypatch.setattr(entry, "interrupted", False)
+    monkeypatch.setattr(interrupt, "interrupted", False)
     monkeypatch.setattr(
         cli, "_dispatch", lambda args, parser: (_ for _ in ()).throw(ImportError("x"))
     )

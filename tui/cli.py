@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from changeover.core.text import inert
 from changeover.core.types import ChangeoverError, UsageError
-from changeover.tui import entry
+from changeover.tui import interrupt
 
 if TYPE_CHECKING:
     from changeover.core.workspace import Workspace
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         print("changeover: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # never a traceback: the one block a user can act on
-        if entry.interrupted:  # the Ctrl-C, turned into another error by the code it stopped
+        if interrupt.interrupted:  # the Ctrl-C, turned into another error by the code it stopped
             print("changeover: interrupted", file=sys.stderr)
             return 130
         return _unexpected(exc, getattr(args, "workspace", None))
