@@ -199,7 +199,7 @@ class Fit:
 
 def run_fit(counts: Counts, theta: np.ndarray) -> Fit:
     result = fit_counts({"correct": counts}, WEIGHTS, Settings())
-    return Fit(theta, counts, result.posteriors[0], bool(result.diagnostics["ok"]), result.seconds)
+    return Fit(theta, counts, result.posteriors[0], result.diagnostics.ok, result.seconds)
 
 
 def _save(path: Path, fit: Fit) -> None:

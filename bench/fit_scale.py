@@ -68,9 +68,9 @@ def line(label: str, seconds: float, fit) -> str:
     d = fit.diagnostics
     steps = np.mean([v["mean_steps"] for v in fit.extra.values()])
     return (
-        f"  {label:<34} {seconds:7.1f} s   R-hat {d['max_rhat']:.3f}   ESS bulk "
-        f"{d['min_ess_bulk']:5.0f} tail {d['min_ess_tail']:5.0f}   divergences "
-        f"{d['divergences']:3d}   steps/draw {steps:5.1f}   ok={d['ok']}"
+        f"  {label:<34} {seconds:7.1f} s   R-hat {d.max_rhat:.3f}   ESS bulk "
+        f"{d.min_ess_bulk:5.0f} tail {d.min_ess_tail:5.0f}   divergences "
+        f"{d.divergences:3d}   steps/draw {steps:5.1f}   ok={d.ok}"
     )
 
 

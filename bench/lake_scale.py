@@ -130,7 +130,7 @@ def child_fit(*workspaces: str) -> None:
             {
                 "workspace": path,
                 "seconds": end - start,
-                "ok": bool(result.diagnostics["ok"]),
+                "ok": result.diagnostics.ok,
                 "metrics": {
                     name: {
                         "seconds": bounds[k + 1] - bounds[k],

@@ -57,7 +57,7 @@ def acceptance(seeds, dimensions, fraction) -> None:
             fit = fit_counts({d: counts}, [1.0], Settings(seed=seed))
             seconds = time.perf_counter() - start
             diag = fit.diagnostics
-            failed += not diag["ok"]
+            failed += not diag.ok
             mean = fit.posteriors[0].quantity()[:, :, 0]  # [D, M] mean levels
             lo, hi = np.quantile(mean, [0.05, 0.95], axis=0)
             off = mean.mean(axis=0) - truth
@@ -86,8 +86,8 @@ def acceptance(seeds, dimensions, fraction) -> None:
                         )
                 parts.append("/".join(vals))
             print(
-                f"{d:12s} {seed:4d}  {seconds:4.1f}s  {diag['max_rhat']:.3f} "
-                f"{min(diag['min_ess_bulk'], diag['min_ess_tail']):5.0f} {diag['divergences']:3d}"
+                f"{d:12s} {seed:4d}  {seconds:4.1f}s  {diag.max_rhat:.3f} "
+                f"{min(diag.min_ess_bulk, diag.min_ess_tail):5.0f} {diag.divergences:3d}"
                 f"   {parts[0]:>8s} of {len(truth)}           {parts[1]:>17s}"
                 f"         {parts[2]:>17s}   {counts.models[k]} {off[k]:+.2f}"
             )

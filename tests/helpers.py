@@ -157,7 +157,9 @@ def canned_fitter(calls: list | None = None, diagnostics: dict | None = None):
             posts.append(
                 instant_posterior(c, weights, 500, settings.seed, (pass_levels or {}).get(name))
             )
-        return FitResult(posts, dict(diagnostics or CANNED_DIAGNOSTICS), settings, 0.01)
+        return FitResult(
+            posts, Diagnostics.from_dict(diagnostics or CANNED_DIAGNOSTICS), settings, 0.01
+        )
 
     return fit
 
@@ -369,7 +371,8 @@ def fixed_fitter(posteriors, diagnostics: dict | None = None, calls: list | None
         for k in range(5):
             if on_progress:
                 on_progress(k / 4, f"step {k}")
-        return FitResult(list(posteriors), dict(diagnostics or DIAGNOSTICS), settings, 0.01)
+        diag = Diagnostics.from_dict(diagnostics or DIAGNOSTICS)
+        return FitResult(list(posteriors), diag, settings, 0.01)
 
     return fit
 

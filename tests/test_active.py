@@ -146,9 +146,9 @@ def test_plugs_into_label_queue():
 
 
 def test_the_workspace_queue_follows_the_latest_fit():
-    from types import SimpleNamespace
-
+    from changeover.core.model.fit import FitResult
     from changeover.core.settings import Settings
+    from changeover.core.types import Diagnostics
     from changeover.core.workspace import Workspace
 
     store = Store.memory()
@@ -156,7 +156,7 @@ def test_the_workspace_queue_follows_the_latest_fit():
     canned = [post({"old": OLD, "a": A, "b": B})]
 
     def fitter(counts, weights, settings, on_progress=None, cancel=None, pass_levels=None):
-        return SimpleNamespace(posteriors=canned, diagnostics={"ok": True}, seconds=0.0)
+        return FitResult(canned, Diagnostics(ok=True), settings, 0.0)
 
     ws = Workspace(store, fitter)
     assert ws.queue(es, "ann", overlap=0).scorer is None  # no fit yet: the queue stays uniform

@@ -132,6 +132,7 @@ def canned_fitter(counts, weights, settings, on_progress=None, cancel=None, pass
     """The exact conjugate posterior in place of NUTS: a fit's reads and write, no sampling."""
     from changeover.core.model.fit import FitResult
     from changeover.core.model.instant import instant_posterior
+    from changeover.core.types import Diagnostics
 
     posts = [
         instant_posterior(c, weights, 200, 1, (pass_levels or {}).get(name))
@@ -147,7 +148,7 @@ def canned_fitter(counts, weights, settings, on_progress=None, cancel=None, pass
         "per_metric": {},
         "reasons": [],
     }
-    return FitResult(posts, diag, settings, 0.01)
+    return FitResult(posts, Diagnostics.from_dict(diag), settings, 0.01)
 
 
 def fit_worker(path: str, eval_set_name: str, start, stop, out) -> None:

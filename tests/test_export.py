@@ -254,15 +254,15 @@ def test_unknown_eval_set(workspace, capsys):
 
 def canned_fitter(counts, weights, settings, on_progress=None, cancel=None, pass_levels=None):
     """The instant posterior standing in for the full model: fast and deterministic."""
-    from types import SimpleNamespace
-
+    from changeover.core.model.fit import FitResult
     from changeover.core.model.instant import instant_posterior
+    from changeover.core.types import Diagnostics
 
     posts = [
         instant_posterior(c, weights, draws=400, seed=0, pass_level=(pass_levels or {}).get(name))
         for name, c in counts.items()
     ]
-    return SimpleNamespace(posteriors=posts, diagnostics={"ok": True}, seconds=0.0)
+    return FitResult(posts, Diagnostics(ok=True), settings, 0.0)
 
 
 @pytest.mark.parametrize("fmt", ex.FORMATS)

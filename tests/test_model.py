@@ -218,7 +218,7 @@ def test_same_seed_same_numbers_and_progress():
         "sampler",
         "per_metric",
     ):
-        assert key in first.diagnostics
+        assert key in first.diagnostics.to_dict()
     other = fit_counts(counts, [0.5, 0.5], Settings.quick(seed=12))
     assert not np.array_equal(first.posteriors[0].p, other.posteriors[0].p)
 

@@ -121,7 +121,7 @@ def test_summeval_scale_acceptance():
         for dimension in ("coherence", "relevance"):
             counts, truth = summeval_counts(dimension, 0.10, seed)
             fit = fit_counts({dimension: counts}, [1.0], Settings(seed=seed))
-            assert fit.diagnostics["ok"], (dimension, seed, fit.diagnostics["reasons"])
+            assert fit.diagnostics.ok, (dimension, seed, fit.diagnostics.reasons)
             mean = fit.posteriors[0].quantity()[:, :, 0]  # [D, M] mean levels
             lo, hi = np.quantile(mean, [0.05, 0.95], axis=0)
             covered += list((lo <= truth) & (truth <= hi))
@@ -259,7 +259,7 @@ def test_simulated_scales_with_regions_pass_and_cover():
     for k in range(4):
         counts, truth = simulate_scale(rng)
         fit = fit_counts({"style": counts}, [1 / 6] * 6, Settings(seed=k))
-        assert fit.diagnostics["ok"], fit.diagnostics["reasons"]
+        assert fit.diagnostics.ok, fit.diagnostics.reasons
         mean = (fit.posteriors[0].p * np.arange(1, 6)).sum(axis=-1)  # [D, M, R]
         lo, hi = np.quantile(mean, [0.05, 0.95], axis=0)
         covered += list(((lo <= truth) & (truth <= hi)).ravel())

@@ -35,7 +35,7 @@ import math
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -46,7 +46,7 @@ from changeover.core.model.instant import posterior_of
 from changeover.core.model.parts import ordered_logistic, zero_sum
 from changeover.core.model.posterior import Posterior
 from changeover.core.settings import Settings
-from changeover.core.types import ESS_MIN, RHAT_MAX, FitCancelled, ModelsReady
+from changeover.core.types import ESS_MIN, RHAT_MAX, Diagnostics, FitCancelled, ModelsReady
 
 __all__ = ["FitCancelled", "FitResult", "Settings", "fit_counts"]
 
@@ -55,11 +55,14 @@ Progress = nuts.Progress
 
 @dataclass
 class FitResult:
+    """What a fitter returns: every metric's posterior, the diagnostics (overall, and per
+    metric under `per_metric`), the settings it sampled with, and how long it took."""
+
     posteriors: list[Posterior]
-    diagnostics: dict
+    diagnostics: Diagnostics
     settings: Settings
     seconds: float
-    extra: dict = field(default_factory=dict)  # sampler statistics (e.g. mean tree steps)
+    extra: dict[str, nuts.SamplerStats] = field(default_factory=dict)  # per metric, for benches
 
 
 # ---- build -------------------------------------------------------------------------------
@@ -258,7 +261,7 @@ def sample(
     seed_offset: int = 0,
     label: str = "",
     prepared: Any = None,
-):
+) -> tuple[np.ndarray, np.ndarray, nuts.SamplerStats]:
     """Draws of one metric: (p [C, D, M, R, L], confusion [C, D, M, R, L, L], stats dict).
 
     Scales (L > 2) are sampled by core/model/scale.py's judge-first model. `prepared`: the
@@ -318,8 +321,9 @@ def job_for(counts: Counts, settings: Settings) -> nuts.Job:
 # ---- summarise ---------------------------------------------------------------------------
 
 
-def diagnose(p: np.ndarray, confusion: np.ndarray, divergences: int) -> dict:
-    """R-hat, bulk and tail ESS over the reported quantities ([C, D, ...] arrays).
+def diagnose(p: np.ndarray, confusion: np.ndarray, divergences: int) -> Diagnostics:
+    """R-hat, bulk and tail ESS over the reported quantities ([C, D, ...] arrays), judged
+    against the limits.
 
     ArviZ's numbers, from core.model.diagnostics (vectorised over the columns, where ArviZ loops over
     them in Python)."""
@@ -337,25 +341,20 @@ def diagnose(p: np.ndarray, confusion: np.ndarray, divergences: int) -> dict:
             float(np.nanmin(bulks)),
             float(np.nanmin(tails)),
         )
-    return _judge_diagnostics(
-        {
-            "max_rhat": rhat,
-            "min_ess_bulk": bulk,
-            "min_ess_tail": tail,
-            "divergences": int(divergences),
-        }
-    )
+    reasons = _reasons(rhat, bulk, tail, int(divergences))
+    return Diagnostics(not reasons, rhat, bulk, tail, int(divergences), reasons)
 
 
-def _judge_diagnostics(d: dict) -> dict:
+def _reasons(max_rhat: float, bulk: float, tail: float, divergences: int) -> tuple[str, ...]:
+    """Why these numbers fail the limits (none: they pass); NaN fails."""
     reasons = []
-    if not d["max_rhat"] <= RHAT_MAX:
-        reasons.append(f"R-hat {d['max_rhat']:.3f} > {RHAT_MAX}")
-    if not min(d["min_ess_bulk"], d["min_ess_tail"]) >= ESS_MIN:
-        reasons.append(f"ESS {min(d['min_ess_bulk'], d['min_ess_tail']):.0f} < {ESS_MIN}")
-    if d["divergences"]:
-        reasons.append(f"{d['divergences']} divergent transitions")
-    return {**d, "ok": not reasons, "reasons": reasons}
+    if not max_rhat <= RHAT_MAX:
+        reasons.append(f"R-hat {max_rhat:.3f} > {RHAT_MAX}")
+    if not min(bulk, tail) >= ESS_MIN:
+        reasons.append(f"ESS {min(bulk, tail):.0f} < {ESS_MIN}")
+    if divergences:
+        reasons.append(f"{divergences} divergent transitions")
+    return tuple(reasons)
 
 
 def summarise(
@@ -384,7 +383,9 @@ def fit_counts(
 ) -> FitResult:
     """Fit every metric's model; diagnostics per metric and overall. Raises FitCancelled."""
     start = time.perf_counter()
-    posteriors, per_metric, extra = [], {}, {}
+    posteriors: list[Posterior] = []
+    per_metric: dict[str, Diagnostics] = {}
+    extra: dict[str, nuts.SamplerStats] = {}
     names = list(counts)
     prepared = prepare_models(counts, settings, cancel, on_progress)
     for k, name in enumerate(names):
@@ -396,10 +397,9 @@ def fit_counts(
                 on_progress((k + fraction) / len(names), message)
 
         p, conf, stats = sample(counts[name], settings, scaled, cancel, k, name, prepared.get(name))
-        per_metric[name] = {
-            **diagnose(p, conf, stats["divergences"]),
-            "sampler": nuts.sampler_name(settings),
-        }
+        per_metric[name] = replace(
+            diagnose(p, conf, stats["divergences"]), sampler=nuts.sampler_name(settings)
+        )
         extra[name] = stats
         pass_level = (pass_levels or {}).get(name)
         posteriors.append(summarise(counts[name], weights, p, conf, settings, pass_level))
@@ -409,24 +409,16 @@ def fit_counts(
     return FitResult(posteriors, diagnostics, settings, time.perf_counter() - start, extra)
 
 
-def _overall(per_metric: dict, sampler: str) -> dict:
+def _overall(per_metric: dict[str, Diagnostics], sampler: str) -> Diagnostics:
+    """The fit's diagnostics: the worst numbers over the metrics, judged against the limits,
+    with every metric's reasons under its name."""
     if not per_metric:
-        return {
-            "max_rhat": float("nan"),
-            "min_ess_bulk": float("nan"),
-            "min_ess_tail": float("nan"),
-            "divergences": 0,
-            "ok": False,
-            "reasons": ["no metrics"],
-            "sampler": sampler,
-            "per_metric": {},
-        }
-    d = {
-        "max_rhat": max(v["max_rhat"] for v in per_metric.values()),
-        "min_ess_bulk": min(v["min_ess_bulk"] for v in per_metric.values()),
-        "min_ess_tail": min(v["min_ess_tail"] for v in per_metric.values()),
-        "divergences": sum(v["divergences"] for v in per_metric.values()),
-    }
-    d = _judge_diagnostics(d)
-    d["reasons"] = [f"{m}: {r}" for m, v in per_metric.items() for r in v["reasons"]]
-    return {**d, "sampler": sampler, "per_metric": per_metric}
+        return Diagnostics(False, reasons=("no metrics",), sampler=sampler)
+    # the builtins, in the metrics' order, as stored fits were judged (NaN included)
+    max_rhat = max(v.max_rhat for v in per_metric.values())
+    bulk = min(v.min_ess_bulk for v in per_metric.values())
+    tail = min(v.min_ess_tail for v in per_metric.values())
+    divergences = sum(v.divergences for v in per_metric.values())
+    reasons = tuple(f"{m}: {r}" for m, v in per_metric.items() for r in v.reasons)
+    ok = not _reasons(max_rhat, bulk, tail, divergences)
+    return Diagnostics(ok, max_rhat, bulk, tail, divergences, reasons, sampler, per_metric)

@@ -13,13 +13,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from changeover.core.model.counts import Counts, counts_for, data_hash
 from changeover.core.model.posterior import Posterior, from_bytes, to_bytes
 from changeover.core.settings import Settings
 from changeover.core.store import Store
-from changeover.core.types import ChangeoverError, Diagnostics, EvalSet, FitRecord
+from changeover.core.types import ChangeoverError, EvalSet, FitRecord
+
+if TYPE_CHECKING:  # PyMC and friends load when a fit starts (default_fitter), not before
+    from changeover.core.model.fit import FitResult
 
 Progress = Callable[[float, str], None]
 
@@ -35,7 +38,7 @@ class Fitter(Protocol):
         on_progress: Progress | None = None,
         cancel: threading.Event | None = None,
         pass_levels: dict[str, int | None] | None = None,
-    ) -> Any: ...  # a core.model.fit.FitResult: .posteriors, .diagnostics (dict), .seconds
+    ) -> FitResult: ...
 
 
 def default_fitter() -> Fitter:
@@ -103,7 +106,7 @@ def run_fit(
         eval_set.id,
         settings,
         data_hash(counts),
-        Diagnostics.from_dict(result.diagnostics),
+        result.diagnostics,
         to_bytes(kept),
         exclude_raters=excluded,
         seconds=result.seconds,

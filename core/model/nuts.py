@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 
@@ -26,6 +26,18 @@ from changeover.core.settings import Settings
 from changeover.core.types import FitCancelled
 
 Progress = Callable[[float, str], None]
+
+
+class SamplerStats(TypedDict):
+    """The sampler's statistics of one metric's fit (kept in `FitResult.extra`, for the benches):
+    mean tree steps per draw, deepest tree, divergent transitions; with nutpie also how its
+    compiled model came ("compiled", "disk", "memory") and how long that took."""
+
+    mean_steps: float
+    max_depth: int
+    divergences: int
+    model: NotRequired[str]
+    compile_seconds: NotRequired[float]
 
 
 class Throttle:
@@ -81,7 +93,7 @@ def run(
     cancel: threading.Event | None = None,
     label: str = "",
     prepared: Any = None,
-) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+) -> tuple[dict[str, np.ndarray], SamplerStats]:
     """Draws of the job's `var_names` ({name: [chains, draws, ...]}) and the sampler's
     statistics (`prepared`: its compiled model from `prepare`, if at hand)."""
     throttle = Throttle(on_progress)
@@ -157,7 +169,7 @@ def _run_nutpie(job, settings, seed, adaptation, throttle, cancel, label, prepar
         _wait_for_nutpie_threads()
         raise
     stats = trace.sample_stats
-    extra = {
+    extra: SamplerStats = {
         "mean_steps": float(np.asarray(stats["n_steps"].values, dtype=float).mean()),
         "max_depth": int(np.asarray(stats["depth"]).max()),
         "divergences": int(np.asarray(stats["diverging"].values).sum()),
@@ -222,7 +234,7 @@ def _run_pymc(job, settings, seed, throttle, cancel, label):
     if cancel is not None and cancel.is_set():
         raise FitCancelled("fit cancelled")
     stats = trace.sample_stats
-    extra = {
+    extra: SamplerStats = {
         "mean_steps": float(np.asarray(stats["n_steps"].values).mean()),
         "max_depth": int(np.asarray(stats["tree_depth"].values).max()),
         "divergences": int(np.asarray(stats["diverging"].values).sum()),
