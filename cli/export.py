@@ -43,8 +43,8 @@ def _export_draws(args: argparse.Namespace) -> int:
         es = ws.choose_eval_set(args.eval_set, "changeover export")
         done = ws.export_draws(es, args.output, fit_id=args.fit)
     print(
-        f"wrote fit #{done['fit_id']} of eval set {es.name!r} ({done['variables']} variables, "
-        f"{done['chains']} chains x {done['draws']:,} draws) to {args.output}",
+        f"wrote fit #{done.fit_id} of eval set {es.name!r} ({done.variables} variables, "
+        f"{done.chains} chains x {done.draws:,} draws) to {args.output}",
         file=sys.stderr,
     )
     return 0

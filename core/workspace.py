@@ -22,8 +22,9 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
+from changeover.core.labelling.queue import LabellingQueue
 from changeover.core.model.counts import Counts, counts_for, data_hash
 from changeover.core.model.kept_fits import Fitter, Progress, default_fitter, kept_fit, run_fit
 from changeover.core.settings import Settings
@@ -44,10 +45,13 @@ from changeover.core.types import (
     UsageError,
 )
 
-__all__ = ["EvalSetSummary", "Workspace", "responses_text", "user_error"]
+__all__ = ["EvalSetSummary", "LabellingQueue", "Workspace", "responses_text", "user_error"]
 
 if TYPE_CHECKING:  # the statistics load when results are first asked for, not at start-up
+    from changeover.core.importing.lake import LakeReport
+    from changeover.core.importing.report import ImportReport
     from changeover.core.judge.agreement import RaterAgreement
+    from changeover.core.render.export_draws import DrawsWritten
     from changeover.core.results import Results
 
 
@@ -206,26 +210,21 @@ class Workspace:
             self.store.labelled_total(sid),
         )
 
-    def queue(self, es: EvalSet, rater: str, seed: int = 0, overlap: float = 0.1) -> Any:
+    def queue(self, es: EvalSet, rater: str, seed: int = 0, overlap: float = 0.1) -> LabellingQueue:
         """The labelling queue: cells filled to a minimum, then (after a fit) the cells whose
         labels settle the most open decisions, with a share of blind second labels; on a
         sampled eval set it also says when a cell's sample runs out (`take_notices`)."""
         from changeover.core.labelling.active import make_scorer
-        from changeover.core.labelling.overlap import OverlapQueue
-        from changeover.core.labelling.queue import LabelQueue
+        from changeover.core.labelling.session import session_queue
 
         fit, posteriors = kept_fit(self.store, es)
         scorer = None
         if fit is not None and posteriors:
             scorer = make_scorer(posteriors, es, min_labels=fit.settings.min_labels)
-        queue = LabelQueue(self.store, es, rater, seed=seed, scorer=scorer)
-        queued = OverlapQueue(queue, share=overlap, seed=seed) if overlap else queue
-        source = self.store.eval_set_source(es.id)
-        if source is None:
-            return queued
-        from changeover.core.labelling.sample_queue import SampledQueue
-
-        return SampledQueue(queued, source, str(self.path or "WORKSPACE"))
+        where = str(self.path or "WORKSPACE")
+        return session_queue(
+            self.store, es, rater, seed=seed, overlap=overlap, scorer=scorer, workspace=where
+        )
 
     def agreement(self, es: EvalSet) -> dict[str, RaterAgreement]:
         from changeover.core.judge.agreement import rater_agreement
@@ -412,7 +411,7 @@ class Workspace:
         path: str | Path | Sequence[str | Path],
         spec: str | Path | EvalSet,
         fmt: str | None = None,
-    ):
+    ) -> ImportReport:
         """Import responses, judge verdicts and labels (all or nothing); an `ImportReport`.
         Inspect AI logs (fmt "inspect", or told by the files) import together, one per model."""
         from changeover.core.importing.inspect_logs import import_logs, is_inspect_log
@@ -436,7 +435,7 @@ class Workspace:
         period: str | None = None,
         seed: int | None = None,
         stratify: str | None = None,
-    ):
+    ) -> LakeReport:
         """Counts and a stratified sample from a Parquet/CSV dataset (core/importing/lake.py)."""
         from changeover.core.importing.lake import import_dataset
 
@@ -458,7 +457,7 @@ class Workspace:
         sample: str | Path,
         period: str | None = None,
         fmt: str | None = None,
-    ):
+    ) -> LakeReport:
         """Counts made elsewhere and a sample file (core/importing/counts.py)."""
         from changeover.core.importing.counts import import_counts
 
@@ -466,7 +465,7 @@ class Workspace:
 
     def import_labels(
         self, path: str | Path, es: EvalSet, fmt: str | None = None, open_labels: bool = False
-    ):
+    ) -> ImportReport:
         """Import human labels for responses of `es` (all or nothing); an `ImportReport`.
         `open_labels`: the file's labels were chosen by a person (rows with a `selection` of
         their own keep it), stored as open and left out of the fit."""
@@ -485,7 +484,9 @@ class Workspace:
         results = self.results(es, require_fit=True) if what == "results" else None
         return export(self.store, es, what, fmt, output, results=results)
 
-    def export_draws(self, es: EvalSet, output: str | os.PathLike, fit_id: int | None = None):
+    def export_draws(
+        self, es: EvalSet, output: str | os.PathLike, fit_id: int | None = None
+    ) -> DrawsWritten:
         """Write a kept fit's draws as an ArviZ DataTree in netCDF (core/render/export_draws.py)."""
         from changeover.core.render.export_draws import export_draws
 

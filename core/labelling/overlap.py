@@ -27,6 +27,8 @@ from __future__ import annotations
 import random
 from collections.abc import Collection
 
+from changeover.core.labelling.queue import LabelQueue, Pick, QueueWrapper
+from changeover.core.store import Store
 from changeover.core.types import EvalSet
 
 DEFAULT_SHARE = 0.1
@@ -40,7 +42,7 @@ def overlap_due(labelled: int, doubled: int, share: float = DEFAULT_SHARE) -> bo
 
 
 def pick_overlap(
-    store,
+    store: Store,
     eval_set: EvalSet,
     rater: str,
     share: float = DEFAULT_SHARE,
@@ -62,25 +64,25 @@ def pick_overlap(
     return rng.choice(candidates)
 
 
-def realised_share(store, eval_set: EvalSet) -> float:
+def realised_share(store: Store, eval_set: EvalSet) -> float:
     """Share of labelled responses that carry labels of two or more raters (0 when none)."""
     labelled, doubled = store.rater_overlap_counts(eval_set.id)
     return doubled / labelled if labelled else 0.0
 
 
-class OverlapQueue:
+class OverlapQueue(QueueWrapper[LabelQueue]):
     """Wraps a core.labelling.queue.LabelQueue: hands out second, blind labels at the overlap share and
-    otherwise whatever the queue picks. Same methods as the queue (next, done, skip, ...), so
-    the rate screen can use either: ``OverlapQueue(LabelQueue(store, es, rater), share=0.1)``."""
+    otherwise whatever the queue picks. A `LabellingQueue` as the queue is, so the rate screen
+    can use either: ``OverlapQueue(LabelQueue(store, es, rater), share=0.1)``."""
 
-    def __init__(self, queue, share: float = DEFAULT_SHARE, seed: int = 0):
+    def __init__(self, queue: LabelQueue, share: float = DEFAULT_SHARE, seed: int = 0) -> None:
         overlap_due(0, 0, share)  # validates the share
-        self.queue = queue
+        super().__init__(queue)
         self.share = share
         self.seed = seed
-        self.overlaps: dict[int, object] = {}  # response id -> Pick handed out as an overlap
+        self.overlaps: dict[int, Pick] = {}  # response id -> Pick handed out as an overlap
 
-    def next(self):
+    def next(self) -> Pick | None:
         """A second label when one is due (see `pick_overlap`), else the queue's next pick."""
         q = self.queue
         if (resumed := q.resume()) is not None:  # a response left half-labelled comes first
@@ -89,8 +91,6 @@ class OverlapQueue:
         rid = pick_overlap(q.store, q.eval_set, q.rater, self.share, self.seed, exclude)
         if rid is None:
             return q.next()
-        from changeover.core.labelling.queue import Pick
-
         view = q.store.response_view(rid)
         level = next((j.value for j in view.judgments if j.metric == q.metric), None)
         pick = Pick(rid, view.response.model, view.item.region, level)
@@ -105,6 +105,3 @@ class OverlapQueue:
     def skip(self, response_id: int) -> None:
         self.overlaps.pop(response_id, None)
         self.queue.skip(response_id)
-
-    def __getattr__(self, name: str):
-        return getattr(self.queue, name)

@@ -12,10 +12,12 @@ response the rater left half-labelled (a session that was killed) comes back to 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from changeover.core.decide.rule import MIN_LABELS_PER_CELL
+from changeover.core.store import Store
 from changeover.core.types import EvalSet
 
 Cell = tuple[str, str]  # (model, region)
@@ -49,6 +51,45 @@ class Pick:
     judge_level: int | None
 
 
+class LabellingQueue(Protocol):
+    """What the rate screen asks of the queue `Workspace.queue` hands out: a LabelQueue, or one
+    wrapped by OverlapQueue (second, blind labels) and SampledQueue (a notice when a cell's
+    sample runs out)."""
+
+    @property
+    def min_per_cell(self) -> int:
+        """The labelled responses every cell gets first."""
+        ...
+
+    def next(self) -> Pick | None:
+        """The next response to label, or None when nothing is left for this rater."""
+        ...
+
+    def done(self, response_id: int, newly_labelled: bool = True) -> None:
+        """The rater answered every metric of a response the queue handed out."""
+        ...
+
+    def skip(self, response_id: int) -> None:
+        """Do not hand this response out again in this session."""
+        ...
+
+    def refresh(self) -> None:
+        """Re-read the labelled counts (a label was taken back)."""
+        ...
+
+    def labelled_total(self) -> int:
+        """Labelled responses of the eval set."""
+        ...
+
+    def cell_progress(self, model: str, region: str) -> tuple[int, int]:
+        """(labelled responses, minimum) of a cell."""
+        ...
+
+    def take_notices(self) -> list[str]:
+        """Notices for the rater since the last call (each said once)."""
+        ...
+
+
 class LabelQueue:
     """Hands out responses for one rater on one eval set."""
 
@@ -56,14 +97,14 @@ class LabelQueue:
 
     def __init__(
         self,
-        store,
+        store: Store,
         eval_set: EvalSet,
         rater: str,
         seed: int = 0,
         min_per_cell: int = MIN_LABELS_PER_CELL,
         scorer: Scorer | None = None,
         balance_metric: str | None = None,
-    ):
+    ) -> None:
         self.store = store
         self.eval_set = eval_set
         self.rater = rater
@@ -106,6 +147,10 @@ class LabelQueue:
 
     def labelled_total(self) -> int:
         return sum(c.labelled for c in self.cells.values())
+
+    def take_notices(self) -> list[str]:
+        """None: every judged response is stored (SampledQueue has notices to give)."""
+        return []
 
     def skip(self, response_id: int) -> None:
         """Do not hand this response out again in this session."""
@@ -157,7 +202,7 @@ class LabelQueue:
                 self.exhausted.add((cell, any_rater))
         return None
 
-    def _cell_order(self, any_rater: bool):
+    def _cell_order(self, any_rater: bool) -> Iterator[Cell]:
         """Cells to try, best first: the emptiest below the minimum, else a weighted draw."""
         open_cells = [c for c in self.cells.values() if (c.cell, any_rater) not in self.exhausted]
         short = [c for c in open_cells if c.labelled < self.min_per_cell]
@@ -207,3 +252,36 @@ class LabelQueue:
             return None
         view = self.store.response_view(response_id)
         return next((j.value for j in view.judgments if j.metric == self.metric), None)
+
+
+class QueueWrapper[Q: LabellingQueue]:
+    """A LabellingQueue around another that changes some of what it does (OverlapQueue,
+    SampledQueue); the rest is the inner queue's own."""
+
+    def __init__(self, queue: Q) -> None:
+        self.queue = queue
+
+    @property
+    def min_per_cell(self) -> int:
+        return self.queue.min_per_cell
+
+    def next(self) -> Pick | None:
+        return self.queue.next()
+
+    def done(self, response_id: int, newly_labelled: bool = True) -> None:
+        self.queue.done(response_id, newly_labelled)
+
+    def skip(self, response_id: int) -> None:
+        self.queue.skip(response_id)
+
+    def refresh(self) -> None:
+        self.queue.refresh()
+
+    def labelled_total(self) -> int:
+        return self.queue.labelled_total()
+
+    def cell_progress(self, model: str, region: str) -> tuple[int, int]:
+        return self.queue.cell_progress(model, region)
+
+    def take_notices(self) -> list[str]:
+        return self.queue.take_notices()

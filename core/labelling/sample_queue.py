@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import shlex
 
+from changeover.core.labelling.overlap import OverlapQueue
+from changeover.core.labelling.queue import LabelQueue, Pick, QueueWrapper
 from changeover.core.store.rows import EvalSetSource
 
 
@@ -31,20 +33,23 @@ def draw_more_command(workspace: str, source: EvalSetSource) -> str:
     )
 
 
-class SampledQueue:
-    """Wraps a queue (core.labelling.queue.LabelQueue, or core.labelling.overlap.OverlapQueue around one); behaves
-    like it and collects notices for the rate screen (`take_notices`)."""
+class SampledQueue(QueueWrapper[LabelQueue | OverlapQueue]):
+    """Wraps a queue (core.labelling.queue.LabelQueue, or core.labelling.overlap.OverlapQueue
+    around one); a `LabellingQueue` as it is, that collects notices for the rate screen
+    (`take_notices`)."""
 
-    def __init__(self, queue, source: EvalSetSource, workspace: str):
-        self.queue = queue
+    def __init__(
+        self, queue: LabelQueue | OverlapQueue, source: EvalSetSource, workspace: str
+    ) -> None:
+        super().__init__(queue)
         self.source = source
         self.workspace = workspace
         self._told: set[tuple[str, str]] = set()
         self._notices: list[str] = []
 
-    def next(self):
+    def next(self) -> Pick | None:
         pick = self.queue.next()
-        base = self.queue  # an OverlapQueue hands its queue's attributes through
+        base = self.queue.queue if isinstance(self.queue, OverlapQueue) else self.queue
         for cell, any_rater in sorted(base.exhausted):
             if any_rater or cell in self._told:
                 continue
@@ -66,6 +71,3 @@ class SampledQueue:
         """Notices since the last call (each said once)."""
         out, self._notices = self._notices, []
         return out
-
-    def __getattr__(self, name: str):
-        return getattr(self.queue, name)

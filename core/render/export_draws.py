@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -216,11 +217,21 @@ def write_netcdf(tree, path: str | os.PathLike) -> None:
         tree.to_netcdf(tmp, engine=ENGINE)
 
 
+@dataclass(frozen=True)
+class DrawsWritten:
+    """What `export_draws` wrote: which fit, its chains, draws per chain and variables."""
+
+    fit_id: int
+    chains: int
+    draws: int
+    variables: int
+
+
 def export_draws(
     store: Store, es: EvalSet, output: str | os.PathLike, fit_id: int | None = None
-) -> dict:
+) -> DrawsWritten:
     """Write the kept fit (the latest, or `fit_id`) of an eval set to a netCDF file; returns
-    what was written: fit id, chains, draws per chain, variables."""
+    what was written."""
     from changeover.core.model.counts import counts_for, data_hash
     from changeover.core.model.kept_fits import kept_fit
     from changeover.core.results import shown_posteriors
@@ -245,9 +256,4 @@ def export_draws(
     tree = draws_tree(posteriors, es.incumbent, provenance, fit.settings.chains)
     write_netcdf(tree, output)
     post = tree["posterior"]
-    return {
-        "fit_id": fit.id,
-        "chains": post.sizes["chain"],
-        "draws": post.sizes["draw"],
-        "variables": len(post.data_vars),
-    }
+    return DrawsWritten(fit.id, post.sizes["chain"], post.sizes["draw"], len(post.data_vars))

@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from changeover.core.types import BrowseFilter, BrowseRow, EvalSet
+from changeover.core.workspace import Workspace
 from changeover.tui.widgets.paged_table import PagedTable, fill_table
 from changeover.tui.widgets.response_pane import level_label, response_text
 from changeover.tui.widgets.safe_text import clean, one_line
@@ -68,12 +69,12 @@ class BrowseScreen(Screen):
     class Back(Message):
         """The user left the screen."""
 
-    def __init__(self, store, eval_set: EvalSet, read_only: bool = False):
+    def __init__(self, workspace: Workspace, eval_set: EvalSet, read_only: bool = False) -> None:
         super().__init__()
-        self.store = store
+        self.workspace = workspace
         self.eval_set = eval_set
         self.read_only = read_only
-        self.models = store.models(eval_set.id)
+        self.models = workspace.models(eval_set.id)
         self.rows: list[BrowseRow] = []
         self.total: int | None = None
         self.first_row = 0  # row number of the page's first row, for "rows 51-100 of N"
@@ -127,7 +128,7 @@ class BrowseScreen(Screen):
         cursor: int,
     ) -> None:
         # a rare filter can walk far: on its own connection, so the detail pane never waits
-        with self.store.reading() as reader:
+        with self.workspace.reading() as reader:
             rows = reader.browse_page(
                 self.eval_set.id, f, after_id=after, before_id=before, limit=PAGE
             )
@@ -140,7 +141,7 @@ class BrowseScreen(Screen):
         """The page `steps` pages away from `rows` (which starts at row `first`), or as far as
         the filter's rows go; each step is one keyset page, so a far page costs a near one."""
         start = first
-        with self.store.reading() as reader:
+        with self.workspace.reading() as reader:
             for _ in range(abs(steps)):
                 if token != self._token:
                     return  # a later press asked for another page: that walk answers
@@ -164,7 +165,7 @@ class BrowseScreen(Screen):
 
     @work(thread=True, exclusive=True, group="count")
     def load_count(self, f: BrowseFilter) -> None:
-        with self.store.reading() as reader:  # a long scan must not hold up the pages
+        with self.workspace.reading() as reader:  # a long scan must not hold up the pages
             total = reader.browse_count(self.eval_set.id, f)
         self.app.call_from_thread(self._set_total, f, total)
 
@@ -262,7 +263,7 @@ class BrowseScreen(Screen):
         if row is None:
             pane.update(Text("No responses match these filters.", style="dim"))
             return
-        view = self.store.response_view(row.response_id)
+        view = self.workspace.response_view(row.response_id)
         pane.update(response_text(view, self.eval_set, blind=False))
         if row.response_id != self._detail_of:  # a new row starts at its top
             self._detail_of = row.response_id

@@ -18,6 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from changeover.core.types import ChangeoverError, EvalSet, Rating, ResponseView
+from changeover.core.workspace import LabellingQueue, Workspace
 from changeover.tui.widgets.metric_prompt import key_legend, metric_keys, prompt_text
 from changeover.tui.widgets.response_pane import context_line, response_text
 from changeover.tui.widgets.safe_text import clean
@@ -41,15 +42,15 @@ class RateScreen(Screen):
 
     def __init__(
         self,
-        store,
+        workspace: Workspace,
         eval_set: EvalSet,
         rater: str,
-        queue=None,
+        queue: LabellingQueue | None = None,
         response_ids: list[int] | None = None,
         blind: bool = True,
-    ):
+    ) -> None:
         super().__init__()
-        self.store = store
+        self.workspace = workspace
         self.eval_set = eval_set
         self.rater = rater
         self.queue = queue
@@ -84,7 +85,7 @@ class RateScreen(Screen):
     @work(thread=True, exclusive=True, group="total")
     def load_total(self) -> None:
         """The eval set's size (a full count: on its own connection, off the rater's path)."""
-        with self.store.reading() as reader:
+        with self.workspace.reading() as reader:
             total = reader.response_total(self.eval_set.id)
         self.app.call_from_thread(self._set_total, total)
 
@@ -108,11 +109,11 @@ class RateScreen(Screen):
             self.view = None
             self.current = None
             self.refresh_panes()
-        for notice in getattr(self.queue, "take_notices", list)():  # a cell's sample ran out
-            self.notify(notice, severity="warning", timeout=15, markup=False)
+        for notice in self.queue.take_notices() if self.queue is not None else ():
+            self.notify(notice, severity="warning", timeout=15, markup=False)  # a sample ran out
 
     def show(self, response_id: int) -> None:
-        self.view = self.store.response_view(response_id)
+        self.view = self.workspace.response_view(response_id)
         self.answers = {
             r.metric: r.value
             for r in self.view.ratings
@@ -205,7 +206,7 @@ class RateScreen(Screen):
         metric = self.metrics[self.current]
         response_id = self.view.response.id
         try:
-            rating = self.store.add_rating(
+            rating = self.workspace.add_rating(
                 response_id, metric.name, self.rater, level, blind=self.blind
             )
         except ChangeoverError as exc:  # e.g. another writer held the workspace for minutes
@@ -229,7 +230,7 @@ class RateScreen(Screen):
             return
         response_id, metric, rating_id = self.history.pop()
         try:
-            self.store.retract(rating_id, self.rater)
+            self.workspace.retract(rating_id, self.rater)
         except ChangeoverError as exc:
             self.notify(str(exc), severity="error")
             return
@@ -274,7 +275,7 @@ class RateScreen(Screen):
             if self.blind
             else "\nOpen rating: labels are marked as not blind.\n"
         )
-        need = getattr(self.queue, "min_per_cell", None)
+        need = self.queue.min_per_cell if self.queue is not None else None
         if need is not None:
             out.append(
                 f"\nThe header: responses you answered in full this session; responses of the "
