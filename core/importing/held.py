@@ -6,10 +6,13 @@ leave the user believing the new one is in."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 
 from changeover.core.importing.read import LINE, Sink
-from changeover.core.types import EvalSet
+from changeover.core.store import Store
+from changeover.core.types import EvalSet, Metric
 
 HELD = {"item_id": pl.String, "model": pl.String, "metric": pl.String, "held": pl.Int64}
 LABELS = {
@@ -28,7 +31,9 @@ def level_columns(es: EvalSet) -> dict[str, str]:
     return {m.name: f"__lvl_{m.name}" for m in es.metrics}
 
 
-def held_responses(store, held: EvalSet | None, keys: pl.DataFrame, sink: Sink) -> pl.DataFrame:
+def held_responses(
+    store: Store, held: EvalSet | None, keys: pl.DataFrame, sink: Sink
+) -> pl.DataFrame:
     """(item_id, model) of the file's responses the workspace already holds; reports each row
     whose judge verdict on one of them differs from the stored one. `keys` has LINE, item_id,
     model and the level columns of `level_columns`."""
@@ -57,8 +62,8 @@ def held_responses(store, held: EvalSet | None, keys: pl.DataFrame, sink: Sink) 
             .sort(LINE)
         )
 
-        def message(r: dict, m=m) -> str:
-            def name(level):
+        def message(r: dict[str, Any], m: Metric = m) -> str:
+            def name(level: int | None) -> str:
                 return "missing" if level is None else m.levels[level]
 
             return (
@@ -72,7 +77,7 @@ def held_responses(store, held: EvalSet | None, keys: pl.DataFrame, sink: Sink) 
     return stored.select("item_id", "model").unique()
 
 
-def held_labels(store, eval_set_id: int) -> pl.DataFrame:
+def held_labels(store: Store, eval_set_id: int) -> pl.DataFrame:
     """Every label event the workspace holds in an eval set, by the names an import file uses;
     `active` is false where the label was retracted since."""
     return pl.DataFrame(store.rating_keys(eval_set_id), schema=LABELS, orient="row")

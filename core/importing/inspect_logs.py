@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,7 +181,7 @@ class _SampleSink(Sink):
         super().add(line, column, message, file)
         self._locate(start)
 
-    def rows(self, bad: pl.DataFrame, column: str, message) -> None:
+    def rows(self, bad: pl.DataFrame, column: str, message: Callable[..., str]) -> None:
         start = len(self.kept)
         super().rows(bad, column, message)
         self._locate(start)

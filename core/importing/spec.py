@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from changeover.core.importing.read import ImportFailed, Problem, show, too_deep
 from changeover.core.types import DIRECTIONS, EvalSet, Metric, Region
@@ -120,6 +122,17 @@ def load_spec(path: str | Path) -> EvalSet:
     return _spec_from_dict(data, str(path), _key_lines(text))
 
 
+Bad = Callable[[str, str], None]  # reports a problem: (the spec's key, what is wrong)
+
+
+class TextOf(Protocol):
+    """Reads a text value of a spec table, reporting (and defaulting) one that is not text."""
+
+    def __call__(
+        self, d: dict, key: str, where: str, required: bool = False, default: str = ""
+    ) -> str: ...
+
+
 def _spec_from_dict(data: dict, file: str, lines: dict[str, int]) -> EvalSet:
     problems: list[Problem] = []
 
@@ -205,7 +218,7 @@ def metric_columns(name: str) -> tuple[str, ...]:
     return (f"judge_{name}", f"judge_{name}_score", f"judge_{name}_rationale", f"human_{name}")
 
 
-def _colliding_columns(metrics: list[Metric], bad) -> None:
+def _colliding_columns(metrics: list[Metric], bad: Bad) -> None:
     """Two metrics may not name the same column (a metric `style_score` beside `style`)."""
     owner: dict[str, str] = {}
     for i, m in enumerate(metrics):
@@ -219,7 +232,7 @@ def _colliding_columns(metrics: list[Metric], bad) -> None:
             owner.setdefault(c, m.name)
 
 
-def _metric_from_dict(m: dict, where: str, bad, text_of) -> Metric | None:
+def _metric_from_dict(m: dict, where: str, bad: Bad, text_of: TextOf) -> Metric | None:
     errors: list[str] = []
 
     def fail(key: str, message: str) -> None:

@@ -52,6 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from changeover.core.model.counts import Counts
 from changeover.core.model.instant import conjugate_draws
 
 METHODS = ("judge", "human", "rogan_gladen", "ppi++")
@@ -351,8 +352,11 @@ def _overall(
     )
 
 
+Weights = Sequence[float] | Mapping[str, float]  # in the regions' order, or by region
+
+
 def baselines(
-    counts, weights: Sequence[float] | Mapping[str, float], level: float = 0.90, seed: int = 0
+    counts: Counts, weights: Weights, level: float = 0.90, seed: int = 0
 ) -> list[BaselineCell]:
     """Every baseline for every (model, region) cell and the overall of one metric's Counts."""
     if isinstance(weights, Mapping):
@@ -380,6 +384,8 @@ def baselines(
     return out
 
 
-def baselines_all(counts: Mapping, weights, level: float = 0.90) -> list[BaselineCell]:
+def baselines_all(
+    counts: Mapping[str, Counts], weights: Weights, level: float = 0.90
+) -> list[BaselineCell]:
     """Baselines of every metric (metric name -> Counts), yes/no and scales."""
     return [cell for c in counts.values() for cell in baselines(c, weights, level)]

@@ -113,7 +113,7 @@ def response_columns(es: EvalSet) -> dict[str, str]:
 # ---- rows -------------------------------------------------------------------------------------
 
 
-def rating_rows(store, es: EvalSet, page: int = PAGE) -> Iterator[dict]:
+def rating_rows(store: Store, es: EvalSet, page: int = PAGE) -> Iterator[dict]:
     """Every rating event of the eval set, oldest first, with its provenance."""
     levels = {m.name: m.levels for m in es.metrics}
     after = 0
@@ -148,7 +148,7 @@ def rating_rows(store, es: EvalSet, page: int = PAGE) -> Iterator[dict]:
         after = rows[-1].id
 
 
-def response_rows(store, es: EvalSet, page: int = 2000) -> Iterator[dict]:
+def response_rows(store: Store, es: EvalSet, page: int = 2000) -> Iterator[dict]:
     """One row per response with the judge's verdicts and the consensus human label per metric."""
     metrics = {m.name: m for m in es.metrics}
     after = 0
@@ -176,12 +176,12 @@ def response_rows(store, es: EvalSet, page: int = 2000) -> Iterator[dict]:
                 out[p + "score"] = j.score if j is not None else None
                 out[p + "rationale"] = j.rationale if j is not None else None
                 tally = votes.get((rid, name), {})
-                level, total = consensus(tally), sum(tally.values())
+                agreed, total = consensus(tally), sum(tally.values())
                 h = f"human_{name}_"
                 out[h + "label"] = (
-                    m.levels[level] if level is not None and level < m.n_levels else None
+                    m.levels[agreed] if agreed is not None and agreed < m.n_levels else None
                 )
-                out[h + "level"] = level
+                out[h + "level"] = agreed
                 out[h + "votes"] = total
             yield out
         after = last
@@ -282,7 +282,7 @@ def export(
     return _write_file(rows, columns, fmt, Path(output))
 
 
-def _write_stream(rows, columns, fmt: str, stream: IO[str]) -> int:
+def _write_stream(rows: Iterator[dict], columns: dict[str, str], fmt: str, stream: IO[str]) -> int:
     tty = bool(getattr(stream, "isatty", lambda: False)())
     if fmt == "csv":
         return write_csv(rows, columns, stream, tty=tty)
@@ -313,7 +313,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
         Path(tmp).unlink(missing_ok=True)
 
 
-def _write_file(rows, columns, fmt: str, path: Path) -> int:
+def _write_file(rows: Iterator[dict], columns: dict[str, str], fmt: str, path: Path) -> int:
     first = next(rows, None)  # fail before touching the disk if the table cannot be built
     rows = _chain(first, rows)
     with atomic_path(path) as tmp:

@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
@@ -38,7 +38,10 @@ from changeover.core.model.posterior import Posterior
 from changeover.core.store import Store
 from changeover.core.types import ChangeoverError, EvalSet
 
-ENGINE = "h5netcdf"  # netCDF4 (HDF5) groups; scipy's netCDF3 cannot hold a DataTree's groups
+if TYPE_CHECKING:  # xarray loads with the export, not with the module
+    import xarray as xr
+
+ENGINE: Final = "h5netcdf"  # netCDF4 (HDF5) groups; scipy's netCDF3 cannot hold a DataTree's groups
 
 
 def changeover_version() -> str:
@@ -102,7 +105,9 @@ class _Layout:
         return dims
 
 
-def _metric_vars(post: Posterior, layout: _Layout, split) -> dict[str, tuple[tuple, np.ndarray]]:
+def _metric_vars(
+    post: Posterior, layout: _Layout, split: Callable[[np.ndarray], np.ndarray]
+) -> dict[str, tuple[tuple, np.ndarray]]:
     """name -> (dims after chain and draw, draws) for one metric."""
     k = post.metric
     if layout.incumbent not in post.models:
@@ -150,7 +155,9 @@ _DESCRIBE = {
 }
 
 
-def draws_tree(posteriors: Sequence[Posterior], incumbent: str, provenance: dict, chains: int = 1):
+def draws_tree(
+    posteriors: Sequence[Posterior], incumbent: str, provenance: dict, chains: int = 1
+) -> xr.DataTree:
     """The posteriors as an ArviZ DataTree (a `posterior` group; attributes: provenance).
     `chains` is the fit's setting, for draws kept before their chain count was."""
     import xarray as xr
@@ -209,7 +216,7 @@ def draws_tree(posteriors: Sequence[Posterior], incumbent: str, provenance: dict
     return tree
 
 
-def write_netcdf(tree, path: str | os.PathLike) -> None:
+def write_netcdf(tree: xr.DataTree, path: str | os.PathLike) -> None:
     """Write a DataTree to netCDF, atomically (core/render/export.py `atomic_path`)."""
     from changeover.core.render.export import atomic_path
 

@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import socket
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -246,7 +247,7 @@ class Publisher:
                     (PUBLISHED,),
                 )
 
-    def _join(self, con, es: int, run: Callable[..., None]) -> None:
+    def _join(self, con: sqlite3.Connection, es: int, run: Callable[..., None]) -> None:
         """The generation's items into the eval set `es`: a shadow's responses move to the item
         it shadows (one that another import published meanwhile is dropped), the other items
         take the eval set's id."""
