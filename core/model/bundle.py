@@ -10,13 +10,22 @@ data arrive as pointers and shapes in one `user_data` array (`Bundle.user_data`)
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from changeover.core.types import ChangeoverError
+
+if TYPE_CHECKING:  # numba loads when a model is compiled or loaded
+    from llvmlite import ir
+    from numba.core import types as nb_types
+    from numba.core.base import BaseContext
+    from numba.core.typing import Signature
+    from numba.core.typing.context import BaseContext as TypingContext
+    from nutpie.compile_pymc import CompiledPyMCModel
 
 SOURCE_STAMP = 1  # numba's per-file freshness stamp: the key names the code, files never go stale
 
@@ -61,13 +70,22 @@ def _register_locator() -> None:
         CacheImpl._locator_classes.insert(0, BundleLocator)
 
 
-def _as_voidptr():
+def _as_voidptr() -> Callable[..., Any]:
+    """numba intrinsic: an integer address as a `void*`. It is callable only from jitted code
+    (the generated wrappers), where it gives a pointer, hence no sharper type."""
     from numba.core import cgutils, types
     from numba.extending import intrinsic
 
     @intrinsic
-    def as_voidptr(typingctx, src):
-        def codegen(context, builder, signature, args):
+    def as_voidptr(
+        typingctx: TypingContext, src: nb_types.Type
+    ) -> tuple[Signature, Callable[..., ir.Value]]:
+        def codegen(
+            context: BaseContext,
+            builder: ir.IRBuilder,
+            signature: Signature,
+            args: Sequence[ir.Value],
+        ) -> ir.Value:
             return builder.inttoptr(args[0], cgutils.voidptr_t)
 
         return types.voidptr(src), codegen
@@ -141,7 +159,9 @@ class Bundle:
             pos += 1 + a.ndim
         return ud
 
-    def layout(self, data: dict[str, np.ndarray]):
+    def layout(
+        self, data: dict[str, np.ndarray]
+    ) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]], np.ndarray]:
         """(free shapes, kept shapes, start) for this data set."""
         ud = self.user_data(data, 0, 0)
         out = np.zeros(256)
@@ -158,7 +178,9 @@ class Bundle:
         n_free = len(self.meta["free"])
         return shapes[:n_free], shapes[n_free:], values[pos:].copy()
 
-    def evaluate(self, data: dict[str, np.ndarray], x: np.ndarray | None = None):
+    def evaluate(
+        self, data: dict[str, np.ndarray], x: np.ndarray | None = None
+    ) -> tuple[int, int, float, np.ndarray, np.ndarray, np.ndarray]:
         """(logp, gradient, kept quantities) at x (the start when None): the self-check."""
         free, kept, start = self.layout(data)
         x = start if x is None else np.ascontiguousarray(x, dtype=float)
@@ -169,7 +191,7 @@ class Bundle:
         rc2 = self.cfuncs["expand"].ctypes(x.size, n_expanded, _ptr(x), _ptr(values), _void(ud))
         return rc, rc2, logp[0], grad, values, start
 
-    def nutpie_model(self, data: dict[str, Any]) -> Any:
+    def nutpie_model(self, data: Mapping[str, np.ndarray]) -> CompiledPyMCModel:
         """nutpie's compiled-model value for this data set, ready for nutpie.sample."""
         from nutpie.compile_pymc import CompiledPyMCModel
 

@@ -23,10 +23,18 @@ import json
 import os
 import pickle
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # PyMC and PyTensor load in the compiling process
+    import pymc as pm
+    from pytensor.graph.basic import Variable
+    from pytensor.tensor import TensorVariable
+
+    from changeover.core.model.nuts import Job
 
 # The wrapper sources below are what numba caches (their C signatures: model_bundle.SIGNATURES);
 # a change here changes every cache key (the key hashes this file's source).
@@ -115,10 +123,11 @@ def wrapper_sources(
     return sources, pos
 
 
-def _random_outputs(graph) -> list:
+def _random_outputs(graph: Sequence[Variable]) -> list[TensorVariable]:
     """The draws of random variables in a graph (not their generator outputs)."""
     from pymc.distributions.distribution import SymbolicRandomVariable
     from pytensor.graph.traversal import ancestors
+    from pytensor.tensor import TensorVariable
     from pytensor.tensor.random.op import RandomVariable
 
     return [
@@ -127,32 +136,40 @@ def _random_outputs(graph) -> list:
         if v.owner is not None
         and isinstance(v.owner.op, RandomVariable | SymbolicRandomVariable)
         and str(getattr(v.type, "dtype", "")).startswith("float")
+        and isinstance(v, TensorVariable)  # a float draw always is; says so to the type checker
     ]
 
 
-def _rv_shape(rv):
+def _rewritten(v: Variable) -> Variable:
+    """`v` after the rewrites that work out shapes from the data. (PyTensor annotates
+    rewrite_graph with every kind of graph it takes; given a variable it gives one back.)"""
     from pytensor.graph import rewrite_graph
+    from pytensor.graph.basic import Variable
 
-    return rewrite_graph(rv.shape, include=("canonicalize", "ShapeOpt"))
+    out = rewrite_graph(v, include=("canonicalize", "ShapeOpt"))
+    assert isinstance(out, Variable)
+    return out
 
 
-def _value_shape(model, rv):
+def _rv_shape(rv: TensorVariable) -> Variable:
+    return _rewritten(rv.shape)
+
+
+def _value_shape(model: pm.Model, rv: TensorVariable) -> Variable:
     """The symbolic shape of a free variable's unconstrained value, from the data alone."""
-    from pytensor.graph import rewrite_graph
-
     transform = model.rvs_to_transforms.get(rv)
     value = transform.forward(rv, *rv.owner.inputs) if transform is not None else rv
-    return rewrite_graph(value.shape, include=("canonicalize", "ShapeOpt"))
+    return _rewritten(value.shape)
 
 
-def _is_loose(v) -> bool:
+def _is_loose(v: Variable) -> bool:
     """An input of the layout that is not one of the model's data arrays or a constant."""
     if hasattr(v, "get_value"):
         return not isinstance(v.get_value(), np.ndarray)
     return not hasattr(v, "data")  # constants carry .data
 
 
-def graphs(model, var_names: tuple[str, ...]) -> dict[str, Any]:
+def graphs(model: pm.Model, var_names: tuple[str, ...]) -> dict[str, Any]:
     """The three PyTensor functions of a model, in numba mode: logp (x -> value, gradient),
     expand (x -> the kept quantities, flat) and layout (() -> every shape, then the start).
 
@@ -198,7 +215,9 @@ def graphs(model, var_names: tuple[str, ...]) -> dict[str, Any]:
     # A support point reads its variable only for the shape to fill (PyMC's `Second(rv, 0)`),
     # which the rewrites below do not always see through: give it zeros of that shape.
     # compile_bundle checks the result against PyMC's own initial point.
-    zeros = {rv: pt.zeros(_rv_shape(rv), dtype=rv.dtype) for rv in _random_outputs(start)}
+    zeros: dict[Variable, Variable] = {
+        rv: pt.zeros(_rv_shape(rv), dtype=rv.dtype) for rv in _random_outputs(start)
+    }
     start = clone_replace(start, zeros)
     rewrites = ("canonicalize", "ShapeOpt", "local_fill_to_alloc")
     pieces = [
@@ -218,7 +237,7 @@ def graphs(model, var_names: tuple[str, ...]) -> dict[str, Any]:
         }
 
 
-def compile_bundle(job, key: str, folder: Path) -> None:
+def compile_bundle(job: Job, key: str, folder: Path) -> None:
     """Compile the job's model into `folder` (numba's cache files, then bundle.json last, so a
     folder without bundle.json is never read)."""
     import pytensor

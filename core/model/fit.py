@@ -36,7 +36,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -47,6 +47,12 @@ from changeover.core.model.parts import ordered_logistic, zero_sum
 from changeover.core.model.posterior import Posterior
 from changeover.core.settings import Settings
 from changeover.core.types import ESS_MIN, RHAT_MAX, Diagnostics, FitCancelled, ModelsReady
+
+if TYPE_CHECKING:  # PyMC and PyTensor load when a model is built
+    import pymc as pm
+    from pytensor.tensor import TensorVariable
+
+    from changeover.core.model.cache import Prepared
 
 __all__ = ["FitCancelled", "FitResult", "Settings", "fit_counts"]
 
@@ -104,7 +110,7 @@ def adaptation_for(counts: Counts, settings: Settings) -> str:
     return "diag" if settings.adaptation == "auto" else settings.adaptation
 
 
-def build_model(counts: Counts, settings: Settings = Settings()):
+def build_model(counts: Counts, settings: Settings = Settings()) -> pm.Model:
     """The PyMC model of one yes/no metric's counts (pm.Data "n" and "u", swappable).
     Scales have their own model: core/model/scale.py."""
     import pymc as pm
@@ -209,7 +215,13 @@ def build_model(counts: Counts, settings: Settings = Settings()):
 CELL_SD = 0.5
 
 
-def _aligned_cell_offset(theta, beta, b, cut_judge, tau):
+def _aligned_cell_offset(
+    theta: TensorVariable,
+    beta: TensorVariable,
+    b: TensorVariable,
+    cut_judge: TensorVariable,
+    tau: TensorVariable,
+) -> TensorVariable:
     """The cell's judge offset e[m, r], derived from tau[m, r] = logit P(J = yes) (L = 2).
 
     Why: unlabelled counts pin only the judge-positive rate t = theta se + (1 - theta)(1 - sp).
@@ -260,7 +272,7 @@ def sample(
     cancel: threading.Event | None = None,
     seed_offset: int = 0,
     label: str = "",
-    prepared: Any = None,
+    prepared: Prepared | None = None,
 ) -> tuple[np.ndarray, np.ndarray, nuts.SamplerStats]:
     """Draws of one metric: (p [C, D, M, R, L], confusion [C, D, M, R, L, L], stats dict).
 
@@ -280,7 +292,7 @@ def prepare_models(
     cancel: threading.Event | None = None,
     on_progress: Progress | None = None,
     background: bool = False,
-) -> dict[str, Any]:
+) -> dict[str, Prepared]:
     """Every metric's compiled model (nuts.prepare: from memory, the disk cache, or compiled
     in child processes, several at once), by metric; {} when the sampler compiles nothing of
     ours (PyMC's own)."""
@@ -290,7 +302,7 @@ def prepare_models(
     return dict(zip(counts, nuts.prepare(jobs, cancel, on_progress, list(counts), background)))
 
 
-def models_ready(prepared: dict[str, Any]) -> ModelsReady:
+def models_ready(prepared: dict[str, Prepared]) -> ModelsReady:
     """How the metrics' compiled models came (prepare_models' result), for the faces."""
     came = {
         source: tuple(m for m, p in prepared.items() if p.source == source)
@@ -392,7 +404,7 @@ def fit_counts(
         if cancel is not None and cancel.is_set():
             raise FitCancelled("fit cancelled")
 
-        def scaled(fraction: float, message: str, k=k) -> None:
+        def scaled(fraction: float, message: str, k: int = k) -> None:
             if on_progress is not None:
                 on_progress((k + fraction) / len(names), message)
 

@@ -18,12 +18,20 @@ import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 import numpy as np
 
 from changeover.core.settings import Settings
 from changeover.core.types import FitCancelled
+
+if TYPE_CHECKING:  # the samplers load when a fit starts
+    from nutpie import ChainProgress
+    from nutpie.sample import _BackgroundSampler
+    from pymc.backends.base import IBaseTrace
+    from pymc.sampling.parallel import Draw
+
+    from changeover.core.model.cache import Prepared
 
 Progress = Callable[[float, str], None]
 
@@ -92,7 +100,7 @@ def run(
     on_progress: Progress | None = None,
     cancel: threading.Event | None = None,
     label: str = "",
-    prepared: Any = None,
+    prepared: Prepared | None = None,
 ) -> tuple[dict[str, np.ndarray], SamplerStats]:
     """Draws of the job's `var_names` ({name: [chains, draws, ...]}) and the sampler's
     statistics (`prepared`: its compiled model from `prepare`, if at hand)."""
@@ -108,7 +116,7 @@ def prepare(
     on_progress: Progress | None = None,
     labels: Sequence[str] = (),
     background: bool = False,
-) -> list[Any]:
+) -> list[Prepared]:
     """Each job's compiled model (model_cache.Prepared: from this process, from the disk cache,
     or compiled by child processes, several at once; `background`: at a lower priority).
     Raises FitCancelled when cancelled."""
@@ -128,7 +136,16 @@ def prepare(
     return model_cache.prepare(requests, cancel, compiling, background)
 
 
-def _run_nutpie(job, settings, seed, adaptation, throttle, cancel, label, prepared):
+def _run_nutpie(
+    job: Job,
+    settings: Settings,
+    seed: int,
+    adaptation: str,
+    throttle: Throttle,
+    cancel: threading.Event | None,
+    label: str,
+    prepared: Prepared | None,
+) -> tuple[dict[str, np.ndarray], SamplerStats]:
     import nutpie
 
     if prepared is None:
@@ -137,7 +154,7 @@ def _run_nutpie(job, settings, seed, adaptation, throttle, cancel, label, prepar
         raise FitCancelled("fit cancelled")
     state = {"done": 0, "total": 1}
 
-    def progress(chains) -> None:  # runs on nutpie's thread: only store numbers
+    def progress(chains: list[ChainProgress]) -> None:  # on nutpie's thread: only store numbers
         state["done"] = sum(c.finished_draws for c in chains)
         state["total"] = max(1, sum(c.total_draws for c in chains))
 
@@ -198,21 +215,28 @@ def _wait_for_nutpie_threads(timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
-def _finished(sampling) -> bool:
+def _finished(sampling: _BackgroundSampler) -> bool:  # what nutpie.sample(blocking=False) gives
     try:
         return bool(sampling.is_finished)
     except TimeoutError:  # nutpie 0.16 reports a still-running sampler this way
         return False
 
 
-def _run_pymc(job, settings, seed, throttle, cancel, label):
+def _run_pymc(
+    job: Job,
+    settings: Settings,
+    seed: int,
+    throttle: Throttle,
+    cancel: threading.Event | None,
+    label: str,
+) -> tuple[dict[str, np.ndarray], SamplerStats]:
     import pymc as pm
 
     model = job.build()
     total = settings.chains * (settings.draws + settings.tune)
     state = {"done": 0}
 
-    def callback(trace, draw) -> None:
+    def callback(trace: IBaseTrace, draw: Draw) -> None:
         state["done"] += 1
         if cancel is not None and cancel.is_set():
             raise FitCancelled("fit cancelled")

@@ -3,8 +3,13 @@ core/model/scale.py, scales): the ordered logistic and zero-sum effects."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-def ordered_logistic(loc, cut):
+if TYPE_CHECKING:  # PyTensor loads when a model is built
+    from pytensor.tensor import TensorVariable
+
+
+def ordered_logistic(loc: TensorVariable, cut: TensorVariable) -> TensorVariable:
     """P(Y = k) of an ordered logistic, k = 0..L-1 on the last axis.
 
     Written as products, never as differences of probabilities, so the tails keep their
@@ -29,7 +34,9 @@ def ordered_logistic(loc, cut):
     return probs * pt.concatenate([edge, gap, edge], axis=-1)
 
 
-def zero_sum(name: str, sizes: tuple[int, ...], shape: tuple = (), axes: int = 1):
+def zero_sum(
+    name: str, sizes: tuple[int, ...], shape: tuple = (), axes: int = 1
+) -> TensorVariable:
     """Standard-normal effects of `shape` (symbolic sizes, read from the data; default `sizes`)
     that sum to zero over the last `axes` axes; zeros when one of those axes has a single entry
     in `sizes`: there is nothing to deviate from (a different graph, so part of the compiled

@@ -29,11 +29,16 @@ rule: q[j] r[j, h] / pi[h].
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from changeover.core.model import nuts
 from changeover.core.model.counts import Counts
 from changeover.core.model.instant import dirichlet
+
+if TYPE_CHECKING:  # PyMC loads when a model is built
+    import pymc as pm
 
 # Prior scales (logit units of the human's level given the judge's; one level of the human
 # scale is about two). Chosen on SummEval (bench/scale_acceptance.py; README, "Scales on real
@@ -48,7 +53,7 @@ REGION_SD = 0.5  # HalfNormal scale of region effects
 CELL_SD = 0.5  # HalfNormal scale of the model x region interaction
 
 
-def build_scale_model(counts: Counts):
+def build_scale_model(counts: Counts) -> pm.Model:
     """The PyMC model of r = P(H | J) per cell; the labels are pm.Data "n" [M, R, L(h), L(j)]."""
     import pymc as pm
     import pytensor.tensor as pt
