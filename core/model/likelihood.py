@@ -27,17 +27,29 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numba
 import numpy as np
 
+if TYPE_CHECKING:  # PyTensor loads when a model is built (`_ops`)
+    from pytensor.graph.basic import Apply, Variable
+    from pytensor.graph.op import Op, OutputStorageType
+    from pytensor.tensor import TensorLike, TensorVariable
+
+    _Ops = tuple[Callable[[bool], Op], Callable[[float], Op]]  # TableLogLik, AlignedLogLik
+
 FLOOR = 1e-300  # a labelled entry far in a tail keeps a finite log
+
+# The kernels below are numba-compiled: numba types them from the arguments it meets and does
+# not read these annotations; they say what the model passes (float64 arrays, floats, ints).
+Grads = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 @numba.njit(cache=True, inline="always", error_model="numpy")
-def _sigmoids(x):
+def _sigmoids(x: float) -> tuple[float, float]:
     """(sigmoid(x), sigmoid(-x)) with one exp and no cancellation."""
     if x >= 0.0:
         e = math.exp(-x)
@@ -47,7 +59,7 @@ def _sigmoids(x):
 
 
 @numba.njit(cache=True, inline="always", error_model="numpy")
-def _exp_neg(product, a):
+def _exp_neg(product: float, a: float) -> float:
     """exp(-a), given as a product of exponentials computed once per model or cell (see
     table_loglik), unless that product over- or underflowed where exp(-a) itself need not."""
     if 0.0 < product < math.inf:
@@ -56,7 +68,7 @@ def _exp_neg(product, a):
 
 
 @numba.njit(cache=True, inline="always", error_model="numpy")
-def _gaps(cut, gap, inv):
+def _gaps(cut: np.ndarray, gap: np.ndarray, inv: np.ndarray) -> None:
     """For 0 < k < L-1: gap[k] = 1 - exp(cut[k-1] - cut[k]), inv[k] = 1 / expm1(cut[k] - cut[k-1])."""
     for k in range(1, cut.size):
         gap[k] = -math.expm1(cut[k - 1] - cut[k])
@@ -64,7 +76,18 @@ def _gaps(cut, gap, inv):
 
 
 @numba.njit(cache=True, inline="always", error_model="numpy")
-def _levels(e_loc, loc, e_cut, cut, gap, p, s, sn, off, poff):
+def _levels(
+    e_loc: float,
+    loc: float,
+    e_cut: np.ndarray,
+    cut: np.ndarray,
+    gap: np.ndarray,
+    p: np.ndarray,
+    s: np.ndarray,
+    sn: np.ndarray,
+    off: int,
+    poff: int,
+) -> None:
     """P(Y = k) of OrderedLogistic(loc, cut) into p[poff:poff + L], and sigmoid(+-a[k]) with
     a[k] = loc - cut[k] into s, sn[off:off + L - 1]. e_loc = exp(-loc), e_cut = exp(cut): the
     exponentials of a[k] are their products, so a cell costs two exps, not one per threshold."""
@@ -81,7 +104,15 @@ def _levels(e_loc, loc, e_cut, cut, gap, p, s, sn, off, poff):
 
 
 @numba.njit(cache=True, inline="always", error_model="numpy")
-def _levels_grad(w, woff, s, sn, off, inv, gcut):
+def _levels_grad(
+    w: np.ndarray,
+    woff: int,
+    s: np.ndarray,
+    sn: np.ndarray,
+    off: int,
+    inv: np.ndarray,
+    gcut: np.ndarray,
+) -> float:
     """Adds sum_k w[woff + k] d log P(Y = k) / d cut to gcut; returns the same by loc."""
     K = gcut.size
     gloc = 0.0
@@ -97,7 +128,16 @@ def _levels_grad(w, woff, s, sn, off, inv, gcut):
 
 
 @numba.njit(cache=True, error_model="numpy")  # no exceptions: inf and nan, as NumPy
-def table_loglik(eta, cut, beta, b, cut_judge, n, u, marginal):
+def table_loglik(
+    eta: np.ndarray,
+    cut: np.ndarray,
+    beta: np.ndarray,
+    b: np.ndarray,
+    cut_judge: np.ndarray,
+    n: np.ndarray,
+    u: np.ndarray,
+    marginal: bool,
+) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(loglik, d/d eta, d/d cut, d/d beta, d/d b, d/d cut_judge); shapes as in the docstring:
     eta, b [M, R]; cut [M, L-1]; beta [M]; cut_judge [L-1]; n [M, R, L, L]; u [M, R, L]."""
     M, R, L = u.shape
@@ -163,12 +203,22 @@ def table_loglik(eta, cut, beta, b, cut_judge, n, u, marginal):
 
 
 @numba.njit(cache=True, inline="always", error_model="numpy")
-def _softplus(x):
+def _softplus(x: float) -> float:
     return x + math.log1p(math.exp(-x)) if x > 0.0 else math.log1p(math.exp(x))
 
 
 @numba.njit(cache=True, error_model="numpy")  # no exceptions: inf and nan, as NumPy
-def aligned_loglik(eta, cut, beta, b, cut_judge, n, u, tau, cell_sd):
+def aligned_loglik(
+    eta: np.ndarray,
+    cut: np.ndarray,
+    beta: np.ndarray,
+    b: np.ndarray,
+    cut_judge: np.ndarray,
+    n: np.ndarray,
+    u: np.ndarray,
+    tau: np.ndarray,
+    cell_sd: float,
+) -> tuple[float, float, Grads, Grads]:
     """The yes/no model in the aligned geometry (core.model.fit._aligned_cell_offset says why).
 
     tau[m, r] = logit P(J = yes) is the parameter; the cell's judge offset e[m, r] is the root
@@ -258,7 +308,7 @@ def aligned_loglik(eta, cut, beta, b, cut_judge, n, u, tau, cell_sd):
 _SOURCE_KEY = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 
 
-def _make_ops():
+def _make_ops() -> _Ops:
     import pytensor.tensor as pt
     from pytensor.gradient import DisconnectedType, grad_undefined
     from pytensor.graph.basic import Apply
@@ -281,39 +331,51 @@ def _make_ops():
             """The kernel's result as one flat tuple of outputs."""
             return tuple(result)
 
-        def make_node(self, *args):
+        def make_node(self, *args: TensorLike) -> Apply:
             inputs = [pt.as_tensor_variable(x).astype("float64") for x in args]
             params = [x for k, x in enumerate(inputs) if k not in DATA]
             outputs = [pt.dscalar() for _ in range(self.n_values)]
             outputs += [x.type() for _ in range(self.n_values) for x in params]
             return Apply(self, inputs, outputs)
 
-        def perform(self, node, inputs, output_storage):
+        def perform(
+            self, node: Apply, inputs: Sequence[Any], output_storage: OutputStorageType
+        ) -> None:
             result = self.flat(self.kernel(*[np.asarray(x, dtype=np.float64) for x in inputs]))
             for store, value in zip(output_storage, result):
                 store[0] = np.asarray(value)
 
-        def infer_shape(self, node, shapes):
+        def infer_shape(self, node: Apply, shapes: Sequence[tuple]) -> list[tuple]:
             params = [shape for k, shape in enumerate(shapes) if k not in DATA]
             return [()] * self.n_values + params * self.n_values
 
-        def pullback(self, inputs, outputs, cotangents):
+        def pullback(
+            self,
+            inputs: Sequence[Variable],
+            outputs: Sequence[Variable],
+            cotangents: Sequence[Variable],
+        ) -> list[Variable]:
             k = self.n_values
             if any(not isinstance(g.type, DisconnectedType) for g in cotangents[k:]):
                 raise NotImplementedError("second derivatives of the table likelihood")
             n_params = len(inputs) - len(DATA)
-            grads = [None] * n_params
+            grads: list[TensorVariable | None] = [None] * n_params
             for v in range(k):
                 if isinstance(cotangents[v].type, DisconnectedType):
                     continue
+                # PyTensor annotates them as Variables; a connected cotangent of a tensor output
+                # (make_node makes only those) is a tensor
+                cotangent = cast("TensorVariable", cotangents[v])
                 for i in range(n_params):
-                    term = cotangents[v] * outputs[k + v * n_params + i]
-                    grads[i] = term if grads[i] is None else grads[i] + term
-            grads = [
+                    term = cotangent * outputs[k + v * n_params + i]
+                    prev = grads[i]
+                    grads[i] = term if prev is None else prev + term
+            filled = [
                 g if g is not None else pt.zeros_like(x)
                 for g, x in zip(grads, [x for j, x in enumerate(inputs) if j not in DATA])
             ]
-            result, params = [], iter(grads)
+            result: list[Variable] = []
+            params = iter(filled)
             for j, x in enumerate(inputs):
                 result.append(grad_undefined(self, j, x) if j in DATA else next(params))
             return result
@@ -323,7 +385,7 @@ def _make_ops():
 
         __props__ = ("marginal",)
 
-        def __init__(self, marginal: bool):
+        def __init__(self, marginal: bool) -> None:
             self.marginal = bool(marginal)
 
         def kernel(self, *args: Any) -> Any:
@@ -336,7 +398,7 @@ def _make_ops():
         __props__ = ("cell_sd",)
         n_values = 2
 
-        def __init__(self, cell_sd: float):
+        def __init__(self, cell_sd: float) -> None:
             self.cell_sd = float(cell_sd)
 
         def kernel(self, *args: Any) -> Any:
@@ -348,11 +410,21 @@ def _make_ops():
             return (result[0], result[1], *result[2], *result[3])
 
     @register_funcify_and_cache_key(TableLogLik)
-    def _numba_table(op, node=None, **kwargs):
+    def _numba_table(
+        op: TableLogLik, node: Apply | None = None, **kwargs: Any
+    ) -> tuple[Callable[..., tuple], str]:
         marginal = op.marginal
 
         @numba_njit
-        def kernel(eta, cut, beta, b, cut_judge, n, u):
+        def kernel(
+            eta: np.ndarray,
+            cut: np.ndarray,
+            beta: np.ndarray,
+            b: np.ndarray,
+            cut_judge: np.ndarray,
+            n: np.ndarray,
+            u: np.ndarray,
+        ) -> tuple[np.ndarray, ...]:
             total, g_eta, g_cut, g_beta, g_b, g_cj = table_loglik(
                 eta, cut, beta, b, cut_judge, n, u, marginal
             )
@@ -361,11 +433,22 @@ def _make_ops():
         return kernel, f"changeover.TableLogLik.{marginal}.{_SOURCE_KEY}"
 
     @register_funcify_and_cache_key(AlignedLogLik)
-    def _numba_aligned(op, node=None, **kwargs):
+    def _numba_aligned(
+        op: AlignedLogLik, node: Apply | None = None, **kwargs: Any
+    ) -> tuple[Callable[..., tuple], str]:
         cell_sd = op.cell_sd
 
         @numba_njit
-        def kernel(eta, cut, beta, b, cut_judge, n, u, tau):
+        def kernel(
+            eta: np.ndarray,
+            cut: np.ndarray,
+            beta: np.ndarray,
+            b: np.ndarray,
+            cut_judge: np.ndarray,
+            n: np.ndarray,
+            u: np.ndarray,
+            tau: np.ndarray,
+        ) -> tuple[np.ndarray, ...]:
             lik, prior, g, p = aligned_loglik(eta, cut, beta, b, cut_judge, n, u, tau, cell_sd)
             return (
                 np.asarray(lik),
@@ -389,10 +472,10 @@ def _make_ops():
     return TableLogLik, AlignedLogLik
 
 
-_OPS = None
+_OPS: _Ops | None = None
 
 
-def _ops():
+def _ops() -> _Ops:
     """The PyTensor Ops (created on first use, so importing this module needs no PyTensor)."""
     global _OPS
     if _OPS is None:
@@ -400,14 +483,40 @@ def _ops():
     return _OPS
 
 
-def loglik(eta, cut, beta, b, cut_judge, n, u, marginal: bool = True):
+def loglik(
+    eta: TensorLike,
+    cut: TensorLike,
+    beta: TensorLike,
+    b: TensorLike,
+    cut_judge: TensorLike,
+    n: TensorLike,
+    u: TensorLike,
+    marginal: bool = True,
+) -> Variable:
     """The table log-likelihood as a PyTensor scalar (see the module docstring); with
     marginal=False only the labelled tables."""
-    return _ops()[0](marginal)(eta, cut, beta, b, cut_judge, n, u)[0]
+    return _outputs(_ops()[0](marginal)(eta, cut, beta, b, cut_judge, n, u))[0]
 
 
-def aligned(eta, cut, beta, b, cut_judge, n, u, tau, cell_sd: float):
+def aligned(
+    eta: TensorLike,
+    cut: TensorLike,
+    beta: TensorLike,
+    b: TensorLike,
+    cut_judge: TensorLike,
+    n: TensorLike,
+    u: TensorLike,
+    tau: TensorLike,
+    cell_sd: float,
+) -> tuple[Variable, Variable]:
     """(log-likelihood, cell-offset prior with its log-Jacobian) of the aligned yes/no model,
     as PyTensor scalars (see aligned_loglik)."""
-    outputs = _ops()[1](cell_sd)(eta, cut, beta, b, cut_judge, n, u, tau)
+    outputs = _outputs(_ops()[1](cell_sd)(eta, cut, beta, b, cut_judge, n, u, tau))
     return outputs[0], outputs[1]
+
+
+def _outputs(applied: Variable | list[Variable]) -> list[Variable]:
+    """An Op's outputs: a kernel Op has several (values and gradients), which PyTensor gives
+    as a list (one alone would come bare)."""
+    assert isinstance(applied, list)
+    return applied
