@@ -34,9 +34,7 @@ def ordered_logistic(loc: TensorVariable, cut: TensorVariable) -> TensorVariable
     return probs * pt.concatenate([edge, gap, edge], axis=-1)
 
 
-def zero_sum(
-    name: str, sizes: tuple[int, ...], shape: tuple = (), axes: int = 1
-) -> TensorVariable:
+def zero_sum(name: str, sizes: tuple[int, ...], shape: tuple = (), axes: int = 1) -> TensorVariable:
     """Standard-normal effects of `shape` (symbolic sizes, read from the data; default `sizes`)
     that sum to zero over the last `axes` axes; zeros when one of those axes has a single entry
     in `sizes`: there is nothing to deviate from (a different graph, so part of the compiled
