@@ -51,6 +51,7 @@ _SOURCES = (  # what writes the graph and the wrappers: a change to one compiles
     "scale.py",
     "parts.py",
     "likelihood.py",
+    "likelihood_ops.py",
     "compiling.py",
     "bundle.py",
 )

@@ -14,7 +14,8 @@ sensitivity = sigmoid(beta + b - cut_judge).
 The data enter only through the counts (pm.Data, swapped into the compiled nutpie model
 without recompiling), so a gradient costs the same for 1M judged responses as for 1k. The data
 term (and, in the aligned form, the cell offset with its prior and log-Jacobian) is one compiled
-kernel with a hand-written gradient (core/model/likelihood.py); the priors and transforms are PyMC's.
+kernel with a hand-written gradient (core/model/likelihood.py, as a PyTensor Op:
+likelihood_ops.py); the priors and transforms are PyMC's.
 
 Geometry: in the forward parametrisation the unlabelled counts pin only the judge-positive
 rate, a narrow ridge that tightens like 1/sqrt(N), so NUTS trajectories lengthen with N. For
@@ -116,10 +117,9 @@ def build_model(counts: Counts, settings: Settings = Settings()) -> pm.Model:
     import pymc as pm
     import pytensor.tensor as pt
 
-    from changeover.core.model.likelihood import (
-        aligned as aligned_loglik,  # imports numba: only when a
-    )
-    from changeover.core.model.likelihood import loglik  # model is built
+    # imports numba: only when a model is built
+    from changeover.core.model.likelihood_ops import aligned as aligned_loglik
+    from changeover.core.model.likelihood_ops import loglik
 
     aligned = geometry_for(counts, settings) == "aligned"
 

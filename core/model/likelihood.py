@@ -10,7 +10,8 @@ For one metric with L levels, model m and region r (core/model/fit.py):
 Why a kernel: as a PyTensor graph this term was most of the cost of a gradient, spent in the
 small intermediate arrays of some 150 graph nodes, and NUTS evaluates the gradient hundreds of
 thousands of times per fit. Here it is one loop over the cells, with the gradient written out;
-the priors and transforms stay in the PyMC model. Used for yes/no metrics (scales:
+the priors and transforms stay in the PyMC model (the kernels as PyTensor Ops:
+core/model/likelihood_ops.py). Used for yes/no metrics (scales:
 core/model/scale.py); the kernel itself is written for any number of levels.
 
 The probabilities are the same products as `core.model.parts.ordered_logistic`,
@@ -25,27 +26,18 @@ gradients against finite differences, also through the whole PyMC model.
 
 from __future__ import annotations
 
-import hashlib
 import math
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
 
 import numba
 import numpy as np
 
-if TYPE_CHECKING:  # PyTensor loads when a model is built (`_ops`)
-    from pytensor.graph.basic import Apply, Variable
-    from pytensor.graph.op import Op, OutputStorageType
-    from pytensor.tensor import TensorLike, TensorVariable
-
-    _Ops = tuple[Callable[[bool], Op], Callable[[float], Op]]  # TableLogLik, AlignedLogLik
-
 FLOOR = 1e-300  # a labelled entry far in a tail keeps a finite log
 
 # The kernels below are numba-compiled: numba types them from the arguments it meets and does
-# not read these annotations; they say what the model passes (float64 arrays, floats, ints).
-Grads = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+# not read these annotations; they say what the model passes: float64 arrays (the counts too),
+# floats and ints.
+F64 = np.ndarray  # of float64
+Grads = tuple[F64, F64, F64, F64, F64, F64]
 
 
 @numba.njit(cache=True, inline="always", error_model="numpy")
@@ -68,7 +60,7 @@ def _exp_neg(product: float, a: float) -> float:
 
 
 @numba.njit(cache=True, inline="always", error_model="numpy")
-def _gaps(cut: np.ndarray, gap: np.ndarray, inv: np.ndarray) -> None:
+def _gaps(cut: F64, gap: F64, inv: F64) -> None:
     """For 0 < k < L-1: gap[k] = 1 - exp(cut[k-1] - cut[k]), inv[k] = 1 / expm1(cut[k] - cut[k-1])."""
     for k in range(1, cut.size):
         gap[k] = -math.expm1(cut[k - 1] - cut[k])
@@ -79,12 +71,12 @@ def _gaps(cut: np.ndarray, gap: np.ndarray, inv: np.ndarray) -> None:
 def _levels(
     e_loc: float,
     loc: float,
-    e_cut: np.ndarray,
-    cut: np.ndarray,
-    gap: np.ndarray,
-    p: np.ndarray,
-    s: np.ndarray,
-    sn: np.ndarray,
+    e_cut: F64,
+    cut: F64,
+    gap: F64,
+    p: F64,
+    s: F64,
+    sn: F64,
     off: int,
     poff: int,
 ) -> None:
@@ -104,15 +96,7 @@ def _levels(
 
 
 @numba.njit(cache=True, inline="always", error_model="numpy")
-def _levels_grad(
-    w: np.ndarray,
-    woff: int,
-    s: np.ndarray,
-    sn: np.ndarray,
-    off: int,
-    inv: np.ndarray,
-    gcut: np.ndarray,
-) -> float:
+def _levels_grad(w: F64, woff: int, s: F64, sn: F64, off: int, inv: F64, gcut: F64) -> float:
     """Adds sum_k w[woff + k] d log P(Y = k) / d cut to gcut; returns the same by loc."""
     K = gcut.size
     gloc = 0.0
@@ -129,15 +113,8 @@ def _levels_grad(
 
 @numba.njit(cache=True, error_model="numpy")  # no exceptions: inf and nan, as NumPy
 def table_loglik(
-    eta: np.ndarray,
-    cut: np.ndarray,
-    beta: np.ndarray,
-    b: np.ndarray,
-    cut_judge: np.ndarray,
-    n: np.ndarray,
-    u: np.ndarray,
-    marginal: bool,
-) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    eta: F64, cut: F64, beta: F64, b: F64, cut_judge: F64, n: F64, u: F64, marginal: bool
+) -> tuple[float, F64, F64, F64, F64, F64]:
     """(loglik, d/d eta, d/d cut, d/d beta, d/d b, d/d cut_judge); shapes as in the docstring:
     eta, b [M, R]; cut [M, L-1]; beta [M]; cut_judge [L-1]; n [M, R, L, L]; u [M, R, L]."""
     M, R, L = u.shape
@@ -209,15 +186,7 @@ def _softplus(x: float) -> float:
 
 @numba.njit(cache=True, error_model="numpy")  # no exceptions: inf and nan, as NumPy
 def aligned_loglik(
-    eta: np.ndarray,
-    cut: np.ndarray,
-    beta: np.ndarray,
-    b: np.ndarray,
-    cut_judge: np.ndarray,
-    n: np.ndarray,
-    u: np.ndarray,
-    tau: np.ndarray,
-    cell_sd: float,
+    eta: F64, cut: F64, beta: F64, b: F64, cut_judge: F64, n: F64, u: F64, tau: F64, cell_sd: float
 ) -> tuple[float, float, Grads, Grads]:
     """The yes/no model in the aligned geometry (core.model.fit._aligned_cell_offset says why).
 
@@ -300,223 +269,3 @@ def aligned_loglik(
         (g_eta, g_cut, g_beta, g_b, g_cj, g_tau),
         (p_eta, p_cut, p_beta, p_b, p_cj, p_tau),
     )
-
-
-# ---- as a PyTensor Op ----------------------------------------------------------------------
-
-# PyTensor caches compiled numba code by this key: it changes whenever this file does.
-_SOURCE_KEY = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
-
-
-def _make_ops() -> _Ops:
-    import pytensor.tensor as pt
-    from pytensor.gradient import DisconnectedType, grad_undefined
-    from pytensor.graph.basic import Apply
-    from pytensor.graph.op import Op
-    from pytensor.link.numba.dispatch.basic import numba_njit, register_funcify_and_cache_key
-
-    DATA = (5, 6)  # n and u: counts, never differentiated
-
-    class _KernelOp(Op):
-        """Outputs: the values, then for each value its gradient by every parameter input.
-        One kernel call gives values and gradients; the pullback only scales and adds them."""
-
-        n_values = 1
-
-        def kernel(self, *args: Any) -> Any:  # the numba kernel, called from Python
-            raise NotImplementedError
-
-        @staticmethod
-        def flat(result: Any) -> tuple:
-            """The kernel's result as one flat tuple of outputs."""
-            return tuple(result)
-
-        def make_node(self, *args: TensorLike) -> Apply:
-            inputs = [pt.as_tensor_variable(x).astype("float64") for x in args]
-            params = [x for k, x in enumerate(inputs) if k not in DATA]
-            outputs = [pt.dscalar() for _ in range(self.n_values)]
-            outputs += [x.type() for _ in range(self.n_values) for x in params]
-            return Apply(self, inputs, outputs)
-
-        def perform(
-            self, node: Apply, inputs: Sequence[Any], output_storage: OutputStorageType
-        ) -> None:
-            result = self.flat(self.kernel(*[np.asarray(x, dtype=np.float64) for x in inputs]))
-            for store, value in zip(output_storage, result):
-                store[0] = np.asarray(value)
-
-        def infer_shape(self, node: Apply, shapes: Sequence[tuple]) -> list[tuple]:
-            params = [shape for k, shape in enumerate(shapes) if k not in DATA]
-            return [()] * self.n_values + params * self.n_values
-
-        def pullback(
-            self,
-            inputs: Sequence[Variable],
-            outputs: Sequence[Variable],
-            cotangents: Sequence[Variable],
-        ) -> list[Variable]:
-            k = self.n_values
-            if any(not isinstance(g.type, DisconnectedType) for g in cotangents[k:]):
-                raise NotImplementedError("second derivatives of the table likelihood")
-            n_params = len(inputs) - len(DATA)
-            grads: list[TensorVariable | None] = [None] * n_params
-            for v in range(k):
-                if isinstance(cotangents[v].type, DisconnectedType):
-                    continue
-                # PyTensor annotates them as Variables; a connected cotangent of a tensor output
-                # (make_node makes only those) is a tensor
-                cotangent = cast("TensorVariable", cotangents[v])
-                for i in range(n_params):
-                    term = cotangent * outputs[k + v * n_params + i]
-                    prev = grads[i]
-                    grads[i] = term if prev is None else prev + term
-            filled = [
-                g if g is not None else pt.zeros_like(x)
-                for g, x in zip(grads, [x for j, x in enumerate(inputs) if j not in DATA])
-            ]
-            result: list[Variable] = []
-            params = iter(filled)
-            for j, x in enumerate(inputs):
-                result.append(grad_undefined(self, j, x) if j in DATA else next(params))
-            return result
-
-    class TableLogLik(_KernelOp):
-        """table_loglik: (eta, cut, beta, b, cut_judge, n, u) -> loglik."""
-
-        __props__ = ("marginal",)
-
-        def __init__(self, marginal: bool) -> None:
-            self.marginal = bool(marginal)
-
-        def kernel(self, *args: Any) -> Any:
-            run: Any = table_loglik  # a numba Dispatcher: mypy cannot see its signature
-            return run(*args, self.marginal)
-
-    class AlignedLogLik(_KernelOp):
-        """aligned_loglik: (eta, cut, beta, b, cut_judge, n, u, tau) -> (loglik, offset prior)."""
-
-        __props__ = ("cell_sd",)
-        n_values = 2
-
-        def __init__(self, cell_sd: float) -> None:
-            self.cell_sd = float(cell_sd)
-
-        def kernel(self, *args: Any) -> Any:
-            run: Any = aligned_loglik  # a numba Dispatcher
-            return run(*args, self.cell_sd)
-
-        @staticmethod
-        def flat(result: Any) -> tuple:
-            return (result[0], result[1], *result[2], *result[3])
-
-    @register_funcify_and_cache_key(TableLogLik)
-    def _numba_table(
-        op: TableLogLik, node: Apply | None = None, **kwargs: Any
-    ) -> tuple[Callable[..., tuple], str]:
-        marginal = op.marginal
-
-        @numba_njit
-        def kernel(
-            eta: np.ndarray,
-            cut: np.ndarray,
-            beta: np.ndarray,
-            b: np.ndarray,
-            cut_judge: np.ndarray,
-            n: np.ndarray,
-            u: np.ndarray,
-        ) -> tuple[np.ndarray, ...]:
-            total, g_eta, g_cut, g_beta, g_b, g_cj = table_loglik(
-                eta, cut, beta, b, cut_judge, n, u, marginal
-            )
-            return np.asarray(total), g_eta, g_cut, g_beta, g_b, g_cj
-
-        return kernel, f"changeover.TableLogLik.{marginal}.{_SOURCE_KEY}"
-
-    @register_funcify_and_cache_key(AlignedLogLik)
-    def _numba_aligned(
-        op: AlignedLogLik, node: Apply | None = None, **kwargs: Any
-    ) -> tuple[Callable[..., tuple], str]:
-        cell_sd = op.cell_sd
-
-        @numba_njit
-        def kernel(
-            eta: np.ndarray,
-            cut: np.ndarray,
-            beta: np.ndarray,
-            b: np.ndarray,
-            cut_judge: np.ndarray,
-            n: np.ndarray,
-            u: np.ndarray,
-            tau: np.ndarray,
-        ) -> tuple[np.ndarray, ...]:
-            lik, prior, g, p = aligned_loglik(eta, cut, beta, b, cut_judge, n, u, tau, cell_sd)
-            return (
-                np.asarray(lik),
-                np.asarray(prior),
-                g[0],
-                g[1],
-                g[2],
-                g[3],
-                g[4],
-                g[5],
-                p[0],
-                p[1],
-                p[2],
-                p[3],
-                p[4],
-                p[5],
-            )
-
-        return kernel, f"changeover.AlignedLogLik.{cell_sd!r}.{_SOURCE_KEY}"
-
-    return TableLogLik, AlignedLogLik
-
-
-_OPS: _Ops | None = None
-
-
-def _ops() -> _Ops:
-    """The PyTensor Ops (created on first use, so importing this module needs no PyTensor)."""
-    global _OPS
-    if _OPS is None:
-        _OPS = _make_ops()
-    return _OPS
-
-
-def loglik(
-    eta: TensorLike,
-    cut: TensorLike,
-    beta: TensorLike,
-    b: TensorLike,
-    cut_judge: TensorLike,
-    n: TensorLike,
-    u: TensorLike,
-    marginal: bool = True,
-) -> Variable:
-    """The table log-likelihood as a PyTensor scalar (see the module docstring); with
-    marginal=False only the labelled tables."""
-    return _outputs(_ops()[0](marginal)(eta, cut, beta, b, cut_judge, n, u))[0]
-
-
-def aligned(
-    eta: TensorLike,
-    cut: TensorLike,
-    beta: TensorLike,
-    b: TensorLike,
-    cut_judge: TensorLike,
-    n: TensorLike,
-    u: TensorLike,
-    tau: TensorLike,
-    cell_sd: float,
-) -> tuple[Variable, Variable]:
-    """(log-likelihood, cell-offset prior with its log-Jacobian) of the aligned yes/no model,
-    as PyTensor scalars (see aligned_loglik)."""
-    outputs = _outputs(_ops()[1](cell_sd)(eta, cut, beta, b, cut_judge, n, u, tau))
-    return outputs[0], outputs[1]
-
-
-def _outputs(applied: Variable | list[Variable]) -> list[Variable]:
-    """An Op's outputs: a kernel Op has several (values and gradients), which PyTensor gives
-    as a list (one alone would come bare)."""
-    assert isinstance(applied, list)
-    return applied
