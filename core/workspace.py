@@ -12,7 +12,7 @@ draws by one rule:
   verdict on screen never changes estimator silently;
 - no fit yet (or asked for): the instant posterior, conjugate and unpooled: source "instant".
 
-The faces (tui/) reach the store and the model only through here.
+The faces (cli/, tui/) reach the store and the model only through here.
 """
 
 from __future__ import annotations
