@@ -24,7 +24,10 @@ from changeover.core.workspace import Workspace
 from changeover.tui.cli import main
 
 # Inspect's own retry setup warns on every run with this tenacity; nothing of ours
-pytestmark = pytest.mark.filterwarnings("ignore:The 'initial' parameter is deprecated")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:The 'initial' parameter is deprecated"),
+    pytest.mark.xdist_group("import_inspect"),  # one worker runs Inspect for the logs, once
+]
 REGIONS = ("Europe", "Americas")
 N_ITEMS = 24
 
