@@ -50,7 +50,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import betaincinv, ndtri  # not scipy.stats: a second to import
 
 from changeover.core.instant import conjugate_draws
 
@@ -87,6 +86,8 @@ class BaselineCell:
 
 
 def _z(level: float) -> float:
+    from scipy.special import ndtri  # when asked (the CLI's start-up is spared it)
+
     return float(ndtri(0.5 + level / 2))  # the normal quantile
 
 
@@ -153,6 +154,8 @@ def human_only(n: np.ndarray, level: float = 0.90) -> Estimate:
     """Beta(1, 1)-binomial posterior on the majority human labels, unstratified (yes/no)."""
     k, total = int(n[1].sum()), int(n.sum())
     a, b = 1 + k, 1 + total - k
+    from scipy.special import betaincinv  # not scipy.stats, which takes a second to import
+
     lo, hi = betaincinv(a, b, [0.5 - level / 2, 0.5 + level / 2])  # the Beta quantiles
     note = f"{k}/{total} labelled yes" if total else "no labels: the Beta(1, 1) prior"
     sd = float(np.sqrt(a * b / ((a + b) ** 2 * (a + b + 1))))  # the Beta's, as scipy.stats has it
