@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "changeover.tui.cli"]
+CLI = [sys.executable, "-m", "changeover.cli"]
 
 IN_PROCESS = """
 import json, sys, time

@@ -12,13 +12,13 @@ about the simulator than a fit does, to learn how far the issue's first target (
   "judge known" knows inc's true rate and the cand cell's judge error rates; "judge effects
   known" knows the judge's model and region effects and discrimination, not the cell's own
   N(0, 0.2) effect, and reads inc's rate (U(0.60, 0.80)) from its cell.
-- Posterior rules, the form core.decide takes: P(delta > -0.05 | the two cells) with flat
+- Posterior rules, the form core.decide.verdicts takes: P(delta > -0.05 | the two cells) with flat
   priors on both rates, the judge's model and region effects known up to N(0, unc) (what
   pooling over 24 cells can teach a model), the cell's own judge effect assumed N(0, sd) (the
-  simulator's is 0.2; core/model.py's CELL_SD is 0.5). Shown at the threshold 0.95 and at the
+  simulator's is 0.2; core/model/fit.py's CELL_SD is 0.5). Shown at the threshold 0.95 and at the
   bar that holds the margin cell to 5%.
-- The own-data check as it is (core/cell_checks.py): the instant posterior, each cell on its own
-  (core.instant), at 0.95 and at its 5% bar.
+- The own-data check as it is (core/decide/cell_checks.py): the instant posterior, each cell on its own
+  (core.model.instant), at 0.95 and at its 5% bar.
 
 With --cache (bench/decision_errors.py's kept fits) it also prints how well the default fit
 knows each cell's judge: the posterior sd of the logit false-positive rate and its error, the
@@ -40,7 +40,7 @@ from scipy.special import expit, logit, logsumexp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import decision_errors as sim
 
-from changeover.core.instant import instant_posterior
+from changeover.core.model.instant import instant_posterior
 
 LOW, HIGH = -sim.MARGIN, 0.12  # the margin cell's delta, the other five cells'
 GRID = np.linspace(0.0025, 0.9975, 400)  # rates, for flat priors
@@ -117,7 +117,7 @@ def posterior_rule(d: dict, sd: float, unc: float) -> np.ndarray:
 
 
 def own_data(d: dict) -> np.ndarray:
-    """[W, R] the instant posterior's P(delta > -0.05), as core/cell_checks.py computes it."""
+    """[W, R] the instant posterior's P(delta > -0.05), as core/decide/cell_checks.py computes it."""
     out = []
     for counts in d["counts"]:
         q = instant_posterior(counts, sim.WEIGHTS).quantity()
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         for sd, unc in POSTERIOR_RULES:
             score = in_chunks(posterior_rule, d, sd, unc)
             print(row(f"posterior, cell judge sd {sd}, effects +-{unc}", score, True))
-        print(row("own data alone (core.instant)", own_data(d), True))
+        print(row("own data alone (core.model.instant)", own_data(d), True))
         if args.cache is not None:
             print(judge_known(args.cache, labels))
         print(f"({time.perf_counter() - start:.0f} s)")

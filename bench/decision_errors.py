@@ -7,7 +7,7 @@ region and cell: logit false-positive rate -2.2 + N(0, 0.3) per model + N(0, 0.3
 N(0, 0.2) per cell, discrimination N(4.0, 0.4) per model (sensitivity ~0.86, false positives
 ~0.10). Labels come as the queue gives them: 10 per cell, balancing the judge's levels, from a
 rater who is always right. Every workspace is fitted with the real default fitter
-(core.model.fit_counts, default Settings) and decided with core.decide's defaults.
+(core.model.fit.fit_counts, default Settings) and decided with core.decide.verdicts's defaults.
 
 Scenarios:
 - margin: cand is +0.12 in five regions and exactly at the margin (-0.05) in the sixth. A cell
@@ -21,7 +21,7 @@ Scenarios:
   probability 0.8, else any), and an open second opinion on every blind-labelled response where
   judge and human disagree (wrong 20% of the time, a 1-1 tie then) -- by another rater in even
   cells, by the same rater (replacing their blind label) in odd ones. Labels go through a real
-  Store and core.counts.counts_for; the 90% intervals should cover the truth in >= 88% of cells.
+  Store and core.model.counts.counts_for; the 90% intervals should cover the truth in >= 88% of cells.
   Every 4th workspace is also fitted with the open labels counted (include_open=True).
 - until-ready ("label until ready", bench/until_ready.py): the margin world in a workspace; one
   rater labels through the app's active queue and looks at the verdicts every --every labels
@@ -56,12 +56,12 @@ from scipy.special import expit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from changeover.core.cell_checks import widen_unlabelled  # noqa: E402
-from changeover.core.counts import Counts, counts_for  # noqa: E402
-from changeover.core.decide import READY, decide_all  # noqa: E402
-from changeover.core.instant import cell_flags  # noqa: E402
-from changeover.core.model import Settings, fit_counts  # noqa: E402
-from changeover.core.posterior import Posterior, from_bytes, to_bytes  # noqa: E402
+from changeover.core.decide.cell_checks import widen_unlabelled  # noqa: E402
+from changeover.core.decide.verdicts import READY, decide_all  # noqa: E402
+from changeover.core.model.counts import Counts, counts_for  # noqa: E402
+from changeover.core.model.fit import Settings, fit_counts  # noqa: E402
+from changeover.core.model.instant import cell_flags  # noqa: E402
+from changeover.core.model.posterior import Posterior, from_bytes, to_bytes  # noqa: E402
 from changeover.core.store import Store  # noqa: E402
 from changeover.core.types import EvalSet, Metric, Region  # noqa: E402
 
@@ -258,7 +258,7 @@ def decided(fit: Fit):
 
 def _covered(fit: Fit, widen: bool = False) -> np.ndarray:
     """[M, R] whether each cell's 90% interval covers the true rate (with widen: after
-    core.cell_checks.widen_unlabelled)."""
+    core.decide.cell_checks.widen_unlabelled)."""
     post = replace(fit.posterior, flags=cell_flags(fit.counts))
     post = widen_unlabelled(post) if widen else post
     lo, hi = np.quantile(post.quantity(), [0.05, 0.95], axis=0)
@@ -266,7 +266,7 @@ def _covered(fit: Fit, widen: bool = False) -> np.ndarray:
 
 
 def measure(results: list[Fit], open_results: list[Fit] = ()) -> dict:
-    """Error rates over fits: decided by core.decide ("rule") and by the pooled posterior
+    """Error rates over fits: decided by core.decide.verdicts ("rule") and by the pooled posterior
     alone, P >= 0.95 in every cell ("pooled", the rule before the cell checks)."""
     k = len(results)
     ready = np.zeros((k, len(MODELS) - 1, len(REGIONS)), bool)
@@ -350,7 +350,9 @@ def summarise(name: str, m: dict, seconds: float) -> None:
         f"({m['fit_seconds'] / max(k, 1):.1f} s per fit), this run {seconds:.0f} s"
     )
     for rule in ("pooled", "rule"):
-        label = "pooled posterior alone" if rule == "pooled" else "core.decide (with checks)"
+        label = (
+            "pooled posterior alone" if rule == "pooled" else "core.decide.verdicts (with checks)"
+        )
         cells = ", ".join(f"{r} {x:.3f}" for r, x in zip(REGIONS, m["cells"][rule]))
         c = m["candidate"][rule]
         print(f"{label}: cand's cells ready in {cells}")

@@ -7,14 +7,14 @@ who is always right.
 
 - baselines: single cells at true rates 0.02 / 0.10 / 0.50 / 0.90 (judge sensitivity and
   specificity per row below) and three 1-5 scales (judge biased by 0, +1 and -0.5 levels, with
-  noise); the unstratified human-only and PPI++ (core.baselines.human_only, ppi_plus_plus)
+  noise); the unstratified human-only and PPI++ (core.model.baselines.human_only, ppi_plus_plus)
   against the post-stratified ones the report shows (human_stratified, stratified_ppi).
 - instant: workspaces of 4 models x 6 regions, rare yes/no outcomes (rates 0.02-0.06), common
   ones (0.60-0.80) and a 1-5 scale, the judge differing by model and region; the instant
   posterior's 90% intervals with the old uniform prior (Dirichlet(1) on every P(H | J = j))
-  against the prior worth two labels shaped like the metric's labels (core.instant).
+  against the prior worth two labels shaped like the metric's labels (core.model.instant).
 
-- margin: the own-data check of core/cell_checks.py alone, on bench/decision_errors.py's margin
+- margin: the own-data check of core/decide/cell_checks.py alone, on bench/decision_errors.py's margin
   world (a cell exactly at the margin): how often the instant posterior gives P >= 0.95 there,
   which bounds how often the decision rule calls it ready (10, 20 and 40 labels per cell).
 
@@ -39,8 +39,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from changeover.core import baselines as B  # noqa: E402
-from changeover.core.counts import Counts  # noqa: E402
-from changeover.core.instant import conjugate_draws, instant_posterior, label_prior  # noqa: E402
+from changeover.core.model.counts import Counts  # noqa: E402
+from changeover.core.model.instant import conjugate_draws, instant_posterior, label_prior  # noqa: E402
 
 
 def queue_labels(rng, h: np.ndarray, j: np.ndarray, L: int, k: int = 10):

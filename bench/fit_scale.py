@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from changeover.core import model as model_mod  # noqa: E402
 from changeover.core import model_cache  # noqa: E402
-from changeover.core.counts import Counts, counts_for  # noqa: E402
-from changeover.core.instant import instant_posterior  # noqa: E402
-from changeover.core.model import Settings, fit_counts  # noqa: E402
+from changeover.core.model.counts import Counts, counts_for  # noqa: E402
+from changeover.core.model.fit import Settings, fit_counts  # noqa: E402
+from changeover.core.model.instant import instant_posterior  # noqa: E402
 
 
 def simulate_scale(total: int, labels: int = 500, M: int = 4, R: int = 6, seed: int = 0) -> Counts:
@@ -81,7 +81,7 @@ def timed_fit(counts: dict, weights, settings: Settings):
 
 
 def sample_workspace():
-    from changeover.core.importer import import_file
+    from changeover.core.importing.responses import import_file
     from changeover.core.store import Store
 
     store = Store.memory()

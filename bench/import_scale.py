@@ -162,7 +162,7 @@ def _peak_kb(usage: resource.struct_rusage) -> int:
 
 def child(data: str, spec: str, workspace: str, index: str = "with") -> None:
     sys.path.insert(0, str(ROOT))
-    from changeover.core.importer import import_file
+    from changeover.core.importing.responses import import_file
     from changeover.core.store import Store, fts
 
     if index == "without":  # migration 2 then leaves the index out, as without trigrams

@@ -29,8 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from changeover.core.import_inspect import import_logs  # noqa: E402
-from changeover.core.importer import import_file  # noqa: E402
+from changeover.core.importing.inspect_logs import import_logs  # noqa: E402
+from changeover.core.importing.responses import import_file  # noqa: E402
 from changeover.core.store import Store  # noqa: E402
 
 REGIONS = ("Europe", "Americas", "Asia")
@@ -45,7 +45,7 @@ models = { "mockllm/m-1" = "m-1", "mockllm/m-2" = "m-2" }
 """
 
 
-EXCLUDED = {"messages", "events", "store", "attachments"}  # as core/import_inspect.py reads
+EXCLUDED = {"messages", "events", "store", "attachments"}  # as core/importing/inspect_logs.py reads
 
 
 def median_time(step, repeat: int) -> float:

@@ -3,7 +3,7 @@
 Simulates labelling sessions on workspaces with known truth. Per (metric, model, region) cell a
 pool of responses gets a true human level drawn from a known level distribution and a judge
 level drawn through a known, imperfect confusion P(J | H). Labels arrive in batches (default
-20); after each batch the instant posterior (core/instant.py) is refitted and core/decide judges
+20); after each batch the instant posterior (core/model/instant.py) is refitted and core/decide/verdicts judges
 every candidate. A session stops when every candidate's verdict is "ready" or "not ready" (its
 decision is settled), or at the budget. A label covers every metric of a response (a rater rates
 all metrics in one pass).
@@ -19,9 +19,9 @@ Scenarios:
 Policies (labels inside a cell always balance the judge levels of the first metric, except
 random):
 - random: a simple random sample of responses (uniform over all unlabelled responses);
-- queue:  core/queue.py's rule without a scorer: fill each cell to the minimum, then uniform
+- queue:  core/labelling/queue.py's rule without a scorer: fill each cell to the minimum, then uniform
           over cells;
-- active: the same, but after each refit cells are chosen by core/active.py's scorer.
+- active: the same, but after each refit cells are chosen by core/labelling/active.py's scorer.
 
 Printed per scenario and policy over the seeds: labels needed (mean, and per seed), sessions
 that hit the budget, the coverage of the final 90% intervals of every cell's quantity (rate or
@@ -31,7 +31,7 @@ mean level) against the truth, and wrong final verdicts against the verdicts the
 Run: .venv/bin/python bench/label_efficiency.py [--scenario synthetic|kestrel|both]
      [--seeds 5] [--batch 20] [--budget 12000] [--per-cell 1500] [--forecast-seeds 3]
 
-It ends with a check of core/decide's labels-needed forecast: after 30 labels in every cell,
+It ends with a check of core/decide/verdicts's labels-needed forecast: after 30 labels in every cell,
 each undecided comparison gets t times its forecast labels (t = 0.5 ... 4) in a copy of the
 world; printed is the share settled by each t.
 """
@@ -50,10 +50,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from changeover.core.active import make_scorer  # noqa: E402
-from changeover.core.counts import Counts  # noqa: E402
-from changeover.core.decide import UNDECIDED, decide, decide_all  # noqa: E402
-from changeover.core.instant import instant_posterior  # noqa: E402
+from changeover.core.decide.verdicts import UNDECIDED, decide, decide_all  # noqa: E402
+from changeover.core.labelling.active import make_scorer  # noqa: E402
+from changeover.core.model.counts import Counts  # noqa: E402
+from changeover.core.model.instant import instant_posterior  # noqa: E402
 from changeover.core.types import EvalSet, Metric, Region  # noqa: E402
 
 POLICIES = ("random", "queue", "active")
@@ -268,7 +268,7 @@ class Session:
 
 
 class _State:
-    """What core/queue.py's scorer reads from a cell: .cell and .labelled."""
+    """What core/labelling/queue.py's scorer reads from a cell: .cell and .labelled."""
 
     def __init__(self, cell, labelled):
         self.cell, self.labelled = cell, labelled
@@ -355,7 +355,7 @@ def choose(w: World, policy: str, rng, scorer, min_per_cell: int) -> tuple[int, 
         return divmod(int(flat), R)
     open_ = [(m, r) for m in range(M) for r in range(R) if left[m, r] > 0]
     short = [c for c in open_ if w.labelled[c] < min_per_cell]
-    if short:  # the emptiest cell below the minimum first, as core/queue.py does
+    if short:  # the emptiest cell below the minimum first, as core/labelling/queue.py does
         lowest = min(w.labelled[c] for c in short)
         pool = [c for c in short if w.labelled[c] == lowest]
         return pool[rng.integers(len(pool))]
@@ -379,7 +379,7 @@ def forecast_check(
     min_labels: int = 30,
     steps: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0),
 ) -> list[float]:
-    """Check core/decide's labels-needed forecast: after `start` labels in every cell, for each
+    """Check core/decide/verdicts's labels-needed forecast: after `start` labels in every cell, for each
     undecided (metric, region) comparison with a forecast of a + b labels, label t*a and t*b
     more (t in `steps`) in a copy of the world and refit; returns, per forecast, the smallest
     t that settled the comparison (inf when even the last step did not)."""
@@ -482,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
         report(name, results, time.perf_counter() - t0, args)
     if args.forecast_seeds:
         print(
-            "\n== labels-needed forecast (core/decide), after 30 labels in every cell: label "
+            "\n== labels-needed forecast (core/decide/verdicts), after 30 labels in every cell: label "
             "t x the forecast in a copy, refit, is the comparison settled?"
         )
         for name in names:

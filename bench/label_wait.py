@@ -137,7 +137,7 @@ def one_run(root: Path, folder: Path, data: Path, spec: Path) -> dict:
         [
             sys.executable,
             "-m",
-            "changeover.tui.cli",
+            "changeover.cli",
             "import",
             str(ws),
             str(data),

@@ -101,7 +101,7 @@ def child_fit(*workspaces: str) -> None:
     """The full fit of each workspace (default settings), through the default fitter with the
     workspace's counts (what `changeover fit` runs, without keeping the draws); the first is a
     warm-up that compiles. Per metric: seconds (from the progress marks) and NUTS steps per draw."""
-    from changeover.core.fitting import default_fitter
+    from changeover.core.model.kept_fits import default_fitter
     from changeover.core.settings import Settings
     from changeover.core.workspace import Workspace
 

@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from summeval_data import responses, summeval_counts  # noqa: E402
 
 from changeover.core import model_cache  # noqa: E402
-from changeover.core.baselines import baselines  # noqa: E402
-from changeover.core.model import Settings, fit_counts  # noqa: E402
+from changeover.core.model.baselines import baselines  # noqa: E402
+from changeover.core.model.fit import Settings, fit_counts  # noqa: E402
 
 
 def acceptance(seeds, dimensions, fraction) -> None:
@@ -130,8 +130,8 @@ def same_seed(dimension: str, fraction: float) -> None:
 
 
 def scale_against_yes_no() -> None:
-    from changeover.core.counts import counts_for
-    from changeover.core.importer import import_file
+    from changeover.core.importing.responses import import_file
+    from changeover.core.model.counts import counts_for
     from changeover.core.store import Store
 
     store = Store.memory()

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from changeover.core.decide import NOT_READY, READY, UNDECIDED
-from changeover.core.queue import MIN_LABELS_PER_CELL
+from changeover.core.decide.rule import MIN_LABELS_PER_CELL
+from changeover.core.decide.verdicts import NOT_READY, READY, UNDECIDED
 from changeover.core.results import UPDATED
 from changeover.core.store import Store
 from changeover.core.types import EvalSet, Metric, Region

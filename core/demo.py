@@ -28,7 +28,7 @@ def sample_paths() -> tuple[Path, Path]:
 
 def build_demo(path: Path, rebuild: bool = False) -> Path:
     """Create the demo workspace at `path` (kept as is unless `rebuild`); return the path."""
-    from changeover.core.importer import import_file
+    from changeover.core.importing.responses import import_file
     from changeover.core.store import Store
 
     path = Path(path)

@@ -23,21 +23,27 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from changeover.core.agreement import RaterAgreement
-from changeover.core.calibration import CELL_MINIMUM, CalibrationCell, calibration_cells
-from changeover.core.cell_checks import widen_unlabelled
-from changeover.core.counts import Counts
-from changeover.core.decide import CandidateDecision, Decision, decide, decide_all, specs_of
-from changeover.core.posterior import Interval, Posterior, interval
+from changeover.core.decide.cell_checks import widen_unlabelled
+from changeover.core.decide.verdicts import (
+    CandidateDecision,
+    Decision,
+    decide,
+    decide_all,
+    specs_of,
+)
+from changeover.core.judge.agreement import RaterAgreement
+from changeover.core.judge.calibration import CELL_MINIMUM, CalibrationCell, calibration_cells
+from changeover.core.model.counts import Counts
+from changeover.core.model.posterior import Interval, Posterior, interval
 from changeover.core.shown import probability_text as probability_text
 from changeover.core.types import ChangeoverError, Diagnostics, EvalSet, FitRecord
 
 if TYPE_CHECKING:
-    from changeover.core.baselines import BaselineCell
+    from changeover.core.model.baselines import BaselineCell
 
 # Where the numbers come from.
 FULL = "full"  # a kept fit of the calibration model, on the counts it saw
-UPDATED = "updated"  # a kept fit reweighted by the labels given since (core/reweight.py)
+UPDATED = "updated"  # a kept fit reweighted by the labels given since (core/model/reweight.py)
 INSTANT = "instant"  # the conjugate, unpooled posterior (no fit yet, or asked for)
 
 
@@ -150,7 +156,7 @@ def _cell_labels(post: Posterior, key: str = "cell_labels") -> list[list[int]] |
 
 def shown_posteriors(posteriors: Sequence[Posterior], fit: FitRecord | None) -> list[Posterior]:
     """The posteriors every face is shown (and the draws export writes): a cell without labels
-    carries the judge's unknown lean there (core/cell_checks.py, `widen_unlabelled`). Seeded by
+    carries the judge's unknown lean there (core/decide/cell_checks.py, `widen_unlabelled`). Seeded by
     the fit's seed and the metric's name, so the same fit shows the same numbers and metrics
     lean independently."""
     seed = fit.settings.seed if fit is not None else 0
@@ -167,7 +173,7 @@ def _metric_table(
 ) -> MetricTable:
     """One metric's rows; a cell's verdict, the overall's included, is its candidate's checked
     one (`checked`: (candidate, metric, region or "overall") -> the decision after
-    core/cell_checks.py), so no face shows "ready" where the candidate's verdict holds it back."""
+    core/decide/cell_checks.py), so no face shows "ready" where the candidate's verdict holds it back."""
     metric = eval_set.metric(post.metric)
     incumbent = eval_set.incumbent
     q, share = post.quantity(), post.pass_share()
@@ -259,7 +265,7 @@ def build_results(
 
     `counts` (today's, metric -> Counts) add the count tables and the baselines; `fit`, `stale`,
     `labels_since` and `khat` say where the draws came from."""
-    from changeover.core.baselines import baselines_all  # scipy: only when results are built
+    from changeover.core.model.baselines import baselines_all  # scipy: only when results are built
 
     if not posteriors:
         raise ChangeoverError(f"eval set {eval_set.name!r}: nothing to show (no posterior)")

@@ -193,7 +193,7 @@ class BrowseRow:
     n_ratings: int
 
 
-RHAT_MAX, ESS_MIN = 1.01, 400  # what a fit must meet (core/model.py judges by the same)
+RHAT_MAX, ESS_MIN = 1.01, 400  # what a fit must meet (core/model/fit.py judges by the same)
 
 
 @dataclass(frozen=True)
@@ -305,7 +305,7 @@ class FitRecord:
 
 @dataclass(frozen=True)
 class ModelsReady:
-    """How an eval set's compiled models got ready for a fit (core/model_cache.py): compiled
+    """How an eval set's compiled models got ready for a fit (core/model/cache.py): compiled
     now and kept for next time, read from the disk cache, or already in this process."""
 
     compiled: tuple[str, ...] = ()

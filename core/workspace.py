@@ -7,12 +7,12 @@ draws by one rule:
 
 - a kept fit (the latest, or the one asked for) on the counts it saw: source "full";
 - when labels came since (the fit is stale), the fit's draws reweighted by the likelihood of
-  those labels (core/reweight.py): source "updated", with the Pareto k; when the weights cannot
+  those labels (core/model/reweight.py): source "updated", with the Pareto k; when the weights cannot
   be trusted the fit is shown as it was, marked stale, and the warning says to fit again. A
   verdict on screen never changes estimator silently;
 - no fit yet (or asked for): the instant posterior, conjugate and unpooled: source "instant".
 
-The faces (tui/) reach the store and the model only through here.
+The faces (cli/, tui/) reach the store and the model only through here.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from changeover.core.counts import Counts, counts_for, data_hash
-from changeover.core.fitting import Fitter, Progress, default_fitter, kept_fit, run_fit
+from changeover.core.model.counts import Counts, counts_for, data_hash
+from changeover.core.model.kept_fits import Fitter, Progress, default_fitter, kept_fit, run_fit
 from changeover.core.settings import Settings
 from changeover.core.store import Store
 from changeover.core.store.files import user_error
@@ -47,7 +47,7 @@ from changeover.core.types import (
 __all__ = ["EvalSetSummary", "Workspace", "responses_text", "user_error"]
 
 if TYPE_CHECKING:  # the statistics load when results are first asked for, not at start-up
-    from changeover.core.agreement import RaterAgreement
+    from changeover.core.judge.agreement import RaterAgreement
     from changeover.core.results import Results
 
 
@@ -210,9 +210,9 @@ class Workspace:
         """The labelling queue: cells filled to a minimum, then (after a fit) the cells whose
         labels settle the most open decisions, with a share of blind second labels; on a
         sampled eval set it also says when a cell's sample runs out (`take_notices`)."""
-        from changeover.core.active import make_scorer
-        from changeover.core.overlap import OverlapQueue
-        from changeover.core.queue import LabelQueue
+        from changeover.core.labelling.active import make_scorer
+        from changeover.core.labelling.overlap import OverlapQueue
+        from changeover.core.labelling.queue import LabelQueue
 
         fit, posteriors = kept_fit(self.store, es)
         scorer = None
@@ -223,12 +223,12 @@ class Workspace:
         source = self.store.eval_set_source(es.id)
         if source is None:
             return queued
-        from changeover.core.sample_queue import SampledQueue
+        from changeover.core.labelling.sample_queue import SampledQueue
 
         return SampledQueue(queued, source, str(self.path or "WORKSPACE"))
 
     def agreement(self, es: EvalSet) -> dict[str, RaterAgreement]:
-        from changeover.core.agreement import rater_agreement
+        from changeover.core.judge.agreement import rater_agreement
 
         return rater_agreement(self.store, es)
 
@@ -251,7 +251,7 @@ class Workspace:
         on_progress: Progress | None = None,
         cancel: threading.Event | None = None,
     ) -> FitRecord:
-        """Fit the calibration model and keep the fit (see core/fitting.py for the seed rule:
+        """Fit the calibration model and keep the fit (see core/model/kept_fits.py for the seed rule:
         `seed` is used as given; without it a refit after a failed fit moves to the next seed).
         Raises `FitCancelled` when `cancel` is set, and stores nothing then."""
         unknown = sorted(set(exclude_raters) - set(self.store.raters(es.id)))
@@ -291,7 +291,7 @@ class Workspace:
         `FitCancelled` when cancelled. A canned fitter (tests) has nothing to prepare."""
         if self._fitter is not None:
             return ModelsReady()
-        from changeover.core.model import models_ready, prepare_models
+        from changeover.core.model.fit import models_ready, prepare_models
 
         counts = counts_for(self.store, es, tuple(sorted(set(exclude_raters))))
         settings = settings or Settings()
@@ -356,9 +356,9 @@ class Workspace:
         min_labels: int | None,
         metric: str | None,
     ) -> Results:
-        from changeover.core.instant import instant_posterior
+        from changeover.core.model.instant import instant_posterior
+        from changeover.core.model.reweight import reweight
         from changeover.core.results import FULL, INSTANT, UPDATED, build_results
-        from changeover.core.reweight import reweight
 
         if metric is not None and metric not in {m.name for m in es.metrics}:
             raise ChangeoverError(
@@ -415,8 +415,8 @@ class Workspace:
     ):
         """Import responses, judge verdicts and labels (all or nothing); an `ImportReport`.
         Inspect AI logs (fmt "inspect", or told by the files) import together, one per model."""
-        from changeover.core.import_inspect import import_logs, is_inspect_log
-        from changeover.core.importer import import_file
+        from changeover.core.importing.inspect_logs import import_logs, is_inspect_log
+        from changeover.core.importing.responses import import_file
 
         paths = [Path(path)] if isinstance(path, str | Path) else [Path(p) for p in path]
         if fmt == "inspect" or (fmt is None and all(map(is_inspect_log, paths))):
@@ -437,8 +437,8 @@ class Workspace:
         seed: int | None = None,
         stratify: str | None = None,
     ):
-        """Counts and a stratified sample from a Parquet/CSV dataset (core/import_lake.py)."""
-        from changeover.core.import_lake import import_dataset
+        """Counts and a stratified sample from a Parquet/CSV dataset (core/importing/lake.py)."""
+        from changeover.core.importing.lake import import_dataset
 
         return import_dataset(
             self.store,
@@ -459,8 +459,8 @@ class Workspace:
         period: str | None = None,
         fmt: str | None = None,
     ):
-        """Counts made elsewhere and a sample file (core/import_counts.py)."""
-        from changeover.core.import_counts import import_counts
+        """Counts made elsewhere and a sample file (core/importing/counts.py)."""
+        from changeover.core.importing.counts import import_counts
 
         return import_counts(self.store, counts, spec, sample=sample, period=period, fmt=fmt)
 
@@ -470,7 +470,7 @@ class Workspace:
         """Import human labels for responses of `es` (all or nothing); an `ImportReport`.
         `open_labels`: the file's labels were chosen by a person (rows with a `selection` of
         their own keep it), stored as open and left out of the fit."""
-        from changeover.core.importer import import_labels
+        from changeover.core.importing.responses import import_labels
         from changeover.core.types import OPEN, RANDOM
 
         selection = OPEN if open_labels else RANDOM
@@ -479,14 +479,14 @@ class Workspace:
     def export(
         self, es: EvalSet, what: str, fmt: str, output: str | os.PathLike | IO[str] | None
     ) -> int:
-        """Write ratings, responses or results (see core/export.py); returns the rows written."""
-        from changeover.core.export import export
+        """Write ratings, responses or results (see core/render/export.py); returns the rows written."""
+        from changeover.core.render.export import export
 
         results = self.results(es, require_fit=True) if what == "results" else None
         return export(self.store, es, what, fmt, output, results=results)
 
     def export_draws(self, es: EvalSet, output: str | os.PathLike, fit_id: int | None = None):
-        """Write a kept fit's draws as an ArviZ DataTree in netCDF (core/export_draws.py)."""
-        from changeover.core.export_draws import export_draws
+        """Write a kept fit's draws as an ArviZ DataTree in netCDF (core/render/export_draws.py)."""
+        from changeover.core.render.export_draws import export_draws
 
         return export_draws(self.store, es, output, fit_id=fit_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from changeover.core import model_cache
+from changeover.core.model import cache as model_cache
 from changeover.core.store import Store
 
 

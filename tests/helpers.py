@@ -16,10 +16,10 @@ import numpy as np
 from textual.app import App
 from textual.widgets import DataTable
 
-from changeover.core.counts import Counts, counts_for, data_hash
-from changeover.core.instant import instant_posterior
-from changeover.core.model import FitResult
-from changeover.core.posterior import Posterior, to_bytes
+from changeover.core.model.counts import Counts, counts_for, data_hash
+from changeover.core.model.fit import FitResult
+from changeover.core.model.instant import instant_posterior
+from changeover.core.model.posterior import Posterior, to_bytes
 from changeover.core.settings import Settings
 from changeover.core.store import Store
 from changeover.core.types import Diagnostics, EvalSet, FitCancelled, FitRecord, Metric, Region

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from changeover.core.import_spec import load_spec
+from changeover.core.importing.spec import load_spec
 from changeover.sample_data.lake import write_lake
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from changeover.core.counts import Counts
+from changeover.core.model.counts import Counts
 
 LEVELS = ("1", "2", "3", "4", "5")
 DIMENSIONS = ("coherence", "consistency", "fluency", "relevance")

@@ -1,11 +1,11 @@
-"""The active queue rule on hand-made posteriors, and plugged into core/queue.py."""
+"""The active queue rule on hand-made posteriors, and plugged into core/labelling/queue.py."""
 
 import numpy as np
 import pytest
 
-from changeover.core.active import cell_scores, make_scorer, needs
-from changeover.core.posterior import Posterior
-from changeover.core.queue import CellState, LabelQueue
+from changeover.core.labelling.active import cell_scores, make_scorer, needs
+from changeover.core.labelling.queue import CellState, LabelQueue
+from changeover.core.model.posterior import Posterior
 from changeover.core.store import Store
 from changeover.core.types import EvalSet, Metric, Region
 
@@ -169,10 +169,10 @@ def test_the_workspace_queue_follows_the_latest_fit():
     states = [CellState(m, r, 40) for m in ("old", "a", "b") for r in REGIONS]
     kept = {c for c, v in scorer(states).items() if v > 0}
     # the kept fit carries the counts it was fitted on (no labels here), which the decisions
-    # check each cell against (core/cell_checks.py): the direct scorer gets them too
+    # check each cell against (core/decide/cell_checks.py): the direct scorer gets them too
     from dataclasses import replace
 
-    from changeover.core.counts import counts_for
+    from changeover.core.model.counts import counts_for
 
     with_counts = [replace(canned[0], counts=counts_for(store, es)["correct"])]
     direct = {c for c, v in make_scorer(with_counts, es)(states).items() if v > 0}
@@ -180,13 +180,13 @@ def test_the_workspace_queue_follows_the_latest_fit():
 
 
 def test_settle_forecast_moves_the_mean():
-    from changeover.core.active import settle_forecast
-    from changeover.core.decide import Comparison, forecast_labels
+    from changeover.core.decide.verdicts import Comparison, forecast_labels
+    from changeover.core.labelling.active import settle_forecast
 
     rng = np.random.default_rng(5)
     qi = rng.normal(0.70, 0.03, S)
     on_margin = rng.normal(0.67, 0.03, S)  # delta's mean sits on -margin
-    # core/decide keeps the mean where it is: on the margin it can never settle
+    # core/decide/verdicts keeps the mean where it is: on the margin it can never settle
     assert forecast_labels(Comparison(on_margin, qi, "higher", 0.03, 0.95, 10, 10)).capped
     a, b = settle_forecast(Comparison(on_margin, qi, "higher", 0.03, 0.95, 10, 10))
     assert 0 < a + b < 2000
@@ -206,7 +206,7 @@ def test_settle_forecast_moves_the_mean():
 def test_a_cell_held_back_by_its_checks_asks_for_the_labels_they_need():
     # The pooled draws settle a in US (ready), but the cell has 2 labels (minimum 10): the need
     # is the decision's forecast (8 more), not the pooled posterior's "settled already".
-    from changeover.core.decide import decide_all
+    from changeover.core.decide.verdicts import decide_all
 
     p = post({"old": OLD, "a": [(0.80, 0.005), (0.80, 0.005)]})
     p.flags["cell_labels"] = [[40, 40], [40, 2]]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from changeover.core.agreement import (
+from changeover.core.judge.agreement import (
     cohen_kappa,
     confusion_table,
     kappa_from_table,

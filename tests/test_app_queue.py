@@ -3,8 +3,8 @@ labels."""
 
 from helpers import GOOD, INCUMBENT, MAYBE, build_workspace, save_canned_fit
 
-from changeover.core.active import ActiveScorer
-from changeover.core.overlap import OverlapQueue
+from changeover.core.labelling.active import ActiveScorer
+from changeover.core.labelling.overlap import OverlapQueue
 from changeover.core.workspace import Workspace
 
 

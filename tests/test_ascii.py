@@ -105,7 +105,7 @@ def test_only_lang_c_in_a_real_terminal_draws_ascii(tmp_path):
     try:
         term.run(
             f"cd {ROOT} && env -u LC_ALL -u LC_CTYPE -u CHANGEOVER_ASCII LANG=C "
-            f"{sys.executable} -m changeover.tui.cli open {workspace}"
+            f"{sys.executable} -m changeover.cli open {workspace}"
         )
         screen = term.wait_for("enter browse", timeout=60)
         assert "rate . 2 models . incumbent old" in screen, screen

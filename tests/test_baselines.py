@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from changeover.core.baselines import (
+from changeover.core.model.baselines import (
     HUMAN_PRIOR,
     baselines,
     human_only,
@@ -19,7 +19,7 @@ from changeover.core.baselines import (
     stratified_ppi,
     wilson,
 )
-from changeover.core.counts import Counts
+from changeover.core.model.counts import Counts
 
 Z90 = 1.6448536269514722
 N_TABLE = np.array([[40, 10], [5, 45]])  # rows: human no/yes; columns: judge no/yes

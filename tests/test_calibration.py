@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from changeover.core.calibration import calibration_cells
-from changeover.core.counts import Counts
+from changeover.core.judge.calibration import calibration_cells
+from changeover.core.model.counts import Counts
 
 
 def _posterior(
     se: float, sp: float, models=("a",), regions=("eu",), draws: int = 201, spread: float = 0.05
 ):
-    from changeover.core.posterior import Posterior
+    from changeover.core.model.posterior import Posterior
 
     off = np.linspace(-1.0, 1.0, draws)[:, None, None]
     M, R = len(models), len(regions)
@@ -73,7 +73,7 @@ def test_scale_cells_show_the_diagonal_per_level():
     for h in range(L):
         conf[:, 0, 0, h, :] = 0.1
         conf[:, 0, 0, h, h] = 0.8
-    from changeover.core.posterior import Posterior
+    from changeover.core.model.posterior import Posterior
 
     post = Posterior(
         "style",
@@ -99,8 +99,9 @@ def test_few_labels_means_below_the_queue_cell_target():
     filling it (it warned below 30 while the queue stops filling at 10, so every cell warned)."""
     import inspect
 
-    from changeover.core.calibration import CELL_MINIMUM
-    from changeover.core.queue import MIN_LABELS_PER_CELL, LabelQueue
+    from changeover.core.decide.rule import MIN_LABELS_PER_CELL
+    from changeover.core.judge.calibration import CELL_MINIMUM
+    from changeover.core.labelling.queue import LabelQueue
 
     default = inspect.signature(calibration_cells).parameters["cell_minimum"].default
     queue_target = inspect.signature(LabelQueue).parameters["min_per_cell"].default

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from changeover.tui.cli import main
+from changeover.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = """
@@ -82,7 +82,7 @@ def test_foreign_workspace_is_a_data_error(files, capsys):
 
 def test_usage_error_exits_2():
     out = subprocess.run(
-        [sys.executable, "-m", "changeover.tui.cli", "import", "only-one-arg"],
+        [sys.executable, "-m", "changeover.cli", "import", "only-one-arg"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -103,7 +103,7 @@ def test_the_app_without_a_terminal_exits_2_at_once(files, args):
     config.mkdir()
     (config / "last_workspace").write_text(str(ws))  # what a bare `changeover` opens
     out = subprocess.run(
-        [sys.executable, "-m", "changeover.tui.cli", *(a.format(ws=ws) for a in args)],
+        [sys.executable, "-m", "changeover.cli", *(a.format(ws=ws) for a in args)],
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -131,7 +131,7 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(files, args):
     )
     command, *rest = args
     proc = subprocess.Popen(
-        [sys.executable, "-m", "changeover.tui.cli", command, str(ws), *rest],
+        [sys.executable, "-m", "changeover.cli", command, str(ws), *rest],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=ROOT,

@@ -111,7 +111,7 @@ def rater_worker(path: str, rater: str, response_ids: list[int], start, out) -> 
 
 
 def import_worker(path: str, csv: str, spec: str, start, out) -> None:
-    from changeover.core.importer import import_file
+    from changeover.core.importing.responses import import_file
 
     errors: list[str] = []
     rows = 0
@@ -130,8 +130,8 @@ def import_worker(path: str, csv: str, spec: str, start, out) -> None:
 
 def canned_fitter(counts, weights, settings, on_progress=None, cancel=None, pass_levels=None):
     """The exact conjugate posterior in place of NUTS: a fit's reads and write, no sampling."""
-    from changeover.core.instant import instant_posterior
-    from changeover.core.model import FitResult
+    from changeover.core.model.fit import FitResult
+    from changeover.core.model.instant import instant_posterior
 
     posts = [
         instant_posterior(c, weights, 200, 1, (pass_levels or {}).get(name))
@@ -152,8 +152,8 @@ def canned_fitter(counts, weights, settings, on_progress=None, cancel=None, pass
 
 def fit_worker(path: str, eval_set_name: str, start, stop, out) -> None:
     """Fits, one after another: the counts GROUP BY over the eval set, then the kept fit."""
-    from changeover.core.fitting import run_fit
-    from changeover.core.model import Settings
+    from changeover.core.model.fit import Settings
+    from changeover.core.model.kept_fits import run_fit
 
     errors: list[str] = []
     runs = 0

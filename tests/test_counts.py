@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from changeover.core.counts import Counts, counts_for, data_hash
+from changeover.core.model.counts import Counts, counts_for, data_hash
 from changeover.core.store import Store
 from changeover.core.types import EvalSet, Metric, Region
 
@@ -209,7 +209,7 @@ def test_a_blind_label_replaced_openly_still_counts(workspace):
 def test_a_tie_between_raters_is_counted_and_said(workspace):
     # i1/cand (eu) and i4/cand (us) were each rated by two raters who disagreed: each counts as
     # unlabelled, and every face says so where the label went missing, not only in a total.
-    from changeover.core.report import render, report_rows
+    from changeover.core.render.report import render, report_rows
     from changeover.core.workspace import Workspace
 
     store, es = workspace
@@ -229,7 +229,7 @@ def test_a_tie_between_raters_is_counted_and_said(workspace):
 
 
 def test_consensus_is_the_median_and_the_majority_on_yes_no():
-    from changeover.core.counts import consensus
+    from changeover.core.model.counts import consensus
 
     for a in range(7):  # yes/no: exactly the majority vote, a tie on an even split
         for b in range(7):

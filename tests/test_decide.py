@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from changeover.core.decide import (
+from changeover.core.decide.verdicts import (
     NOT_READY,
     READY,
     UNDECIDED,
@@ -19,7 +19,7 @@ from changeover.core.decide import (
     forecast_labels,
     labels_to_minimum,
 )
-from changeover.core.posterior import Posterior
+from changeover.core.model.posterior import Posterior
 
 
 def normal(mu, sd, n=4000, seed=0):
@@ -255,14 +255,14 @@ def test_forecast_match_direction():
     assert f_near.total < f_edge.total
 
 
-# ---- the checks a cell must pass besides the pooled posterior (core/cell_checks.py) ----------
+# ---- the checks a cell must pass besides the pooled posterior (core/decide/cell_checks.py) ----------
 
 
 def counted_posterior(q, n, u, models=("inc", "a"), regions=("eu", "us")):
     """A 'full' posterior with draws q [S, M, R] that keeps the count tables n and u, as a
     kept fit does."""
-    from changeover.core.counts import Counts
-    from changeover.core.instant import cell_flags
+    from changeover.core.model.counts import Counts
+    from changeover.core.model.instant import cell_flags
 
     post = make_posterior(q, models=models, regions=regions)
     counts = Counts("correct", ("no", "yes"), models, regions, np.asarray(n), np.asarray(u))
@@ -375,7 +375,7 @@ def test_the_bar_for_ready_rises_with_the_labels_of_a_comparison():
     # threshold asked for and the pooled posterior half as close to 1 again; with more labels
     # both must reach more: 1 - (1 - g) * share / rho, rho the harmonic mean of the two cells'
     # labels over 10, at most 4. Unknown labels leave the threshold as it is.
-    from changeover.core.cell_checks import bars, threshold_at
+    from changeover.core.decide.cell_checks import bars, threshold_at
 
     assert threshold_at(0.95, 10, 10, pooled=False) == pytest.approx(0.95)
     assert threshold_at(0.95, 10, 10) == pytest.approx(0.975)
@@ -441,7 +441,7 @@ def test_an_unlabelled_cells_interval_carries_the_judges_unknown_lean():
     # Without labels in a cell only the judge's level distribution is seen there; the full
     # model borrows the judge's behaviour from other cells (unlabelled cells covered 0.71 in
     # simulation with a lenient judge there). Widened, the judge's levels stay as observed.
-    from changeover.core.cell_checks import widen_unlabelled
+    from changeover.core.decide.cell_checks import widen_unlabelled
 
     rng = np.random.default_rng(0)
     for L in (2, 3):
@@ -484,7 +484,7 @@ def test_a_reason_shows_the_digits_that_decide():
 
 
 def test_one_label_is_one_label():
-    from changeover.core.decide import Forecast
+    from changeover.core.decide.verdicts import Forecast
 
     assert Forecast("correct", "eu", 1, 0, False, 2000).text == (
         "correct/eu: about 1 label (1 candidate, 0 incumbent)"

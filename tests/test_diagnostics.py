@@ -1,4 +1,4 @@
-"""core.diagnostics gives ArviZ's R-hat, bulk ESS and tail ESS column by column, only faster."""
+"""core.model.diagnostics gives ArviZ's R-hat, bulk ESS and tail ESS column by column, only faster."""
 
 import warnings
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from arviz_stats.base import array_stats
 
-from changeover.core import diagnostics
+from changeover.core.model import diagnostics
 
 
 def ar1(rng: np.random.Generator, chains: int, draws: int, k: int, rho: float) -> np.ndarray:

@@ -7,10 +7,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from changeover.core import export as ex
+from changeover.cli.main import main
+from changeover.core.render import export as ex
 from changeover.core.store import Store
 from changeover.core.types import EvalSet, Metric, Region
-from changeover.tui.cli import main
 
 SPEC = EvalSet(
     id=0,
@@ -256,7 +256,7 @@ def canned_fitter(counts, weights, settings, on_progress=None, cancel=None, pass
     """The instant posterior standing in for the full model: fast and deterministic."""
     from types import SimpleNamespace
 
-    from changeover.core.instant import instant_posterior
+    from changeover.core.model.instant import instant_posterior
 
     posts = [
         instant_posterior(c, weights, draws=400, seed=0, pass_level=(pass_levels or {}).get(name))
@@ -267,8 +267,8 @@ def canned_fitter(counts, weights, settings, on_progress=None, cancel=None, pass
 
 @pytest.mark.parametrize("fmt", ex.FORMATS)
 def test_results_of_latest_fit(workspace, tmp_path, fmt):
-    from changeover.core.fitting import run_fit
-    from changeover.core.model import Settings
+    from changeover.core.model.fit import Settings
+    from changeover.core.model.kept_fits import run_fit
 
     path, es, *_ = workspace
     with Store.open(path) as store:
@@ -307,7 +307,7 @@ def test_closed_pipe_is_not_an_error(workspace, tmp_path):
                 [(f"x{i}", "EU", "q" * 200, None, "old", "t" * 2000) for i in range(400)]
             )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "changeover.tui.cli", "export", str(path), "--what", "responses"],
+        [sys.executable, "-m", "changeover.cli", "export", str(path), "--what", "responses"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=Path(__file__).resolve().parents[1],
@@ -342,8 +342,8 @@ def test_unwritable_output_is_a_clear_error(workspace, tmp_path, monkeypatch, ca
 def test_report_csv_and_results_export_write_the_same_cells(workspace, capsys):
     """`report --format csv` and `export --what results` write one convention: the same cells,
     byte for byte, booleans as true/false (the report wrote True/False)."""
-    from changeover.core.fitting import run_fit
-    from changeover.core.model import Settings
+    from changeover.core.model.fit import Settings
+    from changeover.core.model.kept_fits import run_fit
 
     path, *_ = workspace
     with Store.open(path) as store:

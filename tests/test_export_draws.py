@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 from helpers import canned_fitter
 
-from changeover.core.counts import Counts
-from changeover.core.export_draws import chains_of, changeover_version, draws_tree
-from changeover.core.model import summarise
-from changeover.core.posterior import Posterior, from_bytes, to_bytes
+from changeover.cli.main import main
+from changeover.core.model.counts import Counts
+from changeover.core.model.fit import summarise
+from changeover.core.model.posterior import Posterior, from_bytes, to_bytes
+from changeover.core.render.export_draws import chains_of, changeover_version, draws_tree
 from changeover.core.settings import Settings
 from changeover.core.workspace import Workspace
-from changeover.tui.cli import main
 
 az = pytest.importorskip("arviz")
 
@@ -299,7 +299,7 @@ def test_fit_option_picks_a_kept_fit(workspace, tmp_path):
 @pytest.mark.slow
 def test_a_real_fit_exports_its_chains(tmp_path):
     """A real (quick) fit of the yes/no metric: two chains, the report's numbers, R-hat."""
-    from changeover.core.model import fit_counts
+    from changeover.core.model.fit import fit_counts
 
     one_metric = "\n".join(line for line in SPEC.splitlines() if '"style"' not in line)
     ws = make_workspace(tmp_path, one_metric, "one")

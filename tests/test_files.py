@@ -134,7 +134,7 @@ def test_read_only_review_writes_nothing(tmp_path):
     assert fingerprint(path) == before
     # The CLI's read-only commands leave it as it was too.
     out = subprocess.run(
-        [sys.executable, "-m", "changeover.tui.cli", "info", str(path)],
+        [sys.executable, "-m", "changeover.cli", "info", str(path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -206,7 +206,7 @@ def test_workspace_on_a_read_only_file_system(ro_mount):
     with pytest.raises(WorkspaceError, match="--read-only"):
         Store.open(clean)
     out = subprocess.run(
-        [sys.executable, "-m", "changeover.tui.cli", "info", str(clean)],
+        [sys.executable, "-m", "changeover.cli", "info", str(clean)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -235,7 +235,7 @@ def reviewed(tmp_path) -> tuple[Path, EvalSet]:
 def cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "CHANGEOVER_CONFIG_DIR": str(Path(args[1]).parent / "config")}
     return subprocess.run(
-        [sys.executable, "-m", "changeover.tui.cli", *args],
+        [sys.executable, "-m", "changeover.cli", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 from helpers import canned_fitter
 
-import changeover.tui.cmd_fit as cmd_fit
-from changeover.core.counts import counts_for, data_hash
-from changeover.core.fitting import kept_fit
-from changeover.core.instant import instant_posterior
+import changeover.cli.fit as cmd_fit
+from changeover.cli.main import main
+from changeover.core.model.counts import counts_for, data_hash
+from changeover.core.model.instant import instant_posterior
+from changeover.core.model.kept_fits import kept_fit
 from changeover.core.results import refit_hint
 from changeover.core.settings import Settings
 from changeover.core.store import Store
@@ -30,7 +31,6 @@ from changeover.core.types import (
     Region,
 )
 from changeover.core.workspace import Workspace
-from changeover.tui.cli import main
 
 T = "2026-01-01T00:00:00+00:00"
 MODELS = ("inc", "good", "bad")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from changeover.cli.main import main
 from changeover.core.store import Store
-from changeover.tui.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = """
@@ -67,7 +67,7 @@ def files(tmp_path) -> Path:
 def run_cli(args: list[str], home: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "CHANGEOVER_CONFIG_DIR": str(home / "config")}
     return subprocess.run(
-        [sys.executable, "-m", "changeover.tui.cli", *args],
+        [sys.executable, "-m", "changeover.cli", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -25,7 +25,7 @@ from hostile_files import ANY_INPUT, SPEC, Input
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from changeover.tui.cli import main
+from changeover.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 # what may never reach a terminal from a file: C0 controls but newline (tab is harmless), DEL,
@@ -252,7 +252,7 @@ def test_corpus_through_the_cli(template, tmp_path, case):
     args = given_input.write(tmp_path)
     before = digest(ws)
     out = subprocess.run(
-        [sys.executable, "-m", "changeover.tui.cli", given_input.command, str(ws), *args],
+        [sys.executable, "-m", "changeover.cli", given_input.command, str(ws), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -270,7 +270,7 @@ def test_creating_a_workspace_where_no_file_can_be_made(template, tmp_path):
             [
                 sys.executable,
                 "-m",
-                "changeover.tui.cli",
+                "changeover.cli",
                 "import",
                 str(where),
                 str(template.parent / "prior.csv"),

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from changeover.core.importer import ImportFailed, ImportReport, import_file, load_spec
+from changeover.core.importing.responses import ImportFailed, ImportReport, import_file, load_spec
 from changeover.core.store import Store
 from changeover.core.types import BrowseFilter
 

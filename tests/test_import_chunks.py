@@ -21,7 +21,7 @@ from helpers import write_bulk_file
 from helpers_tmux import build_rate_workspace
 
 import changeover.core.store.publish as publish
-from changeover.core.importer import import_file
+from changeover.core.importing.responses import import_file
 from changeover.core.store import Store
 from changeover.core.types import BrowseFilter
 
@@ -148,7 +148,7 @@ def cli_import(path: Path, csv: Path, spec: Path) -> subprocess.Popen:
         [
             sys.executable,
             "-m",
-            "changeover.tui.cli",
+            "changeover.cli",
             "import",
             str(path),
             str(csv),

@@ -8,9 +8,9 @@ import polars as pl
 import pytest
 from helpers_lake import read_lake, small_lake
 
-from changeover.core.import_read import ImportFailed
+from changeover.cli.main import main
+from changeover.core.importing.read import ImportFailed
 from changeover.core.workspace import Workspace
-from changeover.tui.cli import main
 
 
 def counts_of(df: pl.DataFrame) -> pl.DataFrame:

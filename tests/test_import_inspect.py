@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from changeover.core.import_inspect import import_logs, is_inspect_log
-from changeover.core.importer import ImportFailed
+from changeover.cli.main import main
+from changeover.core.importing.inspect_logs import import_logs, is_inspect_log
+from changeover.core.importing.responses import ImportFailed
 from changeover.core.settings import Settings
 from changeover.core.store import Store
 from changeover.core.types import UsageError
 from changeover.core.workspace import Workspace
-from changeover.tui.cli import main
 
 pytestmark = [
     # looked up, not imported: Inspect takes 1.5 s to import, on a worker that may run none of these
@@ -340,8 +340,8 @@ def test_imported_logs_fit(logs, spec, tmp_path):
 
 
 def test_the_readme_example_spec_reads(tmp_path):
-    from changeover.core.import_inspect import load_options
-    from changeover.core.import_spec import load_spec
+    from changeover.core.importing.inspect_logs import load_options
+    from changeover.core.importing.spec import load_spec
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     section = readme.split("### Inspect AI logs", 1)[1]

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from helpers import canned_fitter, run_async, screen_text, settle
 
-from changeover.core.counts import counts_for
+from changeover.core.model.counts import counts_for
 from changeover.core.types import OPEN, RANDOM
 from changeover.core.workspace import Workspace
 from changeover.tui.app import ChangeoverApp
@@ -134,7 +134,7 @@ def rows_of(path: Path) -> list[list[str]]:
 def cli(*args, check: int | None = 0) -> subprocess.CompletedProcess:
     """`changeover ARGS` as the user runs it: a process of its own."""
     out = subprocess.run(
-        [sys.executable, "-m", "changeover.tui.cli", *map(str, args)],
+        [sys.executable, "-m", "changeover.cli", *map(str, args)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from test_cli import SPEC as CLI_SPEC
 
-from changeover.core.importer import ImportFailed, import_file
+from changeover.cli.main import main
+from changeover.core.importing.responses import ImportFailed, import_file
 from changeover.core.store import Store
-from changeover.tui.cli import main
 
 SPEC = (  # test_cli's spec, with unmappable verdicts stored as missing and a scale
     CLI_SPEC.replace('levels = ["no", "yes"]', 'levels = ["no", "yes"]\nunmapped = "missing"')

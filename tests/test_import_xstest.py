@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 from xstest_data import MODELS, build_xstest_files, xstest_dir
 
-from changeover.core.importer import import_file
+from changeover.core.importing.responses import import_file
 from changeover.core.store import Store
 
 pytestmark = pytest.mark.skipif(

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from changeover.core.importer import (
+from changeover.core.importing.responses import (
     MAX_SHOWN,
     ImportFailed,
     Problem,

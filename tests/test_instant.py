@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from changeover.core.counts import Counts
-from changeover.core.instant import PRIOR_LABELS, instant_posterior, label_prior
+from changeover.core.model.counts import Counts
+from changeover.core.model.instant import PRIOR_LABELS, instant_posterior, label_prior
 
 
 def workspace(rng, dist, confusion, per_cell=200, labels=10) -> Counts:

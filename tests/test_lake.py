@@ -1,5 +1,5 @@
 """Import at production scale: counts and a stratified sample from a dataset of judged responses
-(core/import_lake.py), periods, drawing more, and the checks with file and row."""
+(core/importing/lake.py), periods, drawing more, and the checks with file and row."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ import polars as pl
 import pytest
 from helpers_lake import eager_counts, read_lake, small_lake
 
-from changeover.core.counts import counts_for
-from changeover.core.import_read import ImportFailed
-from changeover.core.sampling import allocate
+from changeover.cli.main import main
+from changeover.core.importing.keep_sample import allocate
+from changeover.core.importing.read import ImportFailed
+from changeover.core.model.counts import counts_for
 from changeover.core.store import SCHEMA_VERSION
 from changeover.core.store.base import MIGRATIONS
 from changeover.core.types import ChangeoverError
 from changeover.core.workspace import Workspace
-from changeover.tui.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import pytest
 from helpers import canned_fitter, run_async, screen_text, settle
 from helpers_lake import small_lake
 
-from changeover.core.counts import counts_for
-from changeover.core.report import render
+from changeover.core.model.counts import counts_for
+from changeover.core.render.report import render
 from changeover.core.settings import Settings
 from changeover.core.workspace import Workspace
 from changeover.tui.app import ChangeoverApp

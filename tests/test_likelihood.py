@@ -1,4 +1,4 @@
-"""The compiled likelihood kernels (core/likelihood.py): values against independent formulas,
+"""The compiled likelihood kernels (core/model/likelihood.py): values against independent formulas,
 gradients against finite differences, and the whole model's gradient through the PyTensor Ops."""
 
 import numpy as np
@@ -6,9 +6,9 @@ import pytest
 from scipy.optimize import brentq
 from scipy.special import expit, log_expit
 
-from changeover.core.counts import Counts
-from changeover.core.likelihood import aligned_loglik, table_loglik
-from changeover.core.model import CELL_SD, Settings, build_model
+from changeover.core.model.counts import Counts
+from changeover.core.model.fit import CELL_SD, Settings, build_model
+from changeover.core.model.likelihood import aligned_loglik, table_loglik
 
 
 def ordered_logistic(loc, cut):

@@ -8,9 +8,9 @@ from helpers import random_counts
 from scipy import stats
 from scipy.special import expit
 
-from changeover.core.counts import Counts
-from changeover.core.instant import instant_posterior
-from changeover.core.model import CELL_SD, FitCancelled, Settings, build_model, fit_counts
+from changeover.core.model.counts import Counts
+from changeover.core.model.fit import CELL_SD, FitCancelled, Settings, build_model, fit_counts
+from changeover.core.model.instant import instant_posterior
 
 
 def tiny(L=2, M=1, R=2, seed=0) -> Counts:
@@ -124,7 +124,7 @@ def test_partial_model_pieces_match_numpy():
 
 
 def test_scales_are_not_built_by_the_yes_no_model():
-    with pytest.raises(ValueError, match="model_scale"):
+    with pytest.raises(ValueError, match="core/model/scale.py"):
         build_model(tiny(L=3, M=2, R=2, seed=3), Settings())
 
 
@@ -167,7 +167,7 @@ def test_two_levels_is_the_sensitivity_specificity_model():
 
 
 def test_instant_posterior_matches_dirichlet_means():
-    from changeover.core.instant import PRIOR_LABELS, label_prior
+    from changeover.core.model.instant import PRIOR_LABELS, label_prior
 
     counts = tiny(L=3, M=2, R=2, seed=3)
     post = instant_posterior(counts, [0.5, 0.5], draws=40000, seed=1)
@@ -231,8 +231,8 @@ def test_a_refit_swaps_the_counts_into_the_compiled_model(geometry, monkeypatch)
     graph, built on those counts, computes."""
     from pytensor.compile.mode import FAST_COMPILE
 
-    from changeover.core import model as model_mod
-    from changeover.core import model_cache
+    from changeover.core.model import cache as model_cache
+    from changeover.core.model import fit as model_mod
 
     monkeypatch.setattr(model_cache, "_LOADED", {})  # the machine's cache: compiled once, any test
     settings = Settings.quick(seed=5, geometry=geometry)
@@ -303,7 +303,7 @@ def test_ordered_logistic_keeps_precision_in_the_tails():
 
     import pytensor.tensor as pt
 
-    from changeover.core.model_parts import ordered_logistic as _ordered_logistic
+    from changeover.core.model.parts import ordered_logistic as _ordered_logistic
 
     getcontext().prec = 60
     cut = [-1.0, 0.5, 2.0]
@@ -325,7 +325,7 @@ def test_ordered_logistic_keeps_precision_in_the_tails():
 
 
 def test_auto_geometry_follows_the_information_on_the_judge_positive_rate():
-    from changeover.core.model import adaptation_for, geometry_for
+    from changeover.core.model.fit import adaptation_for, geometry_for
 
     def counts(per_cell: int, yes_share: float, L: int = 2) -> Counts:
         u = np.zeros((2, 3, L), np.int64)

@@ -1,4 +1,4 @@
-"""Compiled models that outlive the process (core/model_cache.py, core/model_compile.py).
+"""Compiled models that outlive the process (core/model/cache.py, core/model/compiling.py).
 
 The fast tests check the keys, the bundle format and the refusals without compiling anything;
 the slow ones run `changeover fit` the way a user does: twice in fresh processes on a fresh
@@ -21,14 +21,14 @@ import pytest
 from helpers import random_counts
 from helpers_tmux import Tmux, tmux_missing
 
-from changeover.core import model as model_mod
-from changeover.core import model_cache
-from changeover.core.counts import Counts
+from changeover.core.model import cache as model_cache
+from changeover.core.model import fit as model_mod
+from changeover.core.model.counts import Counts
 from changeover.core.settings import Settings
 from changeover.core.store import Store
 from changeover.core.types import ModelsReady
 
-CLI = [sys.executable, "-m", "changeover.tui.cli"]
+CLI = [sys.executable, "-m", "changeover.cli"]
 
 
 def counts(M: int, R: int, L: int = 2) -> Counts:
@@ -264,7 +264,7 @@ def test_ctrl_c_while_compiling_or_sampling_exits_130_and_stores_nothing(tmp_pat
     # 6 s at load 4), so the Ctrl-C lands while it samples (2 x 2 can be done in 0.2 s)
     ws, cache = tiny_workspace(tmp_path, 12, 12), tmp_path / "cache"
     term = Tmux(tmp_path, width=120, height=20, env={"CHANGEOVER_CACHE_DIR": str(cache)})
-    command = f"{sys.executable} -m changeover.tui.cli fit {ws} --seed 7; echo EXIT=$?"
+    command = f"{sys.executable} -m changeover.cli fit {ws} --seed 7; echo EXIT=$?"
     try:
         # while compiling: the compiling process goes too, and nothing half-written is kept
         term.run(command)

@@ -1,4 +1,4 @@
-"""The scale model (core/model_scale.py): its pieces against numpy (fast), and on SummEval's
+"""The scale model (core/model/scale.py): its pieces against numpy (fast), and on SummEval's
 real 1-5 ratings with 10% expert labels (slow): diagnostics, coverage, width and error against
 the baselines, and same seed, same numbers."""
 
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from changeover.core import model_scale
-from changeover.core.counts import Counts
-from changeover.core.model import Settings, fit_counts
+from changeover.core.model import scale as model_scale
+from changeover.core.model.counts import Counts
+from changeover.core.model.fit import Settings, fit_counts
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -114,7 +114,7 @@ def test_summeval_scale_acceptance():
     its diagnostics; the 90% intervals cover the all-expert mean in >= 88% of cells, are
     narrower on average than stratified PPI++'s, and the mean absolute error is no larger than
     the post-stratified human-only estimate's."""
-    from changeover.core.baselines import baselines
+    from changeover.core.model.baselines import baselines
 
     covered, width, ppi_width, error, human_error = [], [], [], [], []
     for seed in SEEDS:
@@ -139,7 +139,7 @@ SAME_SEED = """
 import sys, hashlib
 sys.path.insert(0, {tests!r})
 from summeval_data import summeval_counts
-from changeover.core.model import Settings, fit_counts
+from changeover.core.model.fit import Settings, fit_counts
 counts, _ = summeval_counts("coherence", 0.10, 3)
 fit = fit_counts({{"coherence": counts}}, [1.0], Settings(seed=3))
 print(hashlib.sha256(fit.posteriors[0].p.tobytes()).hexdigest())
@@ -178,8 +178,8 @@ def test_summeval_the_way_a_user_meets_it(tmp_path, capsys):
 
     from summeval_data import write_files
 
+    from changeover.cli.main import main
     from changeover.core.workspace import Workspace
-    from changeover.tui.cli import main
 
     responses_csv, spec, labels = write_files(tmp_path, ("coherence", "relevance"), 0.10, 7)
     ws = tmp_path / "summeval.changeover"

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from changeover.core.counts import Counts
-from changeover.core.instant import instant_posterior
-from changeover.core.model import Settings, fit_counts
+from changeover.core.model.counts import Counts
+from changeover.core.model.fit import Settings, fit_counts
+from changeover.core.model.instant import instant_posterior
 
 pytestmark = pytest.mark.slow
 
@@ -85,9 +85,9 @@ def test_full_model_agrees_with_instant_posterior_when_labels_are_plentiful():
 
 
 def test_sample_workspace_shows_the_planted_story():
-    from changeover.core import decide as decide
-    from changeover.core import importer as importer
-    from changeover.core.counts import counts_for
+    from changeover.core.decide import verdicts as decide
+    from changeover.core.importing import responses as importer
+    from changeover.core.model.counts import counts_for
     from changeover.core.store import Store
 
     csv, toml = ROOT / "sample_data" / "support.csv", ROOT / "sample_data" / "support.toml"

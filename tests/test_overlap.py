@@ -5,7 +5,7 @@ from collections import defaultdict
 
 import pytest
 
-from changeover.core.overlap import overlap_due, pick_overlap, realised_share
+from changeover.core.labelling.overlap import overlap_due, pick_overlap, realised_share
 from changeover.core.store import Store
 from changeover.core.types import EvalSet, Metric, Region
 
@@ -104,8 +104,8 @@ def test_retracted_label_frees_the_response():
 
 
 def test_overlap_queue_wraps_the_label_queue():
-    from changeover.core.overlap import OverlapQueue
-    from changeover.core.queue import LabelQueue
+    from changeover.core.labelling.overlap import OverlapQueue
+    from changeover.core.labelling.queue import LabelQueue
 
     store, es = workspace(100)
     ann = OverlapQueue(LabelQueue(store, es, "ann", seed=1, min_per_cell=2), share=0.1, seed=3)

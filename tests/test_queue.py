@@ -7,7 +7,7 @@ from collections import Counter
 
 from helpers import MODELS, REGIONS, make_workspace
 
-from changeover.core.queue import LabelQueue
+from changeover.core.labelling.queue import LabelQueue
 from changeover.core.store import Store
 
 

@@ -70,7 +70,7 @@ def folder_bytes(folder: Path) -> dict[str, bytes]:
 
 def cli(*args: str, config: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "changeover.tui.cli", *args],
+        [sys.executable, "-m", "changeover.cli", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -140,7 +140,7 @@ def test_the_demo_folders_are_private_whatever_the_umask(tmp_path):
     """`changeover demo --no-app` under umask 000 made its data folder 0777."""
     data = tmp_path / "home" / "data" / "changeover"
     out = subprocess.run(
-        [sys.executable, "-m", "changeover.tui.cli", "demo", "--no-app"],
+        [sys.executable, "-m", "changeover.cli", "demo", "--no-app"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -160,7 +160,7 @@ def test_unwritable_data_folder_is_one_line(tmp_path):
     blocker.write_text("x")
     for where in (blocker / "sub", Path("/proc/changeover-nope")):
         out = subprocess.run(
-            [sys.executable, "-m", "changeover.tui.cli", "demo", "--no-app"],
+            [sys.executable, "-m", "changeover.cli", "demo", "--no-app"],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -180,7 +180,7 @@ def test_the_remembered_workspace_is_private_whatever_the_umask(tmp_path, review
     config = tmp_path / "cfg" / "changeover"
     term = Tmux(tmp_path, width=100, height=30, env={"CHANGEOVER_CONFIG_DIR": str(config)})
     try:
-        term.run(f"umask 000; cd {ROOT} && {sys.executable} -m changeover.tui.cli open {path}")
+        term.run(f"umask 000; cd {ROOT} && {sys.executable} -m changeover.cli open {path}")
         term.wait_for("browse", timeout=30)
         term.keys("q")
         term.wait_for(lambda s: s.rstrip().endswith("READY$"), timeout=20)

@@ -3,9 +3,9 @@
 import re
 from pathlib import Path
 
-from changeover.core.importer import import_file, import_labels
+from changeover.cli.main import build_parser
+from changeover.core.importing.responses import import_file, import_labels
 from changeover.core.store import Store
-from changeover.tui.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -10,11 +10,11 @@ import json
 import numpy as np
 import pytest
 
-from changeover.core.counts import Counts, data_hash
-from changeover.core.decide import decide
-from changeover.core.fitting import kept_fit
-from changeover.core.posterior import Posterior, to_bytes
-from changeover.core.report import SCHEMA, render, report_rows
+from changeover.core.decide.verdicts import decide
+from changeover.core.model.counts import Counts, data_hash
+from changeover.core.model.kept_fits import kept_fit
+from changeover.core.model.posterior import Posterior, to_bytes
+from changeover.core.render.report import SCHEMA, render, report_rows
 from changeover.core.results import build_results, probability_text
 from changeover.core.settings import Settings
 from changeover.core.store import Store
@@ -418,7 +418,7 @@ def test_a_reason_never_shows_a_probability_on_the_wrong_side_of_the_threshold(t
     0.60" (the threshold cut to two decimals)."""
     import re
 
-    from changeover.tui.cli import main
+    from changeover.cli.main import main
 
     path = tmp_path / "w.changeover"
     with Store.open(path, create=True) as store:

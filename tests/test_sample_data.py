@@ -291,13 +291,13 @@ def test_build_demo_imports_the_sample(tmp_path, rows, responses):
 
 
 def test_failed_build_leaves_no_half_demo(tmp_path, monkeypatch):
-    import changeover.core.importer
+    import changeover.core.importing.responses
     from changeover.core.demo import build_demo
 
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(changeover.core.importer, "import_file", boom)
+    monkeypatch.setattr(changeover.core.importing.responses, "import_file", boom)
     target = tmp_path / "demo.changeover"
     with pytest.raises(RuntimeError):
         build_demo(target)

@@ -1,11 +1,11 @@
-"""How a large dataset's sample is allocated over judge levels (core/sampling.py)."""
+"""How a large dataset's sample is allocated over judge levels (core/importing/keep_sample.py)."""
 
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from changeover.core.sampling import allocate
+from changeover.core.importing.keep_sample import allocate
 
 
 def test_levels_share_the_sample_evenly_where_they_can():

@@ -52,11 +52,11 @@ def session_until_signal(
     term = Tmux(tmp_path, width=100, height=30, env={"NO_COLOR": "1"})
     try:
         term.run(
-            f"cd {ROOT} && {sys.executable} -m changeover.tui.cli rate {workspace} --rater ann"
+            f"cd {ROOT} && {sys.executable} -m changeover.cli rate {workspace} --rater ann"
             "; echo APP-EXIT-$?-"
         )
         given = label_responses(term, responses=responses)
-        app = find_process(term.shell_pid(), "changeover.tui.cli rate")
+        app = find_process(term.shell_pid(), "changeover.cli rate")
         os.kill(app, signum)
         assert wait_gone(app, timeout=10), f"the app did not end on {signal.Signals(signum).name}"
         # The shell has the terminal again: it runs what is typed.
@@ -109,9 +109,9 @@ def test_the_app_ends_when_its_terminal_goes_away(tmp_path):
         (tmp_path / f"t{k}").mkdir()
         term = Tmux(tmp_path / f"t{k}", width=80, height=24, env={"NO_COLOR": "1"})
         try:
-            term.run(f"cd {ROOT} && {sys.executable} -m changeover.tui.cli open {workspace}")
+            term.run(f"cd {ROOT} && {sys.executable} -m changeover.cli open {workspace}")
             term.wait_for("enter browse", timeout=30)
-            apps.append(find_process(term.shell_pid(), "changeover.tui.cli open"))
+            apps.append(find_process(term.shell_pid(), "changeover.cli open"))
             term.keys("v")  # results: a whole new screen on its way to the terminal
             time.sleep(0.05 * k)
         finally:
@@ -169,7 +169,7 @@ def test_import_killed_midway_leaves_the_workspace_as_it_was(tmp_path, phase):
         [
             sys.executable,
             "-m",
-            "changeover.tui.cli",
+            "changeover.cli",
             "import",
             str(workspace),
             str(csv),
@@ -218,7 +218,7 @@ def test_a_response_left_half_labelled_comes_back_first(tmp_path):
     that response back first, at its next metric, and `u` undoes the label given before."""
     workspace = tmp_path / "rate.changeover"
     es = build_rate_workspace(workspace)
-    command = f"cd {ROOT} && {sys.executable} -m changeover.tui.cli rate {workspace} --rater ann"
+    command = f"cd {ROOT} && {sys.executable} -m changeover.cli rate {workspace} --rater ann"
     term = Tmux(tmp_path, width=100, height=30)
     try:
         term.run(command)
@@ -226,7 +226,7 @@ def test_a_response_left_half_labelled_comes_back_first(tmp_path):
         left = response_shown(screen)
         term.keys("y")  # correct: yes; style not yet
         term.wait_for("✓ correct: yes", timeout=20)
-        app = find_process(term.shell_pid(), "changeover.tui.cli rate")
+        app = find_process(term.shell_pid(), "changeover.cli rate")
         os.kill(app, signal.SIGKILL)
         assert wait_gone(app, timeout=10)
         term.run("tput rmcup; clear; echo KILLED")  # SIGKILL left the app's screen up

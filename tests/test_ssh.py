@@ -105,7 +105,7 @@ def sshd(tmp_path):
 def ssh_command(port: int, key: Path, workspace: Path) -> str:
     remote = (
         f"cd {ROOT} && exec env NO_COLOR=1 CHANGEOVER_CONFIG_DIR={workspace.parent / 'config'} "
-        f"{sys.executable} -m changeover.tui.cli rate {workspace} --rater {RATER}"
+        f"{sys.executable} -m changeover.cli rate {workspace} --rater {RATER}"
     )
     return (
         f"ssh -t -F /dev/null -p {port} -i {key} -o StrictHostKeyChecking=no "
@@ -151,7 +151,7 @@ def test_ssh_drop_keeps_labels_and_ends_the_app(sshd, tmp_path):
         term.run(ssh_command(port, key, workspace))
         given = label_responses(term, responses=3)
         client = find_process(term.shell_pid(), "ssh -t")
-        app = find_anywhere(f"-m changeover.tui.cli rate {workspace}")
+        app = find_anywhere(f"-m changeover.cli rate {workspace}")
         os.kill(client, 9)
         assert wait_gone(app, timeout=15), "the app outlived its SSH session"
     finally:

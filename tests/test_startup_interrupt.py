@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from changeover.tui.cli import main
+from changeover.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = """name = "mini"
@@ -126,7 +126,8 @@ def test_ctrl_c_inside_a_c_extension_import_is_still_an_interrupt(workspace, mon
     not import module", and the error report then imported numpy again and printed a traceback.
     Replayed here on purpose: the signal handler runs, and the code it stops raises another
     error in its place, as numpy does."""
-    from changeover.tui import cli, interrupt
+    from changeover.cli import interrupt
+    from changeover.cli import main as cli
 
     def dispatch(args, parser):
         try:

@@ -193,9 +193,7 @@ def test_real_terminal_title_clipboard_and_screen_untouched(tmp_path):
         term._tmux("set-option", "-g", "set-clipboard", "on")
         term._tmux("set-option", "-g", "allow-rename", "on")
         title_before = term.display("#{pane_title}")
-        term.run(
-            f"cd {ROOT} && {sys.executable} -m changeover.tui.cli rate {workspace} --rater ann"
-        )
+        term.run(f"cd {ROOT} && {sys.executable} -m changeover.cli rate {workspace} --rater ann")
         term.wait_for("this session: 0 responses", timeout=60)
         shown = term.screen()
         for _ in range(3):  # the queue's order is random: skip until the hostile one shows

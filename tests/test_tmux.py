@@ -1,4 +1,4 @@
-"""A real terminal: `python -m changeover.tui.cli rate` inside tmux, keys sent as a user types them, the
+"""A real terminal: `python -m changeover.cli rate` inside tmux, keys sent as a user types them, the
 pane captured, and the labels found in the workspace."""
 
 import sys
@@ -33,7 +33,7 @@ def test_rating_in_tmux_reaches_the_workspace(tmp_path):
         tmp_path, width=100, height=30, env={"CHANGEOVER_CONFIG_DIR": str(tmp_path / "cfg")}
     )
     try:
-        term.run(f"cd {ROOT} && {python} -m changeover.tui.cli rate {workspace} --rater tmuxer")
+        term.run(f"cd {ROOT} && {python} -m changeover.cli rate {workspace} --rater tmuxer")
         screen = term.wait_for("this session: 0 responses", timeout=60)
         assert "Question" in screen and "[n] no" in screen
         assert not any(m in screen for m in MODELS) and RATIONALE not in screen
@@ -72,7 +72,7 @@ def test_plain_changeover_opens_the_last_workspace_only_if_it_is_one(tmp_path, l
         env={"CHANGEOVER_CONFIG_DIR": str(config), "CHANGEOVER_DATA_DIR": str(tmp_path / "data")},
     )
     try:
-        term.run(f"cd {ROOT} && {python} -m changeover.tui.cli")
+        term.run(f"cd {ROOT} && {python} -m changeover.cli")
         # the title line can be painted a frame after the table: wait for both
         screen = term.wait_for(lambda s: "kestrel-support" in s and "demo.changeover" in s, 90)
         assert "z.changeover" not in screen

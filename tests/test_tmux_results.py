@@ -106,7 +106,7 @@ def test_every_verdict_on_every_tab_at_80x24(tmp_path, candidates):
     assert glyph_kinds == {"✔", "✘", "?"}, "the workspace should give every verdict"
     term = Tmux(tmp_path, width=80, height=24)
     try:
-        term.run(f"cd {ROOT} && {sys.executable} -m changeover.tui.cli open {workspace}")
+        term.run(f"cd {ROOT} && {sys.executable} -m changeover.cli open {workspace}")
         term.wait_for("enter browse", timeout=60)
         term.keys("v")
         for tab in ("correct", "style", "all"):
@@ -143,7 +143,7 @@ def test_the_first_results_show_a_loading_line_at_once(tmp_path):
     build(workspace, 4)
     term = Tmux(tmp_path, width=80, height=24)
     try:
-        term.run(f"cd {ROOT} && {sys.executable} -m changeover.tui.cli open {workspace}")
+        term.run(f"cd {ROOT} && {sys.executable} -m changeover.cli open {workspace}")
         term.wait_for("enter browse", timeout=60)
         term.keys("v")
         frames = []
@@ -172,7 +172,7 @@ def test_a_stale_fit_says_f_refits_on_the_first_line_at_80_columns_in_ascii(tmp_
         ws.store.add_rating(response.response_id, "correct", "cy", 1)
     term = Tmux(tmp_path, width=80, height=24, env={"CHANGEOVER_ASCII": "1"})
     try:
-        term.run(f"cd {ROOT} && {sys.executable} -m changeover.tui.cli open {workspace}")
+        term.run(f"cd {ROOT} && {sys.executable} -m changeover.cli open {workspace}")
         term.wait_for("enter browse", timeout=60)
         term.keys("v")
         screen = term.wait_for("stale", timeout=60)

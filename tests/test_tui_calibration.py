@@ -22,8 +22,8 @@ from helpers import (
 )
 from textual.widgets import DataTable, Static
 
-from changeover.core.agreement import cohen_kappa, kappa_from_table
-from changeover.core.counts import counts_for
+from changeover.core.judge.agreement import cohen_kappa, kappa_from_table
+from changeover.core.model.counts import counts_for
 from changeover.core.types import Diagnostics
 from changeover.core.workspace import Workspace
 from changeover.tui.screens.calibration import CalibrationScreen

@@ -520,8 +520,8 @@ async def test_the_fit_progress_line_fits_80_columns():
 def test_a_full_cell_is_as_wide_as_its_verdict_line():
     """'+0.008 0.9496 ? undecided' (25 cells) lost its word in a 23-cell column on "all
     metrics": the columns take their widest line."""
-    from changeover.core.decide import Decision
-    from changeover.core.posterior import Interval
+    from changeover.core.decide.verdicts import Decision
+    from changeover.core.model.posterior import Interval
     from changeover.core.results import Cell
     from changeover.tui.screens.results_layout import FULL, GridRow, choose_layout
     from changeover.tui.widgets.intervals import summary_cell

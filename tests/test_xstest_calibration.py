@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from changeover.core.counts import Counts, counts_for
-from changeover.core.model import Settings, fit_counts
+from changeover.core.model.counts import Counts, counts_for
+from changeover.core.model.fit import Settings, fit_counts
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +41,7 @@ def labelled_sample(full: Counts, share: float, seed: int) -> Counts:
 
 
 def xstest_counts(tmp_path: Path) -> tuple[Counts, np.ndarray]:
-    from changeover.core.importer import import_file
+    from changeover.core.importing.responses import import_file
     from changeover.core.store import Store
 
     data, spec = xstest_data.build_xstest_files(tmp_path, judge="gpteval")

@@ -286,7 +286,7 @@ class ChangeoverApp(App):
 def write_report(ws: Workspace, es: EvalSet, directory: Path | None = None) -> Path:
     """Render the results of `es` (as `changeover report` shows them) as Markdown next to the
     workspace; returns the file."""
-    from changeover.core.report import render
+    from changeover.core.render.report import render
 
     if ws.latest_fit(es) is None:
         raise ChangeoverError(f"eval set {es.name!r} has no fit yet: fit it first (f on Results)")

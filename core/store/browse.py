@@ -154,7 +154,7 @@ class Browse(base.StoreBase):
         source, where, params, _ = self._browse_query(eval_set_id, f)
         return self._one(f"SELECT count(*) FROM {source} WHERE {where}", params)[0]
 
-    # ---- labelling queue (core/queue.py) ---------------------------------------------------
+    # ---- labelling queue (core/labelling/queue.py) ---------------------------------------------------
 
     def cell_label_counts(
         self, eval_set_id: int, metric: str | None = None

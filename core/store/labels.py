@@ -130,7 +130,7 @@ class Labels(base.StoreBase):
         )
         return [r["rater"] for r in rows]
 
-    # ---- overlap (core/overlap.py) ----------------------------------------------------
+    # ---- overlap (core/labelling/overlap.py) ----------------------------------------------------
 
     def rater_overlap_counts(self, eval_set_id: int) -> tuple[int, int]:
         """(responses with an active label, responses with active labels of >= 2 raters)."""

@@ -78,7 +78,7 @@ class Tables(base.StoreBase):
             (eval_set_id,),
         )
 
-    # ---- export pages (core/export.py) --------------------------------------------------
+    # ---- export pages (core/render/export.py) --------------------------------------------------
 
     def rating_events_page(
         self, eval_set_id: int, after_id: int = 0, limit: int = 5000
@@ -127,7 +127,7 @@ class Tables(base.StoreBase):
             (first_id, last_id),
         )
 
-    # ---- how labels were chosen (core/counts.py) ----------------------------------------
+    # ---- how labels were chosen (core/model/counts.py) ----------------------------------------
 
     def chosen_label_votes(
         self, eval_set_id: int, exclude_raters: Iterable[str] = ()

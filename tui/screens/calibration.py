@@ -14,8 +14,8 @@ from textual.binding import Binding
 from textual.content import Content
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
-from changeover.core.calibration import CELL_MINIMUM, CalibrationCell
-from changeover.core.posterior import Interval
+from changeover.core.judge.calibration import CELL_MINIMUM, CalibrationCell
+from changeover.core.model.posterior import Interval
 from changeover.core.results import INSTANT, Results, failure_kind
 from changeover.core.types import Diagnostics, Metric
 from changeover.tui.screens.results_view import RESULTS_BINDINGS, ResultsView

@@ -1,0 +1,129 @@
+"""Fit an eval set and keep the fit; read a kept fit back. Used by core/workspace.py only.
+
+A fitter takes the counts of every metric and returns posteriors and diagnostics
+(`core.model.fit.fit_counts` is the one default; tests pass a canned one with the same signature).
+The seed policy is one rule for every face: a seed asked for is used as it is; otherwise the
+settings' seed, unless the latest fit saw the same counts and raters with that seed and failed
+its diagnostics, in which case the next seed (the same seed would give the same draws, and
+fail again).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import Any, Protocol
+
+from changeover.core.model.counts import Counts, counts_for, data_hash
+from changeover.core.model.posterior import Posterior, from_bytes, to_bytes
+from changeover.core.settings import Settings
+from changeover.core.store import Store
+from changeover.core.types import ChangeoverError, Diagnostics, EvalSet, FitRecord
+
+Progress = Callable[[float, str], None]
+
+
+class Fitter(Protocol):
+    """What fits the counts: `core.model.fit.fit_counts` or a canned stand-in in tests."""
+
+    def __call__(
+        self,
+        counts: dict[str, Counts],
+        weights: list[float],
+        settings: Settings,
+        on_progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+        pass_levels: dict[str, int | None] | None = None,
+    ) -> Any: ...  # a core.model.fit.FitResult: .posteriors, .diagnostics (dict), .seconds
+
+
+def default_fitter() -> Fitter:
+    """The calibration model (PyMC and friends load only now, when a fit starts)."""
+    from changeover.core.model.fit import fit_counts
+
+    return fit_counts
+
+
+def region_weights(eval_set: EvalSet, regions: Iterable[str]) -> list[float]:
+    """Traffic weights in the order of `regions` (a region the spec does not declare weighs 0)."""
+    weights = dict(zip(eval_set.region_names, eval_set.traffic_weights))
+    return [weights.get(r, 0.0) for r in regions]
+
+
+def choose_seed(
+    store: Store, eval_set: EvalSet, settings: Settings, counts_hash: str, excluded: tuple[str, ...]
+) -> Settings:
+    """The settings' seed, or the next one after a failed fit of the same counts and seed."""
+    fits = store.fits(eval_set.id)
+    if not fits:
+        return settings
+    last = fits[0]
+    same = (
+        last.data_hash == counts_hash
+        and last.settings.seed == settings.seed
+        and tuple(sorted(last.exclude_raters)) == excluded
+    )
+    if same and not last.diagnostics.ok:
+        return replace(settings, seed=settings.seed + 1)
+    return settings
+
+
+def run_fit(
+    store: Store,
+    eval_set: EvalSet,
+    settings: Settings,
+    fitter: Fitter,
+    *,
+    seed_given: bool = False,
+    exclude_raters: Iterable[str] = (),
+    on_progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> FitRecord:
+    """Count, fit and keep a fit; returns its record. Raises `FitCancelled` on cancel, and
+    stores nothing then."""
+    excluded = tuple(sorted(set(exclude_raters)))
+    counts = counts_for(store, eval_set, excluded)
+    if not counts:
+        raise ChangeoverError(f"eval set {eval_set.name!r} has no metrics to fit")
+    if not seed_given:
+        settings = choose_seed(store, eval_set, settings, data_hash(counts), excluded)
+    regions = next(iter(counts.values())).regions
+    pass_levels = {m.name: m.pass_level for m in eval_set.metrics}
+    result = fitter(
+        counts,
+        region_weights(eval_set, regions),
+        settings,
+        on_progress=on_progress,
+        cancel=cancel,
+        pass_levels=pass_levels,
+    )
+    kept = [replace(p, counts=counts[p.metric], chains=settings.chains) for p in result.posteriors]
+    return store.save_fit(
+        eval_set.id,
+        settings,
+        data_hash(counts),
+        Diagnostics.from_dict(result.diagnostics),
+        to_bytes(kept),
+        exclude_raters=excluded,
+        seconds=result.seconds,
+    )
+
+
+def kept_fit(
+    store: Store, eval_set: EvalSet, fit_id: int | None = None
+) -> tuple[FitRecord | None, list[Posterior]]:
+    """The latest kept fit of the eval set (or fit `fit_id`) and its posteriors; (None, []) if
+    there is none."""
+    if fit_id is None:
+        fits = store.fits(eval_set.id)
+        if not fits:
+            return None, []
+        fit = fits[0]
+    else:
+        fit = store.fit(fit_id)
+        if fit.eval_set_id != eval_set.id:
+            raise ChangeoverError(
+                f"fit {fit_id} belongs to another eval set, not {eval_set.name!r}"
+            )
+    return fit, from_bytes(store.fit_draws(fit.id))
