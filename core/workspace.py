@@ -25,10 +25,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from changeover.core.labelling.queue import LabellingQueue
-from changeover.core.model.counts import Counts, counts_for, data_hash
-from changeover.core.model.kept_fits import Fitter, Progress, default_fitter, kept_fit, run_fit
 from changeover.core.settings import Settings
-from changeover.core.store import Store
+from changeover.core.store import Store, is_workspace
 from changeover.core.store.files import user_error
 from changeover.core.store.rows import EvalSetSource
 from changeover.core.summary import EvalSetSummary, responses_text
@@ -47,10 +45,12 @@ from changeover.core.types import (
 
 __all__ = ["EvalSetSummary", "LabellingQueue", "Workspace", "responses_text", "user_error"]
 
-if TYPE_CHECKING:  # the statistics load when results are first asked for, not at start-up
+if TYPE_CHECKING:  # the statistics (and numpy) load when first asked for, not at start-up
     from changeover.core.importing.lake import LakeReport
     from changeover.core.importing.report import ImportReport
     from changeover.core.judge.agreement import RaterAgreement
+    from changeover.core.model.counts import Counts
+    from changeover.core.model.kept_fits import Fitter, Progress
     from changeover.core.render.export_draws import DrawsWritten
     from changeover.core.results import Results
 
@@ -79,8 +79,6 @@ class Workspace:
     @staticmethod
     def is_workspace(path: str | os.PathLike) -> bool:
         """Whether `path` is a workspace file this version opens; nothing is written to it."""
-        from changeover.core.store import is_workspace
-
         return is_workspace(path)
 
     @classmethod
@@ -203,12 +201,8 @@ class Workspace:
     def size(self, es: EvalSet) -> tuple[int, int, int]:
         """(items, responses, labelled responses): the start screen's counts, without the
         judgment counts of `summary` (seconds on a million responses)."""
-        sid = es.id
-        return (
-            self.store.item_count(sid),
-            self.store.response_total(sid),
-            self.store.labelled_total(sid),
-        )
+        store, sid = self.store, es.id
+        return (store.item_count(sid), store.response_total(sid), store.labelled_total(sid))
 
     def queue(self, es: EvalSet, rater: str, seed: int = 0, overlap: float = 0.1) -> LabellingQueue:
         """The labelling queue: cells filled to a minimum, then (after a fit) the cells whose
@@ -216,6 +210,7 @@ class Workspace:
         sampled eval set it also says when a cell's sample runs out (`take_notices`)."""
         from changeover.core.labelling.active import make_scorer
         from changeover.core.labelling.session import session_queue
+        from changeover.core.model.kept_fits import kept_fit
 
         fit, posteriors = kept_fit(self.store, es)
         scorer = None
@@ -234,6 +229,8 @@ class Workspace:
     # ---- the statistics ------------------------------------------------------------------------
 
     def counts(self, es: EvalSet, exclude_raters: tuple[str, ...] = ()) -> dict[str, Counts]:
+        from changeover.core.model.counts import counts_for
+
         return counts_for(self.store, es, exclude_raters)
 
     def latest_fit(self, es: EvalSet) -> FitRecord | None:
@@ -263,6 +260,8 @@ class Workspace:
         settings = settings or Settings()
         if seed is not None:
             settings = Settings.from_dict({**settings.to_dict(), "seed": seed})
+        from changeover.core.model.kept_fits import default_fitter, run_fit
+
         return run_fit(
             self.store,
             es,
@@ -292,7 +291,7 @@ class Workspace:
             return ModelsReady()
         from changeover.core.model.fit import models_ready, prepare_models
 
-        counts = counts_for(self.store, es, tuple(sorted(set(exclude_raters))))
+        counts = self.counts(es, tuple(sorted(set(exclude_raters))))
         settings = settings or Settings()
         return models_ready(prepare_models(counts, settings, cancel, on_progress, background))
 
@@ -306,7 +305,9 @@ class Workspace:
             return None
         if {**fit.settings.to_dict(), "seed": 0} != {**want, "seed": 0}:
             return None
-        return fit if data_hash(counts_for(self.store, es)) == fit.data_hash else None
+        from changeover.core.model.counts import data_hash
+
+        return fit if data_hash(self.counts(es)) == fit.data_hash else None
 
     def results(
         self,
@@ -323,13 +324,16 @@ class Workspace:
 
         `min_labels` defaults to the fit's setting (30); `metric` keeps one metric;
         `require_fit` refuses the instant posterior (the command line's report and export)."""
+        from changeover.core.model.counts import data_hash
+        from changeover.core.model.kept_fits import kept_fit
+
         fit, posteriors = kept_fit(self.store, es, fit_id)
         if fit is None and require_fit:
             raise ChangeoverError(
                 f"eval set {es.name!r} has no fit yet: run `changeover fit` first"
             )
         excluded = fit.exclude_raters if fit is not None else ()
-        counts = counts_for(self.store, es, excluded)
+        counts = self.counts(es, excluded)
         events = self.store.labels_since(es.id, "")  # agreement changes with every label
         key: tuple = (es.id, fit.id if fit else None, data_hash(counts), events, instant)
         key += (threshold, min_labels, metric)
@@ -355,6 +359,7 @@ class Workspace:
         min_labels: int | None,
         metric: str | None,
     ) -> Results:
+        from changeover.core.model.counts import data_hash
         from changeover.core.model.instant import instant_posterior
         from changeover.core.model.reweight import reweight
         from changeover.core.results import FULL, INSTANT, UPDATED, build_results

@@ -49,6 +49,33 @@ def test_import_then_info(files, capsys):
     assert "2 items, 4 responses, 4 judgments (0 unmappable), 0 ratings" in out
 
 
+def test_info_and_a_report_without_a_fit_load_no_statistics(files):
+    """A command loads what it uses: `info` needs no numpy, and a report of an eval set with
+    no fit says so before scipy loads (each took about twice its CPU time when they did)."""
+    ws = files / "w.changeover"
+    assert (
+        main(["import", str(ws), str(files / "data.csv"), "--spec", str(files / "spec.toml")]) == 0
+    )
+    code = (
+        "import sys\n"
+        "from changeover.cli.entry import main\n"
+        "sys.argv = ['changeover', *sys.argv[1:]]\n"
+        "code = main()\n"
+        "print('LOADED', *sorted({'numpy', 'scipy'} & set(sys.modules)), file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+    for args, status, unused in (
+        (["info", str(ws)], 0, "numpy"),
+        (["report", str(ws)], 1, "scipy"),
+    ):
+        out = subprocess.run(
+            [sys.executable, "-c", code, *args], cwd=ROOT, capture_output=True, text=True
+        )
+        assert out.returncode == status, out.stderr
+        loaded = out.stderr.split("LOADED")[-1].split()
+        assert unused not in loaded, (args, out.stderr)
+
+
 def test_data_error_exits_1_and_leaves_no_workspace(files, capsys):
     bad = files / "bad.csv"
     bad.write_text(DATA.replace("q2,US,Cancel?,new,Use the app.,yes", "q2,Mars,Cancel?,new,,maybe"))

@@ -353,7 +353,9 @@ def test_rate_screen_survives_a_workspace_locked_too_long(tmp_path, monkeypatch)
     async def session() -> None:
         with Store.open(path) as store:
             store.con.execute("PRAGMA busy_timeout = 50")
-            app = ChangeoverApp(Workspace(store), rater="ann", start_rating=es.name, seed=1)
+            app = ChangeoverApp(
+                Workspace(store, canned_fitter), rater="ann", start_rating=es.name, seed=1
+            )
             async with app.run_test(size=(100, 30)) as pilot:
                 original = app.notify
                 app.notify = lambda message, *a, **k: (

@@ -10,11 +10,11 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
 
-pytest.importorskip("inspect_ai")
 from changeover.cli.main import main
 from changeover.core.importing.inspect_logs import import_logs, is_inspect_log
 from changeover.core.importing.responses import ImportFailed
@@ -23,8 +23,13 @@ from changeover.core.store import Store
 from changeover.core.types import UsageError
 from changeover.core.workspace import Workspace
 
-# Inspect's own retry setup warns on every run with this tenacity; nothing of ours
-pytestmark = pytest.mark.filterwarnings("ignore:The 'initial' parameter is deprecated")
+pytestmark = [
+    # looked up, not imported: Inspect takes 1.5 s to import, on a worker that may run none of these
+    pytest.mark.skipif(find_spec("inspect_ai") is None, reason="inspect_ai is not installed"),
+    # Inspect's own retry setup warns on every run with this tenacity; nothing of ours
+    pytest.mark.filterwarnings("ignore:The 'initial' parameter is deprecated"),
+    pytest.mark.xdist_group("import_inspect"),  # one worker runs Inspect for the logs, once
+]
 REGIONS = ("Europe", "Americas")
 N_ITEMS = 24
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import run_async, screen_text, settle
+from helpers import canned_fitter, run_async, screen_text, settle
 
 from changeover.core.model.counts import counts_for
 from changeover.core.types import OPEN, RANDOM
@@ -22,6 +22,8 @@ from changeover.tui.app import ChangeoverApp
 from changeover.tui.screens.browse import BrowseScreen
 
 ROOT = Path(__file__).resolve().parents[1]
+# one worker builds the module's workspaces (`triaged`), not each of them
+pytestmark = pytest.mark.xdist_group("import_labels_open")
 SPEC = """
 name = "triage"
 incumbent = "old"
@@ -208,7 +210,7 @@ def triaged(tmp_path_factory):
 
     @run_async
     async def triage_in_the_app():
-        with Workspace.open(app_ws) as w:
+        with Workspace.open(app_ws, fitter=canned_fitter()) as w:  # no fit here
             app = ChangeoverApp(w, rater="tri", seed=1)
             async with app.run_test(size=(100, 30)) as pilot:
                 await settle(pilot)

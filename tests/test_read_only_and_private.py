@@ -202,7 +202,7 @@ def test_the_palette_shows_an_eval_set_name_inert():
     async def run() -> str:
         store = Store.memory()
         populate(store, name=name)
-        app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
+        app = ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=1)
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.pause()
             await pilot.press("ctrl+p")
@@ -233,7 +233,7 @@ def test_the_report_notice_shows_an_eval_set_name_as_text():
     async def run() -> None:
         store = Store.memory()
         es = populate(store, name=name)
-        app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
+        app = ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=1)
         async with app.run_test(size=(120, 40)) as pilot:
             original = app.notify
             app.notify = lambda message, *a, markup=True, **k: (  # type: ignore[method-assign]

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import canned_fitter
 from helpers_tmux import Tmux, tmux_missing
 
 from changeover.core.store import Store
@@ -108,7 +109,9 @@ def test_rate_screen_shows_escapes_and_markup_as_text():
     async def run() -> str:
         store = Store.memory()
         es = hostile_workspace(store)
-        app = ChangeoverApp(Workspace(store), rater="[b]ann[/b]", start_rating=es.name, seed=1)
+        app = ChangeoverApp(
+            Workspace(store, canned_fitter()), rater="[b]ann[/b]", start_rating=es.name, seed=1
+        )
         async with app.run_test(size=(120, 40)) as pilot:
             await settle(pilot)
             assert isinstance(app.screen, RateScreen)
@@ -132,7 +135,7 @@ def test_browse_detail_shows_escapes_and_markup_as_text():
     async def run() -> str:
         store = Store.memory()
         hostile_workspace(store)
-        app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
+        app = ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=1)
         async with app.run_test(size=(120, 40)) as pilot:
             await settle(pilot)
             await pilot.press("enter")
@@ -154,7 +157,7 @@ def test_a_megabyte_response_is_shown_clipped_scrolls_and_labels():
     async def run() -> None:
         store = Store.memory()
         es = hostile_workspace(store, huge=True)
-        app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
+        app = ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=1)
         app.animation_level = "none"  # as over SSH: a smooth scroll is not drawing time
         async with app.run_test(size=(100, 30)) as pilot:
             await settle(pilot)
@@ -215,8 +218,6 @@ def test_real_terminal_title_clipboard_and_screen_untouched(tmp_path):
 def test_names_from_the_file_are_inert_on_every_screen(screen):
     """Eval set, region, model and rater names come from the user's files too: every screen
     shows them as inert text."""
-    from helpers import canned_fitter
-
     from changeover.core.settings import Settings
 
     async def run() -> str:
@@ -225,7 +226,7 @@ def test_names_from_the_file_are_inert_on_every_screen(screen):
         for row in store.browse(es.id, limit=10):
             store.add_rating(row.response_id, "correct", "[i]rater[/i]\x1b[2J", 1)
         Workspace(store, canned_fitter()).fit(es, Settings.quick())
-        app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
+        app = ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=1)
         async with app.run_test(size=(140, 45)) as pilot:
             await settle(pilot)
             if screen != "eval sets":

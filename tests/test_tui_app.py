@@ -126,7 +126,7 @@ asyncio.run(main())
 @run_async
 async def test_routes_and_back(store):
     make_workspace(store, n_items=6)
-    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=1)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert isinstance(app.screen, EvalSetsScreen)
@@ -157,7 +157,9 @@ async def test_routes_and_back(store):
 @run_async
 async def test_start_rating_goes_straight_to_a_session(store):
     make_workspace(store, n_items=6)
-    app = ChangeoverApp(Workspace(store), rater="ann", seed=1, start_rating="support")
+    app = ChangeoverApp(
+        Workspace(store, canned_fitter()), rater="ann", seed=1, start_rating="support"
+    )
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert isinstance(app.screen, RateScreen) and app.screen.view is not None
@@ -169,7 +171,7 @@ async def test_start_rating_goes_straight_to_a_session(store):
 @run_async
 async def test_help_lists_every_key_of_the_screen(store):
     make_workspace(store, n_items=6)
-    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=1)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         for key, cls in ((None, EvalSetsScreen), ("enter", BrowseScreen), ("r", RateScreen)):
@@ -199,7 +201,7 @@ async def test_help_lists_every_key_of_the_screen(store):
 async def test_command_palette_commands(store):
     make_workspace(store, n_items=6)
     make_workspace(store, n_items=3, name="second")
-    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=1)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         titles = [c.title for c in app.get_system_commands(app.screen)]
@@ -242,7 +244,7 @@ def test_report_needs_a_fit(store, tmp_path):
 async def test_no_color_is_respected(store, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     make_workspace(store, n_items=3)
-    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=1)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert app.no_color
@@ -298,7 +300,7 @@ async def test_export_report_command_writes_markdown(tmp_path, monkeypatch):
         for m in es.metrics:
             store.add_rating(rid, m.name, "carol", 1)
     Workspace(store, canned_fitter()).fit(es)
-    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=1)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         command = next(
@@ -320,7 +322,7 @@ async def test_a_report_that_cannot_be_written_is_a_notice_not_a_crash(store, mo
         raise PermissionError(13, "Permission denied", "/ro/w-support-report.md")
 
     monkeypatch.setattr(app_module, "write_report", unwritable)
-    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=1)
     notes = []
     async with app.run_test(size=(100, 30)) as pilot:
         real = app.notify

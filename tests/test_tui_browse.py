@@ -1,6 +1,6 @@
 """Browse: pages from SQLite, filters, search and the detail pane, driven through the app."""
 
-from helpers import MODELS, RATIONALE, make_workspace, run_async, screen_text, settle
+from helpers import MODELS, RATIONALE, canned_fitter, make_workspace, run_async, screen_text, settle
 
 from changeover.core.workspace import Workspace
 from changeover.tui.app import ChangeoverApp
@@ -22,7 +22,7 @@ def table_ids(screen: BrowseScreen) -> list[int]:
 @run_async
 async def test_pages_hold_one_page_and_turn_on_keys(store):
     make_workspace(store, n_items=60)  # 180 responses
-    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=1)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_browse(pilot)
         table = screen.query_one("#browse-table")
@@ -48,7 +48,7 @@ async def test_pages_hold_one_page_and_turn_on_keys(store):
 @run_async
 async def test_filters_reach_sql(store):
     es = make_workspace(store, n_items=30)  # 90 responses, 10 items per region
-    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=1)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_browse(pilot)
         await pilot.press("m")  # first model
@@ -102,7 +102,7 @@ async def test_search_and_detail_pane(store):
     texts = {3 * 7 + 1: "Hold the power button for [b]ten[/b] seconds."}
     make_workspace(store, n_items=30, texts=texts)
     store.add_rating(3 * 7 + 2, "style", "carol", 4)
-    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=1)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_browse(pilot)
         await pilot.press("slash")
@@ -141,7 +141,7 @@ async def test_a_big_set_never_loads_more_than_a_page(store):
         return real(*args, **kwargs)
 
     store.browse_page = spy
-    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=1)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_browse(pilot)
         await pilot.press("right_square_bracket", "right_square_bracket")
@@ -168,7 +168,7 @@ def slow_pages(store, seconds: float = 0.02) -> None:
 async def test_a_burst_of_page_keys_moves_as_many_pages(store):
     make_workspace(store, n_items=300)  # 900 responses: 18 pages
     slow_pages(store)
-    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=1)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_browse(pilot)
         await pilot.press(*["right_square_bracket"] * 15)  # pressed faster than pages load
@@ -187,7 +187,7 @@ async def test_a_burst_of_page_keys_moves_as_many_pages(store):
 @run_async
 async def test_the_detail_pane_starts_at_the_top_of_each_row(store):
     make_workspace(store, n_items=9, texts={k: "long line\n" * 80 for k in range(27)})
-    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=1)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_browse(pilot)
         detail = screen.query_one("#browse-detail")

@@ -3,7 +3,7 @@
 from datetime import datetime
 
 import pytest
-from helpers import MODELS, RATIONALE, make_workspace, run_async, screen_text, settle
+from helpers import MODELS, RATIONALE, canned_fitter, make_workspace, run_async, screen_text, settle
 
 from changeover.core.store import Store
 from changeover.core.types import ChangeoverError
@@ -28,7 +28,7 @@ async def start_rating(pilot):
 @run_async
 async def test_ten_responses_give_ten_times_metrics_ratings(store):
     es = make_workspace(store, n_items=30)
-    app = ChangeoverApp(Workspace(store), rater="ann", seed=3)
+    app = ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=3)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await start_rating(pilot)
         shown = []
@@ -54,7 +54,7 @@ async def test_each_label_is_on_disk_before_the_next_key(tmp_path):
     with Store.open(path, create=True) as s:
         make_workspace(s, n_items=9)
     store = Store.open(path)
-    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=1)
     async with app.run_test(size=(100, 30)) as pilot:
         await start_rating(pilot)
         for k, key in enumerate(KEYS * 2, start=1):
@@ -67,7 +67,7 @@ async def test_each_label_is_on_disk_before_the_next_key(tmp_path):
 @run_async
 async def test_undo_appends_a_retraction_and_walks_back(store):
     es = make_workspace(store, n_items=30)
-    app = ChangeoverApp(Workspace(store), rater="ann", seed=4)
+    app = ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=4)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await start_rating(pilot)
         first = screen.view.response.id
@@ -102,7 +102,7 @@ async def test_undo_appends_a_retraction_and_walks_back(store):
 @run_async
 async def test_skip_stores_nothing(store):
     es = make_workspace(store, n_items=30)
-    app = ChangeoverApp(Workspace(store), rater="ann", seed=5)
+    app = ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=5)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await start_rating(pilot)
         seen = set()
@@ -119,7 +119,7 @@ async def test_blind_screen_shows_no_model_no_judge_no_other_rater(store):
     es = make_workspace(store, n_items=12)
     for rid in range(1, 37, 2):  # another rater labelled every other response
         store.add_rating(rid, "correct", "bob-the-other", 1)
-    app = ChangeoverApp(Workspace(store), rater="ann", seed=6)
+    app = ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=6)
     async with app.run_test(size=(100, 30)) as pilot:
         await start_rating(pilot)
         for _ in range(8):
@@ -151,7 +151,7 @@ async def test_blind_screen_shows_no_model_no_judge_no_other_rater(store):
 async def test_model_text_renders_literally(store):
     texts = {k: HOSTILE for k in range(9 * 3)}
     make_workspace(store, n_items=9, texts=texts)
-    app = ChangeoverApp(Workspace(store), rater="ann", seed=7)
+    app = ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=7)
     async with app.run_test(size=(100, 30)) as pilot:
         await start_rating(pilot)
         text = screen_text(app)
@@ -174,7 +174,7 @@ async def test_read_only_refuses_rating(tmp_path):
     with pytest.raises(ChangeoverError, match="read-only"):
         run_app(path, read_only=True, rate=True, rater="ann")
     store = Store.open(path, read_only=True)
-    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=1)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await pilot.press("r")
@@ -193,7 +193,7 @@ async def test_read_only_refuses_rating(tmp_path):
 @run_async
 async def test_open_rating_from_browse_is_not_blind(store):
     es = make_workspace(store, n_items=6)
-    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=1)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         await pilot.press("enter")
@@ -231,7 +231,7 @@ def long_texts_workspace(store):
 @run_async
 async def test_at_80x24_the_response_gets_most_of_the_screen(store):
     long_texts_workspace(store)
-    app = ChangeoverApp(Workspace(store), rater="ann", seed=1)
+    app = ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=1)
     async with app.run_test(size=(80, 24)) as pilot:
         await start_rating(pilot)
         text = screen_text(app)
@@ -290,7 +290,7 @@ def header_count(app) -> int:
 @run_async
 async def test_header_count_after_undo_into_the_previous_response(store):
     es = one_metric_workspace(store)
-    app = ChangeoverApp(Workspace(store), rater="ann", seed=2)
+    app = ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=2)
     async with app.run_test(size=(100, 30)) as pilot:
         await start_rating(pilot)
         await pilot.press("y", "y")  # two responses labelled

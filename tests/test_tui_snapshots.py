@@ -1,7 +1,7 @@
 """Layout guards: the eval sets, browse and rate screens at 80x24 and 120x40 on fixed data."""
 
 import pytest
-from helpers import make_workspace
+from helpers import canned_fitter, make_workspace
 
 from changeover.core.store import Store
 from changeover.core.workspace import Workspace
@@ -20,7 +20,7 @@ def app_with_data() -> ChangeoverApp:
         },
     )
     store.add_rating(1, "correct", "carol", 1)
-    return ChangeoverApp(Workspace(store), rater="ann", seed=11)
+    return ChangeoverApp(Workspace(store, canned_fitter()), rater="ann", seed=11)
 
 
 async def settle(pilot):

@@ -50,7 +50,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from changeover.core.model.counts import Counts
 from changeover.core.model.instant import conjugate_draws
@@ -88,7 +87,9 @@ class BaselineCell:
 
 
 def _z(level: float) -> float:
-    return float(stats.norm.ppf(0.5 + level / 2))
+    from scipy.special import ndtri  # when asked (the CLI's start-up is spared it)
+
+    return float(ndtri(0.5 + level / 2))  # the normal quantile
 
 
 def _none(method: str, note: str) -> Estimate:
@@ -154,9 +155,12 @@ def human_only(n: np.ndarray, level: float = 0.90) -> Estimate:
     """Beta(1, 1)-binomial posterior on the majority human labels, unstratified (yes/no)."""
     k, total = int(n[1].sum()), int(n.sum())
     a, b = 1 + k, 1 + total - k
-    lo, hi = stats.beta.ppf([0.5 - level / 2, 0.5 + level / 2], a, b)
+    from scipy.special import betaincinv  # not scipy.stats, which takes a second to import
+
+    lo, hi = betaincinv(a, b, [0.5 - level / 2, 0.5 + level / 2])  # the Beta quantiles
     note = f"{k}/{total} labelled yes" if total else "no labels: the Beta(1, 1) prior"
-    return Estimate("human", a / (a + b), float(lo), float(hi), note, float(stats.beta.std(a, b)))
+    sd = float(np.sqrt(a * b / ((a + b) ** 2 * (a + b + 1))))  # the Beta's, as scipy.stats has it
+    return Estimate("human", a / (a + b), float(lo), float(hi), note, sd)
 
 
 def human_draws(n: np.ndarray, u: np.ndarray, rng: np.random.Generator, draws: int) -> np.ndarray:
