@@ -50,11 +50,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from changeover.core.decide.verdicts import UNDECIDED, decide, decide_all  # noqa: E402
+from changeover.core.decide.verdicts import decide, decide_all  # noqa: E402
 from changeover.core.labelling.active import make_scorer  # noqa: E402
 from changeover.core.model.counts import Counts  # noqa: E402
 from changeover.core.model.instant import instant_posterior  # noqa: E402
-from changeover.core.types import EvalSet, Metric, Region  # noqa: E402
+from changeover.core.types import EvalSet, Metric, Region, Verdict  # noqa: E402
 
 POLICIES = ("random", "queue", "active")
 YES_NO = ("no", "yes")
@@ -314,7 +314,7 @@ def run_session(
         posts = fit()
         refits += 1
         verdicts = decide_all(posts, specs, es.incumbent, threshold, min_labels)
-        settled = all(v.verdict != UNDECIDED for v in verdicts)
+        settled = all(v.verdict != Verdict.UNDECIDED for v in verdicts)
         if settled or total >= budget or cell is None:
             break
         if policy == "active":
@@ -419,7 +419,7 @@ def forecast_check(
                 direction, margin = specs[cell.metric]
                 if (
                     decide(q[:, c, r] - q[:, i, r], direction, margin, threshold).verdict
-                    != UNDECIDED
+                    != Verdict.UNDECIDED
                 ):
                     when = t
                     break

@@ -14,7 +14,7 @@ import sys
 import threading
 from dataclasses import replace
 
-from changeover.core.results import Results, failure_kind, probability_text, refit_hint
+from changeover.core.results import FlagKind, Results, failure_kind, probability_text, refit_hint
 from changeover.core.settings import Settings
 from changeover.core.text import inert
 from changeover.core.types import EvalSet, FitRecord, ModelsReady
@@ -171,7 +171,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         )
     assert results.fit is not None
     for flag in results.flags:
-        if flag.kind in ("stale_fit", "diagnostics"):
+        if flag.kind in (FlagKind.STALE_FIT, FlagKind.DIAGNOSTICS):
             print(f"changeover report: warning: {_plain(flag.message)}", file=sys.stderr)
     out = render(results, args.format)
     if args.format == "csv" and sys.stdout.isatty():

@@ -19,6 +19,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -36,15 +37,17 @@ from changeover.core.judge.calibration import CELL_MINIMUM, CalibrationCell, cal
 from changeover.core.model.counts import Counts
 from changeover.core.model.posterior import Interval, Posterior, interval
 from changeover.core.shown import probability_text as probability_text
-from changeover.core.types import ChangeoverError, Diagnostics, EvalSet, FitRecord
+from changeover.core.types import (
+    ChangeoverError,
+    Diagnostics,
+    Direction,
+    EvalSet,
+    FitRecord,
+    Source,
+)
 
 if TYPE_CHECKING:
     from changeover.core.model.baselines import BaselineCell
-
-# Where the numbers come from.
-FULL = "full"  # a kept fit of the calibration model, on the counts it saw
-UPDATED = "updated"  # a kept fit reweighted by the labels given since (core/model/reweight.py)
-INSTANT = "instant"  # the conjugate, unpooled posterior (no fit yet, or asked for)
 
 
 @dataclass(frozen=True)
@@ -73,11 +76,11 @@ class Row:
 class MetricTable:
     name: str
     levels: tuple[str, ...]
-    direction: str
+    direction: Direction
     margin: float
     quantity: str  # "rate" or "mean_level"
     pass_level: int | None
-    source: str
+    source: Source
     rows: tuple[Row, ...]
 
     @property
@@ -98,10 +101,22 @@ class MetricTable:
         return next((r for r in self.rows if r.region == region), None)
 
 
+class FlagKind(StrEnum):
+    """What a warning of the results is about."""
+
+    STALE_FIT = "stale_fit"
+    INSTANT_POSTERIOR = "instant_posterior"
+    DIAGNOSTICS = "diagnostics"
+    UNLABELLED_CELL = "unlabelled_cell"
+    TIES = "ties"
+    OPEN_LABELS = "open_labels"
+    OPEN_LABELS_COUNTED = "open_labels_counted"
+    MISSING_JUDGMENTS = "missing_judgments"
+
+
 @dataclass(frozen=True)
 class Flag:
-    kind: str  # stale_fit, instant_posterior, diagnostics, unlabelled_cell, ties, open_labels,
-    # open_labels_counted, missing_judgments
+    kind: FlagKind
     message: str
 
 
@@ -113,7 +128,7 @@ class Results:
     regions: tuple[tuple[str, float], ...]  # (name, traffic weight)
     threshold: float
     min_labels: int
-    source: str  # FULL, UPDATED or INSTANT
+    source: Source
     metrics: tuple[MetricTable, ...]
     candidates: tuple[CandidateDecision, ...]
     calibration: tuple[CalibrationCell, ...]
@@ -250,7 +265,7 @@ def build_results(
     eval_set: EvalSet,
     posteriors: Sequence[Posterior],
     *,
-    source: str,
+    source: Source,
     counts: Mapping[str, Counts] | None = None,
     fit: FitRecord | None = None,
     stale: bool = False,
@@ -274,7 +289,7 @@ def build_results(
     specs = {k: v for k, v in specs_of(eval_set).items() if k in names}
     counts = {k: v for k, v in (counts or {}).items() if k in names}
     weights = dict(zip(eval_set.region_names, eval_set.traffic_weights))
-    diagnostics = fit.diagnostics if (fit is not None and source != INSTANT) else None
+    diagnostics = fit.diagnostics if (fit is not None and source != Source.INSTANT) else None
     posteriors = shown_posteriors(posteriors, fit)
     candidates = decide_all(posteriors, specs, eval_set.incumbent, threshold, min_labels)
     checked = {
@@ -349,7 +364,7 @@ def _flags(
     if fit is not None and results.stale:
         since = f"{results.labels_since} label(s) given since" if results.labels_since else ""
         since = since or "labels or judgments changed since"
-        if results.source == UPDATED:
+        if results.source == Source.UPDATED:
             how = (
                 f"{since}; shown updated by them (importance weights, Pareto k "
                 f"{results.khat:.2f}); fit again for the full model"
@@ -361,11 +376,11 @@ def _flags(
                 else "the fit cannot be updated (it kept no counts, or models or regions changed)"
             )
             how = f"{since}; {why}: shown as fitted; fit again"
-        flags.append(Flag("stale_fit", f"fit #{fit.id} is stale: {how}"))
-    if results.source == INSTANT:
+        flags.append(Flag(FlagKind.STALE_FIT, f"fit #{fit.id} is stale: {how}"))
+    if results.source == Source.INSTANT:
         flags.append(
             Flag(
-                "instant_posterior",
+                FlagKind.INSTANT_POSTERIOR,
                 "instant posterior (conjugate, unpooled, no sampling): a quick look, not the "
                 "full model",
             )
@@ -376,7 +391,7 @@ def _flags(
         quick = fit is not None and fit.settings.is_quick
         flags.append(
             Flag(
-                "diagnostics",
+                FlagKind.DIAGNOSTICS,
                 "the fit failed its diagnostics (R-hat <= 1.01, ESS >= 400, no divergences): "
                 + "; ".join(parts)
                 + "; "
@@ -396,18 +411,18 @@ def _flags(
             rated = f" ({ties} rated, but their raters tied)" if ties else ""
             flags.append(
                 Flag(
-                    "unlabelled_cell",
+                    FlagKind.UNLABELLED_CELL,
                     f"{post.metric}: no human labels for {model} in {region}{rated}; {how}, "
                     "and no verdict there is ready without its own labels",
                 )
             )
     for c in counts.values():
         if c.ties:
-            flags.append(Flag("ties", _ties_text(c)))
+            flags.append(Flag(FlagKind.TIES, _ties_text(c)))
         if c.left_out:  # counts_for: open labels stay out of the fit
             flags.append(
                 Flag(
-                    "open_labels",
+                    FlagKind.OPEN_LABELS,
                     f"{c.metric}: {c.left_out} labelled response(s) left out of the fit: their "
                     "labels are open (the response chosen by a person, in browse or imported "
                     "with --open), not drawn at random",
@@ -416,7 +431,7 @@ def _flags(
         if c.open_counted:
             flags.append(
                 Flag(
-                    "open_labels_counted",
+                    FlagKind.OPEN_LABELS_COUNTED,
                     f"{c.metric}: {c.open_counted} response(s) with open labels count as if "
                     "drawn at random: the intervals may be too narrow",
                 )
@@ -424,7 +439,7 @@ def _flags(
         if c.missing_judgments:
             flags.append(
                 Flag(
-                    "missing_judgments",
+                    FlagKind.MISSING_JUDGMENTS,
                     f"{c.metric}: {c.missing_judgments} response(s) without a usable judge verdict",
                 )
             )

@@ -41,6 +41,7 @@ from changeover.core.types import (
     ModelsReady,
     Rating,
     ResponseView,
+    Source,
     UsageError,
 )
 
@@ -358,16 +359,16 @@ class Workspace:
     ) -> Results:
         from changeover.core.model.instant import instant_posterior
         from changeover.core.model.reweight import reweight
-        from changeover.core.results import FULL, INSTANT, UPDATED, build_results
+        from changeover.core.results import build_results
 
         if metric is not None and metric not in {m.name for m in es.metrics}:
             raise ChangeoverError(
                 f"eval set {es.name!r} has no metric {metric!r} "
                 f"(it has {', '.join(m.name for m in es.metrics)})"
             )
-        stale, labels_since, khat, source = False, 0, None, FULL
+        stale, labels_since, khat, source = False, 0, None, Source.FULL
         if fit is None or instant:
-            source = INSTANT
+            source = Source.INSTANT
             posteriors = [
                 instant_posterior(counts[m.name], es.traffic_weights, pass_level=m.pass_level)
                 for m in es.metrics
@@ -384,7 +385,7 @@ class Workspace:
             ks = [u.khat for u in updates]
             khat = max(ks) if ks else None
             if updates and all(u.usable for u in updates):
-                posteriors, source = [u.posterior for u in updates], UPDATED
+                posteriors, source = [u.posterior for u in updates], Source.UPDATED
         if metric is not None:
             posteriors = [p for p in posteriors if p.metric == metric]
             if not posteriors:

@@ -37,6 +37,7 @@ import numpy as np
 from changeover.core.decide.rule import MIN_LABELS_PER_CELL
 from changeover.core.model.counts import Counts
 from changeover.core.model.instant import instant_posterior
+from changeover.core.types import Source
 
 # A cell is decided once the candidate's and the incumbent's cell each hold the labels the queue
 # brings every cell to first (core/labelling/queue.py); a response whose raters tied counts, it was
@@ -98,11 +99,11 @@ def threshold_at(threshold: float, candidate_labels, incumbent_labels, pooled: b
     return 1.0 - (1.0 - threshold) * (POOLED_SHARE if pooled else 1.0) / rho
 
 
-def bars(threshold: float, candidate_labels, incumbent_labels, source: str):
+def bars(threshold: float, candidate_labels, incumbent_labels, source: Source):
     """(what "ready" needs from a posterior of `source`, what it needs from the cell's own
     data): the pooled bar for a fit, the own bar for an instant posterior, which is unpooled."""
     own = threshold_at(threshold, candidate_labels, incumbent_labels, pooled=False)
-    if source == "instant":
+    if source == Source.INSTANT:
         return own, own
     return threshold_at(threshold, candidate_labels, incumbent_labels), own
 
@@ -122,7 +123,7 @@ def own_quantity(post) -> np.ndarray | None:
     """[S, M, R] the instant posterior's decision quantity on the same counts, or None (an
     instant posterior already is its own check; a fit without kept counts cannot have one)."""
     kept = tables(post)
-    if kept is None or post.source == "instant":
+    if kept is None or post.source == Source.INSTANT:
         return None
     counts = Counts(post.metric, post.levels, post.models, post.regions, kept[0], kept[1])
     return instant_posterior(counts, post.weights, draws=OWN_DRAWS).quantity()
@@ -167,7 +168,7 @@ def widen_unlabelled(post, sd: float = UNLABELLED_JUDGE_SD, seed: int | Sequence
     from dataclasses import replace
 
     labels = np.asarray((post.flags or {}).get("cell_labels", []))
-    if post.source != "full" or labels.size == 0 or not (labels == 0).any():
+    if post.source != Source.FULL or labels.size == 0 or not (labels == 0).any():
         return post
     rng = np.random.default_rng(seed)
     p, confusion = post.p.copy(), post.confusion.copy()

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 
 from changeover.core.importing.read import ImportFailed, Problem, show, too_deep
-from changeover.core.types import DIRECTIONS, EvalSet, Metric, Region
+from changeover.core.types import DIRECTIONS, Direction, EvalSet, Metric, Region
 
 RESERVED_KEYS = frozenset("useq?")  # the rate screen's own keys (undo, skip, expand, quit, help)
 
@@ -319,7 +319,7 @@ def _metric_from_dict(m: dict, where: str, bad, text_of) -> Metric | None:
     return Metric(
         name=name,
         levels=levels,
-        direction=direction,
+        direction=Direction(direction),
         margin=float(margin),
         guideline=guideline,
         keys=keys,

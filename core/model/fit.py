@@ -46,7 +46,7 @@ from changeover.core.model.instant import posterior_of
 from changeover.core.model.parts import ordered_logistic, zero_sum
 from changeover.core.model.posterior import Posterior
 from changeover.core.settings import Settings
-from changeover.core.types import ESS_MIN, RHAT_MAX, FitCancelled, ModelsReady
+from changeover.core.types import ESS_MIN, RHAT_MAX, FitCancelled, ModelsReady, Source
 
 __all__ = ["FitCancelled", "FitResult", "Settings", "fit_counts"]
 
@@ -371,7 +371,7 @@ def summarise(
     step = max(1, math.ceil(C * D / settings.keep_draws))
     p = p[:, ::step].reshape(-1, *p.shape[2:])
     confusion = confusion[:, ::step].reshape(-1, *confusion.shape[2:])
-    return posterior_of(counts, weights, p, confusion, "full", pass_level)
+    return posterior_of(counts, weights, p, confusion, Source.FULL, pass_level)
 
 
 def fit_counts(

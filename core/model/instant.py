@@ -30,6 +30,7 @@ import numpy as np
 
 from changeover.core.model.counts import Counts
 from changeover.core.model.posterior import Posterior
+from changeover.core.types import Source
 
 PRIOR = 1.0  # Dirichlet concentration of each level in q's prior (uniform over the simplex)
 PRIOR_LABELS = 2.0  # pseudo-labels in the prior of each P(H | J = j) (see the module docstring)
@@ -123,7 +124,7 @@ def instant_posterior(
             p[:, m, r], confusion[:, m, r] = _cell(
                 seed, stream, m, r, counts.n[m, r], counts.u[m, r], draws, prior
             )
-    return posterior_of(counts, weights, p, confusion, "instant", pass_level)
+    return posterior_of(counts, weights, p, confusion, Source.INSTANT, pass_level)
 
 
 def posterior_of(
@@ -131,7 +132,7 @@ def posterior_of(
     weights: Sequence[float],
     p: np.ndarray,
     confusion: np.ndarray,
-    source: str,
+    source: Source,
     pass_level: int | None = None,
 ) -> Posterior:
     """A Posterior of draws p [S, M, R, L] and confusion [S, M, R, L, L] computed from `counts`

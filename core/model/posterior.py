@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from changeover.core.model.counts import Counts
+from changeover.core.types import Source
 
 LOWER_Q, UPPER_Q, LEVEL = 0.05, 0.95, 0.90
 
@@ -52,7 +53,7 @@ class Posterior:
     weights: np.ndarray  # [R] traffic weights, sum to 1
     p: np.ndarray
     confusion: np.ndarray
-    source: str = "full"  # "full" (the calibration model) or "instant" (conjugate, unpooled)
+    source: Source = Source.FULL  # the calibration model, or INSTANT (conjugate, unpooled)
     pass_level: int | None = None
     flags: dict = field(default_factory=dict)  # e.g. {"unlabelled_cells": [(model, region)]}
     chains: int = 1  # the draws are this many chains, one after the other
@@ -153,7 +154,7 @@ def from_bytes(blob: bytes) -> list[Posterior]:
                 weights=data[f"w{k}"],
                 p=data[f"p{k}"].astype(np.float64),
                 confusion=data[f"c{k}"].astype(np.float64),
-                source=m["source"],
+                source=Source(m["source"]),
                 pass_level=m["pass_level"],
                 flags=flags,
                 chains=int(m.get("chains", 1)),

@@ -25,7 +25,7 @@ from textual.worker import Worker, WorkerState
 
 from changeover.core.results import Results
 from changeover.core.settings import Settings
-from changeover.core.types import EvalSet, FitCancelled, FitRecord
+from changeover.core.types import EvalSet, FitCancelled, FitRecord, Verdict
 from changeover.core.workspace import Workspace
 from changeover.tui.screens.help import HelpScreen
 from changeover.tui.screens.results_layout import (
@@ -474,5 +474,5 @@ class ResultsScreen(ResultsView):
 
         self.app.push_screen(CalibrationScreen(self.workspace, self.eval_set))
 
-    def verdict_plain(self, verdict: str | None) -> str:
+    def verdict_plain(self, verdict: Verdict | None) -> str:
         return verdict_label(verdict, self.ascii)
