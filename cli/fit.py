@@ -161,13 +161,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     with Workspace.open(args.workspace, read_only=True) as ws:
         es = ws.choose_eval_set(args.eval_set, "changeover report")
-        results = ws.results(
+        fit_id = getattr(args, "fit", None)
+        rule = ws.decision_rule(
             es,
-            fit_id=getattr(args, "fit", None),
-            threshold=getattr(args, "threshold", 0.95),
+            fit_id,
+            threshold=getattr(args, "threshold", None),
             min_labels=getattr(args, "min_labels", None),
-            metric=getattr(args, "metric", None),
-            require_fit=True,
+        )
+        results = ws.results(
+            es, fit_id=fit_id, rule=rule, metric=getattr(args, "metric", None), require_fit=True
         )
     assert results.fit is not None
     for flag in results.flags:

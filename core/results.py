@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from changeover.core.decide.cell_checks import widen_unlabelled
+from changeover.core.decide.rule import DecisionRule
 from changeover.core.decide.verdicts import (
     CandidateDecision,
     Decision,
@@ -35,6 +36,7 @@ from changeover.core.decide.verdicts import (
 from changeover.core.judge.agreement import RaterAgreement
 from changeover.core.judge.calibration import CELL_MINIMUM, CalibrationCell, calibration_cells
 from changeover.core.model.counts import Counts
+from changeover.core.model.instant import CellDraws
 from changeover.core.model.posterior import Interval, Posterior, interval
 from changeover.core.shown import probability_text as probability_text
 from changeover.core.types import (
@@ -126,8 +128,7 @@ class Results:
     incumbent: str
     models: tuple[str, ...]  # incumbent first
     regions: tuple[tuple[str, float], ...]  # (name, traffic weight)
-    threshold: float
-    min_labels: int
+    rule: DecisionRule  # what the verdicts were decided by
     source: Source
     metrics: tuple[MetricTable, ...]
     candidates: tuple[CandidateDecision, ...]
@@ -140,6 +141,14 @@ class Results:
     khat: float | None = None  # Pareto k of the update by the labels since (UPDATED, or refused)
     diagnostics: Diagnostics | None = None
     flags: tuple[Flag, ...] = ()
+
+    @property
+    def threshold(self) -> float:
+        return self.rule.threshold
+
+    @property
+    def min_labels(self) -> int:
+        return self.rule.min_labels
 
     def table(self, metric: str) -> MetricTable | None:
         return next((t for t in self.metrics if t.name == metric), None)
@@ -272,14 +281,15 @@ def build_results(
     labels_since: int = 0,
     khat: float | None = None,
     agreement: Mapping[str, RaterAgreement] | None = None,
-    threshold: float = 0.95,
-    min_labels: int = 30,
+    rule: DecisionRule = DecisionRule(),
     cell_minimum: int = CELL_MINIMUM,
+    cache: CellDraws | None = None,
 ) -> Results:
     """The results value from posterior draws of some or all metrics of `eval_set`.
 
     `counts` (today's, metric -> Counts) add the count tables and the baselines; `fit`, `stale`,
-    `labels_since` and `khat` say where the draws came from."""
+    `labels_since` and `khat` say where the draws came from; `cache` keeps the instant cells'
+    draws the decisions' own-data checks are made of (the workspace's)."""
     from changeover.core.model.baselines import baselines_all  # scipy: only when results are built
 
     if not posteriors:
@@ -291,7 +301,7 @@ def build_results(
     weights = dict(zip(eval_set.region_names, eval_set.traffic_weights))
     diagnostics = fit.diagnostics if (fit is not None and source != Source.INSTANT) else None
     posteriors = shown_posteriors(posteriors, fit)
-    candidates = decide_all(posteriors, specs, eval_set.incumbent, threshold, min_labels)
+    candidates = decide_all(posteriors, specs, eval_set.incumbent, rule, cache)
     checked = {
         (c.candidate, x.metric, x.region): x.decision
         for c in candidates
@@ -302,11 +312,10 @@ def build_results(
         incumbent=eval_set.incumbent,
         models=models,
         regions=tuple(zip(posteriors[0].regions, (float(w) for w in posteriors[0].weights))),
-        threshold=float(threshold),
-        min_labels=int(min_labels),
+        rule=rule,
         source=source,
         metrics=tuple(
-            _metric_table(p, eval_set, models, threshold, checked, counts.get(p.metric))
+            _metric_table(p, eval_set, models, rule.threshold, checked, counts.get(p.metric))
             for p in posteriors
         ),
         candidates=tuple(candidates),

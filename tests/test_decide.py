@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from changeover.core.decide.rule import DecisionRule
 from changeover.core.decide.verdicts import (
     Comparison,
     decide,
@@ -150,12 +151,15 @@ def test_min_labels_rule_blocks_ready():
     q = cells(S, [[0.8, 0.8], [0.85, 0.85]], [[0.01] * 2] * 2)
     specs = {"correct": ("higher", 0.03)}
     few = make_posterior(q, labels=[[40, 40], [10, 12]], models=("inc", "a"))
-    d = decide_candidate([few], specs, "a", "inc", min_labels=30)
+    d = decide_candidate([few], specs, "a", "inc", DecisionRule(min_labels=30))
     assert all(c.decision.verdict == Verdict.READY for c in d.cells)
     assert d.verdict == Verdict.UNDECIDED
     assert "only 22 human labels on correct (minimum 30)" in d.reason
     assert labels_to_minimum(d, 30) == {"correct": 8}
-    assert decide_candidate([few], specs, "a", "inc", min_labels=20).verdict == Verdict.READY
+    assert (
+        decide_candidate([few], specs, "a", "inc", DecisionRule(min_labels=20)).verdict
+        == Verdict.READY
+    )
     unknown = make_posterior(q, labels=None, models=("inc", "a"))
     d = decide_candidate([unknown], specs, "a", "inc")
     assert d.verdict == Verdict.UNDECIDED and "unknown" in d.reason
@@ -169,11 +173,11 @@ def test_the_overall_row_says_ready_only_where_the_candidate_could_be():
     q = cells(S, [[0.8, 0.8], [0.85, 0.85]], [[0.01] * 2] * 2)
     specs = {"correct": ("higher", 0.03)}
     few = make_posterior(q, labels=[[40, 40], [10, 12]], models=("inc", "a"))
-    d = decide_candidate([few], specs, "a", "inc", min_labels=30)
+    d = decide_candidate([few], specs, "a", "inc", DecisionRule(min_labels=30))
     (overall,) = d.overall
     assert overall.region == "overall" and overall.decision.verdict == Verdict.UNDECIDED
     assert "only 22 human labels on correct (minimum 30)" in overall.decision.reason
-    d = decide_candidate([few], specs, "a", "inc", min_labels=20)
+    d = decide_candidate([few], specs, "a", "inc", DecisionRule(min_labels=20))
     assert d.overall[0].decision.verdict == Verdict.READY
     worse = make_posterior(
         cells(S, [[0.8, 0.8], [0.6, 0.6]], [[0.01] * 2] * 2), labels=[[40, 40]] * 2,
@@ -320,7 +324,7 @@ def test_a_cell_needs_its_own_labels_to_be_ready():
     # the minimum is an argument; a "not ready" on pooling alone is held back as well
     assert (
         decide_candidate(
-            [post], {"correct": ("higher", 0.03)}, "a", "inc", min_cell_labels=2
+            [post], {"correct": ("higher", 0.03)}, "a", "inc", DecisionRule(min_cell_labels=2)
         ).verdict
         == Verdict.READY
     )
@@ -365,7 +369,7 @@ def test_pooling_alone_does_not_make_a_cell_ready():
             {"correct": ("higher", 0.05)},
             "a",
             "inc",
-            min_labels=20,
+            DecisionRule(min_labels=20),
         ).verdict
         == Verdict.READY
     )
@@ -406,15 +410,15 @@ def test_the_same_probability_is_ready_at_the_minimum_but_not_after_many_looks()
     early = make_posterior(q, labels=[[10, 10], [10, 10]], models=("inc", "a"))
     late = make_posterior(q, labels=[[40, 40], [40, 40]], models=("inc", "a"))
     spec = {"correct": ("higher", 0.03)}
-    (eu, _) = decide_candidate([early], spec, "a", "inc", min_labels=10).cells
+    (eu, _) = decide_candidate([early], spec, "a", "inc", DecisionRule(min_labels=10)).cells
     assert eu.decision.verdict == Verdict.READY and 0.975 < eu.decision.probability < 0.994
-    (eu, _) = decide_candidate([late], spec, "a", "inc", min_labels=10).cells
+    (eu, _) = decide_candidate([late], spec, "a", "inc", DecisionRule(min_labels=10)).cells
     assert eu.decision.verdict == Verdict.UNDECIDED
     assert "ready needs 0.9938 with 40 and 40 labels" in eu.decision.reason
     assert "repeated looks" in eu.decision.reason
     worse = q - np.array([0.0, 0.2])[None, :, None]
     bad = make_posterior(worse, labels=[[40, 40], [40, 40]], models=("inc", "a"))
-    (eu, _) = decide_candidate([bad], spec, "a", "inc", min_labels=10).cells
+    (eu, _) = decide_candidate([bad], spec, "a", "inc", DecisionRule(min_labels=10)).cells
     assert eu.decision.verdict == Verdict.NOT_READY
 
 

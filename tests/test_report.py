@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pytest
 
+from changeover.core.decide.rule import DecisionRule
 from changeover.core.decide.verdicts import decide
 from changeover.core.model.counts import Counts, data_hash
 from changeover.core.model.kept_fits import kept_fit
@@ -330,11 +331,15 @@ def test_failed_diagnostics_and_instant_are_flagged():
 
 
 def test_thresholds_are_arguments():
-    strict = build_results(eval_set(), posteriors(), source="full", threshold=0.999)
+    strict = build_results(
+        eval_set(), posteriors(), source="full", rule=DecisionRule(threshold=0.999)
+    )
     cell = strict.metrics[0].rows[0].cells[1]
     assert strict.threshold == 0.999
     assert cell.decision.verdict == decide(delta_draws(1, 0), "higher", MARGIN, 0.999).verdict
-    lenient = build_results(eval_set(), posteriors(), source="full", min_labels=5)
+    lenient = build_results(
+        eval_set(), posteriors(), source="full", rule=DecisionRule(min_labels=5)
+    )
     assert "minimum" not in lenient.candidates[0].reason
     assert "only 62 human labels" not in lenient.candidates[0].reason
 

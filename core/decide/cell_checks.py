@@ -36,7 +36,7 @@ import numpy as np
 
 from changeover.core.decide.rule import MIN_LABELS_PER_CELL
 from changeover.core.model.counts import Counts
-from changeover.core.model.instant import instant_posterior
+from changeover.core.model.instant import CellDraws, instant_posterior
 from changeover.core.types import Source
 
 # A cell is decided once the candidate's and the incumbent's cell each hold the labels the queue
@@ -119,14 +119,30 @@ def tables(post) -> tuple[np.ndarray, np.ndarray] | None:
     return counts.n[np.ix_(m, r)], counts.u[np.ix_(m, r)]
 
 
-def own_quantity(post) -> np.ndarray | None:
+def own_quantity(post, cache: CellDraws | None = None) -> np.ndarray | None:
     """[S, M, R] the instant posterior's decision quantity on the same counts, or None (an
     instant posterior already is its own check; a fit without kept counts cannot have one)."""
     kept = tables(post)
     if kept is None or post.source == Source.INSTANT:
         return None
     counts = Counts(post.metric, post.levels, post.models, post.regions, kept[0], kept[1])
-    return instant_posterior(counts, post.weights, draws=OWN_DRAWS).quantity()
+    return instant_posterior(counts, post.weights, draws=OWN_DRAWS, cache=cache).quantity()
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the decisions on one metric read from its posterior, the same for every candidate
+    and so computed once per metric (`evidence`): the decision quantity, and the instant
+    posterior's on the same counts (its cells' own data; None: no check, see own_quantity)."""
+
+    quantity: np.ndarray  # [S, M, R]
+    own: np.ndarray | None  # [S, M, R]
+
+
+def evidence(post, cache: CellDraws | None = None) -> Evidence:
+    """The posterior's evidence for every candidate's decision (`cache`: the instant cells'
+    draws, kept by the workspace)."""
+    return Evidence(post.quantity(), own_quantity(post, cache))
 
 
 def unidentified(post, models: tuple[str, ...]) -> list[LabelRequest]:

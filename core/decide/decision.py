@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from changeover.core.decide.rule import DecisionRule
 from changeover.core.shown import probability_text
 from changeover.core.types import Direction, Verdict
 
@@ -59,7 +60,7 @@ def decide(
     delta_draws,
     direction: Direction,
     margin: float,
-    threshold: float = 0.95,
+    threshold: float = DecisionRule.threshold,
     ready_threshold: float | None = None,
     labels: tuple = (),
 ) -> Decision:

@@ -22,6 +22,7 @@ import numpy as np
 
 from changeover.core.decide import cell_checks
 from changeover.core.decide.decision import decide
+from changeover.core.decide.rule import DecisionRule
 from changeover.core.types import Direction, Verdict
 
 
@@ -118,7 +119,11 @@ class Comparison:
 
 
 def forecast_labels(
-    comparison: Comparison, max_labels=2000, metric="", region="", pooled=True
+    comparison: Comparison,
+    max_labels: int = DecisionRule.max_labels,
+    metric: str = "",
+    region: str = "",
+    pooled: bool = True,
 ) -> Forecast:
     """Smallest extra labels that would settle an undecided cell (see the module docstring);
     `pooled`: the draws are the pooled posterior's (else a cell's own data: its lower bar)."""

@@ -1,14 +1,14 @@
 """Migration decisions: a candidate's verdict over every cell, pure functions over draws.
 
 Each cell is decided by core/decide/decision.py. A cell is ready only if it passes the checks
-of core/decide/cell_checks.py: at least ``min_cell_labels`` labelled responses in the
+of core/decide/cell_checks.py: at least ``rule.min_cell_labels`` labelled responses in the
 candidate's and the incumbent's cell, the pooled posterior and its own labels (the instant
 posterior) both reaching their bars for its labels (rising with them: repeated looks), and
 every common judge level of both models labelled. A cell that fails one is undecided, says why
 (`CellDecision.blocked`), and its forecast (core/decide/forecast.py) is the labels that would
 get it past the check. A candidate is ready only if every (metric, region) cell is ready;
 P(all hold), the probability that every cell's condition holds at once, is computed from the
-same draws. A candidate with fewer than ``min_labels`` human labels on any metric is never
+same draws. A candidate with fewer than ``rule.min_labels`` human labels on any metric is never
 ready.
 """
 
@@ -21,9 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from changeover.core.decide import cell_checks
-from changeover.core.decide.cell_checks import MIN_CELL_LABELS, LabelRequest
+from changeover.core.decide.cell_checks import Evidence, LabelRequest
 from changeover.core.decide.decision import Decision, bar, condition, decide
 from changeover.core.decide.forecast import Comparison, Forecast, forecast_labels
+from changeover.core.decide.rule import DecisionRule
+from changeover.core.model.instant import CellDraws
 from changeover.core.shown import probability_text
 from changeover.core.types import Direction, Source, Verdict
 
@@ -77,10 +79,10 @@ def _cell_labels(post, model: str, key: str = "cell_labels") -> list[int] | None
     return [int(x) for x in table[post.model_index(model)]]
 
 
-def _shortfall(metric: str, region: str, rated: list, rule: dict) -> Forecast:
+def _shortfall(metric: str, region: str, rated: list, rule: DecisionRule) -> Forecast:
     """The labels that bring both cells of a comparison to the minimum."""
-    a, b = (max(rule["min_cell_labels"] - (x or 0), 0) for x in rated)
-    return Forecast(metric, region, a, b, False, rule["max_labels"])
+    a, b = (max(rule.min_cell_labels - (x or 0), 0) for x in rated)
+    return Forecast(metric, region, a, b, False, rule.max_labels)
 
 
 def _checked(
@@ -103,12 +105,20 @@ def _checked(
 
 
 def _cell(
-    post, q, own, c: int, i: int, r: int, spec: tuple[Direction, float], rule: dict, requests: list
+    post,
+    q,
+    own,
+    c: int,
+    i: int,
+    r: int,
+    spec: tuple[Direction, float],
+    rule: DecisionRule,
+    requests: list,
 ) -> CellDecision:
     """One (metric, region) comparison: the pooled verdict (q: the posterior's quantity), then
     the checks it must pass (own: the instant posterior's quantity, or None)."""
     direction, margin = spec
-    metric, region, g = post.metric, post.regions[r], rule["threshold"]
+    metric, region, g = post.metric, post.regions[r], rule.threshold
     lab_c, lab_i = _cell_labels(post, post.models[c]), _cell_labels(post, post.models[i])
     nc = None if lab_c is None else lab_c[r]
     ni = None if lab_i is None else lab_i[r]
@@ -124,10 +134,10 @@ def _cell(
     # labelled responses: a response whose raters tied was labelled, though it is not fitted
     rated = [None if x is None else x + t for x, t in zip((nc, ni), tied)]
     short = ""
-    if min((x for x in rated if x is not None), default=1 << 30) < rule["min_cell_labels"]:
+    if min((x for x in rated if x is not None), default=1 << 30) < rule.min_cell_labels:
         ties = f"; {sum(tied)} more rated, but their raters tied" if sum(tied) else ""
         short = (
-            f"fewer than {rule['min_cell_labels']} labels in the cell "
+            f"fewer than {rule.min_cell_labels} labels in the cell "
             f"(candidate {nc}, incumbent {ni}{ties})"
         )
     dec, blocked = _checked(dec, own_dec, requests, short, g_own)
@@ -143,7 +153,7 @@ def _cell(
     if draws is not None:
         comparison = Comparison(draws[:, c, r], draws[:, i, r], direction, margin, g, nc, ni)
         pooled = draws is q and post.source != Source.INSTANT
-        fc = forecast_labels(comparison, rule["max_labels"], metric, region, pooled)
+        fc = forecast_labels(comparison, rule.max_labels, metric, region, pooled)
     return CellDecision(metric, region, dec, nc, ni, fc, own_p, blocked)
 
 
@@ -154,9 +164,8 @@ def _overall(
     c: int,
     i: int,
     spec: tuple[Direction, float],
-    rule: dict,
+    rule: DecisionRule,
     requests: list,
-    minimum: int,
 ) -> CellDecision:
     """The traffic-weighted overall of one metric, shown beside the regions (the candidate's
     verdict rests on the regions alone). It passes the checks a verdict would: the judge levels
@@ -164,7 +173,7 @@ def _overall(
     never says "ready" where the candidate's checks hold the metric back (with one region it is
     that region)."""
     direction, margin = spec
-    g, w = rule["threshold"], post.weights
+    g, w, minimum = rule.threshold, post.weights, rule.min_labels
     lab_c, lab_i = _cell_labels(post, post.models[c]), _cell_labels(post, post.models[i])
     nc = None if lab_c is None else sum(lab_c)
     ni = None if lab_i is None else sum(lab_i)
@@ -188,16 +197,14 @@ def decide_candidate(
     specs: Mapping[str, tuple[Direction, float]],
     candidate: str,
     incumbent: str,
-    threshold: float = 0.95,
-    min_labels: int = 30,
-    max_labels: int = 2000,
-    min_cell_labels: int = MIN_CELL_LABELS,
+    rule: DecisionRule = DecisionRule(),
+    evidence: Mapping[str, Evidence] | None = None,
 ) -> CandidateDecision:
     """Verdict on one candidate over every (metric, region) cell of the posteriors.
 
     `specs` maps a metric name to (direction, margin); metrics not in it are skipped.
+    `evidence` (metric -> what its posterior gives every candidate) is computed when not given.
     """
-    rule = {"threshold": threshold, "min_cell_labels": min_cell_labels, "max_labels": max_labels}
     cells: list[CellDecision] = []
     held: list[np.ndarray] = []
     labels: dict[str, int | None] = {}
@@ -209,18 +216,18 @@ def decide_candidate(
         if post.metric not in specs:
             continue
         direction, margin = specs[post.metric]
-        q = post.quantity()
+        ev = (evidence or {}).get(post.metric) or cell_checks.evidence(post)
+        q, own = ev.quantity, ev.own
         c, i = post.model_index(candidate), post.model_index(incumbent)
         lab_c = _cell_labels(post, candidate)
         labels[post.metric] = None if lab_c is None else sum(lab_c)
         requests = cell_checks.unidentified(post, (candidate, incumbent))
         to_label += requests
-        own = cell_checks.own_quantity(post)
         unchecked |= own is None and post.source != Source.INSTANT
         for r in range(len(post.regions)):
             held.append(condition(q[:, c, r] - q[:, i, r], direction, margin)[0])
             cells.append(_cell(post, q, own, c, i, r, specs[post.metric], rule, requests))
-        overall.append(_overall(post, q, own, c, i, specs[post.metric], rule, requests, min_labels))
+        overall.append(_overall(post, q, own, c, i, specs[post.metric], rule, requests))
     if not cells:
         return CandidateDecision(
             candidate, Verdict.UNDECIDED, float("nan"), "no metrics to decide on", (), labels
@@ -230,8 +237,8 @@ def decide_candidate(
     for metric, count in labels.items():
         if count is None:
             problems.append(f"human label counts unknown for {metric}")
-        elif count < min_labels:
-            problems.append(f"only {count} human labels on {metric} (minimum {min_labels})")
+        elif count < rule.min_labels:
+            problems.append(f"only {count} human labels on {metric} (minimum {rule.min_labels})")
     bad = [c for c in cells if c.decision.verdict == Verdict.NOT_READY]
     open_ = [c for c in cells if c.decision.verdict == Verdict.UNDECIDED]
 
@@ -267,19 +274,17 @@ def decide_all(
     posteriors: Sequence,
     specs: Mapping[str, tuple[Direction, float]],
     incumbent: str,
-    threshold: float = 0.95,
-    min_labels: int = 30,
-    max_labels: int = 2000,
-    min_cell_labels: int = MIN_CELL_LABELS,
+    rule: DecisionRule = DecisionRule(),
+    cache: CellDraws | None = None,
 ) -> list[CandidateDecision]:
-    """`decide_candidate` for every model of the posteriors except the incumbent, in order."""
+    """`decide_candidate` for every model of the posteriors except the incumbent, in order, on
+    each metric's evidence computed once (`cache`: the instant cells' draws, the workspace's)."""
     models: list[str] = []
     for post in posteriors:
         models += [m for m in post.models if m not in models]
+    given = {p.metric: cell_checks.evidence(p, cache) for p in posteriors if p.metric in specs}
     return [
-        decide_candidate(
-            posteriors, specs, m, incumbent, threshold, min_labels, max_labels, min_cell_labels
-        )
+        decide_candidate(posteriors, specs, m, incumbent, rule, given)
         for m in models
         if m != incumbent
     ]

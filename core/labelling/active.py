@@ -46,7 +46,9 @@ from scipy.special import ndtr, ndtri
 
 from changeover.core.decide.cell_checks import threshold_at
 from changeover.core.decide.forecast import Comparison, smallest_total
+from changeover.core.decide.rule import DecisionRule
 from changeover.core.decide.verdicts import decide_all, specs_of
+from changeover.core.model.instant import CellDraws
 from changeover.core.types import Direction, EvalSet, Verdict
 
 Cell = tuple[str, str]  # (model, region)
@@ -62,7 +64,9 @@ class Need:
     why: str  # e.g. "correct/EU: cand-a vs old"
 
 
-def settle_forecast(comparison: Comparison, max_labels: int = 2000) -> tuple[int, int] | None:
+def settle_forecast(
+    comparison: Comparison, max_labels: int = DecisionRule.max_labels
+) -> tuple[int, int] | None:
     """Labels (candidate cell, incumbent cell) after which the comparison is settled with
     probability one half, or None beyond max_labels; a preposterior forecast.
 
@@ -104,13 +108,13 @@ def settle_forecast(comparison: Comparison, max_labels: int = 2000) -> tuple[int
 def needs(
     posteriors: Sequence,
     eval_set: EvalSet,
-    threshold: float = 0.95,
-    min_labels: int = 30,
-    max_labels: int = 2000,
+    rule: DecisionRule = DecisionRule(),
     forecast: str = "preposterior",
+    cache: CellDraws | None = None,
 ) -> list[Need]:
     """Every open decision's forecast labels per cell (see the module docstring).
-    `forecast`: "preposterior" (settle_forecast) or "decide" (core/decide/forecast.py's)."""
+    `forecast`: "preposterior" (settle_forecast) or "decide" (core/decide/forecast.py's);
+    `cache`: the instant cells' draws (the workspace's)."""
     incumbent = eval_set.incumbent
     specs = {k: v for k, v in specs_of(eval_set).items() if k in {p.metric for p in posteriors}}
     if not posteriors or not specs:
@@ -119,7 +123,8 @@ def needs(
     by_metric = {p.metric: p for p in posteriors}
     quantity = {p.metric: p.quantity() for p in posteriors}
     out: list[Need] = []
-    for cand in decide_all(posteriors, specs, incumbent, threshold, min_labels, max_labels):
+    max_labels, min_labels = rule.max_labels, rule.min_labels
+    for cand in decide_all(posteriors, specs, incumbent, rule, cache):
         if cand.verdict != Verdict.UNDECIDED:
             continue
         open_cells = [c for c in cand.cells if c.decision.verdict == Verdict.UNDECIDED]
@@ -142,7 +147,7 @@ def needs(
                     q[:, post.model_index(incumbent), r],
                     direction,
                     margin,
-                    threshold,
+                    rule.threshold,
                     c.candidate_labels,
                     c.incumbent_labels,
                 )
@@ -185,16 +190,14 @@ def cell_scores(
     posteriors: Sequence,
     eval_set: EvalSet,
     counts: Mapping | None = None,
-    threshold: float = 0.95,
-    min_labels: int = 30,
-    max_labels: int = 2000,
+    rule: DecisionRule = DecisionRule(),
     forecast: str = "preposterior",
 ) -> dict[Cell, float]:
     """Value of one more label in each (model, region) cell for the decisions still open;
     0 for cells no open decision needs. `counts` is accepted for symmetry and unused: the
     labels per cell come from the posteriors' flags."""
     scores = dict.fromkeys(_all_cells(posteriors), 0.0)
-    for need in needs(posteriors, eval_set, threshold, min_labels, max_labels, forecast):
+    for need in needs(posteriors, eval_set, rule, forecast):
         scores[need.cell] = scores.get(need.cell, 0.0) + need.value
     return scores
 
@@ -240,15 +243,14 @@ class ActiveScorer:
 def make_scorer(
     posteriors: Sequence,
     eval_set: EvalSet,
-    threshold: float = 0.95,
-    min_labels: int = 30,
-    max_labels: int = 2000,
+    rule: DecisionRule = DecisionRule(),
     greedy: bool = True,
     forecast: str = "preposterior",
+    cache: CellDraws | None = None,
 ) -> ActiveScorer:
     """A scorer for core.labelling.queue.LabelQueue built from a fit's posteriors (see the docstring)."""
     return ActiveScorer(
-        needs(posteriors, eval_set, threshold, min_labels, max_labels, forecast),
+        needs(posteriors, eval_set, rule, forecast, cache),
         _all_cells(posteriors),
         greedy=greedy,
     )

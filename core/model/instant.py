@@ -35,10 +35,28 @@ from changeover.core.types import Source
 PRIOR = 1.0  # Dirichlet concentration of each level in q's prior (uniform over the simplex)
 PRIOR_LABELS = 2.0  # pseudo-labels in the prior of each P(H | J = j) (see the module docstring)
 
-# Draws of one cell depend only on (seed, cell, counts, draws): cache them, so a refresh after
-# one new label redraws one cell instead of all of them.
-_CACHE: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
-_CACHE_MAX = 4096
+
+class CellDraws:
+    """Draws of single cells kept by what they depend on (seed, metric, cell, its counts, the
+    number of draws, the prior), so a refresh after one new label redraws one cell instead of
+    all of them. A `Workspace` owns one and it goes with it; a cell whose counts changed has a
+    new key, so old draws are never served for new data."""
+
+    LIMIT = 4096  # cells kept at most; then the store starts again
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+    def get(self, key: tuple) -> tuple[np.ndarray, np.ndarray] | None:
+        return self._kept.get(key)
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def put(self, key: tuple, drawn: tuple[np.ndarray, np.ndarray]) -> None:
+        if len(self._kept) >= self.LIMIT:
+            self._kept.clear()
+        self._kept[key] = drawn
 
 
 def dirichlet(rng: np.random.Generator, alpha: np.ndarray, draws: int) -> np.ndarray:
@@ -90,20 +108,21 @@ def _cell(
     u: np.ndarray,
     draws: int,
     prior: np.ndarray,
+    cache: CellDraws | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(p [S, L], confusion [S, L(h), L(j)]) of one cell; n is [L(h), L(j)], u is [L(j)].
     `stream` tells metrics apart, so the metrics of one cell draw independently (a shared
-    stream would couple them in the joint probability that all of a candidate's cells hold)."""
+    stream would couple them in the joint probability that all of a candidate's cells hold).
+    Seeded by the cell alone: the same draws with or without a `cache`."""
     key = (seed, stream, m, r, draws, n.tobytes(), u.tobytes(), n.shape[0], prior.tobytes())
-    hit = _CACHE.get(key)
+    hit = None if cache is None else cache.get(key)
     if hit is not None:
         return hit
     rng = np.random.default_rng([seed, stream, m, r])
-    p, confusion = conjugate_draws(rng, n, u, PRIOR, prior, draws)
-    if len(_CACHE) >= _CACHE_MAX:
-        _CACHE.clear()
-    _CACHE[key] = (p, confusion)
-    return p, confusion
+    drawn = conjugate_draws(rng, n, u, PRIOR, prior, draws)
+    if cache is not None:
+        cache.put(key, drawn)
+    return drawn
 
 
 def instant_posterior(
@@ -112,8 +131,10 @@ def instant_posterior(
     draws: int = 2000,
     seed: int = 0,
     pass_level: int | None = None,
+    cache: CellDraws | None = None,
 ) -> Posterior:
-    """The conjugate posterior of every cell of one metric (source="instant")."""
+    """The conjugate posterior of every cell of one metric (source INSTANT); `cache` keeps
+    each cell's draws for the next call."""
     M, R, L = counts.u.shape
     p = np.empty((draws, M, R, L))
     confusion = np.empty((draws, M, R, L, L))
@@ -122,7 +143,7 @@ def instant_posterior(
     for m in range(M):
         for r in range(R):
             p[:, m, r], confusion[:, m, r] = _cell(
-                seed, stream, m, r, counts.n[m, r], counts.u[m, r], draws, prior
+                seed, stream, m, r, counts.n[m, r], counts.u[m, r], draws, prior, cache
             )
     return posterior_of(counts, weights, p, confusion, Source.INSTANT, pass_level)
 
