@@ -173,11 +173,6 @@ class Results:
 # ---- building -----------------------------------------------------------------------------
 
 
-def _cell_labels(post: Posterior, key: str = "cell_labels") -> list[list[int]] | None:
-    table = (post.flags or {}).get(key)
-    return None if table is None else [[int(x) for x in row] for row in table]
-
-
 def shown_posteriors(posteriors: Sequence[Posterior], fit: FitRecord | None) -> list[Posterior]:
     """The posteriors every face is shown (and the draws export writes): a cell without labels
     carries the judge's unknown lean there (core/decide/cell_checks.py, `widen_unlabelled`). Seeded by
@@ -201,8 +196,7 @@ def _metric_table(
     metric = eval_set.metric(post.metric)
     incumbent = eval_set.incumbent
     q, share = post.quantity(), post.pass_share()
-    labels = _cell_labels(post)
-    tied = _cell_labels(post, "cell_ties")
+    labels, tied = post.flags.cell_labels, post.flags.cell_ties
     chosen = _open_cells(counts)
     i = post.model_index(incumbent)
     rows = []
@@ -408,9 +402,8 @@ def _flags(
             )
         )
     for post in posteriors:
-        widened = {tuple(x) for x in (post.flags or {}).get("widened_cells") or ()}
-        tied = _cell_labels(post, "cell_ties")
-        for model, region in (post.flags or {}).get("unlabelled_cells") or ():
+        widened, tied = set(post.flags.widened_cells), post.flags.cell_ties
+        for model, region in post.flags.unlabelled_cells:
             how = (
                 "its interval carries the judge's unknown lean there"
                 if (model, region) in widened

@@ -17,7 +17,7 @@ from changeover.core.decide.verdicts import (
     forecast_labels,
     labels_to_minimum,
 )
-from changeover.core.model.posterior import Posterior
+from changeover.core.model.posterior import CellFlags, Posterior
 from changeover.core.types import Verdict
 
 
@@ -86,7 +86,7 @@ def make_posterior(
     p = np.stack([1 - q, q], axis=-1)
     S, M, R = q.shape
     conf = np.broadcast_to(np.array([[0.9, 0.1], [0.2, 0.8]]), (S, M, R, 2, 2)).copy()
-    flags = {} if labels is None else {"cell_labels": labels}
+    flags = CellFlags.from_dict({} if labels is None else {"cell_labels": labels})
     return Posterior(
         metric, ("no", "yes"), models, regions, np.full(R, 1 / R), p, conf, flags=flags
     )
@@ -313,12 +313,16 @@ def test_a_cell_needs_its_own_labels_to_be_ready():
     assert (us.forecast.candidate_labels, us.forecast.incumbent_labels) == (0, 8)
     assert d.verdict == Verdict.UNDECIDED
     # labels lost to ties between raters are named where they would have counted
-    tied = replace(post, flags={**post.flags, "cell_ties": [[0, 2], [0, 1]]})
+    tied = replace(
+        post, flags=CellFlags.from_dict({**post.flags.to_dict(), "cell_ties": [[0, 2], [0, 1]]})
+    )
     _, us = decide_candidate([tied], {"correct": ("higher", 0.03)}, "a", "inc").cells
     assert "(candidate 40, incumbent 2; 3 more rated, but their raters tied)" in us.blocked
     # a response whose raters tied was labelled: it counts toward the minimum (8 + 2 here)
     eight = make_posterior(q, labels=[[40, 8], [40, 40]], models=("inc", "a"))
-    eight = replace(eight, flags={**eight.flags, "cell_ties": [[0, 2], [0, 0]]})
+    eight = replace(
+        eight, flags=CellFlags.from_dict({**eight.flags.to_dict(), "cell_ties": [[0, 2], [0, 0]]})
+    )
     _, us = decide_candidate([eight], {"correct": ("higher", 0.03)}, "a", "inc").cells
     assert us.decision.verdict == Verdict.READY and not us.blocked
     # the minimum is an argument; a "not ready" on pooling alone is held back as well
@@ -462,7 +466,7 @@ def test_an_unlabelled_cells_interval_carries_the_judges_unknown_lean():
             np.array([0.5, 0.5]),
             p,
             conf,
-            flags={"cell_labels": [[0, 12]]},
+            flags=CellFlags.from_dict({"cell_labels": [[0, 12]]}),
         )
         wide = widen_unlabelled(post)
         q, w = post.quantity(), wide.quantity()
@@ -474,7 +478,7 @@ def test_an_unlabelled_cells_interval_carries_the_judges_unknown_lean():
         inside = (wide.p[:, 0, 0] > 1e-9).all(axis=1)  # draws not clipped to the simplex's edge
         np.testing.assert_allclose(t2[inside], t[inside], atol=1e-6)
         np.testing.assert_allclose(wide.p.sum(axis=-1), 1.0)
-        assert wide.flags["widened_cells"] == [["a", "eu"]]
+        assert wide.flags.to_dict()["widened_cells"] == [["a", "eu"]]
 
 
 def test_a_reason_shows_the_digits_that_decide():

@@ -183,20 +183,15 @@ def widen_unlabelled(post, sd: float = UNLABELLED_JUDGE_SD, seed: int | Sequence
     """
     from dataclasses import replace
 
-    labels = np.asarray((post.flags or {}).get("cell_labels", []))
+    labels = np.asarray(post.flags.cell_labels or [])
     if post.source != Source.FULL or labels.size == 0 or not (labels == 0).any():
         return post
     rng = np.random.default_rng(seed)
     p, confusion = post.p.copy(), post.confusion.copy()
     for m, r in zip(*np.nonzero(labels == 0)):
         p[:, m, r], confusion[:, m, r] = _lean(p[:, m, r], confusion[:, m, r], rng, sd)
-    flags = {
-        **post.flags,
-        "widened_cells": [
-            [post.models[m], post.regions[r]] for m, r in zip(*np.nonzero(labels == 0))
-        ],
-    }
-    return replace(post, p=p, confusion=confusion, flags=flags)
+    widened = tuple((post.models[m], post.regions[r]) for m, r in zip(*np.nonzero(labels == 0)))
+    return replace(post, p=p, confusion=confusion, flags=replace(post.flags, widened_cells=widened))
 
 
 def _lean(p: np.ndarray, confusion: np.ndarray, rng, sd: float) -> tuple[np.ndarray, np.ndarray]:

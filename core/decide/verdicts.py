@@ -72,13 +72,6 @@ class CandidateDecision:
         return tuple(c.forecast for c in self.cells if c.forecast is not None)
 
 
-def _cell_labels(post, model: str, key: str = "cell_labels") -> list[int] | None:
-    table = (post.flags or {}).get(key)
-    if table is None:
-        return None
-    return [int(x) for x in table[post.model_index(model)]]
-
-
 def _shortfall(metric: str, region: str, rated: list, rule: DecisionRule) -> Forecast:
     """The labels that bring both cells of a comparison to the minimum."""
     a, b = (max(rule.min_cell_labels - (x or 0), 0) for x in rated)
@@ -119,7 +112,7 @@ def _cell(
     the checks it must pass (own: the instant posterior's quantity, or None)."""
     direction, margin = spec
     metric, region, g = post.metric, post.regions[r], rule.threshold
-    lab_c, lab_i = _cell_labels(post, post.models[c]), _cell_labels(post, post.models[i])
+    lab_c, lab_i = post.flags.labels_of(c), post.flags.labels_of(i)
     nc = None if lab_c is None else lab_c[r]
     ni = None if lab_i is None else lab_i[r]
     # "ready" must reach a threshold that rises with the labels (repeated looks); "not ready"
@@ -130,7 +123,7 @@ def _cell(
     if own is not None:
         own_dec = decide(own[:, c, r] - own[:, i, r], direction, margin, g_own)
     own_p = None if own_dec is None else own_dec.probability
-    tied = [(_cell_labels(post, post.models[x], "cell_ties") or {r: 0})[r] for x in (c, i)]
+    tied = [0 if (t := post.flags.ties_of(x)) is None else t[r] for x in (c, i)]
     # labelled responses: a response whose raters tied was labelled, though it is not fitted
     rated = [None if x is None else x + t for x, t in zip((nc, ni), tied)]
     short = ""
@@ -174,7 +167,7 @@ def _overall(
     that region)."""
     direction, margin = spec
     g, w, minimum = rule.threshold, post.weights, rule.min_labels
-    lab_c, lab_i = _cell_labels(post, post.models[c]), _cell_labels(post, post.models[i])
+    lab_c, lab_i = post.flags.labels_of(c), post.flags.labels_of(i)
     nc = None if lab_c is None else sum(lab_c)
     ni = None if lab_i is None else sum(lab_i)
     # the bar after repeated looks, on the labels per region (with one region: the region's)
@@ -219,7 +212,7 @@ def decide_candidate(
         ev = (evidence or {}).get(post.metric) or cell_checks.evidence(post)
         q, own = ev.quantity, ev.own
         c, i = post.model_index(candidate), post.model_index(incumbent)
-        lab_c = _cell_labels(post, candidate)
+        lab_c = post.flags.labels_of(c)
         labels[post.metric] = None if lab_c is None else sum(lab_c)
         requests = cell_checks.unidentified(post, (candidate, incumbent))
         to_label += requests

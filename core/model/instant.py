@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from changeover.core.model.counts import Counts
-from changeover.core.model.posterior import Posterior
+from changeover.core.model.posterior import CellFlags, Posterior
 from changeover.core.types import Source
 
 PRIOR = 1.0  # Dirichlet concentration of each level in q's prior (uniform over the simplex)
@@ -174,16 +174,15 @@ def posterior_of(
     )
 
 
-def cell_flags(counts: Counts) -> dict:
+def cell_flags(counts: Counts) -> CellFlags:
     """The flags every estimator sets: labelled responses per cell, the unlabelled cells and
-    the raters' ties per cell."""
+    the raters' ties per cell (when the counts know them)."""
     labels = counts.labels_per_cell
-    flags = {
-        "cell_labels": labels.astype(int).tolist(),
-        "unlabelled_cells": [
-            [counts.models[m], counts.regions[r]] for m, r in zip(*np.nonzero(labels == 0))
-        ],
-    }
-    if counts.ties_per_cell is not None:
-        flags["cell_ties"] = counts.ties_per_cell.astype(int).tolist()
-    return flags
+    ties = counts.ties_per_cell
+    return CellFlags(
+        cell_labels=tuple(tuple(int(x) for x in row) for row in labels),
+        cell_ties=None if ties is None else tuple(tuple(int(x) for x in row) for row in ties),
+        unlabelled_cells=tuple(
+            (counts.models[m], counts.regions[r]) for m, r in zip(*np.nonzero(labels == 0))
+        ),
+    )
