@@ -57,12 +57,12 @@ def condition(
 
 
 def decide(
-    delta_draws,
+    delta_draws: np.ndarray,
     direction: Direction,
     margin: float,
     threshold: float = DecisionRule.threshold,
     ready_threshold: float | None = None,
-    labels: tuple = (),
+    labels: tuple[int | None, int | None] | tuple[()] = (),
 ) -> Decision:
     """Verdict on one cell from draws of delta = candidate - incumbent. `ready_threshold`
     (default: `threshold`) is what "ready" must reach, higher after repeated looks

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 import numpy as np
 
@@ -24,6 +24,8 @@ from changeover.core.decide import cell_checks
 from changeover.core.decide.decision import decide
 from changeover.core.decide.rule import DecisionRule
 from changeover.core.types import Direction, Verdict
+
+N = TypeVar("N", int, np.ndarray)  # labels added: one number, or one per split
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,11 @@ class DeltaProjection:
     _SPLITS = np.linspace(0.0, 1.0, 21)
 
     def __init__(
-        self, q_candidate, q_incumbent, candidate_labels: int | None, incumbent_labels: int | None
+        self,
+        q_candidate: np.ndarray,
+        q_incumbent: np.ndarray,
+        candidate_labels: int | None,
+        incumbent_labels: int | None,
     ) -> None:
         qc, qi = np.asarray(q_candidate, float), np.asarray(q_incumbent, float)
         self.delta = qc - qi
@@ -112,7 +118,7 @@ class Comparison:
             self.q_candidate, self.q_incumbent, self.candidate_labels, self.incumbent_labels
         )
 
-    def labels_after(self, a, b) -> tuple[Any, Any]:
+    def labels_after(self, a: N, b: N) -> tuple[N | None, N | None]:
         """The two cells' labels after a and b more (None stays None: unknown)."""
         nc, ni = self.candidate_labels, self.incumbent_labels
         return (None if nc is None else nc + a), (None if ni is None else ni + b)

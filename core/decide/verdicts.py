@@ -26,8 +26,9 @@ from changeover.core.decide.decision import Decision, bar, condition, decide
 from changeover.core.decide.forecast import Comparison, Forecast, forecast_labels
 from changeover.core.decide.rule import DecisionRule
 from changeover.core.model.instant import CellDraws
+from changeover.core.model.posterior import Posterior
 from changeover.core.shown import probability_text
-from changeover.core.types import Direction, Source, Verdict
+from changeover.core.types import Direction, EvalSet, Source, Verdict
 
 __all__ = ["Comparison", "Decision", "Forecast", "condition", "decide", "forecast_labels"]
 
@@ -55,7 +56,9 @@ class CandidateDecision:
     joint_probability: float  # P(every cell condition holds at once)
     summary: str  # the reason without the joint probability (for faces that show it apart)
     cells: tuple[CellDecision, ...]
-    labels: dict  # metric -> human-labelled responses of the candidate (None: unknown)
+    labels: dict[
+        str, int | None
+    ]  # metric -> human-labelled responses of the candidate (None: unknown)
     to_label: tuple[LabelRequest, ...] = ()  # judge levels to label before deciding a metric
     unchecked: bool = False  # some cell had no own-data check (a posterior without its counts)
     overall: tuple[CellDecision, ...] = ()  # per metric, the traffic-weighted overall (shown only)
@@ -72,14 +75,14 @@ class CandidateDecision:
         return tuple(c.forecast for c in self.cells if c.forecast is not None)
 
 
-def _shortfall(metric: str, region: str, rated: list, rule: DecisionRule) -> Forecast:
+def _shortfall(metric: str, region: str, rated: list[int | None], rule: DecisionRule) -> Forecast:
     """The labels that bring both cells of a comparison to the minimum."""
     a, b = (max(rule.min_cell_labels - (x or 0), 0) for x in rated)
     return Forecast(metric, region, a, b, False, rule.max_labels)
 
 
 def _checked(
-    dec: Decision, own_dec: Decision | None, requests: list, short: str, g: float
+    dec: Decision, own_dec: Decision | None, requests: list[LabelRequest], short: str, g: float
 ) -> tuple[Decision, str]:
     """The pooled decision after the checks (core/decide/cell_checks.py), and what holds it back:
     judge levels without labels (`requests`), too few labels (`short`: why, or ""), or its own
@@ -98,15 +101,15 @@ def _checked(
 
 
 def _cell(
-    post,
-    q,
-    own,
+    post: Posterior,
+    q: np.ndarray,
+    own: np.ndarray | None,
     c: int,
     i: int,
     r: int,
     spec: tuple[Direction, float],
     rule: DecisionRule,
-    requests: list,
+    requests: list[LabelRequest],
 ) -> CellDecision:
     """One (metric, region) comparison: the pooled verdict (q: the posterior's quantity), then
     the checks it must pass (own: the instant posterior's quantity, or None)."""
@@ -151,14 +154,14 @@ def _cell(
 
 
 def _overall(
-    post,
-    q,
-    own,
+    post: Posterior,
+    q: np.ndarray,
+    own: np.ndarray | None,
     c: int,
     i: int,
     spec: tuple[Direction, float],
     rule: DecisionRule,
-    requests: list,
+    requests: list[LabelRequest],
 ) -> CellDecision:
     """The traffic-weighted overall of one metric, shown beside the regions (the candidate's
     verdict rests on the regions alone). It passes the checks a verdict would: the judge levels
@@ -186,7 +189,7 @@ def _overall(
 
 
 def decide_candidate(
-    posteriors: Sequence,
+    posteriors: Sequence[Posterior],
     specs: Mapping[str, tuple[Direction, float]],
     candidate: str,
     incumbent: str,
@@ -264,7 +267,7 @@ def decide_candidate(
 
 
 def decide_all(
-    posteriors: Sequence,
+    posteriors: Sequence[Posterior],
     specs: Mapping[str, tuple[Direction, float]],
     incumbent: str,
     rule: DecisionRule = DecisionRule(),
@@ -283,7 +286,7 @@ def decide_all(
     ]
 
 
-def specs_of(eval_set) -> dict[str, tuple[Direction, float]]:
+def specs_of(eval_set: EvalSet) -> dict[str, tuple[Direction, float]]:
     """(direction, margin) per metric of an eval set, the `specs` argument above."""
     return {m.name: (m.direction, float(m.margin)) for m in eval_set.metrics}
 

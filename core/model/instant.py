@@ -127,7 +127,7 @@ def _cell(
 
 def instant_posterior(
     counts: Counts,
-    weights: Sequence[float],
+    weights: Sequence[float] | np.ndarray,
     draws: int = 2000,
     seed: int = 0,
     pass_level: int | None = None,
@@ -150,7 +150,7 @@ def instant_posterior(
 
 def posterior_of(
     counts: Counts,
-    weights: Sequence[float],
+    weights: Sequence[float] | np.ndarray,
     p: np.ndarray,
     confusion: np.ndarray,
     source: Source,
