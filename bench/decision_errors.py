@@ -57,13 +57,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from changeover.core.decide.cell_checks import widen_unlabelled  # noqa: E402
-from changeover.core.decide.verdicts import READY, decide_all  # noqa: E402
+from changeover.core.decide.verdicts import decide_all  # noqa: E402
 from changeover.core.model.counts import Counts, counts_for  # noqa: E402
 from changeover.core.model.fit import Settings, fit_counts  # noqa: E402
 from changeover.core.model.instant import cell_flags  # noqa: E402
 from changeover.core.model.posterior import Posterior, from_bytes, to_bytes  # noqa: E402
 from changeover.core.store import Store  # noqa: E402
-from changeover.core.types import EvalSet, Metric, Region  # noqa: E402
+from changeover.core.types import EvalSet, Metric, Region, Verdict  # noqa: E402
 
 MODELS = ("inc", "cand", "even", "worse")
 REGIONS = tuple(f"r{k}" for k in range(6))
@@ -276,7 +276,7 @@ def measure(results: list[Fit], open_results: list[Fit] = ()) -> dict:
     for f, fit in enumerate(results):
         d = decided(fit)
         for m, model in enumerate(MODELS[1:]):
-            ready[f, m] = [c.decision.verdict == READY for c in d[model].cells]
+            ready[f, m] = [c.decision.verdict == Verdict.READY for c in d[model].cells]
             pooled[f, m] = [c.decision.probability >= 0.95 - 1e-9 for c in d[model].cells]
         p_cand[f] = [
             [c.decision.probability for c in d["cand"].cells],

@@ -31,7 +31,7 @@ mean level) against the truth, and wrong final verdicts against the verdicts the
 Run: .venv/bin/python bench/label_efficiency.py [--scenario synthetic|kestrel|both]
      [--seeds 5] [--batch 20] [--budget 12000] [--per-cell 1500] [--forecast-seeds 3]
 
-It ends with a check of core/decide/verdicts's labels-needed forecast: after 30 labels in every cell,
+It ends with a check of core/decide/forecast.py's labels-needed forecast: after 30 labels in every cell,
 each undecided comparison gets t times its forecast labels (t = 0.5 ... 4) in a copy of the
 world; printed is the share settled by each t.
 """
@@ -50,11 +50,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from changeover.core.decide.verdicts import UNDECIDED, decide, decide_all  # noqa: E402
+from changeover.core.decide.rule import DecisionRule  # noqa: E402
+from changeover.core.decide.verdicts import decide, decide_all  # noqa: E402
 from changeover.core.labelling.active import make_scorer  # noqa: E402
 from changeover.core.model.counts import Counts  # noqa: E402
-from changeover.core.model.instant import instant_posterior  # noqa: E402
-from changeover.core.types import EvalSet, Metric, Region  # noqa: E402
+from changeover.core.model.instant import CellDraws, instant_posterior  # noqa: E402
+from changeover.core.types import EvalSet, Metric, Region, Verdict  # noqa: E402
 
 POLICIES = ("random", "queue", "active")
 YES_NO = ("no", "yes")
@@ -296,10 +297,13 @@ def run_session(
     specs = {m.name: (m.direction, m.margin) for m in es.metrics}
     scorer = None
     total = refits = 0
+    rule, cells = DecisionRule(threshold, min_labels), CellDraws()  # as a workspace keeps them
 
     def fit():
         return [
-            instant_posterior(c, weights, draws=draws, seed=seed, pass_level=pass_levels[c.metric])
+            instant_posterior(
+                c, weights, draws=draws, seed=seed, pass_level=pass_levels[c.metric], cache=cells
+            )
             for c in counts(w)
         ]
 
@@ -313,12 +317,12 @@ def run_session(
             total += 1
         posts = fit()
         refits += 1
-        verdicts = decide_all(posts, specs, es.incumbent, threshold, min_labels)
-        settled = all(v.verdict != UNDECIDED for v in verdicts)
+        verdicts = decide_all(posts, specs, es.incumbent, rule, cells)
+        settled = all(v.verdict != Verdict.UNDECIDED for v in verdicts)
         if settled or total >= budget or cell is None:
             break
         if policy == "active":
-            scorer = make_scorer(posts, es, threshold, min_labels, forecast=forecast)
+            scorer = make_scorer(posts, es, rule, forecast=forecast, cache=cells)
     truth = s.verdicts()
     wrong = sum(v.verdict != truth[v.candidate] for v in verdicts)
     covered = cells = 0
@@ -379,7 +383,7 @@ def forecast_check(
     min_labels: int = 30,
     steps: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0),
 ) -> list[float]:
-    """Check core/decide/verdicts's labels-needed forecast: after `start` labels in every cell, for each
+    """Check core/decide/forecast.py's labels-needed forecast: after `start` labels in every cell, for each
     undecided (metric, region) comparison with a forecast of a + b labels, label t*a and t*b
     more (t in `steps`) in a copy of the world and refit; returns, per forecast, the smallest
     t that settled the comparison (inf when even the last step did not)."""
@@ -399,7 +403,7 @@ def forecast_check(
     kidx = {m.name: k for k, m in enumerate(es.metrics)}
     posts = [instant_posterior(c, weights, draws=draws, seed=seed) for c in counts(w)]
     found = []
-    for cand in decide_all(posts, specs, es.incumbent, threshold, min_labels):
+    for cand in decide_all(posts, specs, es.incumbent, DecisionRule(threshold, min_labels)):
         for cell in cand.cells:
             fc = cell.forecast
             if fc is None or fc.capped or fc.total == 0:
@@ -419,7 +423,7 @@ def forecast_check(
                 direction, margin = specs[cell.metric]
                 if (
                     decide(q[:, c, r] - q[:, i, r], direction, margin, threshold).verdict
-                    != UNDECIDED
+                    != Verdict.UNDECIDED
                 ):
                     when = t
                     break

@@ -28,10 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from changeover.core.decide.rule import MIN_LABELS_PER_CELL
-from changeover.core.decide.verdicts import NOT_READY, READY, UNDECIDED
-from changeover.core.results import UPDATED
 from changeover.core.store import Store
-from changeover.core.types import EvalSet, Metric, Region
+from changeover.core.types import EvalSet, Metric, Region, Source, Verdict
 from changeover.core.workspace import Workspace
 
 RATER = "rater"
@@ -97,7 +95,7 @@ def _look(results, run: Run, margin_region: str, cand: str = "cand") -> bool:
     settled = True
     for c in results.candidates:
         run.verdicts[c.candidate] = c.verdict
-        settled &= c.verdict in (READY, NOT_READY)
+        settled &= c.verdict in (Verdict.READY, Verdict.NOT_READY)
         for cell in c.cells:
             seen[(c.candidate, cell.region)] = (
                 cell.decision.probability,
@@ -109,11 +107,11 @@ def _look(results, run: Run, margin_region: str, cand: str = "cand") -> bool:
         if c.candidate != cand:
             continue
         margin_cell = next(x for x in c.cells if x.region == margin_region)
-        ready_now = margin_cell.decision.verdict == READY or c.verdict == READY
+        ready_now = margin_cell.decision.verdict == Verdict.READY or c.verdict == Verdict.READY
         if ready_now and run.first_ready_look is None:
             run.first_ready_look = run.labels
-        run.margin_ready |= margin_cell.decision.verdict == READY
-        run.cand_ready |= c.verdict == READY
+        run.margin_ready |= margin_cell.decision.verdict == Verdict.READY
+        run.cand_ready |= c.verdict == Verdict.READY
     run.trace.append((run.labels, seen))
     return settled
 
@@ -144,7 +142,7 @@ def label_until_ready(
             fitted = _fit(ws, es, run)
             queue = ws.queue(es, RATER, seed=seed + run.fits, overlap=0)
         results = ws.results(es)
-        if fitted and results.stale and results.source != UPDATED:
+        if fitted and results.stale and results.source != Source.UPDATED:
             _fit(ws, es, run)  # the screen says the update is unusable: refit
             queue = ws.queue(es, RATER, seed=seed + run.fits, overlap=0)
             results = ws.results(es)
@@ -178,7 +176,10 @@ def summary(runs: list[Run]) -> dict:
         "failed_fits": sum(r.failed_fits for r in runs),
         "ended": {e: sum(r.ended == e for r in runs) for e in ("settled", "budget", "exhausted")},
         "verdicts": {
-            c: {v: sum(r.verdicts.get(c) == v for r in runs) for v in (READY, NOT_READY, UNDECIDED)}
+            c: {
+                v: sum(r.verdicts.get(c) == v for r in runs)
+                for v in (Verdict.READY, Verdict.NOT_READY, Verdict.UNDECIDED)
+            }
             for c in ("cand", "even", "worse")
         },
         "seconds": sum(r.seconds for r in runs),

@@ -14,7 +14,7 @@ import sys
 import threading
 from dataclasses import replace
 
-from changeover.core.results import Results, failure_kind, probability_text, refit_hint
+from changeover.core.results import FlagKind, Results, failure_kind, probability_text, refit_hint
 from changeover.core.settings import Settings
 from changeover.core.text import inert
 from changeover.core.types import EvalSet, FitRecord, ModelsReady
@@ -161,17 +161,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     with Workspace.open(args.workspace, read_only=True) as ws:
         es = ws.choose_eval_set(args.eval_set, "changeover report")
-        results = ws.results(
+        fit_id = getattr(args, "fit", None)
+        rule = ws.decision_rule(
             es,
-            fit_id=getattr(args, "fit", None),
-            threshold=getattr(args, "threshold", 0.95),
+            fit_id,
+            threshold=getattr(args, "threshold", None),
             min_labels=getattr(args, "min_labels", None),
-            metric=getattr(args, "metric", None),
-            require_fit=True,
+        )
+        results = ws.results(
+            es, fit_id=fit_id, rule=rule, metric=getattr(args, "metric", None), require_fit=True
         )
     assert results.fit is not None
     for flag in results.flags:
-        if flag.kind in ("stale_fit", "diagnostics"):
+        if flag.kind in (FlagKind.STALE_FIT, FlagKind.DIAGNOSTICS):
             print(f"changeover report: warning: {_plain(flag.message)}", file=sys.stderr)
     out = render(results, args.format)
     if args.format == "csv" and sys.stdout.isatty():

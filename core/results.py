@@ -19,11 +19,13 @@ from __future__ import annotations
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from changeover.core.decide.cell_checks import widen_unlabelled
+from changeover.core.decide.rule import DecisionRule
 from changeover.core.decide.verdicts import (
     CandidateDecision,
     Decision,
@@ -33,18 +35,21 @@ from changeover.core.decide.verdicts import (
 )
 from changeover.core.judge.agreement import RaterAgreement
 from changeover.core.judge.calibration import CELL_MINIMUM, CalibrationCell, calibration_cells
+from changeover.core.model.cell_draws import CellDraws
 from changeover.core.model.counts import Counts
 from changeover.core.model.posterior import Interval, Posterior, interval
 from changeover.core.shown import probability_text as probability_text
-from changeover.core.types import ChangeoverError, Diagnostics, EvalSet, FitRecord
+from changeover.core.types import (
+    ChangeoverError,
+    Diagnostics,
+    Direction,
+    EvalSet,
+    FitRecord,
+    Source,
+)
 
 if TYPE_CHECKING:
     from changeover.core.model.baselines import BaselineCell
-
-# Where the numbers come from.
-FULL = "full"  # a kept fit of the calibration model, on the counts it saw
-UPDATED = "updated"  # a kept fit reweighted by the labels given since (core/model/reweight.py)
-INSTANT = "instant"  # the conjugate, unpooled posterior (no fit yet, or asked for)
 
 
 @dataclass(frozen=True)
@@ -73,11 +78,11 @@ class Row:
 class MetricTable:
     name: str
     levels: tuple[str, ...]
-    direction: str
+    direction: Direction
     margin: float
     quantity: str  # "rate" or "mean_level"
     pass_level: int | None
-    source: str
+    source: Source
     rows: tuple[Row, ...]
 
     @property
@@ -98,10 +103,22 @@ class MetricTable:
         return next((r for r in self.rows if r.region == region), None)
 
 
+class FlagKind(StrEnum):
+    """What a warning of the results is about."""
+
+    STALE_FIT = "stale_fit"
+    INSTANT_POSTERIOR = "instant_posterior"
+    DIAGNOSTICS = "diagnostics"
+    UNLABELLED_CELL = "unlabelled_cell"
+    TIES = "ties"
+    OPEN_LABELS = "open_labels"
+    OPEN_LABELS_COUNTED = "open_labels_counted"
+    MISSING_JUDGMENTS = "missing_judgments"
+
+
 @dataclass(frozen=True)
 class Flag:
-    kind: str  # stale_fit, instant_posterior, diagnostics, unlabelled_cell, ties, open_labels,
-    # open_labels_counted, missing_judgments
+    kind: FlagKind
     message: str
 
 
@@ -111,9 +128,8 @@ class Results:
     incumbent: str
     models: tuple[str, ...]  # incumbent first
     regions: tuple[tuple[str, float], ...]  # (name, traffic weight)
-    threshold: float
-    min_labels: int
-    source: str  # FULL, UPDATED or INSTANT
+    rule: DecisionRule  # what the verdicts were decided by
+    source: Source
     metrics: tuple[MetricTable, ...]
     candidates: tuple[CandidateDecision, ...]
     calibration: tuple[CalibrationCell, ...]
@@ -125,6 +141,14 @@ class Results:
     khat: float | None = None  # Pareto k of the update by the labels since (UPDATED, or refused)
     diagnostics: Diagnostics | None = None
     flags: tuple[Flag, ...] = ()
+
+    @property
+    def threshold(self) -> float:
+        return self.rule.threshold
+
+    @property
+    def min_labels(self) -> int:
+        return self.rule.min_labels
 
     def table(self, metric: str) -> MetricTable | None:
         return next((t for t in self.metrics if t.name == metric), None)
@@ -147,11 +171,6 @@ class Results:
 
 
 # ---- building -----------------------------------------------------------------------------
-
-
-def _cell_labels(post: Posterior, key: str = "cell_labels") -> list[list[int]] | None:
-    table = (post.flags or {}).get(key)
-    return None if table is None else [[int(x) for x in row] for row in table]
 
 
 def shown_posteriors(posteriors: Sequence[Posterior], fit: FitRecord | None) -> list[Posterior]:
@@ -177,8 +196,7 @@ def _metric_table(
     metric = eval_set.metric(post.metric)
     incumbent = eval_set.incumbent
     q, share = post.quantity(), post.pass_share()
-    labels = _cell_labels(post)
-    tied = _cell_labels(post, "cell_ties")
+    labels, tied = post.flags.cell_labels, post.flags.cell_ties
     chosen = _open_cells(counts)
     i = post.model_index(incumbent)
     rows = []
@@ -250,21 +268,22 @@ def build_results(
     eval_set: EvalSet,
     posteriors: Sequence[Posterior],
     *,
-    source: str,
+    source: Source,
     counts: Mapping[str, Counts] | None = None,
     fit: FitRecord | None = None,
     stale: bool = False,
     labels_since: int = 0,
     khat: float | None = None,
     agreement: Mapping[str, RaterAgreement] | None = None,
-    threshold: float = 0.95,
-    min_labels: int = 30,
+    rule: DecisionRule = DecisionRule(),
     cell_minimum: int = CELL_MINIMUM,
+    cache: CellDraws | None = None,
 ) -> Results:
     """The results value from posterior draws of some or all metrics of `eval_set`.
 
     `counts` (today's, metric -> Counts) add the count tables and the baselines; `fit`, `stale`,
-    `labels_since` and `khat` say where the draws came from."""
+    `labels_since` and `khat` say where the draws came from; `cache` keeps the instant cells'
+    draws the decisions' own-data checks are made of (the workspace's)."""
     from changeover.core.model.baselines import baselines_all  # scipy: only when results are built
 
     if not posteriors:
@@ -274,9 +293,9 @@ def build_results(
     specs = {k: v for k, v in specs_of(eval_set).items() if k in names}
     counts = {k: v for k, v in (counts or {}).items() if k in names}
     weights = dict(zip(eval_set.region_names, eval_set.traffic_weights))
-    diagnostics = fit.diagnostics if (fit is not None and source != INSTANT) else None
+    diagnostics = fit.diagnostics if (fit is not None and source != Source.INSTANT) else None
     posteriors = shown_posteriors(posteriors, fit)
-    candidates = decide_all(posteriors, specs, eval_set.incumbent, threshold, min_labels)
+    candidates = decide_all(posteriors, specs, eval_set.incumbent, rule, cache)
     checked = {
         (c.candidate, x.metric, x.region): x.decision
         for c in candidates
@@ -287,11 +306,10 @@ def build_results(
         incumbent=eval_set.incumbent,
         models=models,
         regions=tuple(zip(posteriors[0].regions, (float(w) for w in posteriors[0].weights))),
-        threshold=float(threshold),
-        min_labels=int(min_labels),
+        rule=rule,
         source=source,
         metrics=tuple(
-            _metric_table(p, eval_set, models, threshold, checked, counts.get(p.metric))
+            _metric_table(p, eval_set, models, rule.threshold, checked, counts.get(p.metric))
             for p in posteriors
         ),
         candidates=tuple(candidates),
@@ -349,7 +367,7 @@ def _flags(
     if fit is not None and results.stale:
         since = f"{results.labels_since} label(s) given since" if results.labels_since else ""
         since = since or "labels or judgments changed since"
-        if results.source == UPDATED:
+        if results.source == Source.UPDATED:
             how = (
                 f"{since}; shown updated by them (importance weights, Pareto k "
                 f"{results.khat:.2f}); fit again for the full model"
@@ -361,11 +379,11 @@ def _flags(
                 else "the fit cannot be updated (it kept no counts, or models or regions changed)"
             )
             how = f"{since}; {why}: shown as fitted; fit again"
-        flags.append(Flag("stale_fit", f"fit #{fit.id} is stale: {how}"))
-    if results.source == INSTANT:
+        flags.append(Flag(FlagKind.STALE_FIT, f"fit #{fit.id} is stale: {how}"))
+    if results.source == Source.INSTANT:
         flags.append(
             Flag(
-                "instant_posterior",
+                FlagKind.INSTANT_POSTERIOR,
                 "instant posterior (conjugate, unpooled, no sampling): a quick look, not the "
                 "full model",
             )
@@ -376,7 +394,7 @@ def _flags(
         quick = fit is not None and fit.settings.is_quick
         flags.append(
             Flag(
-                "diagnostics",
+                FlagKind.DIAGNOSTICS,
                 "the fit failed its diagnostics (R-hat <= 1.01, ESS >= 400, no divergences): "
                 + "; ".join(parts)
                 + "; "
@@ -384,9 +402,8 @@ def _flags(
             )
         )
     for post in posteriors:
-        widened = {tuple(x) for x in (post.flags or {}).get("widened_cells") or ()}
-        tied = _cell_labels(post, "cell_ties")
-        for model, region in (post.flags or {}).get("unlabelled_cells") or ():
+        widened, tied = set(post.flags.widened_cells), post.flags.cell_ties
+        for model, region in post.flags.unlabelled_cells:
             how = (
                 "its interval carries the judge's unknown lean there"
                 if (model, region) in widened
@@ -396,18 +413,18 @@ def _flags(
             rated = f" ({ties} rated, but their raters tied)" if ties else ""
             flags.append(
                 Flag(
-                    "unlabelled_cell",
+                    FlagKind.UNLABELLED_CELL,
                     f"{post.metric}: no human labels for {model} in {region}{rated}; {how}, "
                     "and no verdict there is ready without its own labels",
                 )
             )
     for c in counts.values():
         if c.ties:
-            flags.append(Flag("ties", _ties_text(c)))
+            flags.append(Flag(FlagKind.TIES, _ties_text(c)))
         if c.left_out:  # counts_for: open labels stay out of the fit
             flags.append(
                 Flag(
-                    "open_labels",
+                    FlagKind.OPEN_LABELS,
                     f"{c.metric}: {c.left_out} labelled response(s) left out of the fit: their "
                     "labels are open (the response chosen by a person, in browse or imported "
                     "with --open), not drawn at random",
@@ -416,7 +433,7 @@ def _flags(
         if c.open_counted:
             flags.append(
                 Flag(
-                    "open_labels_counted",
+                    FlagKind.OPEN_LABELS_COUNTED,
                     f"{c.metric}: {c.open_counted} response(s) with open labels count as if "
                     "drawn at random: the intervals may be too narrow",
                 )
@@ -424,7 +441,7 @@ def _flags(
         if c.missing_judgments:
             flags.append(
                 Flag(
-                    "missing_judgments",
+                    FlagKind.MISSING_JUDGMENTS,
                     f"{c.metric}: {c.missing_judgments} response(s) without a usable judge verdict",
                 )
             )

@@ -8,14 +8,46 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
 from changeover.core.settings import Settings
 from changeover.core.shown import beside
 
-Direction = Literal["higher", "lower", "match"]
+# The vocabulary the parts and the faces share. Each is a StrEnum: its value is the string it
+# replaces, so the JSON, CSV and text outputs read as before, and a misspelt member is a type
+# error where a misspelt string was a silent mismatch.
+
+
+class Direction(StrEnum):
+    """Which way a metric's candidate must go against the incumbent (README, "Decisions")."""
+
+    HIGHER = "higher"
+    LOWER = "lower"
+    MATCH = "match"
+
+
+DIRECTIONS: tuple[str, ...] = tuple(Direction)
+
+
+class Verdict(StrEnum):
+    """A decision on a cell or a candidate (core/decide/)."""
+
+    READY = "ready"
+    NOT_READY = "not ready"
+    UNDECIDED = "undecided"
+
+
+class Source(StrEnum):
+    """Where the numbers come from: a posterior's draws (FULL or INSTANT) and the results
+    shown (any of the three: UPDATED is a kept fit reweighted by the labels since)."""
+
+    FULL = "full"  # a kept fit of the calibration model, on the counts it saw
+    UPDATED = "updated"  # a kept fit reweighted by the labels given since (core/model/reweight.py)
+    INSTANT = "instant"  # the conjugate, unpooled posterior (no fit yet, or asked for)
+
+
 Unmapped = Literal["error", "missing"]
-DIRECTIONS: tuple[str, ...] = ("higher", "lower", "match")
 
 
 @dataclass(frozen=True)
@@ -28,7 +60,7 @@ class Region:
 class Metric:
     name: str
     levels: tuple[str, ...]  # labels, index = level value, lowest first
-    direction: Direction = "higher"
+    direction: Direction = Direction.HIGHER
     margin: float = 0.0
     guideline: str = ""
     keys: tuple[str, ...] = ()  # one key per level, same order as levels

@@ -24,7 +24,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from changeover.core.decide.rule import DecisionRule
 from changeover.core.labelling.queue import LabellingQueue
+from changeover.core.model.cell_draws import CellDraws
 from changeover.core.settings import Settings
 from changeover.core.store import Store, is_workspace
 from changeover.core.store.files import user_error
@@ -43,7 +45,14 @@ from changeover.core.types import (
     UsageError,
 )
 
-__all__ = ["EvalSetSummary", "LabellingQueue", "Workspace", "responses_text", "user_error"]
+__all__ = [
+    "DecisionRule",
+    "EvalSetSummary",
+    "LabellingQueue",
+    "Workspace",
+    "responses_text",
+    "user_error",
+]
 
 if TYPE_CHECKING:  # the statistics (and numpy) load when first asked for, not at start-up
     from changeover.core.importing.lake import LakeReport
@@ -61,7 +70,8 @@ class Workspace:
     def __init__(self, store: Store, fitter: Fitter | None = None) -> None:
         self.store = store
         self._fitter = fitter
-        self._results: dict[tuple, Results] = {}
+        self._results: dict[tuple, Results] = {}  # by what they depend on, the rule included
+        self._cells = CellDraws()  # the instant posterior's draws, cell by cell
         self._lock = threading.Lock()
 
     @classmethod
@@ -215,7 +225,8 @@ class Workspace:
         fit, posteriors = kept_fit(self.store, es)
         scorer = None
         if fit is not None and posteriors:
-            scorer = make_scorer(posteriors, es, min_labels=fit.settings.min_labels)
+            rule = DecisionRule.of_fit(fit.settings)
+            scorer = make_scorer(posteriors, es, rule, cache=self._cells)
         where = str(self.path or "WORKSPACE")
         return session_queue(
             self.store, es, rater, seed=seed, overlap=overlap, scorer=scorer, workspace=where
@@ -236,6 +247,19 @@ class Workspace:
     def latest_fit(self, es: EvalSet) -> FitRecord | None:
         fits = self.store.fits(es.id)
         return fits[0] if fits else None
+
+    def decision_rule(
+        self,
+        es: EvalSet,
+        fit_id: int | None = None,
+        *,
+        threshold: float | None = None,
+        min_labels: int | None = None,
+    ) -> DecisionRule:
+        """The rule for the results of a fit (default: the latest): the threshold and minimum
+        asked for, the fit's where none is (`DecisionRule.of_fit`)."""
+        fit = self.store.fit(fit_id) if fit_id is not None else self.latest_fit(es)
+        return DecisionRule.of_fit(fit.settings if fit else None, threshold, min_labels)
 
     def fit(
         self,
@@ -315,14 +339,13 @@ class Workspace:
         *,
         fit_id: int | None = None,
         instant: bool = False,
-        threshold: float = 0.95,
-        min_labels: int | None = None,
+        rule: DecisionRule | None = None,
         metric: str | None = None,
         require_fit: bool = False,
     ) -> Results:
         """The one results value (see the module docstring for which draws it shows).
 
-        `min_labels` defaults to the fit's setting (30); `metric` keeps one metric;
+        `rule` defaults to the fit's (`DecisionRule.of_fit`); `metric` keeps one metric;
         `require_fit` refuses the instant posterior (the command line's report and export)."""
         from changeover.core.model.counts import data_hash
         from changeover.core.model.kept_fits import kept_fit
@@ -335,13 +358,13 @@ class Workspace:
         excluded = fit.exclude_raters if fit is not None else ()
         counts = self.counts(es, excluded)
         events = self.store.labels_since(es.id, "")  # agreement changes with every label
-        key: tuple = (es.id, fit.id if fit else None, data_hash(counts), events, instant)
-        key += (threshold, min_labels, metric)
+        rule = rule or DecisionRule.of_fit(fit.settings if fit is not None else None)
+        key = (es.id, fit.id if fit else None, data_hash(counts), events, instant, rule, metric)
         with self._lock:
             hit = self._results.get(key)
         if hit is not None:
             return hit
-        results = self._build(es, fit, posteriors, counts, instant, threshold, min_labels, metric)
+        results = self._build(es, fit, posteriors, counts, instant, rule, metric)
         with self._lock:
             if len(self._results) > 32:
                 self._results.clear()
@@ -355,58 +378,35 @@ class Workspace:
         posteriors: list,
         counts: dict[str, Counts],
         instant: bool,
-        threshold: float,
-        min_labels: int | None,
+        rule: DecisionRule,
         metric: str | None,
     ) -> Results:
-        from changeover.core.model.counts import data_hash
-        from changeover.core.model.instant import instant_posterior
-        from changeover.core.model.reweight import reweight
-        from changeover.core.results import FULL, INSTANT, UPDATED, build_results
+        from changeover.core.model.kept_fits import current_draws
+        from changeover.core.results import build_results
 
         if metric is not None and metric not in {m.name for m in es.metrics}:
             raise ChangeoverError(
                 f"eval set {es.name!r} has no metric {metric!r} "
                 f"(it has {', '.join(m.name for m in es.metrics)})"
             )
-        stale, labels_since, khat, source = False, 0, None, FULL
-        if fit is None or instant:
-            source = INSTANT
-            posteriors = [
-                instant_posterior(counts[m.name], es.traffic_weights, pass_level=m.pass_level)
-                for m in es.metrics
-                if m.name in counts
-            ]
-        elif data_hash(counts) != fit.data_hash:
-            stale = True
-            labels_since = self.store.labels_since(es.id, fit.created_at)
-            updates = [
-                reweight(p, counts[p.metric], fit.settings.seed)
-                for p in posteriors
-                if p.metric in counts
-            ]
-            ks = [u.khat for u in updates]
-            khat = max(ks) if ks else None
-            if updates and all(u.usable for u in updates):
-                posteriors, source = [u.posterior for u in updates], UPDATED
+        drawn = current_draws(self.store, es, fit, posteriors, counts, instant, self._cells)
+        posteriors = drawn.posteriors
         if metric is not None:
             posteriors = [p for p in posteriors if p.metric == metric]
             if not posteriors:
                 raise ChangeoverError(f"fit #{fit.id if fit else '?'} has no metric {metric!r}")
-        if min_labels is None:
-            min_labels = fit.settings.min_labels if fit is not None else Settings().min_labels
         return build_results(
             es,
             posteriors,
-            source=source,
+            source=drawn.source,
             counts=counts,
             fit=fit,
-            stale=stale,
-            labels_since=labels_since,
-            khat=khat,
+            stale=drawn.stale,
+            labels_since=drawn.labels_since,
+            khat=drawn.khat,
             agreement=self.agreement(es),
-            threshold=threshold,
-            min_labels=min_labels,
+            rule=rule,
+            cache=self._cells,
         )
 
     # ---- files ---------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from textual.widgets import DataTable
 from changeover.core.model.counts import Counts, counts_for, data_hash
 from changeover.core.model.fit import FitResult
 from changeover.core.model.instant import instant_posterior
-from changeover.core.model.posterior import Posterior, to_bytes
+from changeover.core.model.posterior import CellFlags, Posterior, to_bytes
 from changeover.core.settings import Settings
 from changeover.core.store import Store
 from changeover.core.types import Diagnostics, EvalSet, FitCancelled, FitRecord, Metric, Region
@@ -228,7 +228,9 @@ def canned_posteriors(es: EvalSet, cell_labels: int = 40) -> list[Posterior]:
     offsets = np.linspace(-1.0, 1.0, S)
     M, R = len(RESULT_MODELS), len(RESULT_REGIONS)
     weights = np.array(es.traffic_weights)
-    flags = {"cell_labels": [[cell_labels] * R for _ in RESULT_MODELS], "unlabelled_cells": []}
+    flags = CellFlags.from_dict(
+        {"cell_labels": [[cell_labels] * R for _ in RESULT_MODELS], "unlabelled_cells": []}
+    )
     p = np.zeros((S, M, R, 2))
     for m, model in enumerate(RESULT_MODELS):
         p[:, m, :, 1] = (RATES[model] + WIDTHS[model] * offsets)[:, None]

@@ -1,11 +1,13 @@
 """The active queue rule on hand-made posteriors, and plugged into core/labelling/queue.py."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from changeover.core.labelling.active import cell_scores, make_scorer, needs
 from changeover.core.labelling.queue import CellState, LabelQueue
-from changeover.core.model.posterior import Posterior
+from changeover.core.model.posterior import CellFlags, Posterior
 from changeover.core.store import Store
 from changeover.core.types import EvalSet, Metric, Region
 
@@ -35,7 +37,9 @@ def post(
         for r, (mu, sd) in enumerate(rates[name]):
             x = p[:, models.index(src), r, 1] if src else np.clip(rng.normal(mu, sd, S), 0, 1)
             p[:, m, r, 1], p[:, m, r, 0] = x, 1 - x
-    flags = {"cell_labels": [[labels] * len(REGIONS) for _ in models], "unlabelled_cells": []}
+    flags = CellFlags.from_dict(
+        {"cell_labels": [[labels] * len(REGIONS) for _ in models], "unlabelled_cells": []}
+    )
     return Posterior(
         "correct",
         ("no", "yes"),
@@ -209,7 +213,7 @@ def test_a_cell_held_back_by_its_checks_asks_for_the_labels_they_need():
     from changeover.core.decide.verdicts import decide_all
 
     p = post({"old": OLD, "a": [(0.80, 0.005), (0.80, 0.005)]})
-    p.flags["cell_labels"] = [[40, 40], [40, 2]]
+    p = replace(p, flags=CellFlags.from_dict({"cell_labels": [[40, 40], [40, 2]]}))
     (a,) = decide_all([p], {"correct": ("higher", 0.03)}, "old")
     us = a.cells[1]
     assert us.blocked and us.forecast.candidate_labels == 8

@@ -12,7 +12,7 @@ from changeover.core.model.counts import Counts
 def _posterior(
     se: float, sp: float, models=("a",), regions=("eu",), draws: int = 201, spread: float = 0.05
 ):
-    from changeover.core.model.posterior import Posterior
+    from changeover.core.model.posterior import CellFlags, Posterior
 
     off = np.linspace(-1.0, 1.0, draws)[:, None, None]
     M, R = len(models), len(regions)
@@ -30,7 +30,7 @@ def _posterior(
         np.ones(R) / R,
         p,
         conf,
-        flags={"cell_labels": [[0] * R for _ in models]},
+        flags=CellFlags.from_dict({"cell_labels": [[0] * R for _ in models]}),
     )
 
 

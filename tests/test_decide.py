@@ -8,10 +8,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from changeover.core.decide.rule import DecisionRule
 from changeover.core.decide.verdicts import (
-    NOT_READY,
-    READY,
-    UNDECIDED,
     Comparison,
     decide,
     decide_all,
@@ -19,7 +17,8 @@ from changeover.core.decide.verdicts import (
     forecast_labels,
     labels_to_minimum,
 )
-from changeover.core.model.posterior import Posterior
+from changeover.core.model.posterior import CellFlags, Posterior
+from changeover.core.types import Verdict
 
 
 def normal(mu, sd, n=4000, seed=0):
@@ -29,16 +28,16 @@ def normal(mu, sd, n=4000, seed=0):
 @pytest.mark.parametrize(
     "direction,mu,verdict",
     [
-        ("higher", 0.0, READY),
-        ("higher", -0.10, NOT_READY),
-        ("higher", -0.03, UNDECIDED),
-        ("lower", 0.0, READY),
-        ("lower", 0.10, NOT_READY),
-        ("lower", 0.03, UNDECIDED),
-        ("match", 0.0, READY),
-        ("match", 0.10, NOT_READY),
-        ("match", -0.10, NOT_READY),
-        ("match", 0.03, UNDECIDED),
+        ("higher", 0.0, Verdict.READY),
+        ("higher", -0.10, Verdict.NOT_READY),
+        ("higher", -0.03, Verdict.UNDECIDED),
+        ("lower", 0.0, Verdict.READY),
+        ("lower", 0.10, Verdict.NOT_READY),
+        ("lower", 0.03, Verdict.UNDECIDED),
+        ("match", 0.0, Verdict.READY),
+        ("match", 0.10, Verdict.NOT_READY),
+        ("match", -0.10, Verdict.NOT_READY),
+        ("match", 0.03, Verdict.UNDECIDED),
     ],
 )
 def test_each_direction(direction, mu, verdict):
@@ -62,16 +61,16 @@ def test_reason_reads_like_the_design():
 
 def test_edge_at_threshold():
     draws = np.array([0.0] * 95 + [-1.0] * 5)  # P(delta > -d) is exactly 0.95
-    assert decide(draws, "higher", 0.03, 0.95).verdict == READY
-    assert decide(draws, "higher", 0.03, 0.951).verdict == UNDECIDED
+    assert decide(draws, "higher", 0.03, 0.95).verdict == Verdict.READY
+    assert decide(draws, "higher", 0.03, 0.951).verdict == Verdict.UNDECIDED
     draws = np.array([-1.0] * 95 + [0.0] * 5)
-    assert decide(draws, "higher", 0.03, 0.95).verdict == NOT_READY
+    assert decide(draws, "higher", 0.03, 0.95).verdict == Verdict.NOT_READY
 
 
 def test_threshold_is_an_argument():
     draws = normal(0.0, 0.02)  # P(delta > -0.03) ~ 0.93
-    assert decide(draws, "higher", 0.03, 0.95).verdict == UNDECIDED
-    assert decide(draws, "higher", 0.03, 0.90).verdict == READY
+    assert decide(draws, "higher", 0.03, 0.95).verdict == Verdict.UNDECIDED
+    assert decide(draws, "higher", 0.03, 0.90).verdict == Verdict.READY
 
 
 def test_unknown_direction():
@@ -87,7 +86,7 @@ def make_posterior(
     p = np.stack([1 - q, q], axis=-1)
     S, M, R = q.shape
     conf = np.broadcast_to(np.array([[0.9, 0.1], [0.2, 0.8]]), (S, M, R, 2, 2)).copy()
-    flags = {} if labels is None else {"cell_labels": labels}
+    flags = CellFlags.from_dict({} if labels is None else {"cell_labels": labels})
     return Posterior(
         metric, ("no", "yes"), models, regions, np.full(R, 1 / R), p, conf, flags=flags
     )
@@ -106,9 +105,9 @@ def test_candidate_ready_only_if_every_cell_ready():
     specs = {"correct": ("higher", 0.03)}
     a = decide_candidate([post], specs, "a", "inc")
     b = decide_candidate([post], specs, "b", "inc")
-    assert a.verdict == READY and len(a.cells) == 2
-    assert b.verdict == NOT_READY and "correct/us" in b.reason
-    assert [c.decision.verdict for c in b.cells] == [READY, NOT_READY]
+    assert a.verdict == Verdict.READY and len(a.cells) == 2
+    assert b.verdict == Verdict.NOT_READY and "correct/us" in b.reason
+    assert [c.decision.verdict for c in b.cells] == [Verdict.READY, Verdict.NOT_READY]
     assert [d.candidate for d in decide_all([post], specs, "inc")] == ["a", "b"]
     # the summary is the reason without the joint probability (the app shows that apart)
     for d in (a, b):
@@ -152,15 +151,18 @@ def test_min_labels_rule_blocks_ready():
     q = cells(S, [[0.8, 0.8], [0.85, 0.85]], [[0.01] * 2] * 2)
     specs = {"correct": ("higher", 0.03)}
     few = make_posterior(q, labels=[[40, 40], [10, 12]], models=("inc", "a"))
-    d = decide_candidate([few], specs, "a", "inc", min_labels=30)
-    assert all(c.decision.verdict == READY for c in d.cells)
-    assert d.verdict == UNDECIDED
+    d = decide_candidate([few], specs, "a", "inc", DecisionRule(min_labels=30))
+    assert all(c.decision.verdict == Verdict.READY for c in d.cells)
+    assert d.verdict == Verdict.UNDECIDED
     assert "only 22 human labels on correct (minimum 30)" in d.reason
     assert labels_to_minimum(d, 30) == {"correct": 8}
-    assert decide_candidate([few], specs, "a", "inc", min_labels=20).verdict == READY
+    assert (
+        decide_candidate([few], specs, "a", "inc", DecisionRule(min_labels=20)).verdict
+        == Verdict.READY
+    )
     unknown = make_posterior(q, labels=None, models=("inc", "a"))
     d = decide_candidate([unknown], specs, "a", "inc")
-    assert d.verdict == UNDECIDED and "unknown" in d.reason
+    assert d.verdict == Verdict.UNDECIDED and "unknown" in d.reason
 
 
 def test_the_overall_row_says_ready_only_where_the_candidate_could_be():
@@ -171,17 +173,20 @@ def test_the_overall_row_says_ready_only_where_the_candidate_could_be():
     q = cells(S, [[0.8, 0.8], [0.85, 0.85]], [[0.01] * 2] * 2)
     specs = {"correct": ("higher", 0.03)}
     few = make_posterior(q, labels=[[40, 40], [10, 12]], models=("inc", "a"))
-    d = decide_candidate([few], specs, "a", "inc", min_labels=30)
+    d = decide_candidate([few], specs, "a", "inc", DecisionRule(min_labels=30))
     (overall,) = d.overall
-    assert overall.region == "overall" and overall.decision.verdict == UNDECIDED
+    assert overall.region == "overall" and overall.decision.verdict == Verdict.UNDECIDED
     assert "only 22 human labels on correct (minimum 30)" in overall.decision.reason
-    d = decide_candidate([few], specs, "a", "inc", min_labels=20)
-    assert d.overall[0].decision.verdict == READY
+    d = decide_candidate([few], specs, "a", "inc", DecisionRule(min_labels=20))
+    assert d.overall[0].decision.verdict == Verdict.READY
     worse = make_posterior(
         cells(S, [[0.8, 0.8], [0.6, 0.6]], [[0.01] * 2] * 2), labels=[[40, 40]] * 2,
         models=("inc", "a"),
     )  # fmt: skip
-    assert decide_candidate([worse], specs, "a", "inc").overall[0].decision.verdict == NOT_READY
+    assert (
+        decide_candidate([worse], specs, "a", "inc").overall[0].decision.verdict
+        == Verdict.NOT_READY
+    )
 
 
 def test_unlabelled_cells_are_flagged():
@@ -197,9 +202,9 @@ def test_forecast_only_for_undecided_cells():
     post = make_posterior(q, labels=[[20, 200], [20, 200]], models=("inc", "a"))
     d = decide_candidate([post], {"correct": ("higher", 0.03)}, "a", "inc")
     eu, us = d.cells
-    assert eu.decision.verdict == UNDECIDED and eu.forecast is not None
+    assert eu.decision.verdict == Verdict.UNDECIDED and eu.forecast is not None
     assert not eu.forecast.capped and eu.forecast.total > 0
-    assert us.forecast is None or us.decision.verdict == UNDECIDED
+    assert us.forecast is None or us.decision.verdict == Verdict.UNDECIDED
     assert d.forecasts and "labels" in d.forecasts[0].text
 
 
@@ -234,7 +239,7 @@ def test_forecast_is_monotone_and_sane():
         / delta.var()
     )
     projected = delta.mean() + (delta - delta.mean()) * shrink
-    assert decide(projected, "higher", 0.03).verdict != UNDECIDED
+    assert decide(projected, "higher", 0.03).verdict != Verdict.UNDECIDED
 
 
 def test_forecast_caps():
@@ -302,26 +307,30 @@ def test_a_cell_needs_its_own_labels_to_be_ready():
     post = make_posterior(q, labels=[[40, 2], [40, 40]], models=("inc", "a"))
     d = decide_candidate([post], {"correct": ("higher", 0.03)}, "a", "inc")
     eu, us = d.cells
-    assert eu.decision.verdict == READY and not eu.blocked
-    assert us.decision.verdict == UNDECIDED and us.decision.probability > 0.99
+    assert eu.decision.verdict == Verdict.READY and not eu.blocked
+    assert us.decision.verdict == Verdict.UNDECIDED and us.decision.probability > 0.99
     assert "fewer than 10 labels in the cell (candidate 40, incumbent 2)" in us.blocked
     assert (us.forecast.candidate_labels, us.forecast.incumbent_labels) == (0, 8)
-    assert d.verdict == UNDECIDED
+    assert d.verdict == Verdict.UNDECIDED
     # labels lost to ties between raters are named where they would have counted
-    tied = replace(post, flags={**post.flags, "cell_ties": [[0, 2], [0, 1]]})
+    tied = replace(
+        post, flags=CellFlags.from_dict({**post.flags.to_dict(), "cell_ties": [[0, 2], [0, 1]]})
+    )
     _, us = decide_candidate([tied], {"correct": ("higher", 0.03)}, "a", "inc").cells
     assert "(candidate 40, incumbent 2; 3 more rated, but their raters tied)" in us.blocked
     # a response whose raters tied was labelled: it counts toward the minimum (8 + 2 here)
     eight = make_posterior(q, labels=[[40, 8], [40, 40]], models=("inc", "a"))
-    eight = replace(eight, flags={**eight.flags, "cell_ties": [[0, 2], [0, 0]]})
+    eight = replace(
+        eight, flags=CellFlags.from_dict({**eight.flags.to_dict(), "cell_ties": [[0, 2], [0, 0]]})
+    )
     _, us = decide_candidate([eight], {"correct": ("higher", 0.03)}, "a", "inc").cells
-    assert us.decision.verdict == READY and not us.blocked
+    assert us.decision.verdict == Verdict.READY and not us.blocked
     # the minimum is an argument; a "not ready" on pooling alone is held back as well
     assert (
         decide_candidate(
-            [post], {"correct": ("higher", 0.03)}, "a", "inc", min_cell_labels=2
+            [post], {"correct": ("higher", 0.03)}, "a", "inc", DecisionRule(min_cell_labels=2)
         ).verdict
-        == READY
+        == Verdict.READY
     )
     bad = make_posterior(
         cells(4000, [[0.8, 0.8], [0.6, 0.6]], [[0.01] * 2] * 2),
@@ -330,7 +339,7 @@ def test_a_cell_needs_its_own_labels_to_be_ready():
     )
     assert (
         decide_candidate([bad], {"correct": ("higher", 0.03)}, "a", "inc").cells[1].decision.verdict
-        == UNDECIDED
+        == Verdict.UNDECIDED
     )
 
 
@@ -343,10 +352,10 @@ def test_pooling_alone_does_not_make_a_cell_ready():
     n, u = tables([[(5, 2, 2), (5, 1, 5)], [(5, 0, 5), (5, 1, 1)]])
     d = decide_candidate([counted_posterior(q, n, u)], {"correct": ("higher", 0.05)}, "a", "inc")
     eu, us = d.cells
-    assert eu.decision.verdict == READY and eu.own_probability >= 0.95
-    assert us.decision.verdict == UNDECIDED and us.own_probability < 0.5
+    assert eu.decision.verdict == Verdict.READY and eu.own_probability >= 0.95
+    assert us.decision.verdict == Verdict.UNDECIDED and us.own_probability < 0.5
     assert "its own labels give P = " in us.blocked and us.forecast is not None
-    assert d.verdict == UNDECIDED and not d.unchecked
+    assert d.verdict == Verdict.UNDECIDED and not d.unchecked
     # a posterior without its counts cannot be checked, and its decision says so
     bare = decide_candidate(
         [make_posterior(q, labels=[[40, 40], [40, 40]], models=("inc", "a"))],
@@ -354,7 +363,7 @@ def test_pooling_alone_does_not_make_a_cell_ready():
         "a",
         "inc",
     )
-    assert bare.verdict == READY and bare.unchecked
+    assert bare.verdict == Verdict.READY and bare.unchecked
     # an instant posterior is its own check: it is decided as it stands
     from dataclasses import replace
 
@@ -364,9 +373,9 @@ def test_pooling_alone_does_not_make_a_cell_ready():
             {"correct": ("higher", 0.05)},
             "a",
             "inc",
-            min_labels=20,
+            DecisionRule(min_labels=20),
         ).verdict
-        == READY
+        == Verdict.READY
     )
 
 
@@ -405,16 +414,16 @@ def test_the_same_probability_is_ready_at_the_minimum_but_not_after_many_looks()
     early = make_posterior(q, labels=[[10, 10], [10, 10]], models=("inc", "a"))
     late = make_posterior(q, labels=[[40, 40], [40, 40]], models=("inc", "a"))
     spec = {"correct": ("higher", 0.03)}
-    (eu, _) = decide_candidate([early], spec, "a", "inc", min_labels=10).cells
-    assert eu.decision.verdict == READY and 0.975 < eu.decision.probability < 0.994
-    (eu, _) = decide_candidate([late], spec, "a", "inc", min_labels=10).cells
-    assert eu.decision.verdict == UNDECIDED
+    (eu, _) = decide_candidate([early], spec, "a", "inc", DecisionRule(min_labels=10)).cells
+    assert eu.decision.verdict == Verdict.READY and 0.975 < eu.decision.probability < 0.994
+    (eu, _) = decide_candidate([late], spec, "a", "inc", DecisionRule(min_labels=10)).cells
+    assert eu.decision.verdict == Verdict.UNDECIDED
     assert "ready needs 0.9938 with 40 and 40 labels" in eu.decision.reason
     assert "repeated looks" in eu.decision.reason
     worse = q - np.array([0.0, 0.2])[None, :, None]
     bad = make_posterior(worse, labels=[[40, 40], [40, 40]], models=("inc", "a"))
-    (eu, _) = decide_candidate([bad], spec, "a", "inc", min_labels=10).cells
-    assert eu.decision.verdict == NOT_READY
+    (eu, _) = decide_candidate([bad], spec, "a", "inc", DecisionRule(min_labels=10)).cells
+    assert eu.decision.verdict == Verdict.NOT_READY
 
 
 def test_a_judge_level_without_labels_gives_no_verdict_but_says_what_to_label():
@@ -424,8 +433,8 @@ def test_a_judge_level_without_labels_gives_no_verdict_but_says_what_to_label():
     n, u = tables([[(5, 1, 5), (5, 1, 5)], [(5, 1, 5), (5, 1, 5)]])
     n[1, :, :, 1] = 0  # the candidate: no labels where the judge said yes
     d = decide_candidate([counted_posterior(q, n, u)], {"correct": ("higher", 0.05)}, "a", "inc")
-    assert d.verdict == UNDECIDED  # pooled alone: not ready everywhere
-    assert all(c.decision.verdict == UNDECIDED for c in d.cells)
+    assert d.verdict == Verdict.UNDECIDED  # pooled alone: not ready everywhere
+    assert all(c.decision.verdict == Verdict.UNDECIDED for c in d.cells)
     (request,) = d.to_label
     assert (request.metric, request.model, request.level) == ("correct", "a", "yes")
     assert request.judged == u[1, :, 1].sum()
@@ -434,7 +443,7 @@ def test_a_judge_level_without_labels_gives_no_verdict_but_says_what_to_label():
     n2, _ = tables([[(5, 1, 5), (5, 1, 5)], [(5, 1, 5), (5, 1, 5)]])
     n2[0, :, :, 0] = 0
     d = decide_candidate([counted_posterior(q, n2, u)], {"correct": ("higher", 0.05)}, "a", "inc")
-    assert [x.model for x in d.to_label] == ["inc"] and d.verdict == UNDECIDED
+    assert [x.model for x in d.to_label] == ["inc"] and d.verdict == Verdict.UNDECIDED
 
 
 def test_an_unlabelled_cells_interval_carries_the_judges_unknown_lean():
@@ -457,7 +466,7 @@ def test_an_unlabelled_cells_interval_carries_the_judges_unknown_lean():
             np.array([0.5, 0.5]),
             p,
             conf,
-            flags={"cell_labels": [[0, 12]]},
+            flags=CellFlags.from_dict({"cell_labels": [[0, 12]]}),
         )
         wide = widen_unlabelled(post)
         q, w = post.quantity(), wide.quantity()
@@ -469,7 +478,7 @@ def test_an_unlabelled_cells_interval_carries_the_judges_unknown_lean():
         inside = (wide.p[:, 0, 0] > 1e-9).all(axis=1)  # draws not clipped to the simplex's edge
         np.testing.assert_allclose(t2[inside], t[inside], atol=1e-6)
         np.testing.assert_allclose(wide.p.sum(axis=-1), 1.0)
-        assert wide.flags["widened_cells"] == [["a", "eu"]]
+        assert wide.flags.to_dict()["widened_cells"] == [["a", "eu"]]
 
 
 def test_a_reason_shows_the_digits_that_decide():

@@ -104,7 +104,7 @@ def test_fit_round_trip(workspace):
     assert again == fit and [p.metric for p in posts] == ["correct", "style"]
     expected = instant_posterior(counts["correct"], [0.75, 0.25], 500, 3)
     np.testing.assert_allclose(posts[0].p, expected.p, atol=1e-6)  # float32 in storage
-    assert posts[0].flags["cell_labels"] == expected.flags["cell_labels"]
+    assert posts[0].flags.cell_labels == expected.flags.cell_labels
     assert posts[1].pass_level == 2
     # the counts the fit saw travel with it (to update it by later labels)
     assert posts[0].counts is not None and (posts[0].counts.n == counts["correct"].n).all()
@@ -146,7 +146,7 @@ def test_excluded_raters_stay_excluded(workspace):
     assert fit.data_hash == data_hash(counts_for(store, es, ["ann"]))
     assert fit.data_hash != data_hash(counts_for(store, es))
     _, posts = kept_fit(store, es)
-    assert np.asarray(posts[0].flags["cell_labels"]).sum() == 0
+    assert np.asarray(posts[0].flags.cell_labels).sum() == 0
     # A new label by the excluded rater does not make the fit stale.
     row = store.browse(es.id, limit=1)[0]
     store.add_rating(row.response_id, "correct", "ann", 0)

@@ -182,7 +182,7 @@ def test_instant_posterior_matches_dirichlet_means():
             np.testing.assert_allclose(post.p[:, m, r].mean(axis=0), expected, atol=4e-3)
     assert post.source == "instant"
     np.testing.assert_allclose(post.confusion.sum(axis=-1), 1.0, rtol=1e-12)
-    assert post.flags["cell_labels"] == counts.labels_per_cell.tolist()
+    assert post.flags.to_dict()["cell_labels"] == counts.labels_per_cell.tolist()
 
 
 def test_instant_flags_unlabelled_cells():
@@ -191,8 +191,8 @@ def test_instant_flags_unlabelled_cells():
     n[1, 0] = 0
     c = Counts(**{**counts.__dict__, "n": n})
     post = instant_posterior(c, [0.5, 0.5], draws=100)
-    assert post.flags["unlabelled_cells"] == [["mod1", "reg0"]]
-    assert post.flags["cell_labels"][1][0] == 0
+    assert post.flags.to_dict()["unlabelled_cells"] == [["mod1", "reg0"]]
+    assert post.flags.cell_labels[1][0] == 0
 
 
 @pytest.mark.slow  # real sampling

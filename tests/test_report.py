@@ -10,10 +10,11 @@ import json
 import numpy as np
 import pytest
 
+from changeover.core.decide.rule import DecisionRule
 from changeover.core.decide.verdicts import decide
 from changeover.core.model.counts import Counts, data_hash
 from changeover.core.model.kept_fits import kept_fit
-from changeover.core.model.posterior import Posterior, to_bytes
+from changeover.core.model.posterior import CellFlags, Posterior, to_bytes
 from changeover.core.render.report import SCHEMA, render, report_rows
 from changeover.core.results import build_results, probability_text
 from changeover.core.settings import Settings
@@ -57,7 +58,7 @@ def posteriors() -> list[Posterior]:
     conf[..., 1, 1], conf[..., 1, 0] = se, 1 - se
     conf[..., 0, 0], conf[..., 0, 1] = 0.8, 0.2
     labels = [[40, 35], [50, 12], [0, 30]]
-    flags = {"cell_labels": labels, "unlabelled_cells": [[MODELS[2], "eu"]]}
+    flags = CellFlags.from_dict({"cell_labels": labels, "unlabelled_cells": [[MODELS[2], "eu"]]})
     w = np.array([0.75, 0.25])
     correct = Posterior("correct", ("no", "yes"), MODELS, REGIONS, w, p, conf, "full", None, flags)
     ps = np.zeros((S, 3, 2, 4))
@@ -330,11 +331,15 @@ def test_failed_diagnostics_and_instant_are_flagged():
 
 
 def test_thresholds_are_arguments():
-    strict = build_results(eval_set(), posteriors(), source="full", threshold=0.999)
+    strict = build_results(
+        eval_set(), posteriors(), source="full", rule=DecisionRule(threshold=0.999)
+    )
     cell = strict.metrics[0].rows[0].cells[1]
     assert strict.threshold == 0.999
     assert cell.decision.verdict == decide(delta_draws(1, 0), "higher", MARGIN, 0.999).verdict
-    lenient = build_results(eval_set(), posteriors(), source="full", min_labels=5)
+    lenient = build_results(
+        eval_set(), posteriors(), source="full", rule=DecisionRule(min_labels=5)
+    )
     assert "minimum" not in lenient.candidates[0].reason
     assert "only 62 human labels" not in lenient.candidates[0].reason
 
@@ -387,7 +392,9 @@ def test_an_unlabelled_cell_is_widened_in_the_report_and_never_ready():
     from dataclasses import replace
 
     labels = [[40, 35], [0, 12], [0, 30]]
-    flags = {"cell_labels": labels, "unlabelled_cells": [["cand", "eu"], [MODELS[2], "eu"]]}
+    flags = CellFlags.from_dict(
+        {"cell_labels": labels, "unlabelled_cells": [["cand", "eu"], [MODELS[2], "eu"]]}
+    )
     posts = [replace(p, flags=flags) for p in posteriors()]
     assert decide(delta_draws(1, 0), "higher", MARGIN).verdict == "ready"  # pooling alone
     q = posts[0].quantity()[:, 1, 0]

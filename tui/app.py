@@ -26,6 +26,7 @@ from changeover.core.settings import Settings
 from changeover.core.text import inert
 from changeover.core.types import ChangeoverError, EvalSet, FitCancelled, ModelsReady, UsageError
 from changeover.core.workspace import Workspace
+from changeover.tui.routes import Route
 from changeover.tui.screens.browse import BrowseScreen
 from changeover.tui.screens.calibration import CalibrationScreen
 from changeover.tui.screens.eval_sets import EvalSetsScreen
@@ -83,7 +84,7 @@ class ChangeoverApp(App):
             loop.add_signal_handler(signal.SIGTERM, self.hang_up, signal.SIGTERM)
         self.push_screen(EvalSetsScreen(self.workspace, self.workspace.name))
         if self.start_rating is not None:
-            self.open("rate", self.workspace.eval_set(self.start_rating))
+            self.open(Route.RATE, self.workspace.eval_set(self.start_rating))
         if not self.read_only:  # a read-only session cannot keep a fit: nothing to prepare
             # once the start screen is up: the warm-up loads numba (and with it PyTensor)
             self.set_timer(WARM_UP_AFTER_S, self.prepare_models)
@@ -149,24 +150,24 @@ class ChangeoverApp(App):
 
     # ---- screen factories ----------------------------------------------------------------
 
-    def make_screen(self, where: str, es: EvalSet) -> Screen:
+    def make_screen(self, where: Route, es: EvalSet) -> Screen:
         ws = self.workspace
-        if where == "browse":
+        if where == Route.BROWSE:
             return BrowseScreen(ws, es, read_only=self.read_only)
-        if where == "rate":
+        if where == Route.RATE:
             queue = ws.queue(es, self.rater, seed=self.seed, overlap=self.overlap)
             return RateScreen(ws, es, self.rater, queue=queue)
-        if where == "results":
+        if where == Route.RESULTS:
             screen = ResultsScreen(ws, es, settings=self.fit_settings)
             screen.preparing = self.preparing
             return screen
-        if where == "calibration":
+        if where == Route.CALIBRATION:
             return CalibrationScreen(ws, es)
         raise ValueError(where)
 
-    def open(self, where: str, es: EvalSet) -> Screen | None:
+    def open(self, where: Route, es: EvalSet) -> Screen | None:
         """Push the screen `where` for an eval set (refusing rating when read-only)."""
-        if where == "rate" and self.read_only:
+        if where == Route.RATE and self.read_only:
             self.notify("The workspace is open read-only: rating is off.", severity="warning")
             return None
         screen = self.make_screen(where, es)
@@ -234,10 +235,10 @@ class ChangeoverApp(App):
             return
         es = current
         for title, help, callback in (
-            ("Rate", "A blind labelling session", lambda: self.open("rate", es)),
+            ("Rate", "A blind labelling session", lambda: self.open(Route.RATE, es)),
             ("Fit", "Fit the calibration model (results screen)", lambda: self.start_fit(es)),
-            ("Results", "Candidates against the incumbent", lambda: self.open("results", es)),
-            ("Calibration", "Judge against humans", lambda: self.open("calibration", es)),
+            ("Results", "Candidates against the incumbent", lambda: self.open(Route.RESULTS, es)),
+            ("Calibration", "Judge against humans", lambda: self.open(Route.CALIBRATION, es)),
             ("Export report", "Write the results as Markdown", lambda: self.export_report(es)),
         ):
             yield SystemCommand(f"{title} {shown_name(es)}", help, callback)
@@ -245,10 +246,10 @@ class ChangeoverApp(App):
     def switch_to(self, es: EvalSet) -> None:
         while len(self.screen_stack) > 2:
             self.pop_screen()
-        self.open("browse", es)
+        self.open(Route.BROWSE, es)
 
     def start_fit(self, es: EvalSet) -> None:
-        screen = self.open("results", es)
+        screen = self.open(Route.RESULTS, es)
         if screen is not None and hasattr(screen, "action_fit"):
             self.call_after_refresh(screen.action_fit)
 

@@ -31,12 +31,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
 from changeover.core.decide.rule import MIN_LABELS_PER_CELL
+from changeover.core.model.cell_draws import CellDraws
 from changeover.core.model.counts import Counts
 from changeover.core.model.instant import instant_posterior
+from changeover.core.model.posterior import Posterior
+from changeover.core.types import Source
 
 # A cell is decided once the candidate's and the incumbent's cell each hold the labels the queue
 # brings every cell to first (core/labelling/queue.py); a response whose raters tied counts, it was
@@ -87,7 +91,26 @@ POOLED_SHARE = 0.5
 MAX_RHO = 4.0
 
 
-def threshold_at(threshold: float, candidate_labels, incumbent_labels, pooled: bool = True):
+Labels = float | None  # labelled responses in a cell (a mean over regions may be fractional)
+
+
+@overload
+def threshold_at(
+    threshold: float, candidate_labels: Labels, incumbent_labels: Labels, pooled: bool = True
+) -> float: ...
+@overload
+def threshold_at(
+    threshold: float,
+    candidate_labels: np.ndarray | Labels,
+    incumbent_labels: np.ndarray | Labels,
+    pooled: bool = True,
+) -> float | np.ndarray: ...
+def threshold_at(
+    threshold: float,
+    candidate_labels: np.ndarray | Labels,
+    incumbent_labels: np.ndarray | Labels,
+    pooled: bool = True,
+) -> float | np.ndarray:
     """The probability "ready" must reach with these labels in the candidate's and the
     incumbent's cell (numbers or arrays of them; see above), for the pooled posterior or for a
     cell's own data; `threshold` itself when the labels are unknown (None)."""
@@ -98,16 +121,18 @@ def threshold_at(threshold: float, candidate_labels, incumbent_labels, pooled: b
     return 1.0 - (1.0 - threshold) * (POOLED_SHARE if pooled else 1.0) / rho
 
 
-def bars(threshold: float, candidate_labels, incumbent_labels, source: str):
+def bars(
+    threshold: float, candidate_labels: Labels, incumbent_labels: Labels, source: Source
+) -> tuple[float, float]:
     """(what "ready" needs from a posterior of `source`, what it needs from the cell's own
     data): the pooled bar for a fit, the own bar for an instant posterior, which is unpooled."""
     own = threshold_at(threshold, candidate_labels, incumbent_labels, pooled=False)
-    if source == "instant":
+    if source == Source.INSTANT:
         return own, own
     return threshold_at(threshold, candidate_labels, incumbent_labels), own
 
 
-def tables(post) -> tuple[np.ndarray, np.ndarray] | None:
+def tables(post: Posterior) -> tuple[np.ndarray, np.ndarray] | None:
     """(n [M, R, L, L], u [M, R, L]) the posterior was computed from, in its model and region
     order, or None when it does not keep its counts."""
     counts = post.counts
@@ -118,17 +143,33 @@ def tables(post) -> tuple[np.ndarray, np.ndarray] | None:
     return counts.n[np.ix_(m, r)], counts.u[np.ix_(m, r)]
 
 
-def own_quantity(post) -> np.ndarray | None:
+def own_quantity(post: Posterior, cache: CellDraws | None = None) -> np.ndarray | None:
     """[S, M, R] the instant posterior's decision quantity on the same counts, or None (an
     instant posterior already is its own check; a fit without kept counts cannot have one)."""
     kept = tables(post)
-    if kept is None or post.source == "instant":
+    if kept is None or post.source == Source.INSTANT:
         return None
     counts = Counts(post.metric, post.levels, post.models, post.regions, kept[0], kept[1])
-    return instant_posterior(counts, post.weights, draws=OWN_DRAWS).quantity()
+    return instant_posterior(counts, post.weights, draws=OWN_DRAWS, cache=cache).quantity()
 
 
-def unidentified(post, models: tuple[str, ...]) -> list[LabelRequest]:
+@dataclass(frozen=True)
+class Evidence:
+    """What the decisions on one metric read from its posterior, the same for every candidate
+    and so computed once per metric (`evidence`): the decision quantity, and the instant
+    posterior's on the same counts (its cells' own data; None: no check, see own_quantity)."""
+
+    quantity: np.ndarray  # [S, M, R]
+    own: np.ndarray | None  # [S, M, R]
+
+
+def evidence(post: Posterior, cache: CellDraws | None = None) -> Evidence:
+    """The posterior's evidence for every candidate's decision (`cache`: the instant cells'
+    draws, kept by the workspace)."""
+    return Evidence(post.quantity(), own_quantity(post, cache))
+
+
+def unidentified(post: Posterior, models: tuple[str, ...]) -> list[LabelRequest]:
     """Judge levels of `models` holding >= UNIDENTIFIED_SHARE of the model's judged responses on
     this metric, without a single label in any of the model's cells."""
     kept = tables(post)
@@ -153,7 +194,9 @@ def unidentified(post, models: tuple[str, ...]) -> list[LabelRequest]:
 UNLABELLED_JUDGE_SD = 1.0
 
 
-def widen_unlabelled(post, sd: float = UNLABELLED_JUDGE_SD, seed: int | Sequence[int] = 0):
+def widen_unlabelled(
+    post: Posterior, sd: float = UNLABELLED_JUDGE_SD, seed: int | Sequence[int] = 0
+) -> Posterior:
     """The posterior with every unlabelled cell's interval carrying the judge's unknown lean.
 
     In a cell without labels only the judge's level distribution t = sum_h p_h P(J | H = h) is
@@ -166,23 +209,20 @@ def widen_unlabelled(post, sd: float = UNLABELLED_JUDGE_SD, seed: int | Sequence
     """
     from dataclasses import replace
 
-    labels = np.asarray((post.flags or {}).get("cell_labels", []))
-    if post.source != "full" or labels.size == 0 or not (labels == 0).any():
+    labels = np.asarray(post.flags.cell_labels or [])
+    if post.source != Source.FULL or labels.size == 0 or not (labels == 0).any():
         return post
     rng = np.random.default_rng(seed)
     p, confusion = post.p.copy(), post.confusion.copy()
     for m, r in zip(*np.nonzero(labels == 0)):
         p[:, m, r], confusion[:, m, r] = _lean(p[:, m, r], confusion[:, m, r], rng, sd)
-    flags = {
-        **post.flags,
-        "widened_cells": [
-            [post.models[m], post.regions[r]] for m, r in zip(*np.nonzero(labels == 0))
-        ],
-    }
-    return replace(post, p=p, confusion=confusion, flags=flags)
+    widened = tuple((post.models[m], post.regions[r]) for m, r in zip(*np.nonzero(labels == 0)))
+    return replace(post, p=p, confusion=confusion, flags=replace(post.flags, widened_cells=widened))
 
 
-def _lean(p: np.ndarray, confusion: np.ndarray, rng, sd: float) -> tuple[np.ndarray, np.ndarray]:
+def _lean(
+    p: np.ndarray, confusion: np.ndarray, rng: np.random.Generator, sd: float
+) -> tuple[np.ndarray, np.ndarray]:
     """(p [S, L], confusion [S, L, L]) of one cell after a random lean of its judge."""
     S, L = p.shape
     t = np.einsum("sh,shj->sj", p, confusion)  # the judge's level distribution, kept

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from changeover.core.importing.read import ImportFailed, Problem, show, too_deep
-from changeover.core.types import DIRECTIONS, EvalSet, Metric, Region
+from changeover.core.types import DIRECTIONS, Direction, EvalSet, Metric, Region
 
 RESERVED_KEYS = frozenset("useq?")  # the rate screen's own keys (undo, skip, expand, quit, help)
 
@@ -332,7 +332,7 @@ def _metric_from_dict(m: dict, where: str, bad: Bad, text_of: TextOf) -> Metric 
     return Metric(
         name=name,
         levels=levels,
-        direction=direction,
+        direction=Direction(direction),
         margin=float(margin),
         guideline=guideline,
         keys=keys,

@@ -11,9 +11,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
+
+from changeover.core.types import EvalSet
 
 Weights = Literal["none", "linear", "quadratic"] | None
 Level = Literal["nominal", "ordinal"]
@@ -186,7 +188,14 @@ def rater_agreement_from_labels(
     return RaterAgreement(metric, raters, n_units, tuple(pairs), alpha, weights or "none")
 
 
-def rater_agreement(store, eval_set) -> dict[str, RaterAgreement]:
+class RaterLabels(Protocol):
+    """What agreement reads of the store (core/store's `rater_labels`): one row per active label,
+    (response id, metric, model, region, rater, level)."""
+
+    def rater_labels(self, eval_set_id: int) -> Iterable[tuple[int, str, str, str, str, int]]: ...
+
+
+def rater_agreement(store: RaterLabels, eval_set: EvalSet) -> dict[str, RaterAgreement]:
     """Agreement between human raters, per metric of an eval set (active labels only)."""
     grouped: dict[str, list[tuple[int, str, int]]] = defaultdict(list)
     for response_id, metric, _model, _region, rater, value in store.rater_labels(eval_set.id):

@@ -126,5 +126,5 @@ def _warnings(
 
 
 def _posterior_labels(posterior: Posterior, m: int, r: int) -> int:
-    table = (posterior.flags or {}).get("cell_labels")
-    return 0 if table is None else int(table[m][r])
+    table = posterior.flags.cell_labels
+    return 0 if table is None else table[m][r]

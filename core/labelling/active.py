@@ -9,7 +9,7 @@ The rule, in words (for the README):
     For every undecided (metric, region) comparison of an open candidate, a forecast says
     how many more labels (N) make it even odds that the comparison is settled, and how to
     split them between the candidate's cell (a) and the incumbent's cell (b). The forecast
-    is core/decide/verdicts's labels-needed forecast with one change: the posterior mean is allowed
+    is core/decide/forecast.py's labels-needed forecast with one change: the posterior mean is allowed
     to move as labels arrive (a preposterior forecast, `settle_forecast`), so a cell whose
     mean sits on the margin is not written off as hopeless. Each label in the
     candidate's cell is worth (a / N) / N and each label in the incumbent's cell (b / N) / N:
@@ -45,14 +45,11 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from changeover.core.decide.cell_checks import threshold_at
-from changeover.core.decide.verdicts import (
-    UNDECIDED,
-    Comparison,
-    decide_all,
-    smallest_total,
-    specs_of,
-)
-from changeover.core.types import EvalSet
+from changeover.core.decide.forecast import Comparison, smallest_total
+from changeover.core.decide.rule import DecisionRule
+from changeover.core.decide.verdicts import decide_all, specs_of
+from changeover.core.model.cell_draws import CellDraws
+from changeover.core.types import Direction, EvalSet, Verdict
 
 Cell = tuple[str, str]  # (model, region)
 
@@ -67,11 +64,13 @@ class Need:
     why: str  # e.g. "correct/EU: cand-a vs old"
 
 
-def settle_forecast(comparison: Comparison, max_labels: int = 2000) -> tuple[int, int] | None:
+def settle_forecast(
+    comparison: Comparison, max_labels: int = DecisionRule.max_labels
+) -> tuple[int, int] | None:
     """Labels (candidate cell, incumbent cell) after which the comparison is settled with
     probability one half, or None beyond max_labels; a preposterior forecast.
 
-    Normal approximation: delta's posterior variance shrinks like core/decide/verdicts's forecast
+    Normal approximation: delta's posterior variance shrinks like core/decide/forecast.py's
     (n / (n + a) per model, best of 21 splits), and, unlike that forecast, the posterior mean
     moves: after the labels it is distributed around today's mean with the variance they
     remove (law of total variance). Settled means the new mean lies z * new sd beyond the
@@ -85,7 +84,9 @@ def settle_forecast(comparison: Comparison, max_labels: int = 2000) -> tuple[int
     mu, v0 = projection.mean, projection.variance
     if v0 <= 1e-18:
         return (0, 0)
-    bound = {"higher": -margin, "lower": margin}.get(direction, margin if mu >= 0 else -margin)
+    bound = {Direction.HIGHER: -margin, Direction.LOWER: margin}.get(
+        direction, margin if mu >= 0 else -margin
+    )
 
     def best(total: int) -> tuple[float, int, int]:
         a, b, v = projection.after(total)
@@ -107,13 +108,13 @@ def settle_forecast(comparison: Comparison, max_labels: int = 2000) -> tuple[int
 def needs(
     posteriors: Sequence,
     eval_set: EvalSet,
-    threshold: float = 0.95,
-    min_labels: int = 30,
-    max_labels: int = 2000,
+    rule: DecisionRule = DecisionRule(),
     forecast: str = "preposterior",
+    cache: CellDraws | None = None,
 ) -> list[Need]:
     """Every open decision's forecast labels per cell (see the module docstring).
-    `forecast`: "preposterior" (settle_forecast) or "decide" (core/decide/verdicts's forecast)."""
+    `forecast`: "preposterior" (settle_forecast) or "decide" (core/decide/forecast.py's);
+    `cache`: the instant cells' draws (the workspace's)."""
     incumbent = eval_set.incumbent
     specs = {k: v for k, v in specs_of(eval_set).items() if k in {p.metric for p in posteriors}}
     if not posteriors or not specs:
@@ -122,10 +123,11 @@ def needs(
     by_metric = {p.metric: p for p in posteriors}
     quantity = {p.metric: p.quantity() for p in posteriors}
     out: list[Need] = []
-    for cand in decide_all(posteriors, specs, incumbent, threshold, min_labels, max_labels):
-        if cand.verdict != UNDECIDED:
+    max_labels, min_labels = rule.max_labels, rule.min_labels
+    for cand in decide_all(posteriors, specs, incumbent, rule, cache):
+        if cand.verdict != Verdict.UNDECIDED:
             continue
-        open_cells = [c for c in cand.cells if c.decision.verdict == UNDECIDED]
+        open_cells = [c for c in cand.cells if c.decision.verdict == Verdict.UNDECIDED]
         # One "not ready" cell settles the candidate: while some open cell leans that way
         # (P(ready condition) < 0.5), labels for its other cells would be wasted.
         leaning = [c for c in open_cells if c.decision.probability < 0.5]
@@ -145,7 +147,7 @@ def needs(
                     q[:, post.model_index(incumbent), r],
                     direction,
                     margin,
-                    threshold,
+                    rule.threshold,
                     c.candidate_labels,
                     c.incumbent_labels,
                 )
@@ -188,16 +190,14 @@ def cell_scores(
     posteriors: Sequence,
     eval_set: EvalSet,
     counts: Mapping | None = None,
-    threshold: float = 0.95,
-    min_labels: int = 30,
-    max_labels: int = 2000,
+    rule: DecisionRule = DecisionRule(),
     forecast: str = "preposterior",
 ) -> dict[Cell, float]:
     """Value of one more label in each (model, region) cell for the decisions still open;
     0 for cells no open decision needs. `counts` is accepted for symmetry and unused: the
     labels per cell come from the posteriors' flags."""
     scores = dict.fromkeys(_all_cells(posteriors), 0.0)
-    for need in needs(posteriors, eval_set, threshold, min_labels, max_labels, forecast):
+    for need in needs(posteriors, eval_set, rule, forecast):
         scores[need.cell] = scores.get(need.cell, 0.0) + need.value
     return scores
 
@@ -243,15 +243,14 @@ class ActiveScorer:
 def make_scorer(
     posteriors: Sequence,
     eval_set: EvalSet,
-    threshold: float = 0.95,
-    min_labels: int = 30,
-    max_labels: int = 2000,
+    rule: DecisionRule = DecisionRule(),
     greedy: bool = True,
     forecast: str = "preposterior",
+    cache: CellDraws | None = None,
 ) -> ActiveScorer:
     """A scorer for core.labelling.queue.LabelQueue built from a fit's posteriors (see the docstring)."""
     return ActiveScorer(
-        needs(posteriors, eval_set, threshold, min_labels, max_labels, forecast),
+        needs(posteriors, eval_set, rule, forecast, cache),
         _all_cells(posteriors),
         greedy=greedy,
     )

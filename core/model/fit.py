@@ -47,7 +47,14 @@ from changeover.core.model.instant import posterior_of
 from changeover.core.model.parts import ordered_logistic, zero_sum
 from changeover.core.model.posterior import Posterior
 from changeover.core.settings import Settings
-from changeover.core.types import ESS_MIN, RHAT_MAX, Diagnostics, FitCancelled, ModelsReady
+from changeover.core.types import (
+    ESS_MIN,
+    RHAT_MAX,
+    Diagnostics,
+    FitCancelled,
+    ModelsReady,
+    Source,
+)
 
 if TYPE_CHECKING:  # PyMC and PyTensor load when a model is built
     import pymc as pm
@@ -382,7 +389,7 @@ def summarise(
     step = max(1, math.ceil(C * D / settings.keep_draws))
     p = p[:, ::step].reshape(-1, *p.shape[2:])
     confusion = confusion[:, ::step].reshape(-1, *confusion.shape[2:])
-    return posterior_of(counts, weights, p, confusion, "full", pass_level)
+    return posterior_of(counts, weights, p, confusion, Source.FULL, pass_level)
 
 
 def fit_counts(

@@ -28,16 +28,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from changeover.core.model.cell_draws import CellDraws
 from changeover.core.model.counts import Counts
-from changeover.core.model.posterior import Posterior
+from changeover.core.model.posterior import CellFlags, Posterior
+from changeover.core.types import Source
 
 PRIOR = 1.0  # Dirichlet concentration of each level in q's prior (uniform over the simplex)
 PRIOR_LABELS = 2.0  # pseudo-labels in the prior of each P(H | J = j) (see the module docstring)
-
-# Draws of one cell depend only on (seed, cell, counts, draws): cache them, so a refresh after
-# one new label redraws one cell instead of all of them.
-_CACHE: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
-_CACHE_MAX = 4096
 
 
 def dirichlet(rng: np.random.Generator, alpha: np.ndarray, draws: int) -> np.ndarray:
@@ -89,30 +86,33 @@ def _cell(
     u: np.ndarray,
     draws: int,
     prior: np.ndarray,
+    cache: CellDraws | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(p [S, L], confusion [S, L(h), L(j)]) of one cell; n is [L(h), L(j)], u is [L(j)].
     `stream` tells metrics apart, so the metrics of one cell draw independently (a shared
-    stream would couple them in the joint probability that all of a candidate's cells hold)."""
+    stream would couple them in the joint probability that all of a candidate's cells hold).
+    Seeded by the cell alone: the same draws with or without a `cache`."""
     key = (seed, stream, m, r, draws, n.tobytes(), u.tobytes(), n.shape[0], prior.tobytes())
-    hit = _CACHE.get(key)
+    hit = None if cache is None else cache.get(key)
     if hit is not None:
         return hit
     rng = np.random.default_rng([seed, stream, m, r])
-    p, confusion = conjugate_draws(rng, n, u, PRIOR, prior, draws)
-    if len(_CACHE) >= _CACHE_MAX:
-        _CACHE.clear()
-    _CACHE[key] = (p, confusion)
-    return p, confusion
+    drawn = conjugate_draws(rng, n, u, PRIOR, prior, draws)
+    if cache is not None:
+        cache.put(key, drawn)
+    return drawn
 
 
 def instant_posterior(
     counts: Counts,
-    weights: Sequence[float],
+    weights: Sequence[float] | np.ndarray,
     draws: int = 2000,
     seed: int = 0,
     pass_level: int | None = None,
+    cache: CellDraws | None = None,
 ) -> Posterior:
-    """The conjugate posterior of every cell of one metric (source="instant")."""
+    """The conjugate posterior of every cell of one metric (source INSTANT); `cache` keeps
+    each cell's draws for the next call."""
     M, R, L = counts.u.shape
     p = np.empty((draws, M, R, L))
     confusion = np.empty((draws, M, R, L, L))
@@ -121,17 +121,17 @@ def instant_posterior(
     for m in range(M):
         for r in range(R):
             p[:, m, r], confusion[:, m, r] = _cell(
-                seed, stream, m, r, counts.n[m, r], counts.u[m, r], draws, prior
+                seed, stream, m, r, counts.n[m, r], counts.u[m, r], draws, prior, cache
             )
-    return posterior_of(counts, weights, p, confusion, "instant", pass_level)
+    return posterior_of(counts, weights, p, confusion, Source.INSTANT, pass_level)
 
 
 def posterior_of(
     counts: Counts,
-    weights: Sequence[float],
+    weights: Sequence[float] | np.ndarray,
     p: np.ndarray,
     confusion: np.ndarray,
-    source: str,
+    source: Source,
     pass_level: int | None = None,
 ) -> Posterior:
     """A Posterior of draws p [S, M, R, L] and confusion [S, M, R, L, L] computed from `counts`
@@ -152,16 +152,15 @@ def posterior_of(
     )
 
 
-def cell_flags(counts: Counts) -> dict:
+def cell_flags(counts: Counts) -> CellFlags:
     """The flags every estimator sets: labelled responses per cell, the unlabelled cells and
-    the raters' ties per cell."""
+    the raters' ties per cell (when the counts know them)."""
     labels = counts.labels_per_cell
-    flags = {
-        "cell_labels": labels.astype(int).tolist(),
-        "unlabelled_cells": [
-            [counts.models[m], counts.regions[r]] for m, r in zip(*np.nonzero(labels == 0))
-        ],
-    }
-    if counts.ties_per_cell is not None:
-        flags["cell_ties"] = counts.ties_per_cell.astype(int).tolist()
-    return flags
+    ties = counts.ties_per_cell
+    return CellFlags(
+        cell_labels=tuple(tuple(int(x) for x in row) for row in labels),
+        cell_ties=None if ties is None else tuple(tuple(int(x) for x in row) for row in ties),
+        unlabelled_cells=tuple(
+            (counts.models[m], counts.regions[r]) for m, r in zip(*np.nonzero(labels == 0))
+        ),
+    )

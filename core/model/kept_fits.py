@@ -1,4 +1,5 @@
-"""Fit an eval set and keep the fit; read a kept fit back. Used by core/workspace.py only.
+"""Fit an eval set and keep the fit; read a kept fit back and bring it up to date (the draws
+results show, `current_draws`). Used by core/workspace.py only.
 
 A fitter takes the counts of every metric and returns posteriors and diagnostics
 (`core.model.fit.fit_counts` is the one default; tests pass a canned one with the same signature).
@@ -12,16 +13,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from changeover.core.model.counts import Counts, counts_for, data_hash
 from changeover.core.model.posterior import Posterior, from_bytes, to_bytes
 from changeover.core.settings import Settings
 from changeover.core.store import Store
-from changeover.core.types import ChangeoverError, EvalSet, FitRecord
+from changeover.core.types import ChangeoverError, EvalSet, FitRecord, Source
 
 if TYPE_CHECKING:  # PyMC and friends load when a fit starts (default_fitter), not before
+    from changeover.core.model.cell_draws import CellDraws
     from changeover.core.model.fit import FitResult
 
 Progress = Callable[[float, str], None]
@@ -130,3 +132,53 @@ def kept_fit(
                 f"fit {fit_id} belongs to another eval set, not {eval_set.name!r}"
             )
     return fit, from_bytes(store.fit_draws(fit.id))
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """The draws an eval set's results show and where they come from (the rule: the module
+    docstring of core/workspace.py)."""
+
+    posteriors: list[Posterior]
+    source: Source
+    stale: bool = False  # labels (or judgments) changed since the fit
+    labels_since: int = 0  # label events given since the fit (when stale)
+    khat: float | None = None  # Pareto k of the update by them (when stale)
+
+
+def current_draws(
+    store: Store,
+    eval_set: EvalSet,
+    fit: FitRecord | None,
+    posteriors: list[Posterior],
+    counts: dict[str, Counts],
+    instant: bool = False,
+    cache: CellDraws | None = None,
+) -> Drawn:
+    """A kept fit's draws on today's `counts`: as fitted, or reweighted by the labels since when
+    the weights can be trusted; the instant posterior with no fit or when asked (`instant`),
+    its cells' draws kept in `cache`."""
+    from changeover.core.model.instant import instant_posterior
+    from changeover.core.model.reweight import reweight
+
+    if fit is None or instant:
+        return Drawn(
+            [
+                instant_posterior(
+                    counts[m.name], eval_set.traffic_weights, pass_level=m.pass_level, cache=cache
+                )
+                for m in eval_set.metrics
+                if m.name in counts
+            ],
+            Source.INSTANT,
+        )
+    if data_hash(counts) == fit.data_hash:
+        return Drawn(posteriors, Source.FULL)
+    since = store.labels_since(eval_set.id, fit.created_at)
+    updates = [
+        reweight(p, counts[p.metric], fit.settings.seed) for p in posteriors if p.metric in counts
+    ]
+    khat = max(u.khat for u in updates) if updates else None
+    if updates and all(u.usable for u in updates):
+        return Drawn([u.posterior for u in updates], Source.UPDATED, True, since, khat)
+    return Drawn(posteriors, Source.FULL, True, since, khat)

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from changeover.core.model.counts import Counts
+from changeover.core.types import Source
 
 LOWER_Q, UPPER_Q, LEVEL = 0.05, 0.95, 0.90
 
@@ -37,6 +40,60 @@ def interval(draws: np.ndarray) -> Interval:
     return Interval(float(np.mean(draws)), float(lo), float(hi))
 
 
+Cell = tuple[str, str]  # (model, region)
+Table = tuple[tuple[int, ...], ...]  # one number per (model, region), in the posterior's order
+
+
+def _table(rows: Iterable[Iterable[Any]] | None) -> Table | None:
+    return None if rows is None else tuple(tuple(int(x) for x in row) for row in rows)
+
+
+def _cells(pairs: Iterable[Iterable[str]] | None) -> tuple[Cell, ...]:
+    return tuple((str(m), str(r)) for m, r in pairs or ())
+
+
+@dataclass(frozen=True)
+class CellFlags:
+    """What a posterior says of its cells besides the draws. Every estimator sets the labels
+    (core/model/instant.cell_flags); widening the unlabelled cells adds `widened_cells`."""
+
+    cell_labels: Table | None = None  # labelled responses per cell (None: not known)
+    cell_ties: Table | None = None  # responses per cell rated but left out: their raters tied
+    unlabelled_cells: tuple[Cell, ...] = ()  # cells without a label
+    widened_cells: tuple[Cell, ...] = ()  # cells whose draws carry the judge's unknown lean
+
+    def labels_of(self, m: int) -> tuple[int, ...] | None:
+        """Labelled responses of the posterior's model m per region (None: not known)."""
+        return None if self.cell_labels is None else self.cell_labels[m]
+
+    def ties_of(self, m: int) -> tuple[int, ...] | None:
+        return None if self.cell_ties is None else self.cell_ties[m]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The serialised form kept with a fit (the keys fits have always been written with)."""
+        out: dict[str, Any] = {}
+        if self.cell_labels is not None:
+            out["cell_labels"] = [list(row) for row in self.cell_labels]
+        out["unlabelled_cells"] = [list(c) for c in self.unlabelled_cells]
+        if self.cell_ties is not None:
+            out["cell_ties"] = [list(row) for row in self.cell_ties]
+        if self.widened_cells:
+            out["widened_cells"] = [list(c) for c in self.widened_cells]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> CellFlags:
+        """Flags read back from a fit, whenever it was written (keys it does not know, from
+        older versions, are ignored)."""
+        data = data or {}
+        return cls(
+            cell_labels=_table(data.get("cell_labels")),
+            cell_ties=_table(data.get("cell_ties")),
+            unlabelled_cells=_cells(data.get("unlabelled_cells")),
+            widened_cells=_cells(data.get("widened_cells")),
+        )
+
+
 @dataclass(frozen=True)
 class Posterior:
     """Draws for one metric.
@@ -52,9 +109,9 @@ class Posterior:
     weights: np.ndarray  # [R] traffic weights, sum to 1
     p: np.ndarray
     confusion: np.ndarray
-    source: str = "full"  # "full" (the calibration model) or "instant" (conjugate, unpooled)
+    source: Source = Source.FULL  # the calibration model, or INSTANT (conjugate, unpooled)
     pass_level: int | None = None
-    flags: dict = field(default_factory=dict)  # e.g. {"unlabelled_cells": [(model, region)]}
+    flags: CellFlags = CellFlags()
     chains: int = 1  # the draws are this many chains, one after the other
     counts: Counts | None = None  # the counts it was computed from (to reweight by new labels)
 
@@ -107,7 +164,7 @@ def to_bytes(posteriors: list[Posterior]) -> bytes:
                 "regions": list(post.regions),
                 "source": post.source,
                 "pass_level": post.pass_level,
-                "flags": post.flags,
+                "flags": post.flags.to_dict(),
                 "chains": post.chains,
                 "counts": None
                 if post.counts is None
@@ -130,7 +187,7 @@ def from_bytes(blob: bytes) -> list[Posterior]:
     meta = json.loads(data["meta"].tobytes().decode())
     out = []
     for k, m in enumerate(meta):
-        flags = m.get("flags") or {}
+        flags = CellFlags.from_dict(m.get("flags"))
         c = m.get("counts")
         counts = None
         if c is not None and f"n{k}" in data:
@@ -153,7 +210,7 @@ def from_bytes(blob: bytes) -> list[Posterior]:
                 weights=data[f"w{k}"],
                 p=data[f"p{k}"].astype(np.float64),
                 confusion=data[f"c{k}"].astype(np.float64),
-                source=m["source"],
+                source=Source(m["source"]),
                 pass_level=m["pass_level"],
                 flags=flags,
                 chains=int(m.get("chains", 1)),

@@ -72,13 +72,14 @@ def reweight(post: Posterior, today: Counts, seed: int = 0) -> Reweighted:
     if not np.isfinite(khat) or khat > K_MAX:
         return Reweighted(post, khat, added, False)
     idx = _systematic(np.exp(log_w - log_w.max()), np.random.default_rng(seed))
-    moved = replace(
-        post,
-        p=post.p[idx],
-        confusion=post.confusion[idx],
-        counts=today,
-        flags={**(post.flags or {}), **cell_flags(today)},
+    fresh = cell_flags(today)  # today's tallies; ties the counts do not know stay as they were
+    flags = replace(
+        post.flags,
+        cell_labels=fresh.cell_labels,
+        unlabelled_cells=fresh.unlabelled_cells,
+        cell_ties=post.flags.cell_ties if fresh.cell_ties is None else fresh.cell_ties,
     )
+    moved = replace(post, p=post.p[idx], confusion=post.confusion[idx], counts=today, flags=flags)
     return Reweighted(moved, khat, added, True)
 
 

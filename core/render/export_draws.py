@@ -36,7 +36,7 @@ import numpy as np
 
 from changeover.core.model.posterior import Posterior
 from changeover.core.store import Store
-from changeover.core.types import ChangeoverError, EvalSet
+from changeover.core.types import ChangeoverError, EvalSet, Source
 
 if TYPE_CHECKING:  # xarray loads with the export, not with the module
     import xarray as xr
@@ -65,7 +65,7 @@ def chains_of(posteriors: Sequence[Posterior], fallback: int = 1) -> int:
     if (
         chains > 1
         and len(draws) == 1
-        and all(p.source == "full" for p in posteriors)
+        and all(p.source == Source.FULL for p in posteriors)
         and next(iter(draws)) % chains == 0
     ):
         return chains
@@ -182,7 +182,7 @@ def draws_tree(
             "n": len(post.levels),
             "passing": post.levels[post.pass_level] if post.pass_level is not None else "",
             "quantity": quantity,
-            "source": post.source,
+            "source": post.source.value,
         }
         for name, (dims, draws) in _metric_vars(post, layout, split).items():
             kind = name[len(post.metric) + 1 :]
@@ -190,7 +190,7 @@ def draws_tree(
                 "metric": post.metric,
                 "levels": facts["levels"],
                 "description": _DESCRIBE[kind].format(**facts),
-                "source": post.source,
+                "source": post.source.value,
             }
             variables[name] = xr.Variable(("chain", "draw", *dims), draws, attrs=attrs)
     coords = {"chain": np.arange(C), "draw": np.arange(posteriors[0].n_draws // C)}

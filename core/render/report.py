@@ -66,8 +66,9 @@ import numpy as np
 from changeover.core.decide.verdicts import labels_to_minimum
 from changeover.core.model.baselines import METHODS
 from changeover.core.model.posterior import LEVEL, LOWER_Q, UPPER_Q, Interval
-from changeover.core.results import INSTANT, Results
+from changeover.core.results import Results
 from changeover.core.text import write_csv
+from changeover.core.types import Source
 
 SCHEMA = "changeover.report/1"
 FORMATS = ("text", "markdown", "json", "csv")
@@ -214,7 +215,7 @@ def to_json(results: Results) -> dict[str, Any]:
             **_pick(t, "name"),
             "levels": list(t.levels),
             **_pick(t, "direction", "margin", "quantity", "pass_level"),
-            "source": "instant" if t.source == INSTANT else "full",
+            "source": Source.INSTANT if t.source == Source.INSTANT else Source.FULL,
             "rows": [
                 {**_pick(r, "region", "weight"), "cells": [cell(c) for c in r.cells]}
                 for r in t.rows
@@ -278,7 +279,7 @@ def to_json(results: Results) -> dict[str, Any]:
         "interval": {"level": LEVEL, "lower_quantile": LOWER_Q, "upper_quantile": UPPER_Q},
         "fit": fit_json,
         **_pick(results, "source", "khat"),
-        "sources": ["instant" if results.source == INSTANT else "full"],
+        "sources": [Source.INSTANT if results.source == Source.INSTANT else Source.FULL],
         "metrics": metrics,
         "candidates": candidates,
         "calibration": calibration,

@@ -17,9 +17,6 @@ from changeover.core.judge.calibration import CalibrationCell
 from changeover.core.model.baselines import METHODS
 from changeover.core.model.posterior import Interval
 from changeover.core.results import (
-    FULL,
-    INSTANT,
-    UPDATED,
     Cell,
     MetricTable,
     Results,
@@ -27,21 +24,21 @@ from changeover.core.results import (
 )
 from changeover.core.shown import beside
 from changeover.core.text import inert
-from changeover.core.types import ESS_MIN, RHAT_MAX, Diagnostics
+from changeover.core.types import ESS_MIN, RHAT_MAX, Diagnostics, Direction, Source, Verdict
 
 _SOURCE = {
-    FULL: "the kept fit of the calibration model",
-    UPDATED: "the kept fit, updated by the labels given since (importance weights)",
-    INSTANT: "the instant posterior (conjugate, unpooled)",
+    Source.FULL: "the kept fit of the calibration model",
+    Source.UPDATED: "the kept fit, updated by the labels given since (importance weights)",
+    Source.INSTANT: "the instant posterior (conjugate, unpooled)",
 }
 
 # Sections shared by the text and Markdown renderers: (title, blocks); a block is a paragraph
 # string or a table (header, rows). Strings are raw here and escaped by the renderer.
 
 _DIRECTION = {
-    "higher": "higher is better",
-    "lower": "lower is better",
-    "match": "should match the incumbent",
+    Direction.HIGHER: "higher is better",
+    Direction.LOWER: "lower is better",
+    Direction.MATCH: "should match the incumbent",
 }
 
 
@@ -175,7 +172,7 @@ def _sections(report: Results) -> list[tuple[str, list]]:
                 f"  {m}: {n} more candidate labels to reach {report.min_labels}"
                 for m, n in short.items()
             ]
-            if d.verdict == "not ready" and d.forecasts:
+            if d.verdict == Verdict.NOT_READY and d.forecasts:
                 lines.append(
                     f"  no labels-needed forecast: not ready in other cells whatever "
                     f"{len(d.forecasts)} undecided cell(s) settle to"

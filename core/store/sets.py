@@ -6,7 +6,7 @@ import json
 
 from changeover.core.store import base
 from changeover.core.store.rows import EvalSetStats
-from changeover.core.types import ChangeoverError, EvalSet, Metric, Region
+from changeover.core.types import ChangeoverError, Direction, EvalSet, Metric, Region
 
 
 class EvalSets(base.StoreBase):
@@ -90,7 +90,7 @@ class EvalSets(base.StoreBase):
             Metric(
                 name=m["name"],
                 levels=tuple(json.loads(m["levels"])),
-                direction=m["direction"],
+                direction=Direction(m["direction"]),
                 margin=m["margin"],
                 guideline=m["guideline"],
                 keys=tuple(json.loads(m["keys"])),

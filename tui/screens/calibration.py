@@ -16,8 +16,8 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from changeover.core.judge.calibration import CELL_MINIMUM, CalibrationCell
 from changeover.core.model.posterior import Interval
-from changeover.core.results import INSTANT, Results, failure_kind
-from changeover.core.types import Diagnostics, Metric
+from changeover.core.results import Results, failure_kind
+from changeover.core.types import Diagnostics, Metric, Source
 from changeover.tui.screens.results_view import RESULTS_BINDINGS, ResultsView
 from changeover.tui.widgets.safe_text import one_line
 
@@ -152,7 +152,7 @@ class CalibrationScreen(ResultsView):
             return
         fit = data.fit
         status = Text()
-        if data.source != INSTANT and fit is not None:
+        if data.source != Source.INSTANT and fit is not None:
             status.append(f"fit #{fit.id} of {fit.created_at[:16].replace('T', ' ')}")
             if data.stale:
                 status.append(" · ")

@@ -14,8 +14,9 @@ from textual.widgets import DataTable, Footer, Static
 
 from changeover.core.results import Results, probability_text
 from changeover.core.summary import responses_text
-from changeover.core.types import EvalSet, FitRecord
+from changeover.core.types import EvalSet, FitRecord, Verdict
 from changeover.core.workspace import EvalSetSource, Workspace
+from changeover.tui.routes import Route
 from changeover.tui.widgets.intervals import verdict_label
 from changeover.tui.widgets.paged_table import fill_table
 from changeover.tui.widgets.safe_text import clean, one_line
@@ -77,7 +78,7 @@ def verdict_panel(row: SetRow) -> Text:
     for c in results.candidates:
         out.append(f"\n  {clean(c.candidate, False):<{width}}  ")
         label = verdict_label(c.verdict)
-        out.append(f"{label:<12}", style="bold" if c.verdict == "ready" else "")
+        out.append(f"{label:<12}", style="bold" if c.verdict == Verdict.READY else "")
         p = probability_text(c.joint_probability, results.threshold)
         out.append(f"  P(all hold) {p}", style="dim")
     if not results.candidates:
@@ -89,10 +90,10 @@ class EvalSetsScreen(Screen):
     """The eval sets of the workspace; pick one to browse, rate, or see results."""
 
     BINDINGS = [
-        Binding("enter", "open('browse')", "Browse"),
-        Binding("r", "open('rate')", "Rate"),
-        Binding("v", "open('results')", "Results"),
-        Binding("c", "open('calibration')", "Calibration"),
+        Binding("enter", f"open('{Route.BROWSE}')", "Browse"),
+        Binding("r", f"open('{Route.RATE}')", "Rate"),
+        Binding("v", f"open('{Route.RESULTS}')", "Results"),
+        Binding("c", f"open('{Route.CALIBRATION}')", "Calibration"),
     ]
 
     @dataclass
@@ -100,7 +101,7 @@ class EvalSetsScreen(Screen):
         """The user picked an eval set and where to go with it."""
 
         eval_set: EvalSet
-        where: str  # "browse" | "rate" | "results" | "calibration"
+        where: Route
 
     def __init__(self, workspace: Workspace, workspace_name: str = ""):
         super().__init__()
@@ -205,11 +206,12 @@ class EvalSetsScreen(Screen):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        self.action_open("browse")
+        self.action_open(Route.BROWSE)
 
     def action_open(self, where: str) -> None:
+        """Open `where` (a Route's value: the bindings name it in their action strings)."""
         es = self.selected()
         if es is None:
             self.notify("No eval set here yet.", severity="warning")
             return
-        self.post_message(self.Chosen(es, where))
+        self.post_message(self.Chosen(es, Route(where)))

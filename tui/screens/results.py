@@ -25,8 +25,8 @@ from textual.worker import Worker, WorkerState
 
 from changeover.core.results import Results
 from changeover.core.settings import Settings
-from changeover.core.types import EvalSet, FitCancelled, FitRecord
-from changeover.core.workspace import Workspace
+from changeover.core.types import EvalSet, FitCancelled, FitRecord, Verdict
+from changeover.core.workspace import DecisionRule, Workspace
 from changeover.tui.screens.help import HelpScreen
 from changeover.tui.screens.results_layout import (
     Layout,
@@ -120,16 +120,14 @@ class ResultsScreen(ResultsView):
         eval_set: EvalSet,
         *,
         settings: Settings | None = None,
-        threshold: float = 0.95,
-        min_labels: int | None = None,
+        rule: DecisionRule | None = None,
         ascii: bool | None = None,
         name: str | None = None,
         id: str | None = None,
     ) -> None:
         super().__init__(workspace, eval_set, name=name, id=id)
         self.settings = settings  # how to fit; None: the defaults
-        self.threshold = threshold
-        self.min_labels = min_labels  # None: the fit's own
+        self.rule = rule  # what the verdicts are decided by; None: the fit's own
         self.ascii = prefers_ascii() if ascii is None else ascii
         self.status = ""
         self._cancel: threading.Event | None = None
@@ -185,7 +183,12 @@ class ResultsScreen(ResultsView):
             super().on_screen_resume()
 
     def results_options(self) -> dict:
-        return {"instant": self.instant, "threshold": self.threshold, "min_labels": self.min_labels}
+        return {"instant": self.instant, "rule": self.rule}
+
+    @property
+    def threshold(self) -> float:
+        """The threshold the probabilities on screen are shown beside."""
+        return self.data.threshold if self.data is not None else DecisionRule.threshold
 
     def show(self, data: Results | None, error: str) -> None:
         self.data = data
@@ -474,5 +477,5 @@ class ResultsScreen(ResultsView):
 
         self.app.push_screen(CalibrationScreen(self.workspace, self.eval_set))
 
-    def verdict_plain(self, verdict: str | None) -> str:
+    def verdict_plain(self, verdict: Verdict | None) -> str:
         return verdict_label(verdict, self.ascii)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from changeover.core.results import INSTANT, UPDATED, Results
+from changeover.core.results import Results
+from changeover.core.types import Source
 
 
 class StatusLine(Static):
@@ -72,7 +73,7 @@ def _status(data: Results | None, status: str, activities: list[str] | None) -> 
             text.right_crop(3)
         return text
     fit = data.fit
-    if data.source == INSTANT:
+    if data.source == Source.INSTANT:
         what = "instant posterior (unpooled, conjugate)"
         text.append(what + (" · i: the fit" if fit else " · no full fit yet: f fits"), style="bold")
     elif fit is not None:
@@ -83,10 +84,10 @@ def _status(data: Results | None, status: str, activities: list[str] | None) -> 
         text.append(" · ")
         n = data.labels_since
         since = f"{n} label{'s' * (n != 1)} since" if n else "counts changed"
-        if data.source == UPDATED:
+        if data.source == Source.UPDATED:
             text.append(f"stale: {since}, updated by {'it' if n == 1 else 'them'}", style="bold")
             text.append(" · f refits")
-        elif data.source != INSTANT:
+        elif data.source != Source.INSTANT:
             text.append(f"stale: {since}, too far to update · f refits", style="bold reverse")
     if data.failed:
         text.append(" · ")

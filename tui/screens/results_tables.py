@@ -13,6 +13,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from changeover.core.results import MetricTable, Results, probability_text
+from changeover.core.types import Verdict
 from changeover.tui.screens.results_layout import (
     MIN_FULL_WIDTH,
     Layout,
@@ -134,14 +135,14 @@ def candidate_lines(
         text.append(f"  P(all hold) {probability_text(c.joint_probability, threshold)}")
         forecasts = list(c.forecasts)
         if folded:
-            if c.verdict == "undecided" and forecasts:
+            if c.verdict == Verdict.UNDECIDED and forecasts:
                 text.append(f" · {_needed_gist(forecasts)} · d: details", style="dim")
             elif c.summary:
                 text.append(f" · {clean(c.summary, False)}", style="dim")
         else:
             if c.summary:  # names regions and metrics from the user's files: data, not markup
                 text.append(f" · {clean(c.summary, False)}", style="dim")
-            if c.verdict == "undecided" and forecasts:
+            if c.verdict == Verdict.UNDECIDED and forecasts:
                 needed = "; ".join(clean(f.text, False) for f in forecasts)
                 text.append("\n    labels needed: " + needed)
         if width is not None:

@@ -14,17 +14,22 @@ from dataclasses import dataclass
 from rich.text import Text
 
 from changeover.core.results import Cell, probability_text
+from changeover.core.types import Verdict
 
 # the screens import prefers_ascii from here
 from changeover.tui.widgets.ascii import prefers_ascii as prefers_ascii
 
-GLYPHS = {"ready": "✔", "not ready": "✘", "undecided": "?"}
-ASCII_GLYPHS = {"ready": "+", "not ready": "x", "undecided": "?"}
+GLYPHS = {Verdict.READY: "✔", Verdict.NOT_READY: "✘", Verdict.UNDECIDED: "?"}
+ASCII_GLYPHS = {Verdict.READY: "+", Verdict.NOT_READY: "x", Verdict.UNDECIDED: "?"}
 # Styles are theme-independent attributes only; colour comes from app.tcss where classes apply.
-VERDICT_STYLE = {"ready": "bold", "not ready": "bold reverse", "undecided": "italic"}
+VERDICT_STYLE = {
+    Verdict.READY: "bold",
+    Verdict.NOT_READY: "bold reverse",
+    Verdict.UNDECIDED: "italic",
+}
 
 
-def verdict_label(verdict: str | None, ascii: bool = False) -> str:
+def verdict_label(verdict: Verdict | None, ascii: bool = False) -> str:
     """'✔ ready', '✘ not ready', '? undecided' (glyph plus word: never colour alone)."""
     if verdict is None:
         return ""
@@ -32,9 +37,12 @@ def verdict_label(verdict: str | None, ascii: bool = False) -> str:
     return f"{glyph} {verdict}"
 
 
-def verdict_text(verdict: str | None, ascii: bool = False) -> Text:
+def verdict_text(verdict: Verdict | None, ascii: bool = False) -> Text:
     """The verdict label as Rich Text with a non-colour emphasis (bold / reverse / italic)."""
-    return Text(verdict_label(verdict, ascii), style=VERDICT_STYLE.get(verdict or "", ""))
+    return Text(
+        verdict_label(verdict, ascii),
+        style="" if verdict is None else VERDICT_STYLE.get(verdict, ""),
+    )
 
 
 def _nice_step(span: float, max_ticks: int) -> float:
