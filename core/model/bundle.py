@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from changeover.core.model.nutpie_run import NutpieModel
 from changeover.core.types import ChangeoverError
 
 if TYPE_CHECKING:  # numba loads when a model is compiled or loaded
@@ -25,7 +26,6 @@ if TYPE_CHECKING:  # numba loads when a model is compiled or loaded
     from numba.core.base import BaseContext
     from numba.core.typing import Signature
     from numba.core.typing.context import BaseContext as TypingContext
-    from nutpie.compile_pymc import CompiledPyMCModel
 
 SOURCE_STAMP = 1  # numba's per-file freshness stamp: the key names the code, files never go stale
 
@@ -191,44 +191,31 @@ class Bundle:
         rc2 = self.cfuncs["expand"].ctypes(x.size, n_expanded, _ptr(x), _ptr(values), _void(ud))
         return rc, rc2, logp[0], grad, values, start
 
-    def nutpie_model(self, data: Mapping[str, np.ndarray]) -> CompiledPyMCModel:
-        """nutpie's compiled-model value for this data set, ready for nutpie.sample."""
-        from nutpie.compile_pymc import CompiledPyMCModel
-
+    def nutpie_model(self, data: Mapping[str, np.ndarray]) -> NutpieModel:
+        """The callbacks bound to this data set, ready for nutpie (core/model/nutpie_run.py)."""
         arrays = {name: np.array(data[name], dtype=float, order="C") for name in self.names}
         for a in arrays.values():
             a.flags.writeable = False
         free, kept, start = self.layout(arrays)
         n_dim = int(sum(int(np.prod(s)) for s in free))
-        names = [name for name, _ in self.meta["kept"]]
-        slices, pos = [], 0
-        for shape in kept:
-            size = int(np.prod(shape))
-            slices.append(slice(pos, pos + size))
-            pos += size
-        user_data = self.user_data(arrays, n_dim, pos)
+        n_expanded = int(sum(int(np.prod(s)) for s in kept))
+        user_data = self.user_data(arrays, n_dim, n_expanded)
 
         def initial_point(seed: Any = None) -> np.ndarray:
             # PyMC's start for nutpie: the support point, jittered by U(-1, 1) per entry
             rng = np.random.default_rng(seed)
             return start + rng.uniform(-1.0, 1.0, size=start.size)
 
-        return CompiledPyMCModel(
-            dims={},
-            compiled_logp_func=self.cfuncs["logp"],
-            compiled_expand_func=self.cfuncs["expand"],
-            initial_point_func=initial_point,
-            shared_data=arrays,
-            shared_var_keys={},
+        return NutpieModel(
+            logp=self.cfuncs["logp"].address,
+            expand=self.cfuncs["expand"].address,
             user_data=user_data,
-            n_expanded=pos,
-            shape_info=(names, slices, kept),
-            logp_func=None,
-            expand_func=None,
-            _n_dim=n_dim,
-            _shapes=dict(zip(names, kept)),
-            _coords={},
-            reparameterized_names=[],
+            n_dim=n_dim,
+            n_expanded=n_expanded,
+            names=[name for name, _ in self.meta["kept"]],
+            shapes=[tuple(int(n) for n in shape) for shape in kept],
+            initial_point=initial_point,
+            keep=(arrays, user_data, self.cfuncs),
         )
 
 

@@ -27,7 +27,6 @@ from changeover.core.types import FitCancelled
 
 if TYPE_CHECKING:  # the samplers load when a fit starts
     from nutpie import ChainProgress
-    from nutpie.sample import _BackgroundSampler
     from pymc.backends.base import IBaseTrace
     from pymc.sampling.parallel import Draw
 
@@ -146,7 +145,7 @@ def _run_nutpie(
     label: str,
     prepared: Prepared | None,
 ) -> tuple[dict[str, np.ndarray], SamplerStats]:
-    import nutpie
+    from changeover.core.model.nutpie_run import Run
 
     if prepared is None:
         (prepared,) = prepare([job], cancel, throttle.on_progress, [label])
@@ -158,42 +157,36 @@ def _run_nutpie(
         state["done"] = sum(c.finished_draws for c in chains)
         state["total"] = max(1, sum(c.total_draws for c in chains))
 
-    sampling = nutpie.sample(
+    sampling = Run(
         prepared.bundle.nutpie_model(job.data),
         draws=settings.draws,
         tune=settings.tune,
         chains=settings.chains,
-        cores=settings.chains,
         seed=seed,
         target_accept=settings.target_accept,
         adaptation=adaptation,
-        progress_bar=False,
-        blocking=False,
-        progress_callback=progress,
-        progress_rate=100,
-        save_warmup=False,
+        on_progress=progress,
     )
     try:
-        while not _finished(sampling):
+        while not sampling.finished:
             if cancel is not None and cancel.is_set():
                 raise FitCancelled("fit cancelled")
             throttle(state["done"] / state["total"], f"sampling {label}".strip())
             time.sleep(0.05)
-        trace = sampling.wait()
+        draws, stats = sampling.result(job.var_names)
     except BaseException:
         sampling.cancel()
         del sampling
         _wait_for_nutpie_threads()
         raise
-    stats = trace.sample_stats
     extra: SamplerStats = {
-        "mean_steps": float(np.asarray(stats["n_steps"].values, dtype=float).mean()),
-        "max_depth": int(np.asarray(stats["depth"]).max()),
-        "divergences": int(np.asarray(stats["diverging"].values).sum()),
+        "mean_steps": float(stats["n_steps"].astype(float).mean()),
+        "max_depth": int(stats["depth"].max()),
+        "divergences": int(stats["diverging"].sum()),
         "model": prepared.source,
         "compile_seconds": prepared.seconds,
     }
-    return {name: np.asarray(trace.posterior[name].values) for name in job.var_names}, extra
+    return draws, extra
 
 
 def _wait_for_nutpie_threads(timeout: float = 10.0) -> None:
@@ -213,13 +206,6 @@ def _wait_for_nutpie_threads(timeout: float = 10.0) -> None:
         if not any(name.startswith("nutpie-worker") for name in names):
             return
         time.sleep(0.02)
-
-
-def _finished(sampling: _BackgroundSampler) -> bool:  # what nutpie.sample(blocking=False) gives
-    try:
-        return bool(sampling.is_finished)
-    except TimeoutError:  # nutpie 0.16 reports a still-running sampler this way
-        return False
 
 
 def _run_pymc(
