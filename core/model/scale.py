@@ -60,7 +60,7 @@ def build_scale_model(counts: Counts) -> pm.Model:
 
     from changeover.core.model.parts import ordered_logistic, zero_sum
 
-    M, R, L = counts.u.shape  # which terms exist; the sizes come from the data (model_cache)
+    M, R, L = counts.u.shape  # which terms exist; sizes are data (core/model/cache.py)
     with pm.Model() as model:
         n = pm.Data("n", counts.n.astype(float))
         Ms, Rs, Ls = n.shape[0], n.shape[1], n.shape[2]
