@@ -47,6 +47,7 @@ from changeover.core.types import (
 
 __all__ = [
     "DecisionRule",
+    "EvalSetSource",
     "EvalSetSummary",
     "LabellingQueue",
     "Workspace",
