@@ -247,7 +247,7 @@ def population(runs: list[Run]) -> dict:
         "above": sum(map(clears, known)),
         "false": len(false),
         "false_above": sum(map(clears, false)),
-        "false_deltas": sorted(round(float(r.population_delta), 3) for r in false),
+        "false_deltas": sorted(round(r.population_delta or 0.0, 3) for r in false),
     }
 
 
