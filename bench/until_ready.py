@@ -33,7 +33,7 @@ import numpy as np
 from changeover.core.decide import cell_checks
 from changeover.core.decide.rule import MIN_LABELS_PER_CELL
 from changeover.core.store import Store
-from changeover.core.types import EvalSet, Metric, Region, Source, Verdict
+from changeover.core.types import Direction, EvalSet, Metric, Region, Source, Verdict
 from changeover.core.workspace import Workspace
 
 RATER = "rater"
@@ -72,7 +72,7 @@ def world_store(rng, theta, fpr, se, models, regions, margin, per_cell):
         "until-ready",
         models[0],
         tuple(Region(r, 1.0) for r in regions),
-        (Metric("correct", ("no", "yes"), "higher", margin),),
+        (Metric("correct", ("no", "yes"), Direction.HIGHER, margin),),
     )
     store = Store.memory()
     human: dict[tuple[str, str], int] = {}
