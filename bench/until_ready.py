@@ -326,8 +326,13 @@ def ready_session(k: int, budget: int = 300, every: int = 10):
         run = label_until_ready(store, es, truth, seed=k, every=every, budget=budget)
     finally:
         store.close()
-    run.population_delta = float(rates[1, -1] - rates[0, -1])
+    run.population_delta = margin_delta(rates)
     return run
+
+
+def margin_delta(rates: np.ndarray) -> float:
+    """cand's share minus inc's in the margin cell (the last region) of a world's rates."""
+    return float(rates[1, -1] - rates[0, -1])
 
 
 def sessions(runs: int, budget: int, every: int, cache: Path | None = None) -> dict:
@@ -341,7 +346,7 @@ def sessions(runs: int, budget: int, every: int, cache: Path | None = None) -> d
             if run.population_delta is None:  # kept before the field existed: the world tells
                 store, _, _, rates = margin_world(k)
                 store.close()
-                run.population_delta = float(rates[1, -1] - rates[0, -1])
+                run.population_delta = margin_delta(rates)
             out.append(run)
             continue
         run = ready_session(k, budget, every)
