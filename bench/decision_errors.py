@@ -47,6 +47,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -63,14 +64,14 @@ from changeover.core.model.fit import Settings, fit_counts  # noqa: E402
 from changeover.core.model.instant import cell_flags  # noqa: E402
 from changeover.core.model.posterior import Posterior, from_bytes, to_bytes  # noqa: E402
 from changeover.core.store import Store  # noqa: E402
-from changeover.core.types import EvalSet, Metric, Region, Verdict  # noqa: E402
+from changeover.core.types import Direction, EvalSet, Metric, Region, Verdict  # noqa: E402
 
 MODELS = ("inc", "cand", "even", "worse")
 REGIONS = tuple(f"r{k}" for k in range(6))
 MARGIN = 0.05
 PER_CELL = 200
 WEIGHTS = [1 / len(REGIONS)] * len(REGIONS)
-SPECS = {"correct": ("higher", MARGIN)}
+SPECS = {"correct": (Direction.HIGHER, MARGIN)}
 SCENARIOS = ("margin", "unlabelled", "triage")
 STREAM = {"margin": 0, "unlabelled": 1, "triage": 2, "until-ready": 3}  # rng streams
 
@@ -145,7 +146,7 @@ def triage_store(rng, world: World) -> tuple[Store, EvalSet]:
         "triage",
         "inc",
         tuple(Region(r, 1.0) for r in REGIONS),
-        (Metric("correct", ("no", "yes"), "higher", MARGIN),),
+        (Metric("correct", ("no", "yes"), Direction.HIGHER, MARGIN),),
     )
     store = Store.memory()
     truth: dict[tuple[str, str], tuple[int, int]] = {}
@@ -265,7 +266,7 @@ def _covered(fit: Fit, widen: bool = False) -> np.ndarray:
     return (lo <= fit.theta) & (fit.theta <= hi)
 
 
-def measure(results: list[Fit], open_results: list[Fit] = ()) -> dict:
+def measure(results: list[Fit], open_results: Sequence[Fit] = ()) -> dict:
     """Error rates over fits: decided by core.decide.verdicts ("rule") and by the pooled posterior
     alone, P >= 0.95 in every cell ("pooled", the rule before the cell checks)."""
     k = len(results)
@@ -392,7 +393,7 @@ def summarise(name: str, m: dict, seconds: float) -> None:
 
 def targets(margin: dict[int, dict], ready_runs: dict | None) -> None:
     """The issue's targets against what this run measured."""
-    rows = []
+    rows: list[tuple[str, str, float, bool | None]] = []
     for labels in (10, 20):
         if labels in margin:
             x = float(margin[labels]["cells"]["rule"][-1])
