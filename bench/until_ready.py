@@ -192,11 +192,12 @@ def _fit(ws: Workspace, es: EvalSet, run: Run) -> bool:
 def summary(runs: list[Run]) -> dict:
     """Shares over runs."""
     k = max(len(runs), 1)
+    either = sum(r.margin_ready or r.cand_ready for r in runs)  # the target's count
     return {
         "runs": len(runs),
         "margin_ready": sum(r.margin_ready for r in runs) / k,
         "cand_ready": sum(r.cand_ready for r in runs) / k,
-        "either": sum(r.margin_ready or r.cand_ready for r in runs) / k,
+        "either": either / k,
         "labels": float(np.mean([r.labels for r in runs])) if runs else 0.0,
         "fits": float(np.mean([r.fits for r in runs])) if runs else 0.0,
         "failed_fits": sum(r.failed_fits for r in runs),
@@ -209,7 +210,7 @@ def summary(runs: list[Run]) -> dict:
             for c in ("cand", "even", "worse")
         },
         "seconds": sum(r.seconds for r in runs),
-        "interval": binomial_interval(sum(r.margin_ready or r.cand_ready for r in runs), len(runs)),
+        "interval": binomial_interval(either, len(runs)),
         "population": population(runs),
         "replayed": replayed(runs),
     }
